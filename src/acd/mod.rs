@@ -1,0 +1,4 @@
+//! Automatic call distribution: agent queues, priorities (leaks first), agent selection and
+//! overflow, as a sans-IO state machine.
+//!
+//! Owns who gets which call next; must not do SIP or media.

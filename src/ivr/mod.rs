@@ -1,0 +1,5 @@
+//! The IVR engine: a sans-IO state machine walking the configured menu flows — events in (call
+//! answered, digit, prompt finished, timer), actions out (play, record, enqueue, transfer,
+//! hang up, write ticket).
+//!
+//! Owns the caller's path through menus; must not open sockets, read clocks or touch the database.

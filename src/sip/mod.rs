@@ -1,0 +1,4 @@
+//! SIP signalling (RFC 3261): message parsing and checks, the sans-IO transaction and dialog
+//! layers, SDP offer/answer, access control, and the tokio UDP/TCP transport that drives them.
+//!
+//! Owns everything on the signalling wire; must not touch audio samples, the IVR or the database.

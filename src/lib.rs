@@ -9,6 +9,7 @@ pub mod acd;
 pub mod api;
 pub mod config;
 pub mod ivr;
+pub mod logging;
 pub mod media;
 pub mod sip;
 pub mod store;

@@ -4,9 +4,20 @@
 //!
 //! Owns parsing and validating; must not open sockets, touch the database or start tasks.
 
-use serde::Deserialize;
+mod problems;
+mod source;
+
+pub use problems::{ConfigError, ConfigErrors, Position, Problems};
+pub use source::ConfigSource;
+
+use crate::tickets::Channel;
+use serde::{Deserialize, Deserializer};
+use std::collections::HashMap;
+use std::fmt;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::str::FromStr;
 
 /// The whole validated configuration.
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -23,7 +34,8 @@ pub struct Config {
 pub struct DaemonConfig {
     /// Where the daemon keeps its own files: the embedded PostgreSQL cluster, the spool.
     pub state_dir: PathBuf,
-    /// IANA time zone for working days, shifts and deadlines.
+    /// IANA time zone for working days, shifts and deadlines; checked against chrono-tz.
+    #[serde(deserialize_with = "time_zone_name")]
     pub time_zone: String,
 }
 
@@ -82,6 +94,7 @@ impl Default for DatabaseConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct GrpcConfig {
+    #[serde(deserialize_with = "socket_address")]
     pub listen: SocketAddr,
     pub tls: Option<TlsConfig>,
     pub tokens: Vec<TokenConfig>,
@@ -113,17 +126,410 @@ pub enum Role {
     Integration,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TokenConfig {
     /// Who holds it, for the audit trail (`agent:1001`, `wechat`).
     pub name: String,
     pub role: Role,
-    /// The token itself; or `token_env`, the environment variable holding it.
+    /// The token itself; or `token_env`, the environment variable holding it. After
+    /// [`load`] this always holds the secret, read from `token_env` when that was given.
     pub token: Option<String>,
     pub token_env: Option<String>,
     /// For `agent` tokens: the agent id.
     pub agent_id: Option<String>,
     /// For `integration` tokens: the channel code they create tickets on (`wechat`, `gov_12345`).
     pub channel: Option<String>,
+}
+
+/// Secrets stay out of debug output, which may end up in logs.
+impl fmt::Debug for TokenConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenConfig")
+            .field("name", &self.name)
+            .field("role", &self.role)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("token_env", &self.token_env)
+            .field("agent_id", &self.agent_id)
+            .field("channel", &self.channel)
+            .finish()
+    }
+}
+
+/// Environment variable that overrides `database.url`, so the password need not be in the file.
+pub const DATABASE_URL_ENV: &str = "HOTLINE_DATABASE_URL";
+
+/// Shortest token accepted: shorter ones can be guessed.
+pub const MIN_TOKEN_LEN: usize = 16;
+
+/// Looks up an environment variable; injected so tests need not change the process
+/// environment.
+pub type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// The process environment; a variable that is not valid UTF-8 counts as unset.
+pub fn process_env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+/// Reads, parses and validates the configuration file at `path`, with secrets from the
+/// process environment. Every problem is reported, each with file, line, column and key.
+pub fn load(path: impl AsRef<Path>) -> Result<Config, ConfigErrors> {
+    load_with_env(path, &process_env)
+}
+
+/// [`load`] with an explicit environment.
+pub fn load_with_env(path: impl AsRef<Path>, env: EnvLookup<'_>) -> Result<Config, ConfigErrors> {
+    let path = path.as_ref();
+    let origin = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        ConfigErrors::about_file(
+            &origin,
+            format!("cannot read the configuration file: {e}; check the path and its permissions"),
+        )
+    })?;
+    load_str_with_env(&text, &origin, env)
+}
+
+/// Parses and validates configuration text; `origin` names it in messages (usually the path).
+pub fn load_str(text: &str, origin: &str) -> Result<Config, ConfigErrors> {
+    load_str_with_env(text, origin, &process_env)
+}
+
+/// [`load_str`] with an explicit environment.
+pub fn load_str_with_env(
+    text: &str,
+    origin: &str,
+    env: EnvLookup<'_>,
+) -> Result<Config, ConfigErrors> {
+    let source = ConfigSource::parse(text, origin)?;
+    let mut problems = Problems::new(&source);
+    let Some(mut config) = source.deserialize::<Config>(&mut problems) else {
+        return Err(problems.into_errors());
+    };
+    let url_from_env = config.resolve_env(env, &mut problems);
+    config.validate(url_from_env, &mut problems);
+    problems.finish(config)
+}
+
+/// What `hotlined --check-config FILE` does: load `path` like the daemon would.
+pub fn check_file(path: impl AsRef<Path>) -> Result<Config, ConfigErrors> {
+    load(path)
+}
+
+/// `hotlined --check-config FILE`: prints `FILE: ok` and returns success, or prints every
+/// problem (one per line, on stderr) and returns exit status 2.
+pub fn run_check(path: impl AsRef<Path>) -> ExitCode {
+    let path = path.as_ref();
+    match check_file(path) {
+        Ok(_) => {
+            println!("{}: ok", path.display());
+            ExitCode::SUCCESS
+        }
+        Err(errors) => {
+            eprintln!("{errors}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+impl Config {
+    /// Takes secrets from the environment: `HOTLINE_DATABASE_URL` and each `token_env`.
+    /// Returns whether the database URL came from the environment, for messages.
+    fn resolve_env(&mut self, env: EnvLookup<'_>, problems: &mut Problems<'_>) -> bool {
+        self.grpc.resolve_token_env(env, problems);
+        if let Some(url) = env(DATABASE_URL_ENV).filter(|u| !u.is_empty()) {
+            self.database.url = Some(url);
+            return true;
+        }
+        // An empty URL means the same as none: run the private cluster.
+        if self.database.url.as_deref() == Some("") {
+            self.database.url = None;
+        }
+        false
+    }
+
+    /// Checks what types alone cannot: values that must agree with each other or with the
+    /// machine (files that must exist).
+    fn validate(&self, url_from_env: bool, problems: &mut Problems<'_>) {
+        self.daemon.validate(problems);
+        self.log.validate(problems);
+        self.database.validate(url_from_env, problems);
+        self.grpc.validate(problems);
+    }
+}
+
+impl DaemonConfig {
+    fn validate(&self, problems: &mut Problems<'_>) {
+        if self.state_dir.as_os_str().is_empty() {
+            problems.report(
+                "daemon.state_dir",
+                "empty; give a directory such as \"var\" or \"/var/lib/hotline\"",
+            );
+        }
+    }
+
+    /// The configured time zone. Validated by the loader, so this cannot fail for a loaded
+    /// configuration; a hand-built one with a bad name gets an error naming it.
+    pub fn tz(&self) -> Result<chrono_tz::Tz, String> {
+        chrono_tz::Tz::from_str(&self.time_zone)
+            .map_err(|_| format!("unknown time zone {:?}", self.time_zone))
+    }
+}
+
+impl LogConfig {
+    fn validate(&self, problems: &mut Problems<'_>) {
+        if self.filter.trim().is_empty() {
+            problems.report("log.filter", "empty; write a filter such as \"info\"");
+        } else if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.filter) {
+            problems.report(
+                "log.filter",
+                format!(
+                    "not a valid log filter ({e}); write a level (error, warn, info, debug, \
+                     trace) or target=level pairs such as \"hotline=debug,info\""
+                ),
+            );
+        }
+    }
+}
+
+impl DatabaseConfig {
+    fn validate(&self, url_from_env: bool, problems: &mut Problems<'_>) {
+        if let Some(url) = &self.url {
+            let from = if url_from_env {
+                format!(" (from {DATABASE_URL_ENV})")
+            } else {
+                String::new()
+            };
+            // The URL may carry a password: describe it, never echo it.
+            if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                problems.report(
+                    "database.url",
+                    format!(
+                        "not a PostgreSQL URL{from}; write postgres://USER@HOST:PORT/DATABASE, \
+                         or leave it out to run a private PostgreSQL under daemon.state_dir"
+                    ),
+                );
+            } else if let Err(e) = sqlx::postgres::PgConnectOptions::from_str(url) {
+                problems.report(
+                    "database.url",
+                    format!(
+                        "cannot be parsed{from}: {e}; write postgres://USER@HOST:PORT/DATABASE"
+                    ),
+                );
+            }
+        }
+        if self.max_connections == 0 {
+            problems.report(
+                "database.max_connections",
+                "is 0; allow at least 1 connection (default 10)",
+            );
+        }
+    }
+}
+
+impl GrpcConfig {
+    fn resolve_token_env(&mut self, env: EnvLookup<'_>, problems: &mut Problems<'_>) {
+        for (i, token) in self.tokens.iter_mut().enumerate() {
+            let Some(var) = &token.token_env else {
+                continue;
+            };
+            let key = format!("grpc.tokens[{i}].token_env");
+            if token.token.is_some() {
+                problems.report(
+                    &key,
+                    "both token and token_env are set; keep one (token_env keeps the secret \
+                     out of the file)",
+                );
+                continue;
+            }
+            if var.is_empty() {
+                problems.report(
+                    &key,
+                    "empty; name the environment variable holding the token",
+                );
+                continue;
+            }
+            match env(var).filter(|v| !v.is_empty()) {
+                Some(secret) => token.token = Some(secret),
+                None => problems.report(
+                    &key,
+                    format!(
+                        "environment variable {var} is not set or empty; export it before \
+                         starting hotlined, or write the secret in token = \"…\""
+                    ),
+                ),
+            }
+        }
+    }
+
+    fn validate(&self, problems: &mut Problems<'_>) {
+        if let Some(tls) = &self.tls {
+            check_readable_file(
+                problems,
+                "grpc.tls.cert",
+                &tls.cert,
+                "PEM certificate chain",
+            );
+            check_readable_file(problems, "grpc.tls.key", &tls.key, "PEM private key");
+        }
+        let mut names: HashMap<&str, usize> = HashMap::new();
+        let mut secrets: HashMap<&str, usize> = HashMap::new();
+        for (i, token) in self.tokens.iter().enumerate() {
+            let at = |field: &str| format!("grpc.tokens[{i}].{field}");
+            if token.name.trim().is_empty() {
+                problems.report(
+                    &at("name"),
+                    "empty; name who holds the token, e.g. \"agent:1001\" or \"wechat\"",
+                );
+            } else if let Some(first) = names.insert(&token.name, i) {
+                names.insert(&token.name, first);
+                problems.report(
+                    &at("name"),
+                    format!(
+                        "duplicate token name {:?} (also grpc.tokens[{first}]); give each \
+                         token its own name so the audit trail tells holders apart",
+                        token.name
+                    ),
+                );
+            }
+            self.validate_secret(token, i, &mut secrets, problems);
+            match token.role {
+                Role::Agent => match token.agent_id.as_deref() {
+                    None | Some("") => problems.report(
+                        &at("agent_id"),
+                        "missing: an agent token must name its agent; add agent_id = \"1001\"",
+                    ),
+                    Some(_) => {}
+                },
+                Role::Admin | Role::Integration => {
+                    if token.agent_id.is_some() {
+                        problems.report(
+                            &at("agent_id"),
+                            "only agent tokens carry agent_id; remove it or set role = \"agent\"",
+                        );
+                    }
+                }
+            }
+            match (token.role, token.channel.as_deref()) {
+                (Role::Integration, None) => problems.report(
+                    &at("channel"),
+                    format!(
+                        "missing: an integration token must name the channel its tickets come \
+                         from; add channel = \"…\", one of {}",
+                        channel_codes()
+                    ),
+                ),
+                (Role::Integration, Some(code)) => {
+                    if Channel::from_str(code).is_err() {
+                        problems.report(
+                            &at("channel"),
+                            format!(
+                                "unknown channel {code:?}; expected one of {}",
+                                channel_codes()
+                            ),
+                        );
+                    }
+                }
+                (Role::Admin | Role::Agent, Some(_)) => problems.report(
+                    &at("channel"),
+                    "only integration tokens carry channel; remove it or set role = \
+                     \"integration\"",
+                ),
+                (Role::Admin | Role::Agent, None) => {}
+            }
+        }
+    }
+
+    /// Each token needs exactly one unguessable secret of its own. Problems name where the
+    /// secret came from and never show it.
+    fn validate_secret<'a>(
+        &self,
+        token: &'a TokenConfig,
+        i: usize,
+        secrets: &mut HashMap<&'a str, usize>,
+        problems: &mut Problems<'_>,
+    ) {
+        let source_key = if token.token_env.is_some() {
+            format!("grpc.tokens[{i}].token_env")
+        } else {
+            format!("grpc.tokens[{i}].token")
+        };
+        let Some(secret) = token.token.as_deref() else {
+            if token.token_env.is_none() {
+                problems.report(
+                    &format!("grpc.tokens[{i}]"),
+                    "no secret: add token_env = \"VARIABLE\" (keeps the secret out of the \
+                     file) or token = \"…\"",
+                );
+            }
+            return;
+        };
+        let length = secret.chars().count();
+        if length < MIN_TOKEN_LEN {
+            problems.report(
+                &source_key,
+                format!(
+                    "token too short ({length} characters); use at least {MIN_TOKEN_LEN} random \
+                     characters, e.g. the output of `openssl rand -hex 32`"
+                ),
+            );
+        } else if let Some(first) = secrets.insert(secret, i) {
+            secrets.insert(secret, first);
+            problems.report(
+                &source_key,
+                format!(
+                    "same secret as grpc.tokens[{first}]; give every holder its own token so \
+                     that one can be revoked alone"
+                ),
+            );
+        }
+    }
+}
+
+fn check_readable_file(problems: &mut Problems<'_>, key: &str, path: &Path, what: &str) {
+    let problem = match std::fs::metadata(path) {
+        Ok(meta) if meta.is_file() => match std::fs::File::open(path) {
+            Ok(_) => return,
+            Err(e) => format!("cannot open {}: {e}", path.display()),
+        },
+        Ok(_) => format!("{} is not a file", path.display()),
+        Err(e) => format!("cannot open {}: {e}", path.display()),
+    };
+    problems.report(
+        key,
+        format!(
+            "{problem}; give the {what} (relative paths start from the directory hotlined \
+             runs in)"
+        ),
+    );
+}
+
+fn channel_codes() -> String {
+    Channel::ALL
+        .iter()
+        .map(|c| c.code())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A socket address with a message that shows the expected form.
+fn socket_address<'de, D: Deserializer<'de>>(d: D) -> Result<SocketAddr, D::Error> {
+    let text = String::deserialize(d)?;
+    text.parse().map_err(|_| {
+        serde::de::Error::custom(format!(
+            "{text:?} is not a socket address; write IP:PORT such as \"127.0.0.1:50051\" or \
+             \"[::1]:50051\""
+        ))
+    })
+}
+
+/// An IANA time zone name known to chrono-tz, kept as written.
+fn time_zone_name<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let name = String::deserialize(d)?;
+    match chrono_tz::Tz::from_str(&name) {
+        Ok(_) => Ok(name),
+        Err(_) => Err(serde::de::Error::custom(format!(
+            "unknown time zone {name:?}; write an IANA name such as \"Asia/Shanghai\""
+        ))),
+    }
 }

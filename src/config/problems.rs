@@ -130,6 +130,11 @@ impl<'s> Problems<'s> {
     /// the file does not contain is placed on its nearest enclosing table.
     pub fn report(&mut self, key_path: &str, message: impl Into<String>) {
         let key = self.file_path(key_path);
+        self.report_file_key(key, message.into());
+    }
+
+    /// Reports on a key path whose indices are already the file's.
+    pub(crate) fn report_file_key(&mut self, key: String, message: String) {
         let position = if key.is_empty() {
             None
         } else {
@@ -139,7 +144,7 @@ impl<'s> Problems<'s> {
             origin: self.source.origin().to_owned(),
             position,
             key,
-            message: message.into(),
+            message,
         });
     }
 

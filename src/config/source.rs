@@ -111,7 +111,10 @@ impl ConfigSource {
             Ok(root) => root,
             Err(e) => {
                 // `parse` already succeeded on this text; reported rather than assumed.
-                problems.report("", format!("TOML syntax error: {}", e.message().trim_end()));
+                problems.report_file_key(
+                    String::new(),
+                    format!("TOML syntax error: {}", e.message().trim_end()),
+                );
                 return None;
             }
         };
@@ -124,20 +127,22 @@ impl ConfigSource {
                 Err(error) => error,
             };
             let Some(span) = error.span() else {
-                problems.report("", plain_message(error.message()));
+                problems.report_file_key(String::new(), plain_message(error.message()));
                 return None;
             };
             let Some(entry) = self.entry_at(span.start) else {
                 // The document root itself is wrong (e.g. a missing top-level key).
-                let (key, message) = describe(error.message(), "");
-                problems.report(&key, message);
+                let described = describe(error.message(), "");
+                problems.report_file_key(described.key, described.message);
                 return None;
             };
-            let (key, message) = describe(error.message(), &entry.path);
-            // A required key we removed earlier now shows up as missing: already reported.
-            if !removed.contains(&key) {
-                problems.report(&key, message);
+            let described = describe(error.message(), &entry.path);
+            // A required key that we removed earlier, or that the file misspelt, now shows up
+            // as missing: already reported.
+            if !removed.contains(&described.key) {
+                problems.report_file_key(described.key, described.message);
             }
+            removed.extend(described.meant);
             if !remove_at(&mut work, span.start) {
                 return None;
             }
@@ -231,41 +236,38 @@ fn index_value(entries: &mut Vec<Entry>, path: &str, depth: usize, value: &Spann
 
 /// Removes from the working document the deepest key or element covering `offset`.
 /// Spans are those of the original text, so they still find the same node after earlier
-/// removals.
+/// removals. Searches the whole tree: a `[table]`'s span covers only its header, not the keys
+/// under it.
 fn remove_at(value: &mut Spanned<DeValue<'_>>, offset: usize) -> bool {
-    let covers = |key: Option<&Range<usize>>, v: &Spanned<DeValue<'_>>| {
-        key.is_some_and(|k| k.contains(&offset)) || v.span().contains(&offset)
-    };
     match value.get_mut() {
         DeValue::Table(table) => {
-            let Some(key) = table
-                .iter()
-                .find(|(k, v)| covers(Some(&k.span()), v))
-                .map(|(k, _)| k.clone())
-            else {
-                return false;
-            };
-            let deeper = table
-                .get_mut(&key)
-                .is_some_and(|child| remove_at(child, offset));
-            if !deeper {
-                table.remove(&key);
+            if table.iter_mut().any(|(_, child)| remove_at(child, offset)) {
+                return true;
             }
-            true
+            let covering = table
+                .iter()
+                .find(|(k, v)| k.span().contains(&offset) || v.span().contains(&offset))
+                .map(|(k, _)| k.clone());
+            covering.is_some_and(|key| table.remove(&key).is_some())
         }
         DeValue::Array(array) => {
-            let Some(index) = array.iter().position(|v| covers(None, v)) else {
+            if array
+                .as_mut()
+                .iter_mut()
+                .any(|child| remove_at(child, offset))
+            {
+                return true;
+            }
+            let Some(index) = array.iter().position(|v| v.span().contains(&offset)) else {
                 return false;
             };
-            if !remove_at(&mut array.as_mut()[index], offset) {
-                let mut kept = DeArray::new();
-                for (i, element) in array.iter().enumerate() {
-                    if i != index {
-                        kept.push(element.clone());
-                    }
+            let mut kept = DeArray::new();
+            for (i, element) in array.iter().enumerate() {
+                if i != index {
+                    kept.push(element.clone());
                 }
-                *array = kept;
             }
+            *array = kept;
             true
         }
         _ => false,
@@ -273,7 +275,7 @@ fn remove_at(value: &mut Spanned<DeValue<'_>>, offset: usize) -> bool {
 }
 
 /// `grpc.tokens[1].role` → `grpc.tokens[1]`; `grpc.tokens[1]` → `grpc.tokens`; `grpc` → none.
-pub(crate) fn parent_path(path: &str) -> Option<&str> {
+fn parent_path(path: &str) -> Option<&str> {
     if path.ends_with(']') {
         return path.rfind('[').map(|i| &path[..i]);
     }
@@ -297,36 +299,62 @@ pub(crate) fn parent_path(path: &str) -> Option<&str> {
 }
 
 /// `grpc.tokens[3]` → (`grpc.tokens`, 3).
-pub(crate) fn split_array_index(path: &str) -> Option<(&str, usize)> {
+fn split_array_index(path: &str) -> Option<(&str, usize)> {
     let open = path.strip_suffix(']')?.rfind('[')?;
     let index = path[open + 1..path.len() - 1].parse().ok()?;
     Some((&path[..open], index))
 }
 
+/// A serde problem restated for people.
+struct Described {
+    /// The key the problem is about.
+    key: String,
+    /// What is wrong and what to do.
+    message: String,
+    /// For a misspelt key, the key it probably meant.
+    meant: Option<String>,
+}
+
 /// Turns a serde message about the node at `path` into the key it concerns and a message
 /// that says what is wrong and what to do.
-fn describe(message: &str, path: &str) -> (String, String) {
+fn describe(message: &str, path: &str) -> Described {
     let quoted = backquoted(message);
+    let on = |key: String, message: String| Described {
+        key,
+        message,
+        meant: None,
+    };
     if let Some(rest) = message.strip_prefix("missing field `") {
         let field = rest.split('`').next().unwrap_or_default();
-        return (
+        return on(
             join_key(path, field),
             "missing; this key is required here, add it".to_owned(),
         );
     }
     if message.starts_with("unknown field `") {
-        let expected = match quoted.get(1..) {
-            Some(names) if !names.is_empty() => {
-                format!("unknown key; expected one of {}", names.join(", "))
-            }
-            _ => "unknown key; this table takes no keys, remove it".to_owned(),
+        let Some((unknown, names)) = quoted.split_first().filter(|(_, n)| !n.is_empty()) else {
+            return on(
+                path.to_owned(),
+                "unknown key; this table takes no keys, remove it".to_owned(),
+            );
         };
-        return (path.to_owned(), format!("{expected} (check the spelling)"));
+        let expected = names.join(", ");
+        return match closest(unknown, names) {
+            Some(name) => Described {
+                key: path.to_owned(),
+                message: format!("unknown key; did you mean {name}? expected one of {expected}"),
+                meant: parent_path(path).map(|table| join_key(table, name)),
+            },
+            None => on(
+                path.to_owned(),
+                format!("unknown key; expected one of {expected} (check the spelling)"),
+            ),
+        };
     }
     if message.starts_with("unknown variant `") {
         let found = quoted.first().map(String::as_str).unwrap_or_default();
         let names = quoted.get(1..).unwrap_or_default().join(", ");
-        return (
+        return on(
             path.to_owned(),
             format!("unknown value {found:?}; expected one of {names}"),
         );
@@ -335,15 +363,52 @@ fn describe(message: &str, path: &str) -> (String, String) {
         let (found, expected) = rest
             .split_once(", expected ")
             .unwrap_or((rest, "another type"));
-        return (
+        return on(
             path.to_owned(),
             format!(
-                "wrong type: found {}, expected {expected}; write a value of that type",
-                found.replace('`', "")
+                "wrong type: found {}, expected {}; write a value of that type",
+                toml_type_name(&found.replace('`', "")),
+                toml_type_name(expected)
             ),
         );
     }
-    (path.to_owned(), plain_message(message))
+    on(path.to_owned(), plain_message(message))
+}
+
+/// The expected key `unknown` most likely misspells: at most two edits away.
+fn closest<'a>(unknown: &str, names: &'a [String]) -> Option<&'a str> {
+    names
+        .iter()
+        .map(|name| (edit_distance(unknown, name), name))
+        .filter(|(distance, name)| *distance <= 2 && *distance < name.len())
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, name)| name.as_str())
+}
+
+/// Levenshtein distance over characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut current = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = previous[j] + usize::from(ca != *cb);
+            current.push(substitution.min(previous[j + 1] + 1).min(current[j] + 1));
+        }
+        previous = current;
+    }
+    previous[b.len()]
+}
+
+/// serde names Rust shapes; administrators write TOML.
+fn toml_type_name(serde_name: &str) -> String {
+    if serde_name.starts_with("struct ") || matches!(serde_name, "map" | "a map") {
+        "a table".to_owned()
+    } else if matches!(serde_name, "sequence" | "a sequence") {
+        "an array".to_owned()
+    } else {
+        serde_name.to_owned()
+    }
 }
 
 fn plain_message(message: &str) -> String {
@@ -412,5 +477,17 @@ name = \"agent:1001\"
         assert_eq!(parent_path("a"), None);
         assert_eq!(split_array_index("a.b[12]"), Some(("a.b", 12)));
         assert_eq!(split_array_index("a.b"), None);
+    }
+
+    #[test]
+    fn misspellings_are_recognised() {
+        let names: Vec<String> = ["name", "role", "token", "token_env"]
+            .map(String::from)
+            .to_vec();
+        assert_eq!(closest("rol", &names), Some("role"));
+        assert_eq!(closest("tokn_env", &names), Some("token_env"));
+        assert_eq!(closest("colour", &names), None);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("", "ab"), 2);
     }
 }

@@ -1,0 +1,350 @@
+//! The configuration check that `hotlined --check-config FILE` runs: every problem of a
+//! broken file reported on its line and key, all at once; the shipped example loads.
+
+use hotline::config::{self, ConfigErrors, Role};
+use std::collections::HashMap;
+
+fn env_of(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+    let vars: HashMap<String, String> = vars
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    move |name| vars.get(name).cloned()
+}
+
+fn problems(text: &str, vars: &[(&str, &str)]) -> ConfigErrors {
+    let env = env_of(vars);
+    match config::load_str_with_env(text, "broken.toml", &env) {
+        Ok(config) => panic!("expected problems, loaded {config:?}"),
+        Err(errors) => errors,
+    }
+}
+
+/// The line and column of the problem on `key`, and its message.
+fn at(errors: &ConfigErrors, key: &str) -> (usize, usize, String) {
+    let error = errors
+        .find(key)
+        .unwrap_or_else(|| panic!("no problem on {key}; got:\n{errors}"));
+    let position = error.position.expect("position");
+    (position.line, position.column, error.message.clone())
+}
+
+const BROKEN: &str = r#"# a broken configuration: every problem below must be reported
+[daemon]
+state_dir = "var"
+time_zone = "Asia/Shangai"
+
+[log]
+format = "json"
+filter = 7
+
+[grpc]
+listen = "localhost:fifty"
+
+[[grpc.tokens]]
+name = "admin"
+role = "admin"
+token_env = "HOTLINE_ADMIN_TOKEN"
+
+[[grpc.tokens]]
+name = "agent:1001"
+role = "agent"
+token = "0123456789abcdef0123"
+
+[[grpc.tokens]]
+name = "wechat"
+rol = "integration"
+token = "fedcba9876543210fedc"
+
+[[grpc.tokens]]
+name = "agent:1001"
+role = "integration"
+channel = "fax"
+token = "aaaaaaaaaaaaaaaaaaaa"
+"#;
+
+#[test]
+fn every_problem_of_a_broken_file_is_reported_on_its_line_and_key() {
+    let errors = problems(BROKEN, &[]);
+    let text = errors.to_string();
+
+    let (line, column, message) = at(&errors, "daemon.time_zone");
+    assert_eq!((line, column), (4, 1));
+    assert!(message.contains("Asia/Shangai") && message.contains("Asia/Shanghai"));
+
+    let (line, _, message) = at(&errors, "log.filter");
+    assert_eq!(line, 8);
+    assert!(message.starts_with("wrong type"), "{message}");
+    assert!(message.contains("integer"), "{message}");
+
+    let (line, _, message) = at(&errors, "grpc.listen");
+    assert_eq!(line, 11);
+    assert!(message.contains("127.0.0.1:50051"), "{message}");
+
+    let (line, _, message) = at(&errors, "grpc.tokens[0].token_env");
+    assert_eq!(line, 16);
+    assert!(
+        message.contains("HOTLINE_ADMIN_TOKEN is not set"),
+        "{message}"
+    );
+
+    // The agent token has no agent_id: reported on its table (the line of `[[grpc.tokens]]`
+    // or its first key).
+    let (line, _, message) = at(&errors, "grpc.tokens[1].agent_id");
+    assert!((18..=19).contains(&line), "line {line}");
+    assert!(message.contains("agent_id = "), "{message}");
+
+    let (line, column, message) = at(&errors, "grpc.tokens[2].rol");
+    assert_eq!((line, column), (25, 1));
+    assert!(
+        message.starts_with("unknown key; did you mean role? expected one of name, role, token"),
+        "{message}"
+    );
+    // The misspelt key is the problem; its consequence (role missing) is not reported twice.
+    assert!(errors.find("grpc.tokens[2].role").is_none(), "{text}");
+
+    // The element after the dropped one keeps its index from the file.
+    let (line, _, message) = at(&errors, "grpc.tokens[3].name");
+    assert_eq!(line, 29);
+    assert!(message.contains("duplicate token name"), "{message}");
+    let (line, _, message) = at(&errors, "grpc.tokens[3].channel");
+    assert_eq!(line, 31);
+    assert!(message.contains("unknown channel \"fax\""), "{message}");
+    assert!(message.contains("wechat") && message.contains("gov_12345"));
+
+    assert_eq!(errors.len(), 8, "{text}");
+    // One line per problem, in file order, as FILE:LINE:COL: KEY: message.
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 8, "{text}");
+    assert!(
+        lines[0].starts_with("broken.toml:4:1: daemon.time_zone: "),
+        "{text}"
+    );
+    let mut previous = 0;
+    for line in &lines {
+        let number: usize = line.split(':').nth(1).unwrap().parse().unwrap();
+        assert!(number >= previous, "not in file order:\n{text}");
+        previous = number;
+    }
+}
+
+#[test]
+fn wrong_enum_values_and_missing_keys_are_named() {
+    let errors = problems(
+        "[log]\nformat = \"xml\"\n\n[[grpc.tokens]]\nname = \"x\"\ntoken = \"0123456789abcdef\"\n",
+        &[],
+    );
+    let (line, _, message) = at(&errors, "log.format");
+    assert_eq!(line, 2);
+    assert_eq!(
+        message,
+        "unknown value \"xml\"; expected one of human, json"
+    );
+    let (line, _, message) = at(&errors, "grpc.tokens[0].role");
+    assert!((4..=5).contains(&line), "line {line}");
+    assert!(message.starts_with("missing"), "{message}");
+    assert_eq!(errors.len(), 2, "{errors}");
+}
+
+#[test]
+fn unknown_sections_and_syntax_errors_are_reported() {
+    let errors = problems("[daemon]\n[ivr]\nmenu = 1\n", &[]);
+    let (line, column, message) = at(&errors, "ivr");
+    assert_eq!((line, column), (2, 2));
+    assert!(message.contains("daemon, log, database, grpc"), "{message}");
+
+    let errors = problems(
+        "[daemon]\nstate_dir = \"var\nx = 1\nstate_dir = \"a\"\n",
+        &[],
+    );
+    let text = errors.to_string();
+    assert!(text.starts_with("broken.toml:2:"), "{text}");
+    assert!(text.contains("TOML syntax error"), "{text}");
+}
+
+#[test]
+fn odd_shapes_are_reported_not_panicked_on() {
+    let errors = problems("grpc = 5\n[[daemon]]\nstate_dir = 1\n", &[]);
+    assert_eq!(
+        at(&errors, "grpc").2,
+        "wrong type: found integer 5, expected a table; write a value of that type"
+    );
+    let (line, _, message) = at(&errors, "daemon[0]");
+    assert_eq!(line, 2);
+    assert!(message.contains("found a table"), "{message}");
+
+    let errors = problems(
+        "[grpc]\ntokens = [1, { name = \"x\", role = \"boss\", token = \"0123456789abcdef\" }]\n",
+        &[],
+    );
+    assert!(
+        at(&errors, "grpc.tokens[0]").2.contains("expected a table"),
+        "{errors}"
+    );
+    let (line, _, message) = at(&errors, "grpc.tokens[1].role");
+    assert_eq!(line, 2);
+    assert!(message.contains("admin, agent, integration"), "{message}");
+    assert_eq!(errors.len(), 2, "{errors}");
+}
+
+#[test]
+fn secrets_come_from_the_environment() {
+    let text = r#"
+[database]
+url = "mysql://nope"
+
+[[grpc.tokens]]
+name = "wechat"
+role = "integration"
+channel = "wechat"
+token_env = "WECHAT_TOKEN"
+"#;
+    let env = env_of(&[
+        ("WECHAT_TOKEN", "s3cret-s3cret-s3cret"),
+        (
+            "HOTLINE_DATABASE_URL",
+            "postgres://hotline@127.0.0.1:5432/hotline",
+        ),
+    ]);
+    let config = config::load_str_with_env(text, "env.toml", &env).unwrap();
+    assert_eq!(
+        config.database.url.as_deref(),
+        Some("postgres://hotline@127.0.0.1:5432/hotline")
+    );
+    let token = &config.grpc.tokens[0];
+    assert_eq!(token.role, Role::Integration);
+    assert_eq!(token.token.as_deref(), Some("s3cret-s3cret-s3cret"));
+    // Debug output never shows the secret.
+    assert!(!format!("{config:?}").contains("s3cret"));
+
+    // Without the override the file's URL is checked, and a bad one is named without its text.
+    let env = env_of(&[("WECHAT_TOKEN", "s3cret-s3cret-s3cret")]);
+    let errors = config::load_str_with_env(text, "env.toml", &env).unwrap_err();
+    let (line, _, message) = at(&errors, "database.url");
+    assert_eq!(line, 3);
+    assert!(message.contains("not a PostgreSQL URL"), "{message}");
+    assert!(!message.contains("mysql"), "{message}");
+}
+
+#[test]
+fn token_secrets_must_be_present_distinct_and_long() {
+    let text = r#"
+[[grpc.tokens]]
+name = "a"
+role = "admin"
+
+[[grpc.tokens]]
+name = "b"
+role = "admin"
+token = "short"
+
+[[grpc.tokens]]
+name = "c"
+role = "admin"
+token = "fedcba9876543210"
+token_env = "C_TOKEN"
+
+[[grpc.tokens]]
+name = "d"
+role = "agent"
+agent_id = "1002"
+token = "0123456789abcdef"
+
+[[grpc.tokens]]
+name = "e"
+role = "admin"
+agent_id = "1003"
+channel = "wechat"
+token = "0123456789abcdef"
+"#;
+    let errors = problems(text, &[("C_TOKEN", "ignored-ignored-ignored")]);
+    assert!(at(&errors, "grpc.tokens[0]").2.starts_with("no secret"));
+    assert!(at(&errors, "grpc.tokens[1].token").2.contains("too short"));
+    assert!(
+        at(&errors, "grpc.tokens[2].token_env")
+            .2
+            .contains("both token and token_env")
+    );
+    assert!(
+        at(&errors, "grpc.tokens[4].token")
+            .2
+            .contains("same secret as grpc.tokens[3]")
+    );
+    assert!(
+        at(&errors, "grpc.tokens[4].agent_id")
+            .2
+            .contains("only agent tokens")
+    );
+    assert!(
+        at(&errors, "grpc.tokens[4].channel")
+            .2
+            .contains("only integration tokens")
+    );
+    assert_eq!(errors.len(), 6, "{errors}");
+    assert!(!errors.to_string().contains("0123456789abcdef"));
+}
+
+#[test]
+fn tls_files_must_exist() {
+    let dir = tempfile::tempdir().unwrap();
+    let cert = dir.path().join("cert.pem");
+    std::fs::write(&cert, "-----BEGIN CERTIFICATE-----\n").unwrap();
+    let key = dir.path().join("missing-key.pem");
+    let text = format!(
+        "[grpc.tls]\ncert = {:?}\nkey = {:?}\n",
+        cert.display().to_string(),
+        key.display().to_string()
+    );
+    let errors = problems(&text, &[]);
+    let (line, _, message) = at(&errors, "grpc.tls.key");
+    assert_eq!(line, 3);
+    assert!(message.contains("missing-key.pem"), "{message}");
+    assert_eq!(errors.len(), 1, "{errors}");
+}
+
+#[test]
+fn check_file_names_the_file_and_reports_unreadable_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hotline.toml");
+    std::fs::write(&path, "[grpc]\nlisten = \"127.0.0.1:0\"\nlistne = 1\n").unwrap();
+    let errors = config::check_file(&path).unwrap_err();
+    assert_eq!(
+        errors.to_string(),
+        format!(
+            "{}:3:1: grpc.listne: unknown key; did you mean listen? expected one of listen, tls, \
+             tokens",
+            path.display()
+        )
+    );
+
+    let missing = dir.path().join("nope.toml");
+    let errors = config::check_file(&missing).unwrap_err();
+    let text = errors.to_string();
+    assert!(
+        text.starts_with(&format!("{}: cannot read", missing.display())),
+        "{text}"
+    );
+}
+
+#[test]
+fn the_shipped_example_loads() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/hotline.toml");
+    let env = env_of(&[
+        ("HOTLINE_ADMIN_TOKEN", "admin-admin-admin-admin"),
+        ("HOTLINE_AGENT_1001_TOKEN", "agent-1001-agent-1001"),
+        ("HOTLINE_WECHAT_TOKEN", "wechat-wechat-wechat"),
+    ]);
+    let config = config::load_with_env(path, &env).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(config.daemon.time_zone, "Asia/Shanghai");
+    assert_eq!(config.grpc.listen.to_string(), "127.0.0.1:50051");
+    assert_eq!(config.grpc.tokens.len(), 3);
+    assert!(config.grpc.tokens.iter().all(|t| t.token.is_some()));
+
+    // Without the secrets in the environment, each missing variable is named on its line.
+    let errors = config::load_with_env(path, &env_of(&[])).unwrap_err();
+    assert_eq!(errors.len(), 3, "{errors}");
+    assert!(
+        errors.iter().all(|e| e.key.ends_with(".token_env")),
+        "{errors}"
+    );
+}

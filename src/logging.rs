@@ -13,6 +13,7 @@ use std::io::{self, IsTerminal, Write};
 use std::ops::Range;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::util::SubscriberInitExt;
 
 /// Why logging could not start.
 #[derive(Debug, thiserror::Error)]
@@ -30,9 +31,10 @@ pub enum LoggingError {
 pub fn init(format: LogFormat, filter: &str) -> Result<(), LoggingError> {
     let ansi = format == LogFormat::Human && io::stderr().is_terminal();
     let dispatch = dispatch(format, filter, ansi, MaskingMakeWriter::new(io::stderr))?;
-    tracing::dispatcher::set_global_default(dispatch)
-        .map_err(|e| LoggingError::AlreadyInstalled(e.to_string()))?;
-    Ok(())
+    // Also routes `log` records (from dependencies that use the `log` crate) into tracing.
+    dispatch
+        .try_init()
+        .map_err(|e| LoggingError::AlreadyInstalled(e.to_string()))
 }
 
 /// The subscriber [`init`] installs, writing to any `writer`; tests use it with a buffer.

@@ -3,6 +3,7 @@
 
 use hotline::config::{self, ConfigErrors, Role};
 use std::collections::HashMap;
+use std::process::ExitCode;
 
 fn env_of(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
     let vars: HashMap<String, String> = vars
@@ -327,6 +328,29 @@ fn check_file_names_the_file_and_reports_unreadable_files() {
 }
 
 #[test]
+fn run_check_exit_status_and_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.toml");
+    std::fs::write(&good, "[daemon]\ntime_zone = \"Asia/Urumqi\"\n").unwrap();
+    assert_eq!(config::run_check(&good), ExitCode::SUCCESS);
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[daemon]\ntime_zone = \"Mars/Olympus\"\n").unwrap();
+    assert_eq!(config::run_check(&bad), ExitCode::from(2));
+
+    // A state_dir that is a file is caught before the daemon tries to use it.
+    let text = format!("[daemon]\nstate_dir = {:?}\n", good.display().to_string());
+    let (line, _, message) = at(&problems(&text, &[]), "daemon.state_dir");
+    assert_eq!(line, 2);
+    assert!(message.contains("not a directory"), "{message}");
+
+    // No file: the documented defaults.
+    let defaults = config::load_or_default(None).unwrap();
+    assert_eq!(defaults.daemon.time_zone, "Asia/Shanghai");
+    assert_eq!(defaults.grpc.listen.to_string(), "127.0.0.1:50051");
+    assert_eq!(defaults.log.filter, "info");
+}
+
+#[test]
 fn the_shipped_example_loads() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/hotline.toml");
     let env = env_of(&[
@@ -347,4 +371,18 @@ fn the_shipped_example_loads() {
         errors.iter().all(|e| e.key.ends_with(".token_env")),
         "{errors}"
     );
+}
+
+#[test]
+fn the_log_section_starts_logging_once() {
+    let env = env_of(&[]);
+    let config = config::load_str_with_env(
+        "[log]\nformat = \"json\"\nfilter = \"warn\"\n",
+        "log.toml",
+        &env,
+    )
+    .unwrap();
+    hotline::logging::init(config.log.format, &config.log.filter).unwrap();
+    let again = hotline::logging::init(config.log.format, &config.log.filter).unwrap_err();
+    assert!(again.to_string().contains("already installed"), "{again}");
 }

@@ -3,6 +3,18 @@
 //! environment variables that may carry secrets instead of the file.
 //!
 //! Owns parsing and validating; must not open sockets, touch the database or start tasks.
+//!
+//! Every problem is reported at once, each as `FILE:LINE:COL: KEY: what is wrong; what to do`.
+//! Two layers find them:
+//! - serde: each section is a struct with `#[serde(deny_unknown_fields)]`; unknown keys,
+//!   wrong types and values a `deserialize_with` function rejects (socket addresses, time
+//!   zones) land on their key without further code ([`ConfigSource::deserialize`]).
+//! - semantic checks: a section's `validate(&self, problems: &mut Problems)` calls
+//!   `problems.report("ivr.menus[2].digit", "… ; …")` with the key path (indices of the typed
+//!   `Vec`s); [`Problems`] finds the line, or the enclosing table's line for a missing key.
+//!
+//! Adding a section: add its struct as a field of [`Config`] (with `#[serde(default)]` values
+//! where a key is optional) and call its `validate` from `Config::validate`.
 
 mod problems;
 mod source;
@@ -211,6 +223,15 @@ pub fn load_str_with_env(
     problems.finish(config)
 }
 
+/// The configuration of a daemon started without `--config`: the defaults, with the secrets
+/// from the environment, validated like a file; `path` given means [`load`] it.
+pub fn load_or_default(path: Option<&Path>) -> Result<Config, ConfigErrors> {
+    match path {
+        Some(path) => load(path),
+        None => load_str("", "(built-in defaults)"),
+    }
+}
+
 /// What `hotlined --check-config FILE` does: load `path` like the daemon would.
 pub fn check_file(path: impl AsRef<Path>) -> Result<Config, ConfigErrors> {
     load(path)
@@ -264,6 +285,15 @@ impl DaemonConfig {
             problems.report(
                 "daemon.state_dir",
                 "empty; give a directory such as \"var\" or \"/var/lib/hotline\"",
+            );
+        } else if self.state_dir.exists() && !self.state_dir.is_dir() {
+            problems.report(
+                "daemon.state_dir",
+                format!(
+                    "{} exists but is not a directory; give a directory (it is created when \
+                     missing)",
+                    self.state_dir.display()
+                ),
             );
         }
     }

@@ -107,7 +107,10 @@ fn every_problem_of_a_broken_file_is_reported_on_its_line_and_key() {
     // The element after the dropped one keeps its index from the file.
     let (line, _, message) = at(&errors, "grpc.tokens[3].name");
     assert_eq!(line, 29);
-    assert!(message.contains("duplicate token name"), "{message}");
+    assert!(
+        message.contains("duplicate token name \"agent:1001\" (also grpc.tokens[1] (line 18))"),
+        "{message}"
+    );
     let (line, _, message) = at(&errors, "grpc.tokens[3].channel");
     assert_eq!(line, 31);
     assert!(message.contains("unknown channel \"fax\""), "{message}");

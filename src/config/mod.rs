@@ -413,11 +413,12 @@ impl GrpcConfig {
                 );
             } else if let Some(first) = names.insert(&token.name, i) {
                 names.insert(&token.name, first);
+                let other = problems.locate(&format!("grpc.tokens[{first}]"));
                 problems.report(
                     &at("name"),
                     format!(
-                        "duplicate token name {:?} (also grpc.tokens[{first}]); give each \
-                         token its own name so the audit trail tells holders apart",
+                        "duplicate token name {:?} (also {other}); give each token its own \
+                         name so the audit trail tells holders apart",
                         token.name
                     ),
                 );
@@ -505,11 +506,12 @@ impl GrpcConfig {
             );
         } else if let Some(first) = secrets.insert(secret, i) {
             secrets.insert(secret, first);
+            let other = problems.locate(&format!("grpc.tokens[{first}]"));
             problems.report(
                 &source_key,
                 format!(
-                    "same secret as grpc.tokens[{first}]; give every holder its own token so \
-                     that one can be revoked alone"
+                    "same secret as {other}; give every holder its own token so that one can \
+                     be revoked alone"
                 ),
             );
         }

@@ -148,6 +148,15 @@ impl<'s> Problems<'s> {
         });
     }
 
+    /// Names another key in a message: `grpc.tokens[1] (line 18)`, with the file's indices.
+    pub fn locate(&self, key_path: &str) -> String {
+        let key = self.file_path(key_path);
+        match self.source.nearest_position(&key) {
+            Some(p) => format!("{key} (line {})", p.line),
+            None => key,
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.errors.is_empty()
     }

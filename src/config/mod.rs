@@ -85,7 +85,7 @@ impl Default for LogConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DatabaseConfig {
     /// `postgres://…` URL; empty means: start a private cluster under `daemon.state_dir`.
@@ -152,6 +152,46 @@ pub struct TokenConfig {
     pub agent_id: Option<String>,
     /// For `integration` tokens: the channel code they create tickets on (`wechat`, `gov_12345`).
     pub channel: Option<String>,
+}
+
+/// The password stays out of debug output, which may end up in logs.
+impl fmt::Debug for DatabaseConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DatabaseConfig")
+            .field("url", &self.url.as_deref().map(redact_url_password))
+            .field("max_connections", &self.max_connections)
+            .finish()
+    }
+}
+
+/// `postgres://u:secret@h/db?password=x` → `postgres://u:<redacted>@h/db?password=<redacted>`.
+fn redact_url_password(url: &str) -> String {
+    let mut out = url.to_owned();
+    if let Some(scheme_end) = out.find("://") {
+        let authority_start = scheme_end + 3;
+        let authority_end = out[authority_start..]
+            .find('/')
+            .map_or(out.len(), |i| authority_start + i);
+        if let Some(at) = out[authority_start..authority_end].rfind('@')
+            && let Some(colon) = out[authority_start..authority_start + at].find(':')
+        {
+            out.replace_range(
+                authority_start + colon + 1..authority_start + at,
+                "<redacted>",
+            );
+        }
+    }
+    if let Some(query_start) = out.find('?') {
+        let query: Vec<String> = out[query_start + 1..]
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some(("password", _)) => "password=<redacted>".to_owned(),
+                _ => pair.to_owned(),
+            })
+            .collect();
+        out.replace_range(query_start + 1.., &query.join("&"));
+    }
+    out
 }
 
 /// Secrets stay out of debug output, which may end up in logs.
@@ -563,5 +603,37 @@ fn time_zone_name<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
         Err(_) => Err(serde::de::Error::custom(format!(
             "unknown time zone {name:?}; write an IANA name such as \"Asia/Shanghai\""
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_passwords_are_redacted_in_debug_output() {
+        let cases = [
+            (
+                "postgres://hotline:pa:ss@db.local:5432/hotline",
+                "postgres://hotline:<redacted>@db.local:5432/hotline",
+            ),
+            (
+                "postgres://hotline@localhost/hotline?host=/run/pg&password=x",
+                "postgres://hotline@localhost/hotline?host=/run/pg&password=<redacted>",
+            ),
+            (
+                "postgres://localhost/hotline",
+                "postgres://localhost/hotline",
+            ),
+            ("not a url", "not a url"),
+        ];
+        for (url, expected) in cases {
+            assert_eq!(redact_url_password(url), expected);
+        }
+        let config = DatabaseConfig {
+            url: Some("postgres://u:hunter2@h/db".into()),
+            max_connections: 3,
+        };
+        assert!(!format!("{config:?}").contains("hunter2"));
     }
 }

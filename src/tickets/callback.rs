@@ -247,22 +247,16 @@ pub fn record_callback(
     match &request.outcome {
         CallbackOutcome::Declined => {
             new.status = Status::Closed;
-            Ok(Transition::new(
-                facts,
-                new,
-                actor,
-                AuditAction::CallbackDeclined,
-                now,
-                Some("the customer declined the callback"),
-                None,
-                rules,
-            ))
+            Ok(
+                Transition::new(facts, new, actor, AuditAction::CallbackDeclined, now, rules)
+                    .because("the customer declined the callback"),
+            )
         }
         CallbackOutcome::Unreachable => {
             new.callback_attempts += 1;
             new.last_callback_attempt_at = Some(now);
             let attempts = new.callback_attempts;
-            let detail = Some(format!("attempt {attempts}"));
+            let detail = format!("attempt {attempts}");
             if attempts >= rules.config.callback.min_attempts {
                 new.status = Status::Closed;
                 let reason = format!("customer unreachable after {attempts} callback attempts");
@@ -272,10 +266,10 @@ pub fn record_callback(
                     actor,
                     AuditAction::CallbackUnreachable,
                     now,
-                    Some(&reason),
-                    detail,
                     rules,
-                ));
+                )
+                .because(&reason)
+                .detail(detail));
             }
             new.status = Status::Callback;
             let due = deadlines::compute(&new, rules).callback.map(|d| d.due);
@@ -289,10 +283,9 @@ pub fn record_callback(
                 actor,
                 AuditAction::CallbackUnreachable,
                 now,
-                None,
-                detail,
                 rules,
             )
+            .detail(detail)
             .with(FollowUp::ScheduleCallback {
                 at: schedule_attempt(now + gap, due, rules),
                 human,
@@ -303,11 +296,7 @@ pub fn record_callback(
             result,
             new_demand,
         } => {
-            let detail = Some(format!(
-                "attitude {}, result {}",
-                attitude.code(),
-                result.code()
-            ));
+            let detail = format!("attitude {}, result {}", attitude.code(), result.code());
             let unsatisfied = *attitude == Rating::Unsatisfied || *result == Rating::Unsatisfied;
             let mut transition = if !unsatisfied {
                 new.status = Status::Closed;
@@ -317,10 +306,9 @@ pub fn record_callback(
                     actor,
                     AuditAction::CallbackSatisfied,
                     now,
-                    None,
-                    detail,
                     rules,
                 )
+                .detail(detail)
             } else if facts.unsatisfied_callbacks == 0 {
                 new.unsatisfied_callbacks += 1;
                 new.restart_handling(now);
@@ -330,10 +318,10 @@ pub fn record_callback(
                     actor,
                     AuditAction::CallbackUnsatisfied,
                     now,
-                    Some("first 'unsatisfied': second handling"),
-                    detail,
                     rules,
                 )
+                .because("first 'unsatisfied': second handling")
+                .detail(detail)
             } else {
                 new.unsatisfied_callbacks += 1;
                 new.status = Status::Adjudication;
@@ -343,10 +331,10 @@ pub fn record_callback(
                     actor,
                     AuditAction::CallbackUnsatisfied,
                     now,
-                    Some("'unsatisfied' again after the second handling"),
-                    detail,
                     rules,
                 )
+                .because("'unsatisfied' again after the second handling")
+                .detail(detail)
                 .with(FollowUp::SupervisorQueue {
                     reason: "the customer is unsatisfied after the second handling".into(),
                 })

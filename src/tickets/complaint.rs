@@ -115,10 +115,10 @@ fn with_level(
         actor,
         AuditAction::ComplaintLevelChanged,
         now,
-        Some(reason),
-        Some(detail),
         rules,
     )
+    .because(reason)
+    .detail(detail)
 }
 
 /// Raises an open complaint's level when the related complaints call for it (as the system

@@ -480,8 +480,10 @@ pub(crate) mod tests {
             }],
         });
         assert_eq!(Rules::new(config), Err(RulesConfigError::BadTiers));
-        let mut config = RulesConfig::default();
-        config.max_urges = 0;
+        let config = RulesConfig {
+            max_urges: 0,
+            ..RulesConfig::default()
+        };
         assert_eq!(
             Rules::new(config),
             Err(RulesConfigError::ZeroCount { key: "max_urges" })

@@ -318,8 +318,6 @@ impl Transition {
         actor: &Actor,
         action: AuditAction,
         now: DateTime<Utc>,
-        reason: Option<&str>,
-        detail: Option<String>,
         rules: &Rules,
     ) -> Transition {
         let event = AuditEvent {
@@ -328,8 +326,8 @@ impl Transition {
             action,
             from: old.status,
             to: new.status,
-            reason: reason.map(str::to_owned),
-            detail,
+            reason: None,
+            detail: None,
         };
         Transition {
             deadlines: deadlines::compute(&new, rules),
@@ -337,6 +335,24 @@ impl Transition {
             events: vec![event],
             follow_ups: Vec::new(),
         }
+    }
+
+    /// Records why on the audit event; a blank reason records none.
+    pub(crate) fn because(mut self, reason: &str) -> Transition {
+        let reason = reason.trim();
+        if let Some(event) = self.events.last_mut()
+            && !reason.is_empty()
+        {
+            event.reason = Some(reason.to_owned());
+        }
+        self
+    }
+
+    pub(crate) fn detail(mut self, detail: impl Into<String>) -> Transition {
+        if let Some(event) = self.events.last_mut() {
+            event.detail = Some(detail.into());
+        }
+        self
     }
 
     pub(crate) fn with(mut self, follow_up: FollowUp) -> Transition {
@@ -473,16 +489,7 @@ pub fn dispatch(
     new.pending_extension = None;
     new.callback_plan = None;
     let detail = format!("to unit {}", request.unit.trim());
-    Ok(Transition::new(
-        facts,
-        new,
-        actor,
-        AuditAction::Dispatched,
-        now,
-        None,
-        Some(detail),
-        rules,
-    ))
+    Ok(Transition::new(facts, new, actor, AuditAction::Dispatched, now, rules).detail(detail))
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -516,8 +523,6 @@ pub fn accept(
         actor,
         AuditAction::Accepted,
         now,
-        None,
-        None,
         rules,
     ))
 }
@@ -557,16 +562,8 @@ pub fn reply(
     new.last_callback_attempt_at = None;
     let plan = callback::plan(&new, request.sampling_volume, rules);
     new.callback_plan = Some(plan);
-    let mut transition = Transition::new(
-        facts,
-        new,
-        actor,
-        AuditAction::Replied,
-        now,
-        None,
-        Some(format!("callback {}", plan.code())),
-        rules,
-    );
+    let mut transition = Transition::new(facts, new, actor, AuditAction::Replied, now, rules)
+        .detail(format!("callback {}", plan.code()));
     if let Some(human) = plan.human() {
         let due = transition.deadlines.callback.map(|d| d.due);
         transition = transition.with(FollowUp::ScheduleCallback {
@@ -612,16 +609,10 @@ pub fn return_ticket(
             required_text(op, "a return reason", &request.reason)?;
             let mut new = facts.clone();
             new.status = Status::Returned;
-            Ok(Transition::new(
-                facts,
-                new,
-                actor,
-                AuditAction::ReturnedByUnit,
-                now,
-                Some(&request.reason),
-                None,
-                rules,
-            ))
+            Ok(
+                Transition::new(facts, new, actor, AuditAction::ReturnedByUnit, now, rules)
+                    .because(&request.reason),
+            )
         }
         Actor::CentreAgent { .. } | Actor::CentreAdmin { .. } => {
             if !matches!(facts.status, Status::Replied | Status::Callback) {
@@ -638,10 +629,10 @@ pub fn return_ticket(
                     actor,
                     AuditAction::ReturnedByCentre,
                     now,
-                    Some(&request.reason),
-                    Some("first centre return: back to the unit".into()),
                     rules,
-                ));
+                )
+                .because(&request.reason)
+                .detail("first centre return: back to the unit"));
             }
             new.status = Status::Adjudication;
             let detail = format!("centre return no. {}: adjudication", new.centre_returns);
@@ -651,10 +642,10 @@ pub fn return_ticket(
                 actor,
                 AuditAction::SentToAdjudication,
                 now,
-                Some(&request.reason),
-                Some(detail),
                 rules,
             )
+            .because(&request.reason)
+            .detail(detail)
             .with(FollowUp::SupervisorQueue {
                 reason: format!("returned a second time: {}", request.reason.trim()),
             }))
@@ -739,10 +730,10 @@ pub fn request_extension(
         actor,
         AuditAction::ExtensionRequested,
         now,
-        Some(&request.reason),
-        Some(detail),
         rules,
-    ))
+    )
+    .because(&request.reason)
+    .detail(detail))
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -772,16 +763,10 @@ pub fn decide_extension(
     new.pending_extension = None;
     if !decision.grant {
         required_text(op, "a reason for the denial", &decision.reason)?;
-        return Ok(Transition::new(
-            facts,
-            new,
-            actor,
-            AuditAction::ExtensionDenied,
-            now,
-            Some(&decision.reason),
-            None,
-            rules,
-        ));
+        return Ok(
+            Transition::new(facts, new, actor, AuditAction::ExtensionDenied, now, rules)
+                .because(&decision.reason),
+        );
     }
     let until = decision.until.unwrap_or(pending.until);
     if until <= now {
@@ -791,17 +776,11 @@ pub fn decide_extension(
         });
     }
     new.extended_finish = Some(until);
-    let reason = (!decision.reason.trim().is_empty()).then_some(decision.reason.as_str());
-    Ok(Transition::new(
-        facts,
-        new,
-        actor,
-        AuditAction::ExtensionGranted,
-        now,
-        reason,
-        Some(format!("until {until}")),
-        rules,
-    ))
+    Ok(
+        Transition::new(facts, new, actor, AuditAction::ExtensionGranted, now, rules)
+            .because(&decision.reason)
+            .detail(format!("until {until}")),
+    )
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -843,16 +822,10 @@ pub fn close(
     required_text(op, "a closing reason", &request.reason)?;
     let mut new = facts.clone();
     new.status = Status::Closed;
-    Ok(Transition::new(
-        facts,
-        new,
-        actor,
-        AuditAction::Closed,
-        now,
-        Some(&request.reason),
-        None,
-        rules,
-    ))
+    Ok(
+        Transition::new(facts, new, actor, AuditAction::Closed, now, rules)
+            .because(&request.reason),
+    )
 }
 
 #[cfg(test)]

@@ -118,7 +118,6 @@ pub fn urge(
     require_centre_or_own_channel(Operation::Urge, actor, facts)?;
     let assessment = assess(facts, request.kind, now, rules)?;
     let mut new = facts.clone();
-    let note = (!request.note.trim().is_empty()).then_some(request.note.as_str());
     let (action, follow_up) = match assessment {
         UrgeAssessment::Explain { message } => (
             AuditAction::UrgeExplained,
@@ -146,7 +145,9 @@ pub fn urge(
             (action, follow_up)
         }
     };
-    Ok(Transition::new(facts, new, actor, action, now, note, None, rules).with(follow_up))
+    Ok(Transition::new(facts, new, actor, action, now, rules)
+        .because(&request.note)
+        .with(follow_up))
 }
 
 #[cfg(test)]

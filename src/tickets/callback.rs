@@ -164,6 +164,12 @@ fn first_in_window(earliest: DateTime<Utc>, rules: &Rules) -> Option<DateTime<Ut
     None
 }
 
+/// For `ListDueCallbacks`: the ticket waits for a callback attempt at `now`.
+pub fn is_callback_due(facts: &TicketFacts, now: DateTime<Utc>) -> bool {
+    matches!(facts.status, Status::Replied | Status::Callback)
+        && facts.next_callback_at.is_some_and(|at| at <= now)
+}
+
 /// A rating on one aspect (004 §5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Rating {
@@ -273,10 +279,7 @@ pub fn record_callback(
             }
             new.status = Status::Callback;
             let due = deadlines::compute(&new, rules).callback.map(|d| d.due);
-            let human = new
-                .callback_plan
-                .and_then(CallbackPlan::human)
-                .unwrap_or(true);
+            new.next_callback_at = Some(schedule_attempt(now + gap, due, rules));
             Ok(Transition::new(
                 facts,
                 new,
@@ -285,11 +288,7 @@ pub fn record_callback(
                 now,
                 rules,
             )
-            .detail(detail)
-            .with(FollowUp::ScheduleCallback {
-                at: schedule_attempt(now + gap, due, rules),
-                human,
-            }))
+            .detail(detail))
         }
         CallbackOutcome::Reached {
             attitude,
@@ -543,13 +542,9 @@ mod tests {
         .unwrap();
         assert_eq!(first.facts.status, Status::Callback);
         // 12:00 is outside the windows: the afternoon window at 14:30.
-        assert_eq!(
-            first.follow_ups,
-            vec![FollowUp::ScheduleCallback {
-                at: sh(2026, 11, 20, 14, 30),
-                human: false
-            }]
-        );
+        assert_eq!(first.facts.next_callback_at, Some(sh(2026, 11, 20, 14, 30)));
+        assert!(!is_callback_due(&first.facts, sh(2026, 11, 20, 14, 29)));
+        assert!(is_callback_due(&first.facts, sh(2026, 11, 20, 14, 30)));
         let too_soon = callback(
             &first.facts,
             CallbackOutcome::Unreachable,
@@ -565,13 +560,7 @@ mod tests {
         )
         .unwrap();
         // 16:30 misses today's windows; the centre works every day: Saturday 09:00.
-        assert_eq!(
-            second.follow_ups,
-            vec![FollowUp::ScheduleCallback {
-                at: sh(2026, 11, 21, 9, 0),
-                human: false
-            }]
-        );
+        assert_eq!(second.facts.next_callback_at, Some(sh(2026, 11, 21, 9, 0)));
         let third = callback(
             &second.facts,
             CallbackOutcome::Unreachable,

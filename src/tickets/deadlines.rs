@@ -134,7 +134,8 @@ pub fn limits_for(
     limits
 }
 
-/// The deadlines of a ticket as its facts stand: dispatch counts from intake; contact,
+/// The deadlines of a ticket as its facts stand: dispatch counts from intake (or the unit's
+/// return); contact,
 /// finish and investigation from the latest dispatch or reopening; the callback from the
 /// unit's reply. A granted extension replaces the finish due time.
 pub fn compute(facts: &TicketFacts, rules: &Rules) -> Deadlines {
@@ -160,7 +161,7 @@ pub fn compute(facts: &TicketFacts, rules: &Rules) -> Deadlines {
         dispatch: deadline(
             DeadlineKind::Dispatch,
             limits.dispatch,
-            Some(facts.created_at),
+            Some(facts.awaiting_dispatch_since),
         ),
         contact: deadline(DeadlineKind::Contact, limits.contact, handling),
         finish,

@@ -35,6 +35,8 @@ pub struct TicketFacts {
     /// The responsible unit it is (or was last) dispatched to.
     pub unit: Option<String>,
     pub created_at: DateTime<Utc>,
+    /// Since when the centre owes a dispatch: intake, or the unit's return.
+    pub awaiting_dispatch_since: DateTime<Utc>,
     /// The latest dispatch.
     pub dispatched_at: Option<DateTime<Utc>>,
     /// The latest dispatch or reopening: contact, finish and investigation count from here.
@@ -56,6 +58,8 @@ pub struct TicketFacts {
     /// Failed callback attempts (unreachable) since the latest reply.
     pub callback_attempts: u32,
     pub last_callback_attempt_at: Option<DateTime<Utc>>,
+    /// When to try the next callback (set on reply and after an unreachable attempt).
+    pub next_callback_at: Option<DateTime<Utc>>,
     /// The caller said at intake they want no callback.
     pub callback_declined: bool,
     /// A repeat of an earlier demand (重复件): always a human callback.
@@ -79,6 +83,7 @@ impl TicketFacts {
             complaint_level_overridden: false,
             unit: None,
             created_at,
+            awaiting_dispatch_since: created_at,
             dispatched_at: None,
             handling_started_at: None,
             accepted_at: None,
@@ -92,6 +97,7 @@ impl TicketFacts {
             callback_plan: None,
             callback_attempts: 0,
             last_callback_attempt_at: None,
+            next_callback_at: None,
             callback_declined: false,
             repeat: false,
         }
@@ -107,6 +113,7 @@ impl TicketFacts {
         self.callback_plan = None;
         self.callback_attempts = 0;
         self.last_callback_attempt_at = None;
+        self.next_callback_at = None;
     }
 }
 
@@ -295,8 +302,6 @@ pub enum FollowUp {
     ExplainToCaller { message: String },
     /// Put the ticket in the supervisor's queue.
     SupervisorQueue { reason: String },
-    /// Try to call the customer back at `at`.
-    ScheduleCallback { at: DateTime<Utc>, human: bool },
     /// A new demand raised in a callback: open a new ticket for it.
     NewTicketFromCallback { description: String },
 }
@@ -562,16 +567,14 @@ pub fn reply(
     new.last_callback_attempt_at = None;
     let plan = callback::plan(&new, request.sampling_volume, rules);
     new.callback_plan = Some(plan);
-    let mut transition = Transition::new(facts, new, actor, AuditAction::Replied, now, rules)
-        .detail(format!("callback {}", plan.code()));
-    if let Some(human) = plan.human() {
-        let due = transition.deadlines.callback.map(|d| d.due);
-        transition = transition.with(FollowUp::ScheduleCallback {
-            at: callback::schedule_attempt(now, due, rules),
-            human,
-        });
-    }
-    Ok(transition)
+    new.next_callback_at = plan.human().map(|_| {
+        let due = deadlines::compute(&new, rules).callback.map(|d| d.due);
+        callback::schedule_attempt(now, due, rules)
+    });
+    Ok(
+        Transition::new(facts, new, actor, AuditAction::Replied, now, rules)
+            .detail(format!("callback {}", plan.code())),
+    )
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -609,6 +612,7 @@ pub fn return_ticket(
             required_text(op, "a return reason", &request.reason)?;
             let mut new = facts.clone();
             new.status = Status::Returned;
+            new.awaiting_dispatch_since = now;
             Ok(
                 Transition::new(facts, new, actor, AuditAction::ReturnedByUnit, now, rules)
                     .because(&request.reason),
@@ -769,10 +773,13 @@ pub fn decide_extension(
         );
     }
     let until = decision.until.unwrap_or(pending.until);
-    if until <= now {
+    let current = deadlines::compute(facts, rules).finish.map(|d| d.due);
+    if until <= now || current.is_some_and(|due| until <= due) {
         return Err(Refusal::Invalid {
             operation: op,
-            why: format!("the new deadline {until} is already past"),
+            why: format!(
+                "the new deadline {until} must lie in the future and after the current one"
+            ),
         });
     }
     new.extended_finish = Some(until);
@@ -939,12 +946,10 @@ pub(crate) mod tests {
         );
         // Replied at 10:00 inside the 09:00–11:00 window: call back at once.
         assert_eq!(
-            replied.follow_ups,
-            vec![FollowUp::ScheduleCallback {
-                at: sh(2026, 11, 23, 10, 0),
-                human: false
-            }]
+            replied.facts.next_callback_at,
+            Some(sh(2026, 11, 23, 10, 0))
         );
+        assert!(replied.follow_ups.is_empty());
     }
 
     #[test]
@@ -1084,7 +1089,13 @@ pub(crate) mod tests {
             }
         }
         // The centre fixes and redispatches the returned ticket.
-        let returned = unit_return(&facts, sh(2026, 10, 8, 9, 0)).unwrap().facts;
+        let returned = unit_return(&facts, sh(2026, 10, 8, 9, 0)).unwrap();
+        // The centre owes a new dispatch from the return, not from intake.
+        assert_eq!(
+            returned.deadlines.dispatch.unwrap().start,
+            sh(2026, 10, 8, 9, 0)
+        );
+        let returned = returned.facts;
         let again = dispatch(
             &returned,
             &agent(),
@@ -1252,6 +1263,15 @@ pub(crate) mod tests {
         assert!(matches!(
             decide_extension(&asked, &unit(), &grant, now, &rules),
             Err(Refusal::WrongActor { .. })
+        ));
+        let shorter = ExtensionDecision {
+            grant: true,
+            until: Some(sh(2026, 11, 25, 16, 0)),
+            reason: "no more than asked".into(),
+        };
+        assert!(matches!(
+            decide_extension(&asked, &agent(), &shorter, now, &rules),
+            Err(Refusal::Invalid { .. })
         ));
         let granted = decide_extension(&asked, &agent(), &grant, now, &rules).unwrap();
         assert_eq!(granted.facts.status, Status::Accepted);

@@ -98,7 +98,7 @@ pub fn assess(
         return Ok(dispatch);
     };
     if now < halfway(&running) {
-        let due = rules.calendar.local(running.due).format("%m月%d日%H:%M");
+        let due = rules.calendar.local(running.due).format("%-m月%-d日%H:%M");
         return Ok(UrgeAssessment::Explain {
             message: format!("您的工单正在办理中，承诺办结时间为{due}，请您耐心等待。"),
         });

@@ -5,7 +5,7 @@
 //!
 //! Pure functions over facts, `now` and the rules; must not read the clock or dial anyone.
 
-use crate::tickets::config::Rules;
+use crate::tickets::config::{Rules, in_daily_span};
 use crate::tickets::deadlines;
 use crate::tickets::lifecycle::Actor;
 use crate::tickets::lifecycle::{
@@ -105,13 +105,7 @@ fn sample_draw(seed: u64, facts: &TicketFacts) -> u64 {
 /// is quiet, 08:00 is not).
 pub fn is_callback_time(instant: DateTime<Utc>, rules: &Rules) -> bool {
     let time = rules.calendar.local(instant).time();
-    let (from, until) = (rules.quiet_from, rules.quiet_until);
-    let quiet = if from > until {
-        time >= from || time < until
-    } else {
-        from <= time && time < until
-    };
-    !quiet
+    !in_daily_span(time, rules.quiet_from, rules.quiet_until)
 }
 
 /// When to try calling back: the first moment at or after `earliest` inside a preferred

@@ -123,6 +123,15 @@ impl TryFrom<String> for Window {
     }
 }
 
+/// Whether a local time lies in the daily span [from, until), which may wrap midnight.
+pub(crate) fn in_daily_span(time: NaiveTime, from: NaiveTime, until: NaiveTime) -> bool {
+    if from > until {
+        time >= from || time < until
+    } else {
+        from <= time && time < until
+    }
+}
+
 impl Window {
     pub fn contains(&self, time: NaiveTime) -> bool {
         self.start <= time && time < self.end
@@ -250,6 +259,37 @@ impl Default for ComplaintConfig {
     }
 }
 
+/// The heating line's night rule (004 §2–3): tickets taken in the night are, unless the
+/// caller insists, not dispatched before morning and are finished by `done_by` that morning.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NightHoldConfig {
+    /// The night starts at this local time …
+    pub from: String,
+    /// … and ends at this one, when held tickets are dispatched.
+    pub until: String,
+    /// Held tickets are finished by this local time the morning the night ends.
+    pub done_by: String,
+}
+
+impl Default for NightHoldConfig {
+    fn default() -> Self {
+        NightHoldConfig {
+            from: "21:00".into(),
+            until: "07:00".into(),
+            done_by: "11:00".into(),
+        }
+    }
+}
+
+/// `NightHoldConfig` with its times parsed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NightHold {
+    pub from: NaiveTime,
+    pub until: NaiveTime,
+    pub done_by: NaiveTime,
+}
+
 /// When a deadline counts as nearly due: within `minutes_before` of it when set, otherwise
 /// once no more than `fraction_remaining` of its span is left.
 #[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
@@ -286,6 +326,8 @@ pub struct RulesConfig {
     pub complaint: ComplaintConfig,
     pub callback: CallbackConfig,
     pub nearly_due: NearlyDueConfig,
+    /// The heating line's night rule; absent (the default of 000) dispatches around the clock.
+    pub night_hold: Option<NightHoldConfig>,
 }
 
 impl Default for RulesConfig {
@@ -300,6 +342,7 @@ impl Default for RulesConfig {
             complaint: ComplaintConfig::default(),
             callback: CallbackConfig::default(),
             nearly_due: NearlyDueConfig::default(),
+            night_hold: None,
         }
     }
 }
@@ -308,7 +351,7 @@ impl Default for RulesConfig {
 pub enum RulesConfigError {
     #[error(transparent)]
     Calendar(#[from] CalendarError),
-    #[error("tickets.callback.{key} {value:?} is not a time of day; write it as \"21:00\"")]
+    #[error("tickets.{key} {value:?} is not a time of day; write it as \"21:00\"")]
     BadTime { key: &'static str, value: String },
     #[error("tickets.callback.min_attempts must be at least 1")]
     NoAttempts,
@@ -329,6 +372,7 @@ pub struct Rules {
     pub calendar: Calendar,
     pub quiet_from: NaiveTime,
     pub quiet_until: NaiveTime,
+    pub night_hold: Option<NightHold>,
 }
 
 impl Rules {
@@ -340,8 +384,16 @@ impl Rules {
                 value: value.to_owned(),
             })
         };
-        let quiet_from = time("quiet_from", &config.callback.quiet_from)?;
-        let quiet_until = time("quiet_until", &config.callback.quiet_until)?;
+        let quiet_from = time("callback.quiet_from", &config.callback.quiet_from)?;
+        let quiet_until = time("callback.quiet_until", &config.callback.quiet_until)?;
+        let night_hold = match &config.night_hold {
+            Some(night) => Some(NightHold {
+                from: time("night_hold.from", &night.from)?,
+                until: time("night_hold.until", &night.until)?,
+                done_by: time("night_hold.done_by", &night.done_by)?,
+            }),
+            None => None,
+        };
         if config.callback.min_attempts == 0 {
             return Err(RulesConfigError::NoAttempts);
         }
@@ -384,6 +436,7 @@ impl Rules {
             calendar,
             quiet_from,
             quiet_until,
+            night_hold,
         })
     }
 }
@@ -467,7 +520,7 @@ pub(crate) mod tests {
         assert_eq!(
             Rules::new(config),
             Err(RulesConfigError::BadTime {
-                key: "quiet_from",
+                key: "callback.quiet_from",
                 value: "9pm".into()
             })
         );

@@ -4,7 +4,7 @@
 //! Owns the limit table and deadline computation; must not read the clock or the database.
 
 use crate::tickets::callback::CallbackPlan;
-use crate::tickets::config::{CategoryLimits, Rules, RulesConfig, Span};
+use crate::tickets::config::{CategoryLimits, Rules, RulesConfig, Span, in_daily_span};
 use crate::tickets::lifecycle::TicketFacts;
 use crate::tickets::model::{Category, ComplaintLevel};
 use chrono::{DateTime, Utc};
@@ -134,10 +134,36 @@ pub fn limits_for(
     limits
 }
 
+/// When the configured night hold applies to a ticket taken (or returned) at `since`: the
+/// end of that night, when it is dispatched, and the time it must be finished by.
+pub fn night_hold(facts: &TicketFacts, rules: &Rules) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+    let night = rules.night_hold?;
+    if facts.night_dispatch_insisted {
+        return None;
+    }
+    let local = rules.calendar.local(facts.awaiting_dispatch_since);
+    let time = local.time();
+    if !in_daily_span(time, night.from, night.until) {
+        return None;
+    }
+    let date = local.date_naive();
+    let morning = if night.from > night.until && time >= night.from {
+        date.succ_opt()?
+    } else {
+        date
+    };
+    Some((
+        rules.calendar.at_local(morning, night.until),
+        rules.calendar.at_local(morning, night.done_by),
+    ))
+}
+
 /// The deadlines of a ticket as its facts stand: dispatch counts from intake (or the unit's
 /// return); contact,
 /// finish and investigation from the latest dispatch or reopening; the callback from the
-/// unit's reply. A granted extension replaces the finish due time.
+/// unit's reply. A ticket held over the night (heating line) is dispatched from the night's
+/// end and finished by the configured morning time. A granted extension replaces the
+/// finish due time.
 pub fn compute(facts: &TicketFacts, rules: &Rules) -> Deadlines {
     let limits = limits_for(&rules.config, facts.category, facts.complaint_level);
     let deadline = |kind, span: Option<Span>, start: Option<DateTime<Utc>>| {
@@ -149,7 +175,21 @@ pub fn compute(facts: &TicketFacts, rules: &Rules) -> Deadlines {
         })
     };
     let handling = facts.handling_started_at;
+    let held = night_hold(facts, rules);
+    let mut dispatch = deadline(
+        DeadlineKind::Dispatch,
+        limits.dispatch,
+        Some(facts.awaiting_dispatch_since),
+    );
     let mut finish = deadline(DeadlineKind::Finish, limits.finish, handling);
+    if let (Some(dispatch), Some(span), Some((night_end, _))) =
+        (dispatch.as_mut(), limits.dispatch, held)
+    {
+        dispatch.due = span.after(night_end, &rules.calendar);
+    }
+    if let (Some(finish), Some((_, done_by))) = (finish.as_mut(), held) {
+        finish.due = done_by;
+    }
     if let (Some(finish), Some(extended)) = (finish.as_mut(), facts.extended_finish) {
         finish.due = extended;
     }
@@ -158,11 +198,7 @@ pub fn compute(facts: &TicketFacts, rules: &Rules) -> Deadlines {
         Some(CallbackPlan::Automatic | CallbackPlan::Human)
     );
     Deadlines {
-        dispatch: deadline(
-            DeadlineKind::Dispatch,
-            limits.dispatch,
-            Some(facts.awaiting_dispatch_since),
-        ),
+        dispatch,
         contact: deadline(DeadlineKind::Contact, limits.contact, handling),
         finish,
         investigation: deadline(DeadlineKind::Investigation, limits.investigation, handling),
@@ -290,5 +326,62 @@ mod tests {
         assert_eq!(d.callback.unwrap().due, sh(2026, 11, 27, 10, 0));
         repair.callback_plan = Some(CallbackPlan::NotNeeded);
         assert_eq!(compute(&repair, &rules).callback, None);
+    }
+
+    #[test]
+    fn the_heating_night_hold_when_configured() {
+        let mut config = rules_2026().config;
+        config.night_hold = Some(crate::tickets::config::NightHoldConfig::default());
+        config.limits.insert(
+            Category::Repair,
+            CategoryLimits {
+                finish: Some(Span::Hours(4)),
+                ..CategoryLimits::default()
+            },
+        );
+        let rules = Rules::new(config).unwrap();
+        let draft =
+            |at| TicketFacts::new_draft(Uuid::nil(), Category::Repair, Channel::Hotline, at);
+        let cases = [
+            // (intake, dispatch due, finish due of a held ticket dispatched at 07:00)
+            (sh(2026, 11, 20, 20, 59), sh(2026, 11, 20, 21, 4), None),
+            (
+                sh(2026, 11, 20, 21, 0),
+                sh(2026, 11, 21, 7, 5),
+                Some(sh(2026, 11, 21, 11, 0)),
+            ),
+            (
+                sh(2026, 11, 21, 2, 0),
+                sh(2026, 11, 21, 7, 5),
+                Some(sh(2026, 11, 21, 11, 0)),
+            ),
+            (sh(2026, 11, 21, 7, 30), sh(2026, 11, 21, 7, 35), None),
+        ];
+        for (intake, dispatch_due, held_finish) in cases {
+            let mut facts = draft(intake);
+            assert_eq!(
+                compute(&facts, &rules).dispatch.unwrap().due,
+                dispatch_due,
+                "{intake}"
+            );
+            let handling = match held_finish {
+                Some(_) => sh(2026, 11, 21, 7, 0),
+                None => intake,
+            };
+            facts.handling_started_at = Some(handling);
+            let finish = compute(&facts, &rules).finish.unwrap().due;
+            assert_eq!(
+                finish,
+                held_finish.unwrap_or(intake + chrono::Duration::hours(4)),
+                "{intake}"
+            );
+        }
+        // The caller insisted: dispatched at once, the category's limits apply.
+        let mut insisted = draft(sh(2026, 11, 20, 22, 0));
+        insisted.night_dispatch_insisted = true;
+        assert_eq!(
+            compute(&insisted, &rules).dispatch.unwrap().due,
+            sh(2026, 11, 20, 22, 5)
+        );
     }
 }

@@ -64,6 +64,8 @@ pub struct TicketFacts {
     pub callback_declined: bool,
     /// A repeat of an earlier demand (重复件): always a human callback.
     pub repeat: bool,
+    /// The caller insisted on handling at night, lifting the configured night hold.
+    pub night_dispatch_insisted: bool,
 }
 
 impl TicketFacts {
@@ -100,6 +102,7 @@ impl TicketFacts {
             next_callback_at: None,
             callback_declined: false,
             repeat: false,
+            night_dispatch_insisted: false,
         }
     }
 
@@ -493,6 +496,7 @@ pub fn dispatch(
     new.extended_finish = None;
     new.pending_extension = None;
     new.callback_plan = None;
+    new.next_callback_at = None;
     let detail = format!("to unit {}", request.unit.trim());
     Ok(Transition::new(facts, new, actor, AuditAction::Dispatched, now, rules).detail(detail))
 }

@@ -234,13 +234,18 @@ pub fn record_callback(
         });
     }
     let gap = Duration::minutes(rules.config.callback.attempt_gap_minutes.into());
-    if let Some(last) = facts.last_callback_attempt_at
-        && now < last + gap
+    if let Some(earliest) = facts
+        .last_callback_attempt_at
+        .map(|last| rules.calendar.add_wall_clock(last, gap))
+        && now < earliest
     {
         return Err(Refusal::TooEarly {
             operation: op,
-            earliest: last + gap,
-            why: "callback attempts are at least 2 hours apart",
+            earliest,
+            why: format!(
+                "callback attempts are at least {} minutes apart",
+                rules.config.callback.attempt_gap_minutes
+            ),
         });
     }
     let mut new = facts.clone();
@@ -273,7 +278,11 @@ pub fn record_callback(
             }
             new.status = Status::Callback;
             let due = deadlines::compute(&new, rules).callback.map(|d| d.due);
-            new.next_callback_at = Some(schedule_attempt(now + gap, due, rules));
+            new.next_callback_at = Some(schedule_attempt(
+                rules.calendar.add_wall_clock(now, gap),
+                due,
+                rules,
+            ));
             Ok(Transition::new(
                 facts,
                 new,

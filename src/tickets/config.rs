@@ -399,9 +399,10 @@ impl Rules {
         }
         if let Some(sampling) = &config.callback.sampling {
             let bounds: Vec<Option<u32>> = sampling.tiers.iter().map(|t| t.up_to).collect();
-            let ascending = bounds.windows(2).all(|w| {
-                matches!((w[0], w[1]), (Some(a), Some(b)) if a < b)
-                    || matches!((w[0], w[1]), (Some(_), None))
+            let ascending = bounds.windows(2).all(|pair| match pair {
+                [Some(a), Some(b)] => a < b,
+                [Some(_), None] => true,
+                _ => false,
             });
             let open_ended = matches!(bounds.last(), Some(None));
             if !ascending || !open_ended || sampling.tiers.iter().any(|t| t.percent > 100) {

@@ -216,13 +216,13 @@ pub enum Refusal {
     TooLate {
         operation: Operation,
         limit: DateTime<Utc>,
-        why: &'static str,
+        why: String,
     },
     #[error("too early to {operation} this ticket: not before {earliest}; {why}")]
     TooEarly {
         operation: Operation,
         earliest: DateTime<Utc>,
-        why: &'static str,
+        why: String,
     },
     #[error("cannot {operation} this ticket: {why}")]
     Invalid { operation: Operation, why: String },
@@ -610,7 +610,10 @@ pub fn return_ticket(
                 return Err(Refusal::TooLate {
                     operation: op,
                     limit,
-                    why: "a unit returns a ticket within 1 working day of dispatch; it now counts as accepted",
+                    why: format!(
+                        "a unit returns a ticket within {} of dispatch; it now counts as accepted",
+                        rules.config.return_within
+                    ),
                 });
             }
             required_text(op, "a return reason", &request.reason)?;
@@ -706,7 +709,10 @@ pub fn request_extension(
         return Err(Refusal::TooLate {
             operation: op,
             limit: latest,
-            why: "an extension must be asked at least 1 working day before the deadline",
+            why: format!(
+                "an extension must be asked at least {} before the deadline {}",
+                rules.config.extension_notice, finish.due
+            ),
         });
     }
     if request.until <= finish.due {
@@ -1085,7 +1091,8 @@ pub(crate) mod tests {
                     Refusal::TooLate {
                         operation: Operation::Return,
                         limit: sh(2026, 10, 8, 15, 0),
-                        why: "a unit returns a ticket within 1 working day of dispatch; it now counts as accepted",
+                        why: "a unit returns a ticket within 1wd of dispatch; it now counts as accepted"
+                            .into(),
                     },
                     "{now}"
                 );

@@ -172,6 +172,23 @@ mod tests {
     }
 
     #[test]
+    fn serde_uses_the_codes() {
+        assert_eq!(
+            serde_json::to_string(&Status::Adjudication).unwrap(),
+            "\"adjudication\""
+        );
+        assert_eq!(
+            serde_json::from_str::<Category>("\"tip_off\"").unwrap(),
+            Category::TipOff
+        );
+        let err = serde_json::from_str::<ComplaintLevel>("\"l4\"").unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("unknown ComplaintLevel code \"l4\"")
+        );
+    }
+
+    #[test]
     fn leak_is_the_highest_category() {
         assert_eq!(Category::ALL.iter().max(), Some(&Category::Leak));
         assert!(Category::Complaint > Category::Consultation);

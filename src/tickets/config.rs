@@ -5,7 +5,7 @@
 //! Owns parsing and validating the rules' settings; must not read files or the clock.
 
 use crate::tickets::calendar::{Calendar, CalendarConfig, CalendarError};
-use crate::tickets::model::{Category, ComplaintLevel};
+use crate::tickets::model::{Category, Channel, ComplaintLevel};
 use chrono::{DateTime, Duration, NaiveTime, Utc};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -315,6 +315,8 @@ pub struct RulesConfig {
     pub calendar: CalendarConfig,
     /// Per-category overrides, keyed by category code (`[tickets.limits.repair]`).
     pub limits: BTreeMap<Category, CategoryLimits>,
+    /// Per-channel overrides applied after the category's (`[tickets.channel_limits.gov_12345]`).
+    pub channel_limits: BTreeMap<Channel, CategoryLimits>,
     /// Complaint handling limit per level (`l3 = "3h"`).
     pub complaint_limits: BTreeMap<ComplaintLevel, Span>,
     /// A unit may return a ticket within this span of dispatch.
@@ -335,6 +337,7 @@ impl Default for RulesConfig {
         RulesConfig {
             calendar: CalendarConfig::default(),
             limits: BTreeMap::new(),
+            channel_limits: BTreeMap::new(),
             complaint_limits: BTreeMap::new(),
             return_within: Span::WorkingDays(1),
             extension_notice: Span::WorkingDays(1),
@@ -486,6 +489,10 @@ pub(crate) mod tests {
             make_up_working_days = ["2026-10-10"]
             [limits.repair]
             finish = "2wd"
+            [channel_limits.gov_12345]
+            finish = "1wd"
+            [night_hold]
+            from = "21:30"
             [callback]
             windows = ["10:00-12:00"]
             [callback.sampling]
@@ -502,8 +509,16 @@ pub(crate) mod tests {
             config.limits[&Category::Repair].finish,
             Some(Span::WorkingDays(2))
         );
+        assert_eq!(
+            config.channel_limits[&Channel::Government12345].finish,
+            Some(Span::WorkingDays(1))
+        );
         assert_eq!(config.callback.windows[0].start, hm(10, 0));
         let rules = Rules::new(config).unwrap();
+        assert_eq!(
+            rules.night_hold.map(|n| (n.from, n.until)),
+            Some((hm(21, 30), hm(7, 0)))
+        );
         assert!(rules.calendar.is_working_day(date(2026, 10, 10)));
 
         let unknown = toml::from_str::<RulesConfig>("[limits.repair]\nfinsh = \"2wd\"");

@@ -6,7 +6,7 @@
 use crate::tickets::callback::CallbackPlan;
 use crate::tickets::config::{CategoryLimits, Rules, RulesConfig, Span, in_daily_span};
 use crate::tickets::lifecycle::TicketFacts;
-use crate::tickets::model::{Category, ComplaintLevel};
+use crate::tickets::model::{Category, Channel, ComplaintLevel};
 use chrono::{DateTime, Utc};
 
 /// The kinds of deadline a ticket runs against.
@@ -108,11 +108,14 @@ pub fn default_complaint_limit(level: ComplaintLevel) -> Span {
     }
 }
 
-/// The limits in force for a category (and a complaint's level): defaults, then overrides.
+/// The limits in force for a category (and a complaint's level) from a channel: the
+/// defaults, then the category's overrides, then the channel's (a channel's own promise,
+/// such as the heating line's 1 working day for government referrals, wins).
 pub fn limits_for(
     config: &RulesConfig,
     category: Category,
     level: Option<ComplaintLevel>,
+    channel: Channel,
 ) -> CategoryLimits {
     let mut limits = default_limits(category);
     if category == Category::Complaint {
@@ -125,7 +128,13 @@ pub fn limits_for(
                 .unwrap_or_else(|| default_complaint_limit(level)),
         );
     }
-    if let Some(overrides) = config.limits.get(&category) {
+    for overrides in [
+        config.limits.get(&category),
+        config.channel_limits.get(&channel),
+    ]
+    .into_iter()
+    .flatten()
+    {
         limits.dispatch = overrides.dispatch.or(limits.dispatch);
         limits.contact = overrides.contact.or(limits.contact);
         limits.finish = overrides.finish.or(limits.finish);
@@ -165,7 +174,12 @@ pub fn night_hold(facts: &TicketFacts, rules: &Rules) -> Option<(DateTime<Utc>, 
 /// end and finished by the configured morning time. A granted extension replaces the
 /// finish due time.
 pub fn compute(facts: &TicketFacts, rules: &Rules) -> Deadlines {
-    let limits = limits_for(&rules.config, facts.category, facts.complaint_level);
+    let limits = limits_for(
+        &rules.config,
+        facts.category,
+        facts.complaint_level,
+        facts.channel,
+    );
     let deadline = |kind, span: Option<Span>, start: Option<DateTime<Utc>>| {
         let (span, start) = (span?, start?);
         Some(Deadline {
@@ -215,7 +229,6 @@ mod tests {
     use super::*;
     use crate::tickets::calendar::tests::sh;
     use crate::tickets::config::tests::rules_2026;
-    use crate::tickets::model::Channel;
     use uuid::Uuid;
 
     fn dispatched(category: Category, at: DateTime<Utc>) -> TicketFacts {
@@ -304,8 +317,26 @@ mod tests {
                 ..CategoryLimits::default()
             },
         );
+        config.channel_limits.insert(
+            Channel::Government12345,
+            CategoryLimits {
+                finish: Some(Span::WorkingDays(1)),
+                ..CategoryLimits::default()
+            },
+        );
         let rules = Rules::new(config).unwrap();
         let t0 = sh(2026, 11, 20, 16, 0);
+        let referral = TicketFacts {
+            channel: Channel::Government12345,
+            ..dispatched(Category::Repair, t0)
+        };
+        let d = compute(&referral, &rules);
+        assert_eq!(
+            d.finish.unwrap().due,
+            sh(2026, 11, 23, 16, 0),
+            "channel wins"
+        );
+        assert_eq!(d.contact.unwrap().due, sh(2026, 11, 20, 18, 0));
         let complaint = compute(&dispatched(Category::Complaint, t0), &rules);
         assert_eq!(complaint.finish.unwrap().due, sh(2026, 11, 20, 17, 0));
 

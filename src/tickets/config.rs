@@ -132,12 +132,6 @@ pub(crate) fn in_daily_span(time: NaiveTime, from: NaiveTime, until: NaiveTime) 
     }
 }
 
-impl Window {
-    pub fn contains(&self, time: NaiveTime) -> bool {
-        self.start <= time && time < self.end
-    }
-}
-
 /// Overrides of one category's limits; an absent key keeps the default of 000 §14.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]

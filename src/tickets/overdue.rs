@@ -1,0 +1,187 @@
+//! Overdue classification: for a ticket at `now`, each deadline that still binds is on
+//! time, nearly due or overdue. Used by the background sweeper and `ListOverdue`.
+//!
+//! Pure; must not read the clock or touch the database.
+
+use crate::tickets::callback::CallbackPlan;
+use crate::tickets::config::Rules;
+use crate::tickets::deadlines::{Deadline, DeadlineKind, Deadlines};
+use crate::tickets::lifecycle::TicketFacts;
+use crate::tickets::model::Status;
+use chrono::{DateTime, Duration, Utc};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Timeliness {
+    OnTime,
+    NearlyDue,
+    Overdue,
+}
+
+impl Timeliness {
+    pub fn code(self) -> &'static str {
+        match self {
+            Timeliness::OnTime => "on_time",
+            Timeliness::NearlyDue => "nearly_due",
+            Timeliness::Overdue => "overdue",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeadlineState {
+    pub deadline: Deadline,
+    pub timeliness: Timeliness,
+}
+
+/// The deadlines that still bind in the ticket's state: dispatch until dispatched; contact
+/// until the customer is contacted; finish and investigation while the unit handles it; the
+/// callback while one is due.
+pub fn active_deadlines(facts: &TicketFacts, deadlines: &Deadlines) -> Vec<Deadline> {
+    let at_unit = matches!(
+        facts.status,
+        Status::Dispatched | Status::Accepted | Status::ExtensionRequested | Status::Reopened
+    );
+    deadlines
+        .iter()
+        .filter(|d| match d.kind {
+            DeadlineKind::Dispatch => matches!(facts.status, Status::Draft | Status::Returned),
+            DeadlineKind::Contact => at_unit && facts.contacted_at.is_none(),
+            DeadlineKind::Finish | DeadlineKind::Investigation => at_unit,
+            DeadlineKind::Callback => {
+                matches!(facts.status, Status::Replied | Status::Callback)
+                    && matches!(
+                        facts.callback_plan,
+                        Some(CallbackPlan::Automatic | CallbackPlan::Human)
+                    )
+            }
+        })
+        .collect()
+}
+
+/// Overdue strictly after the due instant; nearly due within `nearly_due.minutes_before`
+/// of it when configured, otherwise once at most `fraction_remaining` of the span is left.
+pub fn timeliness(deadline: &Deadline, now: DateTime<Utc>, rules: &Rules) -> Timeliness {
+    if now > deadline.due {
+        return Timeliness::Overdue;
+    }
+    let remaining = deadline.due - now;
+    let config = rules.config.nearly_due;
+    let threshold = match config.minutes_before {
+        Some(minutes) => Duration::minutes(minutes.into()),
+        None => {
+            let span_ms = (deadline.due - deadline.start).num_milliseconds() as f64;
+            Duration::milliseconds((span_ms * config.fraction_remaining) as i64)
+        }
+    };
+    if remaining <= threshold {
+        Timeliness::NearlyDue
+    } else {
+        Timeliness::OnTime
+    }
+}
+
+/// Every binding deadline of the ticket with its timeliness at `now`.
+pub fn classify(
+    facts: &TicketFacts,
+    deadlines: &Deadlines,
+    now: DateTime<Utc>,
+    rules: &Rules,
+) -> Vec<DeadlineState> {
+    active_deadlines(facts, deadlines)
+        .into_iter()
+        .map(|deadline| DeadlineState {
+            deadline,
+            timeliness: timeliness(&deadline, now, rules),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tickets::calendar::tests::sh;
+    use crate::tickets::config::Rules;
+    use crate::tickets::config::tests::rules_2026;
+    use crate::tickets::deadlines::compute;
+    use crate::tickets::lifecycle::tests::{dispatched, replied};
+    use crate::tickets::model::{Category, Channel};
+    use uuid::Uuid;
+
+    fn kinds(states: &[DeadlineState]) -> Vec<(DeadlineKind, Timeliness)> {
+        states
+            .iter()
+            .map(|s| (s.deadline.kind, s.timeliness))
+            .collect()
+    }
+
+    #[test]
+    fn each_state_binds_its_own_deadlines() {
+        let rules = rules_2026();
+        let t0 = sh(2026, 11, 20, 16, 0);
+        let draft = TicketFacts::new_draft(Uuid::nil(), Category::Repair, Channel::Hotline, t0);
+        let at = |facts: &TicketFacts, now| classify(facts, &compute(facts, &rules), now, &rules);
+        use DeadlineKind::*;
+        use Timeliness::*;
+        // Dispatch within 5 minutes: nearly due in the last minute, overdue after.
+        assert_eq!(
+            kinds(&at(&draft, sh(2026, 11, 20, 16, 3))),
+            vec![(Dispatch, OnTime)]
+        );
+        assert_eq!(
+            kinds(&at(&draft, sh(2026, 11, 20, 16, 4))),
+            vec![(Dispatch, NearlyDue)]
+        );
+        assert_eq!(
+            kinds(&at(&draft, sh(2026, 11, 20, 16, 5))),
+            vec![(Dispatch, NearlyDue)]
+        );
+        assert_eq!(
+            kinds(&at(&draft, sh(2026, 11, 20, 16, 6))),
+            vec![(Dispatch, Overdue)]
+        );
+
+        let repair = dispatched(Category::Repair, t0);
+        assert_eq!(
+            kinds(&at(&repair, sh(2026, 11, 20, 18, 30))),
+            vec![(Contact, Overdue), (Finish, OnTime)]
+        );
+        // Wednesday 16:00 due; 20% of 120 h = 24 h before.
+        assert_eq!(
+            kinds(&at(&repair, sh(2026, 11, 24, 16, 0))),
+            vec![(Contact, Overdue), (Finish, NearlyDue)]
+        );
+        let answered = replied(&repair, sh(2026, 11, 25, 17, 0));
+        assert_eq!(
+            kinds(&at(&answered, sh(2026, 11, 26, 17, 1))),
+            vec![(Callback, Overdue)]
+        );
+    }
+
+    #[test]
+    fn minutes_before_replaces_the_fraction() {
+        let mut config = rules_2026().config;
+        config.nearly_due.minutes_before = Some(60);
+        let rules = Rules::new(config).unwrap();
+        let deadline = Deadline {
+            kind: DeadlineKind::Finish,
+            start: sh(2026, 11, 20, 8, 0),
+            due: sh(2026, 11, 20, 18, 0),
+        };
+        assert_eq!(
+            timeliness(&deadline, sh(2026, 11, 20, 16, 59), &rules),
+            Timeliness::OnTime
+        );
+        assert_eq!(
+            timeliness(&deadline, sh(2026, 11, 20, 17, 0), &rules),
+            Timeliness::NearlyDue
+        );
+        assert_eq!(
+            timeliness(&deadline, sh(2026, 11, 20, 18, 0), &rules),
+            Timeliness::NearlyDue
+        );
+        assert_eq!(
+            timeliness(&deadline, sh(2026, 11, 20, 18, 1), &rules),
+            Timeliness::Overdue
+        );
+    }
+}

@@ -440,6 +440,25 @@ async fn each_role_gets_exactly_its_rights() {
         .unwrap_err();
     assert_eq!(err.code(), Code::PermissionDenied, "{err:?}");
 
+    // A request_id someone else used neither creates a ticket nor reveals theirs.
+    let wechat_repair = pb::Ticket {
+        channel: pb::Channel::Unspecified as i32,
+        ..repair("13655556666", "重复键")
+    };
+    client
+        .create_ticket(authed(WECHAT, create(wechat_repair, "shared-key")))
+        .await
+        .unwrap();
+    let err = client
+        .create_ticket(authed(
+            AGENT,
+            create(repair("13812341234", "重复键"), "shared-key"),
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::AlreadyExists, "{err:?}");
+    assert!(err.message().starts_with("request_id: "), "{err:?}");
+
     // It reads and edits its own tickets, not the hotline's.
     client
         .get_ticket(authed(WECHAT, get(&wechat_ticket.name)))
@@ -472,8 +491,13 @@ async fn each_role_gets_exactly_its_rights() {
         .await
         .unwrap()
         .into_inner();
-    let names: Vec<_> = listed.tickets.iter().map(|t| t.name.as_str()).collect();
-    assert_eq!(names, vec![wechat_ticket.name.as_str()]);
+    assert_eq!(listed.tickets.len(), 2);
+    assert!(
+        listed
+            .tickets
+            .iter()
+            .all(|t| t.channel == pb::Channel::Wechat as i32)
+    );
     let err = client
         .list_tickets(authed(
             WECHAT,
@@ -493,7 +517,7 @@ async fn each_role_gets_exactly_its_rights() {
             .await
             .unwrap()
             .into_inner();
-        assert_eq!(all.tickets.len(), 2);
+        assert_eq!(all.tickets.len(), 3);
     }
     // The integration's edit is in the audit trail under its name.
     let events = server
@@ -1058,4 +1082,80 @@ async fn the_daemon_runs_without_configuration_and_stops_its_database() {
     assert!(!log.contains(&token), "{log}");
     // Phone numbers never appear unmasked.
     assert!(!log.contains("13812341234"), "{log}");
+}
+
+#[tokio::test]
+async fn tls_serves_clients_that_trust_the_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+        ])
+        .args(["-nodes", "-days", "1", "-subj", "/CN=localhost"])
+        .args(["-addext", "subjectAltName=DNS:localhost"])
+        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{made:?}");
+
+    let missing = hotline::config::TlsConfig {
+        cert: dir.path().join("nope.pem"),
+        key: key.clone(),
+    };
+    let err = hotline::api::load_tls(&missing).unwrap_err().to_string();
+    assert!(
+        err.starts_with("reading certificate ") && err.contains("nope.pem"),
+        "{err}"
+    );
+
+    let tls = hotline::api::load_tls(&hotline::config::TlsConfig {
+        cert: cert.clone(),
+        key,
+    })
+    .unwrap();
+    let server = TestServer::start_with_tls(fresh_store().await, Some(tls)).await;
+    let client_tls = tonic::transport::ClientTlsConfig::new()
+        .ca_certificate(tonic::transport::Certificate::from_pem(
+            std::fs::read(&cert).unwrap(),
+        ))
+        .domain_name("localhost");
+    let channel = tonic::transport::Channel::from_shared(format!("https://{}", server.addr))
+        .unwrap()
+        .tls_config(client_tls)
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut client = pb::tickets_client::TicketsClient::new(channel);
+    let created = client
+        .create_ticket(authed(ADMIN, create(repair("13812341234", "加密连接"), "")))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(created.description, "加密连接");
+
+    // A plaintext client gets no answer from a TLS port.
+    let mut plain = server.client().await;
+    let err = plain
+        .get_ticket(authed(ADMIN, pb::GetTicketRequest { name: created.name }))
+        .await
+        .unwrap_err();
+    // A transport failure, not an answer from the service.
+    assert!(
+        matches!(
+            err.code(),
+            Code::Unknown | Code::Unavailable | Code::Internal
+        ),
+        "{err:?}"
+    );
 }

@@ -143,6 +143,55 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 mod tests {
     use super::*;
 
+    fn entry(role: Role) -> TokenConfig {
+        TokenConfig {
+            name: "t".into(),
+            role,
+            token: Some("0123456789abcdef".into()),
+            token_env: None,
+            agent_id: None,
+            channel: None,
+        }
+    }
+
+    #[test]
+    fn token_entries_must_carry_what_their_role_needs() {
+        let err = |entry: TokenConfig| AccessList::from_config(&[entry]).unwrap_err();
+        assert_eq!(
+            err(entry(Role::Agent)),
+            "grpc.tokens[0] (t): an agent token needs agent_id"
+        );
+        assert!(err(entry(Role::Integration)).contains("needs channel"));
+        let bad_channel = TokenConfig {
+            channel: Some("fax".into()),
+            ..entry(Role::Integration)
+        };
+        assert!(err(bad_channel).contains("channel: unknown Channel code \"fax\""));
+        let short = TokenConfig {
+            token: Some("secret".into()),
+            ..entry(Role::Admin)
+        };
+        assert!(err(short).contains("shorter than 16"));
+        let from_missing_env = TokenConfig {
+            token: None,
+            token_env: Some("HOTLINE_TEST_TOKEN_THAT_IS_NOT_SET".into()),
+            ..entry(Role::Admin)
+        };
+        assert!(err(from_missing_env).contains("HOTLINE_TEST_TOKEN_THAT_IS_NOT_SET is not set"));
+        let both = TokenConfig {
+            token_env: Some("X".into()),
+            ..entry(Role::Admin)
+        };
+        assert!(err(both).contains("exactly one of token and token_env"));
+
+        let access = AccessList::from_config(&[entry(Role::Admin)]).unwrap();
+        assert_eq!(
+            access.identify(b"0123456789abcdef"),
+            Some(Caller::Admin { name: "t".into() })
+        );
+        assert_eq!(access.identify(b"0123456789abcdeF"), None);
+    }
+
     #[test]
     fn constant_time_eq_compares_whole_tokens() {
         assert!(constant_time_eq(b"abcdef", b"abcdef"));

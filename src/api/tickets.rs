@@ -416,6 +416,11 @@ impl pb::tickets_server::Tickets for TicketsService {
         let (ticket, created) = self.store.create_ticket(&new).await.map_err(store_status)?;
         if created {
             tracing::info!(ticket = %ticket.number, actor = %new.created_by, "ticket created");
+        } else if ticket.created_by != new.created_by {
+            // A request_id is a retry key, not a way to read someone else's ticket.
+            return Err(Status::already_exists(
+                "request_id: already used by another client; use a fresh request_id",
+            ));
         }
         Ok(Response::new(to_proto(ticket)))
     }

@@ -260,7 +260,7 @@ impl PageCursor {
 
     /// `None` when the token was not made by [`PageCursor::to_token`].
     pub fn from_token(token: &str) -> Option<PageCursor> {
-        if token.len() % 2 != 0 || !token.is_ascii() {
+        if !token.len().is_multiple_of(2) || !token.is_ascii() {
             return None;
         }
         let bytes = (0..token.len())

@@ -158,11 +158,18 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start(store: Store) -> TestServer {
+        TestServer::start_with_tls(store, None).await
+    }
+
+    pub async fn start_with_tls(
+        store: Store,
+        tls: Option<tonic::transport::ServerTlsConfig>,
+    ) -> TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let access = AccessList::from_config(&tokens()).unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(api::serve(store.clone(), access, listener, None, async {
+        tokio::spawn(api::serve(store.clone(), access, listener, tls, async {
             let _ = stopped.await;
         }));
         TestServer {

@@ -1,7 +1,6 @@
 //! Test support: one throwaway PostgreSQL cluster per test binary (the daemon's own
 //! embedded-cluster code, started under /tmp), a fresh migrated database per test, and the
 //! real gRPC server on a loopback port with a fixed set of tokens.
-#![allow(dead_code)] // Each test binary uses its own part of this module.
 
 use hotline::api::{self, AccessList, pb};
 use hotline::config::{Role, TokenConfig};

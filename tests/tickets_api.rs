@@ -1159,3 +1159,76 @@ async fn tls_serves_clients_that_trust_the_certificate() {
         "{err:?}"
     );
 }
+
+/// The schema's CHECK lists name exactly the codes of `tickets::model`: every value stores and
+/// reads back.
+#[tokio::test]
+async fn every_model_code_fits_the_schema() {
+    use hotline::tickets::{Category, Channel, ComplaintLevel, Status};
+    let store = fresh_store().await;
+    let base = hotline::store::NewTicket {
+        request_id: None,
+        channel: Channel::Hotline,
+        category: Category::Query,
+        complaint_level: None,
+        status: Status::Draft,
+        priority: 0,
+        caller_name: String::new(),
+        caller_number: "13812341234".into(),
+        caller_address: String::new(),
+        description: "编码检查".into(),
+        customer_id: None,
+        responsible_unit: None,
+        dispatch_due: None,
+        contact_due: None,
+        finish_due: None,
+        callback_due: None,
+        parent_number: None,
+        call_id: None,
+        created_by: "test".into(),
+    };
+    let mut variants = Vec::new();
+    variants.extend(
+        Channel::ALL
+            .iter()
+            .map(|&channel| hotline::store::NewTicket {
+                channel,
+                ..base.clone()
+            }),
+    );
+    variants.extend(
+        Category::ALL
+            .iter()
+            .map(|&category| hotline::store::NewTicket {
+                category,
+                ..base.clone()
+            }),
+    );
+    variants.extend(Status::ALL.iter().map(|&status| hotline::store::NewTicket {
+        status,
+        ..base.clone()
+    }));
+    variants.extend(
+        ComplaintLevel::ALL
+            .iter()
+            .map(|&level| hotline::store::NewTicket {
+                category: Category::Complaint,
+                complaint_level: Some(level),
+                ..base.clone()
+            }),
+    );
+    for new in variants {
+        let (stored, created) = store.create_ticket(&new).await.unwrap();
+        assert!(created);
+        assert_eq!(
+            (
+                stored.channel,
+                stored.category,
+                stored.status,
+                stored.complaint_level
+            ),
+            (new.channel, new.category, new.status, new.complaint_level)
+        );
+        assert_eq!(store.get_ticket(&stored.number).await.unwrap(), stored);
+    }
+}

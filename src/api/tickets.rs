@@ -52,7 +52,7 @@ fn store_status(err: StoreError) -> Status {
         }
         err @ StoreError::Other(_) => {
             tracing::error!(error = %err, "ticket store failed");
-            Status::internal(format!("{err}; the operators have been told via the log"))
+            Status::internal(format!("{err}; see the hotlined log"))
         }
     }
 }

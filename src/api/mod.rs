@@ -2,3 +2,95 @@
 //! health and reflection.
 //!
 //! Owns the wire mapping and access checks; rules come from `tickets`, SQL from `store`.
+
+mod auth;
+mod tickets;
+
+pub use auth::{AccessList, Caller};
+pub use tickets::TicketsService;
+
+use crate::config::TlsConfig;
+use crate::store::Store;
+use std::future::Future;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::{Identity, Server, ServerTlsConfig};
+
+/// Code generated from `proto/hotline/v1/*.proto`.
+pub mod pb {
+    #![allow(clippy::all, missing_docs)]
+    tonic::include_proto!("hotline.v1");
+
+    /// Descriptors of our protos and the well-known types they import, for reflection.
+    pub const FILE_DESCRIPTOR_SET: &[u8] =
+        tonic::include_file_descriptor_set!("hotline_descriptor");
+}
+
+/// Why the gRPC server could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("reading {what} {path}: {source}; check grpc.tls")]
+    TlsFile {
+        what: &'static str,
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("gRPC server: {0}")]
+    Transport(#[from] tonic::transport::Error),
+    #[error("gRPC reflection: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+}
+
+/// Reads the PEM certificate chain and key named in `grpc.tls`.
+pub fn load_tls(tls: &TlsConfig) -> Result<ServerTlsConfig, ApiError> {
+    let read = |what, path: &std::path::Path| {
+        std::fs::read(path).map_err(|source| ApiError::TlsFile {
+            what,
+            path: path.display().to_string(),
+            source,
+        })
+    };
+    let cert = read("certificate", &tls.cert)?;
+    let key = read("private key", &tls.key)?;
+    Ok(ServerTlsConfig::new().identity(Identity::from_pem(cert, key)))
+}
+
+/// Serves `hotline.v1.Tickets` (token-checked), `grpc.health.v1.Health` and server
+/// reflection (v1 and v1alpha, no token) on `listener` until `shutdown` completes, then lets
+/// running calls finish.
+pub async fn serve(
+    store: Store,
+    access: AccessList,
+    listener: TcpListener,
+    tls: Option<ServerTlsConfig>,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ApiError> {
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health
+        .set_serving::<pb::tickets_server::TicketsServer<TicketsService>>()
+        .await;
+    // Health is described too, so that grpcurl-style clients can call it by name.
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let reflection_v1 = reflection().build_v1()?;
+    let reflection_v1alpha = reflection().build_v1alpha()?;
+    let tickets = pb::tickets_server::TicketsServer::with_interceptor(
+        TicketsService::new(store),
+        move |request| access.check(request),
+    );
+    let mut builder = Server::builder();
+    if let Some(tls) = tls {
+        builder = builder.tls_config(tls)?;
+    }
+    builder
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(tickets)
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .await?;
+    Ok(())
+}

@@ -1,6 +1,227 @@
-//! `hotlined`: the hotline daemon.
+//! `hotlined`: the hotline daemon. Starts the database (the configured server, or a private
+//! cluster under the state folder), brings the schema up to date and serves the gRPC API
+//! until Ctrl-C or SIGTERM, then stops in that order reversed.
 
-fn main() {
-    eprintln!("hotlined: not wired yet");
-    std::process::exit(1);
+use anyhow::{Context, anyhow};
+use clap::Parser;
+use hotline::api::{self, AccessList, Caller};
+use hotline::config::{Config, LogFormat};
+use hotline::store::embedded::{Durability, EmbeddedPostgres};
+use hotline::store::{Store, StoreOptions};
+use sqlx::postgres::PgConnectOptions;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// The database the private cluster keeps our tables in.
+const EMBEDDED_DATABASE: &str = "hotline";
+
+#[derive(Debug, Parser)]
+#[command(version, about = "The hotline daemon: IVR, tickets and their gRPC API")]
+struct Args {
+    /// The configuration file (TOML). Without it: a private database under ./var and gRPC on
+    /// 127.0.0.1:50051 with a generated admin token in var/admin.token.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Log lines for people or for a log collector; overrides log.format.
+    #[arg(long, value_enum)]
+    log_format: Option<LogFormatArg>,
+    /// Address the gRPC API listens on; overrides grpc.listen.
+    #[arg(long, value_name = "ADDR", env = "HOTLINE_GRPC_LISTEN")]
+    listen: Option<SocketAddr>,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum LogFormatArg {
+    Human,
+    Json,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    let mut config = match read_config(args.config.as_deref()) {
+        Ok(config) => config,
+        Err(err) => {
+            eprintln!("hotlined: {err:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Some(format) = args.log_format {
+        config.log.format = match format {
+            LogFormatArg::Human => LogFormat::Human,
+            LogFormatArg::Json => LogFormat::Json,
+        };
+    }
+    if let Some(listen) = args.listen {
+        config.grpc.listen = listen;
+    }
+    init_logging(&config);
+    match run(config).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            tracing::error!("{err:#}");
+            eprintln!("hotlined: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Reads the configuration; no file means the defaults.
+fn read_config(path: Option<&Path>) -> anyhow::Result<Config> {
+    let Some(path) = path else {
+        return Ok(Config::default());
+    };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the configuration {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("in {}", path.display()))
+}
+
+fn init_logging(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&config.log.filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match config.log.format {
+        LogFormat::Human => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+async fn run(config: Config) -> anyhow::Result<()> {
+    let state_dir = &config.daemon.state_dir;
+    std::fs::create_dir_all(state_dir).with_context(|| {
+        format!(
+            "creating daemon.state_dir {}; create it or choose another folder",
+            state_dir.display()
+        )
+    })?;
+    let time_zone: chrono_tz::Tz = config.daemon.time_zone.parse().map_err(|_| {
+        anyhow!(
+            "daemon.time_zone {:?} is not an IANA time zone; use e.g. \"Asia/Shanghai\"",
+            config.daemon.time_zone
+        )
+    })?;
+    let mut access = AccessList::from_config(&config.grpc.tokens).map_err(|err| anyhow!(err))?;
+    if access.is_empty() {
+        let path = state_dir.join("admin.token");
+        let token = admin_token(&path)?;
+        tracing::info!(
+            file = %path.display(),
+            "no grpc.tokens configured: the admin token is in this file"
+        );
+        access = access.with(
+            &token,
+            Caller::Admin {
+                name: "admin.token".into(),
+            },
+        );
+    }
+    let tls = config.grpc.tls.as_ref().map(api::load_tls).transpose()?;
+    let store_options = StoreOptions {
+        max_connections: config.database.max_connections,
+        acquire_timeout: Duration::from_secs(5),
+        time_zone,
+    };
+    match &config.database.url {
+        Some(url) => {
+            let connect: PgConnectOptions = url
+                .parse()
+                .context("database.url is not a postgres:// URL")?;
+            serve(connect, &store_options, &config, access, tls).await
+        }
+        None => {
+            let root = state_dir.join("postgres");
+            tracing::info!(folder = %root.display(), "starting the private PostgreSQL");
+            let cluster = EmbeddedPostgres::start(&root, Durability::Durable).await?;
+            let served = match cluster.create_database(EMBEDDED_DATABASE).await {
+                Ok(()) => {
+                    let connect = cluster.connect_options(EMBEDDED_DATABASE);
+                    serve(connect, &store_options, &config, access, tls).await
+                }
+                Err(err) => Err(err.into()),
+            };
+            tracing::info!("stopping the private PostgreSQL");
+            let stopped = cluster.stop().await;
+            served?;
+            Ok(stopped?)
+        }
+    }
+}
+
+async fn serve(
+    connect: PgConnectOptions,
+    store_options: &StoreOptions,
+    config: &Config,
+    access: AccessList,
+    tls: Option<tonic::transport::ServerTlsConfig>,
+) -> anyhow::Result<()> {
+    let store = Store::connect(connect, store_options)
+        .await
+        .context("connecting to the database; check database.url and that the server is running")?;
+    store
+        .migrate()
+        .await
+        .context("bringing the database schema up to date")?;
+    let listen = config.grpc.listen;
+    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| {
+        format!("cannot listen on {listen} (grpc.listen): is another hotlined running? choose a free address")
+    })?;
+    tracing::info!(address = %listener.local_addr()?, tls = tls.is_some(), "gRPC API serving");
+    let served = api::serve(store.clone(), access, listener, tls, shutdown_requested()).await;
+    tracing::info!("gRPC API stopped");
+    store.close().await;
+    Ok(served?)
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+async fn shutdown_requested() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(term) => term,
+        Err(err) => {
+            tracing::warn!(%err, "cannot watch SIGTERM; only Ctrl-C stops the daemon");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => tracing::info!("interrupted: shutting down"),
+        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+    }
+}
+
+/// The admin token of a configuration without tokens: read from `path`, or generated at
+/// first start and written there readable by the owner only.
+fn admin_token(path: &Path) -> anyhow::Result<String> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            let token = text.trim().to_owned();
+            if token.len() < 16 {
+                return Err(anyhow!(
+                    "{} holds no usable token; delete it to have a new one generated",
+                    path.display()
+                ));
+            }
+            Ok(token)
+        }
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            let token: String = rand::random::<[u8; 32]>()
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)
+                .with_context(|| format!("creating {}", path.display()))?;
+            writeln!(file, "{token}").with_context(|| format!("writing {}", path.display()))?;
+            Ok(token)
+        }
+        Err(err) => Err(err).with_context(|| format!("reading {}", path.display())),
+    }
 }

@@ -1,0 +1,202 @@
+//! Bearer-token access control: who a token belongs to and what its role lets it do. Tokens
+//! come from the configuration (inline or from an environment variable) and are compared in
+//! constant time.
+
+use crate::config::{Role, TokenConfig};
+use crate::tickets::Channel;
+use std::sync::Arc;
+use tonic::{Request, Status};
+
+/// Who is calling, once their token checked out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Caller {
+    /// Everything.
+    Admin { name: String },
+    /// Creates, reads and edits tickets; recorded by agent id.
+    Agent { agent_id: String },
+    /// Creates and reads tickets of its own channel only.
+    Integration { name: String, channel: Channel },
+}
+
+impl Caller {
+    /// How the audit trail names this caller.
+    pub fn actor(&self) -> String {
+        match self {
+            Caller::Admin { name } => format!("admin:{name}"),
+            Caller::Agent { agent_id } => format!("agent:{agent_id}"),
+            Caller::Integration { name, .. } => format!("integration:{name}"),
+        }
+    }
+}
+
+/// The tokens the server accepts.
+#[derive(Debug, Clone, Default)]
+pub struct AccessList {
+    entries: Arc<Vec<(Vec<u8>, Caller)>>,
+}
+
+impl AccessList {
+    /// Resolves `grpc.tokens`: reads `token_env` variables and checks each entry carries
+    /// what its role needs.
+    pub fn from_config(tokens: &[TokenConfig]) -> Result<AccessList, String> {
+        let mut entries = Vec::with_capacity(tokens.len());
+        for (i, entry) in tokens.iter().enumerate() {
+            let at = format!("grpc.tokens[{i}] ({})", entry.name);
+            let token = match (&entry.token, &entry.token_env) {
+                (Some(token), None) => token.clone(),
+                (None, Some(var)) => std::env::var(var).map_err(|_| {
+                    format!("{at}: environment variable {var} is not set; export it or use token")
+                })?,
+                _ => return Err(format!("{at}: set exactly one of token and token_env")),
+            };
+            if token.len() < 16 {
+                return Err(format!(
+                    "{at}: the token is shorter than 16 characters; use a long random one"
+                ));
+            }
+            let caller = match entry.role {
+                Role::Admin => Caller::Admin {
+                    name: entry.name.clone(),
+                },
+                Role::Agent => Caller::Agent {
+                    agent_id: entry
+                        .agent_id
+                        .clone()
+                        .ok_or_else(|| format!("{at}: an agent token needs agent_id"))?,
+                },
+                Role::Integration => {
+                    let code = entry.channel.as_deref().ok_or_else(|| {
+                        format!("{at}: an integration token needs channel (e.g. \"wechat\")")
+                    })?;
+                    Caller::Integration {
+                        name: entry.name.clone(),
+                        channel: code
+                            .parse()
+                            .map_err(|err| format!("{at}: channel: {err}"))?,
+                    }
+                }
+            };
+            entries.push((token.into_bytes(), caller));
+        }
+        Ok(AccessList {
+            entries: Arc::new(entries),
+        })
+    }
+
+    /// Adds one token (the generated admin token of a configuration without tokens).
+    pub fn with(mut self, token: &str, caller: Caller) -> AccessList {
+        Arc::make_mut(&mut self.entries).push((token.as_bytes().to_vec(), caller));
+        self
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The caller holding `presented`. Looks at every entry, comparing in constant time, so
+    /// timing tells nothing about which token nearly matched.
+    fn identify(&self, presented: &[u8]) -> Option<Caller> {
+        let mut found = None;
+        for (token, caller) in self.entries.iter() {
+            if constant_time_eq(token, presented) && found.is_none() {
+                found = Some(caller.clone());
+            }
+        }
+        found
+    }
+
+    /// Checks the `authorization: Bearer …` header and attaches the [`Caller`] to the
+    /// request's extensions.
+    pub fn check(&self, mut request: Request<()>) -> Result<Request<()>, Status> {
+        let header = request
+            .metadata()
+            .get("authorization")
+            .ok_or_else(|| {
+                Status::unauthenticated(
+                    "missing authorization header: send `authorization: Bearer <token>`",
+                )
+            })?
+            .as_bytes();
+        let token = header
+            .strip_prefix(b"Bearer ")
+            .or_else(|| header.strip_prefix(b"bearer "))
+            .ok_or_else(|| {
+                Status::unauthenticated("authorization header must be `Bearer <token>`")
+            })?;
+        let caller = self
+            .identify(token)
+            .ok_or_else(|| Status::unauthenticated("unknown token: check the configured tokens"))?;
+        request.extensions_mut().insert(caller);
+        Ok(request)
+    }
+}
+
+/// Equal length and equal bytes, without an early exit on the first difference.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(role: Role) -> TokenConfig {
+        TokenConfig {
+            name: "t".into(),
+            role,
+            token: Some("0123456789abcdef".into()),
+            token_env: None,
+            agent_id: None,
+            channel: None,
+        }
+    }
+
+    #[test]
+    fn token_entries_must_carry_what_their_role_needs() {
+        let err = |entry: TokenConfig| AccessList::from_config(&[entry]).unwrap_err();
+        assert_eq!(
+            err(entry(Role::Agent)),
+            "grpc.tokens[0] (t): an agent token needs agent_id"
+        );
+        assert!(err(entry(Role::Integration)).contains("needs channel"));
+        let bad_channel = TokenConfig {
+            channel: Some("fax".into()),
+            ..entry(Role::Integration)
+        };
+        assert!(err(bad_channel).contains("channel: unknown Channel code \"fax\""));
+        let short = TokenConfig {
+            token: Some("secret".into()),
+            ..entry(Role::Admin)
+        };
+        assert!(err(short).contains("shorter than 16"));
+        let from_missing_env = TokenConfig {
+            token: None,
+            token_env: Some("HOTLINE_TEST_TOKEN_THAT_IS_NOT_SET".into()),
+            ..entry(Role::Admin)
+        };
+        assert!(err(from_missing_env).contains("HOTLINE_TEST_TOKEN_THAT_IS_NOT_SET is not set"));
+        let both = TokenConfig {
+            token_env: Some("X".into()),
+            ..entry(Role::Admin)
+        };
+        assert!(err(both).contains("exactly one of token and token_env"));
+
+        let access = AccessList::from_config(&[entry(Role::Admin)]).unwrap();
+        assert_eq!(
+            access.identify(b"0123456789abcdef"),
+            Some(Caller::Admin { name: "t".into() })
+        );
+        assert_eq!(access.identify(b"0123456789abcdeF"), None);
+    }
+
+    #[test]
+    fn constant_time_eq_compares_whole_tokens() {
+        assert!(constant_time_eq(b"abcdef", b"abcdef"));
+        assert!(!constant_time_eq(b"abcdef", b"abcdeg"));
+        assert!(!constant_time_eq(b"abcdef", b"abcde"));
+        assert!(!constant_time_eq(b"", b"a"));
+    }
+}

@@ -1,0 +1,565 @@
+//! `hotline.v1.Tickets`: checks every request field (errors name the field), applies the
+//! caller's role, and maps between the wire messages and the store.
+
+use super::auth::Caller;
+use super::pb;
+use crate::store::{NewTicket, PageCursor, Store, StoreError, Ticket, TicketFilter, TicketPatch};
+use crate::tickets::{Category, Channel, ComplaintLevel, Status as TicketStatus};
+use chrono::{DateTime, Utc};
+use tonic::{Request, Response, Status};
+
+const DEFAULT_PAGE_SIZE: u32 = 50;
+const MAX_PAGE_SIZE: u32 = 500;
+const NAME_PREFIX: &str = "tickets/";
+/// What `UpdateTicket` may change. The status moves only through the transition methods.
+const UPDATABLE: &[&str] = &[
+    "caller_name",
+    "caller_address",
+    "description",
+    "category",
+    "complaint_level",
+    "priority",
+    "responsible_unit",
+    "customer_id",
+];
+
+/// The `Tickets` service over a [`Store`].
+#[derive(Debug, Clone)]
+pub struct TicketsService {
+    store: Store,
+}
+
+impl TicketsService {
+    pub fn new(store: Store) -> TicketsService {
+        TicketsService { store }
+    }
+}
+
+fn invalid(field: &str, reason: impl std::fmt::Display) -> Status {
+    Status::invalid_argument(format!("{field}: {reason}"))
+}
+
+fn store_status(err: StoreError) -> Status {
+    match err {
+        StoreError::NotFound(what) => Status::not_found(format!("{what} not found")),
+        StoreError::Conflict(what) => {
+            Status::aborted(format!("{what}; get the ticket again and retry"))
+        }
+        StoreError::Invalid { field, reason } => invalid(&format!("ticket.{field}"), reason),
+        err @ StoreError::Unavailable(_) => {
+            tracing::warn!(error = %err, "ticket store unavailable");
+            Status::unavailable(err.to_string())
+        }
+        err @ StoreError::Other(_) => {
+            tracing::error!(error = %err, "ticket store failed");
+            Status::internal(format!("{err}; see the hotlined log"))
+        }
+    }
+}
+
+fn caller<T>(request: &Request<T>) -> Result<Caller, Status> {
+    request
+        .extensions()
+        .get::<Caller>()
+        .cloned()
+        .ok_or_else(|| Status::unauthenticated("no token checked for this call"))
+}
+
+/// Integration tokens see only their own channel.
+fn check_channel(caller: &Caller, channel: Channel) -> Result<(), Status> {
+    match caller {
+        Caller::Integration { channel: own, .. } if *own != channel => {
+            Err(Status::permission_denied(format!(
+                "this token may only use tickets of channel {own}, not {channel}"
+            )))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Maps a proto enum to the model's coded enum through their names
+/// (`CHANNEL_GOV_12345` ↔ `gov_12345`), and back.
+macro_rules! enum_mapping {
+    ($from:ident, $to:ident, $proto:ty, $model:ty, $prefix:literal) => {
+        /// `None` for UNSPECIFIED; an unknown number is INVALID_ARGUMENT naming `field`.
+        fn $from(value: i32, field: &str) -> Result<Option<$model>, Status> {
+            let proto = <$proto>::try_from(value)
+                .map_err(|_| invalid(field, format!("unknown value {value}")))?;
+            if proto as i32 == 0 {
+                return Ok(None);
+            }
+            proto
+                .as_str_name()
+                .strip_prefix($prefix)
+                .and_then(|code| code.to_ascii_lowercase().parse::<$model>().ok())
+                .map(Some)
+                .ok_or_else(|| invalid(field, format!("unsupported value {value}")))
+        }
+
+        fn $to(value: $model) -> i32 {
+            <$proto>::from_str_name(&format!("{}{}", $prefix, value.code().to_ascii_uppercase()))
+                .map_or(0, |proto| proto as i32)
+        }
+    };
+}
+
+enum_mapping!(channel_from, channel_to, pb::Channel, Channel, "CHANNEL_");
+enum_mapping!(
+    category_from,
+    category_to,
+    pb::Category,
+    Category,
+    "CATEGORY_"
+);
+enum_mapping!(status_from, status_to, pb::Status, TicketStatus, "STATUS_");
+enum_mapping!(
+    level_from,
+    level_to,
+    pb::ComplaintLevel,
+    ComplaintLevel,
+    "COMPLAINT_LEVEL_"
+);
+
+fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: at.timestamp(),
+        nanos: i32::try_from(at.timestamp_subsec_nanos()).unwrap_or(0),
+    }
+}
+
+fn from_timestamp(
+    at: Option<prost_types::Timestamp>,
+    field: &str,
+) -> Result<Option<DateTime<Utc>>, Status> {
+    at.map(|ts| {
+        u32::try_from(ts.nanos)
+            .ok()
+            .and_then(|nanos| DateTime::from_timestamp(ts.seconds, nanos))
+            .ok_or_else(|| invalid(field, "not a valid timestamp"))
+    })
+    .transpose()
+}
+
+fn to_proto(t: Ticket) -> pb::Ticket {
+    pb::Ticket {
+        name: format!("{NAME_PREFIX}{}", t.number),
+        channel: channel_to(t.channel),
+        category: category_to(t.category),
+        complaint_level: t.complaint_level.map_or(0, level_to),
+        status: status_to(t.status),
+        priority: t.priority,
+        caller_name: t.caller_name,
+        caller_number: t.caller_number,
+        caller_address: t.caller_address,
+        description: t.description,
+        customer_id: t.customer_id,
+        responsible_unit: t.responsible_unit.unwrap_or_default(),
+        dispatch_due: t.dispatch_due.map(timestamp),
+        contact_due: t.contact_due.map(timestamp),
+        finish_due: t.finish_due.map(timestamp),
+        callback_due: t.callback_due.map(timestamp),
+        parent_ticket: t
+            .parent_number
+            .map(|n| format!("{NAME_PREFIX}{n}"))
+            .unwrap_or_default(),
+        call_id: t.call_id.unwrap_or_default(),
+        request_id: t.request_id.unwrap_or_default(),
+        created_by: t.created_by,
+        create_time: Some(timestamp(t.created_at)),
+        update_time: Some(timestamp(t.updated_at)),
+        etag: t.version.to_string(),
+        number: t.number,
+    }
+}
+
+/// `tickets/GD20261122-000123` → `GD20261122-000123`.
+fn ticket_number<'a>(name: &'a str, field: &str) -> Result<&'a str, Status> {
+    if name.is_empty() {
+        return Err(invalid(field, "required"));
+    }
+    let number = name.strip_prefix(NAME_PREFIX).unwrap_or("");
+    let bytes = number.as_bytes();
+    let well_formed = bytes.len() == 17
+        && number.starts_with("GD")
+        && bytes[10] == b'-'
+        && bytes[2..10].iter().all(u8::is_ascii_digit)
+        && bytes[11..].iter().all(u8::is_ascii_digit);
+    if !well_formed {
+        return Err(invalid(field, "must look like tickets/GD20261122-000123"));
+    }
+    Ok(number)
+}
+
+fn phone_number(value: &str, field: &str) -> Result<(), Status> {
+    let digits = value.strip_prefix('+').unwrap_or(value);
+    if (3..=20).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(())
+    } else {
+        Err(invalid(
+            field,
+            "must be 3 to 20 digits, optionally starting with +",
+        ))
+    }
+}
+
+fn text(value: &str, field: &str, max_chars: usize, required: bool) -> Result<(), Status> {
+    if required && value.trim().is_empty() {
+        return Err(invalid(field, "required"));
+    }
+    if value.chars().count() > max_chars {
+        return Err(invalid(field, format!("at most {max_chars} characters")));
+    }
+    if value
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        return Err(invalid(field, "must not contain control characters"));
+    }
+    Ok(())
+}
+
+fn priority(value: i32, field: &str) -> Result<(), Status> {
+    if (0..=9).contains(&value) {
+        Ok(())
+    } else {
+        Err(invalid(
+            field,
+            "must be between 0 (normal) and 9 (most urgent)",
+        ))
+    }
+}
+
+fn customer_id(value: Option<i64>, field: &str) -> Result<Option<i64>, Status> {
+    match value {
+        Some(id) if id <= 0 => Err(invalid(field, "must be a positive customer id")),
+        other => Ok(other),
+    }
+}
+
+fn unit_code(value: &str, field: &str) -> Result<Option<String>, Status> {
+    if value.is_empty() {
+        return Ok(None);
+    }
+    if value.len() <= 40
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    {
+        Ok(Some(value.to_owned()))
+    } else {
+        Err(invalid(
+            field,
+            "must be a unit code: up to 40 lowercase letters, digits and _",
+        ))
+    }
+}
+
+fn request_id(value: &str) -> Result<Option<String>, Status> {
+    if value.is_empty() {
+        return Ok(None);
+    }
+    if value.len() <= 100
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+    {
+        Ok(Some(value.to_owned()))
+    } else {
+        Err(invalid(
+            "request_id",
+            "must be up to 100 letters, digits, -, _, . or :",
+        ))
+    }
+}
+
+fn new_ticket(caller: &Caller, request: pb::CreateTicketRequest) -> Result<NewTicket, Status> {
+    let request_id = request_id(&request.request_id)?;
+    let t = request
+        .ticket
+        .ok_or_else(|| invalid("ticket", "required"))?;
+    let channel = match (caller, channel_from(t.channel, "ticket.channel")?) {
+        // An integration's tickets come from its own channel; it need not say so.
+        (Caller::Integration { channel, .. }, None) => *channel,
+        (_, None) => return Err(invalid("ticket.channel", "required")),
+        (_, Some(channel)) => channel,
+    };
+    check_channel(caller, channel)?;
+    let category = category_from(t.category, "ticket.category")?
+        .ok_or_else(|| invalid("ticket.category", "required"))?;
+    let complaint_level = level_from(t.complaint_level, "ticket.complaint_level")?;
+    priority(t.priority, "ticket.priority")?;
+    text(&t.caller_name, "ticket.caller_name", 100, false)?;
+    phone_number(&t.caller_number, "ticket.caller_number")?;
+    text(&t.caller_address, "ticket.caller_address", 500, false)?;
+    text(&t.description, "ticket.description", 4000, true)?;
+    let parent_number = match t.parent_ticket.as_str() {
+        "" => None,
+        name => Some(ticket_number(name, "ticket.parent_ticket")?.to_owned()),
+    };
+    let call_id = match t.call_id.as_str() {
+        "" => None,
+        id => {
+            text(id, "ticket.call_id", 200, true)?;
+            Some(id.to_owned())
+        }
+    };
+    Ok(NewTicket {
+        request_id,
+        channel,
+        category,
+        complaint_level,
+        status: TicketStatus::Draft,
+        priority: t.priority,
+        customer_id: customer_id(t.customer_id, "ticket.customer_id")?,
+        responsible_unit: unit_code(&t.responsible_unit, "ticket.responsible_unit")?,
+        caller_name: t.caller_name,
+        caller_number: t.caller_number,
+        caller_address: t.caller_address,
+        description: t.description,
+        dispatch_due: None,
+        contact_due: None,
+        finish_due: None,
+        callback_due: None,
+        parent_number,
+        call_id,
+        created_by: caller.actor(),
+    })
+}
+
+/// The patch named by `update_mask`, each named field checked.
+fn patch(mask: Option<prost_types::FieldMask>, t: &pb::Ticket) -> Result<TicketPatch, Status> {
+    let paths = mask.map(|m| m.paths).unwrap_or_default();
+    if paths.is_empty() {
+        return Err(invalid(
+            "update_mask",
+            format!(
+                "required; name the fields to change: {}",
+                UPDATABLE.join(", ")
+            ),
+        ));
+    }
+    let mut patch = TicketPatch::default();
+    for path in &paths {
+        let field = format!("ticket.{path}");
+        match path.as_str() {
+            "caller_name" => {
+                text(&t.caller_name, &field, 100, false)?;
+                patch.caller_name = Some(t.caller_name.clone());
+            }
+            "caller_address" => {
+                text(&t.caller_address, &field, 500, false)?;
+                patch.caller_address = Some(t.caller_address.clone());
+            }
+            "description" => {
+                text(&t.description, &field, 4000, true)?;
+                patch.description = Some(t.description.clone());
+            }
+            "category" => {
+                patch.category = Some(
+                    category_from(t.category, &field)?
+                        .ok_or_else(|| invalid(&field, "required"))?,
+                );
+            }
+            "complaint_level" => {
+                patch.complaint_level = Some(level_from(t.complaint_level, &field)?);
+            }
+            "priority" => {
+                priority(t.priority, &field)?;
+                patch.priority = Some(t.priority);
+            }
+            "responsible_unit" => {
+                patch.responsible_unit = Some(unit_code(&t.responsible_unit, &field)?);
+            }
+            "customer_id" => {
+                patch.customer_id = Some(customer_id(t.customer_id, &field)?);
+            }
+            "status" => {
+                return Err(invalid(
+                    "update_mask",
+                    "status changes only through the ticket transition methods (dispatch, \
+                     accept, return, reply, close), never by UpdateTicket",
+                ));
+            }
+            "name" | "number" | "channel" | "dispatch_due" | "contact_due" | "finish_due"
+            | "callback_due" | "parent_ticket" | "call_id" | "request_id" | "created_by"
+            | "create_time" | "update_time" | "etag" | "caller_number" => {
+                return Err(invalid(
+                    "update_mask",
+                    format!(
+                        "field {path:?} cannot be changed; changeable: {}",
+                        UPDATABLE.join(", ")
+                    ),
+                ));
+            }
+            other => {
+                return Err(invalid(
+                    "update_mask",
+                    format!(
+                        "unknown field {other:?}; changeable: {}",
+                        UPDATABLE.join(", ")
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(patch)
+}
+
+#[tonic::async_trait]
+impl pb::tickets_server::Tickets for TicketsService {
+    async fn create_ticket(
+        &self,
+        request: Request<pb::CreateTicketRequest>,
+    ) -> Result<Response<pb::Ticket>, Status> {
+        let caller = caller(&request)?;
+        let new = new_ticket(&caller, request.into_inner())?;
+        let (ticket, created) = self.store.create_ticket(&new).await.map_err(store_status)?;
+        if created {
+            tracing::info!(ticket = %ticket.number, actor = %new.created_by, "ticket created");
+        } else if ticket.created_by != new.created_by {
+            // A request_id is a retry key, not a way to read someone else's ticket.
+            return Err(Status::already_exists(
+                "request_id: already used by another client; use a fresh request_id",
+            ));
+        }
+        Ok(Response::new(to_proto(ticket)))
+    }
+
+    async fn get_ticket(
+        &self,
+        request: Request<pb::GetTicketRequest>,
+    ) -> Result<Response<pb::Ticket>, Status> {
+        let caller = caller(&request)?;
+        let number = ticket_number(&request.get_ref().name, "name")?;
+        let ticket = self.store.get_ticket(number).await.map_err(store_status)?;
+        check_channel(&caller, ticket.channel)?;
+        Ok(Response::new(to_proto(ticket)))
+    }
+
+    async fn list_tickets(
+        &self,
+        request: Request<pb::ListTicketsRequest>,
+    ) -> Result<Response<pb::ListTicketsResponse>, Status> {
+        let caller = caller(&request)?;
+        let r = request.into_inner();
+        let page_size = match r.page_size {
+            n if n < 0 => return Err(invalid("page_size", "must not be negative")),
+            0 => DEFAULT_PAGE_SIZE,
+            n => u32::try_from(n).map_or(MAX_PAGE_SIZE, |n| n.min(MAX_PAGE_SIZE)),
+        };
+        let after = match r.page_token.as_str() {
+            "" => None,
+            token => Some(
+                PageCursor::from_token(token).ok_or_else(|| invalid("page_token", "malformed"))?,
+            ),
+        };
+        let caller_number = match r.caller_number.as_str() {
+            "" => None,
+            number => {
+                phone_number(number, "caller_number")?;
+                Some(number.to_owned())
+            }
+        };
+        let mut channel = channel_from(r.channel, "channel")?;
+        if let Caller::Integration { channel: own, .. } = &caller {
+            check_channel(&caller, channel.unwrap_or(*own))?;
+            channel = Some(*own);
+        }
+        let filter = TicketFilter {
+            caller_number,
+            customer_id: customer_id(r.customer_id, "customer_id")?,
+            status: status_from(r.status, "status")?,
+            category: category_from(r.category, "category")?,
+            channel,
+            created_from: from_timestamp(r.created_after, "created_after")?,
+            created_before: from_timestamp(r.created_before, "created_before")?,
+        };
+        if let (Some(from), Some(before)) = (filter.created_from, filter.created_before)
+            && before <= from
+        {
+            return Err(invalid(
+                "created_before",
+                "must be later than created_after",
+            ));
+        }
+        let page = self
+            .store
+            .list_tickets(&filter, page_size, after)
+            .await
+            .map_err(store_status)?;
+        Ok(Response::new(pb::ListTicketsResponse {
+            tickets: page.tickets.into_iter().map(to_proto).collect(),
+            next_page_token: page.next.map(PageCursor::to_token).unwrap_or_default(),
+        }))
+    }
+
+    async fn update_ticket(
+        &self,
+        request: Request<pb::UpdateTicketRequest>,
+    ) -> Result<Response<pb::Ticket>, Status> {
+        let caller = caller(&request)?;
+        let r = request.into_inner();
+        let t = r.ticket.ok_or_else(|| invalid("ticket", "required"))?;
+        let number = ticket_number(&t.name, "ticket.name")?;
+        let patch = patch(r.update_mask, &t)?;
+        let expected_version = match t.etag.as_str() {
+            "" => None,
+            etag => Some(
+                etag.parse::<i32>()
+                    .map_err(|_| invalid("ticket.etag", "malformed; use the etag you read"))?,
+            ),
+        };
+        if let Caller::Integration { .. } = caller {
+            let current = self.store.get_ticket(number).await.map_err(store_status)?;
+            check_channel(&caller, current.channel)?;
+        }
+        let ticket = self
+            .store
+            .update_ticket(number, expected_version, &patch, &caller.actor())
+            .await
+            .map_err(store_status)?;
+        Ok(Response::new(to_proto(ticket)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_model_value_has_a_proto_value_and_back() {
+        for &c in Channel::ALL {
+            assert_eq!(channel_from(channel_to(c), "f").unwrap(), Some(c));
+        }
+        for &c in Category::ALL {
+            assert_eq!(category_from(category_to(c), "f").unwrap(), Some(c));
+        }
+        for &s in TicketStatus::ALL {
+            assert_eq!(status_from(status_to(s), "f").unwrap(), Some(s));
+        }
+        for &l in ComplaintLevel::ALL {
+            assert_eq!(level_from(level_to(l), "f").unwrap(), Some(l));
+        }
+        assert_eq!(channel_from(0, "f").unwrap(), None);
+        let err = channel_from(99, "ticket.channel").unwrap_err();
+        assert_eq!(err.message(), "ticket.channel: unknown value 99");
+    }
+
+    #[test]
+    fn ticket_names_are_checked() {
+        assert_eq!(
+            ticket_number("tickets/GD20261122-000123", "name").unwrap(),
+            "GD20261122-000123"
+        );
+        for bad in [
+            "GD20261122-000123",
+            "tickets/GD2026112-000123",
+            "tickets/XX20261122-000123",
+            "tickets/GD20261122-00012a",
+            "tickets/GD20261122_000123",
+        ] {
+            let err = ticket_number(bad, "name").unwrap_err();
+            assert!(err.message().starts_with("name: must look like"), "{bad}");
+        }
+    }
+}

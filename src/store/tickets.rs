@@ -1,0 +1,573 @@
+//! Tickets and their audit trail: idempotent create with per-day numbers, get, keyset-paged
+//! listing, and field updates that write one `ticket_events` row per changed field in the
+//! same transaction.
+
+use super::{Store, StoreError};
+use crate::tickets::{Category, Channel, ComplaintLevel, Status};
+use chrono::{DateTime, NaiveDate, Utc};
+use sqlx::{Postgres, QueryBuilder, Transaction};
+
+/// Every ticket column, plus the parent's number (urges point at the ticket they chase).
+macro_rules! ticket_select {
+    ($($rest:literal)?) => {
+        concat!(
+            "SELECT t.id, t.number, t.channel, t.category, t.complaint_level, t.status, ",
+            "t.priority, t.caller_name, t.caller_number, t.caller_address, t.description, ",
+            "t.customer_id, t.responsible_unit, t.dispatch_due, t.contact_due, t.finish_due, ",
+            "t.callback_due, p.number AS parent_number, t.call_id, t.request_id, t.created_by, ",
+            "t.created_at, t.updated_at, t.version ",
+            "FROM tickets t LEFT JOIN tickets p ON p.id = t.parent_ticket_id "
+            $(, $rest)?
+        )
+    };
+}
+
+/// A ticket (工单) as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ticket {
+    pub id: i64,
+    /// `GD<yyyymmdd>-<seq>`, the day in the store's time zone.
+    pub number: String,
+    pub channel: Channel,
+    pub category: Category,
+    pub complaint_level: Option<ComplaintLevel>,
+    pub status: Status,
+    /// 0 (normal) to 9 (most urgent).
+    pub priority: i32,
+    pub caller_name: String,
+    pub caller_number: String,
+    pub caller_address: String,
+    pub description: String,
+    pub customer_id: Option<i64>,
+    /// Code of the unit that must handle it.
+    pub responsible_unit: Option<String>,
+    pub dispatch_due: Option<DateTime<Utc>>,
+    pub contact_due: Option<DateTime<Utc>>,
+    pub finish_due: Option<DateTime<Utc>>,
+    pub callback_due: Option<DateTime<Utc>>,
+    /// Number of the ticket an urge chases.
+    pub parent_number: Option<String>,
+    /// The call it came from.
+    pub call_id: Option<String>,
+    pub request_id: Option<String>,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// Bumped by every change.
+    pub version: i32,
+}
+
+#[derive(sqlx::FromRow)]
+struct TicketRow {
+    id: i64,
+    number: String,
+    channel: String,
+    category: String,
+    complaint_level: Option<String>,
+    status: String,
+    priority: i32,
+    caller_name: String,
+    caller_number: String,
+    caller_address: String,
+    description: String,
+    customer_id: Option<i64>,
+    responsible_unit: Option<String>,
+    dispatch_due: Option<DateTime<Utc>>,
+    contact_due: Option<DateTime<Utc>>,
+    finish_due: Option<DateTime<Utc>>,
+    callback_due: Option<DateTime<Utc>>,
+    parent_number: Option<String>,
+    call_id: Option<String>,
+    request_id: Option<String>,
+    created_by: String,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    version: i32,
+}
+
+impl TryFrom<TicketRow> for Ticket {
+    type Error = StoreError;
+
+    fn try_from(row: TicketRow) -> Result<Ticket, StoreError> {
+        let damaged = |err: crate::tickets::model::UnknownCode| {
+            StoreError::Other(format!("ticket {} holds an {err}", row.number))
+        };
+        Ok(Ticket {
+            channel: row.channel.parse().map_err(damaged)?,
+            category: row.category.parse().map_err(damaged)?,
+            complaint_level: row
+                .complaint_level
+                .as_deref()
+                .map(str::parse)
+                .transpose()
+                .map_err(damaged)?,
+            status: row.status.parse().map_err(damaged)?,
+            id: row.id,
+            number: row.number,
+            priority: row.priority,
+            caller_name: row.caller_name,
+            caller_number: row.caller_number,
+            caller_address: row.caller_address,
+            description: row.description,
+            customer_id: row.customer_id,
+            responsible_unit: row.responsible_unit,
+            dispatch_due: row.dispatch_due,
+            contact_due: row.contact_due,
+            finish_due: row.finish_due,
+            callback_due: row.callback_due,
+            parent_number: row.parent_number,
+            call_id: row.call_id,
+            request_id: row.request_id,
+            created_by: row.created_by,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            version: row.version,
+        })
+    }
+}
+
+/// What a new ticket holds; the store adds number, timestamps and version.
+#[derive(Debug, Clone)]
+pub struct NewTicket {
+    /// Makes the create idempotent: a second create with the same id returns the first ticket.
+    pub request_id: Option<String>,
+    pub channel: Channel,
+    pub category: Category,
+    pub complaint_level: Option<ComplaintLevel>,
+    pub status: Status,
+    pub priority: i32,
+    pub caller_name: String,
+    pub caller_number: String,
+    pub caller_address: String,
+    pub description: String,
+    pub customer_id: Option<i64>,
+    pub responsible_unit: Option<String>,
+    pub dispatch_due: Option<DateTime<Utc>>,
+    pub contact_due: Option<DateTime<Utc>>,
+    pub finish_due: Option<DateTime<Utc>>,
+    pub callback_due: Option<DateTime<Utc>>,
+    pub parent_number: Option<String>,
+    pub call_id: Option<String>,
+    /// The actor, recorded on the ticket and on its `create` event.
+    pub created_by: String,
+}
+
+/// The descriptive fields an update may change; `None` leaves a field alone, and for the
+/// nullable ones `Some(None)` clears it.
+#[derive(Debug, Clone, Default)]
+pub struct TicketPatch {
+    pub caller_name: Option<String>,
+    pub caller_address: Option<String>,
+    pub description: Option<String>,
+    pub category: Option<Category>,
+    pub complaint_level: Option<Option<ComplaintLevel>>,
+    pub priority: Option<i32>,
+    pub responsible_unit: Option<Option<String>>,
+    pub customer_id: Option<Option<i64>>,
+}
+
+impl TicketPatch {
+    fn apply(&self, ticket: &Ticket) -> Ticket {
+        let mut next = ticket.clone();
+        if let Some(v) = &self.caller_name {
+            next.caller_name = v.clone();
+        }
+        if let Some(v) = &self.caller_address {
+            next.caller_address = v.clone();
+        }
+        if let Some(v) = &self.description {
+            next.description = v.clone();
+        }
+        if let Some(v) = self.category {
+            next.category = v;
+        }
+        if let Some(v) = self.complaint_level {
+            next.complaint_level = v;
+        }
+        if let Some(v) = self.priority {
+            next.priority = v;
+        }
+        if let Some(v) = &self.responsible_unit {
+            next.responsible_unit = v.clone();
+        }
+        if let Some(v) = self.customer_id {
+            next.customer_id = v;
+        }
+        next
+    }
+}
+
+/// The patchable fields of a ticket as audit text, in a fixed order.
+fn audited_fields(t: &Ticket) -> [(&'static str, Option<String>); 8] {
+    [
+        ("caller_name", Some(t.caller_name.clone())),
+        ("caller_address", Some(t.caller_address.clone())),
+        ("description", Some(t.description.clone())),
+        ("category", Some(t.category.code().to_owned())),
+        (
+            "complaint_level",
+            t.complaint_level.map(|l| l.code().to_owned()),
+        ),
+        ("priority", Some(t.priority.to_string())),
+        ("responsible_unit", t.responsible_unit.clone()),
+        ("customer_id", t.customer_id.map(|id| id.to_string())),
+    ]
+}
+
+/// One audit row.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct TicketEvent {
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    /// `create`, `update`, …
+    pub action: String,
+    pub field: Option<String>,
+    pub old_value: Option<String>,
+    pub new_value: Option<String>,
+    pub reason: Option<String>,
+}
+
+/// List filters; all given ones must hold.
+#[derive(Debug, Clone, Default)]
+pub struct TicketFilter {
+    pub caller_number: Option<String>,
+    pub customer_id: Option<i64>,
+    pub status: Option<Status>,
+    pub category: Option<Category>,
+    pub channel: Option<Channel>,
+    /// Inclusive.
+    pub created_from: Option<DateTime<Utc>>,
+    /// Exclusive.
+    pub created_before: Option<DateTime<Utc>>,
+}
+
+/// Where a page ended: the last ticket's (created_at, id). Listing is newest first by this
+/// pair, so a cursor never skips or repeats a ticket, whatever is inserted meanwhile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageCursor {
+    pub created_at: DateTime<Utc>,
+    pub id: i64,
+}
+
+impl PageCursor {
+    /// An opaque token: hex of `<created_at µs>:<id>`.
+    pub fn to_token(self) -> String {
+        format!("{}:{}", self.created_at.timestamp_micros(), self.id)
+            .bytes()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    /// `None` when the token was not made by [`PageCursor::to_token`].
+    pub fn from_token(token: &str) -> Option<PageCursor> {
+        if !token.len().is_multiple_of(2) || !token.is_ascii() {
+            return None;
+        }
+        let bytes = (0..token.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&token[i..i + 2], 16).ok())
+            .collect::<Option<Vec<u8>>>()?;
+        let text = String::from_utf8(bytes).ok()?;
+        let (micros, id) = text.split_once(':')?;
+        Some(PageCursor {
+            created_at: DateTime::from_timestamp_micros(micros.parse().ok()?)?,
+            id: id.parse().ok()?,
+        })
+    }
+}
+
+/// One page of tickets, newest first, and where the next one starts.
+#[derive(Debug, Clone)]
+pub struct TicketPage {
+    pub tickets: Vec<Ticket>,
+    pub next: Option<PageCursor>,
+}
+
+impl Store {
+    /// Creates a ticket, or returns the one already created with the same `request_id`.
+    /// The bool says whether this call created it.
+    pub async fn create_ticket(&self, new: &NewTicket) -> Result<(Ticket, bool), StoreError> {
+        if let Some(existing) = self.ticket_by_request_id(new.request_id.as_deref()).await? {
+            return Ok((existing, false));
+        }
+        let mut tx = self.pool.begin().await?;
+        let parent_id = match &new.parent_number {
+            None => None,
+            Some(number) => Some(
+                sqlx::query_scalar::<_, i64>("SELECT id FROM tickets WHERE number = $1")
+                    .bind(number)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .ok_or_else(|| StoreError::Invalid {
+                        field: "parent_ticket",
+                        reason: format!("no ticket {number}"),
+                    })?,
+            ),
+        };
+        let (day, seq): (NaiveDate, i32) = sqlx::query_as(
+            "INSERT INTO ticket_day_counters (day, last_seq) \
+             VALUES ((now() AT TIME ZONE $1)::date, 1) \
+             ON CONFLICT (day) DO UPDATE SET last_seq = ticket_day_counters.last_seq + 1 \
+             RETURNING day, last_seq",
+        )
+        .bind(self.time_zone.name())
+        .fetch_one(&mut *tx)
+        .await?;
+        let number = format!("GD{}-{seq:06}", day.format("%Y%m%d"));
+        let inserted: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO tickets (number, channel, category, complaint_level, status, priority, \
+               caller_name, caller_number, caller_address, description, customer_id, \
+               responsible_unit, dispatch_due, contact_due, finish_due, callback_due, \
+               parent_ticket_id, call_id, request_id, created_by) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
+               $17, $18, $19, $20) \
+             ON CONFLICT (request_id) DO NOTHING RETURNING id",
+        )
+        .bind(&number)
+        .bind(new.channel.code())
+        .bind(new.category.code())
+        .bind(new.complaint_level.map(ComplaintLevel::code))
+        .bind(new.status.code())
+        .bind(new.priority)
+        .bind(&new.caller_name)
+        .bind(&new.caller_number)
+        .bind(&new.caller_address)
+        .bind(&new.description)
+        .bind(new.customer_id)
+        .bind(&new.responsible_unit)
+        .bind(new.dispatch_due)
+        .bind(new.contact_due)
+        .bind(new.finish_due)
+        .bind(new.callback_due)
+        .bind(parent_id)
+        .bind(&new.call_id)
+        .bind(&new.request_id)
+        .bind(&new.created_by)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(id) = inserted else {
+            // A concurrent create with the same request_id committed first: give our number
+            // back and answer with its ticket.
+            tx.rollback().await?;
+            return match self.ticket_by_request_id(new.request_id.as_deref()).await? {
+                Some(existing) => Ok((existing, false)),
+                None => Err(StoreError::Conflict(
+                    "a ticket with this request_id is being created".into(),
+                )),
+            };
+        };
+        sqlx::query(
+            "INSERT INTO ticket_events (ticket_id, actor, action, new_value) \
+             VALUES ($1, $2, 'create', $3)",
+        )
+        .bind(id)
+        .bind(&new.created_by)
+        .bind(new.status.code())
+        .execute(&mut *tx)
+        .await?;
+        let ticket = fetch_by_id(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok((ticket, true))
+    }
+
+    async fn ticket_by_request_id(
+        &self,
+        request_id: Option<&str>,
+    ) -> Result<Option<Ticket>, StoreError> {
+        let Some(request_id) = request_id else {
+            return Ok(None);
+        };
+        sqlx::query_as::<_, TicketRow>(ticket_select!("WHERE t.request_id = $1"))
+            .bind(request_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(Ticket::try_from)
+            .transpose()
+    }
+
+    /// The ticket with this number.
+    pub async fn get_ticket(&self, number: &str) -> Result<Ticket, StoreError> {
+        sqlx::query_as::<_, TicketRow>(ticket_select!("WHERE t.number = $1"))
+            .bind(number)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("ticket {number}")))?
+            .try_into()
+    }
+
+    /// Up to `page_size` tickets matching `filter`, newest first, starting after `after`.
+    pub async fn list_tickets(
+        &self,
+        filter: &TicketFilter,
+        page_size: u32,
+        after: Option<PageCursor>,
+    ) -> Result<TicketPage, StoreError> {
+        let mut query = QueryBuilder::<Postgres>::new(ticket_select!("WHERE TRUE"));
+        if let Some(v) = &filter.caller_number {
+            query.push(" AND t.caller_number = ").push_bind(v.clone());
+        }
+        if let Some(v) = filter.customer_id {
+            query.push(" AND t.customer_id = ").push_bind(v);
+        }
+        if let Some(v) = filter.status {
+            query.push(" AND t.status = ").push_bind(v.code());
+        }
+        if let Some(v) = filter.category {
+            query.push(" AND t.category = ").push_bind(v.code());
+        }
+        if let Some(v) = filter.channel {
+            query.push(" AND t.channel = ").push_bind(v.code());
+        }
+        if let Some(v) = filter.created_from {
+            query.push(" AND t.created_at >= ").push_bind(v);
+        }
+        if let Some(v) = filter.created_before {
+            query.push(" AND t.created_at < ").push_bind(v);
+        }
+        if let Some(cursor) = after {
+            query
+                .push(" AND (t.created_at, t.id) < (")
+                .push_bind(cursor.created_at)
+                .push(", ")
+                .push_bind(cursor.id)
+                .push(")");
+        }
+        query
+            .push(" ORDER BY t.created_at DESC, t.id DESC LIMIT ")
+            .push_bind(i64::from(page_size) + 1);
+        let rows: Vec<TicketRow> = query.build_query_as().fetch_all(&self.pool).await?;
+        let mut tickets = rows
+            .into_iter()
+            .map(Ticket::try_from)
+            .collect::<Result<Vec<_>, _>>()?;
+        let next = if tickets.len() > page_size as usize {
+            tickets.truncate(page_size as usize);
+            tickets.last().map(|t| PageCursor {
+                created_at: t.created_at,
+                id: t.id,
+            })
+        } else {
+            None
+        };
+        Ok(TicketPage { tickets, next })
+    }
+
+    /// Applies `patch` to the ticket `number`, writing one `update` event per changed field
+    /// (old → new, by `actor`) in the same transaction. With `expected_version`, refuses with
+    /// `Conflict` when someone changed the ticket since the caller read it. A patch that
+    /// changes nothing writes nothing and keeps the version.
+    pub async fn update_ticket(
+        &self,
+        number: &str,
+        expected_version: Option<i32>,
+        patch: &TicketPatch,
+        actor: &str,
+    ) -> Result<Ticket, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let current: Ticket =
+            sqlx::query_as::<_, TicketRow>(ticket_select!("WHERE t.number = $1 FOR UPDATE OF t"))
+                .bind(number)
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or_else(|| StoreError::NotFound(format!("ticket {number}")))?
+                .try_into()?;
+        if let Some(expected) = expected_version
+            && expected != current.version
+        {
+            return Err(StoreError::Conflict(format!(
+                "ticket {number} changed since it was read (version {} now, {expected} read)",
+                current.version
+            )));
+        }
+        let next = patch.apply(&current);
+        let (mut fields, mut olds, mut news) = (Vec::new(), Vec::new(), Vec::new());
+        for ((field, old), (_, new)) in audited_fields(&current)
+            .into_iter()
+            .zip(audited_fields(&next))
+        {
+            if old != new {
+                fields.push(field);
+                olds.push(old);
+                news.push(new);
+            }
+        }
+        if fields.is_empty() {
+            tx.commit().await?;
+            return Ok(current);
+        }
+        sqlx::query(
+            "UPDATE tickets SET caller_name = $2, caller_address = $3, description = $4, \
+               category = $5, complaint_level = $6, priority = $7, responsible_unit = $8, \
+               customer_id = $9, version = version + 1, updated_at = now() \
+             WHERE id = $1",
+        )
+        .bind(current.id)
+        .bind(&next.caller_name)
+        .bind(&next.caller_address)
+        .bind(&next.description)
+        .bind(next.category.code())
+        .bind(next.complaint_level.map(ComplaintLevel::code))
+        .bind(next.priority)
+        .bind(&next.responsible_unit)
+        .bind(next.customer_id)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO ticket_events (ticket_id, actor, action, field, old_value, new_value) \
+             SELECT $1, $2, 'update', field, old_value, new_value \
+             FROM UNNEST($3::text[], $4::text[], $5::text[]) AS c(field, old_value, new_value)",
+        )
+        .bind(current.id)
+        .bind(actor)
+        .bind(&fields)
+        .bind(&olds)
+        .bind(&news)
+        .execute(&mut *tx)
+        .await?;
+        let updated = fetch_by_id(&mut tx, current.id).await?;
+        tx.commit().await?;
+        Ok(updated)
+    }
+
+    /// The audit trail of ticket `number`, oldest first.
+    pub async fn ticket_events(&self, number: &str) -> Result<Vec<TicketEvent>, StoreError> {
+        let events: Vec<TicketEvent> = sqlx::query_as(
+            "SELECT e.at, e.actor, e.action, e.field, e.old_value, e.new_value, e.reason \
+             FROM ticket_events e JOIN tickets t ON t.id = e.ticket_id \
+             WHERE t.number = $1 ORDER BY e.id",
+        )
+        .bind(number)
+        .fetch_all(&self.pool)
+        .await?;
+        if events.is_empty() {
+            // Every ticket has its create event: no events means no ticket.
+            return Err(StoreError::NotFound(format!("ticket {number}")));
+        }
+        Ok(events)
+    }
+}
+
+async fn fetch_by_id(tx: &mut Transaction<'_, Postgres>, id: i64) -> Result<Ticket, StoreError> {
+    sqlx::query_as::<_, TicketRow>(ticket_select!("WHERE t.id = $1"))
+        .bind(id)
+        .fetch_one(&mut **tx)
+        .await?
+        .try_into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_tokens_round_trip_and_reject_garbage() {
+        let cursor = PageCursor {
+            created_at: DateTime::from_timestamp_micros(1_795_000_000_123_456).unwrap(),
+            id: 42,
+        };
+        assert_eq!(PageCursor::from_token(&cursor.to_token()), Some(cursor));
+        for bad in ["", "zz", "abc", "3132", "e4b8ad", "31323a"] {
+            assert_eq!(PageCursor::from_token(bad), None, "{bad}");
+        }
+    }
+}

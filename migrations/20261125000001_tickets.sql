@@ -73,7 +73,8 @@ CREATE TABLE tickets (
     complaint_level     TEXT CONSTRAINT tickets_complaint_level_code
         CHECK (complaint_level IN ('l3', 'l2', 'l1')),
     status              TEXT NOT NULL CHECK (status IN ('draft', 'dispatched', 'accepted',
-        'returned', 'extension_requested', 'replied', 'callback', 'reopened', 'closed')),
+        'returned', 'extension_requested', 'replied', 'callback', 'reopened', 'adjudication',
+        'closed')),
     priority            INTEGER NOT NULL DEFAULT 0
         CONSTRAINT tickets_priority_range CHECK (priority BETWEEN 0 AND 9),
     caller_name         TEXT NOT NULL DEFAULT '',

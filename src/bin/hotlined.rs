@@ -5,7 +5,8 @@
 use anyhow::{Context, anyhow};
 use clap::Parser;
 use hotline::api::{self, AccessList, Caller};
-use hotline::config::{Config, LogFormat};
+use hotline::config::{self, Config, LogFormat};
+use hotline::logging;
 use hotline::store::embedded::{Durability, EmbeddedPostgres};
 use hotline::store::{Store, StoreOptions};
 use sqlx::postgres::PgConnectOptions;
@@ -29,6 +30,9 @@ struct Args {
     /// Log lines for people or for a log collector; overrides log.format.
     #[arg(long, value_enum)]
     log_format: Option<LogFormatArg>,
+    /// Check FILE — every problem with its line and key — and exit: 0 when it is fine, 2 when not.
+    #[arg(long, value_name = "FILE", conflicts_with = "config")]
+    check_config: Option<PathBuf>,
     /// Address the gRPC API listens on; overrides grpc.listen.
     #[arg(long, value_name = "ADDR", env = "HOTLINE_GRPC_LISTEN")]
     listen: Option<SocketAddr>,
@@ -43,11 +47,16 @@ enum LogFormatArg {
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
-    let mut config = match read_config(args.config.as_deref()) {
+    if let Some(path) = &args.check_config {
+        return config::run_check(path);
+    }
+    let mut config = match config::load_or_default(args.config.as_deref()) {
         Ok(config) => config,
-        Err(err) => {
-            eprintln!("hotlined: {err:#}");
-            return ExitCode::FAILURE;
+        Err(errors) => {
+            eprintln!(
+                "hotlined: the configuration has problems; fix them and start again:\n{errors}"
+            );
+            return ExitCode::from(2);
         }
     };
     if let Some(format) = args.log_format {
@@ -59,7 +68,10 @@ async fn main() -> ExitCode {
     if let Some(listen) = args.listen {
         config.grpc.listen = listen;
     }
-    init_logging(&config);
+    if let Err(err) = logging::init(config.log.format, &config.log.filter) {
+        eprintln!("hotlined: {err}");
+        return ExitCode::FAILURE;
+    }
     match run(config).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
@@ -67,28 +79,6 @@ async fn main() -> ExitCode {
             eprintln!("hotlined: {err:#}");
             ExitCode::FAILURE
         }
-    }
-}
-
-/// Reads the configuration; no file means the defaults.
-fn read_config(path: Option<&Path>) -> anyhow::Result<Config> {
-    let Some(path) = path else {
-        return Ok(Config::default());
-    };
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading the configuration {}", path.display()))?;
-    toml::from_str(&text).with_context(|| format!("in {}", path.display()))
-}
-
-fn init_logging(config: &Config) {
-    let filter = tracing_subscriber::EnvFilter::try_new(&config.log.filter)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match config.log.format {
-        LogFormat::Human => builder.init(),
-        LogFormat::Json => builder.json().init(),
     }
 }
 

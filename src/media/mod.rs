@@ -2,3 +2,10 @@
 //! (RFC 4733 and in-band), prompt playback and call recording to WAV.
 //!
 //! Owns audio and RTP; must not parse SIP or decide routing.
+
+pub mod config;
+pub mod dtmf;
+pub mod g711;
+pub mod jitter;
+pub mod pacer;
+pub mod rtp_session;

@@ -8,4 +8,7 @@ pub mod dtmf;
 pub mod g711;
 pub mod jitter;
 pub mod pacer;
+pub mod ports;
+pub mod prompts;
+pub mod recorder;
 pub mod rtp_session;

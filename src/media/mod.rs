@@ -12,3 +12,4 @@ pub mod ports;
 pub mod prompts;
 pub mod recorder;
 pub mod rtp_session;
+pub mod session;

@@ -44,11 +44,13 @@ impl Pacer {
 
     /// When the next frame is due: sleep until then.
     pub fn next_deadline(&self) -> Instant {
-        self.deadline_of(self.next_frame)
+        // u32 frames of 20 ms last 2.7 years: saturating is only a guard.
+        self.start + FRAME_DURATION * u32::try_from(self.next_frame).unwrap_or(u32::MAX)
     }
 
-    pub fn deadline_of(&self, frame: u64) -> Instant {
-        self.start + FRAME_DURATION * u32::try_from(frame).unwrap_or(u32::MAX)
+    /// Index of the next frame to be sent.
+    pub fn next_frame(&self) -> u64 {
+        self.next_frame
     }
 
     /// The frames due at `now`, applying the late policy. Consumes them.
@@ -75,10 +77,6 @@ impl Pacer {
     pub fn media_sample_at(&self, now: Instant) -> u64 {
         let elapsed = now.saturating_duration_since(self.start);
         (elapsed.as_micros() * 8 / 1000) as u64
-    }
-
-    pub fn start(&self) -> Instant {
-        self.start
     }
 }
 

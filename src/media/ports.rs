@@ -131,14 +131,6 @@ impl PortLease {
         SocketAddr::new(self.pool.bind, self.rtp_port)
     }
 
-    pub fn rtp_socket(&self) -> &UdpSocket {
-        &self.rtp
-    }
-
-    pub fn rtcp_socket(&self) -> &UdpSocket {
-        &self.rtcp
-    }
-
     /// Clones of both sockets for an async driver; the lease still owns the port numbers.
     pub fn try_clone_sockets(&self) -> std::io::Result<(UdpSocket, UdpSocket)> {
         Ok((self.rtp.try_clone()?, self.rtcp.try_clone()?))
@@ -181,10 +173,10 @@ mod tests {
         let a = pool.lease().unwrap();
         let b = pool.lease().unwrap();
         assert_eq!(a.rtp_port() % 2, 0);
-        assert_eq!(
-            a.rtcp_socket().local_addr().unwrap().port(),
-            a.rtp_port() + 1
-        );
+        let (rtp, rtcp) = a.try_clone_sockets().unwrap();
+        assert_eq!(rtp.local_addr().unwrap(), a.rtp_addr());
+        assert_eq!(rtcp.local_addr().unwrap().port(), a.rtp_port() + 1);
+        drop((rtp, rtcp));
         assert_ne!(a.rtp_port(), b.rtp_port());
         assert_eq!(pool.live_count(), 2);
         drop(a);

@@ -334,7 +334,13 @@ impl Driver {
                     self.emit(MediaEvent::CommandFailed(message));
                     return;
                 }
-                let origin = self.pacer.media_sample_at(Instant::now());
+                // Start no later than the next outgoing frame, so a prompt queued right
+                // after this command is recorded from its first sample.
+                let next_frame_sample = self.pacer.next_frame() * u64::from(SAMPLES_PER_FRAME);
+                let origin = self
+                    .pacer
+                    .media_sample_at(Instant::now())
+                    .min(next_frame_sample);
                 match CallRecorder::create(&path, origin) {
                     Ok(recorder) => {
                         self.emit(MediaEvent::RecordingStarted(recorder.path().to_path_buf()));

@@ -399,6 +399,58 @@ async fn dropping_the_handle_frees_the_ports_and_bad_commands_are_answered() {
     assert_eq!(packet.header.payload_type, 8);
     assert!(packet.payload.iter().all(|&b| b == 0xD5));
 
+    // re-INVITE to a new address, then hold with a prompt queued, then resume.
+    let moved = Arc::new(UdpSocket::bind((LOOPBACK, 0)).await.unwrap());
+    let received: Arc<Mutex<Vec<Packet>>> = Arc::default();
+    let receiver = {
+        let (moved, received) = (moved.clone(), received.clone());
+        tokio::spawn(async move {
+            let mut buf = [0u8; 1500];
+            loop {
+                let (len, _) = moved.recv_from(&mut buf).await.unwrap();
+                let mut slice = &buf[..len];
+                received
+                    .lock()
+                    .unwrap()
+                    .push(Packet::unmarshal(&mut slice).unwrap());
+            }
+        })
+    };
+    session
+        .command(MediaCommand::SetRemote(moved.local_addr().unwrap()))
+        .unwrap();
+    while received.lock().unwrap().len() < 3 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    session.command(MediaCommand::Hold(true)).unwrap();
+    session
+        .command(MediaCommand::Play(vec!["digit_2".into()]))
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    session.command(MediaCommand::Hold(false)).unwrap();
+    wait_for(&mut session, &mut events, |e| {
+        *e == MediaEvent::PromptFinished("digit_2".into())
+    })
+    .await;
+    receiver.abort();
+    let packets = received.lock().unwrap().clone();
+    assert_eq!(
+        packets[0].header.ssrc, packet.header.ssrc,
+        "same stream after the move"
+    );
+    let resumed = packets
+        .iter()
+        .position(|p| p.header.marker)
+        .expect("prompt after hold has a marker");
+    let (before, after) = (&packets[resumed - 1].header, &packets[resumed].header);
+    assert_eq!(
+        after.sequence_number,
+        before.sequence_number.wrapping_add(1),
+        "nothing sent on hold"
+    );
+    // 300 ms on hold: timestamps moved on with the clock (at least 15 frames).
+    assert!(after.timestamp.wrapping_sub(before.timestamp) >= 15 * 160);
+
     drop(session);
     for _ in 0..200 {
         if pool.live_count() == 0 {

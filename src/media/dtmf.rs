@@ -420,6 +420,18 @@ mod tests {
     }
 
     #[test]
+    fn minimum_length_tones_are_found_at_any_block_alignment() {
+        for offset in [0usize, 37, 80, 123] {
+            let mut pcm = vec![0i16; offset];
+            pcm.extend(
+                ALL.chars()
+                    .flat_map(|d| synthesize_digit(d, 4000.0, 60, 45)),
+            );
+            assert_eq!(detect(&pcm), ALL, "offset {offset}");
+        }
+    }
+
+    #[test]
     fn too_short_tones_and_quiet_tones_are_ignored() {
         assert_eq!(detect(&synthesize_digit('5', 4000.0, 15, 100)), "");
         assert_eq!(detect(&synthesize_digit('5', 60.0, 200, 100)), "");

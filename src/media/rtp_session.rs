@@ -1,0 +1,357 @@
+//! One RTP session's protocol state, sans-IO: building outgoing packets (random initial
+//! SSRC/sequence/timestamp, +1 sequence per packet, +160 timestamp per 20 ms frame, marker
+//! on the first packet of each talkspurt), classifying incoming datagrams, and learning the
+//! peer's real address for symmetric RTP.
+//!
+//! Symmetric RTP (NAT): until the first valid packet arrives we send to the address from SDP;
+//! the first packet that parses as RTP version 2 with one of the negotiated payload types
+//! (audio codec or telephone-event) latches the peer to its source address, and we send there
+//! from then on. Once latched, packets from other addresses are dropped (a stray host cannot
+//! take over the stream). [`RtpSession::set_remote`] (re-INVITE) unlatches.
+//!
+//! Owns the wire format (via the `rtp` crate) and addressing decisions; must not touch
+//! sockets, clocks or payload contents.
+
+use super::g711::G711Codec;
+use super::pacer::SAMPLES_PER_FRAME;
+use bytes::Bytes;
+use rtp::header::Header;
+use rtp::packet::Packet;
+use std::net::SocketAddr;
+use webrtc_util::marshal::{Marshal, Unmarshal};
+
+/// What the SIP layer negotiated for this call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NegotiatedMedia {
+    pub codec: G711Codec,
+    /// Payload type of `telephone-event/8000` if the peer offered it (RFC 4733).
+    pub telephone_event_pt: Option<u8>,
+    /// The peer's RTP address from SDP (`c=` + `m=` port).
+    pub remote_rtp: SocketAddr,
+}
+
+/// Counters for one session.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RtpCounters {
+    pub packets_sent: u64,
+    pub frames_skipped: u64,
+    pub packets_received: u64,
+    pub audio_packets: u64,
+    pub event_packets: u64,
+    pub unknown_payload_type: u64,
+    pub rtcp_packets: u64,
+    pub malformed: u64,
+    pub wrong_source: u64,
+}
+
+/// An incoming datagram, classified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Incoming {
+    /// Audio in the negotiated codec.
+    Audio(Packet),
+    /// An RFC 4733 telephone-event packet.
+    Event(Packet),
+    /// Dropped: garbage, RTCP, unknown payload type or wrong source (counted).
+    Ignored,
+}
+
+#[derive(Debug)]
+pub struct RtpSession {
+    media: NegotiatedMedia,
+    ssrc: u32,
+    next_sequence: u16,
+    initial_timestamp: u32,
+    /// Whether the previous frame slot carried a prompt frame (for the marker bit).
+    in_talkspurt: bool,
+    latched: Option<SocketAddr>,
+    counters: RtpCounters,
+}
+
+impl RtpSession {
+    /// A session with random SSRC, initial sequence number and timestamp (RFC 3550 5.1).
+    pub fn new(media: NegotiatedMedia) -> RtpSession {
+        RtpSession::with_initial_values(media, rand::random(), rand::random(), rand::random())
+    }
+
+    pub fn with_initial_values(
+        media: NegotiatedMedia,
+        ssrc: u32,
+        sequence: u16,
+        timestamp: u32,
+    ) -> RtpSession {
+        RtpSession {
+            media,
+            ssrc,
+            next_sequence: sequence,
+            initial_timestamp: timestamp,
+            in_talkspurt: false,
+            latched: None,
+            counters: RtpCounters::default(),
+        }
+    }
+
+    pub fn ssrc(&self) -> u32 {
+        self.ssrc
+    }
+
+    pub fn media(&self) -> NegotiatedMedia {
+        self.media
+    }
+
+    pub fn counters(&self) -> RtpCounters {
+        self.counters
+    }
+
+    /// Where outgoing packets go: the latched source address, else the SDP address.
+    pub fn send_address(&self) -> SocketAddr {
+        self.latched.unwrap_or(self.media.remote_rtp)
+    }
+
+    /// A re-INVITE moved the peer: send there and learn the source address anew.
+    pub fn set_remote(&mut self, remote: SocketAddr) {
+        self.media.remote_rtp = remote;
+        self.latched = None;
+    }
+
+    /// Frames skipped by the pacer: their timestamps pass without packets.
+    pub fn note_skipped(&mut self, frames: u64) {
+        self.counters.frames_skipped += frames;
+        self.in_talkspurt = false;
+    }
+
+    /// A frame slot in which nothing is sent (hold): the next prompt frame starts a talkspurt.
+    pub fn note_silent_slot(&mut self) {
+        self.in_talkspurt = false;
+    }
+
+    /// Builds the packet for frame slot `frame` (pacer index) carrying 160 encoded bytes.
+    /// `is_prompt` says whether it carries prompt audio (vs comfort silence): the marker bit
+    /// is set on the first prompt frame after silence and on the very first packet.
+    pub fn build_frame(&mut self, frame: u64, payload: Bytes, is_prompt: bool) -> Bytes {
+        let marker = (is_prompt && !self.in_talkspurt) || self.counters.packets_sent == 0;
+        self.in_talkspurt = is_prompt;
+        let timestamp = self
+            .initial_timestamp
+            .wrapping_add((frame as u32).wrapping_mul(SAMPLES_PER_FRAME));
+        let packet = Packet {
+            header: Header {
+                version: 2,
+                marker,
+                payload_type: self.media.codec.payload_type(),
+                sequence_number: self.next_sequence,
+                timestamp,
+                ssrc: self.ssrc,
+                ..Header::default()
+            },
+            payload,
+        };
+        self.next_sequence = self.next_sequence.wrapping_add(1);
+        self.counters.packets_sent += 1;
+        // Marshalling a 12-byte header without extensions into a buffer of its own size
+        // cannot fail; an empty datagram would be the visible symptom if it ever did.
+        packet.marshal().unwrap_or_default()
+    }
+
+    /// Classifies a datagram that arrived on the RTP socket from `source`. Returns the
+    /// classification and, on the first valid packet, the address just latched.
+    pub fn receive(
+        &mut self,
+        datagram: &[u8],
+        source: SocketAddr,
+    ) -> (Incoming, Option<SocketAddr>) {
+        self.counters.packets_received += 1;
+        if datagram.len() < 12 || datagram[0] >> 6 != 2 {
+            self.counters.malformed += 1;
+            return (Incoming::Ignored, None);
+        }
+        // RTCP multiplexed on the RTP port (RFC 5761): packet types 200..=204 sit where
+        // marker + payload type are.
+        if (200..=204).contains(&datagram[1]) {
+            self.counters.rtcp_packets += 1;
+            return (Incoming::Ignored, None);
+        }
+        let mut buf = datagram;
+        let packet = match Packet::unmarshal(&mut buf) {
+            Ok(packet) => packet,
+            Err(_) => {
+                self.counters.malformed += 1;
+                return (Incoming::Ignored, None);
+            }
+        };
+        let pt = packet.header.payload_type;
+        let is_audio = pt == self.media.codec.payload_type();
+        let is_event = Some(pt) == self.media.telephone_event_pt;
+        if !is_audio && !is_event {
+            self.counters.unknown_payload_type += 1;
+            return (Incoming::Ignored, None);
+        }
+        let mut learned = None;
+        match self.latched {
+            Some(latched) if latched != source => {
+                self.counters.wrong_source += 1;
+                return (Incoming::Ignored, None);
+            }
+            Some(_) => {}
+            None => {
+                self.latched = Some(source);
+                learned = Some(source);
+            }
+        }
+        if is_audio {
+            self.counters.audio_packets += 1;
+            (Incoming::Audio(packet), learned)
+        } else {
+            self.counters.event_packets += 1;
+            (Incoming::Event(packet), learned)
+        }
+    }
+
+    /// Counts a datagram from the RTCP socket (content is not used).
+    pub fn note_rtcp(&mut self) {
+        self.counters.rtcp_packets += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn media() -> NegotiatedMedia {
+        NegotiatedMedia {
+            codec: G711Codec::Pcmu,
+            telephone_event_pt: Some(101),
+            remote_rtp: "127.0.0.1:40000".parse().unwrap(),
+        }
+    }
+
+    fn parse(bytes: &[u8]) -> Packet {
+        let mut buf = bytes;
+        Packet::unmarshal(&mut buf).unwrap()
+    }
+
+    fn rtp(pt: u8, seq: u16, ssrc: u32) -> Vec<u8> {
+        Packet {
+            header: Header {
+                version: 2,
+                payload_type: pt,
+                sequence_number: seq,
+                timestamp: 1234,
+                ssrc,
+                ..Header::default()
+            },
+            payload: Bytes::from_static(&[0xFF; 160]),
+        }
+        .marshal()
+        .unwrap()
+        .to_vec()
+    }
+
+    #[test]
+    fn outgoing_sequence_timestamp_and_marker() {
+        let mut session = RtpSession::with_initial_values(media(), 0xABCD, 65534, u32::MAX - 200);
+        let silence = Bytes::from_static(&[0xFF; 160]);
+        let first = parse(&session.build_frame(0, silence.clone(), false));
+        assert!(first.header.marker, "first packet of the stream");
+        assert_eq!(first.header.sequence_number, 65534);
+        assert_eq!(first.header.timestamp, u32::MAX - 200);
+        assert_eq!(first.header.ssrc, 0xABCD);
+        assert_eq!(first.header.payload_type, 0);
+        let second = parse(&session.build_frame(1, silence.clone(), false));
+        assert!(!second.header.marker);
+        assert_eq!(second.header.sequence_number, 65535);
+        // Timestamp wraps too.
+        assert_eq!(second.header.timestamp, (u32::MAX - 200).wrapping_add(160));
+        let prompt_start = parse(&session.build_frame(2, silence.clone(), true));
+        assert!(prompt_start.header.marker, "talkspurt start");
+        assert_eq!(prompt_start.header.sequence_number, 0);
+        let prompt_next = parse(&session.build_frame(3, silence.clone(), true));
+        assert!(!prompt_next.header.marker);
+        // After a skip the timestamp jumps with the frame index, the sequence does not.
+        session.note_skipped(5);
+        let after_skip = parse(&session.build_frame(9, silence, true));
+        assert_eq!(after_skip.header.sequence_number, 2);
+        assert_eq!(
+            after_skip.header.timestamp,
+            (u32::MAX - 200).wrapping_add(9 * 160)
+        );
+        assert!(after_skip.header.marker);
+        assert_eq!(session.counters().frames_skipped, 5);
+    }
+
+    #[test]
+    fn random_initial_values_differ_between_sessions() {
+        let ssrcs: std::collections::HashSet<u32> =
+            (0..8).map(|_| RtpSession::new(media()).ssrc()).collect();
+        assert!(ssrcs.len() > 1);
+    }
+
+    #[test]
+    fn symmetric_rtp_latches_to_the_first_valid_source() {
+        let mut session = RtpSession::new(media());
+        assert_eq!(session.send_address(), media().remote_rtp);
+        let nat: SocketAddr = "127.0.0.2:5555".parse().unwrap();
+        // Unknown payload type does not latch.
+        let (incoming, learned) = session.receive(&rtp(97, 1, 7), nat);
+        assert_eq!((incoming, learned), (Incoming::Ignored, None));
+        let (incoming, learned) = session.receive(&rtp(0, 2, 7), nat);
+        assert!(matches!(incoming, Incoming::Audio(_)));
+        assert_eq!(learned, Some(nat));
+        assert_eq!(session.send_address(), nat);
+        // Another host cannot take over.
+        let stranger: SocketAddr = "127.0.0.3:6666".parse().unwrap();
+        assert_eq!(
+            session.receive(&rtp(0, 3, 7), stranger).0,
+            Incoming::Ignored
+        );
+        assert_eq!(session.counters().wrong_source, 1);
+        // Events on a second SSRC from the same source are accepted.
+        assert!(matches!(
+            session.receive(&rtp(101, 50, 99), nat).0,
+            Incoming::Event(_)
+        ));
+        // re-INVITE: back to the SDP address until a packet arrives.
+        let moved: SocketAddr = "127.0.0.1:41000".parse().unwrap();
+        session.set_remote(moved);
+        assert_eq!(session.send_address(), moved);
+    }
+
+    #[test]
+    fn garbage_and_rtcp_never_panic() {
+        let mut session = RtpSession::new(media());
+        let source: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        let mut inputs: Vec<Vec<u8>> = vec![
+            vec![],
+            vec![0x80],
+            vec![0x00; 12],
+            vec![0x80, 200, 0, 6, 0, 0, 0, 0, 0, 0, 0, 0],
+            // CSRC count 15 with a 12-byte packet: header claims more than is there.
+            vec![0x8F, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0],
+            // Extension bit without the extension.
+            vec![0x90, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0],
+            // Padding bit with a padding length larger than the payload.
+            vec![0xA0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 2, 200],
+        ];
+        // Deterministic pseudo-random garbage.
+        let mut state = 0x1234_5678u32;
+        for len in 0..300 {
+            inputs.push(
+                (0..len)
+                    .map(|_| {
+                        state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                        (state >> 24) as u8
+                    })
+                    .collect(),
+            );
+        }
+        for input in &inputs {
+            let (incoming, _) = session.receive(input, source);
+            if let Incoming::Audio(packet) | Incoming::Event(packet) = incoming {
+                assert_eq!(packet.header.version, 2);
+            }
+        }
+        let counters = session.counters();
+        assert_eq!(counters.packets_received, inputs.len() as u64);
+        assert!(counters.malformed >= 6);
+        assert!(counters.rtcp_packets >= 1);
+    }
+}

@@ -12,3 +12,6 @@ pub use engine::{
     Action, CallEngine, CallInfo, ConsentDecision, ConsentHow, ConsentRecord, Event, LEAK_PRIORITY,
     PlaybackId, QueueResult, TicketUpdate, TimerId,
 };
+
+#[cfg(test)]
+mod tests;

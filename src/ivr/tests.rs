@@ -960,3 +960,262 @@ fn reload_never_changes_a_call_in_progress() {
     assert_eq!(prompts_of(&new), names(&["goodbye"]));
     assert!(!Arc::ptr_eq(old_call.config(), new_call.config()));
 }
+
+mod validation {
+    use super::super::config::{Digit, MenuOption, Node, ValidationError, validate};
+    use super::*;
+
+    fn node(toml_text: &str) -> Node {
+        toml::from_str(toml_text).unwrap()
+    }
+
+    fn errors_for(config: &IvrConfig) -> Vec<ValidationError> {
+        validate(config, &prompts(), &queues())
+    }
+
+    fn paths(errors: &[ValidationError]) -> Vec<&str> {
+        errors.iter().map(|e| e.path.as_str()).collect()
+    }
+
+    fn main_menu(config: &mut IvrConfig) -> &mut super::super::config::Menu {
+        match config.flows.get_mut("main").unwrap().nodes.get_mut("menu") {
+            Some(Node::Menu(menu)) => menu,
+            _ => panic!("menu node"),
+        }
+    }
+
+    fn option(digit: char, next: &str) -> MenuOption {
+        MenuOption {
+            digit: Digit::new(digit).unwrap(),
+            next: next.into(),
+        }
+    }
+
+    #[test]
+    fn unknown_node() {
+        let mut config = config();
+        main_menu(&mut config).options.push(option('5', "nowhere"));
+        let errors = errors_for(&config);
+        assert_eq!(paths(&errors), ["ivr.flows.main.nodes.menu.options.5.next"]);
+        assert!(errors[0].message.contains("\"nowhere\" does not exist"));
+    }
+
+    #[test]
+    fn unknown_queue() {
+        let mut config = config();
+        config.flows.get_mut("holiday").unwrap().nodes.insert(
+            "agent".into(),
+            node("kind = \"queue\"\nqueue = \"billing\"\ncategory = \"query\""),
+        );
+        config.leak.queue = "dispatch".into();
+        let errors = errors_for(&config);
+        assert_eq!(
+            paths(&errors),
+            ["ivr.leak.queue", "ivr.flows.holiday.nodes.agent.queue"]
+        );
+    }
+
+    #[test]
+    fn unreachable_node() {
+        let mut config = config();
+        config
+            .flows
+            .get_mut("night")
+            .unwrap()
+            .nodes
+            .insert("orphan".into(), node("kind = \"hangup\""));
+        let errors = errors_for(&config);
+        assert_eq!(paths(&errors), ["ivr.flows.night.nodes.orphan"]);
+        assert!(errors[0].message.contains("no path from the start node"));
+    }
+
+    #[test]
+    fn missing_prompt_file() {
+        let mut config = config();
+        main_menu(&mut config).prompts.push("main_menu_v2".into());
+        let mut available = prompts();
+        available.remove("leak_safety_advice");
+        let errors = validate(&config, &available, &queues());
+        assert_eq!(
+            paths(&errors),
+            ["ivr", "ivr.flows.main.nodes.menu.prompts.1"]
+        );
+        assert!(errors[1].message.contains("sounds/zh-CN/main_menu_v2.wav"));
+    }
+
+    #[test]
+    fn digit_used_twice_in_one_menu() {
+        let mut config = config();
+        main_menu(&mut config).options.push(option('3', "agent"));
+        let errors = errors_for(&config);
+        assert_eq!(paths(&errors), ["ivr.flows.main.nodes.menu.options.5"]);
+        assert!(errors[0].message.contains("already used by options.1"));
+    }
+
+    #[test]
+    fn leak_digit_reused_in_a_menu() {
+        let mut config = config();
+        main_menu(&mut config).options.push(option('1', "agent"));
+        let errors = errors_for(&config);
+        assert_eq!(paths(&errors), ["ivr.flows.main.nodes.menu.options.5"]);
+        assert!(errors[0].message.contains("leak digit"));
+    }
+
+    #[test]
+    fn loop_with_no_way_out() {
+        let mut config = config();
+        let nodes = &mut config.flows.get_mut("main").unwrap().nodes;
+        nodes.insert(
+            "a".into(),
+            node("kind = \"play\"\nprompts = [\"welcome\"]\nnext = \"b\""),
+        );
+        nodes.insert("b".into(), node("kind = \"announcement\"\nnext = \"a\""));
+        main_menu(&mut config).options.push(option('5', "a"));
+        let errors = errors_for(&config);
+        assert_eq!(
+            paths(&errors),
+            ["ivr.flows.main.nodes.a", "ivr.flows.main.nodes.b"]
+        );
+        assert!(errors[0].message.contains("loop with no way out"));
+    }
+
+    #[test]
+    fn menu_fallback_must_reach_a_person() {
+        let mut config = config();
+        main_menu(&mut config).fallback = "bye".into();
+        let errors = errors_for(&config);
+        assert_eq!(paths(&errors), ["ivr.flows.main.nodes.menu.fallback"]);
+    }
+
+    #[test]
+    fn number_without_flow() {
+        let mut config = config();
+        let mut entry = config.numbers.remove("default").unwrap();
+        entry.flow = String::new();
+        entry.holiday_flow = Some("christmas".into());
+        entry.shift_flows.insert("evening".into(), "night".into());
+        config.numbers.insert("956100".into(), entry);
+        let errors = errors_for(&config);
+        assert_eq!(
+            paths(&errors),
+            [
+                "ivr.numbers",
+                "ivr.numbers.956100.flow",
+                "ivr.numbers.956100.holiday_flow",
+                "ivr.numbers.956100.shift_flows.evening",
+            ]
+        );
+        // With no default, no flow at all for an unlisted number.
+        assert_eq!(
+            config.select_flow("12345", monday_morning().naive_local()),
+            None
+        );
+    }
+
+    #[test]
+    fn overlapping_and_ill_formed_hours() {
+        let mut config = config();
+        let text = |s: &str| toml::Value::String(s.into()).try_into().unwrap();
+        config.business_hours.tue = vec![text("08:00-12:00"), text("11:00-19:00")];
+        config.business_hours.wed = vec![text("19:00-08:00")];
+        config.shifts[1].end = toml::Value::String("09:00".into()).try_into().unwrap();
+        config
+            .calendar
+            .make_up_workdays
+            .insert("2026-10-01".parse().unwrap());
+        let errors = errors_for(&config);
+        assert_eq!(
+            paths(&errors),
+            [
+                "ivr.business_hours.tue.1",
+                "ivr.business_hours.wed.0",
+                "ivr.calendar.make_up_workdays",
+                "ivr.shifts.1",
+            ]
+        );
+        // Syntax errors are refused when the file is read, with the key.
+        let bad = CONFIG.replace("\"08:00-12:00\"", "\"8am-noon\"");
+        let err = toml::from_str::<IvrConfig>(&bad).unwrap_err().to_string();
+        assert!(err.contains("not a time of day"), "{err}");
+        let bad = CONFIG.replace("digit = \"1\"", "digit = \"12\"");
+        let err = toml::from_str::<IvrConfig>(&bad).unwrap_err().to_string();
+        assert!(err.contains("not a phone key"), "{err}");
+    }
+
+    #[test]
+    fn empty_flow_and_missing_start() {
+        let mut config = config();
+        config.flows.get_mut("holiday").unwrap().nodes.clear();
+        config.flows.get_mut("night").unwrap().start = "begin".into();
+        let errors = errors_for(&config);
+        assert_eq!(
+            paths(&errors),
+            ["ivr.flows.holiday.nodes", "ivr.flows.night.start"]
+        );
+    }
+
+    #[test]
+    fn collect_and_consent_keys_keep_the_leak_digit_unambiguous() {
+        let mut config = config();
+        let Some(Node::Collect(collect)) = config
+            .flows
+            .get_mut("main")
+            .unwrap()
+            .nodes
+            .get_mut("account")
+        else {
+            panic!("collect node")
+        };
+        collect.min_len = 1;
+        config.recording.policy = RecordingPolicy::OptOut;
+        config.recording.opt_out_digit = Digit::new('1').unwrap();
+        let errors = errors_for(&config);
+        assert_eq!(
+            paths(&errors),
+            [
+                "ivr.recording.opt_out_digit",
+                "ivr.flows.main.nodes.account.min_len"
+            ]
+        );
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let bad = CONFIG.replace(
+            "variable = \"account\"",
+            "variable = \"account\"\nlength = 8",
+        );
+        let err = toml::from_str::<IvrConfig>(&bad).unwrap_err().to_string();
+        assert!(err.contains("unknown field `length`"), "{err}");
+        let bad = CONFIG.replace("category = \"query\"", "category = \"gossip\"");
+        let err = toml::from_str::<IvrConfig>(&bad).unwrap_err().to_string();
+        assert!(err.contains("unknown ticket category \"gossip\""), "{err}");
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let mut config = config();
+        main_menu(&mut config).options.push(option('1', "ghost"));
+        main_menu(&mut config).options.push(option('2', "agent"));
+        config.flows.get_mut("holiday").unwrap().nodes.clear();
+        config.leak.queue = "nobody".into();
+        config.flows.get_mut("night").unwrap().nodes.insert(
+            "orphan".into(),
+            node("kind = \"hangup\"\nprompts = [\"au_revoir\"]"),
+        );
+        let errors = errors_for(&config);
+        assert_eq!(
+            paths(&errors),
+            [
+                "ivr.leak.queue",
+                "ivr.flows.holiday.nodes",
+                "ivr.flows.main.nodes.menu.options.5.next",
+                "ivr.flows.main.nodes.menu.options.5",
+                "ivr.flows.main.nodes.menu.options.6",
+                "ivr.flows.night.nodes.orphan.prompts.0",
+                "ivr.flows.night.nodes.orphan",
+            ]
+        );
+        assert!(errors.iter().all(|e| !e.message.is_empty()));
+    }
+}

@@ -211,8 +211,36 @@ impl RecordingPolicy {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Calendar {
+    #[serde(deserialize_with = "dates")]
     pub holidays: BTreeSet<NaiveDate>,
+    #[serde(deserialize_with = "dates")]
     pub make_up_workdays: BTreeSet<NaiveDate>,
+}
+
+/// Dates written either as TOML dates (`2026-10-01`) or as strings (`"2026-10-01"`).
+fn dates<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeSet<NaiveDate>, D::Error> {
+    let bad = |what: String| {
+        serde::de::Error::custom(format!(
+            "{what} is not a date: write YYYY-MM-DD, e.g. 2026-10-01"
+        ))
+    };
+    let mut out = BTreeSet::new();
+    for value in Vec::<toml::Value>::deserialize(d)? {
+        let date = match &value {
+            toml::Value::String(text) => text.parse::<NaiveDate>().ok(),
+            toml::Value::Datetime(dt) => match (dt.date, dt.time) {
+                (Some(date), None) => NaiveDate::from_ymd_opt(
+                    i32::from(date.year),
+                    u32::from(date.month),
+                    u32::from(date.day),
+                ),
+                _ => None,
+            },
+            _ => None,
+        };
+        out.insert(date.ok_or_else(|| bad(value.to_string()))?);
+    }
+    Ok(out)
 }
 
 fn all_day() -> Vec<TimeRange> {

@@ -1219,3 +1219,13 @@ mod validation {
         assert!(errors.iter().all(|e| !e.message.is_empty()));
     }
 }
+
+#[test]
+fn calendar_dates_may_be_bare_toml_dates() {
+    let bare = CONFIG.replace("[\"2026-10-01\"]", "[2026-10-01]");
+    let config: IvrConfig = toml::from_str(&bare).unwrap();
+    assert!(config.is_holiday("2026-10-01".parse().unwrap()));
+    let bad = CONFIG.replace("[\"2026-10-01\"]", "[\"2026-13-01\"]");
+    let err = toml::from_str::<IvrConfig>(&bad).unwrap_err().to_string();
+    assert!(err.contains("is not a date"), "{err}");
+}

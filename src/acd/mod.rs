@@ -9,3 +9,6 @@ pub mod link;
 
 pub use config::{AcdConfig, validate};
 pub use distributor::{Acd, AcdAction, AcdEvent, AcdTimerId, AgentState, ReportedState};
+
+#[cfg(test)]
+mod tests;

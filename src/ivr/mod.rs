@@ -14,4 +14,4 @@ pub use engine::{
 };
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

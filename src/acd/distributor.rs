@@ -201,7 +201,7 @@ impl Acd {
             } => {
                 self.remove_call(&call, &mut out);
                 self.next_id += 1;
-                let mut waiting = WaitingCall {
+                let waiting = WaitingCall {
                     call: call.clone(),
                     queue,
                     priority,
@@ -219,12 +219,15 @@ impl Acd {
                         .and_then(|q| q.overflow.as_ref())
                         .map(|o| o.after_secs)
                 };
+                self.waiting.push(waiting);
+                // Ring first: the overflow timer can wait a few microseconds.
+                self.dispatch(now, &mut out);
                 if let Some(secs) = overflow_after {
                     let id = self.start_timer(&call, TimerKind::Overflow, now, secs, &mut out);
-                    waiting.overflow_timer = Some(id);
+                    if let Some(waiting) = self.waiting.iter_mut().find(|c| c.call == call) {
+                        waiting.overflow_timer = Some(id);
+                    }
                 }
-                self.waiting.push(waiting);
-                self.dispatch(now, &mut out);
                 if self.find(&call).is_some_and(|c| c.offer.is_none()) {
                     out.push(AcdAction::Waiting { call });
                 }

@@ -254,9 +254,9 @@ fn overflow_while_ringing_cancels_the_ring() {
     let mut h = Harness::new(config());
     h.available("a2");
     let queued = h.queue("c1", "billing", 0, false);
-    // Overflow timer is the first started, ring the second.
+    // The ring timer is the first started, the overflow timer the second.
     h.tick(200);
-    let overflow = h.fire(&queued, 0);
+    let overflow = h.fire(&queued, 1);
     assert!(overflow.contains(&AcdAction::CancelOffer {
         call: "c1".into(),
         agent: "a2".into()
@@ -409,7 +409,7 @@ fn leak_digit_is_offered_to_a_free_emergency_agent_at_once() {
     assert_eq!(ivr_actions[1], Action::PriorityCall);
     assert!(matches!(ivr_actions[2], Action::Enqueue { leak: true, .. }));
     assert_eq!(
-        acd_actions[1],
+        acd_actions[0],
         AcdAction::OfferToAgent {
             call: "c-leak".into(),
             agent: "a1".into(),
@@ -417,7 +417,7 @@ fn leak_digit_is_offered_to_a_free_emergency_agent_at_once() {
         }
     );
     // The ACD's word travels back to the IVR as a queue result.
-    let (call_id, result) = queue_result(&acd_actions[1]).unwrap();
+    let (call_id, result) = queue_result(&acd_actions[0]).unwrap();
     assert_eq!(call_id, "c-leak");
     assert_eq!(result, QueueResult::Offered { agent: "a1".into() });
     let bridged = call.handle(Event::AgentAnswered {

@@ -904,7 +904,7 @@ impl CallEngine {
 
     fn on_prompt_finished(&mut self, id: PlaybackId, now: Instant, out: &mut Vec<Action>) {
         match &mut self.phase {
-            Phase::Intro { playback, window } if *playback == Some(id) => {
+            Phase::Intro { playback, .. } if *playback == Some(id) => {
                 *playback = None;
                 let rec = &self.config.recording;
                 match rec.policy {
@@ -914,7 +914,6 @@ impl CallEngine {
                     }
                     RecordingPolicy::OptOut | RecordingPolicy::OptIn => {
                         let after = Duration::from_secs(rec.response_window_secs);
-                        let _ = window;
                         let timer = self.timer(after, now, out);
                         self.phase = Phase::Intro {
                             playback: None,

@@ -178,6 +178,35 @@ impl Acd {
         }
     }
 
+    /// Applies a reloaded `[acd]`: agents still listed keep their state and idle time, new
+    /// ones start offline, removed ones stop being rung; waiting calls keep their place.
+    pub fn reconfigure(&mut self, config: Arc<AcdConfig>, now: Instant) -> Vec<AcdAction> {
+        let mut out = Vec::new();
+        let removed: Vec<String> = self
+            .agents
+            .keys()
+            .filter(|id| !config.agents.contains_key(*id))
+            .cloned()
+            .collect();
+        for agent in &removed {
+            self.withdraw_offer_of(agent, &mut out);
+            self.agents.remove(agent);
+        }
+        for (id, agent) in &config.agents {
+            let slot = self.agents.entry(id.clone()).or_insert_with(|| Agent {
+                uri: agent.uri.clone(),
+                queues: Vec::new(),
+                state: AgentState::Offline,
+                idle_since: now,
+            });
+            slot.uri = agent.uri.clone();
+            slot.queues = agent.queues.clone();
+        }
+        self.config = config;
+        self.dispatch(now, &mut out);
+        out
+    }
+
     pub fn agent_state(&self, agent: &str) -> Option<AgentState> {
         self.agents.get(agent).map(|a| a.state)
     }

@@ -426,3 +426,38 @@ fn leak_digit_is_offered_to_a_free_emergency_agent_at_once() {
     });
     assert_eq!(bridged[1], Action::Bridge { agent: "a1".into() });
 }
+
+#[test]
+fn reload_keeps_waiting_calls_and_agent_states() {
+    let mut h = Harness::new(config());
+    h.available("a3");
+    h.available("a2");
+    h.queue("c1", "general", 0, false); // rings a3
+    h.queue("c2", "billing", 0, false); // rings a2
+    let mut reloaded = config();
+    reloaded.agents.remove("a3");
+    reloaded.agents.get_mut("a2").unwrap().uri = "sip:2002@127.0.0.1".into();
+    h.tick(1);
+    let actions = h.acd.reconfigure(Arc::new(reloaded), h.now);
+    assert!(actions.contains(&AcdAction::CancelOffer {
+        call: "c1".into(),
+        agent: "a3".into()
+    }));
+    assert_eq!(h.acd.agent_state("a3"), None);
+    assert_eq!(h.acd.agent_state("a2"), Some(AgentState::Ringing));
+    assert_eq!(h.acd.waiting_calls(), ["c1", "c2"]);
+    // The a2 offer stands; when a2 is free again c1 goes to the new URI.
+    h.tick(1);
+    let answered = h.acd.handle(AcdEvent::OfferAnswered {
+        call: "c2".into(),
+        agent: "a2".into(),
+        now: h.now,
+    });
+    assert_eq!(offers(&answered), []);
+    let free = h.available("a2");
+    assert!(free.contains(&AcdAction::OfferToAgent {
+        call: "c1".into(),
+        agent: "a2".into(),
+        uri: "sip:2002@127.0.0.1".into()
+    }));
+}

@@ -232,7 +232,7 @@ impl Harness {
         self.call.handle(make(self.now))
     }
     /// Answers on Monday morning and listens to the intro; returns the first menu's actions.
-    fn to_main_menu(&mut self) -> Vec<Action> {
+    fn reach_main_menu(&mut self) -> Vec<Action> {
         let intro = self.answer(info(monday_morning()));
         self.finish(&intro)
     }
@@ -392,12 +392,12 @@ fn leak_call_not_recorded_when_configured_so() {
 fn leak_digit_at_every_menu_level() {
     // Main menu, while it plays and after it (waiting for a key).
     let mut h = Harness::new(config());
-    h.to_main_menu();
+    h.reach_main_menu();
     assert_eq!(h.call.current_node(), Some("menu"));
     assert_leak(&h.key('1'));
 
     let mut h = Harness::new(config());
-    let menu = h.to_main_menu();
+    let menu = h.reach_main_menu();
     let after_prompt = h.finish(&menu);
     let actions = h.key('1');
     assert!(has(
@@ -410,7 +410,7 @@ fn leak_digit_at_every_menu_level() {
 
     // Submenu.
     let mut h = Harness::new(config());
-    h.to_main_menu();
+    h.reach_main_menu();
     h.key('4');
     assert_eq!(h.call.current_node(), Some("submenu"));
     assert_leak(&h.key('1'));
@@ -419,7 +419,7 @@ fn leak_digit_at_every_menu_level() {
 #[test]
 fn leak_digit_while_waiting_in_a_general_queue_moves_the_call() {
     let mut h = Harness::new(config());
-    h.to_main_menu();
+    h.reach_main_menu();
     h.key('0');
     let actions = h.key('1');
     assert_eq!(actions[0], Action::Dequeue);
@@ -430,14 +430,14 @@ fn leak_digit_while_waiting_in_a_general_queue_moves_the_call() {
 fn leak_digit_in_collect_only_alone() {
     // "1#" at the account prompt: the leak.
     let mut h = Harness::new(config());
-    h.to_main_menu();
+    h.reach_main_menu();
     h.key('2');
     assert_eq!(h.call.current_node(), Some("account"));
     assert_leak(&h.keys("1#"));
 
     // "1" then silence: the leak as well.
     let mut h = Harness::new(config());
-    h.to_main_menu();
+    h.reach_main_menu();
     h.key('2');
     let one = h.key('1');
     assert!(
@@ -448,7 +448,7 @@ fn leak_digit_in_collect_only_alone() {
 
     // An account that starts with the leak digit is an account.
     let mut h = Harness::new(config());
-    h.to_main_menu();
+    h.reach_main_menu();
     h.key('2');
     let actions = h.keys("1234567#");
     assert!(has(
@@ -468,7 +468,7 @@ fn leak_digit_in_collect_only_alone() {
 #[test]
 fn collect_ends_at_max_length_and_retries_short_entries() {
     let mut h = Harness::new(config());
-    h.to_main_menu();
+    h.reach_main_menu();
     h.key('2');
     let actions = h.keys("9876543210");
     assert!(has(
@@ -480,7 +480,7 @@ fn collect_ends_at_max_length_and_retries_short_entries() {
     ));
 
     let mut h = Harness::new(config());
-    h.to_main_menu();
+    h.reach_main_menu();
     h.key('2');
     let actions = h.keys("123#");
     assert_eq!(
@@ -503,7 +503,7 @@ fn collect_ends_at_max_length_and_retries_short_entries() {
 #[test]
 fn menu_timeout_and_wrong_key_repeat_then_fallback_reaches_a_person() {
     let mut h = Harness::new(config());
-    let menu = h.to_main_menu();
+    let menu = h.reach_main_menu();
     let waiting = h.finish(&menu);
     let (_, at) = timer_set(&waiting).unwrap();
     assert_eq!(at, h.now + Duration::from_secs(5));
@@ -530,7 +530,7 @@ fn menu_timeout_and_wrong_key_repeat_then_fallback_reaches_a_person() {
 #[test]
 fn stale_prompt_finished_and_timer_are_ignored() {
     let mut h = Harness::new(config());
-    let menu = h.to_main_menu();
+    let menu = h.reach_main_menu();
     let old = played(&menu).unwrap().0;
     h.key('7'); // invalid: new playback
     let actions = h.event(|now| Event::PromptFinished { id: old, now });
@@ -583,14 +583,14 @@ fn open_ticket_check_branches() {
     assert_eq!(prompts_of(&menu), names(&["main_menu"]));
 
     let mut h = Harness::new(config());
-    let menu = h.to_main_menu();
+    let menu = h.reach_main_menu();
     assert_eq!(prompts_of(&menu), names(&["main_menu"]));
 }
 
 #[test]
 fn queue_node_waits_loops_and_bridges() {
     let mut h = Harness::new(config());
-    h.to_main_menu();
+    h.reach_main_menu();
     let queued = h.key('0');
     assert!(has(
         &queued,
@@ -630,7 +630,7 @@ fn queue_node_waits_loops_and_bridges() {
 #[test]
 fn transfer_node_and_its_failure() {
     let mut h = Harness::new(config());
-    h.to_main_menu();
+    h.reach_main_menu();
     let actions = h.key('3');
     assert!(has(
         &actions,
@@ -645,7 +645,7 @@ fn transfer_node_and_its_failure() {
     );
 
     let mut h = Harness::new(config());
-    h.to_main_menu();
+    h.reach_main_menu();
     h.key('3');
     assert!(h.event(|now| Event::TransferAnswered { now }).is_empty());
     assert!(!h.call.is_ended());
@@ -654,7 +654,7 @@ fn transfer_node_and_its_failure() {
 #[test]
 fn hangup_node_says_goodbye_then_hangs_up() {
     let mut h = Harness::new(config());
-    h.to_main_menu();
+    h.reach_main_menu();
     let bye = h.key('9');
     assert_eq!(prompts_of(&bye), names(&["goodbye"]));
     assert!(!bye.iter().any(|a| matches!(a, Action::HangUp)));
@@ -671,7 +671,7 @@ fn hangup_node_says_goodbye_then_hangs_up() {
 #[test]
 fn leak_path_never_gives_up() {
     let mut h = Harness::new(config());
-    h.to_main_menu();
+    h.reach_main_menu();
     let leak = h.key('1');
     // Safety advice loops while the queue is tried.
     let advice = h.finish(&leak);
@@ -715,7 +715,7 @@ fn leak_path_never_gives_up() {
 #[test]
 fn caller_hang_up_leaves_the_queue_and_closes_the_ticket() {
     let mut h = Harness::new(config());
-    h.to_main_menu();
+    h.reach_main_menu();
     h.key('0');
     let actions = h.event(|now| Event::CallerHungUp { now });
     assert_eq!(actions[0], Action::Dequeue);

@@ -2,3 +2,13 @@
 //! overflow, as a sans-IO state machine.
 //!
 //! Owns who gets which call next; must not do SIP or media.
+
+pub mod config;
+pub mod distributor;
+pub mod link;
+
+pub use config::{AcdConfig, validate};
+pub use distributor::{Acd, AcdAction, AcdEvent, AcdTimerId, AgentState, ReportedState};
+
+#[cfg(test)]
+mod tests;

@@ -3,3 +3,15 @@
 //! hang up, write ticket).
 //!
 //! Owns the caller's path through menus; must not open sockets, read clocks or touch the database.
+
+pub mod config;
+pub mod engine;
+
+pub use config::{IvrConfig, ValidationError, validate};
+pub use engine::{
+    Action, CallEngine, CallInfo, ConsentDecision, ConsentHow, ConsentRecord, Event, LEAK_PRIORITY,
+    PlaybackId, QueueResult, TicketUpdate, TimerId,
+};
+
+#[cfg(test)]
+pub(crate) mod tests;

@@ -1,0 +1,1089 @@
+//! One call's walk through the IVR: a sans-IO state machine. The driver feeds `Event`s (each
+//! with the current `Instant`) and carries out the returned `Action`s; timers are actions too.
+//!
+//! Owns the caller's path, the leak fast track and the recording consent; must not do I/O, read
+//! a clock or decide which agent answers (that is the ACD's job).
+
+use super::config::{
+    Collect, DEFAULT_TIMEOUT_SECS, Digit, FlowChoice, IvrConfig, Menu, Node, RecordingPolicy,
+    TimeSlot,
+};
+use crate::tickets::Category;
+use chrono::{DateTime, TimeDelta};
+use chrono_tz::Tz;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Identifies one playback, so a late "finished" for an old prompt is ignored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PlaybackId(pub u64);
+
+/// Identifies one timer of this call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TimerId(pub u64);
+
+/// Queue priority of leak calls; the ACD also puts every leak call ahead of every other call.
+pub const LEAK_PRIORITY: u8 = u8::MAX;
+
+/// What the driver knows when the call is answered.
+#[derive(Debug, Clone)]
+pub struct CallInfo {
+    /// The SIP Call-ID (or any id the driver uses for this call).
+    pub call_id: String,
+    /// Called number (DID).
+    pub did: String,
+    /// Caller number, unmasked: only goes into the ticket, never into logs.
+    pub caller: String,
+    /// Wall-clock time of the answer in the hotline's time zone; picks the flow.
+    pub local_time: DateTime<Tz>,
+    /// Whether this caller already has an open ticket (for `open_ticket_check` nodes).
+    pub has_open_ticket: bool,
+    /// Prompt names of the outage announcements active for this caller, played before the
+    /// first menu.
+    pub announcements: Vec<String>,
+}
+
+/// What the ACD said about this call, as the driver relays it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QueueResult {
+    /// An agent is being rung.
+    Offered { agent: String },
+    /// Nobody free yet; the caller waits.
+    NoAgent,
+    /// Waited long enough: hand the call to `uri`.
+    Overflow { uri: String },
+}
+
+#[derive(Debug, Clone)]
+pub enum Event {
+    Answered {
+        info: CallInfo,
+        now: Instant,
+    },
+    Digit {
+        digit: char,
+        now: Instant,
+    },
+    PromptFinished {
+        id: PlaybackId,
+        now: Instant,
+    },
+    TimerFired {
+        id: TimerId,
+        now: Instant,
+    },
+    Queue {
+        result: QueueResult,
+        now: Instant,
+    },
+    /// The agent rung by the ACD picked up.
+    AgentAnswered {
+        agent: String,
+        now: Instant,
+    },
+    /// The transfer target picked up (the driver has bridged the call).
+    TransferAnswered {
+        now: Instant,
+    },
+    /// The transfer target did not answer or refused.
+    TransferFailed {
+        now: Instant,
+    },
+    CallerHungUp {
+        now: Instant,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConsentDecision {
+    Given,
+    Refused,
+    NotAsked,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConsentHow {
+    /// Heard the notice and stayed on the line.
+    StayedOnLine,
+    PressedDigit,
+    /// Skipped the notice with the leak digit.
+    LeakDefault,
+    /// Opt-in notice, no key pressed.
+    NoResponse,
+    /// Policy `off`.
+    PolicyOff,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsentRecord {
+    pub decision: ConsentDecision,
+    pub how: ConsentHow,
+    pub at: DateTime<Tz>,
+}
+
+/// Changes to the call's draft ticket (工单).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TicketUpdate {
+    /// At answer: every call gets a draft ticket.
+    CreateDraft {
+        call_id: String,
+        caller: String,
+        called: String,
+        started_at: DateTime<Tz>,
+        flow: String,
+    },
+    /// The caller moved on from `node`, with the key or entry that made it (`None` when the
+    /// step needed none), for the ticket's IVR path.
+    PathStep {
+        node: String,
+        input: Option<String>,
+    },
+    SetCategory {
+        category: Category,
+        /// Leak calls: dispatch before everything else.
+        top_priority: bool,
+    },
+    /// A collected entry, e.g. `account`.
+    Variable {
+        name: String,
+        value: String,
+    },
+    CallEnded {
+        at: DateTime<Tz>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Play the prompts (`sounds/zh-CN/<name>.wav`) in order. With `barge_in` the media layer
+    /// may cut the playback at any key; otherwise the engine sends `StopPlayback` when a key
+    /// matters (the leak digit always does).
+    Play {
+        id: PlaybackId,
+        prompts: Vec<String>,
+        barge_in: bool,
+    },
+    StopPlayback,
+    StartRecording,
+    StopRecording,
+    SetTimer {
+        id: TimerId,
+        at: Instant,
+    },
+    CancelTimer {
+        id: TimerId,
+    },
+    /// This call is a leak: the SIP layer exempts it from the concurrent-call limit.
+    PriorityCall,
+    /// Put the call in an ACD queue (again: a call already queued moves).
+    Enqueue {
+        queue: String,
+        priority: u8,
+        leak: bool,
+        category: Category,
+    },
+    /// The caller left the queue (hung up): tell the ACD.
+    Dequeue,
+    /// Connect the caller with the agent who answered.
+    Bridge {
+        agent: String,
+    },
+    /// Call `uri` and bridge the caller when it answers; report `TransferAnswered` or
+    /// `TransferFailed`. The caller stays with the engine (and keeps hearing prompts) meanwhile.
+    Transfer {
+        uri: String,
+    },
+    /// End the call (the goodbye prompt, if any, has finished).
+    HangUp,
+    Ticket(TicketUpdate),
+    RecordConsent(ConsentRecord),
+}
+
+#[derive(Debug, Clone)]
+enum Phase {
+    /// Before `Answered`.
+    Ringing,
+    /// Greeting and recording notice; then, for opt-out/opt-in, the response window.
+    Intro {
+        playback: Option<PlaybackId>,
+        window: Option<TimerId>,
+    },
+    /// A play, announcement or hangup node's prompts.
+    Playing {
+        node: String,
+        playback: PlaybackId,
+    },
+    Menu {
+        node: String,
+        playback: Option<PlaybackId>,
+        timer: Option<TimerId>,
+        failures: u32,
+    },
+    Collect {
+        node: String,
+        playback: Option<PlaybackId>,
+        timer: Option<TimerId>,
+        entry: String,
+        failures: u32,
+    },
+    /// Waiting for an agent (or the overflow target), hearing wait or leak-safety prompts.
+    Queued {
+        queue: String,
+        priority: u8,
+        category: Category,
+        leak: bool,
+        playback: PlaybackId,
+        transferring: bool,
+    },
+    /// A transfer node's target is being called.
+    Transferring {
+        on_failure: Option<String>,
+    },
+    /// The goodbye is playing.
+    HangingUp {
+        playback: Option<PlaybackId>,
+    },
+    Connected,
+    Ended,
+}
+
+/// Guards against a config with a cycle of silent nodes (validation rejects those).
+const MAX_SILENT_STEPS: usize = 64;
+
+/// One call. Holds the configuration snapshot it was answered with: a reload never changes a
+/// call in progress.
+#[derive(Debug, Clone)]
+pub struct CallEngine {
+    config: Arc<IvrConfig>,
+    phase: Phase,
+    next_id: u64,
+    answered_at: Option<(Instant, DateTime<Tz>)>,
+    choice: Option<FlowChoice>,
+    has_open_ticket: bool,
+    announcements: Vec<String>,
+    announcements_played: bool,
+    consent_decided: bool,
+    recording: bool,
+    leak: bool,
+}
+
+impl CallEngine {
+    pub fn new(config: Arc<IvrConfig>) -> CallEngine {
+        CallEngine {
+            config,
+            phase: Phase::Ringing,
+            next_id: 0,
+            answered_at: None,
+            choice: None,
+            has_open_ticket: false,
+            announcements: Vec::new(),
+            announcements_played: false,
+            consent_decided: false,
+            recording: false,
+            leak: false,
+        }
+    }
+
+    /// The configuration snapshot this call runs on.
+    pub fn config(&self) -> &Arc<IvrConfig> {
+        &self.config
+    }
+
+    /// The flow chosen at answer.
+    pub fn flow(&self) -> Option<&FlowChoice> {
+        self.choice.as_ref()
+    }
+
+    /// A leak call: exempt from the concurrent-call limit, never hung up on.
+    pub fn is_priority(&self) -> bool {
+        self.leak
+    }
+
+    pub fn is_recording(&self) -> bool {
+        self.recording
+    }
+
+    /// Whether the call is over for the engine (hung up by either side).
+    pub fn is_ended(&self) -> bool {
+        matches!(self.phase, Phase::Ended)
+    }
+
+    /// The name of the node the caller is at, if any.
+    pub fn current_node(&self) -> Option<&str> {
+        match &self.phase {
+            Phase::Playing { node, .. }
+            | Phase::Menu { node, .. }
+            | Phase::Collect { node, .. } => Some(node),
+            _ => None,
+        }
+    }
+
+    pub fn handle(&mut self, event: Event) -> Vec<Action> {
+        let mut out = Vec::new();
+        match event {
+            Event::Answered { info, now } => self.on_answered(info, now, &mut out),
+            Event::Digit { digit, now } => {
+                if let Some(digit) = Digit::new(digit) {
+                    self.on_digit(digit, now, &mut out)
+                }
+            }
+            Event::PromptFinished { id, now } => self.on_prompt_finished(id, now, &mut out),
+            Event::TimerFired { id, now } => self.on_timer(id, now, &mut out),
+            Event::Queue { result, now } => self.on_queue(result, now, &mut out),
+            Event::AgentAnswered { agent, .. } => {
+                if let Phase::Queued { .. } = self.phase {
+                    out.push(Action::StopPlayback);
+                    out.push(Action::Bridge { agent });
+                    self.phase = Phase::Connected;
+                }
+            }
+            Event::TransferAnswered { .. } => match self.phase {
+                Phase::Queued {
+                    transferring: true, ..
+                } => {
+                    out.push(Action::StopPlayback);
+                    self.phase = Phase::Connected;
+                }
+                Phase::Transferring { .. } => self.phase = Phase::Connected,
+                _ => {}
+            },
+            Event::TransferFailed { now } => self.on_transfer_failed(now, &mut out),
+            Event::CallerHungUp { now } => self.on_hung_up(now, &mut out),
+        }
+        out
+    }
+
+    fn fresh_id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    fn play(&mut self, prompts: Vec<String>, barge_in: bool, out: &mut Vec<Action>) -> PlaybackId {
+        let id = PlaybackId(self.fresh_id());
+        out.push(Action::Play {
+            id,
+            prompts,
+            barge_in,
+        });
+        id
+    }
+
+    fn timer(&mut self, after: Duration, now: Instant, out: &mut Vec<Action>) -> TimerId {
+        let id = TimerId(self.fresh_id());
+        out.push(Action::SetTimer {
+            id,
+            at: now + after,
+        });
+        id
+    }
+
+    fn wall(&self, now: Instant) -> Option<DateTime<Tz>> {
+        let (at, wall) = self.answered_at?;
+        let elapsed = TimeDelta::from_std(now.saturating_duration_since(at)).ok()?;
+        Some(wall + elapsed)
+    }
+
+    fn consent(
+        &mut self,
+        decision: ConsentDecision,
+        how: ConsentHow,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) {
+        let Some(at) = self.wall(now) else { return };
+        self.consent_decided = true;
+        out.push(Action::RecordConsent(ConsentRecord { decision, how, at }));
+        if decision == ConsentDecision::Given && !self.recording {
+            self.recording = true;
+            out.push(Action::StartRecording);
+        }
+    }
+
+    fn on_answered(&mut self, info: CallInfo, now: Instant, out: &mut Vec<Action>) {
+        if !matches!(self.phase, Phase::Ringing) {
+            return;
+        }
+        self.answered_at = Some((now, info.local_time));
+        self.has_open_ticket = info.has_open_ticket;
+        self.announcements = info.announcements;
+        let choice = self
+            .config
+            .select_flow(&info.did, info.local_time.naive_local());
+        out.push(Action::Ticket(TicketUpdate::CreateDraft {
+            call_id: info.call_id,
+            caller: info.caller,
+            called: info.did,
+            started_at: info.local_time,
+            flow: choice.as_ref().map(|c| c.flow.clone()).unwrap_or_default(),
+        }));
+        let greeting = choice
+            .as_ref()
+            .and_then(|c| self.config.flows.get(&c.flow))
+            .map(|f| f.greeting.clone())
+            .unwrap_or_default();
+        if let Some(choice) = &choice {
+            let slot = match &choice.slot {
+                TimeSlot::Holiday => "holiday".to_owned(),
+                TimeSlot::AfterHours => "after_hours".to_owned(),
+                TimeSlot::BusinessHours { shift: Some(s) } => format!("business_hours:{s}"),
+                TimeSlot::BusinessHours { shift: None } => "business_hours".to_owned(),
+            };
+            out.push(Action::Ticket(TicketUpdate::PathStep {
+                node: format!("flow:{}", choice.flow),
+                input: Some(slot),
+            }));
+        }
+        self.choice = choice;
+        let policy = self.config.recording.policy;
+        if policy == RecordingPolicy::Off {
+            self.consent(ConsentDecision::NotAsked, ConsentHow::PolicyOff, now, out);
+        }
+        let mut prompts = greeting;
+        prompts.extend(policy.notice_prompt().map(str::to_owned));
+        if prompts.is_empty() {
+            self.enter_start(now, out);
+        } else {
+            // The greeting and the notice are not cut by ordinary keys; the leak digit and the
+            // consent keys stop them explicitly.
+            let playback = self.play(prompts, false, out);
+            self.phase = Phase::Intro {
+                playback: Some(playback),
+                window: None,
+            };
+        }
+    }
+
+    fn enter_start(&mut self, now: Instant, out: &mut Vec<Action>) {
+        let start = self
+            .choice
+            .as_ref()
+            .and_then(|c| self.config.flows.get(&c.flow))
+            .map(|f| f.start.clone());
+        match start {
+            Some(start) => self.enter_node(start, now, out),
+            // No flow (a config validation would have refused): a person still answers.
+            None => self.enter_last_resort(out),
+        }
+    }
+
+    /// Reaching a person when the configuration leads nowhere: the emergency queue, at the
+    /// lowest priority, so real leaks still come first.
+    fn enter_last_resort(&mut self, out: &mut Vec<Action>) {
+        let queue = self.config.leak.queue.clone();
+        self.enqueue(
+            queue,
+            0,
+            Category::Consultation,
+            false,
+            vec!["transfer_agent".into()],
+            out,
+        );
+    }
+
+    fn enqueue(
+        &mut self,
+        queue: String,
+        priority: u8,
+        category: Category,
+        leak: bool,
+        mut prompts: Vec<String>,
+        out: &mut Vec<Action>,
+    ) {
+        out.push(Action::Enqueue {
+            queue: queue.clone(),
+            priority,
+            leak,
+            category,
+        });
+        prompts.push(wait_prompt(leak).to_owned());
+        let playback = self.play(prompts, false, out);
+        self.phase = Phase::Queued {
+            queue,
+            priority,
+            category,
+            leak,
+            playback,
+            transferring: false,
+        };
+    }
+
+    fn enter_node(&mut self, mut name: String, now: Instant, out: &mut Vec<Action>) {
+        let config = Arc::clone(&self.config);
+        let Some(flow) = self.choice.as_ref().and_then(|c| config.flows.get(&c.flow)) else {
+            return self.enter_last_resort(out);
+        };
+        for _ in 0..MAX_SILENT_STEPS {
+            let Some(node) = flow.nodes.get(&name) else {
+                return self.enter_last_resort(out);
+            };
+            match node {
+                Node::Play { prompts, .. } => {
+                    let playback = self.play(prompts.clone(), false, out);
+                    self.phase = Phase::Playing {
+                        node: name,
+                        playback,
+                    };
+                }
+                Node::Announcement { next } => {
+                    if self.announcements_played || self.announcements.is_empty() {
+                        name = next.clone();
+                        continue;
+                    }
+                    self.announcements_played = true;
+                    let playback = self.play(self.announcements.clone(), false, out);
+                    self.phase = Phase::Playing {
+                        node: name,
+                        playback,
+                    };
+                }
+                Node::Menu(menu) => {
+                    let mut prompts = Vec::new();
+                    if !self.announcements_played {
+                        self.announcements_played = true;
+                        prompts.extend(self.announcements.iter().cloned());
+                    }
+                    prompts.extend(menu.prompts.iter().cloned());
+                    let playback = self.play(prompts, true, out);
+                    self.phase = Phase::Menu {
+                        node: name,
+                        playback: Some(playback),
+                        timer: None,
+                        failures: 0,
+                    };
+                }
+                Node::Collect(c) => {
+                    let playback = self.play(c.prompts.clone(), true, out);
+                    self.phase = Phase::Collect {
+                        node: name,
+                        playback: Some(playback),
+                        timer: None,
+                        entry: String::new(),
+                        failures: 0,
+                    };
+                }
+                Node::Queue {
+                    queue,
+                    priority,
+                    category,
+                    prompts,
+                } => {
+                    out.push(Action::Ticket(TicketUpdate::SetCategory {
+                        category: *category,
+                        top_priority: false,
+                    }));
+                    out.push(Action::Ticket(TicketUpdate::PathStep {
+                        node: name,
+                        input: None,
+                    }));
+                    self.enqueue(
+                        queue.clone(),
+                        *priority,
+                        *category,
+                        false,
+                        prompts.clone(),
+                        out,
+                    );
+                }
+                Node::Transfer { uri, on_failure } => {
+                    out.push(Action::Ticket(TicketUpdate::PathStep {
+                        node: name,
+                        input: None,
+                    }));
+                    out.push(Action::Transfer { uri: uri.clone() });
+                    self.phase = Phase::Transferring {
+                        on_failure: on_failure.clone(),
+                    };
+                }
+                Node::Hangup { prompts } => {
+                    out.push(Action::Ticket(TicketUpdate::PathStep {
+                        node: name,
+                        input: None,
+                    }));
+                    self.say_goodbye(prompts.clone(), now, out);
+                }
+                Node::OpenTicketCheck { if_open, otherwise } => {
+                    let open = self.has_open_ticket;
+                    out.push(Action::Ticket(TicketUpdate::PathStep {
+                        node: name,
+                        input: Some(
+                            if open {
+                                "open_ticket"
+                            } else {
+                                "no_open_ticket"
+                            }
+                            .into(),
+                        ),
+                    }));
+                    name = if open { if_open } else { otherwise }.clone();
+                    continue;
+                }
+            }
+            return;
+        }
+        self.enter_last_resort(out);
+    }
+
+    fn say_goodbye(&mut self, prompts: Vec<String>, now: Instant, out: &mut Vec<Action>) {
+        if prompts.is_empty() {
+            self.finish(now, out);
+            out.push(Action::HangUp);
+        } else {
+            let playback = self.play(prompts, false, out);
+            self.phase = Phase::HangingUp {
+                playback: Some(playback),
+            };
+        }
+    }
+
+    /// Leaves the call: recording stopped, ticket closed for the IVR's part.
+    fn finish(&mut self, now: Instant, out: &mut Vec<Action>) {
+        if self.recording {
+            self.recording = false;
+            out.push(Action::StopRecording);
+        }
+        if let Some(at) = self.wall(now) {
+            out.push(Action::Ticket(TicketUpdate::CallEnded { at }));
+        }
+        self.phase = Phase::Ended;
+    }
+
+    /// Timers and playback this phase owns, cancelled when it is left early.
+    fn stop_current(&mut self, out: &mut Vec<Action>) {
+        let (playing, timer) = match &self.phase {
+            Phase::Intro { playback, window } => (playback.is_some(), *window),
+            Phase::Playing { .. } | Phase::Queued { .. } => (true, None),
+            Phase::Menu {
+                playback, timer, ..
+            }
+            | Phase::Collect {
+                playback, timer, ..
+            } => (playback.is_some(), *timer),
+            Phase::HangingUp { playback } => (playback.is_some(), None),
+            Phase::Ringing | Phase::Transferring { .. } | Phase::Connected | Phase::Ended => {
+                (false, None)
+            }
+        };
+        if playing {
+            out.push(Action::StopPlayback);
+        }
+        if let Some(id) = timer {
+            out.push(Action::CancelTimer { id });
+        }
+    }
+
+    /// The gas-leak fast track: queued first (so an agent is rung at once), then the rest.
+    fn enter_leak(&mut self, now: Instant, out: &mut Vec<Action>) {
+        self.stop_current(out);
+        self.leak = true;
+        out.push(Action::PriorityCall);
+        let queue = self.config.leak.queue.clone();
+        self.enqueue(
+            queue,
+            LEAK_PRIORITY,
+            Category::Leak,
+            true,
+            vec!["leak_connecting".into()],
+            out,
+        );
+        out.push(Action::Ticket(TicketUpdate::SetCategory {
+            category: Category::Leak,
+            top_priority: true,
+        }));
+        out.push(Action::Ticket(TicketUpdate::PathStep {
+            node: "leak".into(),
+            input: Some(self.config.leak.digit.to_string()),
+        }));
+        if !self.consent_decided {
+            if self.config.recording.record_leak_calls {
+                self.consent(ConsentDecision::Given, ConsentHow::LeakDefault, now, out);
+            } else {
+                self.consent(ConsentDecision::NotAsked, ConsentHow::LeakDefault, now, out);
+            }
+        }
+    }
+
+    fn on_digit(&mut self, digit: Digit, now: Instant, out: &mut Vec<Action>) {
+        let leak_digit = self.config.leak.digit;
+        let leak_active = matches!(
+            self.phase,
+            Phase::Intro { .. }
+                | Phase::Playing { .. }
+                | Phase::Menu { .. }
+                | Phase::HangingUp { .. }
+                | Phase::Queued {
+                    leak: false,
+                    transferring: false,
+                    ..
+                }
+        );
+        if digit == leak_digit && leak_active {
+            if let Phase::Queued { .. } = self.phase {
+                // Moves the call from its queue to the emergency queue.
+                out.push(Action::Dequeue);
+            }
+            return self.enter_leak(now, out);
+        }
+        match &mut self.phase {
+            Phase::Intro { .. } => self.consent_digit(digit, now, out),
+            Phase::Menu { .. } => self.menu_digit(digit, now, out),
+            Phase::Collect {
+                playback,
+                timer,
+                entry,
+                node,
+                ..
+            } => {
+                if playback.take().is_some() {
+                    out.push(Action::StopPlayback);
+                }
+                if let Some(id) = timer.take() {
+                    out.push(Action::CancelTimer { id });
+                }
+                let Some(collect) = collect_at(&self.config, self.choice.as_ref(), node) else {
+                    return;
+                };
+                let (max_len, terminator, timeout) =
+                    (collect.max_len, collect.terminator, collect.timeout_secs);
+                if digit == terminator {
+                    return self.finish_entry(now, out);
+                }
+                entry.push(digit.as_char());
+                if entry.len() >= max_len {
+                    return self.finish_entry(now, out);
+                }
+                let id = self.timer(Duration::from_secs(timeout), now, out);
+                if let Phase::Collect { timer, .. } = &mut self.phase {
+                    *timer = Some(id);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn consent_digit(&mut self, digit: Digit, now: Instant, out: &mut Vec<Action>) {
+        let rec = &self.config.recording;
+        let decision = match rec.policy {
+            RecordingPolicy::OptOut if digit == rec.opt_out_digit => ConsentDecision::Refused,
+            RecordingPolicy::OptIn if digit == rec.opt_in_digit => ConsentDecision::Given,
+            _ => return,
+        };
+        self.stop_current(out);
+        self.consent(decision, ConsentHow::PressedDigit, now, out);
+        self.enter_start(now, out);
+    }
+
+    fn menu_digit(&mut self, digit: Digit, now: Instant, out: &mut Vec<Action>) {
+        let config = Arc::clone(&self.config);
+        let Phase::Menu { node, .. } = &self.phase else {
+            return;
+        };
+        let node = node.clone();
+        self.stop_current(out);
+        let Some(menu) = menu_at(&config, self.choice.as_ref(), &node) else {
+            return self.enter_last_resort(out);
+        };
+        match menu.options.iter().find(|o| o.digit == digit) {
+            Some(option) => {
+                out.push(Action::Ticket(TicketUpdate::PathStep {
+                    node,
+                    input: Some(digit.to_string()),
+                }));
+                self.enter_node(option.next.clone(), now, out);
+            }
+            None => self.menu_failed(true, now, out),
+        }
+    }
+
+    /// A wrong key (`invalid`) or silence at a menu: repeat, or after the retries the fallback.
+    fn menu_failed(&mut self, invalid: bool, now: Instant, out: &mut Vec<Action>) {
+        let config = Arc::clone(&self.config);
+        let Phase::Menu { node, failures, .. } = &self.phase else {
+            return;
+        };
+        let (node, failures) = (node.clone(), *failures + 1);
+        let Some(menu) = menu_at(&config, self.choice.as_ref(), &node) else {
+            return self.enter_last_resort(out);
+        };
+        if failures > menu.retries {
+            out.push(Action::Ticket(TicketUpdate::PathStep {
+                node,
+                input: Some("retries_exhausted".into()),
+            }));
+            return self.enter_node(menu.fallback.clone(), now, out);
+        }
+        let mut prompts = vec![if invalid {
+            menu.invalid_prompt.clone()
+        } else {
+            menu.no_input_prompt.clone()
+        }];
+        prompts.extend(menu.prompts.iter().cloned());
+        let playback = self.play(prompts, true, out);
+        self.phase = Phase::Menu {
+            node,
+            playback: Some(playback),
+            timer: None,
+            failures,
+        };
+    }
+
+    /// The entry is complete (terminator, full length or silence after a key).
+    fn finish_entry(&mut self, now: Instant, out: &mut Vec<Action>) {
+        let config = Arc::clone(&self.config);
+        let Phase::Collect {
+            node,
+            entry,
+            failures,
+            timer,
+            ..
+        } = &mut self.phase
+        else {
+            return;
+        };
+        if let Some(id) = timer.take() {
+            out.push(Action::CancelTimer { id });
+        }
+        let (node, entry, failures) = (node.clone(), std::mem::take(entry), *failures);
+        let collect = collect_at(&config, self.choice.as_ref(), &node);
+        let Some(collect) = collect else {
+            return self.enter_last_resort(out);
+        };
+        if entry.len() == 1 && entry.starts_with(config.leak.digit.as_char()) {
+            return self.enter_leak(now, out);
+        }
+        let valid = (collect.min_len..=collect.max_len).contains(&entry.len())
+            && entry.bytes().all(|b| b.is_ascii_digit());
+        if valid {
+            out.push(Action::Ticket(TicketUpdate::Variable {
+                name: collect.variable.clone(),
+                value: entry,
+            }));
+            out.push(Action::Ticket(TicketUpdate::PathStep {
+                node,
+                input: Some(format!("<{}>", collect.variable)),
+            }));
+            return self.enter_node(collect.next.clone(), now, out);
+        }
+        self.collect_failed(node, failures + 1, entry.is_empty(), now, out);
+    }
+
+    fn collect_failed(
+        &mut self,
+        node: String,
+        failures: u32,
+        silent: bool,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) {
+        let config = Arc::clone(&self.config);
+        let collect = collect_at(&config, self.choice.as_ref(), &node);
+        let Some(collect) = collect else {
+            return self.enter_last_resort(out);
+        };
+        if failures > collect.retries {
+            out.push(Action::Ticket(TicketUpdate::PathStep {
+                node,
+                input: Some("retries_exhausted".into()),
+            }));
+            return self.enter_node(collect.fallback.clone(), now, out);
+        }
+        let mut prompts = vec![if silent {
+            collect.no_input_prompt.clone()
+        } else {
+            collect.invalid_prompt.clone()
+        }];
+        prompts.extend(collect.prompts.iter().cloned());
+        let playback = self.play(prompts, true, out);
+        self.phase = Phase::Collect {
+            node,
+            playback: Some(playback),
+            timer: None,
+            entry: String::new(),
+            failures,
+        };
+    }
+
+    fn on_prompt_finished(&mut self, id: PlaybackId, now: Instant, out: &mut Vec<Action>) {
+        match &mut self.phase {
+            Phase::Intro { playback, .. } if *playback == Some(id) => {
+                *playback = None;
+                let rec = &self.config.recording;
+                match rec.policy {
+                    RecordingPolicy::Announce => {
+                        self.consent(ConsentDecision::Given, ConsentHow::StayedOnLine, now, out);
+                        self.enter_start(now, out);
+                    }
+                    RecordingPolicy::OptOut | RecordingPolicy::OptIn => {
+                        let after = Duration::from_secs(rec.response_window_secs);
+                        let timer = self.timer(after, now, out);
+                        self.phase = Phase::Intro {
+                            playback: None,
+                            window: Some(timer),
+                        };
+                    }
+                    RecordingPolicy::Off => self.enter_start(now, out),
+                }
+            }
+            Phase::Playing { node, playback } if *playback == id => {
+                let node = node.clone();
+                let next = match node_at(&self.config, self.choice.as_ref(), &node) {
+                    Some(Node::Play { next, .. } | Node::Announcement { next }) => {
+                        Some(next.clone())
+                    }
+                    _ => None,
+                };
+                out.push(Action::Ticket(TicketUpdate::PathStep { node, input: None }));
+                match next {
+                    Some(next) => self.enter_node(next, now, out),
+                    None => self.enter_last_resort(out),
+                }
+            }
+            Phase::Menu { playback, node, .. } | Phase::Collect { playback, node, .. }
+                if *playback == Some(id) =>
+            {
+                // The prompt is over: now the caller's silence counts.
+                *playback = None;
+                let timeout = match node_at(&self.config, self.choice.as_ref(), node) {
+                    Some(Node::Menu(menu)) => menu.timeout_secs,
+                    Some(Node::Collect(collect)) => collect.timeout_secs,
+                    _ => DEFAULT_TIMEOUT_SECS,
+                };
+                let new = self.timer(Duration::from_secs(timeout), now, out);
+                if let Phase::Menu { timer, .. } | Phase::Collect { timer, .. } = &mut self.phase {
+                    *timer = Some(new);
+                }
+            }
+            Phase::Queued { leak, playback, .. } if *playback == id => {
+                // Loop the wait prompt (for leaks: the safety advice) until someone answers.
+                let prompt = wait_prompt(*leak).to_owned();
+                let new = self.play(vec![prompt], false, out);
+                if let Phase::Queued { playback, .. } = &mut self.phase {
+                    *playback = new;
+                }
+            }
+            Phase::HangingUp { playback } if *playback == Some(id) => {
+                self.finish(now, out);
+                out.push(Action::HangUp);
+            }
+            _ => {}
+        }
+    }
+
+    fn on_timer(&mut self, id: TimerId, now: Instant, out: &mut Vec<Action>) {
+        match &mut self.phase {
+            Phase::Intro { window, .. } if *window == Some(id) => {
+                *window = None;
+                match self.config.recording.policy {
+                    RecordingPolicy::OptOut => {
+                        self.consent(ConsentDecision::Given, ConsentHow::StayedOnLine, now, out)
+                    }
+                    _ => self.consent(ConsentDecision::Refused, ConsentHow::NoResponse, now, out),
+                }
+                self.enter_start(now, out);
+            }
+            Phase::Menu { timer, .. } if *timer == Some(id) => {
+                *timer = None;
+                self.menu_failed(false, now, out);
+            }
+            Phase::Collect { timer, .. } if *timer == Some(id) => {
+                *timer = None;
+                self.finish_entry(now, out);
+            }
+            _ => {}
+        }
+    }
+
+    fn on_queue(&mut self, result: QueueResult, _now: Instant, out: &mut Vec<Action>) {
+        let Phase::Queued { transferring, .. } = &mut self.phase else {
+            return;
+        };
+        match result {
+            QueueResult::Offered { .. } | QueueResult::NoAgent => {}
+            QueueResult::Overflow { uri } => {
+                // The caller keeps hearing the wait (or safety) prompts while `uri` rings.
+                *transferring = true;
+                out.push(Action::Transfer { uri });
+            }
+        }
+    }
+
+    fn on_transfer_failed(&mut self, now: Instant, out: &mut Vec<Action>) {
+        match &mut self.phase {
+            Phase::Queued {
+                transferring,
+                queue,
+                priority,
+                category,
+                leak,
+                ..
+            } if *transferring => {
+                // Back in the queue: the ACD will try agents and, after its wait, the overflow
+                // target again. A leak caller is never hung up on.
+                *transferring = false;
+                out.push(Action::Enqueue {
+                    queue: queue.clone(),
+                    priority: *priority,
+                    leak: *leak,
+                    category: *category,
+                });
+            }
+            Phase::Transferring { on_failure } => match on_failure.take() {
+                Some(node) => self.enter_node(node, now, out),
+                None => self.say_goodbye(vec!["goodbye".into()], now, out),
+            },
+            _ => {}
+        }
+    }
+
+    fn on_hung_up(&mut self, now: Instant, out: &mut Vec<Action>) {
+        if matches!(self.phase, Phase::Ended | Phase::Ringing) {
+            self.phase = Phase::Ended;
+            return;
+        }
+        if let Phase::Menu {
+            timer: Some(id), ..
+        }
+        | Phase::Collect {
+            timer: Some(id), ..
+        }
+        | Phase::Intro {
+            window: Some(id), ..
+        } = self.phase
+        {
+            out.push(Action::CancelTimer { id });
+        }
+        if let Phase::Queued { .. } = self.phase {
+            out.push(Action::Dequeue);
+        }
+        self.finish(now, out);
+    }
+}
+
+fn wait_prompt(leak: bool) -> &'static str {
+    if leak {
+        "leak_safety_advice"
+    } else {
+        "queue_wait"
+    }
+}
+
+fn node_at<'c>(config: &'c IvrConfig, choice: Option<&FlowChoice>, name: &str) -> Option<&'c Node> {
+    config.flows.get(&choice?.flow)?.nodes.get(name)
+}
+
+fn menu_at<'c>(config: &'c IvrConfig, choice: Option<&FlowChoice>, name: &str) -> Option<&'c Menu> {
+    match node_at(config, choice, name)? {
+        Node::Menu(menu) => Some(menu),
+        _ => None,
+    }
+}
+
+fn collect_at<'c>(
+    config: &'c IvrConfig,
+    choice: Option<&FlowChoice>,
+    name: &str,
+) -> Option<&'c Collect> {
+    match node_at(config, choice, name)? {
+        Node::Collect(collect) => Some(collect),
+        _ => None,
+    }
+}

@@ -1,0 +1,1231 @@
+//! Tests of the IVR engine and its configuration, on a simulated clock.
+
+use super::config::{IvrConfig, RecordingPolicy, TimeSlot, validate};
+use super::engine::*;
+use crate::tickets::Category;
+use chrono::{DateTime, TimeZone};
+use chrono_tz::{Asia::Shanghai, Tz};
+use std::collections::BTreeSet;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+pub(crate) const CONFIG: &str = r#"
+[leak]
+digit = "1"
+queue = "emergency"
+
+[recording]
+policy = "announce"
+
+[calendar]
+holidays = ["2026-10-01"]
+make_up_workdays = ["2026-10-10"]
+
+[business_hours]
+mon = ["08:00-12:00", "13:00-19:00"]
+tue = ["08:00-19:00"]
+wed = ["08:00-19:00"]
+thu = ["08:00-19:00"]
+fri = ["08:00-19:00"]
+sat = []
+sun = []
+
+[[shifts]]
+name = "day"
+start = "08:00"
+end = "19:00"
+
+[[shifts]]
+name = "night"
+start = "19:00"
+end = "08:00"
+
+[numbers.default]
+flow = "main"
+after_hours_flow = "night"
+holiday_flow = "holiday"
+
+[flows.main]
+start = "check"
+greeting = ["welcome"]
+
+[flows.main.nodes.check]
+kind = "open_ticket_check"
+if_open = "status"
+otherwise = "news"
+
+[flows.main.nodes.status]
+kind = "play"
+prompts = ["ticket_status"]
+next = "news"
+
+[flows.main.nodes.news]
+kind = "announcement"
+next = "menu"
+
+[flows.main.nodes.menu]
+kind = "menu"
+prompts = ["main_menu"]
+options = [
+  { digit = "2", next = "account" },
+  { digit = "3", next = "repair" },
+  { digit = "4", next = "submenu" },
+  { digit = "0", next = "agent" },
+  { digit = "9", next = "bye" },
+]
+fallback = "agent"
+
+[flows.main.nodes.submenu]
+kind = "menu"
+prompts = ["main_menu"]
+options = [{ digit = "2", next = "agent" }]
+fallback = "agent"
+
+[flows.main.nodes.account]
+kind = "collect"
+prompts = ["enter_account"]
+variable = "account"
+min_len = 6
+max_len = 10
+next = "agent_query"
+fallback = "agent"
+
+[flows.main.nodes.agent_query]
+kind = "queue"
+queue = "general"
+category = "query"
+priority = 3
+
+[flows.main.nodes.repair]
+kind = "transfer"
+uri = "sip:repair@127.0.0.1"
+on_failure = "agent"
+
+[flows.main.nodes.agent]
+kind = "queue"
+queue = "general"
+category = "consultation"
+
+[flows.main.nodes.bye]
+kind = "hangup"
+
+[flows.night]
+start = "menu"
+greeting = ["after_hours"]
+
+[flows.night.nodes.menu]
+kind = "menu"
+prompts = ["main_menu"]
+options = [{ digit = "0", next = "agent" }]
+fallback = "agent"
+
+[flows.night.nodes.agent]
+kind = "queue"
+queue = "general"
+category = "consultation"
+
+[flows.holiday]
+start = "agent"
+
+[flows.holiday.nodes.agent]
+kind = "queue"
+queue = "general"
+category = "consultation"
+"#;
+
+pub(crate) fn prompts() -> BTreeSet<String> {
+    let mut names: BTreeSet<String> = [
+        "welcome",
+        "recording_notice",
+        "recording_opt_out",
+        "recording_opt_in",
+        "main_menu",
+        "invalid_input",
+        "no_input",
+        "transfer_agent",
+        "leak_safety_advice",
+        "leak_connecting",
+        "queue_wait",
+        "enter_account",
+        "ticket_status",
+        "outage_generic",
+        "goodbye",
+        "after_hours",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect();
+    names.extend((0..10).map(|d| format!("digit_{d}")));
+    names
+}
+
+pub(crate) fn queues() -> BTreeSet<String> {
+    ["emergency", "general"]
+        .into_iter()
+        .map(String::from)
+        .collect()
+}
+
+pub(crate) fn config() -> IvrConfig {
+    toml::from_str(CONFIG).unwrap()
+}
+
+/// Monday 2026-11-23, 10:00 in Shanghai: business hours, day shift.
+fn monday_morning() -> DateTime<Tz> {
+    Shanghai.with_ymd_and_hms(2026, 11, 23, 10, 0, 0).unwrap()
+}
+
+fn info(at: DateTime<Tz>) -> CallInfo {
+    CallInfo {
+        call_id: "call-1".into(),
+        did: "956100".into(),
+        caller: "13812341234".into(),
+        local_time: at,
+        has_open_ticket: false,
+        announcements: Vec::new(),
+    }
+}
+
+struct Harness {
+    call: CallEngine,
+    now: Instant,
+}
+
+impl Harness {
+    fn new(config: IvrConfig) -> Harness {
+        Harness {
+            call: CallEngine::new(Arc::new(config)),
+            now: Instant::now(),
+        }
+    }
+    fn answer(&mut self, info: CallInfo) -> Vec<Action> {
+        self.call.handle(Event::Answered {
+            info,
+            now: self.now,
+        })
+    }
+    fn key(&mut self, digit: char) -> Vec<Action> {
+        self.now += Duration::from_millis(300);
+        self.call.handle(Event::Digit {
+            digit,
+            now: self.now,
+        })
+    }
+    fn keys(&mut self, digits: &str) -> Vec<Action> {
+        digits.chars().flat_map(|d| self.key(d)).collect()
+    }
+    /// Lets the playback in `actions` run to its end.
+    fn finish(&mut self, actions: &[Action]) -> Vec<Action> {
+        let (id, _) = played(actions).expect("a playback to finish");
+        self.now += Duration::from_secs(4);
+        self.call
+            .handle(Event::PromptFinished { id, now: self.now })
+    }
+    /// Fires the timer set in `actions`, at its time.
+    fn fire(&mut self, actions: &[Action]) -> Vec<Action> {
+        let (id, at) = timer_set(actions).expect("a timer to fire");
+        self.now = at;
+        self.call.handle(Event::TimerFired { id, now: self.now })
+    }
+    fn event(&mut self, make: impl FnOnce(Instant) -> Event) -> Vec<Action> {
+        self.now += Duration::from_secs(1);
+        self.call.handle(make(self.now))
+    }
+    /// Answers on Monday morning and listens to the intro; returns the first menu's actions.
+    fn reach_main_menu(&mut self) -> Vec<Action> {
+        let intro = self.answer(info(monday_morning()));
+        self.finish(&intro)
+    }
+}
+
+fn played(actions: &[Action]) -> Option<(PlaybackId, Vec<String>)> {
+    actions.iter().rev().find_map(|a| match a {
+        Action::Play { id, prompts, .. } => Some((*id, prompts.clone())),
+        _ => None,
+    })
+}
+
+fn prompts_of(actions: &[Action]) -> Vec<String> {
+    played(actions).map(|(_, p)| p).unwrap_or_default()
+}
+
+fn timer_set(actions: &[Action]) -> Option<(TimerId, Instant)> {
+    actions.iter().rev().find_map(|a| match a {
+        Action::SetTimer { id, at } => Some((*id, *at)),
+        _ => None,
+    })
+}
+
+fn enqueued(actions: &[Action]) -> Option<(String, u8, bool, Category)> {
+    actions.iter().find_map(|a| match a {
+        Action::Enqueue {
+            queue,
+            priority,
+            leak,
+            category,
+        } => Some((queue.clone(), *priority, *leak, *category)),
+        _ => None,
+    })
+}
+
+fn consent(actions: &[Action]) -> Option<(ConsentDecision, ConsentHow)> {
+    actions.iter().find_map(|a| match a {
+        Action::RecordConsent(r) => Some((r.decision, r.how)),
+        _ => None,
+    })
+}
+
+fn has(actions: &[Action], wanted: &Action) -> bool {
+    actions.contains(wanted)
+}
+
+fn names(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| s.to_string()).collect()
+}
+
+/// The whole leak reaction, wherever it starts.
+fn assert_leak(actions: &[Action]) {
+    assert!(has(actions, &Action::PriorityCall), "{actions:?}");
+    assert_eq!(
+        enqueued(actions),
+        Some(("emergency".into(), LEAK_PRIORITY, true, Category::Leak))
+    );
+    assert!(has(
+        actions,
+        &Action::Ticket(TicketUpdate::SetCategory {
+            category: Category::Leak,
+            top_priority: true
+        })
+    ));
+    assert_eq!(
+        prompts_of(actions),
+        names(&["leak_connecting", "leak_safety_advice"])
+    );
+    // Queued before anything else is said: the ACD can ring an agent at once.
+    let enqueue_at = actions
+        .iter()
+        .position(|a| matches!(a, Action::Enqueue { .. }));
+    let play_at = actions
+        .iter()
+        .position(|a| matches!(a, Action::Play { .. }));
+    assert!(enqueue_at < play_at);
+    assert!(!actions.iter().any(|a| matches!(a, Action::HangUp)));
+}
+
+#[test]
+fn sample_config_is_valid() {
+    assert_eq!(validate(&config(), &prompts(), &queues()), Vec::new());
+}
+
+#[test]
+fn answer_creates_a_draft_ticket_and_plays_greeting_with_notice() {
+    let mut h = Harness::new(config());
+    let actions = h.answer(info(monday_morning()));
+    assert_eq!(
+        actions[0],
+        Action::Ticket(TicketUpdate::CreateDraft {
+            call_id: "call-1".into(),
+            caller: "13812341234".into(),
+            called: "956100".into(),
+            started_at: monday_morning(),
+            flow: "main".into(),
+        })
+    );
+    assert_eq!(
+        prompts_of(&actions),
+        names(&["welcome", "recording_notice"])
+    );
+    assert!(!h.call.is_recording());
+}
+
+#[test]
+fn leak_digit_in_the_first_frame_of_the_greeting() {
+    let mut h = Harness::new(config());
+    h.answer(info(monday_morning()));
+    // Same instant as the answer: the first syllable of the first prompt.
+    let actions = h.call.handle(Event::Digit {
+        digit: '1',
+        now: h.now,
+    });
+    assert_eq!(actions[0], Action::StopPlayback);
+    assert_leak(&actions);
+    assert_eq!(
+        consent(&actions),
+        Some((ConsentDecision::Given, ConsentHow::LeakDefault))
+    );
+    assert!(has(&actions, &Action::StartRecording));
+    assert!(h.call.is_priority());
+}
+
+#[test]
+fn leak_digit_during_the_consent_notice() {
+    let mut config = config();
+    config.flows.get_mut("main").unwrap().greeting.clear();
+    config.recording.policy = RecordingPolicy::OptOut;
+    let mut h = Harness::new(config);
+    let intro = h.answer(info(monday_morning()));
+    assert_eq!(prompts_of(&intro), names(&["recording_opt_out"]));
+    let actions = h.key('1');
+    assert_leak(&actions);
+    assert_eq!(
+        consent(&actions),
+        Some((ConsentDecision::Given, ConsentHow::LeakDefault))
+    );
+}
+
+#[test]
+fn leak_call_not_recorded_when_configured_so() {
+    let mut config = config();
+    config.recording.record_leak_calls = false;
+    let mut h = Harness::new(config);
+    h.answer(info(monday_morning()));
+    let actions = h.key('1');
+    assert_leak(&actions);
+    assert_eq!(
+        consent(&actions),
+        Some((ConsentDecision::NotAsked, ConsentHow::LeakDefault))
+    );
+    assert!(!has(&actions, &Action::StartRecording));
+}
+
+#[test]
+fn leak_digit_at_every_menu_level() {
+    // Main menu, while it plays and after it (waiting for a key).
+    let mut h = Harness::new(config());
+    h.reach_main_menu();
+    assert_eq!(h.call.current_node(), Some("menu"));
+    assert_leak(&h.key('1'));
+
+    let mut h = Harness::new(config());
+    let menu = h.reach_main_menu();
+    let after_prompt = h.finish(&menu);
+    let actions = h.key('1');
+    assert!(has(
+        &actions,
+        &Action::CancelTimer {
+            id: timer_set(&after_prompt).unwrap().0
+        }
+    ));
+    assert_leak(&actions);
+
+    // Submenu.
+    let mut h = Harness::new(config());
+    h.reach_main_menu();
+    h.key('4');
+    assert_eq!(h.call.current_node(), Some("submenu"));
+    assert_leak(&h.key('1'));
+}
+
+#[test]
+fn leak_digit_while_waiting_in_a_general_queue_moves_the_call() {
+    let mut h = Harness::new(config());
+    h.reach_main_menu();
+    h.key('0');
+    let actions = h.key('1');
+    assert_eq!(actions[0], Action::Dequeue);
+    assert_leak(&actions);
+}
+
+#[test]
+fn leak_digit_in_collect_only_alone() {
+    // "1#" at the account prompt: the leak.
+    let mut h = Harness::new(config());
+    h.reach_main_menu();
+    h.key('2');
+    assert_eq!(h.call.current_node(), Some("account"));
+    assert_leak(&h.keys("1#"));
+
+    // "1" then silence: the leak as well.
+    let mut h = Harness::new(config());
+    h.reach_main_menu();
+    h.key('2');
+    let one = h.key('1');
+    assert!(
+        enqueued(&one).is_none(),
+        "a lone 1 may still start an account"
+    );
+    assert_leak(&h.fire(&one));
+
+    // An account that starts with the leak digit is an account.
+    let mut h = Harness::new(config());
+    h.reach_main_menu();
+    h.key('2');
+    let actions = h.keys("1234567#");
+    assert!(has(
+        &actions,
+        &Action::Ticket(TicketUpdate::Variable {
+            name: "account".into(),
+            value: "1234567".into()
+        })
+    ));
+    assert_eq!(
+        enqueued(&actions),
+        Some(("general".into(), 3, false, Category::Query))
+    );
+    assert!(!h.call.is_priority());
+}
+
+#[test]
+fn collect_ends_at_max_length_and_retries_short_entries() {
+    let mut h = Harness::new(config());
+    h.reach_main_menu();
+    h.key('2');
+    let actions = h.keys("9876543210");
+    assert!(has(
+        &actions,
+        &Action::Ticket(TicketUpdate::Variable {
+            name: "account".into(),
+            value: "9876543210".into()
+        })
+    ));
+
+    let mut h = Harness::new(config());
+    h.reach_main_menu();
+    h.key('2');
+    let actions = h.keys("123#");
+    assert_eq!(
+        prompts_of(&actions),
+        names(&["invalid_input", "enter_account"])
+    );
+    assert_eq!(h.call.current_node(), Some("account"));
+    // Silence twice more: retries (2) run out, the caller reaches a person.
+    let again = h.finish(&actions);
+    let again = h.fire(&again);
+    assert_eq!(prompts_of(&again), names(&["no_input", "enter_account"]));
+    let waiting = h.finish(&again);
+    let last = h.fire(&waiting);
+    assert_eq!(
+        enqueued(&last),
+        Some(("general".into(), 0, false, Category::Consultation))
+    );
+}
+
+#[test]
+fn menu_timeout_and_wrong_key_repeat_then_fallback_reaches_a_person() {
+    let mut h = Harness::new(config());
+    let menu = h.reach_main_menu();
+    let waiting = h.finish(&menu);
+    let (_, at) = timer_set(&waiting).unwrap();
+    assert_eq!(at, h.now + Duration::from_secs(5));
+    let repeat = h.fire(&waiting);
+    assert_eq!(prompts_of(&repeat), names(&["no_input", "main_menu"]));
+    let repeat = h.key('7');
+    assert!(has(&repeat, &Action::StopPlayback));
+    assert_eq!(prompts_of(&repeat), names(&["invalid_input", "main_menu"]));
+    let fallback = h.key('8');
+    assert!(has(
+        &fallback,
+        &Action::Ticket(TicketUpdate::PathStep {
+            node: "menu".into(),
+            input: Some("retries_exhausted".into())
+        })
+    ));
+    assert_eq!(
+        enqueued(&fallback),
+        Some(("general".into(), 0, false, Category::Consultation))
+    );
+    assert!(!fallback.iter().any(|a| matches!(a, Action::HangUp)));
+}
+
+#[test]
+fn stale_prompt_finished_and_timer_are_ignored() {
+    let mut h = Harness::new(config());
+    let menu = h.reach_main_menu();
+    let old = played(&menu).unwrap().0;
+    h.key('7'); // invalid: new playback
+    let actions = h.event(|now| Event::PromptFinished { id: old, now });
+    assert!(actions.is_empty());
+    let actions = h.event(|now| Event::TimerFired {
+        id: TimerId(9999),
+        now,
+    });
+    assert!(actions.is_empty());
+}
+
+#[test]
+fn announcements_play_before_the_first_menu() {
+    let mut h = Harness::new(config());
+    let mut call = info(monday_morning());
+    call.announcements = vec!["outage_generic".into()];
+    let intro = h.answer(call);
+    let news = h.finish(&intro);
+    assert_eq!(prompts_of(&news), names(&["outage_generic"]));
+    let menu = h.finish(&news);
+    assert_eq!(prompts_of(&menu), names(&["main_menu"]));
+
+    // A flow without an announcement node: injected into the menu's playback.
+    let mut config = config();
+    config.flows.get_mut("main").unwrap().start = "menu".into();
+    let mut h = Harness::new(config);
+    let mut call = info(monday_morning());
+    call.announcements = vec!["outage_generic".into()];
+    let intro = h.answer(call);
+    let menu = h.finish(&intro);
+    assert_eq!(prompts_of(&menu), names(&["outage_generic", "main_menu"]));
+}
+
+#[test]
+fn open_ticket_check_branches() {
+    let mut h = Harness::new(config());
+    let mut call = info(monday_morning());
+    call.has_open_ticket = true;
+    let intro = h.answer(call);
+    let status = h.finish(&intro);
+    assert_eq!(prompts_of(&status), names(&["ticket_status"]));
+    assert!(has(
+        &status,
+        &Action::Ticket(TicketUpdate::PathStep {
+            node: "check".into(),
+            input: Some("open_ticket".into())
+        })
+    ));
+    let menu = h.finish(&status);
+    assert_eq!(prompts_of(&menu), names(&["main_menu"]));
+
+    let mut h = Harness::new(config());
+    let menu = h.reach_main_menu();
+    assert_eq!(prompts_of(&menu), names(&["main_menu"]));
+}
+
+#[test]
+fn queue_node_waits_loops_and_bridges() {
+    let mut h = Harness::new(config());
+    h.reach_main_menu();
+    let queued = h.key('0');
+    assert!(has(
+        &queued,
+        &Action::Ticket(TicketUpdate::SetCategory {
+            category: Category::Consultation,
+            top_priority: false
+        })
+    ));
+    assert_eq!(
+        prompts_of(&queued),
+        names(&["transfer_agent", "queue_wait"])
+    );
+    let again = h.finish(&queued);
+    assert_eq!(prompts_of(&again), names(&["queue_wait"]));
+    let offered = h.event(|now| Event::Queue {
+        result: QueueResult::Offered {
+            agent: "1001".into(),
+        },
+        now,
+    });
+    assert!(offered.is_empty());
+    let bridged = h.event(|now| Event::AgentAnswered {
+        agent: "1001".into(),
+        now,
+    });
+    assert_eq!(
+        bridged,
+        vec![
+            Action::StopPlayback,
+            Action::Bridge {
+                agent: "1001".into()
+            }
+        ]
+    );
+}
+
+#[test]
+fn transfer_node_and_its_failure() {
+    let mut h = Harness::new(config());
+    h.reach_main_menu();
+    let actions = h.key('3');
+    assert!(has(
+        &actions,
+        &Action::Transfer {
+            uri: "sip:repair@127.0.0.1".into()
+        }
+    ));
+    let failed = h.event(|now| Event::TransferFailed { now });
+    assert_eq!(
+        enqueued(&failed),
+        Some(("general".into(), 0, false, Category::Consultation))
+    );
+
+    let mut h = Harness::new(config());
+    h.reach_main_menu();
+    h.key('3');
+    assert!(h.event(|now| Event::TransferAnswered { now }).is_empty());
+    assert!(!h.call.is_ended());
+}
+
+#[test]
+fn hangup_node_says_goodbye_then_hangs_up() {
+    let mut h = Harness::new(config());
+    h.reach_main_menu();
+    let bye = h.key('9');
+    assert_eq!(prompts_of(&bye), names(&["goodbye"]));
+    assert!(!bye.iter().any(|a| matches!(a, Action::HangUp)));
+    let end = h.finish(&bye);
+    assert_eq!(end[0], Action::StopRecording);
+    assert!(matches!(
+        end[1],
+        Action::Ticket(TicketUpdate::CallEnded { .. })
+    ));
+    assert_eq!(end.last(), Some(&Action::HangUp));
+    assert!(h.call.is_ended());
+}
+
+#[test]
+fn leak_path_never_gives_up() {
+    let mut h = Harness::new(config());
+    h.reach_main_menu();
+    let leak = h.key('1');
+    // Safety advice loops while the queue is tried.
+    let advice = h.finish(&leak);
+    assert_eq!(prompts_of(&advice), names(&["leak_safety_advice"]));
+    let advice = h.finish(&advice);
+    assert_eq!(prompts_of(&advice), names(&["leak_safety_advice"]));
+    // The ACD overflows to the on-call dispatcher; the advice keeps playing meanwhile.
+    let transfer = h.event(|now| Event::Queue {
+        result: QueueResult::Overflow {
+            uri: "sip:oncall@127.0.0.1".into(),
+        },
+        now,
+    });
+    assert_eq!(
+        transfer,
+        vec![Action::Transfer {
+            uri: "sip:oncall@127.0.0.1".into()
+        }]
+    );
+    let advice = h.finish(&advice);
+    assert_eq!(prompts_of(&advice), names(&["leak_safety_advice"]));
+    // On-call unreachable: back into the emergency queue, never a hang-up.
+    let retry = h.event(|now| Event::TransferFailed { now });
+    assert_eq!(
+        enqueued(&retry),
+        Some(("emergency".into(), LEAK_PRIORITY, true, Category::Leak))
+    );
+    assert!(!retry.iter().any(|a| matches!(a, Action::HangUp)));
+    // Other keys do nothing now; the on-call answering connects the caller.
+    assert!(h.key('1').is_empty());
+    h.event(|now| Event::Queue {
+        result: QueueResult::Overflow {
+            uri: "sip:oncall@127.0.0.1".into(),
+        },
+        now,
+    });
+    let answered = h.event(|now| Event::TransferAnswered { now });
+    assert_eq!(answered, vec![Action::StopPlayback]);
+}
+
+#[test]
+fn caller_hang_up_leaves_the_queue_and_closes_the_ticket() {
+    let mut h = Harness::new(config());
+    h.reach_main_menu();
+    h.key('0');
+    let actions = h.event(|now| Event::CallerHungUp { now });
+    assert_eq!(actions[0], Action::Dequeue);
+    assert!(has(&actions, &Action::StopRecording));
+    assert!(matches!(
+        actions.last(),
+        Some(Action::Ticket(TicketUpdate::CallEnded { .. }))
+    ));
+    assert!(h.call.is_ended());
+}
+
+#[test]
+fn consent_announce_is_given_by_staying_on_the_line() {
+    let mut h = Harness::new(config());
+    let intro = h.answer(info(monday_morning()));
+    // Ordinary keys do not skip the notice.
+    assert!(h.key('5').is_empty());
+    let after = h.finish(&intro);
+    assert_eq!(
+        consent(&after),
+        Some((ConsentDecision::Given, ConsentHow::StayedOnLine))
+    );
+    assert!(has(&after, &Action::StartRecording));
+    let Some(Action::RecordConsent(record)) =
+        after.iter().find(|a| matches!(a, Action::RecordConsent(_)))
+    else {
+        panic!("no consent record")
+    };
+    // 300 ms key + 4 s playback after answer.
+    assert_eq!(
+        record.at,
+        monday_morning() + chrono::TimeDelta::milliseconds(4300)
+    );
+}
+
+#[test]
+fn consent_opt_out_refused_by_key_or_given_by_silence() {
+    let mut config = config();
+    config.recording.policy = RecordingPolicy::OptOut;
+    let mut h = Harness::new(config.clone());
+    let intro = h.answer(info(monday_morning()));
+    assert_eq!(prompts_of(&intro), names(&["welcome", "recording_opt_out"]));
+    let refused = h.key('9');
+    assert_eq!(
+        consent(&refused),
+        Some((ConsentDecision::Refused, ConsentHow::PressedDigit))
+    );
+    assert!(!has(&refused, &Action::StartRecording));
+    assert_eq!(prompts_of(&refused), names(&["main_menu"]));
+    // Hanging up later stops no recording that never started.
+    let end = h.event(|now| Event::CallerHungUp { now });
+    assert!(!has(&end, &Action::StopRecording));
+
+    let mut h = Harness::new(config);
+    let intro = h.answer(info(monday_morning()));
+    let window = h.finish(&intro);
+    assert_eq!(
+        timer_set(&window).unwrap().1,
+        h.now + Duration::from_secs(3)
+    );
+    let given = h.fire(&window);
+    assert_eq!(
+        consent(&given),
+        Some((ConsentDecision::Given, ConsentHow::StayedOnLine))
+    );
+    assert!(has(&given, &Action::StartRecording));
+}
+
+#[test]
+fn consent_opt_in_needs_a_key() {
+    let mut config = config();
+    config.recording.policy = RecordingPolicy::OptIn;
+    let mut h = Harness::new(config.clone());
+    let intro = h.answer(info(monday_morning()));
+    assert_eq!(prompts_of(&intro), names(&["welcome", "recording_opt_in"]));
+    let window = h.finish(&intro);
+    let given = h.key('2');
+    assert!(has(
+        &given,
+        &Action::CancelTimer {
+            id: timer_set(&window).unwrap().0
+        }
+    ));
+    assert_eq!(
+        consent(&given),
+        Some((ConsentDecision::Given, ConsentHow::PressedDigit))
+    );
+    assert!(has(&given, &Action::StartRecording));
+
+    let mut h = Harness::new(config);
+    let intro = h.answer(info(monday_morning()));
+    let window = h.finish(&intro);
+    let silent = h.fire(&window);
+    assert_eq!(
+        consent(&silent),
+        Some((ConsentDecision::Refused, ConsentHow::NoResponse))
+    );
+    assert!(!has(&silent, &Action::StartRecording));
+    assert!(!h.call.is_recording());
+}
+
+#[test]
+fn consent_off_is_not_asked() {
+    let mut config = config();
+    config.recording.policy = RecordingPolicy::Off;
+    let mut h = Harness::new(config);
+    let actions = h.answer(info(monday_morning()));
+    assert_eq!(
+        consent(&actions),
+        Some((ConsentDecision::NotAsked, ConsentHow::PolicyOff))
+    );
+    assert_eq!(prompts_of(&actions), names(&["welcome"]));
+    let menu = h.finish(&actions);
+    assert_eq!(prompts_of(&menu), names(&["main_menu"]));
+    // A leak under `off` is still not recorded.
+    let leak = h.key('1');
+    assert_leak(&leak);
+    assert!(!has(&leak, &Action::StartRecording));
+}
+
+fn flow_at(config: &IvrConfig, at: DateTime<Tz>) -> (String, TimeSlot) {
+    let choice = config.select_flow("956100", at.naive_local()).unwrap();
+    (choice.flow, choice.slot)
+}
+
+#[test]
+fn flow_selection_by_weekday_weekend_holiday_and_make_up_day() {
+    let config = config();
+    let at = |m, d, h, min| Shanghai.with_ymd_and_hms(2026, m, d, h, min, 0).unwrap();
+    let day = TimeSlot::BusinessHours {
+        shift: Some("day".into()),
+    };
+    assert_eq!(
+        flow_at(&config, at(11, 23, 10, 0)),
+        ("main".into(), day.clone())
+    );
+    // Monday's lunch break and the evening are after hours; the line still answers.
+    assert_eq!(flow_at(&config, at(11, 23, 12, 30)).0, "night");
+    assert_eq!(flow_at(&config, at(11, 23, 19, 0)).0, "night");
+    assert_eq!(flow_at(&config, at(11, 23, 7, 59)).0, "night");
+    // Saturday has no business hours.
+    assert_eq!(
+        flow_at(&config, at(11, 28, 10, 0)),
+        ("night".into(), TimeSlot::AfterHours)
+    );
+    // A Thursday holiday.
+    assert_eq!(
+        flow_at(&config, at(10, 1, 10, 0)),
+        ("holiday".into(), TimeSlot::Holiday)
+    );
+    // A Saturday make-up working day uses Monday's hours.
+    assert_eq!(flow_at(&config, at(10, 10, 10, 0)), ("main".into(), day));
+    assert_eq!(flow_at(&config, at(10, 10, 12, 30)).0, "night");
+}
+
+#[test]
+fn flow_selection_by_shift_crossing_midnight() {
+    let mut config = config();
+    config.business_hours = Default::default(); // staffed around the clock
+    let entry = config.numbers.get_mut("default").unwrap();
+    entry.shift_flows.insert("night".into(), "night".into());
+    let at = |d, h, min| Shanghai.with_ymd_and_hms(2026, 11, d, h, min, 0).unwrap();
+    let night = TimeSlot::BusinessHours {
+        shift: Some("night".into()),
+    };
+    assert_eq!(
+        flow_at(&config, at(23, 23, 30)),
+        ("night".into(), night.clone())
+    );
+    assert_eq!(
+        flow_at(&config, at(24, 2, 0)),
+        ("night".into(), night.clone())
+    );
+    assert_eq!(flow_at(&config, at(24, 7, 59)), ("night".into(), night));
+    assert_eq!(flow_at(&config, at(24, 8, 0)).0, "main");
+    assert_eq!(flow_at(&config, at(24, 18, 59)).0, "main");
+    // The engine uses the same choice.
+    let mut h = Harness::new(config);
+    let intro = h.answer(info(at(24, 2, 0)));
+    assert_eq!(
+        prompts_of(&intro),
+        names(&["after_hours", "recording_notice"])
+    );
+    assert_eq!(h.call.flow().unwrap().flow, "night");
+}
+
+#[test]
+fn unknown_did_uses_the_default_entry() {
+    let mut config = config();
+    let special = config.numbers["default"].clone();
+    config.numbers.insert("96511".into(), special);
+    config.numbers.get_mut("96511").unwrap().flow = "holiday".into();
+    let local = monday_morning().naive_local();
+    assert_eq!(config.select_flow("96511", local).unwrap().flow, "holiday");
+    let other = config.select_flow("12345", local).unwrap();
+    assert_eq!(
+        (other.number.as_str(), other.flow.as_str()),
+        ("default", "main")
+    );
+}
+
+#[test]
+fn reload_never_changes_a_call_in_progress() {
+    let live: RwLock<Arc<IvrConfig>> = RwLock::new(Arc::new(config()));
+    let now = Instant::now();
+    let mut old_call = CallEngine::new(Arc::clone(&live.read().unwrap()));
+    let intro = old_call.handle(Event::Answered {
+        info: info(monday_morning()),
+        now,
+    });
+    let (id, _) = played(&intro).unwrap();
+    old_call.handle(Event::PromptFinished { id, now });
+
+    // Reload: key 0 now hangs up instead of queueing.
+    let mut changed = config();
+    let Some(super::config::Node::Menu(menu)) =
+        changed.flows.get_mut("main").unwrap().nodes.get_mut("menu")
+    else {
+        panic!("menu node")
+    };
+    menu.options
+        .iter_mut()
+        .find(|o| o.digit.as_char() == '0')
+        .unwrap()
+        .next = "bye".into();
+    *live.write().unwrap() = Arc::new(changed);
+
+    let old = old_call.handle(Event::Digit { digit: '0', now });
+    assert_eq!(
+        enqueued(&old),
+        Some(("general".into(), 0, false, Category::Consultation))
+    );
+
+    let mut new_call = CallEngine::new(Arc::clone(&live.read().unwrap()));
+    let intro = new_call.handle(Event::Answered {
+        info: info(monday_morning()),
+        now,
+    });
+    let (id, _) = played(&intro).unwrap();
+    new_call.handle(Event::PromptFinished { id, now });
+    let new = new_call.handle(Event::Digit { digit: '0', now });
+    assert_eq!(prompts_of(&new), names(&["goodbye"]));
+    assert!(!Arc::ptr_eq(old_call.config(), new_call.config()));
+}
+
+mod validation {
+    use super::super::config::{Digit, MenuOption, Node, ValidationError, validate};
+    use super::*;
+
+    fn node(toml_text: &str) -> Node {
+        toml::from_str(toml_text).unwrap()
+    }
+
+    fn errors_for(config: &IvrConfig) -> Vec<ValidationError> {
+        validate(config, &prompts(), &queues())
+    }
+
+    fn paths(errors: &[ValidationError]) -> Vec<&str> {
+        errors.iter().map(|e| e.path.as_str()).collect()
+    }
+
+    fn main_menu(config: &mut IvrConfig) -> &mut super::super::config::Menu {
+        match config.flows.get_mut("main").unwrap().nodes.get_mut("menu") {
+            Some(Node::Menu(menu)) => menu,
+            _ => panic!("menu node"),
+        }
+    }
+
+    fn option(digit: char, next: &str) -> MenuOption {
+        MenuOption {
+            digit: Digit::new(digit).unwrap(),
+            next: next.into(),
+        }
+    }
+
+    #[test]
+    fn unknown_node() {
+        let mut config = config();
+        main_menu(&mut config).options.push(option('5', "nowhere"));
+        let errors = errors_for(&config);
+        assert_eq!(paths(&errors), ["ivr.flows.main.nodes.menu.options.5.next"]);
+        assert!(errors[0].message.contains("\"nowhere\" does not exist"));
+    }
+
+    #[test]
+    fn unknown_queue() {
+        let mut config = config();
+        config.flows.get_mut("holiday").unwrap().nodes.insert(
+            "agent".into(),
+            node("kind = \"queue\"\nqueue = \"billing\"\ncategory = \"query\""),
+        );
+        config.leak.queue = "dispatch".into();
+        let errors = errors_for(&config);
+        assert_eq!(
+            paths(&errors),
+            ["ivr.leak.queue", "ivr.flows.holiday.nodes.agent.queue"]
+        );
+    }
+
+    #[test]
+    fn unreachable_node() {
+        let mut config = config();
+        config
+            .flows
+            .get_mut("night")
+            .unwrap()
+            .nodes
+            .insert("orphan".into(), node("kind = \"hangup\""));
+        let errors = errors_for(&config);
+        assert_eq!(paths(&errors), ["ivr.flows.night.nodes.orphan"]);
+        assert!(errors[0].message.contains("no path from the start node"));
+    }
+
+    #[test]
+    fn missing_prompt_file() {
+        let mut config = config();
+        main_menu(&mut config).prompts.push("main_menu_v2".into());
+        let mut available = prompts();
+        available.remove("leak_safety_advice");
+        let errors = validate(&config, &available, &queues());
+        assert_eq!(
+            paths(&errors),
+            ["ivr", "ivr.flows.main.nodes.menu.prompts.1"]
+        );
+        assert!(errors[1].message.contains("sounds/zh-CN/main_menu_v2.wav"));
+    }
+
+    #[test]
+    fn digit_used_twice_in_one_menu() {
+        let mut config = config();
+        main_menu(&mut config).options.push(option('3', "agent"));
+        let errors = errors_for(&config);
+        assert_eq!(paths(&errors), ["ivr.flows.main.nodes.menu.options.5"]);
+        assert!(errors[0].message.contains("already used by options.1"));
+    }
+
+    #[test]
+    fn leak_digit_reused_in_a_menu() {
+        let mut config = config();
+        main_menu(&mut config).options.push(option('1', "agent"));
+        let errors = errors_for(&config);
+        assert_eq!(paths(&errors), ["ivr.flows.main.nodes.menu.options.5"]);
+        assert!(errors[0].message.contains("leak digit"));
+    }
+
+    #[test]
+    fn loop_with_no_way_out() {
+        let mut config = config();
+        let nodes = &mut config.flows.get_mut("main").unwrap().nodes;
+        nodes.insert(
+            "a".into(),
+            node("kind = \"play\"\nprompts = [\"welcome\"]\nnext = \"b\""),
+        );
+        nodes.insert("b".into(), node("kind = \"announcement\"\nnext = \"a\""));
+        main_menu(&mut config).options.push(option('5', "a"));
+        let errors = errors_for(&config);
+        assert_eq!(
+            paths(&errors),
+            ["ivr.flows.main.nodes.a", "ivr.flows.main.nodes.b"]
+        );
+        assert!(errors[0].message.contains("loop with no way out"));
+    }
+
+    #[test]
+    fn menu_fallback_must_reach_a_person() {
+        let mut config = config();
+        main_menu(&mut config).fallback = "bye".into();
+        let errors = errors_for(&config);
+        assert_eq!(paths(&errors), ["ivr.flows.main.nodes.menu.fallback"]);
+    }
+
+    #[test]
+    fn number_without_flow() {
+        let mut config = config();
+        let mut entry = config.numbers.remove("default").unwrap();
+        entry.flow = String::new();
+        entry.holiday_flow = Some("christmas".into());
+        entry.shift_flows.insert("evening".into(), "night".into());
+        config.numbers.insert("956100".into(), entry);
+        let errors = errors_for(&config);
+        assert_eq!(
+            paths(&errors),
+            [
+                "ivr.numbers",
+                "ivr.numbers.956100.flow",
+                "ivr.numbers.956100.holiday_flow",
+                "ivr.numbers.956100.shift_flows.evening",
+            ]
+        );
+        // With no default, no flow at all for an unlisted number.
+        assert_eq!(
+            config.select_flow("12345", monday_morning().naive_local()),
+            None
+        );
+    }
+
+    #[test]
+    fn overlapping_and_ill_formed_hours() {
+        let mut config = config();
+        let text = |s: &str| toml::Value::String(s.into()).try_into().unwrap();
+        config.business_hours.tue = vec![text("08:00-12:00"), text("11:00-19:00")];
+        config.business_hours.wed = vec![text("19:00-08:00")];
+        config.shifts[1].end = toml::Value::String("09:00".into()).try_into().unwrap();
+        config
+            .calendar
+            .make_up_workdays
+            .insert("2026-10-01".parse().unwrap());
+        let errors = errors_for(&config);
+        assert_eq!(
+            paths(&errors),
+            [
+                "ivr.business_hours.tue.1",
+                "ivr.business_hours.wed.0",
+                "ivr.calendar.make_up_workdays",
+                "ivr.shifts.1",
+            ]
+        );
+        // Syntax errors are refused when the file is read, with the key.
+        let bad = CONFIG.replace("\"08:00-12:00\"", "\"8am-noon\"");
+        let err = toml::from_str::<IvrConfig>(&bad).unwrap_err().to_string();
+        assert!(err.contains("not a time of day"), "{err}");
+        let bad = CONFIG.replace("digit = \"1\"", "digit = \"12\"");
+        let err = toml::from_str::<IvrConfig>(&bad).unwrap_err().to_string();
+        assert!(err.contains("not a phone key"), "{err}");
+    }
+
+    #[test]
+    fn empty_flow_and_missing_start() {
+        let mut config = config();
+        config.flows.get_mut("holiday").unwrap().nodes.clear();
+        config.flows.get_mut("night").unwrap().start = "begin".into();
+        let errors = errors_for(&config);
+        assert_eq!(
+            paths(&errors),
+            ["ivr.flows.holiday.nodes", "ivr.flows.night.start"]
+        );
+    }
+
+    #[test]
+    fn collect_and_consent_keys_keep_the_leak_digit_unambiguous() {
+        let mut config = config();
+        let Some(Node::Collect(collect)) = config
+            .flows
+            .get_mut("main")
+            .unwrap()
+            .nodes
+            .get_mut("account")
+        else {
+            panic!("collect node")
+        };
+        collect.min_len = 1;
+        config.recording.policy = RecordingPolicy::OptOut;
+        config.recording.opt_out_digit = Digit::new('1').unwrap();
+        let errors = errors_for(&config);
+        assert_eq!(
+            paths(&errors),
+            [
+                "ivr.recording.opt_out_digit",
+                "ivr.flows.main.nodes.account.min_len"
+            ]
+        );
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let bad = CONFIG.replace(
+            "variable = \"account\"",
+            "variable = \"account\"\nlength = 8",
+        );
+        let err = toml::from_str::<IvrConfig>(&bad).unwrap_err().to_string();
+        assert!(err.contains("unknown field `length`"), "{err}");
+        let bad = CONFIG.replace("category = \"query\"", "category = \"gossip\"");
+        let err = toml::from_str::<IvrConfig>(&bad).unwrap_err().to_string();
+        assert!(err.contains("unknown ticket category \"gossip\""), "{err}");
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let mut config = config();
+        main_menu(&mut config).options.push(option('1', "ghost"));
+        main_menu(&mut config).options.push(option('2', "agent"));
+        config.flows.get_mut("holiday").unwrap().nodes.clear();
+        config.leak.queue = "nobody".into();
+        config.flows.get_mut("night").unwrap().nodes.insert(
+            "orphan".into(),
+            node("kind = \"hangup\"\nprompts = [\"au_revoir\"]"),
+        );
+        let errors = errors_for(&config);
+        assert_eq!(
+            paths(&errors),
+            [
+                "ivr.leak.queue",
+                "ivr.flows.holiday.nodes",
+                "ivr.flows.main.nodes.menu.options.5.next",
+                "ivr.flows.main.nodes.menu.options.5",
+                "ivr.flows.main.nodes.menu.options.6",
+                "ivr.flows.night.nodes.orphan.prompts.0",
+                "ivr.flows.night.nodes.orphan",
+            ]
+        );
+        assert!(errors.iter().all(|e| !e.message.is_empty()));
+    }
+}
+
+#[test]
+fn calendar_dates_may_be_bare_toml_dates() {
+    let bare = CONFIG.replace("[\"2026-10-01\"]", "[2026-10-01]");
+    let config: IvrConfig = toml::from_str(&bare).unwrap();
+    assert!(config.is_holiday("2026-10-01".parse().unwrap()));
+    let bad = CONFIG.replace("[\"2026-10-01\"]", "[\"2026-13-01\"]");
+    let err = toml::from_str::<IvrConfig>(&bad).unwrap_err().to_string();
+    assert!(err.contains("is not a date"), "{err}");
+}

@@ -416,6 +416,7 @@ impl Endpoint {
                 tracing::debug!(from = %peer.addr(), %reason, "dropping unparseable message");
             }
         }
+        self.sweep();
     }
 
     fn server_key(request: &Message) -> ServerKey {
@@ -533,7 +534,8 @@ impl Endpoint {
                 None => self.reply_481(now, key, reply_to, &request),
             },
             "OPTIONS" => {
-                let mut ok = self.response(&request, 200, "OK", None);
+                let tag = request.to_tag().is_none().then(random_token);
+                let mut ok = self.response(&request, 200, "OK", tag.as_deref());
                 ok.push_header("Accept", "application/sdp");
                 self.respond_new_tx(now, key, reply_to, &request, ok, None);
             }
@@ -897,6 +899,7 @@ impl Endpoint {
             }
             Command::Hangup { call } => self.hangup(now, call),
         }
+        self.sweep();
     }
 
     fn pending_invite(&self, handle: CallHandle) -> Option<(ServerKey, Message, String)> {
@@ -1238,6 +1241,15 @@ impl Endpoint {
         }
     }
 
+    /// Forgets transactions that ended without a timer (2xx ACKed, client INVITE answered).
+    fn sweep(&mut self) {
+        self.server.retain(|_, e| match &e.tx {
+            ServerTx::Invite(t) => !t.is_terminated(),
+            ServerTx::NonInvite(t) => !t.is_terminated(),
+        });
+        self.client.retain(|_, e| !e.tx.is_terminated());
+    }
+
     /// Runs every timer due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
         let mut due_server: Vec<ServerKey> = Vec::new();
@@ -1303,8 +1315,7 @@ impl Endpoint {
                 self.end_call(handle, EndReason::Timeout);
             }
         }
-        // Client INVITE transactions end on 2xx without a timer: sweep them.
-        self.client.retain(|_, e| !e.tx.is_terminated());
+        self.sweep();
     }
 }
 

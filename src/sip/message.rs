@@ -194,13 +194,24 @@ pub fn parse(raw: &[u8], framing: Framing) -> Result<Message, ParseError> {
     if raw.len() > MAX_MESSAGE_BYTES {
         return Err(ParseError::Drop("message too large".into()));
     }
-    let normalised = normalise(raw).map_err(ParseError::Drop)?;
+    let mut normalised = normalise(raw).map_err(ParseError::Drop)?;
+    // rsip only knows the RFC methods; an extension method must still reach us so we can
+    // answer 501. Parse it under a stand-in method and put the real one back.
+    let extension_method = extension_method(&normalised);
+    if let Some(method) = &extension_method {
+        normalised.splice(..method.len(), b"OPTIONS".iter().copied());
+    }
     // rsip is nom-based and should not panic, but "no panic ever" on network input is our
     // promise, not rsip's: contain any parser bug to this one message.
     let parsed = std::panic::catch_unwind(|| rsip::SipMessage::try_from(normalised.as_slice()))
         .map_err(|_| ParseError::Drop("parser panicked".into()))?
         .map_err(|e| ParseError::Drop(format!("unparseable: {e}")))?;
     let mut message = from_rsip(parsed);
+    if let (Some(method), StartLine::Request { method: m, .. }) =
+        (extension_method, &mut message.start)
+    {
+        *m = method;
+    }
     let is_request = message.is_request();
     if let Err(reason) = check(&mut message, framing) {
         return if is_request && message.method() != Some("ACK") {
@@ -214,6 +225,38 @@ pub fn parse(raw: &[u8], framing: Framing) -> Result<Message, ParseError> {
         };
     }
     Ok(message)
+}
+
+/// The request method if it is a syntactically valid token rsip does not know.
+fn extension_method(normalised: &[u8]) -> Option<String> {
+    const RSIP_METHODS: &[&str] = &[
+        "ACK",
+        "BYE",
+        "CANCEL",
+        "INFO",
+        "INVITE",
+        "MESSAGE",
+        "NOTIFY",
+        "OPTIONS",
+        "PRACK",
+        "PUBLISH",
+        "REFER",
+        "REGISTER",
+        "SUBSCRIBE",
+        "UPDATE",
+    ];
+    let end = normalised.iter().position(|b| *b == b' ')?;
+    let token = std::str::from_utf8(&normalised[..end]).ok()?;
+    let is_token = !token.is_empty()
+        && token.len() <= 32
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b));
+    let rest = &normalised[end + 1..];
+    let line_end = rest.iter().position(|b| *b == b'\r').unwrap_or(rest.len());
+    let is_request_line = rest[..line_end].ends_with(b" SIP/2.0");
+    (is_token && is_request_line && !RSIP_METHODS.iter().any(|m| m.eq_ignore_ascii_case(token)))
+        .then(|| token.to_string())
 }
 
 fn from_rsip(parsed: rsip::SipMessage) -> Message {

@@ -13,3 +13,4 @@ pub mod transaction;
 
 pub use config::SipConfig;
 pub use endpoint::{CallHandle, Command, Counts, EndReason, Endpoint, Event, OutgoingCall};
+pub mod transport;

@@ -436,7 +436,7 @@ fn reinvite_hold_unhold_and_new_address_are_reported() {
     let tag = h.answer(call).to_tag().unwrap().to_string();
     h.feed(&request("ACK", "h1", "z9hG4bKha", 1, Some(&tag), ""));
     h.events();
-    let hold = OFFER.replace("m=audio 4000", "m=audio 4000") + "a=sendonly\r\n";
+    let hold = OFFER.to_string() + "a=sendonly\r\n";
     let out = h.feed(&request("INVITE", "h1", "z9hG4bKh2", 2, Some(&tag), &hold));
     assert_eq!(codes(&out), vec![200]);
     assert!(

@@ -51,8 +51,7 @@ fn answering_app(service: &mut SipService) -> mpsc::UnboundedReceiver<Event> {
 
 fn request(
     method: &str,
-    transport: &str,
-    local: SocketAddr,
+    (transport, local): (&str, SocketAddr),
     call_id: &str,
     branch: &str,
     cseq: u32,
@@ -106,7 +105,7 @@ async fn udp_options_invite_retransmitted_200_ack_bye() {
 
     client
         .send_to(
-            &request("OPTIONS", "UDP", local, "o1", "z9hG4bKo1", 1, "", ""),
+            &request("OPTIONS", ("UDP", local), "o1", "z9hG4bKo1", 1, "", ""),
             server,
         )
         .await
@@ -121,7 +120,7 @@ async fn udp_options_invite_retransmitted_200_ack_bye() {
 
     client
         .send_to(
-            &request("INVITE", "UDP", local, "i1", "z9hG4bKi1", 1, "", OFFER),
+            &request("INVITE", ("UDP", local), "i1", "z9hG4bKi1", 1, "", OFFER),
             server,
         )
         .await
@@ -136,14 +135,14 @@ async fn udp_options_invite_retransmitted_200_ack_bye() {
     let tag = format!(";tag={}", first.to_tag().unwrap());
     client
         .send_to(
-            &request("ACK", "UDP", local, "i1", "z9hG4bKa1", 1, &tag, ""),
+            &request("ACK", ("UDP", local), "i1", "z9hG4bKa1", 1, &tag, ""),
             server,
         )
         .await
         .unwrap();
     client
         .send_to(
-            &request("BYE", "UDP", local, "i1", "z9hG4bKb1", 2, &tag, ""),
+            &request("BYE", ("UDP", local), "i1", "z9hG4bKb1", 2, &tag, ""),
             server,
         )
         .await
@@ -199,8 +198,7 @@ async fn tcp_call_reuses_the_connection_for_responses() {
     let mut bytes = b"\r\n\r\n".to_vec();
     bytes.extend(request(
         "OPTIONS",
-        "TCP",
-        local,
+        ("TCP", local),
         "t0",
         "z9hG4bKt0",
         1,
@@ -209,8 +207,7 @@ async fn tcp_call_reuses_the_connection_for_responses() {
     ));
     bytes.extend(request(
         "INVITE",
-        "TCP",
-        local,
+        ("TCP", local),
         "t1",
         "z9hG4bKt1",
         1,
@@ -230,8 +227,7 @@ async fn tcp_call_reuses_the_connection_for_responses() {
     stream
         .write_all(&request(
             "ACK",
-            "TCP",
-            local,
+            ("TCP", local),
             "t1",
             "z9hG4bKta",
             1,
@@ -243,8 +239,7 @@ async fn tcp_call_reuses_the_connection_for_responses() {
     stream
         .write_all(&request(
             "BYE",
-            "TCP",
-            local,
+            ("TCP", local),
             "t1",
             "z9hG4bKtb",
             2,
@@ -280,7 +275,13 @@ async fn garbage_on_tcp_closes_only_that_connection() {
     let mut good = TcpStream::connect(service.local_addr).await.unwrap();
     let local = good.local_addr().unwrap();
     good.write_all(&request(
-        "OPTIONS", "TCP", local, "g", "z9hG4bKg", 1, "", "",
+        "OPTIONS",
+        ("TCP", local),
+        "g",
+        "z9hG4bKg",
+        1,
+        "",
+        "",
     ))
     .await
     .unwrap();

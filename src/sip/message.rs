@@ -85,6 +85,12 @@ pub fn normalise(raw: &[u8]) -> Result<Vec<u8>, String> {
         return Err(format!("header section larger than {MAX_HEAD_BYTES} bytes"));
     }
     let head = std::str::from_utf8(head).map_err(|_| "header section is not UTF-8".to_string())?;
+    if head
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\t' | '\r' | '\n'))
+    {
+        return Err("control characters in the header section".into());
+    }
     let mut lines: Vec<String> = Vec::new();
     for line in head.split('\n') {
         let line = line.strip_suffix('\r').unwrap_or(line);
@@ -207,6 +213,20 @@ pub fn parse(raw: &[u8], framing: Framing) -> Result<Message, ParseError> {
         .map_err(|_| ParseError::Drop("parser panicked".into()))?
         .map_err(|e| ParseError::Drop(format!("unparseable: {e}")))?;
     let mut message = from_rsip(parsed);
+    // Counted as we would write it back (Content-Length is always written).
+    let header_lines =
+        message.headers.len() + usize::from(message.header("Content-Length").is_none());
+    if header_lines > MAX_HEADERS {
+        return Err(ParseError::Drop(format!(
+            "more than {MAX_HEADERS} header lines"
+        )));
+    }
+    if message
+        .code()
+        .is_some_and(|code| !(100..=699).contains(&code))
+    {
+        return Err(ParseError::Drop("status code outside 100..=699".into()));
+    }
     if let (Some(method), StartLine::Request { method: m, .. }) =
         (extension_method, &mut message.start)
     {

@@ -6,8 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 seconds=${1:-60}
 shift || true
-targets=("${@:-sip_message}")
-[ $# -eq 0 ] && targets=(sip_message sdp)
+if [ $# -gt 0 ]; then targets=("$@"); else targets=(sip_message sdp); fi
 triple=x86_64-unknown-linux-gnu
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target}
 RUSTFLAGS="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 \

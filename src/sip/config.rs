@@ -93,6 +93,12 @@ impl Default for TimerConfig {
 }
 
 impl SipConfig {
+    /// Checks what serde cannot (CIDR syntax, reserve within the limit); the message names
+    /// the key to fix.
+    pub fn validate(&self) -> Result<(), String> {
+        super::access::AccessControl::new(self).map(|_| ())
+    }
+
     pub fn timers(&self) -> TimerConfig {
         TimerConfig {
             t1: Duration::from_millis(self.t1_ms.max(1)),
@@ -109,13 +115,16 @@ mod tests {
     #[test]
     fn toml_overrides_and_rejects_unknown_keys() {
         let c: SipConfig = toml::from_str(
-            "listen = \"127.0.0.1:5070\"\nunauthorised_invite = \"ignore\"\nmax_calls = 5\n",
+            "listen = \"127.0.0.1:5070\"\nunauthorised_invite = \"ignore\"\nmax_calls = 5\nreserved_for_leaks = 1\n",
         )
         .unwrap();
         assert_eq!(c.listen.port(), 5070);
         assert_eq!(c.unauthorised_invite, UnauthorisedAction::Ignore);
         assert_eq!(c.max_calls, 5);
         assert_eq!(c.t1_ms, 500);
+        assert!(c.validate().is_ok());
+        let bad: SipConfig = toml::from_str("allowed_sources = [\"10.0.0.0/40\"]").unwrap();
+        assert!(bad.validate().unwrap_err().contains("sip.allowed_sources"));
         let err = toml::from_str::<SipConfig>("lisen = \"x\"").unwrap_err();
         assert!(err.to_string().contains("lisen"), "{err}");
     }

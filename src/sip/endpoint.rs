@@ -269,18 +269,23 @@ fn stamp_top_via(request: &mut Message, source: SocketAddr) {
     let entries = message::split_list(&request.headers[index].1);
     let Some(first) = entries.first() else { return };
     let Some(via) = Via::parse(first) else { return };
-    let mut top = first.to_string();
+    let mut top: Vec<String> = first
+        .split(';')
+        .map(|part| {
+            if part.trim().eq_ignore_ascii_case("rport") {
+                format!("rport={}", source.port())
+            } else {
+                part.to_string()
+            }
+        })
+        .collect();
     if via.host != source.ip().to_string() && via.param("received").is_none() {
-        top.push_str(&format!(";received={}", source.ip()));
+        top.push(format!("received={}", source.ip()));
     }
-    if via.param("rport") == Some(None) {
-        top = top.replacen(";rport", &format!(";rport={}", source.port()), 1);
-    }
-    let rest: Vec<&str> = entries[1..].to_vec();
-    let mut value = top;
-    for r in rest {
+    let mut value = top.join(";");
+    for rest in &entries[1..] {
         value.push_str(", ");
-        value.push_str(r);
+        value.push_str(rest);
     }
     request.headers[index].1 = value;
 }
@@ -1336,6 +1341,22 @@ mod tests {
         assert_eq!(parse_dtmf("application/dtmf", b"11"), Some(('#', None)));
         assert_eq!(parse_dtmf("application/dtmf-relay", b"Signal=x"), None);
         assert_eq!(parse_dtmf("text/plain", b"5"), None);
+    }
+
+    #[test]
+    fn top_via_gets_received_and_rport() {
+        let mut m = Message::request("OPTIONS", "sip:a@b");
+        m.push_header(
+            "Via",
+            "SIP/2.0/UDP pbx.local:5070;branch=z9hG4bKa;rport, SIP/2.0/UDP 10.0.0.1",
+        );
+        stamp_top_via(&mut m, "127.0.0.7:40000".parse().unwrap());
+        assert_eq!(
+            m.header("Via"),
+            Some(
+                "SIP/2.0/UDP pbx.local:5070;branch=z9hG4bKa;rport=40000;received=127.0.0.7, SIP/2.0/UDP 10.0.0.1"
+            )
+        );
     }
 
     #[test]

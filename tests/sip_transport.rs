@@ -2,8 +2,9 @@
 //! SIP service whose small test application answers every call.
 
 use hotline::sip::config::SipConfig;
-use hotline::sip::endpoint::{Command, EndReason, Event};
+use hotline::sip::endpoint::{Command, EndReason, Event, OutgoingCall};
 use hotline::sip::message::{Framing, Message, StreamFrame, frame_stream, parse};
+use hotline::sip::transaction::Peer;
 use hotline::sip::transport::{Request, SipService, TransportCounts, spawn};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -287,4 +288,88 @@ async fn garbage_on_tcp_closes_only_that_connection() {
     .unwrap();
     let mut buf = Vec::new();
     assert_eq!(read_tcp(&mut good, &mut buf).await.code(), Some(200));
+}
+
+#[tokio::test]
+async fn outgoing_call_over_udp_to_an_agent_phone() {
+    let mut service = spawn(&test_config()).await.unwrap();
+    let mut events = std::mem::replace(&mut service.events, mpsc::unbounded_channel().1);
+    let agent = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let agent_addr = agent.local_addr().unwrap();
+    let (reply, handle) = tokio::sync::oneshot::channel();
+    let call = OutgoingCall {
+        target: format!("sip:8001@{agent_addr}"),
+        peer: Peer::Udp(agent_addr),
+        from_user: "hotline".into(),
+        local_rtp: "127.0.0.1:30002".parse().unwrap(),
+    };
+    service
+        .requests
+        .send(Request::StartCall { call, reply })
+        .await
+        .unwrap();
+    let handle = handle.await.unwrap();
+
+    let invite = recv_udp(&agent).await;
+    assert_eq!(invite.method(), Some("INVITE"));
+    let mut ok = Message::response_to(&invite, 200, "OK", Some("agent1"));
+    ok.push_header("Contact", format!("<sip:8001@{agent_addr}>"));
+    ok.set_body("application/sdp", OFFER.as_bytes().to_vec());
+    agent
+        .send_to(&ok.to_bytes(), service.local_addr)
+        .await
+        .unwrap();
+    let ack = recv_udp(&agent).await;
+    assert_eq!(ack.method(), Some("ACK"));
+    assert_eq!(ack.to_tag(), Some("agent1"));
+    match events.recv().await.unwrap() {
+        Event::OutgoingAnswered { call, media } => {
+            assert_eq!(call, handle);
+            assert_eq!(media.telephone_event_pt, Some(101));
+        }
+        other => panic!("{other:?}"),
+    }
+    service
+        .requests
+        .send(Request::Command(Command::Hangup { call: handle }))
+        .await
+        .unwrap();
+    let bye = recv_udp(&agent).await;
+    assert_eq!(bye.method(), Some("BYE"));
+    let bye_ok = Message::response_to(&bye, 200, "OK", None);
+    agent
+        .send_to(&bye_ok.to_bytes(), service.local_addr)
+        .await
+        .unwrap();
+    assert_eq!(
+        events.recv().await.unwrap(),
+        Event::CallEnded {
+            call: handle,
+            reason: EndReason::LocalHangup
+        }
+    );
+    wait_for_zero(&service).await;
+}
+
+#[tokio::test]
+async fn ipv6_loopback_options() {
+    let Ok(probe) = UdpSocket::bind("[::1]:0").await else {
+        eprintln!("no IPv6 loopback here: skipped");
+        return;
+    };
+    let config = SipConfig {
+        listen: "[::1]:0".parse().unwrap(),
+        ..test_config()
+    };
+    let service = spawn(&config).await.unwrap();
+    let local = probe.local_addr().unwrap();
+    probe
+        .send_to(
+            &request("OPTIONS", ("UDP", local), "v6", "z9hG4bKv6", 1, "", ""),
+            service.local_addr,
+        )
+        .await
+        .unwrap();
+    let ok = recv_udp(&probe).await;
+    assert_eq!(ok.code(), Some(200));
 }

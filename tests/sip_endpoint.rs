@@ -211,6 +211,11 @@ fn full_incoming_call_2xx_retransmitted_until_ack_then_bye() {
         other => panic!("{other:?}"),
     }
     assert!(h.run_until(20_000).is_empty(), "no 2xx after the ACK");
+    // A very late copy of the INVITE (its transaction is gone) starts no second call.
+    assert_eq!(h.ep.counts().server_transactions, 0);
+    assert!(h.feed(&invite).is_empty());
+    assert!(h.events().is_empty());
+    assert_eq!(h.ep.counts().calls, 1);
 
     let bye = request("BYE", "c1", "z9hG4bKbye1", 2, Some(&to_tag), "");
     assert_eq!(codes(&h.feed(&bye)), vec![200]);

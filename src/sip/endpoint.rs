@@ -520,6 +520,10 @@ impl Endpoint {
         }
         match method.as_str() {
             "INVITE" if request.to_tag().is_none() => {
+                if self.is_late_invite_retransmission(&request) {
+                    tracing::debug!("INVITE retransmission for an established call: absorbed");
+                    return;
+                }
                 self.on_new_invite(now, key, reply_to, request)
             }
             "INVITE" => match dialog {
@@ -629,6 +633,17 @@ impl Endpoint {
             "Call/Transaction Does Not Exist",
             None,
         );
+    }
+
+    /// An INVITE copy arriving after its transaction ended (2xx ACKed) must not start a
+    /// second call: same Call-ID, From tag and CSeq as a call we already have.
+    fn is_late_invite_retransmission(&self, invite: &Message) -> bool {
+        let cseq = invite.cseq().map_or(0, |(n, _)| n);
+        self.calls.values().any(|c| {
+            c.dialog.call_id == invite.call_id()
+                && Some(c.dialog.remote_tag.as_str()) == invite.from_tag()
+                && c.dialog.remote_cseq >= cseq
+        })
     }
 
     fn on_new_invite(&mut self, now: Instant, key: ServerKey, reply_to: Peer, invite: Message) {

@@ -1100,6 +1100,8 @@ impl Endpoint {
             "application/sdp",
             sdp::write(outgoing.local_rtp, sdp_session, 1, None),
         );
+        // Provisional dialog state until the 2xx names the far end (its tag, Contact and
+        // Record-Route replace these then); it lets CANCEL and the dialog map work meanwhile.
         let mut dialog = Dialog::from_answered_invite(&invite, &invite, outgoing.peer);
         dialog.remote_tag.clear();
         self.dialogs.insert((call_id, local_tag), handle);

@@ -110,7 +110,8 @@ pub fn normalise(raw: &[u8]) -> Result<Vec<u8>, String> {
             continue;
         }
         let Some((name, value)) = line.split_once(':') else {
-            return Err(format!("header line without a colon: {:.40}", line));
+            // The line itself is not quoted: it may hold a caller's number.
+            return Err(format!("header line {} has no colon", lines.len()));
         };
         let name = name.trim();
         let name = match name.chars().next() {
@@ -211,7 +212,8 @@ pub fn parse(raw: &[u8], framing: Framing) -> Result<Message, ParseError> {
     // promise, not rsip's: contain any parser bug to this one message.
     let parsed = std::panic::catch_unwind(|| rsip::SipMessage::try_from(normalised.as_slice()))
         .map_err(|_| ParseError::Drop("parser panicked".into()))?
-        .map_err(|e| ParseError::Drop(format!("unparseable: {e}")))?;
+        // rsip's error quotes the whole message (numbers included): keep it out of logs.
+        .map_err(|_| ParseError::Drop("unparseable start line or header".into()))?;
     let mut message = from_rsip(parsed);
     // Counted as we would write it back (Content-Length is always written).
     let header_lines =

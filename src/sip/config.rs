@@ -1,0 +1,131 @@
+//! `[sip]` section of the configuration: listen address, who may call us, flood and capacity
+//! limits, RFC 3261 timer values and our User-Agent string.
+//!
+//! Owns the shape and defaults only; must not open sockets (the transport does).
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// What to do with an INVITE (or any request) from a source outside `allowed_sources`.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum UnauthorisedAction {
+    /// Answer 403 Forbidden.
+    #[default]
+    Reject,
+    /// Stay silent, so scanners learn nothing.
+    Ignore,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SipConfig {
+    /// Address for both the UDP socket and the TCP listener.
+    pub listen: SocketAddr,
+    pub udp: bool,
+    pub tcp: bool,
+    /// PBX/proxy addresses or networks (CIDR, e.g. `10.1.2.0/24`, `::1/128`) that may send
+    /// requests.
+    pub allowed_sources: Vec<String>,
+    pub unauthorised_invite: UnauthorisedAction,
+    /// Out-of-dialog requests per second allowed from one source address; more are dropped.
+    pub rate_limit_per_second: f64,
+    /// How many requests a source may send in a burst above the steady rate.
+    pub rate_limit_burst: f64,
+    /// Concurrent calls (ringing or answered) we accept in total.
+    pub max_calls: usize,
+    /// Part of `max_calls` kept free for priority (gas leak) lines: normal calls are limited
+    /// to `max_calls - reserved_for_leaks`.
+    pub reserved_for_leaks: usize,
+    /// Request-URI user parts (dialled numbers) that are priority lines and may use the
+    /// reserved capacity.
+    pub priority_numbers: Vec<String>,
+    /// Seconds suggested in Retry-After when we are full or shutting down.
+    pub retry_after_secs: u32,
+    /// RFC 3261 T1 (round-trip estimate), in milliseconds.
+    pub t1_ms: u64,
+    /// RFC 3261 T2 (retransmit cap), in milliseconds.
+    pub t2_ms: u64,
+    /// RFC 3261 T4 (network lifetime of a message), in milliseconds.
+    pub t4_ms: u64,
+    pub user_agent: String,
+}
+
+impl Default for SipConfig {
+    fn default() -> Self {
+        SipConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 5060)),
+            udp: true,
+            tcp: true,
+            allowed_sources: vec!["127.0.0.0/8".into(), "::1/128".into()],
+            unauthorised_invite: UnauthorisedAction::Reject,
+            rate_limit_per_second: 50.0,
+            rate_limit_burst: 100.0,
+            max_calls: 60,
+            reserved_for_leaks: 10,
+            priority_numbers: Vec::new(),
+            retry_after_secs: 30,
+            t1_ms: 500,
+            t2_ms: 4000,
+            t4_ms: 5000,
+            user_agent: concat!("hotlined/", env!("CARGO_PKG_VERSION")).into(),
+        }
+    }
+}
+
+/// The three base timers, as durations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimerConfig {
+    pub t1: Duration,
+    pub t2: Duration,
+    pub t4: Duration,
+}
+
+impl Default for TimerConfig {
+    fn default() -> Self {
+        TimerConfig {
+            t1: Duration::from_millis(500),
+            t2: Duration::from_secs(4),
+            t4: Duration::from_secs(5),
+        }
+    }
+}
+
+impl SipConfig {
+    /// Checks what serde cannot (CIDR syntax, reserve within the limit); the message names
+    /// the key to fix.
+    pub fn validate(&self) -> Result<(), String> {
+        super::access::AccessControl::new(self).map(|_| ())
+    }
+
+    pub fn timers(&self) -> TimerConfig {
+        TimerConfig {
+            t1: Duration::from_millis(self.t1_ms.max(1)),
+            t2: Duration::from_millis(self.t2_ms.max(self.t1_ms).max(1)),
+            t4: Duration::from_millis(self.t4_ms.max(1)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn toml_overrides_and_rejects_unknown_keys() {
+        let c: SipConfig = toml::from_str(
+            "listen = \"127.0.0.1:5070\"\nunauthorised_invite = \"ignore\"\nmax_calls = 5\nreserved_for_leaks = 1\n",
+        )
+        .unwrap();
+        assert_eq!(c.listen.port(), 5070);
+        assert_eq!(c.unauthorised_invite, UnauthorisedAction::Ignore);
+        assert_eq!(c.max_calls, 5);
+        assert_eq!(c.t1_ms, 500);
+        assert!(c.validate().is_ok());
+        let bad: SipConfig = toml::from_str("allowed_sources = [\"10.0.0.0/40\"]").unwrap();
+        assert!(bad.validate().unwrap_err().contains("sip.allowed_sources"));
+        let err = toml::from_str::<SipConfig>("lisen = \"x\"").unwrap_err();
+        assert!(err.to_string().contains("lisen"), "{err}");
+    }
+}

@@ -1,0 +1,759 @@
+//! RFC 3261 §17 transaction state machines (with the RFC 6026 "Accepted" state for 2xx to
+//! INVITE): retransmissions and Timers A/B/D/E/F/G/H/I/J/K, plus the 2xx retransmission the
+//! UAS core owes until ACK. Sans-IO: time is passed in, bytes to send are pushed to an outbox.
+//!
+//! Owns per-transaction timing and the last message to resend; must not decide what to
+//! answer (the endpoint does) or know about dialogs.
+
+use super::config::TimerConfig;
+use super::message::Message;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+/// Identifies one TCP connection of the transport.
+pub type ConnId = u64;
+
+/// Where a message goes or came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Peer {
+    Udp(SocketAddr),
+    /// `conn` is the connection a request came on (responses reuse it); `None` asks the
+    /// transport to use any open connection to `addr` or to open one.
+    Tcp {
+        addr: SocketAddr,
+        conn: Option<ConnId>,
+    },
+}
+
+impl Peer {
+    pub fn addr(&self) -> SocketAddr {
+        match self {
+            Peer::Udp(addr) | Peer::Tcp { addr, .. } => *addr,
+        }
+    }
+
+    /// Reliable transports need no retransmissions and no lingering timers.
+    pub fn is_reliable(&self) -> bool {
+        matches!(self, Peer::Tcp { .. })
+    }
+
+    pub fn transport_name(&self) -> &'static str {
+        match self {
+            Peer::Udp(_) => "UDP",
+            Peer::Tcp { .. } => "TCP",
+        }
+    }
+}
+
+/// Bytes to put on the wire.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transmit {
+    pub peer: Peer,
+    pub data: Vec<u8>,
+}
+
+/// A retransmission schedule: first after T1, doubling, optionally capped (at T2).
+#[derive(Debug, Clone, Copy)]
+struct Backoff {
+    next: Instant,
+    interval: Duration,
+    cap: Option<Duration>,
+}
+
+impl Backoff {
+    fn start(now: Instant, first: Duration, cap: Option<Duration>) -> Backoff {
+        Backoff {
+            next: now + first,
+            interval: first,
+            cap,
+        }
+    }
+
+    fn advance(&mut self) {
+        let doubled = self.interval * 2;
+        self.interval = self.cap.map_or(doubled, |cap| doubled.min(cap));
+        self.next += self.interval;
+    }
+}
+
+fn earliest(times: &[Option<Instant>]) -> Option<Instant> {
+    times.iter().flatten().min().copied()
+}
+
+/// INVITE server transaction states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerInviteState {
+    Proceeding,
+    /// 2xx sent, retransmitted until the ACK arrives (RFC 6026 Accepted).
+    Accepted,
+    /// Non-2xx final sent, retransmitted (Timer G) until ACK.
+    Completed,
+    /// ACK for the non-2xx received; absorbing ACK retransmissions until Timer I.
+    Confirmed,
+    Terminated,
+}
+
+/// What an INVITE server transaction timeout means for the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerInviteTimeout {
+    /// Timer H fired in Accepted: the 2xx was never ACKed; tear the call down.
+    NoAckFor2xx,
+    /// Timer H fired in Completed: the error response was never ACKed.
+    NoAckForError,
+}
+
+#[derive(Debug)]
+pub struct ServerInvite {
+    pub peer: Peer,
+    state: ServerInviteState,
+    timers: TimerConfig,
+    last_response: Option<Vec<u8>>,
+    retransmit: Option<Backoff>,
+    give_up_at: Option<Instant>,
+    end_at: Option<Instant>,
+}
+
+impl ServerInvite {
+    pub fn new(peer: Peer, timers: TimerConfig) -> ServerInvite {
+        ServerInvite {
+            peer,
+            state: ServerInviteState::Proceeding,
+            timers,
+            last_response: None,
+            retransmit: None,
+            give_up_at: None,
+            end_at: None,
+        }
+    }
+
+    pub fn state(&self) -> ServerInviteState {
+        self.state
+    }
+
+    /// Sends a response; 1xx keeps Proceeding, 2xx enters Accepted, others Completed.
+    pub fn respond(&mut self, response: &Message, now: Instant, out: &mut Vec<Transmit>) {
+        let code = response.code().unwrap_or(500);
+        if self.state != ServerInviteState::Proceeding {
+            return;
+        }
+        let data = response.to_bytes();
+        out.push(Transmit {
+            peer: self.peer,
+            data: data.clone(),
+        });
+        self.last_response = Some(data);
+        if code < 200 {
+            return;
+        }
+        let t1 = self.timers.t1;
+        self.give_up_at = Some(now + 64 * t1);
+        if (200..300).contains(&code) {
+            // The UAS core retransmits 2xx on every transport (§13.3.1.4).
+            self.state = ServerInviteState::Accepted;
+            self.retransmit = Some(Backoff::start(now, t1, Some(self.timers.t2)));
+        } else {
+            self.state = ServerInviteState::Completed;
+            self.retransmit =
+                (!self.peer.is_reliable()).then(|| Backoff::start(now, t1, Some(self.timers.t2)));
+        }
+    }
+
+    /// The INVITE came again: resend whatever we last said.
+    pub fn on_retransmission(&mut self, out: &mut Vec<Transmit>) {
+        if let Some(data) = &self.last_response {
+            out.push(Transmit {
+                peer: self.peer,
+                data: data.clone(),
+            });
+        }
+    }
+
+    /// An ACK matched this transaction. Returns true when it confirmed a 2xx.
+    pub fn on_ack(&mut self, now: Instant) -> bool {
+        match self.state {
+            ServerInviteState::Accepted => {
+                self.state = ServerInviteState::Terminated;
+                true
+            }
+            ServerInviteState::Completed => {
+                self.state = ServerInviteState::Confirmed;
+                self.retransmit = None;
+                self.give_up_at = None;
+                let linger = if self.peer.is_reliable() {
+                    Duration::ZERO
+                } else {
+                    self.timers.t4
+                };
+                self.end_at = Some(now + linger);
+                false
+            }
+            _ => false,
+        }
+    }
+
+    pub fn next_deadline(&self) -> Option<Instant> {
+        if self.state == ServerInviteState::Terminated {
+            return None;
+        }
+        earliest(&[
+            self.retransmit.map(|r| r.next),
+            self.give_up_at,
+            self.end_at,
+        ])
+    }
+
+    pub fn on_timeout(
+        &mut self,
+        now: Instant,
+        out: &mut Vec<Transmit>,
+    ) -> Option<ServerInviteTimeout> {
+        if self.give_up_at.is_some_and(|t| t <= now) {
+            let timeout = match self.state {
+                ServerInviteState::Accepted => ServerInviteTimeout::NoAckFor2xx,
+                _ => ServerInviteTimeout::NoAckForError,
+            };
+            self.state = ServerInviteState::Terminated;
+            return Some(timeout);
+        }
+        if self.end_at.is_some_and(|t| t <= now) {
+            self.state = ServerInviteState::Terminated;
+            return None;
+        }
+        if let Some(backoff) = &mut self.retransmit
+            && backoff.next <= now
+        {
+            backoff.advance();
+            if let Some(data) = &self.last_response {
+                out.push(Transmit {
+                    peer: self.peer,
+                    data: data.clone(),
+                });
+            }
+        }
+        None
+    }
+
+    pub fn is_terminated(&self) -> bool {
+        self.state == ServerInviteState::Terminated
+    }
+}
+
+/// Non-INVITE server transaction (we always answer at once: Trying → Completed → Timer J).
+#[derive(Debug)]
+pub struct ServerNonInvite {
+    pub peer: Peer,
+    timers: TimerConfig,
+    last_response: Option<Vec<u8>>,
+    end_at: Option<Instant>,
+    terminated: bool,
+}
+
+impl ServerNonInvite {
+    pub fn new(peer: Peer, timers: TimerConfig) -> ServerNonInvite {
+        ServerNonInvite {
+            peer,
+            timers,
+            last_response: None,
+            end_at: None,
+            terminated: false,
+        }
+    }
+
+    pub fn respond(&mut self, response: &Message, now: Instant, out: &mut Vec<Transmit>) {
+        if self.end_at.is_some() {
+            return;
+        }
+        let data = response.to_bytes();
+        out.push(Transmit {
+            peer: self.peer,
+            data: data.clone(),
+        });
+        self.last_response = Some(data);
+        if response.code().unwrap_or(500) >= 200 {
+            let linger = if self.peer.is_reliable() {
+                Duration::ZERO
+            } else {
+                64 * self.timers.t1
+            };
+            self.end_at = Some(now + linger);
+        }
+    }
+
+    pub fn on_retransmission(&mut self, out: &mut Vec<Transmit>) {
+        if let Some(data) = &self.last_response {
+            out.push(Transmit {
+                peer: self.peer,
+                data: data.clone(),
+            });
+        }
+    }
+
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.end_at.filter(|_| !self.terminated)
+    }
+
+    pub fn on_timeout(&mut self, now: Instant) {
+        if self.end_at.is_some_and(|t| t <= now) {
+            self.terminated = true;
+        }
+    }
+
+    pub fn is_terminated(&self) -> bool {
+        self.terminated
+    }
+}
+
+/// What a client transaction tells its user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientOutcome {
+    Provisional(Message),
+    /// A final response (first copy only; retransmissions are absorbed, except 2xx to
+    /// INVITE which the dialog must re-ACK, reported as `Final` again).
+    Final(Message),
+    /// Timer B or F: no final response in time.
+    Timeout,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ClientState {
+    Calling,
+    Proceeding,
+    Completed,
+    Terminated,
+}
+
+/// Client transaction for INVITE (Timers A, B, D) or any other method (Timers E, F, K).
+#[derive(Debug)]
+pub struct ClientTransaction {
+    pub peer: Peer,
+    is_invite: bool,
+    state: ClientState,
+    timers: TimerConfig,
+    request: Message,
+    request_bytes: Vec<u8>,
+    ack_bytes: Option<Vec<u8>>,
+    retransmit: Option<Backoff>,
+    give_up_at: Option<Instant>,
+    end_at: Option<Instant>,
+}
+
+impl ClientTransaction {
+    /// Sends `request` and starts the timers.
+    pub fn start(
+        request: Message,
+        peer: Peer,
+        timers: TimerConfig,
+        now: Instant,
+        out: &mut Vec<Transmit>,
+    ) -> ClientTransaction {
+        let is_invite = request.method() == Some("INVITE");
+        let request_bytes = request.to_bytes();
+        out.push(Transmit {
+            peer,
+            data: request_bytes.clone(),
+        });
+        let cap = (!is_invite).then_some(timers.t2);
+        ClientTransaction {
+            peer,
+            is_invite,
+            state: ClientState::Calling,
+            timers,
+            request,
+            request_bytes,
+            ack_bytes: None,
+            retransmit: (!peer.is_reliable()).then(|| Backoff::start(now, timers.t1, cap)),
+            give_up_at: Some(now + 64 * timers.t1),
+            end_at: None,
+        }
+    }
+
+    pub fn request(&self) -> &Message {
+        &self.request
+    }
+
+    /// Feeds a response matched to this transaction.
+    pub fn on_response(
+        &mut self,
+        response: Message,
+        now: Instant,
+        out: &mut Vec<Transmit>,
+    ) -> Option<ClientOutcome> {
+        let code = response.code()?;
+        match self.state {
+            ClientState::Calling | ClientState::Proceeding if code < 200 => {
+                self.state = ClientState::Proceeding;
+                if self.is_invite {
+                    self.retransmit = None;
+                } else if let Some(r) = &mut self.retransmit {
+                    // Timer E continues at T2 in Proceeding.
+                    r.interval = self.timers.t2;
+                    r.next = now + self.timers.t2;
+                }
+                Some(ClientOutcome::Provisional(response))
+            }
+            ClientState::Calling | ClientState::Proceeding => {
+                self.retransmit = None;
+                self.give_up_at = None;
+                if self.is_invite && (200..300).contains(&code) {
+                    self.state = ClientState::Terminated;
+                } else {
+                    if self.is_invite {
+                        let ack = self.ack_for(&response).to_bytes();
+                        out.push(Transmit {
+                            peer: self.peer,
+                            data: ack.clone(),
+                        });
+                        self.ack_bytes = Some(ack);
+                    }
+                    self.state = ClientState::Completed;
+                    let linger = match (self.peer.is_reliable(), self.is_invite) {
+                        (true, _) => Duration::ZERO,
+                        (false, true) => Duration::from_secs(32), // Timer D
+                        (false, false) => self.timers.t4,         // Timer K
+                    };
+                    self.end_at = Some(now + linger);
+                }
+                Some(ClientOutcome::Final(response))
+            }
+            ClientState::Completed => {
+                if let Some(ack) = &self.ack_bytes {
+                    out.push(Transmit {
+                        peer: self.peer,
+                        data: ack.clone(),
+                    });
+                }
+                None
+            }
+            ClientState::Terminated => None,
+        }
+    }
+
+    /// ACK for a non-2xx final response (§17.1.1.3): same branch, Request-URI and Route.
+    fn ack_for(&self, response: &Message) -> Message {
+        let uri = self.request.uri().unwrap_or("sip:invalid");
+        let mut ack = Message::request("ACK", uri);
+        for (name, value) in &self.request.headers {
+            if matches!(name.as_str(), "Call-ID" | "From" | "Route" | "Max-Forwards") {
+                ack.push_header(name, value.clone());
+            }
+        }
+        if let Some(via) = self.request.header_values("Via").first() {
+            ack.headers.insert(0, ("Via".into(), via.to_string()));
+        }
+        if let Some(to) = response.header("To") {
+            ack.push_header("To", to);
+        }
+        let number = self.request.cseq().map_or(1, |(n, _)| n);
+        ack.push_header("CSeq", format!("{number} ACK"));
+        ack
+    }
+
+    pub fn next_deadline(&self) -> Option<Instant> {
+        if self.state == ClientState::Terminated {
+            return None;
+        }
+        earliest(&[
+            self.retransmit.map(|r| r.next),
+            self.give_up_at,
+            self.end_at,
+        ])
+    }
+
+    pub fn on_timeout(&mut self, now: Instant, out: &mut Vec<Transmit>) -> Option<ClientOutcome> {
+        if self.give_up_at.is_some_and(|t| t <= now) {
+            self.state = ClientState::Terminated;
+            return Some(ClientOutcome::Timeout);
+        }
+        if self.end_at.is_some_and(|t| t <= now) {
+            self.state = ClientState::Terminated;
+            return None;
+        }
+        if let Some(backoff) = &mut self.retransmit
+            && backoff.next <= now
+        {
+            backoff.advance();
+            out.push(Transmit {
+                peer: self.peer,
+                data: self.request_bytes.clone(),
+            });
+        }
+        None
+    }
+
+    pub fn is_terminated(&self) -> bool {
+        self.state == ClientState::Terminated
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn timers() -> TimerConfig {
+        TimerConfig::default()
+    }
+
+    fn udp() -> Peer {
+        Peer::Udp("127.0.0.1:5070".parse().unwrap())
+    }
+
+    fn tcp() -> Peer {
+        Peer::Tcp {
+            addr: "127.0.0.1:5070".parse().unwrap(),
+            conn: Some(1),
+        }
+    }
+
+    fn request(method: &str) -> Message {
+        let mut m = Message::request(method, "sip:agent@127.0.0.1:5070");
+        m.push_header("Via", "SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKc1");
+        m.push_header("From", "<sip:hotline@127.0.0.1>;tag=ours");
+        m.push_header("To", "<sip:agent@127.0.0.1>");
+        m.push_header("Call-ID", "cid");
+        m.push_header("CSeq", format!("1 {method}"));
+        m.push_header("Max-Forwards", "70");
+        m
+    }
+
+    fn response(req: &Message, code: u16) -> Message {
+        Message::response_to(req, code, "X", Some("theirs"))
+    }
+
+    /// Fires every deadline of `tx` in order; returns the times (offset from `t0`) at which
+    /// something was transmitted, and the time of the first timeout event.
+    fn drive_server_invite(
+        tx: &mut ServerInvite,
+        t0: Instant,
+    ) -> (Vec<u64>, Option<(u64, ServerInviteTimeout)>) {
+        let mut sent = Vec::new();
+        while let Some(at) = tx.next_deadline() {
+            let mut out = Vec::new();
+            let event = tx.on_timeout(at, &mut out);
+            if !out.is_empty() {
+                sent.push((at - t0).as_millis() as u64);
+            }
+            if let Some(e) = event {
+                return (sent, Some(((at - t0).as_millis() as u64, e)));
+            }
+        }
+        (sent, None)
+    }
+
+    #[test]
+    fn two_xx_retransmitted_with_doubling_capped_at_t2_until_timer_h() {
+        let t0 = Instant::now();
+        let mut tx = ServerInvite::new(udp(), timers());
+        let mut out = Vec::new();
+        tx.respond(&response(&request("INVITE"), 200), t0, &mut out);
+        assert_eq!(out.len(), 1);
+        let (sent, timeout) = drive_server_invite(&mut tx, t0);
+        assert_eq!(
+            &sent[..6],
+            &[500, 1500, 3500, 7500, 11500, 15500],
+            "T1, 2T1, 4T1, then every T2"
+        );
+        assert!(sent.iter().all(|t| *t < 32_000));
+        assert_eq!(timeout, Some((32_000, ServerInviteTimeout::NoAckFor2xx)));
+        assert!(tx.is_terminated());
+    }
+
+    #[test]
+    fn ack_stops_2xx_retransmission() {
+        let t0 = Instant::now();
+        let mut tx = ServerInvite::new(udp(), timers());
+        let mut out = Vec::new();
+        tx.respond(&response(&request("INVITE"), 200), t0, &mut out);
+        let mut out = Vec::new();
+        tx.on_timeout(t0 + Duration::from_millis(500), &mut out);
+        assert_eq!(out.len(), 1);
+        assert!(tx.on_ack(t0 + Duration::from_millis(600)));
+        assert!(tx.is_terminated());
+        assert_eq!(tx.next_deadline(), None);
+    }
+
+    #[test]
+    fn non_2xx_timer_g_then_ack_then_timer_i() {
+        let t0 = Instant::now();
+        let mut tx = ServerInvite::new(udp(), timers());
+        let mut out = Vec::new();
+        tx.respond(&response(&request("INVITE"), 486), t0, &mut out);
+        assert_eq!(tx.state(), ServerInviteState::Completed);
+        // Timer G retransmissions.
+        let mut sent = Vec::new();
+        for _ in 0..3 {
+            let at = tx.next_deadline().unwrap();
+            let mut out = Vec::new();
+            tx.on_timeout(at, &mut out);
+            assert_eq!(out.len(), 1);
+            sent.push((at - t0).as_millis());
+        }
+        assert_eq!(sent, vec![500, 1500, 3500]);
+        let ack_at = t0 + Duration::from_secs(4);
+        assert!(!tx.on_ack(ack_at));
+        assert_eq!(tx.state(), ServerInviteState::Confirmed);
+        // Timer I = T4 absorbs ACK retransmissions, then ends silently.
+        assert_eq!(tx.next_deadline(), Some(ack_at + Duration::from_secs(5)));
+        let mut out = Vec::new();
+        assert_eq!(
+            tx.on_timeout(ack_at + Duration::from_secs(5), &mut out),
+            None
+        );
+        assert!(out.is_empty());
+        assert!(tx.is_terminated());
+    }
+
+    #[test]
+    fn non_2xx_without_ack_hits_timer_h() {
+        let t0 = Instant::now();
+        let mut tx = ServerInvite::new(udp(), timers());
+        tx.respond(&response(&request("INVITE"), 488), t0, &mut Vec::new());
+        let (sent, timeout) = drive_server_invite(&mut tx, t0);
+        assert_eq!(sent[..4], [500, 1500, 3500, 7500]);
+        assert_eq!(timeout, Some((32_000, ServerInviteTimeout::NoAckForError)));
+    }
+
+    #[test]
+    fn non_2xx_over_tcp_is_not_retransmitted_and_timer_i_is_zero() {
+        let t0 = Instant::now();
+        let mut tx = ServerInvite::new(tcp(), timers());
+        tx.respond(&response(&request("INVITE"), 486), t0, &mut Vec::new());
+        assert_eq!(tx.next_deadline(), Some(t0 + Duration::from_secs(32)));
+        tx.on_ack(t0 + Duration::from_millis(10));
+        assert_eq!(tx.next_deadline(), Some(t0 + Duration::from_millis(10)));
+    }
+
+    #[test]
+    fn retransmitted_invite_gets_last_response() {
+        let t0 = Instant::now();
+        let mut tx = ServerInvite::new(udp(), timers());
+        let mut out = Vec::new();
+        tx.on_retransmission(&mut out);
+        assert!(out.is_empty(), "nothing said yet");
+        let trying = response(&request("INVITE"), 100);
+        tx.respond(&trying, t0, &mut out);
+        out.clear();
+        tx.on_retransmission(&mut out);
+        assert_eq!(out[0].data, trying.to_bytes());
+    }
+
+    #[test]
+    fn server_non_invite_timer_j() {
+        let t0 = Instant::now();
+        let mut tx = ServerNonInvite::new(udp(), timers());
+        let ok = response(&request("BYE"), 200);
+        let mut out = Vec::new();
+        tx.respond(&ok, t0, &mut out);
+        out.clear();
+        tx.on_retransmission(&mut out);
+        assert_eq!(out[0].data, ok.to_bytes());
+        assert_eq!(tx.next_deadline(), Some(t0 + Duration::from_secs(32)));
+        tx.on_timeout(t0 + Duration::from_secs(32));
+        assert!(tx.is_terminated());
+        let mut reliable = ServerNonInvite::new(tcp(), timers());
+        reliable.respond(&ok, t0, &mut Vec::new());
+        assert_eq!(reliable.next_deadline(), Some(t0));
+    }
+
+    fn drive_client(tx: &mut ClientTransaction, t0: Instant) -> (Vec<u64>, Option<u64>) {
+        let mut sent = Vec::new();
+        while let Some(at) = tx.next_deadline() {
+            let mut out = Vec::new();
+            let event = tx.on_timeout(at, &mut out);
+            if !out.is_empty() {
+                sent.push((at - t0).as_millis() as u64);
+            }
+            if event == Some(ClientOutcome::Timeout) {
+                return (sent, Some((at - t0).as_millis() as u64));
+            }
+        }
+        (sent, None)
+    }
+
+    #[test]
+    fn client_invite_timer_a_doubles_uncapped_and_timer_b_gives_up() {
+        let t0 = Instant::now();
+        let mut out = Vec::new();
+        let mut tx = ClientTransaction::start(request("INVITE"), udp(), timers(), t0, &mut out);
+        assert_eq!(out.len(), 1);
+        let (sent, timeout) = drive_client(&mut tx, t0);
+        assert_eq!(sent, vec![500, 1500, 3500, 7500, 15500, 31500]);
+        assert_eq!(timeout, Some(32_000));
+    }
+
+    #[test]
+    fn client_invite_non_2xx_is_acked_and_retransmits_reacked() {
+        let t0 = Instant::now();
+        let req = request("INVITE");
+        let mut tx = ClientTransaction::start(req.clone(), udp(), timers(), t0, &mut Vec::new());
+        let mut out = Vec::new();
+        let outcome = tx.on_response(response(&req, 180), t0, &mut out);
+        assert!(matches!(outcome, Some(ClientOutcome::Provisional(_))));
+        assert!(out.is_empty());
+        // Timer A stopped in Proceeding; Timer B still runs.
+        assert_eq!(tx.next_deadline(), Some(t0 + Duration::from_secs(32)));
+        let busy = response(&req, 486);
+        let outcome = tx.on_response(busy.clone(), t0, &mut out);
+        assert!(matches!(outcome, Some(ClientOutcome::Final(_))));
+        let ack = crate::sip::message::parse(&out[0].data, crate::sip::message::Framing::Datagram)
+            .unwrap();
+        assert_eq!(ack.method(), Some("ACK"));
+        assert_eq!(ack.cseq(), Some((1, "ACK")));
+        assert_eq!(ack.to_tag(), Some("theirs"));
+        assert_eq!(ack.top_via().unwrap().branch(), Some("z9hG4bKc1"));
+        out.clear();
+        assert_eq!(tx.on_response(busy, t0, &mut out), None);
+        assert_eq!(out.len(), 1, "ACK resent for the retransmitted 486");
+        // Timer D.
+        assert_eq!(tx.next_deadline(), Some(t0 + Duration::from_secs(32)));
+    }
+
+    #[test]
+    fn client_invite_2xx_terminates_and_goes_to_the_dialog() {
+        let t0 = Instant::now();
+        let req = request("INVITE");
+        let mut tx = ClientTransaction::start(req.clone(), udp(), timers(), t0, &mut Vec::new());
+        let mut out = Vec::new();
+        let outcome = tx.on_response(response(&req, 200), t0, &mut out);
+        assert!(matches!(outcome, Some(ClientOutcome::Final(_))));
+        assert!(out.is_empty(), "the dialog sends the 2xx ACK");
+        assert!(tx.is_terminated());
+    }
+
+    #[test]
+    fn client_non_invite_timer_e_capped_then_f() {
+        let t0 = Instant::now();
+        let mut tx = ClientTransaction::start(request("BYE"), udp(), timers(), t0, &mut Vec::new());
+        let (sent, timeout) = drive_client(&mut tx, t0);
+        assert_eq!(&sent[..6], &[500, 1500, 3500, 7500, 11500, 15500]);
+        assert_eq!(timeout, Some(32_000));
+    }
+
+    #[test]
+    fn client_non_invite_proceeding_and_timer_k() {
+        let t0 = Instant::now();
+        let req = request("BYE");
+        let mut tx = ClientTransaction::start(req.clone(), udp(), timers(), t0, &mut Vec::new());
+        let t = t0 + Duration::from_millis(100);
+        tx.on_response(response(&req, 100), t, &mut Vec::new());
+        assert_eq!(
+            tx.next_deadline(),
+            Some(t + Duration::from_secs(4)),
+            "Timer E at T2"
+        );
+        let outcome = tx.on_response(response(&req, 200), t, &mut Vec::new());
+        assert!(matches!(outcome, Some(ClientOutcome::Final(_))));
+        assert_eq!(
+            tx.next_deadline(),
+            Some(t + Duration::from_secs(5)),
+            "Timer K = T4"
+        );
+        assert_eq!(
+            tx.on_timeout(t + Duration::from_secs(5), &mut Vec::new()),
+            None
+        );
+        assert!(tx.is_terminated());
+        // Over TCP: no retransmissions, Timer F only.
+        let tcp_tx = ClientTransaction::start(req, tcp(), timers(), t0, &mut Vec::new());
+        assert_eq!(tcp_tx.next_deadline(), Some(t0 + Duration::from_secs(32)));
+    }
+}

@@ -1,0 +1,730 @@
+//! The sans-IO SIP endpoint driven with a simulated clock: every UAS/UAC flow, timer and
+//! error answer, without sockets.
+
+use hotline::sip::config::{SipConfig, UnauthorisedAction};
+use hotline::sip::endpoint::{CallHandle, Command, EndReason, Endpoint, Event, OutgoingCall};
+use hotline::sip::message::{Framing, Message, parse};
+use hotline::sip::sdp::{Codec, Direction};
+use hotline::sip::transaction::Peer;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+const LOCAL: &str = "127.0.0.1:5060";
+const PBX: &str = "127.0.0.1:5070";
+
+const OFFER: &str = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+    m=audio 4000 RTP/AVP 8 0 96\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:0 PCMU/8000\r\n\
+    a=rtpmap:96 telephone-event/8000\r\n";
+
+struct Harness {
+    ep: Endpoint,
+    t0: Instant,
+    now: Instant,
+    pbx: Peer,
+}
+
+fn harness_with(f: impl FnOnce(&mut SipConfig)) -> Harness {
+    let mut config = SipConfig::default();
+    f(&mut config);
+    let now = Instant::now();
+    Harness {
+        ep: Endpoint::new(&config, LOCAL.parse().unwrap()).unwrap(),
+        t0: now,
+        now,
+        pbx: Peer::Udp(PBX.parse().unwrap()),
+    }
+}
+
+fn harness() -> Harness {
+    harness_with(|_| {})
+}
+
+fn request(
+    method: &str,
+    call_id: &str,
+    branch: &str,
+    cseq: u32,
+    to_tag: Option<&str>,
+    body: &str,
+) -> String {
+    let to_tag = to_tag.map(|t| format!(";tag={t}")).unwrap_or_default();
+    let ct = if body.is_empty() {
+        ""
+    } else {
+        "Content-Type: application/sdp\r\n"
+    };
+    format!(
+        "{method} sip:4008@127.0.0.1:5060 SIP/2.0\r\n\
+         Via: SIP/2.0/UDP 127.0.0.1:5070;branch={branch}\r\n\
+         From: \"Caller\" <sip:13812341234@127.0.0.1>;tag=caller1\r\n\
+         To: <sip:4008@127.0.0.1>{to_tag}\r\n\
+         Call-ID: {call_id}\r\n\
+         CSeq: {cseq} {method}\r\n\
+         Contact: <sip:caller@127.0.0.1:5070>\r\n\
+         Max-Forwards: 70\r\n\
+         {ct}Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+impl Harness {
+    fn feed(&mut self, text: &str) -> Vec<Message> {
+        self.ep.handle_message(self.now, self.pbx, text.as_bytes());
+        self.sent()
+    }
+
+    fn sent(&mut self) -> Vec<Message> {
+        let mut out = Vec::new();
+        while let Some(t) = self.ep.poll_transmit() {
+            out.push(parse(&t.data, Framing::Datagram).expect("we send parseable messages"));
+        }
+        out
+    }
+
+    fn events(&mut self) -> Vec<Event> {
+        std::iter::from_fn(|| self.ep.poll_event()).collect()
+    }
+
+    /// Runs all timers until `until` (ms after start); returns (ms, message) sent.
+    fn run_until(&mut self, until_ms: u64) -> Vec<(u64, Message)> {
+        let end = self.t0 + Duration::from_millis(until_ms);
+        let mut sent = Vec::new();
+        while let Some(at) = self.ep.poll_timeout() {
+            if at > end {
+                break;
+            }
+            self.now = at.max(self.now);
+            self.ep.handle_timeout(self.now);
+            let ms = (self.now - self.t0).as_millis() as u64;
+            sent.extend(self.sent().into_iter().map(|m| (ms, m)));
+        }
+        self.now = end.max(self.now);
+        sent
+    }
+
+    fn at(&mut self, ms: u64) {
+        self.now = self.t0 + Duration::from_millis(ms);
+    }
+
+    /// INVITE with SDP → 100 and the IncomingCall event.
+    fn incoming(&mut self, call_id: &str, branch: &str) -> CallHandle {
+        let out = self.feed(&request("INVITE", call_id, branch, 1, None, OFFER));
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].code(), Some(100));
+        match self.events().as_slice() {
+            [Event::IncomingCall { call, .. }] => *call,
+            other => panic!("expected IncomingCall, got {other:?}"),
+        }
+    }
+
+    fn answer(&mut self, call: CallHandle) -> Message {
+        self.ep.handle_command(
+            self.now,
+            Command::Answer {
+                call,
+                local_rtp: "127.0.0.1:20000".parse().unwrap(),
+            },
+        );
+        let mut out = self.sent();
+        assert_eq!(out.len(), 1);
+        out.remove(0)
+    }
+}
+
+fn codes(sent: &[Message]) -> Vec<u16> {
+    sent.iter().filter_map(|m| m.code()).collect()
+}
+
+#[test]
+fn options_gets_200_with_allow_and_accept() {
+    let mut h = harness();
+    let out = h.feed(&request("OPTIONS", "o1", "z9hG4bKo1", 1, None, ""));
+    assert_eq!(codes(&out), vec![200]);
+    assert!(out[0].header("Allow").unwrap().contains("INVITE"));
+    assert_eq!(out[0].header("Accept"), Some("application/sdp"));
+    assert!(out[0].to_tag().is_some());
+    // Timer J then clears the transaction.
+    assert_eq!(h.ep.counts().server_transactions, 1);
+    h.run_until(32_000);
+    assert_eq!(h.ep.counts().transactions(), 0);
+}
+
+#[test]
+fn full_incoming_call_2xx_retransmitted_until_ack_then_bye() {
+    let mut h = harness();
+    let invite = request("INVITE", "c1", "z9hG4bKi1", 1, None, OFFER);
+    let out = h.feed(&invite);
+    assert_eq!(codes(&out), vec![100]);
+    let events = h.events();
+    let Event::IncomingCall {
+        call,
+        caller,
+        dialled,
+        offer,
+        priority,
+        ..
+    } = &events[0]
+    else {
+        panic!("{events:?}")
+    };
+    assert_eq!(caller.as_deref(), Some("13812341234"));
+    assert_eq!(dialled.as_deref(), Some("4008"));
+    assert!(!priority);
+    let offer = offer.clone().unwrap();
+    assert_eq!(offer.codec, Codec::Pcma, "offerer's order");
+    assert_eq!(offer.telephone_event_pt, Some(96));
+    let call = *call;
+
+    // A retransmitted INVITE before the answer gets the 100 again.
+    h.at(200);
+    assert_eq!(codes(&h.feed(&invite)), vec![100]);
+
+    h.ep.handle_command(h.now, Command::Ring { call });
+    assert_eq!(codes(&h.sent()), vec![180]);
+
+    let ok = h.answer(call);
+    assert_eq!(ok.code(), Some(200));
+    let to_tag = ok.to_tag().unwrap().to_string();
+    let body = String::from_utf8(ok.body.clone()).unwrap();
+    assert!(body.contains("m=audio 20000 RTP/AVP 8 96"), "{body}");
+    assert!(ok.header("Contact").is_some());
+
+    // A retransmitted INVITE now gets the 200 again.
+    assert_eq!(codes(&h.feed(&invite)), vec![200]);
+
+    let resent = h.run_until(200 + 8_000);
+    let times: Vec<u64> = resent.iter().map(|(t, _)| *t - 200).collect();
+    assert_eq!(times, vec![500, 1500, 3500, 7500]);
+    assert!(resent.iter().all(|(_, m)| m.code() == Some(200)));
+
+    h.at(9_000);
+    let ack = request("ACK", "c1", "z9hG4bKack1", 1, Some(&to_tag), "");
+    assert!(h.feed(&ack).is_empty());
+    match h.events().as_slice() {
+        [Event::CallConfirmed { call: c, media }] => {
+            assert_eq!(*c, call);
+            assert_eq!(
+                media.remote_rtp,
+                "127.0.0.1:4000".parse::<SocketAddr>().unwrap()
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(h.run_until(20_000).is_empty(), "no 2xx after the ACK");
+    // A very late copy of the INVITE (its transaction is gone) starts no second call.
+    assert_eq!(h.ep.counts().server_transactions, 0);
+    assert!(h.feed(&invite).is_empty());
+    assert!(h.events().is_empty());
+    assert_eq!(h.ep.counts().calls, 1);
+
+    let bye = request("BYE", "c1", "z9hG4bKbye1", 2, Some(&to_tag), "");
+    assert_eq!(codes(&h.feed(&bye)), vec![200]);
+    assert_eq!(
+        h.events(),
+        vec![Event::CallEnded {
+            call,
+            reason: EndReason::RemoteHangup
+        }]
+    );
+    // Retransmitted BYE is absorbed by its transaction (200 again, no new event).
+    assert_eq!(codes(&h.feed(&bye)), vec![200]);
+    assert!(h.events().is_empty());
+    h.run_until(60_000);
+    assert_eq!(h.ep.counts(), Default::default());
+}
+
+#[test]
+fn timer_h_without_ack_sends_bye_and_reports() {
+    let mut h = harness();
+    let call = h.incoming("c2", "z9hG4bKi2");
+    h.answer(call);
+    let sent = h.run_until(40_000);
+    let bye: Vec<&(u64, Message)> = sent
+        .iter()
+        .filter(|(_, m)| m.method() == Some("BYE"))
+        .collect();
+    assert_eq!(bye[0].0, 32_000, "Timer H = 64*T1");
+    let retransmits: Vec<u64> = bye[1..].iter().map(|(t, _)| t - 32_000).collect();
+    assert_eq!(
+        retransmits,
+        vec![500, 1500, 3500, 7500],
+        "Timer E on our BYE"
+    );
+    assert!(bye.iter().all(|(_, m)| m.top_via() == bye[0].1.top_via()));
+    assert_eq!(bye[0].1.uri(), Some("sip:caller@127.0.0.1:5070"));
+    assert_eq!(bye[0].1.to_tag(), Some("caller1"));
+    assert_eq!(
+        h.events(),
+        vec![Event::CallEnded {
+            call,
+            reason: EndReason::NoAck
+        }]
+    );
+    // The peer answers the BYE: our client transaction completes (Timer K) and all is gone.
+    let ok = Message::response_to(&bye[0].1, 200, "OK", None);
+    h.ep.handle_message(h.now, h.pbx, &ok.to_bytes());
+    h.run_until(80_000);
+    assert_eq!(h.ep.counts(), Default::default());
+}
+
+#[test]
+fn cancel_before_answer_gives_200_and_487() {
+    let mut h = harness();
+    let call = h.incoming("c3", "z9hG4bKi3");
+    let cancel = request("CANCEL", "c3", "z9hG4bKi3", 1, None, "");
+    let out = h.feed(&cancel);
+    assert_eq!(codes(&out), vec![200, 487]);
+    assert_eq!(out[0].cseq(), Some((1, "CANCEL")));
+    assert_eq!(out[1].cseq(), Some((1, "INVITE")));
+    assert_eq!(
+        h.events(),
+        vec![Event::CallEnded {
+            call,
+            reason: EndReason::Cancelled
+        }]
+    );
+    // 487 is retransmitted (Timer G) until the ACK, which the transaction absorbs.
+    let resent = h.run_until(600);
+    assert_eq!(
+        codes(&resent.into_iter().map(|(_, m)| m).collect::<Vec<_>>()),
+        vec![487]
+    );
+    let tag = out[1].to_tag().unwrap().to_string();
+    assert!(
+        h.feed(&request("ACK", "c3", "z9hG4bKi3", 1, Some(&tag), ""))
+            .is_empty()
+    );
+    assert!(h.run_until(40_000).is_empty());
+    assert_eq!(h.ep.counts(), Default::default());
+    // A CANCEL for nothing is 481; answering a cancelled call does nothing.
+    let out = h.feed(&request("CANCEL", "c9", "z9hG4bKnone", 1, None, ""));
+    assert_eq!(codes(&out), vec![481]);
+    h.ep.handle_command(
+        h.now,
+        Command::Answer {
+            call,
+            local_rtp: "127.0.0.1:1".parse().unwrap(),
+        },
+    );
+    assert!(h.sent().is_empty());
+}
+
+#[test]
+fn rejected_call_retransmits_error_until_ack_then_timer_i() {
+    let mut h = harness();
+    let call = h.incoming("c4", "z9hG4bKi4");
+    h.ep.handle_command(h.now, Command::Reject { call, code: 486 });
+    assert_eq!(codes(&h.sent()), vec![486]);
+    assert_eq!(
+        h.events(),
+        vec![Event::CallEnded {
+            call,
+            reason: EndReason::Rejected(486)
+        }]
+    );
+    let resent: Vec<u64> = h.run_until(4_000).into_iter().map(|(t, _)| t).collect();
+    assert_eq!(resent, vec![500, 1500, 3500], "Timer G");
+    h.feed(&request("ACK", "c4", "z9hG4bKi4", 1, None, ""));
+    assert_eq!(
+        h.ep.counts().server_transactions,
+        1,
+        "Timer I still absorbs ACKs"
+    );
+    h.run_until(9_001);
+    assert_eq!(h.ep.counts(), Default::default());
+}
+
+#[test]
+fn error_answers_481_405_501_483() {
+    let mut h = harness();
+    let bye = request("BYE", "nope", "z9hG4bKb", 2, Some("x"), "");
+    assert_eq!(codes(&h.feed(&bye)), vec![481]);
+    let info = request("INFO", "nope", "z9hG4bKf", 2, Some("x"), "");
+    assert_eq!(codes(&h.feed(&info)), vec![481]);
+    let register = request("REGISTER", "r", "z9hG4bKr", 1, None, "");
+    let out = h.feed(&register);
+    assert_eq!(codes(&out), vec![405]);
+    assert!(out[0].header("Allow").is_some());
+    let unknown = request("FROBNICATE", "u", "z9hG4bKu", 1, None, "");
+    assert_eq!(codes(&h.feed(&unknown)), vec![501]);
+    let hops = request("OPTIONS", "m", "z9hG4bKm", 1, None, "")
+        .replace("Max-Forwards: 70", "Max-Forwards: 0");
+    assert_eq!(codes(&h.feed(&hops)), vec![483]);
+}
+
+#[test]
+fn missing_mandatory_headers_get_400_naming_them() {
+    for header in ["Via", "From", "To", "Call-ID", "CSeq", "Max-Forwards"] {
+        let mut h = harness();
+        let full = request("OPTIONS", "m1", "z9hG4bKm1", 1, None, "");
+        let without: String = full
+            .split("\r\n")
+            .filter(|l| !l.starts_with(&format!("{header}:")))
+            .collect::<Vec<_>>()
+            .join("\r\n");
+        h.ep.handle_message(h.now, h.pbx, without.as_bytes());
+        // Read raw: a 400 to a request without Via cannot carry a Via either.
+        let reply = h.ep.poll_transmit().expect("a 400");
+        let status_line = String::from_utf8_lossy(&reply.data)
+            .lines()
+            .next()
+            .unwrap()
+            .to_string();
+        assert_eq!(status_line, format!("SIP/2.0 400 Missing {header} header"));
+        assert_eq!(reply.peer, h.pbx);
+        assert!(h.ep.poll_transmit().is_none());
+    }
+}
+
+#[test]
+fn no_common_codec_is_488_and_malformed_sdp_400() {
+    let mut h = harness();
+    let g729 = "v=0\r\nc=IN IP4 127.0.0.1\r\nm=audio 4000 RTP/AVP 18\r\na=rtpmap:18 G729/8000\r\n";
+    let out = h.feed(&request("INVITE", "n1", "z9hG4bKn1", 1, None, g729));
+    assert_eq!(codes(&out), vec![488]);
+    assert!(out[0].header("Warning").unwrap().starts_with("305"));
+    let out = h.feed(&request("INVITE", "n2", "z9hG4bKn2", 1, None, "v=1\r\n"));
+    assert_eq!(codes(&out), vec![400]);
+    assert!(h.events().is_empty());
+    assert_eq!(h.ep.counts().calls, 0);
+}
+
+#[test]
+fn late_offer_we_offer_in_200_and_take_the_answer_from_ack() {
+    let mut h = harness();
+    let out = h.feed(&request("INVITE", "l1", "z9hG4bKl1", 1, None, ""));
+    assert_eq!(codes(&out), vec![100]);
+    let call = match h.events().as_slice() {
+        [
+            Event::IncomingCall {
+                call, offer: None, ..
+            },
+        ] => *call,
+        other => panic!("{other:?}"),
+    };
+    let ok = h.answer(call);
+    let body = String::from_utf8(ok.body.clone()).unwrap();
+    assert!(body.contains("m=audio 20000 RTP/AVP 0 8 101"), "{body}");
+    let tag = ok.to_tag().unwrap().to_string();
+    let answer = "v=0\r\nc=IN IP4 127.0.0.1\r\nm=audio 4002 RTP/AVP 8 101\r\na=rtpmap:101 telephone-event/8000\r\n";
+    h.feed(&request("ACK", "l1", "z9hG4bKla", 1, Some(&tag), answer));
+    match h.events().as_slice() {
+        [Event::CallConfirmed { media, .. }] => {
+            assert_eq!(media.codec, Codec::Pcma);
+            assert_eq!(media.remote_rtp.port(), 4002);
+            assert_eq!(media.telephone_event_pt, Some(101));
+        }
+        other => panic!("{other:?}"),
+    }
+    // A late-offer ACK without an answer ends the call with BYE.
+    let out = h.feed(&request("INVITE", "l2", "z9hG4bKl2", 1, None, ""));
+    assert_eq!(codes(&out), vec![100]);
+    let Event::IncomingCall { call, .. } = h.events()[0] else {
+        panic!()
+    };
+    let tag = h.answer(call).to_tag().unwrap().to_string();
+    let out = h.feed(&request("ACK", "l2", "z9hG4bKlb", 1, Some(&tag), ""));
+    assert_eq!(out[0].method(), Some("BYE"));
+    assert!(matches!(
+        h.events().as_slice(),
+        [Event::CallEnded {
+            reason: EndReason::BadAck(_),
+            ..
+        }]
+    ));
+}
+
+#[test]
+fn reinvite_hold_unhold_and_new_address_are_reported() {
+    let mut h = harness();
+    let call = h.incoming("h1", "z9hG4bKh1");
+    let tag = h.answer(call).to_tag().unwrap().to_string();
+    h.feed(&request("ACK", "h1", "z9hG4bKha", 1, Some(&tag), ""));
+    h.events();
+    let hold = OFFER.to_string() + "a=sendonly\r\n";
+    let out = h.feed(&request("INVITE", "h1", "z9hG4bKh2", 2, Some(&tag), &hold));
+    assert_eq!(codes(&out), vec![200]);
+    assert!(
+        String::from_utf8(out[0].body.clone())
+            .unwrap()
+            .contains("a=recvonly")
+    );
+    match h.events().as_slice() {
+        [Event::MediaUpdated { media, .. }] => {
+            assert!(media.on_hold());
+            assert_eq!(media.direction, Direction::RecvOnly);
+        }
+        other => panic!("{other:?}"),
+    }
+    h.feed(&request("ACK", "h1", "z9hG4bKhb", 2, Some(&tag), ""));
+    let moved = OFFER
+        .replace("c=IN IP4 127.0.0.1", "c=IN IP6 ::1")
+        .replace("4000", "4100");
+    let out = h.feed(&request("INVITE", "h1", "z9hG4bKh3", 3, Some(&tag), &moved));
+    assert_eq!(codes(&out), vec![200]);
+    match h.events().as_slice() {
+        [Event::MediaUpdated { media, .. }] => {
+            assert!(!media.on_hold());
+            assert_eq!(
+                media.remote_rtp,
+                "[::1]:4100".parse::<SocketAddr>().unwrap()
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    // A re-INVITE's 2xx is retransmitted until its ACK, too.
+    let resent = h.run_until(600);
+    assert_eq!(resent.len(), 1);
+    h.feed(&request("ACK", "h1", "z9hG4bKhc", 3, Some(&tag), ""));
+    assert!(h.run_until(5_000).is_empty());
+}
+
+#[test]
+fn info_dtmf_relay_is_reported() {
+    let mut h = harness();
+    let call = h.incoming("d1", "z9hG4bKd1");
+    let tag = h.answer(call).to_tag().unwrap().to_string();
+    h.feed(&request("ACK", "d1", "z9hG4bKda", 1, Some(&tag), ""));
+    h.events();
+    let info = request(
+        "INFO",
+        "d1",
+        "z9hG4bKd2",
+        2,
+        Some(&tag),
+        "Signal=1\r\nDuration=100\r\n",
+    )
+    .replace("application/sdp", "application/dtmf-relay");
+    assert_eq!(codes(&h.feed(&info)), vec![200]);
+    assert_eq!(
+        h.events(),
+        vec![Event::Dtmf {
+            call,
+            digit: '1',
+            duration_ms: Some(100)
+        }]
+    );
+}
+
+#[test]
+fn record_route_copied_and_our_bye_follows_the_route_set() {
+    let mut h = harness();
+    let invite = request("INVITE", "k1", "z9hG4bKk1", 1, None, OFFER).replace(
+        "Contact:",
+        "Record-Route: <sip:127.0.0.3:5080;lr>\r\nContact:",
+    );
+    h.feed(&invite);
+    let Event::IncomingCall { call, .. } = h.events()[0] else {
+        panic!()
+    };
+    let ok = h.answer(call);
+    assert_eq!(
+        ok.header_values("Record-Route"),
+        vec!["<sip:127.0.0.3:5080;lr>"]
+    );
+    let tag = ok.to_tag().unwrap().to_string();
+    h.feed(&request("ACK", "k1", "z9hG4bKka", 1, Some(&tag), ""));
+    h.ep.handle_command(h.now, Command::Hangup { call });
+    let mut bye = None;
+    while let Some(t) = h.ep.poll_transmit() {
+        assert_eq!(t.peer, Peer::Udp("127.0.0.3:5080".parse().unwrap()));
+        bye = Some(parse(&t.data, Framing::Datagram).unwrap());
+    }
+    let bye = bye.unwrap();
+    assert_eq!(bye.method(), Some("BYE"));
+    assert_eq!(bye.header("Route"), Some("<sip:127.0.0.3:5080;lr>"));
+    assert_eq!(bye.cseq(), Some((1, "BYE")));
+}
+
+#[test]
+fn access_control_forbidden_ignored_and_flooded() {
+    let mut h = harness_with(|c| c.allowed_sources = vec!["10.0.0.0/8".into()]);
+    let out = h.feed(&request("INVITE", "a1", "z9hG4bKa1", 1, None, OFFER));
+    assert_eq!(codes(&out), vec![403]);
+    let mut quiet = harness_with(|c| {
+        c.allowed_sources = vec!["10.0.0.0/8".into()];
+        c.unauthorised_invite = UnauthorisedAction::Ignore;
+    });
+    assert!(
+        quiet
+            .feed(&request("INVITE", "a2", "z9hG4bKa2", 1, None, OFFER))
+            .is_empty()
+    );
+
+    let mut flood = harness_with(|c| {
+        c.rate_limit_per_second = 1.0;
+        c.rate_limit_burst = 5.0;
+    });
+    let answered = (0..50)
+        .filter(|i| {
+            !flood
+                .feed(&request(
+                    "OPTIONS",
+                    "f",
+                    &format!("z9hG4bKf{i}"),
+                    1,
+                    None,
+                    "",
+                ))
+                .is_empty()
+        })
+        .count();
+    assert_eq!(answered, 5);
+    // Another source is unaffected.
+    flood.pbx = Peer::Udp("127.0.0.2:5070".parse().unwrap());
+    assert_eq!(
+        codes(&flood.feed(&request("OPTIONS", "g", "z9hG4bKg", 1, None, ""))),
+        vec![200]
+    );
+}
+
+#[test]
+fn capacity_503_with_reserve_for_priority_and_shutdown() {
+    let mut h = harness_with(|c| {
+        c.max_calls = 2;
+        c.reserved_for_leaks = 1;
+        c.priority_numbers = vec!["4009".into()];
+    });
+    h.incoming("p1", "z9hG4bKp1");
+    let out = h.feed(&request("INVITE", "p2", "z9hG4bKp2", 1, None, OFFER));
+    assert_eq!(codes(&out), vec![503]);
+    assert_eq!(out[0].header("Retry-After"), Some("30"));
+    let leak = request("INVITE", "p3", "z9hG4bKp3", 1, None, OFFER)
+        .replace("sip:4008@127.0.0.1:5060", "sip:4009@127.0.0.1:5060");
+    assert_eq!(codes(&h.feed(&leak)), vec![100]);
+    assert!(matches!(
+        h.events().as_slice(),
+        [Event::IncomingCall { priority: true, .. }]
+    ));
+    let mut s = harness();
+    s.ep.begin_shutdown();
+    assert_eq!(
+        codes(&s.feed(&request("INVITE", "s1", "z9hG4bKs1", 1, None, OFFER))),
+        vec![503]
+    );
+}
+
+fn outgoing(h: &mut Harness) -> (CallHandle, Message) {
+    let call = h.ep.start_call(
+        h.now,
+        OutgoingCall {
+            target: "sip:8001@127.0.0.1:5070".into(),
+            peer: h.pbx,
+            from_user: "hotline".into(),
+            local_rtp: "127.0.0.1:20002".parse().unwrap(),
+        },
+    );
+    let mut sent = h.sent();
+    assert_eq!(sent.len(), 1);
+    let invite = sent.remove(0);
+    assert_eq!(invite.method(), Some("INVITE"));
+    (call, invite)
+}
+
+#[test]
+fn outgoing_call_answered_acked_and_hung_up() {
+    let mut h = harness();
+    let (call, invite) = outgoing(&mut h);
+    let times: Vec<u64> = h.run_until(1_600).into_iter().map(|(t, _)| t).collect();
+    assert_eq!(times, vec![500, 1500], "Timer A");
+    let mut ringing = Message::response_to(&invite, 180, "Ringing", Some("agent"));
+    ringing.push_header("Contact", "<sip:8001@127.0.0.1:5070>");
+    h.ep.handle_message(h.now, h.pbx, &ringing.to_bytes());
+    assert_eq!(
+        h.events(),
+        vec![Event::OutgoingProgress { call, code: 180 }]
+    );
+    assert!(h.run_until(5_000).is_empty(), "Timer A stops in Proceeding");
+    let mut ok = Message::response_to(&invite, 200, "OK", Some("agent"));
+    ok.push_header("Contact", "<sip:8001@127.0.0.1:5072>");
+    ok.set_body("application/sdp", OFFER.as_bytes().to_vec());
+    h.ep.handle_message(h.now, h.pbx, &ok.to_bytes());
+    let ack = h.sent();
+    assert_eq!(ack[0].method(), Some("ACK"));
+    assert_eq!(ack[0].uri(), Some("sip:8001@127.0.0.1:5072"));
+    assert_eq!(ack[0].cseq(), Some((1, "ACK")));
+    assert!(
+        matches!(h.events().as_slice(), [Event::OutgoingAnswered { media, .. }] if media.codec == Codec::Pcma)
+    );
+    // A retransmitted 2xx is ACKed again.
+    h.ep.handle_message(h.now, h.pbx, &ok.to_bytes());
+    assert_eq!(h.sent()[0].method(), Some("ACK"));
+    h.ep.handle_command(h.now, Command::Hangup { call });
+    let bye = h.sent().remove(0);
+    assert_eq!(bye.method(), Some("BYE"));
+    assert_eq!(bye.cseq(), Some((2, "BYE")));
+    assert_eq!(
+        h.events(),
+        vec![Event::CallEnded {
+            call,
+            reason: EndReason::LocalHangup
+        }]
+    );
+    h.ep.handle_message(
+        h.now,
+        h.pbx,
+        &Message::response_to(&bye, 200, "OK", None).to_bytes(),
+    );
+    h.run_until(60_000);
+    assert_eq!(h.ep.counts(), Default::default());
+}
+
+#[test]
+fn outgoing_call_timer_b_and_error_response() {
+    let mut h = harness();
+    let (call, _) = outgoing(&mut h);
+    h.run_until(32_000);
+    assert_eq!(
+        h.events(),
+        vec![Event::CallEnded {
+            call,
+            reason: EndReason::Timeout
+        }]
+    );
+    assert_eq!(h.ep.counts(), Default::default());
+
+    let (call, invite) = outgoing(&mut h);
+    let busy = Message::response_to(&invite, 486, "Busy Here", Some("agent"));
+    h.ep.handle_message(h.now, h.pbx, &busy.to_bytes());
+    assert_eq!(h.sent()[0].method(), Some("ACK"));
+    assert_eq!(
+        h.events(),
+        vec![Event::CallEnded {
+            call,
+            reason: EndReason::Failed(486)
+        }]
+    );
+}
+
+#[test]
+fn cancelling_our_own_invite() {
+    let mut h = harness();
+    let (call, invite) = outgoing(&mut h);
+    h.ep.handle_message(
+        h.now,
+        h.pbx,
+        &Message::response_to(&invite, 180, "Ringing", Some("a")).to_bytes(),
+    );
+    h.events();
+    h.ep.handle_command(h.now, Command::Hangup { call });
+    let cancel = h.sent().remove(0);
+    assert_eq!(cancel.method(), Some("CANCEL"));
+    assert_eq!(
+        cancel.top_via().unwrap().branch(),
+        invite.top_via().unwrap().branch()
+    );
+    assert_eq!(cancel.cseq(), Some((1, "CANCEL")));
+    h.ep.handle_message(
+        h.now,
+        h.pbx,
+        &Message::response_to(&cancel, 200, "OK", None).to_bytes(),
+    );
+    h.ep.handle_message(
+        h.now,
+        h.pbx,
+        &Message::response_to(&invite, 487, "Request Terminated", Some("a")).to_bytes(),
+    );
+    assert_eq!(h.sent()[0].method(), Some("ACK"));
+    h.run_until(60_000);
+    assert_eq!(h.ep.counts(), Default::default());
+}

@@ -6,6 +6,7 @@
 pub mod embedded;
 mod records;
 mod tickets;
+mod transitions;
 
 pub use records::{
     CallUpdate, ConsentDecision, ConsentVia, Customer, NewCall, NewCustomer, SpecialGroup,
@@ -13,6 +14,7 @@ pub use records::{
 pub use tickets::{
     NewTicket, PageCursor, Ticket, TicketEvent, TicketFilter, TicketPage, TicketPatch,
 };
+pub use transitions::{Applied, CallbackAttempt, StoredFacts, TransitionError, audit_name};
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use std::time::Duration;

@@ -67,18 +67,17 @@ pub type AlertStream =
 
 /// The alerts `caller` may see, as they are raised. A reader too slow for the backlog
 /// skips what it missed (the alerts stay in the audit trail and in ListOverdue).
-pub(super) fn stream_for(
-    caller: Caller,
-    alerts: broadcast::Receiver<TicketAlert>,
-) -> AlertStream {
-    Box::pin(BroadcastStream::new(alerts).filter_map(move |alert| match alert {
-        Ok(alert) if alert.visible_to(&caller) => Some(Ok(alert.to_proto())),
-        Ok(_) => None,
-        Err(missed) => {
-            tracing::warn!(%missed, "an alert stream reader fell behind");
-            None
-        }
-    }))
+pub(super) fn stream_for(caller: Caller, alerts: broadcast::Receiver<TicketAlert>) -> AlertStream {
+    Box::pin(
+        BroadcastStream::new(alerts).filter_map(move |alert| match alert {
+            Ok(alert) if alert.visible_to(&caller) => Some(Ok(alert.to_proto())),
+            Ok(_) => None,
+            Err(missed) => {
+                tracing::warn!(%missed, "an alert stream reader fell behind");
+                None
+            }
+        }),
+    )
 }
 
 /// Sweeps the open tickets for deadlines that became nearly due or overdue.

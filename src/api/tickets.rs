@@ -278,7 +278,12 @@ fn phone_number(value: &str, field: &str) -> Result<(), Status> {
     }
 }
 
-pub(super) fn text(value: &str, field: &str, max_chars: usize, required: bool) -> Result<(), Status> {
+pub(super) fn text(
+    value: &str,
+    field: &str,
+    max_chars: usize,
+    required: bool,
+) -> Result<(), Status> {
     if required && value.trim().is_empty() {
         return Err(invalid(field, "required"));
     }
@@ -428,9 +433,9 @@ pub(super) fn paging(
     };
     let after = match page_token {
         "" => None,
-        token => Some(
-            PageCursor::from_token(token).ok_or_else(|| invalid("page_token", "malformed"))?,
-        ),
+        token => {
+            Some(PageCursor::from_token(token).ok_or_else(|| invalid("page_token", "malformed"))?)
+        }
     };
     Ok((page_size, after))
 }
@@ -489,10 +494,26 @@ fn patch(mask: Option<prost_types::FieldMask>, t: &pb::Ticket) -> Result<TicketP
                      accept, return, reply, close), never by UpdateTicket",
                 ));
             }
-            "name" | "number" | "channel" | "dispatch_due" | "contact_due" | "finish_due"
-            | "callback_due" | "parent_ticket" | "call_id" | "request_id" | "created_by"
-            | "create_time" | "update_time" | "etag" | "caller_number" | "investigation_due"
-            | "next_callback_time" | "area" | "supervisor_reason" | "satisfaction_attitude"
+            "name"
+            | "number"
+            | "channel"
+            | "dispatch_due"
+            | "contact_due"
+            | "finish_due"
+            | "callback_due"
+            | "parent_ticket"
+            | "call_id"
+            | "request_id"
+            | "created_by"
+            | "create_time"
+            | "update_time"
+            | "etag"
+            | "caller_number"
+            | "investigation_due"
+            | "next_callback_time"
+            | "area"
+            | "supervisor_reason"
+            | "satisfaction_attitude"
             | "satisfaction_result" => {
                 return Err(invalid(
                     "update_mask",

@@ -69,8 +69,11 @@ pub(super) fn refusal_status(refusal: &Refusal, field: &str, tz: Tz) -> Status {
 }
 
 /// One rule, as the API calls it: facts, the acting caller, now, the rules.
-type RuleFn<'a> =
-    Box<dyn FnOnce(&TicketFacts, &Actor, DateTime<Utc>, &Rules) -> Result<Transition, Refusal> + Send + 'a>;
+type RuleFn<'a> = Box<
+    dyn FnOnce(&TicketFacts, &Actor, DateTime<Utc>, &Rules) -> Result<Transition, Refusal>
+        + Send
+        + 'a,
+>;
 
 impl TicketsService {
     pub(super) fn transition_status(&self, err: TransitionError, field: &str) -> Status {
@@ -204,7 +207,8 @@ impl TicketsService {
     ) -> Result<Response<pb::Ticket>, Status> {
         let caller = caller(&request)?;
         let r = request.into_inner();
-        let until = from_timestamp(r.until, "until")?.ok_or_else(|| invalid("until", "required"))?;
+        let until =
+            from_timestamp(r.until, "until")?.ok_or_else(|| invalid("until", "required"))?;
         text(&r.reason, "reason", 2000, true)?;
         let request = ExtensionRequest {
             until,
@@ -286,7 +290,9 @@ impl TicketsService {
             Ok(pb::Rating::Satisfied) => Ok(Rating::Satisfied),
             Ok(pb::Rating::BasicallySatisfied) => Ok(Rating::BasicallySatisfied),
             Ok(pb::Rating::Unsatisfied) => Ok(Rating::Unsatisfied),
-            Ok(pb::Rating::Unspecified) => Err(invalid(field, "required when the customer was reached")),
+            Ok(pb::Rating::Unspecified) => {
+                Err(invalid(field, "required when the customer was reached"))
+            }
             Err(_) => Err(invalid(field, format!("unknown value {value}"))),
         };
         text(&r.new_demand, "new_demand", 4000, false)?;
@@ -373,7 +379,12 @@ impl TicketsService {
             Ok(pb::Timeliness::Unspecified) => None,
             Ok(pb::Timeliness::NearlyDue) => Some(Timeliness::NearlyDue),
             Ok(pb::Timeliness::Overdue) => Some(Timeliness::Overdue),
-            Err(_) => return Err(invalid("timeliness", format!("unknown value {}", r.timeliness))),
+            Err(_) => {
+                return Err(invalid(
+                    "timeliness",
+                    format!("unknown value {}", r.timeliness),
+                ));
+            }
         };
         let requested_unit = unit_code(&r.unit, "unit")?;
         let unit = match (&caller, requested_unit) {
@@ -511,7 +522,10 @@ mod tests {
             "the limit was 2026-10-08 15:00 (Asia/Shanghai); a unit returns"
         );
         assert_eq!(
-            local_times("from 2026-11-24 16:30:00.250 UTC to 2026-11-25 08:00:00 UTC", tz),
+            local_times(
+                "from 2026-11-24 16:30:00.250 UTC to 2026-11-25 08:00:00 UTC",
+                tz
+            ),
             "from 2026-11-25 00:30 (Asia/Shanghai) to 2026-11-25 16:00 (Asia/Shanghai)"
         );
         assert_eq!(local_times("no time UTC here", tz), "no time UTC here");

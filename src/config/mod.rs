@@ -271,6 +271,15 @@ pub fn load_str_with_env(
         return Err(problems.into_errors());
     };
     let url_from_env = config.resolve_env(env, &mut problems);
+    // One time zone: the ticket calendar counts in daemon.time_zone.
+    if source.contains("tickets.calendar.time_zone") {
+        problems.report(
+            "tickets.calendar.time_zone",
+            "the ticket calendar uses daemon.time_zone; remove this key and set \
+             daemon.time_zone instead",
+        );
+    }
+    config.tickets.calendar.time_zone = config.daemon.time_zone.clone();
     config.validate(url_from_env, &mut problems);
     problems.finish(config)
 }

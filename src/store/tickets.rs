@@ -386,7 +386,9 @@ impl Store {
             query.push(" AND t.channel = ").push_bind(v.code());
         }
         if let Some(v) = &filter.responsible_unit {
-            query.push(" AND t.responsible_unit = ").push_bind(v.clone());
+            query
+                .push(" AND t.responsible_unit = ")
+                .push_bind(v.clone());
         }
         if let Some(v) = filter.created_from {
             query.push(" AND t.created_at >= ").push_bind(v);
@@ -517,7 +519,6 @@ impl Store {
     }
 }
 
-
 /// Inserts a ticket and its `create` event in `tx`; `None` when a ticket with the same
 /// `request_id` exists already. `parent_id` links it to the ticket it chases when the caller
 /// already holds that row (follow-ups); otherwise `new.parent_number` is looked up.
@@ -604,7 +605,10 @@ pub(super) async fn insert_ticket(
 }
 
 /// The tickets with these row ids, in the order of `ids`.
-pub(super) async fn fetch_many(pool: &sqlx::PgPool, ids: &[i64]) -> Result<Vec<Ticket>, StoreError> {
+pub(super) async fn fetch_many(
+    pool: &sqlx::PgPool,
+    ids: &[i64],
+) -> Result<Vec<Ticket>, StoreError> {
     let rows: Vec<TicketRow> = sqlx::query_as(ticket_select!(
         "JOIN UNNEST($1::bigint[]) WITH ORDINALITY AS wanted(id, n) ON wanted.id = t.id ORDER BY wanted.n"
     ))
@@ -614,7 +618,10 @@ pub(super) async fn fetch_many(pool: &sqlx::PgPool, ids: &[i64]) -> Result<Vec<T
     rows.into_iter().map(Ticket::try_from).collect()
 }
 
-pub(super) async fn fetch_by_id(tx: &mut Transaction<'_, Postgres>, id: i64) -> Result<Ticket, StoreError> {
+pub(super) async fn fetch_by_id(
+    tx: &mut Transaction<'_, Postgres>,
+    id: i64,
+) -> Result<Ticket, StoreError> {
     sqlx::query_as::<_, TicketRow>(ticket_select!("WHERE t.id = $1"))
         .bind(id)
         .fetch_one(&mut **tx)

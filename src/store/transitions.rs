@@ -135,7 +135,8 @@ impl TryFrom<FactsRow> for StoredFacts {
     type Error = StoreError;
 
     fn try_from(row: FactsRow) -> Result<StoredFacts, StoreError> {
-        let damaged = |what: String| StoreError::Other(format!("ticket {} holds {what}", row.number));
+        let damaged =
+            |what: String| StoreError::Other(format!("ticket {} holds {what}", row.number));
         let code = |err: crate::tickets::model::UnknownCode| damaged(format!("an {err}"));
         let pending_extension = match (
             row.extension_requested_at,
@@ -337,8 +338,7 @@ impl Store {
         .map_err(StoreError::from)?
         .ok_or_else(|| StoreError::NotFound(format!("ticket {number}")))?
         .try_into()?;
-        let Some(transition) = rule(&current.facts, now).map_err(TransitionError::Refused)?
-        else {
+        let Some(transition) = rule(&current.facts, now).map_err(TransitionError::Refused)? else {
             tx.commit().await.map_err(StoreError::from)?;
             return Ok(Applied {
                 ticket: self.get_ticket(number).await?,
@@ -369,8 +369,15 @@ impl Store {
             supervisor_reason: None,
         };
         for follow_up in &transition.follow_ups {
-            self.carry_out(&mut tx, &applied.ticket.clone(), &actor, follow_up, now, &mut applied)
-                .await?;
+            self.carry_out(
+                &mut tx,
+                &applied.ticket.clone(),
+                &actor,
+                follow_up,
+                now,
+                &mut applied,
+            )
+            .await?;
         }
         applied.ticket = fetch_by_id(&mut tx, id).await?;
         tx.commit().await.map_err(StoreError::from)?;
@@ -388,7 +395,10 @@ impl Store {
         let (outcome, ratings) = match &attempt.outcome {
             CallbackOutcome::Reached {
                 attitude, result, ..
-            } => ("reached", Some((rating_code(*attitude), rating_code(*result)))),
+            } => (
+                "reached",
+                Some((rating_code(*attitude), rating_code(*result))),
+            ),
             CallbackOutcome::Unreachable => ("unreachable", None),
             CallbackOutcome::Declined => ("declined", None),
         };
@@ -555,7 +565,9 @@ impl Store {
             "SELECT {FACTS_COLUMNS} FROM tickets WHERE status <> 'closed'"
         ));
         if let Some(unit) = unit {
-            query.push(" AND responsible_unit = ").push_bind(unit.to_owned());
+            query
+                .push(" AND responsible_unit = ")
+                .push_bind(unit.to_owned());
         }
         if let Some(at) = overdue_at {
             query.push(" AND (");
@@ -567,7 +579,9 @@ impl Store {
                 "investigation_due",
                 "callback_due",
             ] {
-                separated.push(format!("{column} < ")).push_bind_unseparated(at);
+                separated
+                    .push(format!("{column} < "))
+                    .push_bind_unseparated(at);
             }
             query.push(")");
         }

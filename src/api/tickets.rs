@@ -549,7 +549,7 @@ impl TicketsService {
         let rules = &self.rules;
         let applied = self
             .store
-            .apply(number, now, |facts, now| {
+            .apply(number, now, rules, |facts, now| {
                 complaint::apply_automatic_level(facts, &related, now, rules)
             })
             .await

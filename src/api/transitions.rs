@@ -101,8 +101,12 @@ impl TicketsService {
         let now = self.now();
         let apply = |facts: &TicketFacts, now| rule(facts, &actor, now, rules).map(Some);
         let applied = match attempt {
-            None => self.store.apply(number, now, apply).await,
-            Some(attempt) => self.store.apply_callback(number, now, attempt, apply).await,
+            None => self.store.apply(number, now, rules, apply).await,
+            Some(attempt) => {
+                self.store
+                    .apply_callback(number, now, rules, attempt, apply)
+                    .await
+            }
         }
         .map_err(|err| self.transition_status(err, field))?;
         if let Some(event) = applied.events.last() {

@@ -10,10 +10,12 @@ use super::tickets::{NewTicket, PageCursor, Ticket, fetch_by_id, fetch_many, ins
 use super::{Store, StoreError};
 use crate::tickets::callback::{CallbackOutcome, CallbackPlan, Rating};
 use crate::tickets::complaint::RelatedComplaints;
-use crate::tickets::deadlines::{DeadlineKind, Deadlines};
+use crate::tickets::deadlines::{self, DeadlineKind, Deadlines};
 use crate::tickets::lifecycle::{AuditEvent, FollowUp, PendingExtension};
 use crate::tickets::overdue::Timeliness;
-use crate::tickets::{Actor, Category, ComplaintLevel, Refusal, Status, TicketFacts, Transition};
+use crate::tickets::{
+    Actor, Category, ComplaintLevel, Refusal, Rules, Status, TicketFacts, Transition,
+};
 use chrono::{DateTime, Duration, Utc};
 use sqlx::{Postgres, QueryBuilder, Transaction};
 use uuid::Uuid;
@@ -292,16 +294,18 @@ impl Store {
     /// Applies one rule to ticket `number` at `now` in one transaction: locks the row,
     /// builds its facts, runs `rule`, and stores what it decided — facts, deadlines, audit
     /// events, follow-ups. A rule answering `Ok(None)` changes nothing.
+    /// `rules` gives the deadlines of tickets that follow-ups create.
     pub async fn apply<F>(
         &self,
         number: &str,
         now: DateTime<Utc>,
+        rules: &Rules,
         rule: F,
     ) -> Result<Applied, TransitionError>
     where
         F: FnOnce(&TicketFacts, DateTime<Utc>) -> Result<Option<Transition>, Refusal>,
     {
-        self.apply_recording(number, now, None, rule).await
+        self.apply_recording(number, now, rules, None, rule).await
     }
 
     /// [`Store::apply`] for `RecordCallback`: also records the attempt and the ratings.
@@ -309,19 +313,22 @@ impl Store {
         &self,
         number: &str,
         now: DateTime<Utc>,
+        rules: &Rules,
         attempt: &CallbackAttempt,
         rule: F,
     ) -> Result<Applied, TransitionError>
     where
         F: FnOnce(&TicketFacts, DateTime<Utc>) -> Result<Option<Transition>, Refusal>,
     {
-        self.apply_recording(number, now, Some(attempt), rule).await
+        self.apply_recording(number, now, rules, Some(attempt), rule)
+            .await
     }
 
     async fn apply_recording<F>(
         &self,
         number: &str,
         now: DateTime<Utc>,
+        rules: &Rules,
         attempt: Option<&CallbackAttempt>,
         rule: F,
     ) -> Result<Applied, TransitionError>
@@ -375,6 +382,7 @@ impl Store {
                 &actor,
                 follow_up,
                 now,
+                rules,
                 &mut applied,
             )
             .await?;
@@ -437,6 +445,7 @@ impl Store {
         actor: &str,
         follow_up: &FollowUp,
         now: DateTime<Utc>,
+        rules: &Rules,
         applied: &mut Applied,
     ) -> Result<(), StoreError> {
         let derived = |category: Category, description: String| NewTicket {
@@ -493,11 +502,18 @@ impl Store {
             }
             FollowUp::NewTicketFromCallback { description } => {
                 let description = format!("回访 {} 时提出的新诉求：{description}", ticket.number);
-                // Same category as the ticket called back until the agent sorts it.
-                let mut new = derived(ticket.category, description);
-                if ticket.category == Category::Complaint {
-                    new.complaint_level = Some(ComplaintLevel::L3);
-                }
+                // Same category as the ticket called back until the agent sorts it; its
+                // deadlines run from now like any intake's.
+                let facts =
+                    TicketFacts::new_draft(Uuid::nil(), ticket.category, ticket.channel, now);
+                let due = deadlines::compute(&facts, rules);
+                let at = |d: Option<crate::tickets::deadlines::Deadline>| d.map(|d| d.due);
+                let new = NewTicket {
+                    complaint_level: facts.complaint_level,
+                    dispatch_due: at(due.dispatch),
+                    investigation_due: at(due.investigation),
+                    ..derived(ticket.category, description)
+                };
                 (new, None, "new ticket from the callback")
             }
         };

@@ -8,7 +8,7 @@
 
 use super::tickets::{NewTicket, PageCursor, Ticket, fetch_by_id, fetch_many, insert_ticket};
 use super::{Store, StoreError};
-use crate::tickets::callback::{CallbackOutcome, CallbackPlan, Rating};
+use crate::tickets::callback::{CallbackOutcome, CallbackPlan};
 use crate::tickets::complaint::RelatedComplaints;
 use crate::tickets::deadlines::{self, DeadlineKind, Deadlines};
 use crate::tickets::lifecycle::{AuditEvent, FollowUp, PendingExtension};
@@ -286,8 +286,11 @@ async fn write_event(
     Ok(())
 }
 
-fn rating_code(rating: Rating) -> &'static str {
-    rating.code()
+/// The audit name of who acted in `events` (the last event's actor).
+fn acting(events: &[AuditEvent]) -> String {
+    events
+        .last()
+        .map_or_else(|| audit_name(&Actor::System), |e| audit_name(&e.actor))
 }
 
 impl Store {
@@ -360,11 +363,8 @@ impl Store {
         for event in &transition.events {
             write_event(&mut tx, id, event).await?;
         }
-        let actor = transition
-            .events
-            .last()
-            .map_or_else(|| "system".to_owned(), |e| audit_name(&e.actor));
         if let Some(attempt) = attempt {
+            let actor = acting(&transition.events);
             self.record_attempt(&mut tx, id, &actor, attempt, now)
                 .await?;
         }
@@ -376,16 +376,8 @@ impl Store {
             supervisor_reason: None,
         };
         for follow_up in &transition.follow_ups {
-            self.carry_out(
-                &mut tx,
-                &applied.ticket.clone(),
-                &actor,
-                follow_up,
-                now,
-                rules,
-                &mut applied,
-            )
-            .await?;
+            self.carry_out(&mut tx, follow_up, now, rules, &mut applied)
+                .await?;
         }
         applied.ticket = fetch_by_id(&mut tx, id).await?;
         tx.commit().await.map_err(StoreError::from)?;
@@ -403,10 +395,7 @@ impl Store {
         let (outcome, ratings) = match &attempt.outcome {
             CallbackOutcome::Reached {
                 attitude, result, ..
-            } => (
-                "reached",
-                Some((rating_code(*attitude), rating_code(*result))),
-            ),
+            } => ("reached", Some((attitude.code(), result.code()))),
             CallbackOutcome::Unreachable => ("unreachable", None),
             CallbackOutcome::Declined => ("declined", None),
         };
@@ -437,17 +426,18 @@ impl Store {
         Ok(())
     }
 
-    /// Carries out one follow-up of a transition inside its transaction.
+    /// Carries out one follow-up of a transition inside its transaction, on behalf of the
+    /// actor of its last event.
     async fn carry_out(
         &self,
         tx: &mut Transaction<'_, Postgres>,
-        ticket: &Ticket,
-        actor: &str,
         follow_up: &FollowUp,
         now: DateTime<Utc>,
         rules: &Rules,
         applied: &mut Applied,
     ) -> Result<(), StoreError> {
+        let ticket = &applied.ticket.clone();
+        let actor = &acting(&applied.events);
         let derived = |category: Category, description: String| NewTicket {
             request_id: None,
             channel: ticket.channel,

@@ -361,6 +361,21 @@ async fn a_repair_goes_from_dispatch_to_a_satisfied_callback() {
     assert_eq!(closed.satisfaction_result, pb::Rating::Satisfied as i32);
     assert_eq!(closed.satisfaction_attitude, pb::Rating::Satisfied as i32);
     assert!(done.new_ticket.is_none());
+    let attempts = rig
+        .server
+        .store
+        .callback_attempts(&closed.number)
+        .await
+        .unwrap();
+    assert_eq!(attempts.len(), 1);
+    assert_eq!(
+        (
+            attempts[0].outcome.as_str(),
+            attempts[0].attitude.as_deref(),
+            attempts[0].result.as_deref()
+        ),
+        ("reached", Some("satisfied"), Some("satisfied"))
+    );
     // Nothing left to call back.
     let due = rig
         .client
@@ -730,6 +745,30 @@ async fn an_unreachable_customer_is_tried_three_times_two_hours_apart_then_close
         last.reason.as_deref(),
         Some("customer unreachable after 3 callback attempts")
     );
+    // Every attempt is on record, the refused one not.
+    let attempts = rig
+        .server
+        .store
+        .callback_attempts(&ticket.number)
+        .await
+        .unwrap();
+    let at: Vec<_> = attempts
+        .iter()
+        .map(|a| (a.at, a.outcome.as_str()))
+        .collect();
+    assert_eq!(
+        at,
+        [
+            (sh(2026, 11, 23, 10, 0), "unreachable"),
+            (sh(2026, 11, 23, 12, 0), "unreachable"),
+            (sh(2026, 11, 23, 14, 30), "unreachable"),
+        ]
+    );
+    assert!(
+        attempts
+            .iter()
+            .all(|a| a.agent == "agent:1001" && a.result.is_none())
+    );
 }
 
 #[tokio::test]
@@ -1068,4 +1107,52 @@ async fn unit_tokens_neither_create_nor_edit_tickets() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::PermissionDenied);
+}
+
+#[tokio::test]
+async fn edits_keep_deadlines_true_and_leave_the_unit_to_dispatch() {
+    let t0 = sh(2026, 11, 20, 16, 0);
+    let mut rig = Rig::start(t0).await;
+    let consultation = rig
+        .create(pb::Ticket {
+            category: pb::Category::Consultation as i32,
+            ..repair("13812341234", "问问改管道的事")
+        })
+        .await;
+    assert_eq!(time(&consultation.dispatch_due), t0 + Duration::minutes(20));
+    let edit = |ticket: &pb::Ticket, paths: &[&str]| pb::UpdateTicketRequest {
+        ticket: Some(ticket.clone()),
+        update_mask: Some(prost_types::FieldMask {
+            paths: paths.iter().map(|p| p.to_string()).collect(),
+        }),
+    };
+    // Sorted again as a repair: dispatched within 5 minutes of intake.
+    let repair_ticket = pb::Ticket {
+        category: pb::Category::Repair as i32,
+        ..consultation.clone()
+    };
+    let edited = rig
+        .client
+        .update_ticket(authed(AGENT, edit(&repair_ticket, &["category"])))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(time(&edited.dispatch_due), t0 + Duration::minutes(5));
+
+    let dispatched = rig.dispatch(&edited.name, "north", AGENT).await.unwrap();
+    let moved = pb::Ticket {
+        responsible_unit: "south".into(),
+        ..dispatched
+    };
+    let err = rig
+        .client
+        .update_ticket(authed(AGENT, edit(&moved, &["responsible_unit"])))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition);
+    assert!(
+        err.message().contains("dispatched (已派单)"),
+        "{}",
+        err.message()
+    );
 }

@@ -662,15 +662,33 @@ impl pb::tickets_server::Tickets for TicketsService {
                     .map_err(|_| invalid("ticket.etag", "malformed; use the etag you read"))?,
             ),
         };
-        if let Caller::Integration { .. } = caller {
-            let current = self.store.get_ticket(number).await.map_err(store_status)?;
-            check_channel(&caller, current.channel)?;
+        let current = self.store.get_ticket(number).await.map_err(store_status)?;
+        check_channel(&caller, current.channel)?;
+        // Once dispatched, the unit changes only through DispatchTicket (and ReturnTicket).
+        if patch.responsible_unit.is_some()
+            && !matches!(current.status, TicketStatus::Draft | TicketStatus::Returned)
+        {
+            return Err(Status::failed_precondition(format!(
+                "ticket.responsible_unit: cannot change the unit of a ticket that is {} ({}); \
+                 return it and dispatch it again",
+                current.status,
+                current.status.label()
+            )));
         }
-        let ticket = self
+        let mut ticket = self
             .store
             .update_ticket(number, expected_version, &patch, &caller.actor())
             .await
             .map_err(store_status)?;
+        // The deadlines depend on the category and the complaint level.
+        if (ticket.category, ticket.complaint_level) != (current.category, current.complaint_level)
+        {
+            ticket = self
+                .store
+                .refresh_deadlines(number, &self.rules)
+                .await
+                .map_err(store_status)?;
+        }
         Ok(Response::new(to_proto(ticket)))
     }
 

@@ -14,7 +14,9 @@ pub use records::{
 pub use tickets::{
     NewTicket, PageCursor, Ticket, TicketEvent, TicketFilter, TicketPage, TicketPatch,
 };
-pub use transitions::{Applied, CallbackAttempt, StoredFacts, TransitionError, audit_name};
+pub use transitions::{
+    Applied, CallbackAttempt, CallbackRecord, StoredFacts, TransitionError, audit_name,
+};
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use std::time::Duration;

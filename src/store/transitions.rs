@@ -51,6 +51,20 @@ pub struct CallbackAttempt {
     pub note: String,
 }
 
+/// One stored callback attempt.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct CallbackRecord {
+    pub at: DateTime<Utc>,
+    /// `reached`, `unreachable` or `declined`.
+    pub outcome: String,
+    /// Rating codes when reached.
+    pub attitude: Option<String>,
+    pub result: Option<String>,
+    /// Audit name of who called.
+    pub agent: String,
+    pub note: String,
+}
+
 /// How the audit trail names an actor; matches `api::Caller::actor`.
 pub fn audit_name(actor: &Actor) -> String {
     match actor {
@@ -286,6 +300,21 @@ async fn write_event(
     Ok(())
 }
 
+/// Locks ticket `number`'s row for the transaction and reads its facts.
+async fn lock_facts(
+    tx: &mut Transaction<'_, Postgres>,
+    number: &str,
+) -> Result<StoredFacts, StoreError> {
+    sqlx::query_as::<_, FactsRow>(sqlx::AssertSqlSafe(format!(
+        "SELECT {FACTS_COLUMNS} FROM tickets WHERE number = $1 FOR UPDATE"
+    )))
+    .bind(number)
+    .fetch_optional(&mut **tx)
+    .await?
+    .ok_or_else(|| StoreError::NotFound(format!("ticket {number}")))?
+    .try_into()
+}
+
 /// The audit name of who acted in `events` (the last event's actor).
 fn acting(events: &[AuditEvent]) -> String {
     events
@@ -339,15 +368,7 @@ impl Store {
         F: FnOnce(&TicketFacts, DateTime<Utc>) -> Result<Option<Transition>, Refusal>,
     {
         let mut tx = self.pool.begin().await.map_err(StoreError::from)?;
-        let current: StoredFacts = sqlx::query_as::<_, FactsRow>(sqlx::AssertSqlSafe(format!(
-            "SELECT {FACTS_COLUMNS} FROM tickets WHERE number = $1 FOR UPDATE"
-        )))
-        .bind(number)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(StoreError::from)?
-        .ok_or_else(|| StoreError::NotFound(format!("ticket {number}")))?
-        .try_into()?;
+        let current = lock_facts(&mut tx, number).await?;
         let Some(transition) = rule(&current.facts, now).map_err(TransitionError::Refused)? else {
             tx.commit().await.map_err(StoreError::from)?;
             return Ok(Applied {
@@ -523,6 +544,46 @@ impl Store {
         .await?;
         applied.created.push(created);
         Ok(())
+    }
+
+    /// Recomputes ticket `number`'s due times from its facts, after an edit changed what
+    /// they depend on (category, complaint level). The edit itself is audited already.
+    pub async fn refresh_deadlines(
+        &self,
+        number: &str,
+        rules: &Rules,
+    ) -> Result<Ticket, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let current = lock_facts(&mut tx, number).await?;
+        let due = deadlines::compute(&current.facts, rules);
+        let at = |d: Option<crate::tickets::deadlines::Deadline>| d.map(|d| d.due);
+        sqlx::query(
+            "UPDATE tickets SET dispatch_due = $2, contact_due = $3, finish_due = $4, \
+               investigation_due = $5, callback_due = $6 WHERE id = $1",
+        )
+        .bind(current.id)
+        .bind(at(due.dispatch))
+        .bind(at(due.contact))
+        .bind(at(due.finish))
+        .bind(at(due.investigation))
+        .bind(at(due.callback))
+        .execute(&mut *tx)
+        .await?;
+        let ticket = fetch_by_id(&mut tx, current.id).await?;
+        tx.commit().await?;
+        Ok(ticket)
+    }
+
+    /// The callback attempts of ticket `number`, oldest first.
+    pub async fn callback_attempts(&self, number: &str) -> Result<Vec<CallbackRecord>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT a.at, a.outcome, a.attitude, a.result, a.agent, a.note \
+             FROM callback_attempts a JOIN tickets t ON t.id = a.ticket_id \
+             WHERE t.number = $1 ORDER BY a.id",
+        )
+        .bind(number)
+        .fetch_all(&self.pool)
+        .await?)
     }
 
     /// Counts the complaints related to ticket `number` within the last `window_days`

@@ -8,8 +8,8 @@ use super::auth::Caller;
 use super::pb;
 use crate::store::{NewTicket, PageCursor, Store, StoreError, Ticket, TicketFilter, TicketPatch};
 use crate::tickets::callback::Rating;
+use crate::tickets::complaint;
 use crate::tickets::{Category, Channel, ComplaintLevel, Rules, Status as TicketStatus};
-use crate::tickets::{TicketFacts, complaint, deadlines};
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
 use tokio::sync::broadcast;
@@ -377,12 +377,6 @@ fn new_ticket(
     text(&t.caller_address, "ticket.caller_address", 500, false)?;
     text(&t.description, "ticket.description", 4000, true)?;
     text(&t.area, "ticket.area", 100, false)?;
-    let mut facts = TicketFacts::new_draft(uuid::Uuid::nil(), category, channel, now);
-    if let Some(level) = complaint_level {
-        facts.complaint_level = Some(level);
-    }
-    let deadlines = deadlines::compute(&facts, rules);
-    let due = |d: Option<deadlines::Deadline>| d.map(|d| d.due);
     let parent_number = match t.parent_ticket.as_str() {
         "" => None,
         name => Some(ticket_number(name, "ticket.parent_ticket")?.to_owned()),
@@ -398,8 +392,7 @@ fn new_ticket(
         request_id,
         channel,
         category,
-        // A complaint without a level starts light (L3).
-        complaint_level: complaint_level.or(facts.complaint_level),
+        complaint_level,
         status: TicketStatus::Draft,
         priority: t.priority,
         customer_id: customer_id(t.customer_id, "ticket.customer_id")?,
@@ -408,17 +401,18 @@ fn new_ticket(
         caller_number: t.caller_number,
         caller_address: t.caller_address,
         description: t.description,
-        dispatch_due: due(deadlines.dispatch),
-        contact_due: due(deadlines.contact),
-        finish_due: due(deadlines.finish),
-        callback_due: due(deadlines.callback),
-        investigation_due: due(deadlines.investigation),
+        dispatch_due: None,
+        contact_due: None,
+        finish_due: None,
+        callback_due: None,
+        investigation_due: None,
         area: t.area,
         parent_number,
         call_id,
         created_by: caller.actor(),
         created_at: now,
-    })
+    }
+    .due_by_rules(rules))
 }
 
 /// Page size (default 50, at most 500) and where to continue, from a list request.

@@ -3,7 +3,8 @@
 //! same transaction.
 
 use super::{Store, StoreError};
-use crate::tickets::{Category, Channel, ComplaintLevel, Status};
+use crate::tickets::deadlines;
+use crate::tickets::{Category, Channel, ComplaintLevel, Rules, Status, TicketFacts};
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::{Postgres, QueryBuilder, Transaction};
 
@@ -178,6 +179,32 @@ pub struct NewTicket {
     pub created_by: String,
     /// Intake time: numbers the ticket and starts its dispatch deadline.
     pub created_at: DateTime<Utc>,
+}
+
+impl NewTicket {
+    /// With the due times the rules give a fresh draft of this ticket taken at `created_at`
+    /// (and a complaint without a level made light, L3). Every way a ticket is opened — the
+    /// API, follow-ups, the IVR's drafts — goes through this.
+    pub fn due_by_rules(mut self, rules: &Rules) -> NewTicket {
+        let mut facts = TicketFacts::new_draft(
+            uuid::Uuid::nil(),
+            self.category,
+            self.channel,
+            self.created_at,
+        );
+        if self.complaint_level.is_some() {
+            facts.complaint_level = self.complaint_level;
+        }
+        let due = deadlines::compute(&facts, rules);
+        let at = |d: Option<deadlines::Deadline>| d.map(|d| d.due);
+        self.complaint_level = facts.complaint_level;
+        self.dispatch_due = at(due.dispatch);
+        self.contact_due = at(due.contact);
+        self.finish_due = at(due.finish);
+        self.investigation_due = at(due.investigation);
+        self.callback_due = at(due.callback);
+        self
+    }
 }
 
 /// The descriptive fields an update may change; `None` leaves a field alone, and for the

@@ -515,16 +515,7 @@ impl Store {
                 let description = format!("回访 {} 时提出的新诉求：{description}", ticket.number);
                 // Same category as the ticket called back until the agent sorts it; its
                 // deadlines run from now like any intake's.
-                let facts =
-                    TicketFacts::new_draft(Uuid::nil(), ticket.category, ticket.channel, now);
-                let due = deadlines::compute(&facts, rules);
-                let at = |d: Option<crate::tickets::deadlines::Deadline>| d.map(|d| d.due);
-                let new = NewTicket {
-                    complaint_level: facts.complaint_level,
-                    dispatch_due: at(due.dispatch),
-                    investigation_due: at(due.investigation),
-                    ..derived(ticket.category, description)
-                };
+                let new = derived(ticket.category, description).due_by_rules(rules);
                 (new, None, "new ticket from the callback")
             }
         };

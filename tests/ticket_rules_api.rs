@@ -41,7 +41,10 @@ fn time(at: &Option<prost_types::Timestamp>) -> DateTime<Utc> {
 
 /// The default rules over the 2026 National Day holiday (Oct 1–7, make-up Sep 27 and Oct 10).
 fn rules_2026() -> Rules {
-    let mut config = RulesConfig::default();
+    rules_2026_with(RulesConfig::default())
+}
+
+fn rules_2026_with(mut config: RulesConfig) -> Rules {
     let day = |m, d| NaiveDate::from_ymd_opt(2026, m, d).unwrap();
     config.calendar.holidays = (1..=7).map(|d| day(10, d)).collect();
     config.calendar.make_up_working_days = vec![day(9, 27), day(10, 10)];
@@ -58,13 +61,17 @@ struct Rig {
 
 impl Rig {
     async fn start(at: DateTime<Utc>) -> Rig {
+        Rig::start_with(at, rules_2026()).await
+    }
+
+    async fn start_with(at: DateTime<Utc>, rules: Rules) -> Rig {
         let store = fresh_store().await;
         store.upsert_unit("north", "城北燃气所").await.unwrap();
         store.upsert_unit("south", "城南燃气所").await.unwrap();
         let clock = Arc::new(Mutex::new(at));
         let read = clock.clone();
-        let service = TicketsService::new(store, rules_2026())
-            .with_clock(Arc::new(move || *read.lock().unwrap()));
+        let service =
+            TicketsService::new(store, rules).with_clock(Arc::new(move || *read.lock().unwrap()));
         let watcher = service.overdue_watcher();
         let server = TestServer::start_service(service, None).await;
         let client = server.client().await;
@@ -1155,4 +1162,50 @@ async fn edits_keep_deadlines_true_and_leave_the_unit_to_dispatch() {
         "{}",
         err.message()
     );
+}
+
+#[tokio::test]
+async fn callback_sampling_counts_the_units_replies_of_the_day() {
+    // A sampling where the first reply of a unit's day is always called back and later
+    // ones never: the volume the store counts decides.
+    let mut config = RulesConfig::default();
+    config.callback.sampling = Some(hotline::tickets::config::SamplingConfig {
+        seed: 7,
+        tiers: vec![
+            hotline::tickets::config::SamplingTier {
+                up_to: Some(1),
+                percent: 100,
+            },
+            hotline::tickets::config::SamplingTier {
+                up_to: None,
+                percent: 0,
+            },
+        ],
+    });
+    let mut rig = Rig::start_with(sh(2026, 11, 23, 9, 0), rules_2026_with(config)).await;
+    let first = rig.dispatched_repair(sh(2026, 11, 23, 9, 0)).await;
+    let second = rig.dispatched_repair(sh(2026, 11, 23, 9, 0)).await;
+    rig.at(sh(2026, 11, 23, 10, 0));
+    let called = rig.reply(&first.name).await;
+    assert_eq!(time(&called.callback_due), sh(2026, 11, 24, 10, 0));
+    let sampled_out = rig.reply(&second.name).await;
+    assert_eq!(status(&sampled_out), pb::Status::Replied);
+    assert_eq!(
+        (sampled_out.callback_due, sampled_out.next_callback_time),
+        (None, None)
+    );
+    let events = rig
+        .server
+        .store
+        .ticket_events(&second.number)
+        .await
+        .unwrap();
+    assert_eq!(
+        events.last().unwrap().detail.as_deref(),
+        Some("callback sampled_out")
+    );
+    // The next day starts a new count.
+    let third = rig.dispatched_repair(sh(2026, 11, 24, 9, 0)).await;
+    rig.at(sh(2026, 11, 24, 10, 0));
+    assert!(rig.reply(&third.name).await.callback_due.is_some());
 }

@@ -280,6 +280,8 @@ pub struct TicketEvent {
     pub old_value: Option<String>,
     pub new_value: Option<String>,
     pub reason: Option<String>,
+    /// Extra facts of a rule's event (the unit, the new level, the callback plan).
+    pub detail: Option<String>,
 }
 
 /// List filters; all given ones must hold.
@@ -531,7 +533,7 @@ impl Store {
     /// The audit trail of ticket `number`, oldest first.
     pub async fn ticket_events(&self, number: &str) -> Result<Vec<TicketEvent>, StoreError> {
         let events: Vec<TicketEvent> = sqlx::query_as(
-            "SELECT e.at, e.actor, e.action, e.field, e.old_value, e.new_value, e.reason \
+            "SELECT e.at, e.actor, e.action, e.field, e.old_value, e.new_value, e.reason, e.detail \
              FROM ticket_events e JOIN tickets t ON t.id = e.ticket_id \
              WHERE t.number = $1 ORDER BY e.id",
         )

@@ -565,6 +565,26 @@ impl Store {
         Ok(ticket)
     }
 
+    /// How many tickets of `unit` were replied in [`from`, `until`): the volume the heating
+    /// line's callback sampling looks at.
+    pub async fn replied_count(
+        &self,
+        unit: &str,
+        from: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<u32, StoreError> {
+        let count: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM tickets \
+             WHERE responsible_unit = $1 AND replied_at >= $2 AND replied_at < $3",
+        )
+        .bind(unit)
+        .bind(from)
+        .bind(until)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(u32::try_from(count).unwrap_or(u32::MAX))
+    }
+
     /// The callback attempts of ticket `number`, oldest first.
     pub async fn callback_attempts(&self, number: &str) -> Result<Vec<CallbackRecord>, StoreError> {
         Ok(sqlx::query_as(

@@ -1085,16 +1085,7 @@ async fn unit_tokens_neither_create_nor_edit_tickets() {
         err.message()
     );
     let ticket = client
-        .create_ticket(authed(
-            AGENT,
-            create(
-                pb::Ticket {
-                    responsible_unit: "".into(),
-                    ..repair("13812341234", "漏气")
-                },
-                "",
-            ),
-        ))
+        .create_ticket(authed(AGENT, create(repair("13812341234", "漏气"), "")))
         .await
         .unwrap()
         .into_inner();

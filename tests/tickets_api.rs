@@ -1183,9 +1183,12 @@ async fn every_model_code_fits_the_schema() {
         contact_due: None,
         finish_due: None,
         callback_due: None,
+        investigation_due: None,
+        area: String::new(),
         parent_number: None,
         call_id: None,
         created_by: "test".into(),
+        created_at: chrono::Utc::now(),
     };
     let mut variants = Vec::new();
     variants.extend(

@@ -3,14 +3,16 @@
 //!
 //! Owns the wire mapping and access checks; rules come from `tickets`, SQL from `store`.
 
+mod alerts;
 mod auth;
 mod tickets;
+mod transitions;
 
+pub use alerts::{OverdueWatcher, TicketAlert};
 pub use auth::{AccessList, Caller};
-pub use tickets::TicketsService;
+pub use tickets::{Clock, TicketsService};
 
 use crate::config::TlsConfig;
-use crate::store::Store;
 use std::future::Future;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
@@ -59,7 +61,7 @@ pub fn load_tls(tls: &TlsConfig) -> Result<ServerTlsConfig, ApiError> {
 /// reflection (v1 and v1alpha, no token) on `listener` until `shutdown` completes, then lets
 /// running calls finish.
 pub async fn serve(
-    store: Store,
+    tickets: TicketsService,
     access: AccessList,
     listener: TcpListener,
     tls: Option<ServerTlsConfig>,
@@ -77,10 +79,9 @@ pub async fn serve(
     };
     let reflection_v1 = reflection().build_v1()?;
     let reflection_v1alpha = reflection().build_v1alpha()?;
-    let tickets = pb::tickets_server::TicketsServer::with_interceptor(
-        TicketsService::new(store),
-        move |request| access.check(request),
-    );
+    let tickets = pb::tickets_server::TicketsServer::with_interceptor(tickets, move |request| {
+        access.check(request)
+    });
     let mut builder = Server::builder();
     if let Some(tls) = tls {
         builder = builder.tls_config(tls)?;

@@ -1,10 +1,10 @@
 //! `hotlined`: the hotline daemon. Starts the database (the configured server, or a private
-//! cluster under the state folder), brings the schema up to date and serves the gRPC API
-//! until Ctrl-C or SIGTERM, then stops in that order reversed.
+//! cluster under the state folder), brings the schema up to date, starts the overdue watcher
+//! and serves the gRPC API until Ctrl-C or SIGTERM, then stops in that order reversed.
 
 use anyhow::{Context, anyhow};
 use clap::Parser;
-use hotline::api::{self, AccessList, Caller};
+use hotline::api::{self, AccessList, Caller, TicketsService};
 use hotline::config::{self, Config, LogFormat};
 use hotline::logging;
 use hotline::store::embedded::{Durability, EmbeddedPostgres};
@@ -157,13 +157,35 @@ async fn serve(
         .migrate()
         .await
         .context("bringing the database schema up to date")?;
+    let rules = config
+        .rules()
+        .context("the [tickets] rules are invalid; run hotlined --check-config")?;
+    let tickets = TicketsService::new(store.clone(), rules);
+    // The watcher stops when told to or when `stop` is dropped (any early return below).
+    let (stop, mut stopped) = tokio::sync::watch::channel(false);
+    let watcher = tokio::spawn(tickets.overdue_watcher().run(
+        Duration::from_secs(config.daemon.overdue_check_seconds.into()),
+        async move {
+            let _ = stopped.wait_for(|stop| *stop).await;
+        },
+    ));
     let listen = config.grpc.listen;
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| {
         format!("cannot listen on {listen} (grpc.listen): is another hotlined running? choose a free address")
     })?;
     tracing::info!(address = %listener.local_addr()?, tls = tls.is_some(), "gRPC API serving");
-    let served = api::serve(store.clone(), access, listener, tls, shutdown_requested()).await;
+    let shutdown = async {
+        shutdown_requested().await;
+        let _ = stop.send(true);
+    };
+    let served = api::serve(tickets, access, listener, tls, shutdown).await;
     tracing::info!("gRPC API stopped");
+    // Also when the server stopped by itself (an error): the watcher must end too.
+    let _ = stop.send(true);
+    if let Err(err) = watcher.await {
+        tracing::warn!(%err, "the overdue watcher ended abnormally");
+    }
+    tracing::info!("overdue watcher stopped");
     store.close().await;
     Ok(served?)
 }

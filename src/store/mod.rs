@@ -1,17 +1,23 @@
 //! PostgreSQL storage (sqlx): migrations, the embedded private cluster used when no database
-//! is configured, and the queries for customers, calls, tickets and their audit events.
+//! is configured, and the queries for customers, calls, tickets and their audit events —
+//! including the one transaction in which a rule's transition is stored (`Store::apply`).
 //!
-//! Owns SQL; must not decide service rules (those live in `tickets`).
+//! Owns SQL; must not decide service rules (those live in `tickets`): it runs the rule
+//! functions it is handed and stores what they decided.
 
 pub mod embedded;
 mod records;
 mod tickets;
+mod transitions;
 
 pub use records::{
     CallUpdate, ConsentDecision, ConsentVia, Customer, NewCall, NewCustomer, SpecialGroup,
 };
 pub use tickets::{
     NewTicket, PageCursor, Ticket, TicketEvent, TicketFilter, TicketPage, TicketPatch,
+};
+pub use transitions::{
+    Applied, CallbackAttempt, CallbackRecord, StoredFacts, TransitionError, audit_name,
 };
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};

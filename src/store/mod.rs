@@ -5,10 +5,14 @@
 
 pub mod embedded;
 mod records;
+mod spool;
 mod tickets;
 
 pub use records::{
     CallUpdate, ConsentDecision, ConsentVia, Customer, NewCall, NewCustomer, SpecialGroup,
+};
+pub use spool::{
+    CallEntry, CallJournal, Disposition, JournalError, JournalOptions, JournalWriter, SPOOL_FILE,
 };
 pub use tickets::{
     NewTicket, PageCursor, Ticket, TicketEvent, TicketFilter, TicketPage, TicketPatch,

@@ -16,9 +16,11 @@
 //! Adding a section: add its struct as a field of [`Config`] (with `#[serde(default)]` values
 //! where a key is optional) and call its `validate` from `Config::validate`.
 
+mod ops;
 mod problems;
 mod source;
 
+pub use ops::{AnnouncementsConfig, RetentionConfig, TTS_OUT, TTS_TEXT, is_prompt_name};
 pub use problems::{ConfigError, ConfigErrors, Position, Problems};
 pub use source::ConfigSource;
 
@@ -39,6 +41,8 @@ pub struct Config {
     pub log: LogConfig,
     pub database: DatabaseConfig,
     pub grpc: GrpcConfig,
+    pub announcements: AnnouncementsConfig,
+    pub retention: RetentionConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -316,6 +320,8 @@ impl Config {
         self.log.validate(problems);
         self.database.validate(url_from_env, problems);
         self.grpc.validate(problems);
+        self.announcements.validate(problems);
+        self.retention.validate(problems);
     }
 }
 

@@ -1,16 +1,24 @@
 //! PostgreSQL storage (sqlx): migrations, the embedded private cluster used when no database
-//! is configured, and the queries for customers, calls, tickets and their audit events.
+//! is configured, and the queries for customers, calls, tickets and their audit events, the
+//! call journal that survives database outages, caller look-ups, announcements and the
+//! recording retention bookkeeping.
 //!
 //! Owns SQL; must not decide service rules (those live in `tickets`).
 
+mod announcements;
 pub mod embedded;
+mod lookups;
 mod records;
+mod retention;
 mod spool;
 mod tickets;
 
+pub use announcements::{Announcement, NewAnnouncement};
+pub use lookups::{CallerCustomer, CallerFacts, OpenTicket};
 pub use records::{
     CallUpdate, ConsentDecision, ConsentVia, Customer, NewCall, NewCustomer, SpecialGroup,
 };
+pub use retention::ExpiredRecording;
 pub use spool::{
     CallEntry, CallJournal, Disposition, JournalError, JournalOptions, JournalWriter, SPOOL_FILE,
 };

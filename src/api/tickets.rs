@@ -35,7 +35,7 @@ impl TicketsService {
     }
 }
 
-fn invalid(field: &str, reason: impl std::fmt::Display) -> Status {
+pub(super) fn invalid(field: &str, reason: impl std::fmt::Display) -> Status {
     Status::invalid_argument(format!("{field}: {reason}"))
 }
 
@@ -57,7 +57,7 @@ fn store_status(err: StoreError) -> Status {
     }
 }
 
-fn caller<T>(request: &Request<T>) -> Result<Caller, Status> {
+pub(super) fn caller<T>(request: &Request<T>) -> Result<Caller, Status> {
     request
         .extensions()
         .get::<Caller>()
@@ -120,14 +120,14 @@ enum_mapping!(
     "COMPLAINT_LEVEL_"
 );
 
-fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
+pub(super) fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
     prost_types::Timestamp {
         seconds: at.timestamp(),
         nanos: i32::try_from(at.timestamp_subsec_nanos()).unwrap_or(0),
     }
 }
 
-fn from_timestamp(
+pub(super) fn from_timestamp(
     at: Option<prost_types::Timestamp>,
     field: &str,
 ) -> Result<Option<DateTime<Utc>>, Status> {

@@ -168,9 +168,16 @@ impl TestServer {
         let addr = listener.local_addr().unwrap();
         let access = AccessList::from_config(&tokens()).unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(api::serve(store.clone(), access, listener, tls, async {
-            let _ = stopped.await;
-        }));
+        tokio::spawn(api::serve(
+            store.clone(),
+            access,
+            None,
+            listener,
+            tls,
+            async {
+                let _ = stopped.await;
+            },
+        ));
         TestServer {
             addr,
             store,

@@ -266,9 +266,10 @@ impl Announcer {
                 self.dir.display()
             ))
         })?;
+        // Hidden, but ending in .wav: sox and friends pick the format by the extension.
         let tmp = self
             .dir
-            .join(format!(".render-{}.wav.tmp", uuid::Uuid::new_v4()));
+            .join(format!(".render-{}.wav", uuid::Uuid::new_v4()));
         let result = run_tts(command, text, &tmp)
             .await
             .and_then(|()| check_prompt_wav(&tmp));

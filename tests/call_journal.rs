@@ -352,3 +352,53 @@ async fn a_torn_spool_replays_its_intact_prefix_after_a_restart() {
     store.close().await;
     cluster.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn records_beyond_the_memory_limit_spill_to_disk_and_keep_their_order() {
+    let dir = support::reachable_temp_dir();
+    let cluster = start_cluster(&dir.path().join("pg")).await;
+    cluster.create_database("journal").await.unwrap();
+    let db = cluster.connect_options("journal");
+    let store = support::store_on(db.clone()).await;
+    let small = JournalOptions {
+        memory_limit: 2,
+        ..options()
+    };
+    let (journal, writer) =
+        CallJournal::open_with(&dir.path().join("spool"), store.clone(), small).unwrap();
+    let d = "call-d@pbx";
+    journal.record(
+        d,
+        CallEntry::Arrived {
+            caller: "13812341234".into(),
+            called: "95158".into(),
+            at: at(0),
+        },
+    );
+    for i in 0..30 {
+        journal.record(d, step(&format!("n{i}"), "1"));
+    }
+    // No writer yet: all but the last couple already went to disk from the call path.
+    assert!(journal.spooled_bytes() > 0);
+    let (stop, task) = spawn_writer(writer);
+    // More while the writer drains the spool and the memory queue spills again and again.
+    for i in 30..60 {
+        journal.record(d, step(&format!("n{i}"), "1"));
+        if i % 7 == 0 {
+            tokio::task::yield_now().await;
+        }
+    }
+    wait_until("every step is written", || async {
+        call_row(&db, d)
+            .await
+            .is_some_and(|row| row.ivr_path.len() >= 60)
+            && journal.spooled_bytes() == 0
+    })
+    .await;
+    let expected: Vec<String> = (0..60).map(|i| format!("n{i}:1")).collect();
+    assert_eq!(call_row(&db, d).await.unwrap().ivr_path, expected);
+    stop.send(()).unwrap();
+    task.await.unwrap();
+    store.close().await;
+    cluster.stop().await.unwrap();
+}

@@ -424,6 +424,13 @@ impl Shared {
         });
     }
 
+    /// Moves every record waiting in memory to the spool (at shutdown: the next start
+    /// replays it).
+    fn spill_all(&self) {
+        let mut inner = self.lock();
+        self.spill(&mut inner);
+    }
+
     fn spill(&self, inner: &mut Inner) {
         match inner.spill() {
             Ok(Some(seq)) => self.mark_durable(seq),
@@ -564,54 +571,61 @@ impl JournalWriter {
     /// to the spool, so the next start replays it.
     pub async fn run(mut self, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
+        let shared = self.shared.clone();
         loop {
-            let step = tokio::select! {
-                biased;
-                () = &mut shutdown => break,
-                step = self.step() => step,
+            // While the database is down, a probe may take the store's acquire timeout; new
+            // records go to disk meanwhile instead of waiting for it. Spilling under a running
+            // step is safe: a spilled record the step writes too is skipped at replay.
+            let spill_on_wake = self.down;
+            let step = {
+                let step = self.step();
+                tokio::pin!(step);
+                loop {
+                    tokio::select! {
+                        biased;
+                        () = &mut shutdown => {
+                            shared.spill_all();
+                            return;
+                        }
+                        step = &mut step => break step,
+                        () = shared.wake.notified(), if spill_on_wake => shared.spill_all(),
+                    }
+                }
             };
             match step {
                 Step::Progress => {}
                 Step::Idle => {
                     tokio::select! {
                         () = &mut shutdown => break,
-                        () = self.shared.wake.notified() => {}
+                        () = shared.wake.notified() => {}
                     }
                 }
                 Step::Down => {
                     if !self.down {
                         self.down = true;
                         tracing::warn!(
-                            spool = %self.shared.lock().spool.path.display(),
+                            spool = %shared.lock().spool.path.display(),
                             "PostgreSQL is unreachable; calls go on and their records are \
                              spooled to disk until it answers again"
                         );
                     }
-                    let retry = tokio::time::sleep(self.shared.options.retry_interval);
+                    let retry = tokio::time::sleep(shared.options.retry_interval);
                     tokio::pin!(retry);
                     loop {
                         tokio::select! {
                             () = &mut shutdown => {
-                                self.finish();
+                                shared.spill_all();
                                 return;
                             }
                             () = &mut retry => break,
                             // New records while down go to disk at once.
-                            () = self.shared.wake.notified() => {
-                                let mut inner = self.shared.lock();
-                                self.shared.spill(&mut inner);
-                            }
+                            () = shared.wake.notified() => shared.spill_all(),
                         }
                     }
                 }
             }
         }
-        self.finish();
-    }
-
-    fn finish(&self) {
-        let mut inner = self.shared.lock();
-        self.shared.spill(&mut inner);
+        shared.spill_all();
     }
 
     async fn step(&mut self) -> Step {
@@ -652,8 +666,7 @@ impl JournalWriter {
                 Step::Progress
             }
             Err(()) => {
-                let mut inner = self.shared.lock();
-                self.shared.spill(&mut inner);
+                self.shared.spill_all();
                 Step::Down
             }
         }
@@ -673,6 +686,18 @@ impl JournalWriter {
             }
         };
         let (frames, _) = decode_frames(&bytes, self.replayed);
+        if frames.is_empty() {
+            // Damage after the spool was opened (opening cuts a torn tail): nothing after it
+            // can be framed again, so skip it rather than stop every later record.
+            tracing::error!(
+                spool = %self.shared.lock().spool.path.display(),
+                offset = self.replayed,
+                bytes = bytes.len(),
+                "the call journal spool is damaged here; skipping the rest of it"
+            );
+            self.replayed = to;
+            return Step::Progress;
+        }
         let count = frames.len();
         for frame in frames {
             match frame.record {
@@ -706,7 +731,7 @@ impl JournalWriter {
             Err(StoreError::Unavailable(_)) => Err(()),
             Err(err) => {
                 tracing::error!(
-                    call_id = %record.call_id,
+                    call_id = %mask_phone_runs(&record.call_id),
                     seq = record.seq,
                     error = %mask_phone_runs(&err.to_string()),
                     "the database refused a call journal record; skipped it"

@@ -727,4 +727,20 @@ async fn the_purge_deletes_expired_recordings_once_and_nothing_else() {
         .unwrap();
     assert_eq!(later.deleted, 1);
     assert!(!recent.exists());
+
+    // A missing folder (unmounted volume) purges nothing and marks nothing.
+    call_with_recording(&store, "unmounted", old, "unmounted.wav").await;
+    let missing = root.path().join("not-mounted");
+    let err = purge_expired(&store, &missing, keep, now)
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("check that it exists and is mounted"),
+        "{err}"
+    );
+    let unmounted = write("unmounted.wav");
+    let after_mount = purge_expired(&store, &dir, keep, now).await.unwrap();
+    assert_eq!((after_mount.deleted, after_mount.kept), (1, 1));
+    assert!(!unmounted.exists());
 }

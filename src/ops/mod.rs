@@ -8,4 +8,4 @@ pub mod announce;
 pub mod retention;
 
 pub use announce::{AnnounceError, Announcer, PromptRef};
-pub use retention::{PurgeReport, purge_expired, run_purge_loop};
+pub use retention::{PurgeError, PurgeReport, purge_expired, run_purge_loop};

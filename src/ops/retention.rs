@@ -4,6 +4,7 @@
 //! never deletes anything outside the recordings folder.
 
 use crate::config::RetentionConfig;
+use crate::logging::mask_phone_runs;
 use crate::store::{Store, StoreError};
 use chrono::{DateTime, TimeDelta, Utc};
 use std::path::{Component, Path, PathBuf};
@@ -23,6 +24,23 @@ pub struct PurgeReport {
     pub kept: usize,
 }
 
+/// Why a purge did not run to the end; says what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum PurgeError {
+    /// The folder is missing (an unmounted volume?): nothing is marked purged, since the
+    /// files may still exist.
+    #[error(
+        "recordings folder {}: {source}; nothing purged — check that it exists and is mounted",
+        path.display()
+    )]
+    Folder {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
 /// Deletes the recordings of calls that arrived more than `keep` before `now`, and marks
 /// them purged.
 pub async fn purge_expired(
@@ -30,28 +48,26 @@ pub async fn purge_expired(
     recordings_dir: &Path,
     keep: TimeDelta,
     now: DateTime<Utc>,
-) -> Result<PurgeReport, StoreError> {
+) -> Result<PurgeReport, PurgeError> {
     let mut report = PurgeReport::default();
-    let folder = recordings_dir.canonicalize().ok();
+    let folder = recordings_dir
+        .canonicalize()
+        .map_err(|source| PurgeError::Folder {
+            path: recordings_dir.to_path_buf(),
+            source,
+        })?;
     loop {
         let due = store.expired_recordings(now - keep, BATCH).await?;
         let mut purged = Vec::with_capacity(due.len());
         for recording in &due {
-            let Some(path) = folder.as_deref().and_then(|folder| {
-                inside_folder(recordings_dir, folder, &recording.recording_file)
-            }) else {
-                if folder.is_none() {
-                    // No folder, no file: nothing left to delete.
-                    report.already_missing += 1;
-                    purged.push(recording.call_id.clone());
-                } else {
-                    report.kept += 1;
-                    tracing::error!(
-                        call_id = %recording.call_id,
-                        "recording path is outside the recordings folder; not deleting it — \
-                         delete it by hand and fix the call row"
-                    );
-                }
+            let Some(path) = inside_folder(recordings_dir, &folder, &recording.recording_file)
+            else {
+                report.kept += 1;
+                tracing::error!(
+                    call_id = %mask_phone_runs(&recording.call_id),
+                    "recording path is outside the recordings folder; not deleting it — \
+                     delete it by hand and fix the call row"
+                );
                 continue;
             };
             match std::fs::remove_file(&path) {

@@ -288,9 +288,9 @@ struct SpoolFile {
 }
 
 impl SpoolFile {
-    /// Opens (creating) the spool and cuts off a torn tail. Returns the file and how many
-    /// bytes were cut.
-    fn open(dir: &Path) -> Result<(SpoolFile, u64), JournalError> {
+    /// Opens (creating) the spool and cuts off a torn tail. Returns the file, how many bytes
+    /// were cut and the highest sequence number spooled (0 when empty).
+    fn open(dir: &Path) -> Result<(SpoolFile, u64, u64), JournalError> {
         let path = dir.join(SPOOL_FILE);
         let fail = |source| JournalError {
             path: path.clone(),
@@ -306,7 +306,12 @@ impl SpoolFile {
             .map_err(fail)?;
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes).map_err(fail)?;
-        let (_, intact) = decode_frames(&bytes, 0);
+        let (frames, intact) = decode_frames(&bytes, 0);
+        let last_seq = frames
+            .iter()
+            .filter_map(|f| f.record.as_ref().map(|r| r.seq))
+            .max()
+            .unwrap_or(0);
         let cut = (bytes.len() - intact) as u64;
         if cut > 0 {
             file.set_len(intact as u64).map_err(fail)?;
@@ -319,6 +324,7 @@ impl SpoolFile {
                 len: intact as u64,
             },
             cut,
+            last_seq,
         ))
     }
 
@@ -477,7 +483,7 @@ impl CallJournal {
         store: Store,
         options: JournalOptions,
     ) -> Result<(CallJournal, JournalWriter), JournalError> {
-        let (spool, cut) = SpoolFile::open(spool_dir)?;
+        let (spool, cut, last_spooled) = SpoolFile::open(spool_dir)?;
         if cut > 0 {
             tracing::warn!(
                 spool = %spool.path.display(),
@@ -486,18 +492,6 @@ impl CallJournal {
                  dropped the torn tail, replaying the intact records"
             );
         }
-        let bytes = spool
-            .read_range(0, spool.len)
-            .map_err(|source| JournalError {
-                path: spool.path.clone(),
-                source,
-            })?;
-        let last_spooled = decode_frames(&bytes, 0)
-            .0
-            .iter()
-            .filter_map(|f| f.record.as_ref().map(|r| r.seq))
-            .max()
-            .unwrap_or(0);
         // Sequence numbers must grow across restarts too, so start above both the clock and
         // whatever is still spooled.
         let clock = u64::try_from(Utc::now().timestamp_micros()).unwrap_or(0);

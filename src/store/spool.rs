@@ -12,12 +12,15 @@
 //! the spool keeps the intact prefix and cuts the rest off, so a torn record is dropped, never
 //! misread.
 //!
-//! Durability: records are fsynced in groups — each spill writes every record waiting in
-//! memory, then one `fdatasync`. While the database is healthy, records wait in memory only for
-//! the writer's next insert (a crash then loses at most those few); when it is not, the writer
-//! spills on every wake-up, and [`CallJournal::record`] spills itself once
-//! [`JournalOptions::memory_limit`] records wait. [`CallJournal::durable`] tells the call layer
-//! when a record is in PostgreSQL or on disk.
+//! Durability trade-off: no fsync per record, group fsyncs instead. While PostgreSQL is
+//! healthy a record waits in memory only until the writer's next insert (a daemon crash then
+//! loses at most those few, which belong to calls the crash drops anyway). The first failed
+//! write moves everything waiting to disk (one `fdatasync` per batch); while the database is
+//! down, the writer spills on every wake-up — also while a reconnect probe waits for the
+//! store's acquire timeout — and [`CallJournal::record`] spills itself once
+//! [`JournalOptions::memory_limit`] records wait. An fsync per record from the call path would
+//! put disk latency into every call event for no gain. [`CallJournal::durable`] tells the call
+//! layer when a record is in PostgreSQL or fsynced in the spool.
 //!
 //! Exactly once: every record carries a journal-wide increasing sequence number; applying it
 //! stores the number per call (`call_journal_applied`) in the same transaction, so a record

@@ -67,7 +67,7 @@ fn is_did(did: &str) -> bool {
 }
 
 /// Checks an announcement as given and normalises it (trimmed text, empty text as none).
-pub fn check(new: NewAnnouncement, now: DateTime<Utc>) -> Result<NewAnnouncement, AnnounceError> {
+fn check(new: NewAnnouncement, now: DateTime<Utc>) -> Result<NewAnnouncement, AnnounceError> {
     let text = new
         .text
         .map(|t| t.trim().to_owned())

@@ -11,6 +11,7 @@ pub mod config;
 pub mod ivr;
 pub mod logging;
 pub mod media;
+pub mod ops;
 pub mod sip;
 pub mod store;
 pub mod tickets;

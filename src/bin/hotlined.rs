@@ -4,9 +4,10 @@
 
 use anyhow::{Context, anyhow};
 use clap::Parser;
-use hotline::api::{self, AccessList, Caller, TicketsService};
+use hotline::api::{self, AccessList, AdminService, Caller, ReloadHook, TicketsService};
 use hotline::config::{self, Config, LogFormat};
 use hotline::logging;
+use hotline::ops::Announcer;
 use hotline::store::embedded::{Durability, EmbeddedPostgres};
 use hotline::store::{Store, StoreOptions};
 use sqlx::postgres::PgConnectOptions;
@@ -72,7 +73,7 @@ async fn main() -> ExitCode {
         eprintln!("hotlined: {err}");
         return ExitCode::FAILURE;
     }
-    match run(config).await {
+    match run(config, args.config.clone()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             tracing::error!("{err:#}");
@@ -82,7 +83,7 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn run(config: Config) -> anyhow::Result<()> {
+async fn run(config: Config, config_path: Option<PathBuf>) -> anyhow::Result<()> {
     let state_dir = &config.daemon.state_dir;
     std::fs::create_dir_all(state_dir).with_context(|| {
         format!(
@@ -122,7 +123,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
             let connect: PgConnectOptions = url
                 .parse()
                 .context("database.url is not a postgres:// URL")?;
-            serve(connect, &store_options, &config, access, tls).await
+            serve(connect, &store_options, &config, config_path, access, tls).await
         }
         None => {
             let root = state_dir.join("postgres");
@@ -131,7 +132,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
             let served = match cluster.create_database(EMBEDDED_DATABASE).await {
                 Ok(()) => {
                     let connect = cluster.connect_options(EMBEDDED_DATABASE);
-                    serve(connect, &store_options, &config, access, tls).await
+                    serve(connect, &store_options, &config, config_path, access, tls).await
                 }
                 Err(err) => Err(err.into()),
             };
@@ -147,6 +148,7 @@ async fn serve(
     connect: PgConnectOptions,
     store_options: &StoreOptions,
     config: &Config,
+    config_path: Option<PathBuf>,
     access: AccessList,
     tls: Option<tonic::transport::ServerTlsConfig>,
 ) -> anyhow::Result<()> {
@@ -174,11 +176,17 @@ async fn serve(
         format!("cannot listen on {listen} (grpc.listen): is another hotlined running? choose a free address")
     })?;
     tracing::info!(address = %listener.local_addr()?, tls = tls.is_some(), "gRPC API serving");
+    let announcer = Announcer::new(
+        store.clone(),
+        config.daemon.announcements_dir(),
+        config.announcements.clone(),
+    );
+    let admin = AdminService::new(announcer, check_config_hook(config_path));
     let shutdown = async {
         shutdown_requested().await;
         let _ = stop.send(true);
     };
-    let served = api::serve(tickets, access, listener, tls, shutdown).await;
+    let served = api::serve(tickets, access, Some(admin), listener, tls, shutdown).await;
     tracing::info!("gRPC API stopped");
     // Also when the server stopped by itself (an error): the watcher must end too.
     let _ = stop.send(true);
@@ -188,6 +196,20 @@ async fn serve(
     tracing::info!("overdue watcher stopped");
     store.close().await;
     Ok(served?)
+}
+
+/// `ReloadConfig` until the call layer applies sections live: checks the file as a restart
+/// would and says so, so an operator learns of problems before restarting.
+fn check_config_hook(path: Option<PathBuf>) -> ReloadHook {
+    api::reload_hook(move || {
+        let path = path.clone();
+        async move {
+            match config::load_or_default(path.as_deref()) {
+                Ok(_) => Ok("the configuration file is valid; restart hotlined to apply it".into()),
+                Err(errors) => Err(errors.iter().map(ToString::to_string).collect()),
+            }
+        }
+    })
 }
 
 /// Completes on Ctrl-C or SIGTERM.

@@ -16,9 +16,11 @@
 //! Adding a section: add its struct as a field of [`Config`] (with `#[serde(default)]` values
 //! where a key is optional) and call its `validate` from `Config::validate`.
 
+mod ops;
 mod problems;
 mod source;
 
+pub use ops::{AnnouncementsConfig, RetentionConfig, TTS_OUT, TTS_TEXT, is_prompt_name};
 pub use problems::{ConfigError, ConfigErrors, Position, Problems};
 pub use source::ConfigSource;
 
@@ -42,6 +44,8 @@ pub struct Config {
     /// The service rules (`[tickets]`). Its calendar's time zone is `daemon.time_zone`: the
     /// loader copies it there, and `tickets.calendar.time_zone` itself is refused.
     pub tickets: crate::tickets::RulesConfig,
+    pub announcements: AnnouncementsConfig,
+    pub retention: RetentionConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -338,6 +342,8 @@ impl Config {
         self.database.validate(url_from_env, problems);
         self.grpc.validate(problems);
         validate_rules(&self.tickets, problems);
+        self.announcements.validate(problems);
+        self.retention.validate(problems);
     }
 
     /// The validated service rules. Cannot fail for a loaded configuration; a hand-built

@@ -191,7 +191,7 @@ impl TestServer {
         let addr = listener.local_addr().unwrap();
         let access = AccessList::from_config(&tokens()).unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(api::serve(service, access, listener, tls, async {
+        tokio::spawn(api::serve(service, access, None, listener, tls, async {
             let _ = stopped.await;
         }));
         TestServer {

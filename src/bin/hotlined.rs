@@ -1,10 +1,13 @@
 //! `hotlined`: the hotline daemon. Starts the database (the configured server, or a private
-//! cluster under the state folder), brings the schema up to date and serves the gRPC API
-//! until Ctrl-C or SIGTERM, then stops in that order reversed.
+//! cluster under the state folder), brings the schema up to date, answers calls (SIP, media,
+//! IVR, ACD) and serves the gRPC API until Ctrl-C or SIGTERM, then stops in that order
+//! reversed: new calls refused, calls in progress given `daemon.shutdown_grace_secs`. SIGHUP
+//! reloads the configuration file for new calls (an invalid file is refused and logged).
 
 use anyhow::{Context, anyhow};
 use clap::Parser;
 use hotline::api::{self, AccessList, Caller};
+use hotline::call::{CallStack, Reloader};
 use hotline::config::{self, Config, LogFormat};
 use hotline::logging;
 use hotline::store::embedded::{Durability, EmbeddedPostgres};
@@ -72,7 +75,7 @@ async fn main() -> ExitCode {
         eprintln!("hotlined: {err}");
         return ExitCode::FAILURE;
     }
-    match run(config).await {
+    match run(config, args.config).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             tracing::error!("{err:#}");
@@ -82,7 +85,7 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn run(config: Config) -> anyhow::Result<()> {
+async fn run(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
     let state_dir = &config.daemon.state_dir;
     std::fs::create_dir_all(state_dir).with_context(|| {
         format!(
@@ -122,7 +125,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
             let connect: PgConnectOptions = url
                 .parse()
                 .context("database.url is not a postgres:// URL")?;
-            serve(connect, &store_options, &config, access, tls).await
+            serve(connect, &store_options, &config, path, access, tls).await
         }
         None => {
             let root = state_dir.join("postgres");
@@ -131,7 +134,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
             let served = match cluster.create_database(EMBEDDED_DATABASE).await {
                 Ok(()) => {
                     let connect = cluster.connect_options(EMBEDDED_DATABASE);
-                    serve(connect, &store_options, &config, access, tls).await
+                    serve(connect, &store_options, &config, path, access, tls).await
                 }
                 Err(err) => Err(err.into()),
             };
@@ -147,6 +150,7 @@ async fn serve(
     connect: PgConnectOptions,
     store_options: &StoreOptions,
     config: &Config,
+    path: Option<PathBuf>,
     access: AccessList,
     tls: Option<tonic::transport::ServerTlsConfig>,
 ) -> anyhow::Result<()> {
@@ -161,11 +165,51 @@ async fn serve(
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| {
         format!("cannot listen on {listen} (grpc.listen): is another hotlined running? choose a free address")
     })?;
+    let reloader = Reloader::new(path, config.clone());
+    let calls = CallStack::start(reloader.subscribe(), store.clone())
+        .await
+        .context("starting call handling")?;
     tracing::info!(address = %listener.local_addr()?, tls = tls.is_some(), "gRPC API serving");
-    let served = api::serve(store.clone(), access, listener, tls, shutdown_requested()).await;
+    let (stop_api, api_stopped) = tokio::sync::oneshot::channel::<()>();
+    let api = tokio::spawn(api::serve(store.clone(), access, listener, tls, async {
+        let _ = api_stopped.await;
+    }));
+    wait_for_shutdown(&reloader).await;
+    let grace = Duration::from_secs(reloader.current().daemon.shutdown_grace_secs);
+    calls.shutdown(grace).await;
+    let _ = stop_api.send(());
+    let served = api.await.context("the gRPC API task failed")?;
     tracing::info!("gRPC API stopped");
     store.close().await;
     Ok(served?)
+}
+
+/// Reloads on SIGHUP; returns on Ctrl-C or SIGTERM.
+async fn wait_for_shutdown(reloader: &Reloader) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hangup = match signal(SignalKind::hangup()) {
+        Ok(hangup) => Some(hangup),
+        Err(err) => {
+            tracing::warn!(%err, "cannot watch SIGHUP; reload by restarting");
+            None
+        }
+    };
+    let mut stop = std::pin::pin!(shutdown_requested());
+    loop {
+        tokio::select! {
+            () = &mut stop => return,
+            Some(()) = async {
+                match hangup.as_mut() {
+                    Some(hangup) => hangup.recv().await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                tracing::info!("SIGHUP: reloading the configuration");
+                // Errors are logged by the reloader; the running configuration stays.
+                let _ = reloader.reload();
+            }
+        }
+    }
 }
 
 /// Completes on Ctrl-C or SIGTERM.

@@ -16,8 +16,11 @@
 //! Adding a section: add its struct as a field of [`Config`] (with `#[serde(default)]` values
 //! where a key is optional) and call its `validate` from `Config::validate`.
 
+mod callflow;
 mod problems;
 mod source;
+
+pub use callflow::{BUILTIN_CALL_FLOW, prompt_names};
 
 pub use problems::{ConfigError, ConfigErrors, Position, Problems};
 pub use source::ConfigSource;
@@ -39,6 +42,14 @@ pub struct Config {
     pub log: LogConfig,
     pub database: DatabaseConfig,
     pub grpc: GrpcConfig,
+    /// SIP signalling; see `crate::sip::SipConfig`.
+    pub sip: crate::sip::SipConfig,
+    /// RTP ports, prompts and recordings; see `crate::media::config::MediaConfig`.
+    pub media: crate::media::config::MediaConfig,
+    /// The call flows; without `[ivr]` the built-in flow of `deploy/callflow.toml`.
+    pub ivr: crate::ivr::IvrConfig,
+    /// Queues and agents; without `[acd]` the built-in queues of `deploy/callflow.toml`.
+    pub acd: crate::acd::AcdConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -49,6 +60,8 @@ pub struct DaemonConfig {
     /// IANA time zone for working days, shifts and deadlines; checked against chrono-tz.
     #[serde(deserialize_with = "time_zone_name")]
     pub time_zone: String,
+    /// On SIGTERM: how long calls in progress may go on before they are hung up.
+    pub shutdown_grace_secs: u64,
 }
 
 impl Default for DaemonConfig {
@@ -56,6 +69,7 @@ impl Default for DaemonConfig {
         DaemonConfig {
             state_dir: PathBuf::from("var"),
             time_zone: "Asia/Shanghai".into(),
+            shutdown_grace_secs: 30,
         }
     }
 }
@@ -316,6 +330,7 @@ impl Config {
         self.log.validate(problems);
         self.database.validate(url_from_env, problems);
         self.grpc.validate(problems);
+        callflow::validate(&self.sip, &self.media, &self.ivr, &self.acd, problems);
     }
 }
 

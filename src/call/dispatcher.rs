@@ -576,10 +576,10 @@ impl Dispatcher {
                     self.media_events.clone(),
                     self.media_sessions.clone(),
                 ));
-                if media.on_hold() {
-                    if let Some(link) = &call.media {
-                        link.send(MediaCommand::Hold(true));
-                    }
+                if media.on_hold()
+                    && let Some(link) = &call.media
+                {
+                    link.send(MediaCommand::Hold(true));
                 }
                 self.journal.write(JournalEntry::CallUpdated {
                     call_id: call.id.clone(),

@@ -185,6 +185,25 @@ fn frame_count(prompt: &str) -> usize {
     prompts().get(prompt).unwrap().frame_count()
 }
 
+fn tone_500hz(samples: usize) -> Vec<i16> {
+    (0..samples)
+        .map(|i| ((i as f64 * 2.0 * std::f64::consts::PI * 500.0 / 8000.0).sin() * 8000.0) as i16)
+        .collect()
+}
+
+/// Received 20 ms frames that carry a loud 500 Hz tone (about 20 zero crossings).
+fn tone_frames(audio: &[Vec<u8>]) -> usize {
+    audio
+        .iter()
+        .filter(|frame| {
+            let mut pcm = Vec::new();
+            G711Codec::Pcmu.decode_into(frame, &mut pcm);
+            let crossings = pcm.windows(2).filter(|w| (w[0] < 0) != (w[1] < 0)).count();
+            pcm.iter().any(|s| s.abs() > 3000) && (17..=23).contains(&crossings)
+        })
+        .count()
+}
+
 /// Shorter greetings for tests that are not about the greeting.
 fn short_greeting(flow: String) -> String {
     flow.replace("greeting = [\"welcome\"]", "greeting = [\"digit_1\"]")
@@ -279,7 +298,7 @@ async fn menu_key_two_files_a_repair_ticket_with_its_path() {
 
 #[tokio::test]
 async fn leak_key_in_the_greeting_rings_the_emergency_agent() {
-    let agent = AgentPhone::bind().await;
+    let mut agent = AgentPhone::bind().await;
     let agent_uri = agent.uri("2001");
     let hotline = Hotline::start(|flow| {
         flow.replace(
@@ -316,7 +335,19 @@ async fn leak_key_in_the_greeting_rings_the_emergency_agent() {
     assert_eq!(ticket.priority, 9);
     agent.answer(&ringing).await;
     let call_id = ticket.call_id.unwrap();
+    // Bridged: each side hears the other's 500 Hz tone.
+    let leg_rtp = phone::sdp_rtp_addr(&ringing.invite.body);
+    let tone = tone_500hz(8000);
+    phone.send_audio(&tone).await;
+    agent.rtp.send_audio(leg_rtp, G711Codec::Pcmu, &tone).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
+    let agent_heard = tone_frames(&agent.rtp.audio());
+    assert!(agent_heard >= 30, "agent heard {agent_heard} tone frames");
+    let caller_heard = tone_frames(&phone.rtp.audio());
+    assert!(
+        caller_heard >= 30,
+        "caller heard {caller_heard} tone frames"
+    );
     let row = hotline.call_row(&call_id).await;
     assert_eq!(row.agent_id.as_deref(), Some("e1"));
     assert_eq!(row.queue.as_deref(), Some("emergency"));
@@ -397,10 +428,7 @@ async fn staying_on_the_line_under_opt_out_records_the_caller_on_the_left() {
     let before = frame_count("digit_1") + frame_count("recording_opt_out");
     tokio::time::sleep(Duration::from_millis(before as u64 * 20 + 1300)).await;
     // 1 s of a 500 Hz tone from the caller.
-    let tone: Vec<i16> = (0..8000)
-        .map(|i| ((i as f64 * 2.0 * std::f64::consts::PI * 500.0 / 8000.0).sin() * 8000.0) as i16)
-        .collect();
-    phone.send_audio(&tone).await;
+    phone.send_audio(&tone_500hz(8000)).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(phone.bye().await, 200);
     hotline.wait_idle().await;
@@ -558,4 +586,71 @@ async fn reload_changes_new_calls_only_and_refuses_a_bad_file() {
     assert_eq!(hotline.reloader.current().ivr.leak.queue, "emergency");
     hotline.wait_idle().await;
     hotline.stack.shutdown(Duration::from_secs(1)).await;
+}
+
+/// Asks `sip` for OPTIONS until it answers (the daemon is up), for at most 60 s.
+async fn wait_for_sip(sip: std::net::SocketAddr, daemon: &mut tokio::process::Child) {
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let local = socket.local_addr().unwrap();
+    for i in 0..300 {
+        assert!(
+            daemon.try_wait().unwrap().is_none(),
+            "hotlined exited early"
+        );
+        let options = format!(
+            "OPTIONS sip:{sip} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bKup{i};rport\r\n\
+             From: <sip:probe@127.0.0.1>;tag=p\r\nTo: <sip:{sip}>\r\nCall-ID: up-{i}\r\n\
+             CSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+        );
+        socket.send_to(options.as_bytes(), sip).await.unwrap();
+        let mut buf = vec![0u8; 4096];
+        if let Ok(Ok(_)) =
+            tokio::time::timeout(Duration::from_millis(200), socket.recv_from(&mut buf)).await
+        {
+            return;
+        }
+    }
+    panic!("hotlined did not answer SIP within 60 s");
+}
+
+#[tokio::test]
+async fn hotlined_without_configuration_answers_with_the_built_in_flow() {
+    let dir = support::reachable_temp_dir();
+    std::os::unix::fs::symlink(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("sounds"),
+        dir.path().join("sounds"),
+    )
+    .unwrap();
+    let free_port = || {
+        std::net::UdpSocket::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+    };
+    let (sip, grpc) = (free_port(), free_port());
+    let mut daemon = tokio::process::Command::new(env!("CARGO_BIN_EXE_hotlined"))
+        .args(["--listen", &grpc.to_string(), "--log-format", "json"])
+        .args(["--sip-listen", &sip.to_string()])
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    wait_for_sip(sip, &mut daemon).await;
+
+    let mut phone = Phone::new(sip, CALLER, HOTLINE).await;
+    assert_eq!(phone.call().await, 200);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(find_prompt(&phone.rtp.audio(), "welcome", 50).is_some());
+    assert_eq!(phone.bye().await, 200);
+
+    let pid = i32::try_from(daemon.id().unwrap()).unwrap();
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    let output = daemon.wait_with_output().await.unwrap();
+    let log = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{log}");
+    assert!(log.contains("138****5678"), "the call is logged: {log}");
+    assert!(!log.contains(CALLER), "numbers are masked: {log}");
 }

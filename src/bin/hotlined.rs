@@ -26,8 +26,9 @@ const EMBEDDED_DATABASE: &str = "hotline";
 #[derive(Debug, Parser)]
 #[command(version, about = "The hotline daemon: IVR, tickets and their gRPC API")]
 struct Args {
-    /// The configuration file (TOML). Without it: a private database under ./var and gRPC on
-    /// 127.0.0.1:50051 with a generated admin token in var/admin.token.
+    /// The configuration file (TOML). Without it: a private database under ./var, gRPC on
+    /// 127.0.0.1:50051 with a generated admin token in var/admin.token, SIP on
+    /// 127.0.0.1:5060 with the built-in call flow and the prompts in ./sounds/zh-CN.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
     /// Log lines for people or for a log collector; overrides log.format.
@@ -39,6 +40,9 @@ struct Args {
     /// Address the gRPC API listens on; overrides grpc.listen.
     #[arg(long, value_name = "ADDR", env = "HOTLINE_GRPC_LISTEN")]
     listen: Option<SocketAddr>,
+    /// Address SIP (UDP and TCP) listens on; overrides sip.listen.
+    #[arg(long, value_name = "ADDR", env = "HOTLINE_SIP_LISTEN")]
+    sip_listen: Option<SocketAddr>,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -70,6 +74,9 @@ async fn main() -> ExitCode {
     }
     if let Some(listen) = args.listen {
         config.grpc.listen = listen;
+    }
+    if let Some(listen) = args.sip_listen {
+        config.sip.listen = listen;
     }
     if let Err(err) = logging::init(config.log.format, &config.log.filter) {
         eprintln!("hotlined: {err}");

@@ -1070,8 +1070,7 @@ impl Dispatcher {
         leg.answered = true;
         let (owner, purpose) = (leg.owner, leg.purpose.clone());
         if let Some(lease) = leg.lease.take() {
-            // The agent leg's own session keeps its RTP stream alive (comfort noise until
-            // the two legs are bridged at the media level).
+            // The leg's own session, bridged with the caller's below.
             let options = self
                 .calls
                 .get(&owner)
@@ -1096,6 +1095,9 @@ impl Dispatcher {
             self.sip_command(Command::Hangup { call: handle }).await;
             return;
         };
+        if let (Some(caller_media), Some(leg_media)) = (&call.media, &leg.media) {
+            bridge(caller_media, leg_media);
+        }
         let now = Instant::now();
         match purpose {
             LegPurpose::Agent(agent) => {
@@ -1209,6 +1211,21 @@ impl Dispatcher {
         });
         // `call` drops here: its media link closes the session, its lease frees the ports.
     }
+}
+
+/// Connects two legs' audio: what each receives, the other sends (and the caller's
+/// recording gets the other leg on its right channel).
+fn bridge(caller: &MediaLink, other: &MediaLink) {
+    let (to_other, from_caller) = mpsc::unbounded_channel();
+    let (to_caller, from_other) = mpsc::unbounded_channel();
+    caller.send(MediaCommand::Bridge {
+        to: to_other,
+        from: from_other,
+    });
+    other.send(MediaCommand::Bridge {
+        to: to_caller,
+        from: from_caller,
+    });
 }
 
 /// Whether the caller has a ticket still open (looked up by calling number).

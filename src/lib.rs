@@ -7,6 +7,7 @@
 
 pub mod acd;
 pub mod api;
+pub mod call;
 pub mod config;
 pub mod ivr;
 pub mod logging;

@@ -152,8 +152,8 @@ fn wrong_enum_values_and_missing_keys_are_named() {
 
 #[test]
 fn unknown_sections_and_syntax_errors_are_reported() {
-    let errors = problems("[daemon]\n[ivr]\nmenu = 1\n", &[]);
-    let (line, column, message) = at(&errors, "ivr");
+    let errors = problems("[daemon]\n[menus]\nmenu = 1\n", &[]);
+    let (line, column, message) = at(&errors, "menus");
     assert_eq!((line, column), (2, 2));
     assert!(message.contains("daemon, log, database, grpc"), "{message}");
 
@@ -434,4 +434,19 @@ min_attempts = 0
     let errors = problems(bad_tiers, &[]);
     let (line, _, _) = at(&errors, "tickets.callback.sampling.tiers");
     assert_eq!(line, 2);
+}
+
+#[test]
+fn call_section_problems_name_their_line_and_key() {
+    let text = "[sip]\nallowed_sources = [\"10.0.0.0/40\"]\n\n[media]\nrtp_port_min = 20001\n\
+                sounds_dir = \"sounds/zh-CN\"\n\n[acd]\nqueues = {}\n\n[acd.agents.7]\n\
+                uri = \"tel:7\"\nqueues = [\"general\"]\n";
+    let errors = problems(text, &[]);
+    assert_eq!(at(&errors, "sip.allowed_sources").0, 2);
+    let (line, _, message) = at(&errors, "media.rtp_port_min");
+    assert_eq!(line, 5);
+    assert!(message.contains("odd"), "{message}");
+    assert_eq!(at(&errors, "acd.agents.7.uri").0, 12);
+    // The built-in [ivr] names queues this [acd] lacks.
+    assert!(errors.find("ivr.leak.queue").is_some(), "{errors}");
 }

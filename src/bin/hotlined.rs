@@ -1,10 +1,13 @@
 //! `hotlined`: the hotline daemon. Starts the database (the configured server, or a private
-//! cluster under the state folder), brings the schema up to date, starts the overdue watcher
-//! and serves the gRPC API until Ctrl-C or SIGTERM, then stops in that order reversed.
+//! cluster under the state folder), brings the schema up to date, answers calls (SIP, media,
+//! IVR, ACD) and serves the gRPC API until Ctrl-C or SIGTERM, then stops in that order
+//! reversed: new calls refused, calls in progress given `daemon.shutdown_grace_secs`. SIGHUP
+//! reloads the configuration file for new calls (an invalid file is refused and logged).
 
 use anyhow::{Context, anyhow};
 use clap::Parser;
 use hotline::api::{self, AccessList, AdminService, Caller, ReloadHook, TicketsService};
+use hotline::call::{CallStack, Reloader};
 use hotline::config::{self, Config, LogFormat};
 use hotline::logging;
 use hotline::ops::Announcer;
@@ -16,6 +19,7 @@ use std::net::SocketAddr;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The database the private cluster keeps our tables in.
@@ -24,8 +28,9 @@ const EMBEDDED_DATABASE: &str = "hotline";
 #[derive(Debug, Parser)]
 #[command(version, about = "The hotline daemon: IVR, tickets and their gRPC API")]
 struct Args {
-    /// The configuration file (TOML). Without it: a private database under ./var and gRPC on
-    /// 127.0.0.1:50051 with a generated admin token in var/admin.token.
+    /// The configuration file (TOML). Without it: a private database under ./var, gRPC on
+    /// 127.0.0.1:50051 with a generated admin token in var/admin.token, SIP on
+    /// 127.0.0.1:5060 with the built-in call flow and the prompts in ./sounds/zh-CN.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
     /// Log lines for people or for a log collector; overrides log.format.
@@ -37,6 +42,9 @@ struct Args {
     /// Address the gRPC API listens on; overrides grpc.listen.
     #[arg(long, value_name = "ADDR", env = "HOTLINE_GRPC_LISTEN")]
     listen: Option<SocketAddr>,
+    /// Address SIP (UDP and TCP) listens on; overrides sip.listen.
+    #[arg(long, value_name = "ADDR", env = "HOTLINE_SIP_LISTEN")]
+    sip_listen: Option<SocketAddr>,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -68,6 +76,9 @@ async fn main() -> ExitCode {
     }
     if let Some(listen) = args.listen {
         config.grpc.listen = listen;
+    }
+    if let Some(listen) = args.sip_listen {
+        config.sip.listen = listen;
     }
     if let Err(err) = logging::init(config.log.format, &config.log.filter) {
         eprintln!("hotlined: {err}");
@@ -175,18 +186,33 @@ async fn serve(
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| {
         format!("cannot listen on {listen} (grpc.listen): is another hotlined running? choose a free address")
     })?;
+    let reloader = Arc::new(Reloader::new(config_path, config.clone()));
+    let calls = CallStack::start(reloader.subscribe(), store.clone())
+        .await
+        .context("starting call handling")?;
     tracing::info!(address = %listener.local_addr()?, tls = tls.is_some(), "gRPC API serving");
     let announcer = Announcer::new(
         store.clone(),
         config.daemon.announcements_dir(),
         config.announcements.clone(),
     );
-    let admin = AdminService::new(announcer, check_config_hook(config_path));
-    let shutdown = async {
-        shutdown_requested().await;
-        let _ = stop.send(true);
-    };
-    let served = api::serve(tickets, access, Some(admin), listener, tls, shutdown).await;
+    let admin = AdminService::new(announcer, reload_hook(reloader.clone()));
+    let (stop_api, api_stopped) = tokio::sync::oneshot::channel::<()>();
+    let api = tokio::spawn(api::serve(
+        tickets,
+        access,
+        Some(admin),
+        listener,
+        tls,
+        async {
+            let _ = api_stopped.await;
+        },
+    ));
+    wait_for_shutdown(&reloader).await;
+    let grace = Duration::from_secs(reloader.current().daemon.shutdown_grace_secs);
+    calls.shutdown(grace).await;
+    let _ = stop_api.send(());
+    let served = api.await.context("the gRPC API task failed")?;
     tracing::info!("gRPC API stopped");
     // Also when the server stopped by itself (an error): the watcher must end too.
     let _ = stop.send(true);
@@ -198,18 +224,48 @@ async fn serve(
     Ok(served?)
 }
 
-/// `ReloadConfig` until the call layer applies sections live: checks the file as a restart
-/// would and says so, so an operator learns of problems before restarting.
-fn check_config_hook(path: Option<PathBuf>) -> ReloadHook {
+/// The admin API's `ReloadConfig`: the same reload as SIGHUP.
+fn reload_hook(reloader: Arc<Reloader>) -> ReloadHook {
     api::reload_hook(move || {
-        let path = path.clone();
+        let reloader = reloader.clone();
         async move {
-            match config::load_or_default(path.as_deref()) {
-                Ok(_) => Ok("the configuration file is valid; restart hotlined to apply it".into()),
+            match reloader.reload() {
+                Ok(_) => Ok(
+                    "configuration reloaded: new calls use it; calls in progress keep theirs"
+                        .into(),
+                ),
                 Err(errors) => Err(errors.iter().map(ToString::to_string).collect()),
             }
         }
     })
+}
+
+/// Reloads on SIGHUP; returns on Ctrl-C or SIGTERM.
+async fn wait_for_shutdown(reloader: &Reloader) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hangup = match signal(SignalKind::hangup()) {
+        Ok(hangup) => Some(hangup),
+        Err(err) => {
+            tracing::warn!(%err, "cannot watch SIGHUP; reload by restarting");
+            None
+        }
+    };
+    let mut stop = std::pin::pin!(shutdown_requested());
+    loop {
+        tokio::select! {
+            () = &mut stop => return,
+            Some(()) = async {
+                match hangup.as_mut() {
+                    Some(hangup) => hangup.recv().await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                tracing::info!("SIGHUP: reloading the configuration");
+                // Errors are logged by the reloader; the running configuration stays.
+                let _ = reloader.reload();
+            }
+        }
+    }
 }
 
 /// Completes on Ctrl-C or SIGTERM.

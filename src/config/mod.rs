@@ -16,10 +16,12 @@
 //! Adding a section: add its struct as a field of [`Config`] (with `#[serde(default)]` values
 //! where a key is optional) and call its `validate` from `Config::validate`.
 
+mod callflow;
 mod ops;
 mod problems;
 mod source;
 
+pub use callflow::{BUILTIN_CALL_FLOW, prompt_names};
 pub use ops::{AnnouncementsConfig, RetentionConfig, TTS_OUT, TTS_TEXT, is_prompt_name};
 pub use problems::{ConfigError, ConfigErrors, Position, Problems};
 pub use source::ConfigSource;
@@ -46,6 +48,14 @@ pub struct Config {
     pub tickets: crate::tickets::RulesConfig,
     pub announcements: AnnouncementsConfig,
     pub retention: RetentionConfig,
+    /// SIP signalling; see `crate::sip::SipConfig`.
+    pub sip: crate::sip::SipConfig,
+    /// RTP ports, prompts and recordings; see `crate::media::config::MediaConfig`.
+    pub media: crate::media::config::MediaConfig,
+    /// The call flows; without `[ivr]` the built-in flow of `deploy/callflow.toml`.
+    pub ivr: crate::ivr::IvrConfig,
+    /// Queues and agents; without `[acd]` the built-in queues of `deploy/callflow.toml`.
+    pub acd: crate::acd::AcdConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -58,6 +68,8 @@ pub struct DaemonConfig {
     pub time_zone: String,
     /// Seconds between two sweeps of the overdue watcher over the open tickets.
     pub overdue_check_seconds: u32,
+    /// On SIGTERM: how long calls in progress may go on before they are hung up.
+    pub shutdown_grace_secs: u64,
 }
 
 impl Default for DaemonConfig {
@@ -66,6 +78,7 @@ impl Default for DaemonConfig {
             state_dir: PathBuf::from("var"),
             time_zone: "Asia/Shanghai".into(),
             overdue_check_seconds: 60,
+            shutdown_grace_secs: 30,
         }
     }
 }
@@ -344,6 +357,7 @@ impl Config {
         validate_rules(&self.tickets, problems);
         self.announcements.validate(problems);
         self.retention.validate(problems);
+        callflow::validate(&self.sip, &self.media, &self.ivr, &self.acd, problems);
     }
 
     /// The validated service rules. Cannot fail for a loaded configuration; a hand-built

@@ -134,6 +134,11 @@ fn cluster() -> &'static PgConnectOptions {
 
 /// A store on a freshly created, migrated database of its own.
 pub async fn fresh_store() -> Store {
+    fresh_database().await.0
+}
+
+/// [`fresh_store`] plus the database's connect options, for tests that read tables directly.
+pub async fn fresh_database() -> (Store, PgConnectOptions) {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
     let base = cluster();
     let name = format!(
@@ -147,7 +152,8 @@ pub async fn fresh_store() -> Store {
         .await
         .unwrap();
     conn.close().await.unwrap();
-    store_on(base.clone().database(&name)).await
+    let options = base.clone().database(&name);
+    (store_on(options.clone()).await, options)
 }
 
 pub async fn store_on(connect: PgConnectOptions) -> Store {

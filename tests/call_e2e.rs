@@ -13,7 +13,7 @@ use hotline::call::{CallStack, LiveCounts, Reloader};
 use hotline::config::{self, BUILTIN_CALL_FLOW};
 use hotline::media::g711::G711Codec;
 use hotline::media::prompts::PromptLibrary;
-use hotline::store::{Store, TicketFilter};
+use hotline::store::{NewCustomer, Store, TicketFilter};
 use hotline::tickets::{Category, Status};
 use phone::{AgentPhone, Phone};
 use sqlx::Connection;
@@ -264,6 +264,18 @@ async fn answered_call_hears_the_whole_welcome_prompt() {
 #[tokio::test]
 async fn menu_key_two_files_a_repair_ticket_with_its_path() {
     let hotline = Hotline::start(|flow| policy(short_greeting(flow), "off")).await;
+    let household = hotline
+        .store
+        .create_customer(&NewCustomer {
+            account_number: "RQ-0001".into(),
+            name: "王女士".into(),
+            phone_numbers: vec![CALLER.into()],
+            address: "幸福路12号3单元501".into(),
+            area: "城东".into(),
+            special_group: None,
+        })
+        .await
+        .unwrap();
     let mut phone = hotline.phone().await;
     assert_eq!(phone.call().await, 200);
     // Greeting (digit_1), then the main menu: press 2 in-band while it plays.
@@ -282,6 +294,9 @@ async fn menu_key_two_files_a_repair_ticket_with_its_path() {
     let ticket = hotline.ticket().await;
     assert_eq!(ticket.category, Category::Repair);
     assert_eq!(ticket.priority, 0);
+    // The caller look-up found the household file.
+    assert_eq!(ticket.customer_id, Some(household.id));
+    assert_eq!(ticket.caller_name, "王女士");
     let call_id = ticket.call_id.unwrap();
     let row = hotline.call_row(&call_id).await;
     assert_eq!(
@@ -653,4 +668,35 @@ async fn hotlined_without_configuration_answers_with_the_built_in_flow() {
     assert!(output.status.success(), "{log}");
     assert!(log.contains("138****5678"), "the call is logged: {log}");
     assert!(!log.contains(CALLER), "numbers are masked: {log}");
+}
+
+#[tokio::test]
+async fn shutdown_refuses_new_calls_and_hangs_up_after_the_grace_period() {
+    let hotline = Hotline::start(|flow| policy(short_greeting(flow), "off")).await;
+    let mut phone = hotline.phone().await;
+    assert_eq!(phone.call().await, 200);
+    // The IVR starts (and files the draft) once the ACK is in.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let call_id = only_call_id(&hotline).await;
+    let sip = hotline.stack.sip_addr();
+    let stopping = tokio::spawn(hotline.stack.shutdown(Duration::from_secs(1)));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut late = Phone::new(sip, "13900000000", HOTLINE).await;
+    assert_eq!(late.call().await, 503);
+    // The call in progress went on through the grace period, then got a BYE.
+    phone.expect_bye(5).await;
+    tokio::time::timeout(Duration::from_secs(15), stopping)
+        .await
+        .expect("shutdown completes")
+        .unwrap();
+    // The journal wrote everything before it stopped.
+    let mut conn = PgConnection::connect_with(&hotline.db).await.unwrap();
+    let (ended, disposition): (bool, Option<String>) =
+        sqlx::query_as("SELECT ended_at IS NOT NULL, disposition FROM calls WHERE call_id = $1")
+            .bind(&call_id)
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+    assert!(ended);
+    assert_eq!(disposition.as_deref(), Some("abandoned_in_ivr"));
 }

@@ -1281,3 +1281,40 @@ async fn look_up(store: &Store, caller: &str) -> Result<Lookup, store::StoreErro
         customer,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_hop_is_the_uri_ip_literal_with_port_5060_by_default() {
+        let addr = |text: &str| Some(Peer::Udp(text.parse().unwrap()));
+        assert_eq!(peer_of("sip:1001@127.0.0.1:5070"), addr("127.0.0.1:5070"));
+        assert_eq!(peer_of("sip:oncall@127.0.0.1"), addr("127.0.0.1:5060"));
+        assert_eq!(peer_of("sip:8001@[::1]:5062"), addr("[::1]:5062"));
+        // No DNS: a host name cannot be called.
+        assert_eq!(peer_of("sip:1001@pbx.example"), None);
+        assert_eq!(peer_of("not a uri"), None);
+    }
+
+    #[test]
+    fn path_steps_name_the_node_and_the_key() {
+        assert_eq!(path_step("menu", Some("2")), "menu:2");
+        assert_eq!(path_step("repair", None), "repair");
+    }
+
+    #[test]
+    fn sdp_codecs_map_onto_media_codecs() {
+        let sdp = NegotiatedMedia {
+            codec: Codec::Pcma,
+            remote_rtp: "127.0.0.1:4000".parse().unwrap(),
+            telephone_event_pt: Some(101),
+            direction: crate::sip::sdp::Direction::SendRecv,
+            ptime: 20,
+        };
+        let media = media_params(&sdp);
+        assert_eq!(media.codec, G711Codec::Pcma);
+        assert_eq!(media.telephone_event_pt, Some(101));
+        assert_eq!(media.remote_rtp, sdp.remote_rtp);
+    }
+}

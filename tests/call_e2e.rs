@@ -590,7 +590,8 @@ async fn reload_changes_new_calls_only_and_refuses_a_bad_file() {
     let mut second = hotline.phone().await;
     assert_eq!(second.call().await, 200);
     tokio::time::sleep(menu_at).await;
-    second.press_event('2').await;
+    // This caller's phone sends its keys as SIP INFO.
+    assert_eq!(second.press_info('2').await, 200);
     tokio::time::sleep(Duration::from_millis(500)).await;
     let categories: Vec<Category> = hotline.tickets().await.iter().map(|t| t.category).collect();
     assert!(categories.contains(&Category::Query), "{categories:?}");

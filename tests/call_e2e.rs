@@ -712,3 +712,52 @@ async fn shutdown_refuses_new_calls_and_hangs_up_after_the_grace_period() {
     assert!(ended);
     assert_eq!(disposition.as_deref(), Some("abandoned_in_ivr"));
 }
+
+#[tokio::test]
+async fn keyed_account_number_lands_on_the_ticket() {
+    let hotline = Hotline::start(|flow| {
+        policy(short_greeting(flow), "off")
+            .replace(
+                "{ digit = \"0\", next = \"person\" },",
+                "{ digit = \"0\", next = \"person\" },\n  { digit = \"6\", next = \"account\" },",
+            )
+            .replace(
+                "\n[acd]\n",
+                "\n[ivr.flows.main.nodes.account]\nkind = \"collect\"\nprompts = [\"enter_account\"]\n\
+                 variable = \"account\"\nmax_len = 8\nnext = \"billing\"\nfallback = \"person\"\n\n[acd]\n",
+            )
+    })
+    .await;
+    let mut phone = hotline.phone().await;
+    assert_eq!(phone.call().await, 200);
+    tokio::time::sleep(Duration::from_millis(
+        frame_count("digit_1") as u64 * 20 + 300,
+    ))
+    .await;
+    phone.press_event('6').await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for digit in "20261125".chars() {
+        phone.press_event(digit).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let ticket = hotline.ticket().await;
+    assert_eq!(ticket.category, Category::Query);
+    assert!(
+        ticket.description.ends_with("\naccount: 20261125"),
+        "{:?}",
+        ticket.description
+    );
+    let row = hotline.call_row(&ticket.call_id.unwrap()).await;
+    // The path names the entry; the value itself is on the ticket only.
+    assert_eq!(
+        row.ivr_path,
+        vec![
+            "flow:main:business_hours",
+            "menu:6",
+            "account:<account>",
+            "billing"
+        ]
+    );
+    assert_eq!(phone.bye().await, 200);
+    hotline.wait_idle().await;
+}

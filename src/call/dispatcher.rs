@@ -934,10 +934,14 @@ impl Dispatcher {
                     priority: top_priority.then_some(LEAK_TICKET_PRIORITY),
                 });
             }
-            ivr::TicketUpdate::Variable { name, .. } => {
-                // The value (an account number) is the caller's: it goes to the agent through
-                // the ticket API later, not into logs.
+            ivr::TicketUpdate::Variable { name, value } => {
+                // The value (an account number) goes on the ticket for the agent, never into
+                // logs.
                 tracing::debug!(call = %call_id, variable = name, "caller entry collected");
+                self.journal.write(JournalEntry::TicketNote {
+                    call_id,
+                    note: format!("{name}: {value}"),
+                });
             }
             ivr::TicketUpdate::CallEnded { at } => {
                 self.journal.write(JournalEntry::CallUpdated {

@@ -13,7 +13,7 @@ use hotline::call::{CallStack, LiveCounts, Reloader};
 use hotline::config::{self, BUILTIN_CALL_FLOW};
 use hotline::media::g711::G711Codec;
 use hotline::media::prompts::PromptLibrary;
-use hotline::store::{Store, TicketFilter};
+use hotline::store::{NewCustomer, Store, TicketFilter};
 use hotline::tickets::{Category, Status};
 use phone::{AgentPhone, Phone};
 use sqlx::Connection;
@@ -264,6 +264,18 @@ async fn answered_call_hears_the_whole_welcome_prompt() {
 #[tokio::test]
 async fn menu_key_two_files_a_repair_ticket_with_its_path() {
     let hotline = Hotline::start(|flow| policy(short_greeting(flow), "off")).await;
+    let household = hotline
+        .store
+        .create_customer(&NewCustomer {
+            account_number: "RQ-0001".into(),
+            name: "王女士".into(),
+            phone_numbers: vec![CALLER.into()],
+            address: "幸福路12号3单元501".into(),
+            area: "城东".into(),
+            special_group: None,
+        })
+        .await
+        .unwrap();
     let mut phone = hotline.phone().await;
     assert_eq!(phone.call().await, 200);
     // Greeting (digit_1), then the main menu: press 2 in-band while it plays.
@@ -282,6 +294,9 @@ async fn menu_key_two_files_a_repair_ticket_with_its_path() {
     let ticket = hotline.ticket().await;
     assert_eq!(ticket.category, Category::Repair);
     assert_eq!(ticket.priority, 0);
+    // The caller look-up found the household file.
+    assert_eq!(ticket.customer_id, Some(household.id));
+    assert_eq!(ticket.caller_name, "王女士");
     let call_id = ticket.call_id.unwrap();
     let row = hotline.call_row(&call_id).await;
     assert_eq!(
@@ -513,12 +528,23 @@ async fn calls_ended_every_way_leave_nothing_behind() {
     phone.send_invite().await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(phone.cancel().await, 487);
+    // With the database stuck a call is still answered (after the look-up timeout) and
+    // served; its records are written once the database is back.
+    let mut phone = hotline.phone().await;
+    assert_eq!(phone.call().await, 200);
+    tokio::time::sleep(Duration::from_millis(
+        frame_count("digit_1") as u64 * 20 + 300,
+    ))
+    .await;
+    assert!(find_prompt(&phone.rtp.audio(), "digit_1", frame_count("digit_1")).is_some());
+    assert!(find_prompt(&phone.rtp.audio(), "main_menu", 5).is_some());
+    assert_eq!(phone.bye().await, 200);
     sqlx::raw_sql("ROLLBACK").execute(&mut lock).await.unwrap();
     hotline.wait_idle().await;
 
     let dispositions: Vec<Option<String>> = {
         let tickets = hotline.tickets().await;
-        assert_eq!(tickets.len(), 2, "the cancelled call never reached the IVR");
+        assert_eq!(tickets.len(), 3, "the cancelled call never reached the IVR");
         let mut out = Vec::new();
         for ticket in tickets {
             out.push(hotline.call_row(&ticket.call_id.unwrap()).await.disposition);
@@ -564,7 +590,8 @@ async fn reload_changes_new_calls_only_and_refuses_a_bad_file() {
     let mut second = hotline.phone().await;
     assert_eq!(second.call().await, 200);
     tokio::time::sleep(menu_at).await;
-    second.press_event('2').await;
+    // This caller's phone sends its keys as SIP INFO.
+    assert_eq!(second.press_info('2').await, 200);
     tokio::time::sleep(Duration::from_millis(500)).await;
     let categories: Vec<Category> = hotline.tickets().await.iter().map(|t| t.category).collect();
     assert!(categories.contains(&Category::Query), "{categories:?}");
@@ -653,4 +680,84 @@ async fn hotlined_without_configuration_answers_with_the_built_in_flow() {
     assert!(output.status.success(), "{log}");
     assert!(log.contains("138****5678"), "the call is logged: {log}");
     assert!(!log.contains(CALLER), "numbers are masked: {log}");
+}
+
+#[tokio::test]
+async fn shutdown_refuses_new_calls_and_hangs_up_after_the_grace_period() {
+    let hotline = Hotline::start(|flow| policy(short_greeting(flow), "off")).await;
+    let mut phone = hotline.phone().await;
+    assert_eq!(phone.call().await, 200);
+    // The IVR starts (and files the draft) once the ACK is in.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let call_id = only_call_id(&hotline).await;
+    let sip = hotline.stack.sip_addr();
+    let stopping = tokio::spawn(hotline.stack.shutdown(Duration::from_secs(1)));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut late = Phone::new(sip, "13900000000", HOTLINE).await;
+    assert_eq!(late.call().await, 503);
+    // The call in progress went on through the grace period, then got a BYE.
+    phone.expect_bye(5).await;
+    tokio::time::timeout(Duration::from_secs(15), stopping)
+        .await
+        .expect("shutdown completes")
+        .unwrap();
+    // The journal wrote everything before it stopped.
+    let mut conn = PgConnection::connect_with(&hotline.db).await.unwrap();
+    let (ended, disposition): (bool, Option<String>) =
+        sqlx::query_as("SELECT ended_at IS NOT NULL, disposition FROM calls WHERE call_id = $1")
+            .bind(&call_id)
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+    assert!(ended);
+    assert_eq!(disposition.as_deref(), Some("abandoned_in_ivr"));
+}
+
+#[tokio::test]
+async fn keyed_account_number_lands_on_the_ticket() {
+    let hotline = Hotline::start(|flow| {
+        policy(short_greeting(flow), "off")
+            .replace(
+                "{ digit = \"0\", next = \"person\" },",
+                "{ digit = \"0\", next = \"person\" },\n  { digit = \"6\", next = \"account\" },",
+            )
+            .replace(
+                "\n[acd]\n",
+                "\n[ivr.flows.main.nodes.account]\nkind = \"collect\"\nprompts = [\"enter_account\"]\n\
+                 variable = \"account\"\nmax_len = 8\nnext = \"billing\"\nfallback = \"person\"\n\n[acd]\n",
+            )
+    })
+    .await;
+    let mut phone = hotline.phone().await;
+    assert_eq!(phone.call().await, 200);
+    tokio::time::sleep(Duration::from_millis(
+        frame_count("digit_1") as u64 * 20 + 300,
+    ))
+    .await;
+    phone.press_event('6').await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for digit in "20261125".chars() {
+        phone.press_event(digit).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let ticket = hotline.ticket().await;
+    assert_eq!(ticket.category, Category::Query);
+    assert!(
+        ticket.description.ends_with("\naccount: 20261125"),
+        "{:?}",
+        ticket.description
+    );
+    let row = hotline.call_row(&ticket.call_id.unwrap()).await;
+    // The path names the entry; the value itself is on the ticket only.
+    assert_eq!(
+        row.ivr_path,
+        vec![
+            "flow:main:business_hours",
+            "menu:6",
+            "account:<account>",
+            "billing"
+        ]
+    );
+    assert_eq!(phone.bye().await, 200);
+    hotline.wait_idle().await;
 }

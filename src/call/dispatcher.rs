@@ -7,7 +7,7 @@
 use super::journal::{CallJournal, JournalEntry, draft_request_id};
 use super::media_link::MediaLink;
 use super::{Control, DispatcherCounts};
-use crate::acd::{self, Acd, AcdAction, AcdEvent, AcdTimerId};
+use crate::acd::{self, Acd, AcdAction, AcdEvent, AcdTimerId, ReportedState};
 use crate::config::Config;
 use crate::ivr::{self, CallEngine, CallInfo, ConsentDecision, ConsentHow, IvrConfig, TimerId};
 use crate::logging::Masked;
@@ -22,7 +22,7 @@ use crate::sip::sdp::{Codec, NegotiatedMedia};
 use crate::sip::transaction::Peer;
 use crate::sip::transport::Request;
 use crate::sip::{CallHandle, Command, EndReason, Event as SipEvent, OutgoingCall};
-use crate::store::{self, CallUpdate, NewCall, NewTicket, Store, TicketFilter};
+use crate::store::{self, CallUpdate, Customer, NewCall, NewTicket, Store, TicketFilter};
 use crate::tickets::{Category, Channel, Status};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
@@ -69,9 +69,11 @@ enum TimerKey {
 }
 
 /// What the caller look-up found.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Default)]
 struct Lookup {
     has_open_ticket: bool,
+    /// The household file, when exactly one lists the calling number.
+    customer: Option<Customer>,
 }
 
 /// A call we placed for a caller.
@@ -152,7 +154,7 @@ struct Dispatcher {
     legs: HashMap<CallHandle, OutLeg>,
     timers: BTreeMap<(Instant, TimerKey), ()>,
     timer_at: HashMap<TimerKey, Instant>,
-    media_events: mpsc::UnboundedSender<(Leg, MediaEvent)>,
+    media_events: mpsc::UnboundedSender<(Leg, Option<MediaEvent>)>,
     lookups: mpsc::UnboundedSender<(CallHandle, Lookup)>,
     media_sessions: Arc<AtomicUsize>,
     shutdown: Option<Shutdown>,
@@ -544,19 +546,19 @@ impl Dispatcher {
         let results = self.lookups.clone();
         let caller = caller.to_owned();
         tokio::spawn(async move {
-            let found = tokio::time::timeout(LOOKUP_TIMEOUT, open_ticket_of(&store, &caller)).await;
-            let has_open_ticket = match found {
-                Ok(Ok(open)) => open,
+            let found = tokio::time::timeout(LOOKUP_TIMEOUT, look_up(&store, &caller)).await;
+            let lookup = match found {
+                Ok(Ok(lookup)) => lookup,
                 Ok(Err(error)) => {
                     tracing::warn!(caller = %Masked(&caller), %error, "caller look-up failed: going on without it");
-                    false
+                    Lookup::default()
                 }
                 Err(_) => {
                     tracing::warn!(caller = %Masked(&caller), "caller look-up timed out: going on without it");
-                    false
+                    Lookup::default()
                 }
             };
-            let _ = results.send((handle, Lookup { has_open_ticket }));
+            let _ = results.send((handle, lookup));
         });
     }
 
@@ -619,7 +621,7 @@ impl Dispatcher {
         let Some(call) = self.calls.get_mut(&handle) else {
             return;
         };
-        let (Some(lookup), Some(_)) = (call.lookup, &call.media) else {
+        let (Some(lookup), Some(_)) = (&call.lookup, &call.media) else {
             return;
         };
         if call.started {
@@ -665,7 +667,10 @@ impl Dispatcher {
 
     // ----- media -----
 
-    async fn on_media(&mut self, leg: Leg, event: MediaEvent) {
+    async fn on_media(&mut self, leg: Leg, event: Option<MediaEvent>) {
+        let Some(event) = event else {
+            return self.on_media_ended(leg).await;
+        };
         let handle = match leg {
             Leg::Caller(handle) => handle,
             Leg::Outgoing(leg) => {
@@ -699,6 +704,26 @@ impl Dispatcher {
             }
             MediaEvent::RemoteAddressLearned(_) | MediaEvent::Stats(_) => {}
         }
+    }
+
+    /// A session ended. Expected once its leg is gone; while the leg is up it means the
+    /// media failed, and a call without audio is hung up (the caller can call again).
+    async fn on_media_ended(&mut self, leg: Leg) {
+        let (handle, id) = match leg {
+            Leg::Caller(handle) => match self.calls.get(&handle) {
+                Some(call) if !call.hung_up => (handle, call.id.clone()),
+                _ => return,
+            },
+            Leg::Outgoing(handle) => match self.legs.get(&handle) {
+                Some(_) => (handle, format!("leg {}", handle.0)),
+                None => return,
+            },
+        };
+        tracing::error!(call = %id, "media session ended on its own: hanging up");
+        if let Some(call) = self.calls.get_mut(&handle) {
+            call.hung_up = true;
+        }
+        self.sip_command(Command::Hangup { call: handle }).await;
     }
 
     /// Media reports each prompt by name; the IVR waits for its whole list by id.
@@ -861,6 +886,7 @@ impl Dispatcher {
                 started_at,
                 flow,
             } => {
+                let customer = call.lookup.as_ref().and_then(|l| l.customer.as_ref());
                 let ticket = NewTicket {
                     request_id: Some(draft_request_id(&call_id)),
                     channel: Channel::Hotline,
@@ -868,14 +894,14 @@ impl Dispatcher {
                     complaint_level: None,
                     status: Status::Draft,
                     priority: 0,
-                    caller_name: String::new(),
+                    caller_name: customer.map(|c| c.name.clone()).unwrap_or_default(),
                     caller_number: caller,
-                    caller_address: String::new(),
+                    caller_address: customer.map(|c| c.address.clone()).unwrap_or_default(),
                     description: format!(
                         "来电 {called}，{}，流程 {flow}",
                         started_at.format("%Y-%m-%d %H:%M:%S")
                     ),
-                    customer_id: None,
+                    customer_id: customer.map(|c| c.id),
                     responsible_unit: None,
                     dispatch_due: None,
                     contact_due: None,
@@ -911,10 +937,14 @@ impl Dispatcher {
                     priority: top_priority.then_some(LEAK_TICKET_PRIORITY),
                 });
             }
-            ivr::TicketUpdate::Variable { name, .. } => {
-                // The value (an account number) is the caller's: it goes to the agent through
-                // the ticket API later, not into logs.
+            ivr::TicketUpdate::Variable { name, value } => {
+                // The value (an account number) goes on the ticket for the agent, never into
+                // logs.
                 tracing::debug!(call = %call_id, variable = name, "caller entry collected");
+                self.journal.write(JournalEntry::TicketNote {
+                    call_id,
+                    note: format!("{name}: {value}"),
+                });
             }
             ivr::TicketUpdate::CallEnded { at } => {
                 self.journal.write(JournalEntry::CallUpdated {
@@ -1134,6 +1164,15 @@ impl Dispatcher {
             return;
         };
         tracing::info!(leg = handle.0, ?reason, purpose = ?leg.purpose, "outgoing call ended");
+        if let (true, LegPurpose::Agent(agent)) = (leg.answered, &leg.purpose) {
+            // The ACD marked the agent busy when they answered; the call is over now.
+            let actions = self.acd.handle(AcdEvent::AgentStateChanged {
+                agent: agent.clone(),
+                state: ReportedState::Available,
+                now: Instant::now(),
+            });
+            self.apply_acd(actions).await;
+        }
         if let Some(call) = self.calls.get_mut(&leg.owner) {
             call.legs.retain(|l| *l != handle);
             if leg.answered {
@@ -1231,15 +1270,58 @@ fn bridge(caller: &MediaLink, other: &MediaLink) {
     });
 }
 
-/// Whether the caller has a ticket still open (looked up by calling number).
-async fn open_ticket_of(store: &Store, caller: &str) -> Result<bool, store::StoreError> {
+/// The caller's household file and whether they have a ticket still open (by number).
+async fn look_up(store: &Store, caller: &str) -> Result<Lookup, store::StoreError> {
     if caller.is_empty() {
-        return Ok(false);
+        return Ok(Lookup::default());
     }
     let filter = TicketFilter {
         caller_number: Some(caller.to_owned()),
         ..TicketFilter::default()
     };
     let page = store.list_tickets(&filter, 20, None).await?;
-    Ok(page.tickets.iter().any(|t| t.status.is_open()))
+    let mut households = store.customers_by_phone(caller).await?;
+    // Several households share the number: the agent picks; the draft names none.
+    let customer = (households.len() == 1).then(|| households.remove(0));
+    Ok(Lookup {
+        has_open_ticket: page.tickets.iter().any(|t| t.status.is_open()),
+        customer,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_hop_is_the_uri_ip_literal_with_port_5060_by_default() {
+        let addr = |text: &str| Some(Peer::Udp(text.parse().unwrap()));
+        assert_eq!(peer_of("sip:1001@127.0.0.1:5070"), addr("127.0.0.1:5070"));
+        assert_eq!(peer_of("sip:oncall@127.0.0.1"), addr("127.0.0.1:5060"));
+        assert_eq!(peer_of("sip:8001@[::1]:5062"), addr("[::1]:5062"));
+        // No DNS: a host name cannot be called.
+        assert_eq!(peer_of("sip:1001@pbx.example"), None);
+        assert_eq!(peer_of("not a uri"), None);
+    }
+
+    #[test]
+    fn path_steps_name_the_node_and_the_key() {
+        assert_eq!(path_step("menu", Some("2")), "menu:2");
+        assert_eq!(path_step("repair", None), "repair");
+    }
+
+    #[test]
+    fn sdp_codecs_map_onto_media_codecs() {
+        let sdp = NegotiatedMedia {
+            codec: Codec::Pcma,
+            remote_rtp: "127.0.0.1:4000".parse().unwrap(),
+            telephone_event_pt: Some(101),
+            direction: crate::sip::sdp::Direction::SendRecv,
+            ptime: 20,
+        };
+        let media = media_params(&sdp);
+        assert_eq!(media.codec, G711Codec::Pcma);
+        assert_eq!(media.telephone_event_pt, Some(101));
+        assert_eq!(media.remote_rtp, sdp.remote_rtp);
+    }
 }

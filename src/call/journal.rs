@@ -35,6 +35,11 @@ pub enum JournalEntry {
         category: Category,
         priority: Option<i32>,
     },
+    /// A line for the ticket's description (an entry the caller keyed, e.g. the account).
+    TicketNote {
+        call_id: String,
+        note: String,
+    },
     /// The call is over: nothing more will be written for it.
     CallClosed {
         call_id: String,
@@ -80,8 +85,13 @@ pub fn draft_request_id(call_id: &str) -> String {
 
 struct Writer {
     store: Store,
-    /// Ticket number of each open call's draft, for category updates.
-    tickets: HashMap<String, String>,
+    /// Each open call's draft, for later updates.
+    tickets: HashMap<String, Draft>,
+}
+
+struct Draft {
+    number: String,
+    description: String,
 }
 
 impl Writer {
@@ -118,7 +128,11 @@ impl Writer {
             }
             JournalEntry::DraftTicket { call_id, ticket } => {
                 let result = self.store.create_ticket(&ticket).await.map(|(ticket, _)| {
-                    self.tickets.insert(call_id.clone(), ticket.number);
+                    let draft = Draft {
+                        number: ticket.number,
+                        description: ticket.description,
+                    };
+                    self.tickets.insert(call_id.clone(), draft);
                 });
                 (call_id, "creating the draft ticket", result)
             }
@@ -127,8 +141,26 @@ impl Writer {
                 category,
                 priority,
             } => {
-                let result = self.set_category(&call_id, category, priority).await;
+                let patch = TicketPatch {
+                    category: Some(category),
+                    priority,
+                    ..TicketPatch::default()
+                };
+                let result = self.update_draft(&call_id, &patch).await;
                 (call_id, "setting the ticket category", result)
+            }
+            JournalEntry::TicketNote { call_id, note } => {
+                let result = match self.tickets.get(&call_id) {
+                    Some(draft) => {
+                        let patch = TicketPatch {
+                            description: Some(format!("{}\n{note}", draft.description)),
+                            ..TicketPatch::default()
+                        };
+                        self.update_draft(&call_id, &patch).await
+                    }
+                    None => Err(no_draft(&call_id)),
+                };
+                (call_id, "noting a caller entry on the ticket", result)
             }
         };
         if let Err(error) = result {
@@ -136,25 +168,21 @@ impl Writer {
         }
     }
 
-    async fn set_category(
-        &mut self,
-        call_id: &str,
-        category: Category,
-        priority: Option<i32>,
-    ) -> Result<(), StoreError> {
-        let Some(number) = self.tickets.get(call_id) else {
-            return Err(StoreError::NotFound(format!(
-                "draft ticket of call {call_id} (its creation failed)"
-            )));
+    async fn update_draft(&mut self, call_id: &str, patch: &TicketPatch) -> Result<(), StoreError> {
+        let Some(draft) = self.tickets.get_mut(call_id) else {
+            return Err(no_draft(call_id));
         };
-        let patch = TicketPatch {
-            category: Some(category),
-            priority,
-            ..TicketPatch::default()
-        };
-        self.store
-            .update_ticket(number, None, &patch, JOURNAL_ACTOR)
-            .await
-            .map(|_| ())
+        let updated = self
+            .store
+            .update_ticket(&draft.number, None, patch, JOURNAL_ACTOR)
+            .await?;
+        draft.description = updated.description;
+        Ok(())
     }
+}
+
+fn no_draft(call_id: &str) -> StoreError {
+    StoreError::NotFound(format!(
+        "draft ticket of call {call_id} (its creation failed)"
+    ))
 }

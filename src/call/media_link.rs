@@ -1,7 +1,8 @@
 //! A media session driven from the dispatcher: a small task owns the [`MediaSession`],
 //! forwards commands to it and its events, tagged with the leg they belong to, onto the
-//! dispatcher's one channel. Dropping the [`MediaLink`] closes the session (recording
-//! finalised, ports back in the pool).
+//! dispatcher's one channel; `None` last says the session has ended (closed, or failed on
+//! its own). Dropping the [`MediaLink`] closes the session (recording finalised, ports back
+//! in the pool).
 //!
 //! Owns the forwarding only; must not interpret events.
 
@@ -22,7 +23,7 @@ impl MediaLink {
     pub(super) fn spawn<K: Copy + Send + 'static>(
         mut session: MediaSession,
         key: K,
-        events: mpsc::UnboundedSender<(K, MediaEvent)>,
+        events: mpsc::UnboundedSender<(K, Option<MediaEvent>)>,
         live: Arc<AtomicUsize>,
     ) -> MediaLink {
         let (commands, mut command_rx) = mpsc::unbounded_channel();
@@ -40,16 +41,17 @@ impl MediaLink {
                     },
                     event = session.next_event() => match event {
                         Some(event) => {
-                            let _ = events.send((key, event));
+                            let _ = events.send((key, Some(event)));
                         }
                         None => break,
                     },
                 }
             }
             for event in session.close().await {
-                let _ = events.send((key, event));
+                let _ = events.send((key, Some(event)));
             }
             live.fetch_sub(1, Ordering::SeqCst);
+            let _ = events.send((key, None));
         });
         MediaLink { commands }
     }

@@ -178,6 +178,17 @@ impl Phone {
     }
 
     fn request(&self, method: &str, branch: &str, cseq: u32, body: &str) -> Vec<u8> {
+        self.request_typed(method, branch, cseq, "application/sdp", body)
+    }
+
+    fn request_typed(
+        &self,
+        method: &str,
+        branch: &str,
+        cseq: u32,
+        content_type: &str,
+        body: &str,
+    ) -> Vec<u8> {
         let to_tag = self
             .to_tag
             .as_ref()
@@ -186,7 +197,7 @@ impl Phone {
         let ct = if body.is_empty() {
             String::new()
         } else {
-            "Content-Type: application/sdp\r\n".into()
+            format!("Content-Type: {content_type}\r\n")
         };
         format!(
             "{method} sip:{dialled}@{server} SIP/2.0\r\n\
@@ -265,6 +276,24 @@ impl Phone {
         loop {
             let response = self.recv(10).await;
             if response.cseq().map(|(_, m)| m == "BYE") == Some(true)
+                && let Some(code) = response.code()
+                && code >= 200
+            {
+                return code;
+            }
+        }
+    }
+
+    /// A key press as SIP INFO (application/dtmf-relay); returns the INFO's status code.
+    pub async fn press_info(&mut self, digit: char) -> u16 {
+        self.cseq += 1;
+        let branch = format!("{}info{}", self.invite_branch, self.cseq);
+        let body = format!("Signal={digit}\r\nDuration=160\r\n");
+        let info = self.request_typed("INFO", &branch, self.cseq, "application/dtmf-relay", &body);
+        self.sip.send_to(&info, self.server).await.unwrap();
+        loop {
+            let response = self.recv(10).await;
+            if response.cseq().map(|(_, m)| m == "INFO") == Some(true)
                 && let Some(code) = response.code()
                 && code >= 200
             {

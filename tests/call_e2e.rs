@@ -13,7 +13,8 @@ use hotline::call::{CallStack, LiveCounts, Reloader};
 use hotline::config::{self, BUILTIN_CALL_FLOW};
 use hotline::media::g711::G711Codec;
 use hotline::media::prompts::PromptLibrary;
-use hotline::store::{NewCustomer, Store, TicketFilter};
+use hotline::store::embedded::{Durability, EmbeddedPostgres};
+use hotline::store::{NewCustomer, NewTicket, Store, TicketFilter};
 use hotline::tickets::{Category, Status};
 use phone::{AgentPhone, Phone};
 use sqlx::Connection;
@@ -56,6 +57,16 @@ fn config_text(dir: &Path, ports: u16, call_flow: &str) -> String {
 impl Hotline {
     /// The built-in call flow, changed by `edit`.
     async fn start(edit: impl Fn(String) -> String) -> Hotline {
+        let (store, db) = support::fresh_database().await;
+        Hotline::start_on(store, db, edit).await
+    }
+
+    /// [`Hotline::start`] on a given database.
+    async fn start_on(
+        store: Store,
+        db: PgConnectOptions,
+        edit: impl Fn(String) -> String,
+    ) -> Hotline {
         // RUST_LOG=hotline=debug shows the daemon's log lines of a failing test.
         let _ = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
@@ -68,7 +79,6 @@ impl Hotline {
         std::fs::write(&config_path, text).unwrap();
         let config = config::load(&config_path).unwrap_or_else(|e| panic!("{e}"));
         let recordings = config.media.recordings_dir.clone();
-        let (store, db) = support::fresh_database().await;
         let reloader = Reloader::new(Some(config_path.clone()), config);
         let stack = CallStack::start(reloader.subscribe(), store.clone())
             .await
@@ -308,7 +318,9 @@ async fn menu_key_two_files_a_repair_ticket_with_its_path() {
     hotline.wait_idle().await;
     let row = hotline.call_row(&call_id).await;
     assert_eq!(row.disposition.as_deref(), Some("abandoned_in_queue"));
-    assert_eq!(row.recording_consent, None, "policy off asks nothing");
+    // Policy off asks nothing, and the row says so.
+    assert_eq!(row.recording_consent.as_deref(), Some("not_asked"));
+    assert_eq!(row.recording_consent_via.as_deref(), Some("policy_off"));
 }
 
 #[tokio::test]
@@ -450,7 +462,7 @@ async fn staying_on_the_line_under_opt_out_records_the_caller_on_the_left() {
     let call_id = only_call_id(&hotline).await;
     let row = hotline.call_row(&call_id).await;
     assert_eq!(row.recording_consent.as_deref(), Some("granted"));
-    assert_eq!(row.recording_consent_via.as_deref(), Some("voice"));
+    assert_eq!(row.recording_consent_via.as_deref(), Some("stayed_on_line"));
     let file = PathBuf::from(row.recording_file.expect("recording file stored"));
     let mode = std::fs::metadata(&file).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600);
@@ -760,4 +772,123 @@ async fn keyed_account_number_lands_on_the_ticket() {
     );
     assert_eq!(phone.bye().await, 200);
     hotline.wait_idle().await;
+}
+
+#[tokio::test]
+async fn a_call_goes_on_while_the_database_is_stopped_and_lands_once_when_it_is_back() {
+    // A private cluster this test can stop and start.
+    let dir = support::reachable_temp_dir();
+    let pg_root = dir.path().join("pg");
+    let cluster = EmbeddedPostgres::start(&pg_root, Durability::Throwaway)
+        .await
+        .unwrap();
+    cluster.create_database("hotline").await.unwrap();
+    let db = cluster.connect_options("hotline");
+    let store = support::store_on(db.clone()).await;
+    let hotline = Hotline::start_on(store, db, |flow| policy(short_greeting(flow), "off")).await;
+    let mut phone = hotline.phone().await;
+    assert_eq!(phone.call().await, 200);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    cluster.stop().await.unwrap();
+    // The greeting and the menu go on; the menu key works.
+    tokio::time::sleep(Duration::from_millis(
+        frame_count("digit_1") as u64 * 20 + 500,
+    ))
+    .await;
+    phone.press_inband('2').await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let audio = phone.rtp.audio();
+    let menu = find_prompt(&audio, "main_menu", 10).expect("the menu played");
+    assert!(
+        find_prompt(&audio[menu..], "transfer_agent", 10).is_some(),
+        "the key took the caller on to the queue"
+    );
+    assert_eq!(phone.bye().await, 200);
+    hotline.wait_idle().await;
+
+    let cluster = EmbeddedPostgres::start(&pg_root, Durability::Throwaway)
+        .await
+        .unwrap();
+    // `ticket` waits until the journal wrote everything (replaying its spool).
+    let ticket = tokio::time::timeout(Duration::from_secs(60), hotline.ticket())
+        .await
+        .expect("the spooled records reach the database once it is back");
+    assert_eq!(ticket.category, Category::Repair);
+    assert_eq!(ticket.status, Status::Draft);
+    // The deadlines are those of a repair, as the rules give them.
+    let rules = config::Config::default().rules().unwrap();
+    let expected = NewTicket {
+        request_id: None,
+        channel: ticket.channel,
+        category: Category::Repair,
+        complaint_level: None,
+        status: Status::Draft,
+        priority: 0,
+        caller_name: String::new(),
+        caller_number: CALLER.into(),
+        caller_address: String::new(),
+        description: String::new(),
+        customer_id: None,
+        responsible_unit: None,
+        dispatch_due: None,
+        contact_due: None,
+        finish_due: None,
+        callback_due: None,
+        investigation_due: None,
+        area: String::new(),
+        parent_number: None,
+        call_id: None,
+        created_by: "ivr".into(),
+        created_at: ticket.created_at,
+    }
+    .due_by_rules(&rules);
+    assert!(expected.dispatch_due.is_some());
+    let due = |t: &hotline::store::Ticket| {
+        (
+            t.dispatch_due,
+            t.contact_due,
+            t.finish_due,
+            t.callback_due,
+            t.investigation_due,
+        )
+    };
+    assert_eq!(
+        due(&ticket),
+        (
+            expected.dispatch_due,
+            expected.contact_due,
+            expected.finish_due,
+            expected.callback_due,
+            expected.investigation_due
+        )
+    );
+    let call_id = ticket.call_id.clone().unwrap();
+    let row = hotline.call_row(&call_id).await;
+    assert_eq!(
+        row.ivr_path,
+        vec!["flow:main:business_hours", "menu:2", "repair"]
+    );
+    assert_eq!(row.disposition.as_deref(), Some("abandoned_in_queue"));
+    assert!(row.answered && row.ended);
+    // Exactly once: one call row, one draft ticket, one category change in its audit trail.
+    let mut conn = PgConnection::connect_with(&hotline.db).await.unwrap();
+    let calls: i64 = sqlx::query_scalar("SELECT count(*) FROM calls")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(calls, 1);
+    let category_changes: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM ticket_events e JOIN tickets t ON t.id = e.ticket_id \
+         WHERE t.call_id = $1 AND e.field = 'category'",
+    )
+    .bind(&call_id)
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(category_changes, 1);
+    conn.close().await.unwrap();
+    hotline.stack.shutdown(Duration::from_secs(1)).await;
+    hotline.store.close().await;
+    cluster.stop().await.unwrap();
 }

@@ -21,6 +21,11 @@ fn at(minute: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 25, 12, minute, 0).unwrap()
 }
 
+/// The default service rules (draft deadlines).
+fn rules() -> std::sync::Arc<hotline::tickets::Rules> {
+    std::sync::Arc::new(hotline::config::Config::default().rules().unwrap())
+}
+
 fn options() -> JournalOptions {
     JournalOptions {
         memory_limit: 1024,
@@ -132,7 +137,8 @@ async fn an_outage_loses_nothing_and_writes_everything_once_in_order() {
     let db = cluster.connect_options("journal");
     let store: Store = support::store_on(db.clone()).await;
 
-    let (journal, writer) = CallJournal::open_with(&spool_dir, store.clone(), options()).unwrap();
+    let (journal, writer) =
+        CallJournal::open_with(&spool_dir, store.clone(), rules(), options()).unwrap();
     let (stop, task) = spawn_writer(writer);
 
     let a = "call-a@pbx";
@@ -256,7 +262,8 @@ async fn an_outage_loses_nothing_and_writes_everything_once_in_order() {
     assert_eq!(std::fs::metadata(&spool).unwrap().len(), 0);
 
     // The same spool replayed again (a crash before compaction) writes nothing twice.
-    let (_again, writer) = CallJournal::open_with(&spooled_copy, store.clone(), options()).unwrap();
+    let (_again, writer) =
+        CallJournal::open_with(&spooled_copy, store.clone(), rules(), options()).unwrap();
     let (stop_again, task_again) = spawn_writer(writer);
     wait_until("the copy is replayed", || async {
         std::fs::metadata(spooled_copy.join(SPOOL_FILE))
@@ -290,7 +297,8 @@ async fn a_torn_spool_replays_its_intact_prefix_after_a_restart() {
     cluster.stop().await.unwrap();
 
     // The daemon runs during an outage and stops: its records are all spooled.
-    let (journal, writer) = CallJournal::open_with(&spool_dir, store.clone(), options()).unwrap();
+    let (journal, writer) =
+        CallJournal::open_with(&spool_dir, store.clone(), rules(), options()).unwrap();
     let (stop, task) = spawn_writer(writer);
     let c = "call-c@pbx";
     journal.record(
@@ -325,7 +333,8 @@ async fn a_torn_spool_replays_its_intact_prefix_after_a_restart() {
     drop(file);
 
     let cluster = start_cluster(&pg_root).await;
-    let (journal, writer) = CallJournal::open_with(&spool_dir, store.clone(), options()).unwrap();
+    let (journal, writer) =
+        CallJournal::open_with(&spool_dir, store.clone(), rules(), options()).unwrap();
     let (stop, task) = spawn_writer(writer);
     wait_until("the intact prefix is replayed", || async {
         journal.spooled_bytes() == 0
@@ -365,7 +374,7 @@ async fn records_beyond_the_memory_limit_spill_to_disk_and_keep_their_order() {
         ..options()
     };
     let (journal, writer) =
-        CallJournal::open_with(&dir.path().join("spool"), store.clone(), small).unwrap();
+        CallJournal::open_with(&dir.path().join("spool"), store.clone(), rules(), small).unwrap();
     let d = "call-d@pbx";
     journal.record(
         d,

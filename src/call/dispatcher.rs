@@ -4,12 +4,11 @@
 //!
 //! Owns per-call state and its clean-up; must not decide menus, routing or SIP behaviour.
 
-use super::journal::{CallJournal, JournalEntry, draft_request_id};
 use super::media_link::MediaLink;
 use super::{Control, DispatcherCounts};
 use crate::acd::{self, Acd, AcdAction, AcdEvent, AcdTimerId, ReportedState};
 use crate::config::Config;
-use crate::ivr::{self, CallEngine, CallInfo, ConsentDecision, ConsentHow, IvrConfig, TimerId};
+use crate::ivr::{self, CallEngine, CallInfo, IvrConfig, TimerId};
 use crate::logging::Masked;
 use crate::media::g711::G711Codec;
 use crate::media::ports::{PortLease, PortPool};
@@ -22,8 +21,7 @@ use crate::sip::sdp::{Codec, NegotiatedMedia};
 use crate::sip::transaction::Peer;
 use crate::sip::transport::Request;
 use crate::sip::{CallHandle, Command, EndReason, Event as SipEvent, OutgoingCall};
-use crate::store::{self, CallUpdate, Customer, NewCall, NewTicket, Store, TicketFilter};
-use crate::tickets::{Category, Channel, Status};
+use crate::store::{CallEntry, CallJournal, CallerCustomer, Disposition, DraftCustomer, Store};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -37,8 +35,6 @@ const LOOKUP_TIMEOUT: Duration = Duration::from_millis(400);
 /// After the grace period calls are hung up; this long after that the dispatcher stops
 /// even if a peer never confirmed.
 const HANGUP_WAIT: Duration = Duration::from_secs(5);
-/// The ticket priority of a leak (the highest the schema allows).
-const LEAK_TICKET_PRIORITY: i32 = 9;
 /// From-user of calls we place when the caller's number is unknown.
 const OUR_USER: &str = "hotline";
 
@@ -72,8 +68,8 @@ enum TimerKey {
 #[derive(Debug, Clone, Default)]
 struct Lookup {
     has_open_ticket: bool,
-    /// The household file, when exactly one lists the calling number.
-    customer: Option<Customer>,
+    /// The (first) household file listing the calling number.
+    customer: Option<CallerCustomer>,
 }
 
 /// A call we placed for a caller.
@@ -108,13 +104,13 @@ enum Stage {
 }
 
 impl Stage {
-    fn disposition(self) -> &'static str {
+    fn disposition(self) -> Disposition {
         match self {
-            Stage::Ivr => "abandoned_in_ivr",
-            Stage::Queued => "abandoned_in_queue",
-            Stage::WithAgent => "answered",
-            Stage::Transferred => "transferred",
-            Stage::SelfServed => "self_served",
+            Stage::Ivr => Disposition::AbandonedInIvr,
+            Stage::Queued => Disposition::AbandonedInQueue,
+            Stage::WithAgent => Disposition::Answered,
+            Stage::Transferred => Disposition::Transferred,
+            Stage::SelfServed => Disposition::SelfServed,
         }
     }
 }
@@ -133,7 +129,6 @@ struct Call {
     /// Digits that came before the IVR started.
     early_digits: Vec<char>,
     playlists: VecDeque<Playlist>,
-    path: Vec<String>,
     legs: Vec<CallHandle>,
     stage: Stage,
     hung_up: bool,
@@ -262,13 +257,6 @@ fn peer_of(uri: &str) -> Option<Peer> {
     Some(Peer::Udp(SocketAddr::new(ip, port.unwrap_or(5060))))
 }
 
-fn path_step(node: &str, input: Option<&str>) -> String {
-    match input {
-        Some(input) => format!("{node}:{input}"),
-        None => node.to_owned(),
-    }
-}
-
 impl Dispatcher {
     fn next_deadline(&self) -> Option<Instant> {
         let timer = self.timers.keys().next().map(|(at, _)| *at);
@@ -305,8 +293,13 @@ impl Dispatcher {
             );
         }
         for (_, call) in self.calls.drain() {
-            self.journal
-                .write(JournalEntry::CallClosed { call_id: call.id });
+            self.journal.record(
+                &call.id,
+                CallEntry::Ended {
+                    at: chrono::Utc::now(),
+                    disposition: call.stage.disposition(),
+                },
+            );
         }
         self.legs.clear();
         self.by_id.clear();
@@ -506,12 +499,14 @@ impl Dispatcher {
             "incoming call"
         );
         let config = self.config.borrow().clone();
-        self.journal.write(JournalEntry::CallArrived(NewCall {
-            call_id: id.clone(),
-            caller_number: caller.clone(),
-            called_number: dialled.clone(),
-            arrived_at: chrono::Utc::now(),
-        }));
+        self.journal.record(
+            &id,
+            CallEntry::Arrived {
+                caller: caller.clone(),
+                called: dialled.clone(),
+                at: chrono::Utc::now(),
+            },
+        );
         self.spawn_lookup(handle, &caller);
         self.by_id.insert(id.clone(), handle);
         self.calls.insert(
@@ -528,7 +523,6 @@ impl Dispatcher {
                 started: false,
                 early_digits: Vec::new(),
                 playlists: VecDeque::new(),
-                path: Vec::new(),
                 legs: Vec::new(),
                 stage: Stage::Ivr,
                 hung_up: false,
@@ -583,13 +577,12 @@ impl Dispatcher {
                 {
                     link.send(MediaCommand::Hold(true));
                 }
-                self.journal.write(JournalEntry::CallUpdated {
-                    call_id: call.id.clone(),
-                    update: CallUpdate {
-                        answered_at: Some(chrono::Utc::now()),
-                        ..CallUpdate::default()
+                self.journal.record(
+                    &call.id,
+                    CallEntry::Answered {
+                        at: chrono::Utc::now(),
                     },
-                });
+                );
                 self.maybe_start_ivr(handle).await;
             }
             Err(error) => {
@@ -686,13 +679,12 @@ impl Dispatcher {
             MediaEvent::RecordingStarted(path) => {
                 if let Some(call) = self.calls.get(&handle) {
                     tracing::info!(call = %call.id, file = %path.display(), "recording");
-                    self.journal.write(JournalEntry::CallUpdated {
-                        call_id: call.id.clone(),
-                        update: CallUpdate {
-                            recording_file: Some(path.display().to_string()),
-                            ..CallUpdate::default()
+                    self.journal.record(
+                        &call.id,
+                        CallEntry::Recording {
+                            path: path.display().to_string(),
                         },
-                    });
+                    );
                 }
             }
             MediaEvent::RecordingFinished(path) => {
@@ -816,26 +808,14 @@ impl Dispatcher {
             }
             ivr::Action::Enqueue { queue, .. } => {
                 call.stage = Stage::Queued;
-                self.journal.write(JournalEntry::CallUpdated {
-                    call_id: call.id.clone(),
-                    update: CallUpdate {
-                        queue: Some(queue),
-                        ..CallUpdate::default()
-                    },
-                });
+                self.journal.record(&call.id, CallEntry::Queue { queue });
             }
             ivr::Action::Dequeue => {}
             ivr::Action::Bridge { agent } => {
                 call.stage = Stage::WithAgent;
                 tracing::info!(call = %call.id, agent, "agent answered: connected");
-                self.journal.write(JournalEntry::CallUpdated {
-                    call_id: call.id.clone(),
-                    update: CallUpdate {
-                        agent_id: Some(agent),
-                        disposition: Some(Stage::WithAgent.disposition().into()),
-                        ..CallUpdate::default()
-                    },
-                });
+                self.journal
+                    .record(&call.id, CallEntry::Agent { agent_id: agent });
             }
             ivr::Action::Transfer { uri } => {
                 self.start_leg(handle, LegPurpose::Transfer, &uri).await;
@@ -849,26 +829,7 @@ impl Dispatcher {
             }
             ivr::Action::Ticket(update) => self.ticket_update(handle, update),
             ivr::Action::RecordConsent(record) => {
-                let decision = match record.decision {
-                    ConsentDecision::Given => store::ConsentDecision::Granted,
-                    ConsentDecision::Refused => store::ConsentDecision::Declined,
-                    ConsentDecision::NotAsked => return,
-                };
-                // A key press (the consent key, or the leak key that skipped the notice) is
-                // DTMF; staying on the line after the spoken notice is a voice consent.
-                let via = match record.how {
-                    ConsentHow::PressedDigit | ConsentHow::LeakDefault => store::ConsentVia::Dtmf,
-                    ConsentHow::StayedOnLine | ConsentHow::NoResponse | ConsentHow::PolicyOff => {
-                        store::ConsentVia::Voice
-                    }
-                };
-                self.journal.write(JournalEntry::CallUpdated {
-                    call_id: call.id.clone(),
-                    update: CallUpdate {
-                        consent: Some((decision, via, record.at.with_timezone(&chrono::Utc))),
-                        ..CallUpdate::default()
-                    },
-                });
+                self.journal.record(&call.id, CallEntry::Consent(record));
             }
         }
     }
@@ -877,85 +838,38 @@ impl Dispatcher {
         let Some(call) = self.calls.get_mut(&handle) else {
             return;
         };
-        let call_id = call.id.clone();
-        match update {
+        let entry = match update {
             ivr::TicketUpdate::CreateDraft {
                 call_id: _,
                 caller,
                 called,
                 started_at,
                 flow,
-            } => {
-                let customer = call.lookup.as_ref().and_then(|l| l.customer.as_ref());
-                let ticket = NewTicket {
-                    request_id: Some(draft_request_id(&call_id)),
-                    channel: Channel::Hotline,
-                    category: Category::Consultation,
-                    complaint_level: None,
-                    status: Status::Draft,
-                    priority: 0,
-                    caller_name: customer.map(|c| c.name.clone()).unwrap_or_default(),
-                    caller_number: caller,
-                    caller_address: customer.map(|c| c.address.clone()).unwrap_or_default(),
-                    description: format!(
-                        "来电 {called}，{}，流程 {flow}",
-                        started_at.format("%Y-%m-%d %H:%M:%S")
-                    ),
-                    customer_id: customer.map(|c| c.id),
-                    responsible_unit: None,
-                    dispatch_due: None,
-                    contact_due: None,
-                    finish_due: None,
-                    callback_due: None,
-                    investigation_due: None,
-                    area: String::new(),
-                    parent_number: None,
-                    call_id: Some(call_id.clone()),
-                    created_by: super::journal::JOURNAL_ACTOR.into(),
-                    created_at: started_at.with_timezone(&chrono::Utc),
-                };
-                self.journal
-                    .write(JournalEntry::DraftTicket { call_id, ticket });
-            }
-            ivr::TicketUpdate::PathStep { node, input } => {
-                call.path.push(path_step(&node, input.as_deref()));
-                self.journal.write(JournalEntry::CallUpdated {
-                    call_id,
-                    update: CallUpdate {
-                        ivr_path: Some(call.path.clone()),
-                        ..CallUpdate::default()
-                    },
-                });
-            }
-            ivr::TicketUpdate::SetCategory {
-                category,
-                top_priority,
-            } => {
-                self.journal.write(JournalEntry::TicketCategory {
-                    call_id,
-                    category,
-                    priority: top_priority.then_some(LEAK_TICKET_PRIORITY),
-                });
-            }
-            ivr::TicketUpdate::Variable { name, value } => {
+            } => CallEntry::Draft {
+                caller,
+                called,
+                flow,
+                started_at: started_at.with_timezone(&chrono::Utc),
+                customer: call
+                    .lookup
+                    .as_ref()
+                    .and_then(|l| l.customer.as_ref())
+                    .map(|c| DraftCustomer {
+                        id: c.id,
+                        name: c.name.clone(),
+                        address: c.address.clone(),
+                        area: c.area.clone(),
+                    }),
+            },
+            ivr::TicketUpdate::Variable { ref name, .. } => {
                 // The value (an account number) goes on the ticket for the agent, never into
                 // logs.
-                tracing::debug!(call = %call_id, variable = name, "caller entry collected");
-                self.journal.write(JournalEntry::TicketNote {
-                    call_id,
-                    note: format!("{name}: {value}"),
-                });
+                tracing::debug!(call = %call.id, variable = name, "caller entry collected");
+                CallEntry::Ivr(update)
             }
-            ivr::TicketUpdate::CallEnded { at } => {
-                self.journal.write(JournalEntry::CallUpdated {
-                    call_id,
-                    update: CallUpdate {
-                        ended_at: Some(at.with_timezone(&chrono::Utc)),
-                        ..CallUpdate::default()
-                    },
-                });
-            }
-        }
+            update => CallEntry::Ivr(update),
+        };
+        self.journal.record(&call.id, entry);
     }
 
     // ----- ACD -----
@@ -1146,13 +1060,6 @@ impl Dispatcher {
             LegPurpose::Transfer => {
                 call.stage = Stage::Transferred;
                 tracing::info!(call = %call.id, "transfer target answered: connected");
-                self.journal.write(JournalEntry::CallUpdated {
-                    call_id: call.id.clone(),
-                    update: CallUpdate {
-                        disposition: Some(Stage::Transferred.disposition().into()),
-                        ..CallUpdate::default()
-                    },
-                });
                 self.ivr_event(owner, ivr::Event::TransferAnswered { now })
                     .await;
             }
@@ -1225,32 +1132,22 @@ impl Dispatcher {
             call = %call.id,
             caller = %Masked(&call.caller),
             ?reason,
-            disposition = call.stage.disposition(),
+            disposition = call.stage.disposition().code(),
             "call ended"
         );
-        let ended = chrono::Utc::now();
-        self.journal.write(JournalEntry::CallUpdated {
-            call_id: call.id.clone(),
-            update: CallUpdate {
-                ended_at: Some(ended),
-                ivr_path: Some(call.path.clone()),
-                disposition: Some(
-                    match (call.started, reason) {
-                        (true, _) => call.stage.disposition(),
-                        // Hung up while it rang.
-                        (false, EndReason::Cancelled | EndReason::RemoteHangup) => {
-                            Stage::Ivr.disposition()
-                        }
-                        (false, _) => "failed",
-                    }
-                    .into(),
-                ),
-                ..CallUpdate::default()
+        let disposition = match (call.started, reason) {
+            (true, _) => call.stage.disposition(),
+            // Hung up while it rang.
+            (false, EndReason::Cancelled | EndReason::RemoteHangup) => Stage::Ivr.disposition(),
+            (false, _) => Disposition::Failed,
+        };
+        self.journal.record(
+            &call.id,
+            CallEntry::Ended {
+                at: chrono::Utc::now(),
+                disposition,
             },
-        });
-        self.journal.write(JournalEntry::CallClosed {
-            call_id: call.id.clone(),
-        });
+        );
         // `call` drops here: its media link closes the session, its lease frees the ports.
     }
 }
@@ -1270,22 +1167,15 @@ fn bridge(caller: &MediaLink, other: &MediaLink) {
     });
 }
 
-/// The caller's household file and whether they have a ticket still open (by number).
-async fn look_up(store: &Store, caller: &str) -> Result<Lookup, store::StoreError> {
+/// The caller's household file and whether they have a ticket still open.
+async fn look_up(store: &Store, caller: &str) -> Result<Lookup, crate::store::StoreError> {
     if caller.is_empty() {
         return Ok(Lookup::default());
     }
-    let filter = TicketFilter {
-        caller_number: Some(caller.to_owned()),
-        ..TicketFilter::default()
-    };
-    let page = store.list_tickets(&filter, 20, None).await?;
-    let mut households = store.customers_by_phone(caller).await?;
-    // Several households share the number: the agent picks; the draft names none.
-    let customer = (households.len() == 1).then(|| households.remove(0));
+    let facts = store.caller_facts(caller).await?;
     Ok(Lookup {
-        has_open_ticket: page.tickets.iter().any(|t| t.status.is_open()),
-        customer,
+        has_open_ticket: facts.has_open_ticket(),
+        customer: facts.customer,
     })
 }
 
@@ -1302,12 +1192,6 @@ mod tests {
         // No DNS: a host name cannot be called.
         assert_eq!(peer_of("sip:1001@pbx.example"), None);
         assert_eq!(peer_of("not a uri"), None);
-    }
-
-    #[test]
-    fn path_steps_name_the_node_and_the_key() {
-        assert_eq!(path_step("menu", Some("2")), "menu:2");
-        assert_eq!(path_step("repair", None), "repair");
     }
 
     #[test]

@@ -7,7 +7,8 @@
 //! agent, overflow that call) apply to the call state directly, without locks or a second
 //! message protocol between call tasks and an ACD task; and every core it drives is sans-IO,
 //! so the task never waits on anything but its channels and the nearest timer. Media I/O
-//! runs in the media sessions' own tasks, database writes in the [`journal`] writer, and the
+//! runs in the media sessions' own tasks, database writes in the call journal's writer
+//! ([`crate::store::CallJournal`]: spooled to disk while PostgreSQL is down), and the
 //! caller look-up (customer file, open tickets) in a short-lived task with a timeout, so a
 //! slow or absent database never holds a call up.
 //!
@@ -19,11 +20,9 @@
 //! answers: `acd`, SIP: `sip`, audio: `media`, SQL: `store`).
 
 mod dispatcher;
-pub mod journal;
 mod media_link;
 pub mod reload;
 
-pub use journal::{CallJournal, JournalEntry};
 pub use reload::Reloader;
 
 use crate::acd::ReportedState;
@@ -31,13 +30,16 @@ use crate::config::Config;
 use crate::media::ports::PortPool;
 use crate::media::prompts::PromptLibrary;
 use crate::sip::transport::{self, TransportCounts};
-use crate::store::Store;
+use crate::store::{CallJournal, JournalError, Store};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
+
+/// How long shutdown waits for the last call records to reach PostgreSQL.
+const JOURNAL_DRAIN: Duration = Duration::from_secs(5);
 
 /// Live object counts: all zero (SIP transactions aside, which linger for their timers)
 /// when no call is up.
@@ -83,6 +85,10 @@ pub enum StartError {
     Ports(#[from] crate::media::ports::PortError),
     #[error("media.sounds_dir: {0}")]
     Prompts(#[from] crate::media::prompts::PromptError),
+    #[error("tickets: {0}")]
+    Rules(#[from] crate::tickets::config::RulesConfigError),
+    #[error(transparent)]
+    Journal(#[from] JournalError),
     #[error("media.recordings_dir {dir}: {source}; create the folder or choose another")]
     Recordings {
         dir: std::path::PathBuf,
@@ -101,6 +107,7 @@ pub struct CallStack {
     journal: CallJournal,
     dispatcher: JoinHandle<()>,
     writer: JoinHandle<()>,
+    stop_writer: oneshot::Sender<()>,
     sip_task: JoinHandle<()>,
 }
 
@@ -135,7 +142,13 @@ impl CallStack {
         let sip = transport::spawn(&initial.sip).await?;
         let sip_addr = sip.local_addr;
         tracing::info!(address = %sip_addr, "SIP listening: taking calls");
-        let (journal, writer) = CallJournal::start(store.clone());
+        let rules = Arc::new(initial.rules()?);
+        let (journal, writer) =
+            CallJournal::open(&initial.daemon.spool_dir(), store.clone(), rules)?;
+        let (stop_writer, writer_stopped) = oneshot::channel::<()>();
+        let writer = tokio::spawn(writer.run(async {
+            let _ = writer_stopped.await;
+        }));
         let (control, control_rx) = mpsc::unbounded_channel();
         let (counts_tx, counts) = watch::channel(DispatcherCounts::default());
         let media_sessions = Arc::new(AtomicUsize::new(0));
@@ -164,6 +177,7 @@ impl CallStack {
             journal,
             dispatcher,
             writer,
+            stop_writer,
             sip_task: sip_task_handle,
         })
     }
@@ -194,20 +208,29 @@ impl CallStack {
         });
     }
 
-    /// The journal, e.g. to wait for a call's records (`flush`).
+    /// The call journal, e.g. to wait for a call's records (`flush`).
     pub fn journal(&self) -> &CallJournal {
         &self.journal
     }
 
     /// New calls get 503; calls in progress may go on for `grace`, then are hung up; then
-    /// media, SIP and the journal stop (everything queued is written).
+    /// media, SIP and the journal stop. Records still waiting are written if PostgreSQL
+    /// answers within [`JOURNAL_DRAIN`], else left in the spool for the next start.
     pub async fn shutdown(self, grace: Duration) {
         let (done, finished) = oneshot::channel();
         if self.control.send(Control::Shutdown { grace, done }).is_ok() {
             let _ = finished.await;
         }
         let _ = self.dispatcher.await;
-        drop(self.journal);
+        if tokio::time::timeout(JOURNAL_DRAIN, self.journal.flush())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "PostgreSQL did not take the last call records; they stay in the spool for the next start"
+            );
+        }
+        let _ = self.stop_writer.send(());
         let _ = self.writer.await;
         let _ = self.sip_task.await;
         tracing::info!("call handling stopped");

@@ -14,6 +14,8 @@ const MAX_OPEN_TICKETS: i64 = 20;
 pub struct CallerCustomer {
     pub id: i64,
     pub name: String,
+    /// For the draft ticket's caller address.
+    pub address: String,
     /// Supply area, for area-targeted announcements.
     pub area: String,
     pub special_group: Option<SpecialGroup>,
@@ -83,6 +85,7 @@ impl Store {
         let customer = customers.into_iter().next().map(|c| CallerCustomer {
             id: c.id,
             name: c.name,
+            address: c.address,
             area: c.area,
             special_group: c.special_group,
         });

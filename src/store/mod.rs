@@ -23,7 +23,8 @@ pub use records::{
 };
 pub use retention::ExpiredRecording;
 pub use spool::{
-    CallEntry, CallJournal, Disposition, JournalError, JournalOptions, JournalWriter, SPOOL_FILE,
+    CallEntry, CallJournal, Disposition, DraftCustomer, JournalError, JournalOptions,
+    JournalWriter, SPOOL_FILE,
 };
 pub use tickets::{
     NewTicket, PageCursor, Ticket, TicketEvent, TicketFilter, TicketPage, TicketPatch,

@@ -26,12 +26,14 @@
 //! stores the number per call (`call_journal_applied`) in the same transaction, so a record
 //! replayed again (after a crash during replay, or a spool replayed twice) is skipped. The
 //! draft ticket is created with `request_id = "call:<id>"`, which makes that create
-//! idempotent on its own.
+//! idempotent on its own. A category change recomputes the draft's deadlines in the same
+//! transaction as its sequence number.
 
+use super::transitions::refresh_deadlines_in;
 use super::{NewTicket, Store, StoreError};
 use crate::ivr::{ConsentDecision, ConsentHow, ConsentRecord, TicketUpdate};
 use crate::logging::mask_phone_runs;
-use crate::tickets::{Category, Channel, Status};
+use crate::tickets::{Category, Channel, Rules, Status};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
@@ -81,6 +83,15 @@ impl Disposition {
     }
 }
 
+/// The household file the caller look-up found, for the draft ticket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DraftCustomer {
+    pub id: i64,
+    pub name: String,
+    pub address: String,
+    pub area: String,
+}
+
 /// One thing that happened to a call, to be written to its call row or draft ticket.
 #[derive(Debug, Clone, PartialEq)]
 pub enum CallEntry {
@@ -92,6 +103,15 @@ pub enum CallEntry {
     },
     Answered {
         at: DateTime<Utc>,
+    },
+    /// The IVR's `CreateDraft` with what the caller look-up found (an `Ivr(CreateDraft)`
+    /// entry makes the same draft without a household).
+    Draft {
+        caller: String,
+        called: String,
+        flow: String,
+        started_at: DateTime<Utc>,
+        customer: Option<DraftCustomer>,
     },
     /// What the IVR engine asked for (`Action::Ticket`): draft ticket create, path step,
     /// category, collected entry, call end.
@@ -132,6 +152,8 @@ enum CallWrite {
         called: String,
         flow: String,
         started_at: DateTime<Utc>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        customer: Option<DraftCustomer>,
     },
     PathStep {
         step: String,
@@ -169,6 +191,19 @@ impl From<CallEntry> for CallWrite {
         match entry {
             CallEntry::Arrived { caller, called, at } => CallWrite::Arrived { caller, called, at },
             CallEntry::Answered { at } => CallWrite::Answered { at },
+            CallEntry::Draft {
+                caller,
+                called,
+                flow,
+                started_at,
+                customer,
+            } => CallWrite::DraftTicket {
+                caller,
+                called,
+                flow,
+                started_at,
+                customer,
+            },
             CallEntry::Ivr(update) => match update {
                 TicketUpdate::CreateDraft {
                     caller,
@@ -181,6 +216,7 @@ impl From<CallEntry> for CallWrite {
                     called,
                     flow,
                     started_at: started_at.with_timezone(&Utc),
+                    customer: None,
                 },
                 TicketUpdate::PathStep { node, input } => CallWrite::PathStep {
                     step: match input {
@@ -416,6 +452,8 @@ struct Shared {
     /// Highest sequence number that is in PostgreSQL or fsynced in the spool (records are
     /// handled in order, so every lower one is too).
     durable: watch::Sender<u64>,
+    /// Highest sequence number written to PostgreSQL (or refused by it and logged).
+    applied: watch::Sender<u64>,
     options: JournalOptions,
 }
 
@@ -427,13 +465,13 @@ impl Shared {
     }
 
     fn mark_durable(&self, seq: u64) {
-        self.durable.send_if_modified(|durable| {
-            let newer = seq > *durable;
-            if newer {
-                *durable = seq;
-            }
-            newer
-        });
+        raise(&self.durable, seq);
+    }
+
+    /// `seq` is in PostgreSQL, so it is durable too.
+    fn mark_applied(&self, seq: u64) {
+        raise(&self.applied, seq);
+        raise(&self.durable, seq);
     }
 
     /// Moves every record waiting in memory to the spool (at shutdown: the next start
@@ -457,6 +495,17 @@ impl Shared {
     }
 }
 
+/// Raises a watermark; never lowers it.
+fn raise(mark: &watch::Sender<u64>, seq: u64) {
+    mark.send_if_modified(|current| {
+        let newer = seq > *current;
+        if newer {
+            *current = seq;
+        }
+        newer
+    });
+}
+
 /// The call path's handle on the journal. Cheap to clone; never waits on the database.
 #[derive(Clone)]
 pub struct CallJournal {
@@ -468,6 +517,8 @@ pub struct CallJournal {
 pub struct JournalWriter {
     shared: Arc<Shared>,
     store: Store,
+    /// The deadlines of draft tickets.
+    rules: Arc<Rules>,
     /// End of the spool prefix already written to the database.
     replayed: u64,
     down: bool,
@@ -475,18 +526,21 @@ pub struct JournalWriter {
 
 impl CallJournal {
     /// Opens the journal on the spool folder (`<state_dir>/spool`), cutting off a torn tail a
-    /// crash may have left; records spooled by an earlier run are replayed first.
+    /// crash may have left; records spooled by an earlier run are replayed first. `rules`
+    /// give draft tickets their deadlines.
     pub fn open(
         spool_dir: &Path,
         store: Store,
+        rules: Arc<Rules>,
     ) -> Result<(CallJournal, JournalWriter), JournalError> {
-        CallJournal::open_with(spool_dir, store, JournalOptions::default())
+        CallJournal::open_with(spool_dir, store, rules, JournalOptions::default())
     }
 
     /// [`CallJournal::open`] with explicit options.
     pub fn open_with(
         spool_dir: &Path,
         store: Store,
+        rules: Arc<Rules>,
         options: JournalOptions,
     ) -> Result<(CallJournal, JournalWriter), JournalError> {
         let (spool, cut, last_spooled) = SpoolFile::open(spool_dir)?;
@@ -503,6 +557,7 @@ impl CallJournal {
         let clock = u64::try_from(Utc::now().timestamp_micros()).unwrap_or(0);
         let next_seq = clock.max(last_spooled + 1);
         let (durable, _) = watch::channel(next_seq - 1);
+        let (applied, _) = watch::channel(next_seq - 1);
         let shared = Arc::new(Shared {
             inner: Mutex::new(Inner {
                 queue: VecDeque::new(),
@@ -511,11 +566,13 @@ impl CallJournal {
             }),
             wake: Notify::new(),
             durable,
+            applied,
             options,
         });
         let writer = JournalWriter {
             shared: shared.clone(),
             store,
+            rules,
             replayed: 0,
             down: false,
         };
@@ -548,6 +605,15 @@ impl CallJournal {
         let mut durable = self.shared.durable.subscribe();
         // The sender lives in `self.shared`, so the channel cannot close while we wait.
         let _ = durable.wait_for(|done| *done >= seq).await;
+    }
+
+    /// Waits until every record made so far is written to PostgreSQL (or refused by it and
+    /// logged). Waits through an outage: for tests and an orderly shutdown (with a timeout).
+    pub async fn flush(&self) {
+        let last = self.shared.lock().next_seq - 1;
+        let mut applied = self.shared.applied.subscribe();
+        // The sender lives in `self.shared`, so the channel cannot close while we wait.
+        let _ = applied.wait_for(|done| *done >= last).await;
     }
 
     /// Bytes in the spool file (records waiting for the database), for health reporting.
@@ -662,7 +728,7 @@ impl JournalWriter {
                     inner.queue.pop_front();
                 }
                 drop(inner);
-                self.shared.mark_durable(record.seq);
+                self.shared.mark_applied(record.seq);
                 Step::Progress
             }
             Err(()) => {
@@ -705,6 +771,7 @@ impl JournalWriter {
                     if self.apply(&record).await.is_err() {
                         return Step::Down;
                     }
+                    self.shared.mark_applied(record.seq);
                 }
                 None => tracing::error!(
                     offset = self.replayed,
@@ -726,7 +793,7 @@ impl JournalWriter {
     /// Writes one record. `Err` only when the database is unreachable (try again later); a
     /// record the database refuses is logged and skipped, so that it cannot block the rest.
     async fn apply(&mut self, record: &JournalRecord) -> Result<(), ()> {
-        match self.store.apply_journal_record(record).await {
+        match self.store.apply_journal_record(record, &self.rules).await {
             Ok(_) => Ok(()),
             Err(StoreError::Unavailable(_)) => Err(()),
             Err(err) => {
@@ -745,7 +812,11 @@ impl JournalWriter {
 impl Store {
     /// Applies one journal record unless its call already has it (sequence guard). Returns
     /// whether it wrote anything.
-    async fn apply_journal_record(&self, record: &JournalRecord) -> Result<bool, StoreError> {
+    async fn apply_journal_record(
+        &self,
+        record: &JournalRecord,
+        rules: &Rules,
+    ) -> Result<bool, StoreError> {
         let call_id = record.call_id.as_str();
         let seq = i64::try_from(record.seq).map_err(|_| StoreError::Invalid {
             field: "seq",
@@ -756,11 +827,19 @@ impl Store {
             called,
             flow,
             started_at,
+            customer,
         } = &record.write
         {
             // Idempotent by request_id on its own; runs in its own transaction.
-            self.create_ticket(&draft_ticket(call_id, caller, called, flow, *started_at))
-                .await?;
+            let draft = draft_ticket(
+                call_id,
+                caller,
+                called,
+                flow,
+                *started_at,
+                customer.as_ref(),
+            );
+            self.create_ticket(&draft.due_by_rules(rules)).await?;
         }
         let mut tx = self.pool.begin().await?;
         let last: Option<i64> = sqlx::query_scalar(
@@ -772,7 +851,7 @@ impl Store {
         if last.is_some_and(|last| last >= seq) {
             return Ok(false);
         }
-        apply_call_write(&mut tx, call_id, &record.write).await?;
+        apply_call_write(&mut tx, call_id, &record.write, rules).await?;
         sqlx::query(
             "INSERT INTO call_journal_applied (call_id, last_seq) VALUES ($1, $2) \
              ON CONFLICT (call_id) DO UPDATE SET last_seq = EXCLUDED.last_seq",
@@ -786,13 +865,15 @@ impl Store {
     }
 }
 
-/// The draft ticket every call gets; `request_id = "call:<id>"` makes its create idempotent.
+/// The draft ticket every call gets (deadlines not yet set); `request_id = "call:<id>"` makes
+/// its create idempotent.
 fn draft_ticket(
     call_id: &str,
     caller: &str,
     called: &str,
     flow: &str,
     started_at: DateTime<Utc>,
+    customer: Option<&DraftCustomer>,
 ) -> NewTicket {
     NewTicket {
         request_id: Some(format!("call:{call_id}")),
@@ -802,18 +883,18 @@ fn draft_ticket(
         complaint_level: None,
         status: Status::Draft,
         priority: 0,
-        caller_name: String::new(),
+        caller_name: customer.map(|c| c.name.clone()).unwrap_or_default(),
         caller_number: caller.to_owned(),
-        caller_address: String::new(),
+        caller_address: customer.map(|c| c.address.clone()).unwrap_or_default(),
         description: format!("热线来电 {called}，IVR 流程 {flow}"),
-        customer_id: None,
+        customer_id: customer.map(|c| c.id),
         responsible_unit: None,
         dispatch_due: None,
         contact_due: None,
         finish_due: None,
         callback_due: None,
         investigation_due: None,
-        area: String::new(),
+        area: customer.map(|c| c.area.clone()).unwrap_or_default(),
         parent_number: None,
         call_id: Some(call_id.to_owned()),
         created_by: IVR_ACTOR.to_owned(),
@@ -828,6 +909,7 @@ async fn apply_call_write(
     tx: &mut Tx<'_>,
     call_id: &str,
     write: &CallWrite,
+    rules: &Rules,
 ) -> Result<(), StoreError> {
     let update = |sql: &'static str| sqlx::query(sql).bind(call_id);
     let result = match write {
@@ -848,7 +930,7 @@ async fn apply_call_write(
         CallWrite::Category {
             category,
             top_priority,
-        } => return set_draft_category(tx, call_id, category, *top_priority).await,
+        } => return set_draft_category(tx, call_id, category, *top_priority, rules).await,
         CallWrite::Answered { at } => {
             update("UPDATE calls SET answered_at = $2 WHERE call_id = $1")
                 .bind(at)
@@ -861,27 +943,43 @@ async fn apply_call_write(
                 .execute(&mut **tx)
                 .await?
         }
-        CallWrite::Variable { name, value } => update(
-            "UPDATE calls SET ivr_variables = ivr_variables || jsonb_build_object($2::text, $3::text) \
-             WHERE call_id = $1",
-        )
-        .bind(name)
-        .bind(value)
-        .execute(&mut **tx)
-        .await?,
-        CallWrite::Consent { decision, via, at } => update(
-            "UPDATE calls SET recording_consent = $2, recording_consent_via = $3, \
-             recording_consent_at = $4 WHERE call_id = $1",
-        )
-        .bind(decision)
-        .bind(via)
-        .bind(at)
-        .execute(&mut **tx)
-        .await?,
-        CallWrite::Queue { queue } => update("UPDATE calls SET queue = $2 WHERE call_id = $1")
-            .bind(queue)
+        CallWrite::Variable { name, value } => {
+            // The entry (an account number) also goes on the draft, for the agent.
+            sqlx::query(
+                "UPDATE tickets SET description = description || E'\\n' || $2, \
+                 updated_at = now(), version = version + 1 \
+                 WHERE request_id = $1 AND status = 'draft'",
+            )
+            .bind(format!("call:{call_id}"))
+            .bind(format!("{name}: {value}"))
             .execute(&mut **tx)
-            .await?,
+            .await?;
+            update(
+                "UPDATE calls SET ivr_variables = ivr_variables || jsonb_build_object($2::text, $3::text) \
+                 WHERE call_id = $1",
+            )
+            .bind(name)
+            .bind(value)
+            .execute(&mut **tx)
+            .await?
+        }
+        CallWrite::Consent { decision, via, at } => {
+            update(
+                "UPDATE calls SET recording_consent = $2, recording_consent_via = $3, \
+             recording_consent_at = $4 WHERE call_id = $1",
+            )
+            .bind(decision)
+            .bind(via)
+            .bind(at)
+            .execute(&mut **tx)
+            .await?
+        }
+        CallWrite::Queue { queue } => {
+            update("UPDATE calls SET queue = $2 WHERE call_id = $1")
+                .bind(queue)
+                .execute(&mut **tx)
+                .await?
+        }
         CallWrite::Agent { agent_id } => {
             update("UPDATE calls SET agent_id = $2 WHERE call_id = $1")
                 .bind(agent_id)
@@ -894,14 +992,16 @@ async fn apply_call_write(
                 .execute(&mut **tx)
                 .await?
         }
-        CallWrite::Ended { at, disposition } => update(
-            "UPDATE calls SET ended_at = $2, disposition = COALESCE($3, disposition) \
+        CallWrite::Ended { at, disposition } => {
+            update(
+                "UPDATE calls SET ended_at = $2, disposition = COALESCE($3, disposition) \
              WHERE call_id = $1",
-        )
-        .bind(at)
-        .bind(disposition)
-        .execute(&mut **tx)
-        .await?,
+            )
+            .bind(at)
+            .bind(disposition)
+            .execute(&mut **tx)
+            .await?
+        }
     };
     if result.rows_affected() == 0 {
         return Err(StoreError::NotFound(format!("call {call_id}")));
@@ -909,25 +1009,28 @@ async fn apply_call_write(
     Ok(())
 }
 
-/// The IVR's category for the call's draft ticket, with one audit row per changed field. A
-/// ticket that is no longer a draft (an agent took it) is left alone.
+/// The IVR's category for the call's draft ticket, with one audit row per changed field and
+/// the deadlines the rules give the new category. A ticket that is no longer a draft (an
+/// agent took it) is left alone.
 async fn set_draft_category(
     tx: &mut Tx<'_>,
     call_id: &str,
     category: &str,
     top_priority: bool,
+    rules: &Rules,
 ) -> Result<(), StoreError> {
     let category: Category = category.parse().map_err(|err| StoreError::Invalid {
         field: "category",
         reason: format!("{err}"),
     })?;
-    let current: Option<(i64, String, i32, String)> = sqlx::query_as(
-        "SELECT id, category, priority, status FROM tickets WHERE request_id = $1 FOR UPDATE",
+    let current: Option<(i64, String, String, i32, String)> = sqlx::query_as(
+        "SELECT id, number, category, priority, status FROM tickets \
+         WHERE request_id = $1 FOR UPDATE",
     )
     .bind(format!("call:{call_id}"))
     .fetch_optional(&mut **tx)
     .await?;
-    let Some((id, old_category, old_priority, status)) = current else {
+    let Some((id, number, old_category, old_priority, status)) = current else {
         return Err(StoreError::NotFound(format!(
             "draft ticket of call {call_id}"
         )));
@@ -968,6 +1071,9 @@ async fn set_draft_category(
         .bind(new)
         .execute(&mut **tx)
         .await?;
+    }
+    if old_category != category.code() {
+        refresh_deadlines_in(tx, &number, rules).await?;
     }
     Ok(())
 }

@@ -315,6 +315,32 @@ async fn lock_facts(
     .try_into()
 }
 
+/// Recomputes ticket `number`'s deadlines from its current facts inside `tx` (after a change
+/// of category or complaint level); returns the ticket's id. Shared by the API's update and
+/// the call journal's category write.
+pub(super) async fn refresh_deadlines_in(
+    tx: &mut Transaction<'_, Postgres>,
+    number: &str,
+    rules: &Rules,
+) -> Result<i64, StoreError> {
+    let current = lock_facts(tx, number).await?;
+    let due = deadlines::compute(&current.facts, rules);
+    let at = |d: Option<crate::tickets::deadlines::Deadline>| d.map(|d| d.due);
+    sqlx::query(
+        "UPDATE tickets SET dispatch_due = $2, contact_due = $3, finish_due = $4, \
+           investigation_due = $5, callback_due = $6 WHERE id = $1",
+    )
+    .bind(current.id)
+    .bind(at(due.dispatch))
+    .bind(at(due.contact))
+    .bind(at(due.finish))
+    .bind(at(due.investigation))
+    .bind(at(due.callback))
+    .execute(&mut **tx)
+    .await?;
+    Ok(current.id)
+}
+
 /// The audit name of who acted in `events` (the last event's actor).
 fn acting(events: &[AuditEvent]) -> String {
     events
@@ -545,22 +571,8 @@ impl Store {
         rules: &Rules,
     ) -> Result<Ticket, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let current = lock_facts(&mut tx, number).await?;
-        let due = deadlines::compute(&current.facts, rules);
-        let at = |d: Option<crate::tickets::deadlines::Deadline>| d.map(|d| d.due);
-        sqlx::query(
-            "UPDATE tickets SET dispatch_due = $2, contact_due = $3, finish_due = $4, \
-               investigation_due = $5, callback_due = $6 WHERE id = $1",
-        )
-        .bind(current.id)
-        .bind(at(due.dispatch))
-        .bind(at(due.contact))
-        .bind(at(due.finish))
-        .bind(at(due.investigation))
-        .bind(at(due.callback))
-        .execute(&mut *tx)
-        .await?;
-        let ticket = fetch_by_id(&mut tx, current.id).await?;
+        let id = refresh_deadlines_in(&mut tx, number, rules).await?;
+        let ticket = fetch_by_id(&mut tx, id).await?;
         tx.commit().await?;
         Ok(ticket)
     }

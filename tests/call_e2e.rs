@@ -14,7 +14,7 @@ use hotline::config::{self, BUILTIN_CALL_FLOW};
 use hotline::media::g711::G711Codec;
 use hotline::media::prompts::PromptLibrary;
 use hotline::store::embedded::{Durability, EmbeddedPostgres};
-use hotline::store::{NewCustomer, NewTicket, Store, TicketFilter};
+use hotline::store::{NewAnnouncement, NewCustomer, NewTicket, Store, TicketFilter};
 use hotline::tickets::{Category, Status};
 use phone::{AgentPhone, Phone};
 use sqlx::Connection;
@@ -891,4 +891,75 @@ async fn a_call_goes_on_while_the_database_is_stopped_and_lands_once_when_it_is_
     hotline.stack.shutdown(Duration::from_secs(1)).await;
     hotline.store.close().await;
     cluster.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn outage_announcements_play_before_the_menu() {
+    let hotline = Hotline::start(|flow| policy(short_greeting(flow), "off")).await;
+    let now = chrono::Utc::now();
+    let announcement = |text: &str, dids: Vec<String>| NewAnnouncement {
+        text: Some(text.into()),
+        prompt: None,
+        dids,
+        areas: Vec::new(),
+        starts_at: now - chrono::Duration::hours(1),
+        ends_at: now + chrono::Duration::hours(1),
+        created_by: "admin".into(),
+    };
+    // A rendered text for the number called: 1 s of a 500 Hz tone stands in for the speech.
+    let rendered = hotline
+        .store
+        .create_announcement(&announcement("城东停气抢修", vec![HOTLINE.into()]))
+        .await
+        .unwrap();
+    let dir = hotline.reloader.current().daemon.announcements_dir();
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = format!("{}.wav", rendered.id);
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 8000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut wav = hound::WavWriter::create(dir.join(&file), spec).unwrap();
+    for sample in tone_500hz(8000) {
+        wav.write_sample(sample).unwrap();
+    }
+    wav.finalize().unwrap();
+    hotline
+        .store
+        .set_announcement_audio(rendered.id, &file)
+        .await
+        .unwrap();
+    // A text not rendered (no TTS configured) plays the generic outage prompt; another
+    // number's announcement is not heard.
+    hotline
+        .store
+        .create_announcement(&announcement("全市停热", vec![HOTLINE.into()]))
+        .await
+        .unwrap();
+    hotline
+        .store
+        .create_announcement(&announcement("别处", vec!["96999".into()]))
+        .await
+        .unwrap();
+
+    let mut phone = hotline.phone().await;
+    assert_eq!(phone.call().await, 200);
+    tokio::time::sleep(Duration::from_millis(
+        (frame_count("digit_1") + 50 + frame_count("outage_generic") + 20) as u64 * 20 + 1000,
+    ))
+    .await;
+    let audio = phone.rtp.audio();
+    let menu = find_prompt(&audio, "main_menu", 10).expect("the menu played");
+    let generic = find_prompt(&audio[..menu], "outage_generic", 10)
+        .expect("the generic outage prompt played before the menu");
+    // In the order they were set: the rendered one first, whole.
+    assert!(
+        tone_frames(&audio[..generic]) >= 45,
+        "the rendered announcement played first ({} tone frames)",
+        tone_frames(&audio[..generic])
+    );
+    assert_eq!(phone.bye().await, 200);
+    hotline.wait_idle().await;
 }

@@ -16,12 +16,15 @@ use crate::media::prompts::PromptLibrary;
 use crate::media::recorder::recording_path;
 use crate::media::rtp_session::NegotiatedMedia as MediaParams;
 use crate::media::session::{MediaCommand, MediaEvent, MediaSession, SessionOptions};
+use crate::ops::{Announcer, PromptRef};
 use crate::sip::message::host_port_of;
 use crate::sip::sdp::{Codec, NegotiatedMedia};
 use crate::sip::transaction::Peer;
 use crate::sip::transport::Request;
 use crate::sip::{CallHandle, Command, EndReason, Event as SipEvent, OutgoingCall};
-use crate::store::{CallEntry, CallJournal, CallerCustomer, Disposition, DraftCustomer, Store};
+use crate::store::{
+    CallEntry, CallJournal, CallerCustomer, CallerFacts, Disposition, DraftCustomer, Store,
+};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -70,6 +73,8 @@ struct Lookup {
     has_open_ticket: bool,
     /// The (first) household file listing the calling number.
     customer: Option<CallerCustomer>,
+    /// Prompt names of the outage announcements for this call, in order.
+    announcements: Vec<String>,
 }
 
 /// A call we placed for a caller.
@@ -507,7 +512,7 @@ impl Dispatcher {
                 at: chrono::Utc::now(),
             },
         );
-        self.spawn_lookup(handle, &caller);
+        self.spawn_lookup(handle, &caller, &dialled, &config);
         self.by_id.insert(id.clone(), handle);
         self.calls.insert(
             handle,
@@ -535,12 +540,23 @@ impl Dispatcher {
 
     /// Looks the caller up in a task of its own; the answer (or "nothing known" after
     /// [`LOOKUP_TIMEOUT`]) comes back on the look-up channel.
-    fn spawn_lookup(&self, handle: CallHandle, caller: &str) {
+    fn spawn_lookup(&self, handle: CallHandle, caller: &str, dialled: &str, config: &Config) {
         let store = self.store.clone();
+        let announcer = Announcer::new(
+            store.clone(),
+            config.daemon.announcements_dir(),
+            config.announcements.clone(),
+        );
+        let prompts = self.prompts.clone();
         let results = self.lookups.clone();
         let caller = caller.to_owned();
+        let dialled = dialled.to_owned();
         tokio::spawn(async move {
-            let found = tokio::time::timeout(LOOKUP_TIMEOUT, look_up(&store, &caller)).await;
+            let found = tokio::time::timeout(
+                LOOKUP_TIMEOUT,
+                look_up(&store, &announcer, prompts, &caller, &dialled),
+            )
+            .await;
             let lookup = match found {
                 Ok(Ok(lookup)) => lookup,
                 Ok(Err(error)) => {
@@ -628,7 +644,7 @@ impl Dispatcher {
             caller: call.caller.clone(),
             local_time: chrono::Utc::now().with_timezone(&tz),
             has_open_ticket: lookup.has_open_ticket,
-            announcements: Vec::new(),
+            announcements: lookup.announcements.clone(),
         };
         let early = std::mem::take(&mut call.early_digits);
         self.ivr_event(
@@ -1167,15 +1183,46 @@ fn bridge(caller: &MediaLink, other: &MediaLink) {
     });
 }
 
-/// The caller's household file and whether they have a ticket still open.
-async fn look_up(store: &Store, caller: &str) -> Result<Lookup, crate::store::StoreError> {
-    if caller.is_empty() {
-        return Ok(Lookup::default());
-    }
-    let facts = store.caller_facts(caller).await?;
+/// The caller's household file, whether they have a ticket still open, and the outage
+/// announcements for the number they called (and their area, when known).
+async fn look_up(
+    store: &Store,
+    announcer: &Announcer,
+    prompts: Arc<PromptLibrary>,
+    caller: &str,
+    dialled: &str,
+) -> Result<Lookup, crate::store::StoreError> {
+    let facts = if caller.is_empty() {
+        CallerFacts::default()
+    } else {
+        store.caller_facts(caller).await?
+    };
+    let area = facts.customer.as_ref().map(|c| c.area.as_str());
+    let found = announcer
+        .announcement_prompts(dialled, area, chrono::Utc::now())
+        .await?;
+    // Rendered texts are read and encoded off the dispatcher, once per file version.
+    let announcements = tokio::task::spawn_blocking(move || {
+        found
+            .into_iter()
+            .filter_map(|prompt| match prompt {
+                PromptRef::Prompt(name) => Some(name),
+                PromptRef::Rendered { id, path } => match prompts.load_file(&path) {
+                    Ok(name) => Some(name),
+                    Err(error) => {
+                        tracing::warn!(announcement = id, %error, "announcement audio unusable: skipped");
+                        None
+                    }
+                },
+            })
+            .collect()
+    })
+    .await
+    .unwrap_or_default();
     Ok(Lookup {
         has_open_ticket: facts.has_open_ticket(),
         customer: facts.customer,
+        announcements,
     })
 }
 

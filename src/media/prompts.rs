@@ -4,6 +4,8 @@
 //! mono, 16-bit PCM — anything else is refused with the file named) and pre-encodes each
 //! prompt once per codec into 160-byte (20 ms) frames, the last one padded with silence.
 //! Calls share the library through an `Arc`; nothing is encoded per call.
+//! [`PromptLibrary::load_file`] adds a one-off WAV (a rendered announcement) the same way,
+//! once per file version, under a name the IVR can play.
 //!
 //! [`Playback`] is one call's queue of prompts: it hands out one frame per 20 ms slot,
 //! reports each prompt that played to its end, and [`Playback::stop`] cuts it at once
@@ -14,9 +16,10 @@
 use super::g711::G711Codec;
 use super::pacer::SAMPLES_PER_FRAME;
 use bytes::Bytes;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
 
 const FRAME: usize = SAMPLES_PER_FRAME as usize;
 
@@ -98,7 +101,13 @@ impl Prompt {
 #[derive(Debug, Default)]
 pub struct PromptLibrary {
     prompts: BTreeMap<String, Arc<Prompt>>,
+    /// One-off files by prompt name (`file:<path>`), with the modification time they were
+    /// read at: a file rewritten in place (a replaced announcement text) is read again.
+    files: Mutex<HashMap<String, (SystemTime, Arc<Prompt>)>>,
 }
+
+/// Prefix of the names of one-off files; no prompt file stem has a `:`.
+const FILE_PREFIX: &str = "file:";
 
 impl PromptLibrary {
     /// Loads every `*.wav` in `dir`; the prompt name is the file stem.
@@ -135,10 +144,44 @@ impl PromptLibrary {
     }
 
     pub fn get(&self, name: &str) -> Result<Arc<Prompt>, PromptError> {
+        let file = || {
+            self.lock_files()
+                .get(name)
+                .map(|(_, prompt)| prompt.clone())
+        };
         self.prompts
             .get(name)
             .cloned()
+            .or_else(file)
             .ok_or_else(|| PromptError::Unknown(name.to_owned()))
+    }
+
+    /// Makes the WAV at `path` (8 kHz mono 16-bit, checked like every prompt) playable and
+    /// returns its prompt name. Encoded once per codec and kept until the file changes.
+    /// Reads the file: call it off the call dispatcher (the caller look-up does).
+    pub fn load_file(&self, path: &Path) -> Result<String, PromptError> {
+        let name = format!("{FILE_PREFIX}{}", path.display());
+        let modified = std::fs::metadata(path)
+            .and_then(|m| m.modified())
+            .map_err(|err| PromptError::Unreadable {
+                file: path.to_path_buf(),
+                reason: err.to_string(),
+            })?;
+        if self
+            .lock_files()
+            .get(&name)
+            .is_some_and(|(at, _)| *at == modified)
+        {
+            return Ok(name);
+        }
+        let prompt = Arc::new(Prompt::new(name.clone(), read_prompt_wav(path)?));
+        self.lock_files().insert(name.clone(), (modified, prompt));
+        Ok(name)
+    }
+
+    fn lock_files(&self) -> std::sync::MutexGuard<'_, HashMap<String, (SystemTime, Arc<Prompt>)>> {
+        // Every change to the map is a single insert: a panic elsewhere leaves it whole.
+        self.files.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     pub fn names(&self) -> impl Iterator<Item = &str> {
@@ -274,6 +317,60 @@ mod tests {
             bits_per_sample: 16,
             sample_format: hound::SampleFormat::Int,
         }
+    }
+
+    #[test]
+    fn a_one_off_file_plays_once_loaded_and_is_read_again_when_rewritten() {
+        let dir = tempfile::tempdir().unwrap();
+        write_wav(&dir.path().join("welcome.wav"), mono_8k(), 160);
+        let library = PromptLibrary::load(dir.path()).unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let path = outside.path().join("7.wav");
+        write_wav(&path, mono_8k(), 400);
+        let name = library.load_file(&path).unwrap();
+        let first = library.get(&name).unwrap();
+        assert_eq!(first.frame_count(), 3);
+        // Unchanged: the encoded prompt is reused.
+        assert_eq!(library.load_file(&path).unwrap(), name);
+        assert!(Arc::ptr_eq(&first, &library.get(&name).unwrap()));
+        let mut playback = Playback::new(G711Codec::Pcma);
+        playback
+            .enqueue(&library, std::slice::from_ref(&name))
+            .unwrap();
+        let (frame, _) = playback.next_frame().unwrap();
+        assert_eq!(
+            frame.payload,
+            first.frame(G711Codec::Pcma, 0).unwrap().clone()
+        );
+        // Rewritten in place (a replaced text): read again.
+        write_wav(&path, mono_8k(), 800);
+        let later = SystemTime::now() + std::time::Duration::from_secs(5);
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(later)
+            .unwrap();
+        library.load_file(&path).unwrap();
+        assert_eq!(library.get(&name).unwrap().frame_count(), 5);
+        // A file in another format is refused and never playable.
+        let stereo = outside.path().join("8.wav");
+        write_wav(
+            &stereo,
+            hound::WavSpec {
+                channels: 2,
+                ..mono_8k()
+            },
+            160,
+        );
+        assert!(matches!(
+            library.load_file(&stereo),
+            Err(PromptError::Format { .. })
+        ));
+        assert!(matches!(
+            library.load_file(&outside.path().join("gone.wav")),
+            Err(PromptError::Unreadable { .. })
+        ));
     }
 
     #[test]

@@ -963,3 +963,137 @@ async fn outage_announcements_play_before_the_menu() {
     assert_eq!(phone.bye().await, 200);
     hotline.wait_idle().await;
 }
+
+#[tokio::test]
+async fn agents_report_in_over_the_admin_api_and_get_rung() {
+    use hotline::api::{self, AccessList, AdminService, pb};
+    let agent_phone = AgentPhone::bind().await;
+    let agent_uri = agent_phone.uri("1001");
+    let hotline = Hotline::start(|flow| {
+        policy(short_greeting(flow), "off").replace(
+            "[acd.agents]",
+            &format!(
+                "[acd.agents.1001]\nuri = \"{agent_uri}\"\nqueues = [\"general\"]\n\n\
+                 [acd.agents.1002]\nuri = \"sip:1002@127.0.0.1:9\"\nqueues = [\"general\"]"
+            ),
+        )
+    })
+    .await;
+    // The daemon's API with the call stack's agents, on loopback.
+    let config = hotline.reloader.current();
+    let announcer = hotline::ops::Announcer::new(
+        hotline.store.clone(),
+        config.daemon.announcements_dir(),
+        config.announcements.clone(),
+    );
+    let hook = api::reload_hook(|| async { Ok(String::new()) });
+    let admin = AdminService::new(announcer, hook).with_agents(hotline.stack.agent_desk());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (_stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let rules = hotline::tickets::Rules::new(Default::default()).unwrap();
+    tokio::spawn(api::serve(
+        api::TicketsService::new(hotline.store.clone(), rules),
+        AccessList::from_config(&support::tokens()).unwrap(),
+        Some(admin),
+        listener,
+        None,
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut client = pb::admin_client::AdminClient::new(channel);
+    let set = |token: &str, agent: &str, state: pb::AgentState| {
+        support::authed(
+            token,
+            pb::SetAgentStateRequest {
+                agent_id: agent.into(),
+                state: state.into(),
+            },
+        )
+    };
+    let states = |list: pb::ListAgentsResponse| -> Vec<(String, pb::AgentState)> {
+        list.agents
+            .into_iter()
+            .map(|a| (a.id.clone(), a.state()))
+            .collect()
+    };
+
+    let list = client
+        .list_agents(support::authed(support::ADMIN, pb::ListAgentsRequest {}))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        states(list),
+        vec![
+            ("1001".to_owned(), pb::AgentState::Offline),
+            ("1002".to_owned(), pb::AgentState::Offline)
+        ],
+        "agents start offline"
+    );
+    // An agent token sets its own state, and only its own.
+    let me = client
+        .set_agent_state(set(support::AGENT, "1001", pb::AgentState::Available))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(me.state(), pb::AgentState::Available);
+    assert_eq!(me.queues, vec!["general"]);
+    let other = client
+        .set_agent_state(set(support::AGENT, "1002", pb::AgentState::Available))
+        .await
+        .unwrap_err();
+    assert_eq!(other.code(), tonic::Code::PermissionDenied, "{other:?}");
+    let integration = client
+        .set_agent_state(set(support::WECHAT, "1001", pb::AgentState::Offline))
+        .await
+        .unwrap_err();
+    assert_eq!(integration.code(), tonic::Code::PermissionDenied);
+    let listing = client
+        .list_agents(support::authed(support::AGENT, pb::ListAgentsRequest {}))
+        .await
+        .unwrap_err();
+    assert_eq!(listing.code(), tonic::Code::PermissionDenied);
+    let unknown = client
+        .set_agent_state(set(support::ADMIN, "9999", pb::AgentState::Available))
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.code(), tonic::Code::NotFound);
+    assert!(unknown.message().contains("9999"), "{}", unknown.message());
+    let ringing = client
+        .set_agent_state(set(support::ADMIN, "1002", pb::AgentState::Ringing))
+        .await
+        .unwrap_err();
+    assert_eq!(ringing.code(), tonic::Code::InvalidArgument);
+    assert!(ringing.message().contains("state"), "{}", ringing.message());
+
+    // The ACD now rings the agent who reported in (1002 stayed offline).
+    let mut phone = hotline.phone().await;
+    assert_eq!(phone.call().await, 200);
+    tokio::time::sleep(Duration::from_millis(
+        frame_count("digit_1") as u64 * 20 + 500,
+    ))
+    .await;
+    phone.press_inband('2').await;
+    let offer = agent_phone.ringing(5).await;
+    assert!(offer.invite.uri().unwrap().starts_with("sip:1001@"));
+    let list = client
+        .list_agents(support::authed(support::ADMIN, pb::ListAgentsRequest {}))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        states(list),
+        vec![
+            ("1001".to_owned(), pb::AgentState::Ringing),
+            ("1002".to_owned(), pb::AgentState::Offline)
+        ]
+    );
+    assert_eq!(phone.bye().await, 200);
+}

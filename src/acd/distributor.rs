@@ -211,6 +211,13 @@ impl Acd {
         self.agents.get(agent).map(|a| a.state)
     }
 
+    /// Every configured agent with its state and queues, by id.
+    pub fn agents(&self) -> impl Iterator<Item = (&str, AgentState, &[String])> {
+        self.agents
+            .iter()
+            .map(|(id, a)| (id.as_str(), a.state, a.queues.as_slice()))
+    }
+
     /// Waiting calls in the order they will be served.
     pub fn waiting_calls(&self) -> Vec<&str> {
         let mut calls: Vec<&WaitingCall> = self.waiting.iter().collect();

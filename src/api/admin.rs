@@ -1,10 +1,12 @@
-//! `hotline.v1.Admin`: outage announcements and configuration reload, for admin tokens only.
-//! Checks every request field (errors name the field) and maps between the wire messages and
-//! [`Announcer`]; the reload itself is the daemon's [`ReloadHook`].
+//! `hotline.v1.Admin`: outage announcements, configuration reload and agent states, for admin
+//! tokens (an agent token may set its own state). Checks every request field (errors name
+//! the field) and maps between the wire messages and [`Announcer`]; the reload itself is the
+//! daemon's [`ReloadHook`], agent states go to the call handling through [`AgentDesk`].
 
 use super::auth::Caller;
 use super::pb;
 use super::tickets::{caller, from_timestamp, invalid, timestamp};
+use crate::acd::{AgentState, ReportedState};
 use crate::ops::{AnnounceError, Announcer};
 use crate::store::{Announcement, NewAnnouncement, StoreError};
 use chrono::Utc;
@@ -29,11 +31,40 @@ where
     Arc::new(move || Box::pin(reload()))
 }
 
+/// An agent as the ACD sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentView {
+    pub id: String,
+    pub state: AgentState,
+    pub queues: Vec<String>,
+}
+
+/// Why an agent state was not set.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentDeskError {
+    #[error("agent {0} is not in [acd.agents]; check the agent id")]
+    UnknownAgent(String),
+    #[error("call handling has stopped; try again once hotlined runs")]
+    Stopped,
+}
+
+/// The call handling's agent desk, as the API needs it (implemented by `call`): keeps the
+/// API free of call internals.
+pub trait AgentDesk: Send + Sync + 'static {
+    fn set_state(
+        &self,
+        agent: String,
+        state: ReportedState,
+    ) -> Pin<Box<dyn Future<Output = Result<AgentView, AgentDeskError>> + Send>>;
+    fn list(&self) -> Pin<Box<dyn Future<Output = Result<Vec<AgentView>, AgentDeskError>> + Send>>;
+}
+
 /// The `Admin` service.
 #[derive(Clone)]
 pub struct AdminService {
     announcer: Announcer,
     reload: ReloadHook,
+    agents: Option<Arc<dyn AgentDesk>>,
 }
 
 impl std::fmt::Debug for AdminService {
@@ -46,7 +77,46 @@ impl std::fmt::Debug for AdminService {
 
 impl AdminService {
     pub fn new(announcer: Announcer, reload: ReloadHook) -> AdminService {
-        AdminService { announcer, reload }
+        AdminService {
+            announcer,
+            reload,
+            agents: None,
+        }
+    }
+
+    /// With the call handling's agents (SetAgentState, ListAgents); without, those answer
+    /// UNAVAILABLE.
+    pub fn with_agents(mut self, agents: Arc<dyn AgentDesk>) -> AdminService {
+        self.agents = Some(agents);
+        self
+    }
+
+    fn agent_desk(&self) -> Result<&Arc<dyn AgentDesk>, Status> {
+        self.agents
+            .as_ref()
+            .ok_or_else(|| Status::unavailable("this hotlined takes no calls, so it has no agents"))
+    }
+}
+
+fn agent_status(err: AgentDeskError) -> Status {
+    match err {
+        err @ AgentDeskError::UnknownAgent(_) => Status::not_found(err.to_string()),
+        err @ AgentDeskError::Stopped => Status::unavailable(err.to_string()),
+    }
+}
+
+fn agent_to_proto(agent: AgentView) -> pb::Agent {
+    let state = match agent.state {
+        AgentState::Available => pb::AgentState::Available,
+        AgentState::Ringing => pb::AgentState::Ringing,
+        AgentState::Busy => pb::AgentState::Busy,
+        AgentState::WrapUp => pb::AgentState::WrapUp,
+        AgentState::Offline => pb::AgentState::Offline,
+    };
+    pb::Agent {
+        id: agent.id,
+        state: state.into(),
+        queues: agent.queues,
     }
 }
 
@@ -170,6 +240,65 @@ impl pb::admin_server::Admin for AdminService {
         let id = positive_id(request.into_inner().id, "id")?;
         let gone = self.announcer.clear(id).await.map_err(store_status)?;
         Ok(Response::new(to_proto(gone)))
+    }
+
+    async fn set_agent_state(
+        &self,
+        request: Request<pb::SetAgentStateRequest>,
+    ) -> Result<Response<pb::Agent>, Status> {
+        let who = caller(&request)?;
+        let r = request.into_inner();
+        let agent = r.agent_id.trim().to_owned();
+        if agent.is_empty() {
+            return Err(invalid(
+                "agent_id",
+                "empty; give the agent id of [acd.agents]",
+            ));
+        }
+        match &who {
+            Caller::Admin { .. } => {}
+            Caller::Agent { agent_id } if *agent_id == agent => {}
+            Caller::Agent { .. } => {
+                return Err(Status::permission_denied(
+                    "an agent token may set its own state only; use your own agent_id",
+                ));
+            }
+            _ => {
+                return Err(Status::permission_denied(
+                    "only admin and agent tokens may set agent states",
+                ));
+            }
+        }
+        let state = match pb::AgentState::try_from(r.state) {
+            Ok(pb::AgentState::Available) => ReportedState::Available,
+            Ok(pb::AgentState::Busy) => ReportedState::Busy,
+            Ok(pb::AgentState::WrapUp) => ReportedState::WrapUp,
+            Ok(pb::AgentState::Offline) => ReportedState::Offline,
+            _ => {
+                return Err(invalid(
+                    "state",
+                    "give AGENT_STATE_AVAILABLE, _BUSY, _WRAP_UP or _OFFLINE (ringing is the ACD's)",
+                ));
+            }
+        };
+        let view = self
+            .agent_desk()?
+            .set_state(agent, state)
+            .await
+            .map_err(agent_status)?;
+        tracing::info!(by = %who.actor(), agent = %view.id, state = ?view.state, "agent state set");
+        Ok(Response::new(agent_to_proto(view)))
+    }
+
+    async fn list_agents(
+        &self,
+        request: Request<pb::ListAgentsRequest>,
+    ) -> Result<Response<pb::ListAgentsResponse>, Status> {
+        require_admin(&request)?;
+        let agents = self.agent_desk()?.list().await.map_err(agent_status)?;
+        Ok(Response::new(pb::ListAgentsResponse {
+            agents: agents.into_iter().map(agent_to_proto).collect(),
+        }))
     }
 
     async fn reload_config(

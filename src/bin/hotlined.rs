@@ -196,7 +196,8 @@ async fn serve(
         config.daemon.announcements_dir(),
         config.announcements.clone(),
     );
-    let admin = AdminService::new(announcer, reload_hook(reloader.clone()));
+    let admin =
+        AdminService::new(announcer, reload_hook(reloader.clone())).with_agents(calls.agent_desk());
     let (stop_api, api_stopped) = tokio::sync::oneshot::channel::<()>();
     let api = tokio::spawn(api::serve(
         tickets,

@@ -7,6 +7,7 @@
 use super::media_link::MediaLink;
 use super::{Control, DispatcherCounts};
 use crate::acd::{self, Acd, AcdAction, AcdEvent, AcdTimerId, ReportedState};
+use crate::api::{AgentDeskError, AgentView};
 use crate::config::Config;
 use crate::ivr::{self, CallEngine, CallInfo, IvrConfig, TimerId};
 use crate::logging::Masked;
@@ -288,6 +289,17 @@ impl Dispatcher {
         }
     }
 
+    fn agent_views(&self) -> Vec<AgentView> {
+        self.acd
+            .agents()
+            .map(|(id, state, queues)| AgentView {
+                id: id.to_owned(),
+                state,
+                queues: queues.to_vec(),
+            })
+            .collect()
+    }
+
     /// Drops what is left (after a shutdown); media links and leases close on drop.
     fn stop(&mut self) {
         if !self.calls.is_empty() || !self.legs.is_empty() {
@@ -346,13 +358,32 @@ impl Dispatcher {
 
     async fn on_control(&mut self, request: Control) {
         match request {
-            Control::AgentState { agent, state } => {
+            Control::AgentState {
+                agent,
+                state,
+                reply,
+            } => {
+                if self.acd.agent_state(&agent).is_none() {
+                    if let Some(reply) = reply {
+                        let _ = reply.send(Err(AgentDeskError::UnknownAgent(agent)));
+                    }
+                    return;
+                }
                 tracing::info!(agent, ?state, "agent state reported");
                 let now = Instant::now();
-                let actions = self
-                    .acd
-                    .handle(AcdEvent::AgentStateChanged { agent, state, now });
+                let actions = self.acd.handle(AcdEvent::AgentStateChanged {
+                    agent: agent.clone(),
+                    state,
+                    now,
+                });
                 self.apply_acd(actions).await;
+                if let Some(reply) = reply {
+                    let view = self.agent_views().into_iter().find(|a| a.id == agent);
+                    let _ = reply.send(view.ok_or(AgentDeskError::UnknownAgent(agent)));
+                }
+            }
+            Control::ListAgents { reply } => {
+                let _ = reply.send(self.agent_views());
             }
             Control::Shutdown { grace, done } => {
                 tracing::info!(

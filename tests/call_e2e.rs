@@ -1097,3 +1097,108 @@ async fn agents_report_in_over_the_admin_api_and_get_rung() {
     );
     assert_eq!(phone.bye().await, 200);
 }
+
+#[tokio::test]
+async fn hotlined_purges_expired_recordings_while_it_runs() {
+    let dir = support::reachable_temp_dir();
+    let (store, db) = support::fresh_database().await;
+    let recordings = dir.path().join("recordings");
+    std::fs::create_dir(&recordings).unwrap();
+    let expired = recordings.join("old.wav");
+    let recent = recordings.join("recent.wav");
+    std::fs::write(&expired, b"RIFF").unwrap();
+    std::fs::write(&recent, b"RIFF").unwrap();
+    let now = chrono::Utc::now();
+    for (call_id, days, file) in [("old", 30, "old.wav"), ("recent", 0, "recent.wav")] {
+        store
+            .record_call(&hotline::store::NewCall {
+                call_id: call_id.into(),
+                caller_number: CALLER.into(),
+                called_number: HOTLINE.into(),
+                arrived_at: now - chrono::Duration::days(days),
+            })
+            .await
+            .unwrap();
+        store
+            .update_call(
+                call_id,
+                &hotline::store::CallUpdate {
+                    recording_file: Some(file.into()),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+    }
+    let url = format!(
+        "postgres://{}@localhost:{}/{}?host={}",
+        db.get_username(),
+        db.get_port(),
+        db.get_database().unwrap(),
+        db.get_socket()
+            .expect("the test cluster listens on a socket")
+            .display()
+    );
+    let ports = NEXT_PORTS.fetch_add(40, Ordering::SeqCst);
+    let mut text = config_text(dir.path(), ports, BUILTIN_CALL_FLOW);
+    text = text.replace(
+        "sounds_dir = \"sounds/zh-CN\"",
+        &format!(
+            "sounds_dir = \"{}\"",
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("sounds/zh-CN")
+                .display()
+        ),
+    );
+    text.push_str(&format!(
+        "\n[database]\nurl = \"{url}\"\n\n[retention]\nrecordings_days = 7\n"
+    ));
+    let config_path = dir.path().join("hotline.toml");
+    std::fs::write(&config_path, text).unwrap();
+    let free_port = || {
+        std::net::UdpSocket::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+    };
+    let (sip, grpc) = (free_port(), free_port());
+    let mut daemon = tokio::process::Command::new(env!("CARGO_BIN_EXE_hotlined"))
+        .arg("--config")
+        .arg(&config_path)
+        .args([
+            "--listen",
+            &grpc.to_string(),
+            "--sip-listen",
+            &sip.to_string(),
+        ])
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    // The first purge runs at start.
+    for _ in 0..400 {
+        if daemon.try_wait().unwrap().is_some() {
+            let output = daemon.wait_with_output().await.unwrap();
+            panic!(
+                "hotlined stopped: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        if !expired.exists() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(!expired.exists(), "the expired recording was purged");
+    assert!(recent.exists(), "a recent recording is kept");
+
+    let pid = i32::try_from(daemon.id().unwrap()).unwrap();
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    let output = daemon.wait_with_output().await.unwrap();
+    let log = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{log}");
+    assert!(log.contains("purged expired call recordings"), "{log}");
+}

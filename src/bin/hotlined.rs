@@ -10,7 +10,7 @@ use hotline::api::{self, AccessList, AdminService, Caller, ReloadHook, TicketsSe
 use hotline::call::{CallStack, Reloader};
 use hotline::config::{self, Config, LogFormat};
 use hotline::logging;
-use hotline::ops::Announcer;
+use hotline::ops::{self, Announcer};
 use hotline::store::embedded::{Durability, EmbeddedPostgres};
 use hotline::store::{Store, StoreOptions};
 use sqlx::postgres::PgConnectOptions;
@@ -209,7 +209,15 @@ async fn serve(
             let _ = api_stopped.await;
         },
     ));
+    // Recording retention: runs until aborted (returns at once when recordings are kept
+    // forever).
+    let purge = tokio::spawn(ops::run_purge_loop(
+        store.clone(),
+        config.media.recordings_dir.clone(),
+        config.retention.clone(),
+    ));
     wait_for_shutdown(&reloader).await;
+    purge.abort();
     let grace = Duration::from_secs(reloader.current().daemon.shutdown_grace_secs);
     calls.shutdown(grace).await;
     let _ = stop_api.send(());

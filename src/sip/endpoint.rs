@@ -1249,6 +1249,8 @@ impl Endpoint {
                 code => self.end_call(handle, EndReason::Failed(code.unwrap_or(500))),
             },
             ClientOutcome::Timeout => self.end_call(handle, EndReason::Timeout),
+            // Only timers give this (see `handle_timeout`).
+            ClientOutcome::RingTimeout => {}
         }
     }
 
@@ -1331,10 +1333,15 @@ impl Endpoint {
             if done {
                 self.client.remove(&key);
             }
-            if let (Some(ClientOutcome::Timeout), ClientPurpose::Invite(handle)) =
-                (outcome, purpose)
-            {
-                self.end_call(handle, EndReason::Timeout);
+            match (outcome, purpose) {
+                (Some(ClientOutcome::Timeout), ClientPurpose::Invite(handle)) => {
+                    self.end_call(handle, EndReason::Timeout);
+                }
+                (Some(ClientOutcome::RingTimeout), ClientPurpose::Invite(handle)) => {
+                    tracing::info!("rang past Timer C without an answer: cancelling");
+                    self.send_cancel(now, handle);
+                }
+                _ => {}
             }
         }
         self.sweep();

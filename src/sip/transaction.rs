@@ -312,7 +312,16 @@ pub enum ClientOutcome {
     Final(Message),
     /// Timer B or F: no final response in time.
     Timeout,
+    /// Timer C: an INVITE rang [`TIMER_C`] after its last provisional response without a
+    /// final one; the user should CANCEL it (the 487 then ends the transaction).
+    RingTimeout,
 }
+
+/// How long an INVITE in Proceeding waits for its final response after the last provisional
+/// one (RFC 3261 §16.6 Timer C, "greater than 3 minutes"). Timer B covers Calling only: a
+/// phone that rings is not a lost request, and ring limits are the user's (the ACD's ring
+/// timeout, IVR transfer limits); this is the backstop.
+pub const TIMER_C: Duration = Duration::from_secs(181);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum ClientState {
@@ -334,6 +343,8 @@ pub struct ClientTransaction {
     ack_bytes: Option<Vec<u8>>,
     retransmit: Option<Backoff>,
     give_up_at: Option<Instant>,
+    /// Timer C (INVITE in Proceeding).
+    ring_until: Option<Instant>,
     end_at: Option<Instant>,
 }
 
@@ -363,6 +374,7 @@ impl ClientTransaction {
             ack_bytes: None,
             retransmit: (!peer.is_reliable()).then(|| Backoff::start(now, timers.t1, cap)),
             give_up_at: Some(now + 64 * timers.t1),
+            ring_until: None,
             end_at: None,
         }
     }
@@ -381,9 +393,17 @@ impl ClientTransaction {
         let code = response.code()?;
         match self.state {
             ClientState::Calling | ClientState::Proceeding if code < 200 => {
+                let was_calling = self.state == ClientState::Calling;
                 self.state = ClientState::Proceeding;
                 if self.is_invite {
+                    // §17.1.1.2: Timer B runs in Calling only; Timer C from here on,
+                    // restarted by every provisional response until it fired (then the
+                    // CANCEL is out and only its 487 is awaited).
                     self.retransmit = None;
+                    if was_calling || self.ring_until.is_some() {
+                        self.give_up_at = None;
+                        self.ring_until = Some(now + TIMER_C);
+                    }
                 } else if let Some(r) = &mut self.retransmit {
                     // Timer E continues at T2 in Proceeding.
                     r.interval = self.timers.t2;
@@ -394,6 +414,7 @@ impl ClientTransaction {
             ClientState::Calling | ClientState::Proceeding => {
                 self.retransmit = None;
                 self.give_up_at = None;
+                self.ring_until = None;
                 if self.is_invite && (200..300).contains(&code) {
                     self.state = ClientState::Terminated;
                 } else {
@@ -455,6 +476,7 @@ impl ClientTransaction {
         earliest(&[
             self.retransmit.map(|r| r.next),
             self.give_up_at,
+            self.ring_until,
             self.end_at,
         ])
     }
@@ -463,6 +485,12 @@ impl ClientTransaction {
         if self.give_up_at.is_some_and(|t| t <= now) {
             self.state = ClientState::Terminated;
             return Some(ClientOutcome::Timeout);
+        }
+        if self.ring_until.is_some_and(|t| t <= now) {
+            // Wait for the 487 the CANCEL brings, as long as Timer B would.
+            self.ring_until = None;
+            self.give_up_at = Some(now + 64 * self.timers.t1);
+            return Some(ClientOutcome::RingTimeout);
         }
         if self.end_at.is_some_and(|t| t <= now) {
             self.state = ClientState::Terminated;
@@ -689,8 +717,8 @@ mod tests {
         let outcome = tx.on_response(response(&req, 180), t0, &mut out);
         assert!(matches!(outcome, Some(ClientOutcome::Provisional(_))));
         assert!(out.is_empty());
-        // Timer A stopped in Proceeding; Timer B still runs.
-        assert_eq!(tx.next_deadline(), Some(t0 + Duration::from_secs(32)));
+        // Timer A and Timer B stopped in Proceeding; Timer C runs.
+        assert_eq!(tx.next_deadline(), Some(t0 + TIMER_C));
         let busy = response(&req, 486);
         let outcome = tx.on_response(busy.clone(), t0, &mut out);
         assert!(matches!(outcome, Some(ClientOutcome::Final(_))));
@@ -705,6 +733,65 @@ mod tests {
         assert_eq!(out.len(), 1, "ACK resent for the retransmitted 486");
         // Timer D.
         assert_eq!(tx.next_deadline(), Some(t0 + Duration::from_secs(32)));
+    }
+
+    #[test]
+    fn client_invite_ringing_past_timer_b_waits_for_the_final_response() {
+        let t0 = Instant::now();
+        let req = request("INVITE");
+        let mut tx = ClientTransaction::start(req.clone(), udp(), timers(), t0, &mut Vec::new());
+        let ringing_at = t0 + Duration::from_millis(300);
+        tx.on_response(response(&req, 180), ringing_at, &mut Vec::new());
+        // Past 64 × T1 (32 s) the phone still rings: no timeout.
+        let (sent, timeout) = {
+            let mut sent = Vec::new();
+            let mut timeout = None;
+            let mut at = t0;
+            while at < t0 + Duration::from_secs(40) {
+                at += Duration::from_millis(500);
+                let mut out = Vec::new();
+                if let Some(outcome) = tx.on_timeout(at, &mut out) {
+                    timeout = Some(outcome);
+                }
+                sent.extend(out);
+            }
+            (sent, timeout)
+        };
+        assert!(sent.is_empty(), "no INVITE retransmissions after a 1xx");
+        assert_eq!(timeout, None);
+        assert!(!tx.is_terminated());
+        // A 200 after 40 s of ringing is the call.
+        let at = t0 + Duration::from_secs(40);
+        let outcome = tx.on_response(response(&req, 200), at, &mut Vec::new());
+        assert!(matches!(outcome, Some(ClientOutcome::Final(_))));
+        assert!(tx.is_terminated());
+    }
+
+    #[test]
+    fn client_invite_timer_c_asks_for_a_cancel_then_timer_b_ends_it() {
+        let t0 = Instant::now();
+        let req = request("INVITE");
+        let mut tx = ClientTransaction::start(req.clone(), udp(), timers(), t0, &mut Vec::new());
+        tx.on_response(response(&req, 180), t0, &mut Vec::new());
+        // A later provisional restarts Timer C.
+        let later = t0 + Duration::from_secs(60);
+        tx.on_response(response(&req, 183), later, &mut Vec::new());
+        assert_eq!(tx.next_deadline(), Some(later + TIMER_C));
+        assert_eq!(
+            tx.on_timeout(later + TIMER_C, &mut Vec::new()),
+            Some(ClientOutcome::RingTimeout)
+        );
+        assert!(!tx.is_terminated(), "waits for the 487 to the CANCEL");
+        let gone = later + TIMER_C + Duration::from_secs(32);
+        assert_eq!(tx.next_deadline(), Some(gone));
+        // A provisional now does not start ringing time again.
+        tx.on_response(response(&req, 180), later + TIMER_C, &mut Vec::new());
+        assert_eq!(tx.next_deadline(), Some(gone));
+        assert_eq!(
+            tx.on_timeout(gone, &mut Vec::new()),
+            Some(ClientOutcome::Timeout)
+        );
+        assert!(tx.is_terminated());
     }
 
     #[test]

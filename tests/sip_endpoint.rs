@@ -5,7 +5,7 @@ use hotline::sip::config::{SipConfig, UnauthorisedAction};
 use hotline::sip::endpoint::{CallHandle, Command, EndReason, Endpoint, Event, OutgoingCall};
 use hotline::sip::message::{Framing, Message, parse};
 use hotline::sip::sdp::{Codec, Direction};
-use hotline::sip::transaction::Peer;
+use hotline::sip::transaction::{Peer, TIMER_C};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -726,5 +726,54 @@ fn cancelling_our_own_invite() {
     );
     assert_eq!(h.sent()[0].method(), Some("ACK"));
     h.run_until(60_000);
+    assert_eq!(h.ep.counts(), Default::default());
+}
+
+#[test]
+fn a_ringing_outgoing_call_outlives_timer_b_and_timer_c_cancels_it() {
+    let mut h = harness();
+    let (call, invite) = outgoing(&mut h);
+    h.ep.handle_message(
+        h.now,
+        h.pbx,
+        &Message::response_to(&invite, 180, "Ringing", Some("a")).to_bytes(),
+    );
+    h.events();
+    // An on-call mobile rings for more than 64 × T1: the call stays up, nothing is sent.
+    assert!(h.run_until(60_000).is_empty());
+    assert!(h.events().is_empty(), "no timeout while it rings");
+    // Timer C after the 180: the endpoint cancels the INVITE itself (one CANCEL; its own
+    // transaction would retransmit it after T1).
+    let sent = h.run_until(TIMER_C.as_millis() as u64 + 100);
+    let cancels: Vec<&Message> = sent
+        .iter()
+        .map(|(_, m)| m)
+        .filter(|m| m.method() == Some("CANCEL"))
+        .collect();
+    assert_eq!(cancels.len(), 1, "{sent:?}");
+    let cancel = cancels[0].clone();
+    assert_eq!(
+        cancel.top_via().unwrap().branch(),
+        invite.top_via().unwrap().branch()
+    );
+    h.ep.handle_message(
+        h.now,
+        h.pbx,
+        &Message::response_to(&cancel, 200, "OK", None).to_bytes(),
+    );
+    h.ep.handle_message(
+        h.now,
+        h.pbx,
+        &Message::response_to(&invite, 487, "Request Terminated", Some("a")).to_bytes(),
+    );
+    assert_eq!(h.sent()[0].method(), Some("ACK"));
+    assert_eq!(
+        h.events(),
+        vec![Event::CallEnded {
+            call,
+            reason: EndReason::Failed(487)
+        }]
+    );
+    h.run_until(400_000);
     assert_eq!(h.ep.counts(), Default::default());
 }

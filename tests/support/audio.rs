@@ -107,7 +107,7 @@ pub fn find_prompt(recording: &[i16], prompt: &[i16]) -> Heard {
         .map(|(i, piece)| (i * PIECE, piece))
         .collect();
     let energy = prefix_energy(recording);
-    let coarse_recording = quarter_rate(recording);
+    let coarse_recording = eighth_rate(recording);
     let mut start: Option<usize> = None;
     let (mut scores, mut matched) = (Vec::new(), 0);
     for (at, piece) in pieces {
@@ -117,24 +117,23 @@ pub fn find_prompt(recording: &[i16], prompt: &[i16]) -> Heard {
         }
         let score = match start {
             None => {
-                // Search everywhere at a quarter of the rate (averaging four samples keeps
-                // the strong low band), then refine around the hit at full rate.
+                // Search everywhere at an eighth of the rate (averaging eight samples keeps
+                // the voice's strong low band), then refine around the hit at full rate.
                 let (coarse, _) = best_match(
                     &coarse_recording,
                     &prefix_energy(&coarse_recording),
-                    &quarter_rate(piece),
+                    &eighth_rate(piece),
                     0..coarse_recording.len(),
-                    1,
                 );
-                let near = (coarse * 4).saturating_sub(8)..coarse * 4 + 9;
-                let (offset, score) = best_match(recording, &energy, piece, near, 1);
+                let near = (coarse * 8).saturating_sub(16)..coarse * 8 + 17;
+                let (offset, score) = best_match(recording, &energy, piece, near);
                 start = Some(offset.saturating_sub(at));
                 score
             }
             Some(start) => {
                 let expected = start + at;
                 let near = expected.saturating_sub(PIECE_SLACK)..expected + PIECE_SLACK + 1;
-                best_match(recording, &energy, piece, near, 1).1
+                best_match(recording, &energy, piece, near).1
             }
         };
         if score >= 0.8 {
@@ -150,9 +149,9 @@ pub fn find_prompt(recording: &[i16], prompt: &[i16]) -> Heard {
     }
 }
 
-fn quarter_rate(pcm: &[i16]) -> Vec<i16> {
-    pcm.chunks_exact(4)
-        .map(|four| (four.iter().map(|&s| i32::from(s)).sum::<i32>() / 4) as i16)
+fn eighth_rate(pcm: &[i16]) -> Vec<i16> {
+    pcm.chunks_exact(8)
+        .map(|eight| (eight.iter().map(|&s| i32::from(s)).sum::<i32>() / 8) as i16)
         .collect()
 }
 
@@ -172,27 +171,28 @@ fn prefix_energy(pcm: &[i16]) -> Vec<i64> {
     energy
 }
 
-/// The offset in `offsets` (every `step`-th) where `needle` correlates best with
+/// The offset in `offsets` where `needle` correlates best with
 /// `haystack`, and that normalised correlation (0.0 when nothing fits).
 fn best_match(
     haystack: &[i16],
     energy: &[i64],
     needle: &[i16],
     offsets: std::ops::Range<usize>,
-    step: usize,
 ) -> (usize, f64) {
     let needle_energy = mean_square(needle) * needle.len() as f64;
     let last = haystack.len().saturating_sub(needle.len());
     let mut best = (offsets.start, 0.0);
-    for offset in offsets.step_by(step).take_while(|&o| o <= last) {
-        let window = &haystack[offset..offset + needle.len()];
-        let dot: i64 = needle
-            .iter()
-            .zip(window)
-            .map(|(&a, &b)| i64::from(a) * i64::from(b))
-            .sum();
+    for offset in offsets.take_while(|&o| o <= last) {
         let window_energy = (energy[offset + needle.len()] - energy[offset]) as f64;
-        if dot > 0 && window_energy > 0.0 {
+        if window_energy == 0.0 {
+            continue;
+        }
+        let window = &haystack[offset..offset + needle.len()];
+        let mut dot = 0i64;
+        for (&a, &b) in needle.iter().zip(window) {
+            dot += i64::from(i32::from(a) * i32::from(b));
+        }
+        if dot > 0 {
             let score = dot as f64 / (needle_energy * window_energy).sqrt();
             if score > best.1 {
                 best = (offset, score);

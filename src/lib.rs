@@ -7,10 +7,12 @@
 
 pub mod acd;
 pub mod api;
+pub mod call;
 pub mod config;
 pub mod ivr;
 pub mod logging;
 pub mod media;
+pub mod ops;
 pub mod sip;
 pub mod store;
 pub mod tickets;

@@ -152,8 +152,8 @@ fn wrong_enum_values_and_missing_keys_are_named() {
 
 #[test]
 fn unknown_sections_and_syntax_errors_are_reported() {
-    let errors = problems("[daemon]\n[ivr]\nmenu = 1\n", &[]);
-    let (line, column, message) = at(&errors, "ivr");
+    let errors = problems("[daemon]\n[menus]\nmenu = 1\n", &[]);
+    let (line, column, message) = at(&errors, "menus");
     assert_eq!((line, column), (2, 2));
     assert!(message.contains("daemon, log, database, grpc"), "{message}");
 
@@ -366,6 +366,13 @@ fn the_shipped_example_loads() {
     assert_eq!(config.grpc.listen.to_string(), "127.0.0.1:50051");
     assert_eq!(config.grpc.tokens.len(), 3);
     assert!(config.grpc.tokens.iter().all(|t| t.token.is_some()));
+    // The example calendar is the rules' calendar: National Day is off, its make-up
+    // Saturday is a working day.
+    let rules = config.rules().unwrap();
+    let day = |m, d| chrono::NaiveDate::from_ymd_opt(2026, m, d).unwrap();
+    assert!(!rules.calendar.is_working_day(day(10, 5)));
+    assert!(rules.calendar.is_working_day(day(10, 10)));
+    assert_eq!(config.daemon.overdue_check_seconds, 60);
 
     // Without the secrets in the environment, each missing variable is named on its line.
     let errors = config::load_with_env(path, &env_of(&[])).unwrap_err();
@@ -388,4 +395,58 @@ fn the_log_section_starts_logging_once() {
     hotline::logging::init(config.log.format, &config.log.filter).unwrap();
     let again = hotline::logging::init(config.log.format, &config.log.filter).unwrap_err();
     assert!(again.to_string().contains("already installed"), "{again}");
+}
+
+#[test]
+fn ticket_rules_are_checked_on_their_lines_and_take_the_daemon_time_zone() {
+    let text = r#"[daemon]
+time_zone = "Asia/Urumqi"
+
+[[grpc.tokens]]
+name = "north desk"
+role = "unit"
+token = "0123456789abcdef0123"
+
+[tickets.calendar]
+time_zone = "Asia/Shanghai"
+
+[tickets.callback]
+min_attempts = 0
+"#;
+    let errors = problems(text, &[]);
+    let (line, _, message) = at(&errors, "tickets.calendar.time_zone");
+    assert_eq!(line, 10);
+    assert!(message.contains("daemon.time_zone"), "{message}");
+    let (line, _, message) = at(&errors, "tickets.callback.min_attempts");
+    assert_eq!(line, 13);
+    assert!(message.contains("at least 1"), "{message}");
+    let (_, _, message) = at(&errors, "grpc.tokens[0].unit");
+    assert!(message.contains("must name its unit"), "{message}");
+
+    let fine = "[daemon]\ntime_zone = \"Asia/Urumqi\"\n[tickets]\nmax_urges = 3\n";
+    let config = config::load_str_with_env(fine, "fine.toml", &env_of(&[])).unwrap();
+    assert_eq!(config.tickets.max_urges, 3);
+    assert_eq!(config.tickets.calendar.time_zone, "Asia/Urumqi");
+    let rules = config.rules().unwrap();
+    assert_eq!(rules.calendar.time_zone().name(), "Asia/Urumqi");
+
+    let bad_tiers = "[tickets.callback.sampling]\ntiers = [{ up_to = 20, percent = 30 }]\n";
+    let errors = problems(bad_tiers, &[]);
+    let (line, _, _) = at(&errors, "tickets.callback.sampling.tiers");
+    assert_eq!(line, 2);
+}
+
+#[test]
+fn call_section_problems_name_their_line_and_key() {
+    let text = "[sip]\nallowed_sources = [\"10.0.0.0/40\"]\n\n[media]\nrtp_port_min = 20001\n\
+                sounds_dir = \"sounds/zh-CN\"\n\n[acd]\nqueues = {}\n\n[acd.agents.7]\n\
+                uri = \"tel:7\"\nqueues = [\"general\"]\n";
+    let errors = problems(text, &[]);
+    assert_eq!(at(&errors, "sip.allowed_sources").0, 2);
+    let (line, _, message) = at(&errors, "media.rtp_port_min");
+    assert_eq!(line, 5);
+    assert!(message.contains("odd"), "{message}");
+    assert_eq!(at(&errors, "acd.agents.7.uri").0, 12);
+    // The built-in [ivr] names queues this [acd] lacks.
+    assert!(errors.find("ivr.leak.queue").is_some(), "{errors}");
 }

@@ -995,8 +995,15 @@ async fn the_daemon_runs_without_configuration_and_stops_its_database() {
         .unwrap()
         .port();
     let listen = format!("127.0.0.1:{port}");
+    // Without a configuration the prompts are read from ./sounds/zh-CN.
+    std::os::unix::fs::symlink(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sounds"),
+        dir.path().join("sounds"),
+    )
+    .unwrap();
     let mut daemon = tokio::process::Command::new(env!("CARGO_BIN_EXE_hotlined"))
         .args(["--listen", &listen, "--log-format", "json"])
+        .args(["--sip-listen", "127.0.0.1:0"])
         .current_dir(dir.path())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
@@ -1183,9 +1190,12 @@ async fn every_model_code_fits_the_schema() {
         contact_due: None,
         finish_due: None,
         callback_due: None,
+        investigation_due: None,
+        area: String::new(),
         parent_number: None,
         call_id: None,
         created_by: "test".into(),
+        created_at: chrono::Utc::now(),
     };
     let mut variants = Vec::new();
     variants.extend(

@@ -3,7 +3,7 @@
 //! constant time.
 
 use crate::config::{Role, TokenConfig};
-use crate::tickets::Channel;
+use crate::tickets::{Actor, Channel};
 use std::sync::Arc;
 use tonic::{Request, Status};
 
@@ -16,6 +16,8 @@ pub enum Caller {
     Agent { agent_id: String },
     /// Creates and reads tickets of its own channel only.
     Integration { name: String, channel: Channel },
+    /// A responsible unit's desk: reads and acts on tickets dispatched to `unit` only.
+    Unit { name: String, unit: String },
 }
 
 impl Caller {
@@ -25,6 +27,26 @@ impl Caller {
             Caller::Admin { name } => format!("admin:{name}"),
             Caller::Agent { agent_id } => format!("agent:{agent_id}"),
             Caller::Integration { name, .. } => format!("integration:{name}"),
+            Caller::Unit { name, .. } => format!("unit:{name}"),
+        }
+    }
+
+    /// Who acts in the service rules: admins as centre supervisors, agents as centre
+    /// agents. The audit name (`store::audit_name`) matches [`Caller::actor`].
+    pub fn rules_actor(&self) -> Actor {
+        match self {
+            Caller::Admin { name } => Actor::CentreAdmin { id: name.clone() },
+            Caller::Agent { agent_id } => Actor::CentreAgent {
+                id: agent_id.clone(),
+            },
+            Caller::Integration { name, channel } => Actor::Integration {
+                channel: *channel,
+                id: name.clone(),
+            },
+            Caller::Unit { name, unit } => Actor::Unit {
+                unit: unit.clone(),
+                user: name.clone(),
+            },
         }
     }
 }
@@ -75,6 +97,14 @@ impl AccessList {
                             .map_err(|err| format!("{at}: channel: {err}"))?,
                     }
                 }
+                Role::Unit => Caller::Unit {
+                    name: entry.name.clone(),
+                    unit: entry
+                        .unit
+                        .clone()
+                        .filter(|code| crate::config::is_unit_code(code))
+                        .ok_or_else(|| format!("{at}: a unit token needs unit (a unit code)"))?,
+                },
             };
             entries.push((token.into_bytes(), caller));
         }
@@ -151,6 +181,7 @@ mod tests {
             token_env: None,
             agent_id: None,
             channel: None,
+            unit: None,
         }
     }
 
@@ -162,6 +193,7 @@ mod tests {
             "grpc.tokens[0] (t): an agent token needs agent_id"
         );
         assert!(err(entry(Role::Integration)).contains("needs channel"));
+        assert!(err(entry(Role::Unit)).contains("needs unit"));
         let bad_channel = TokenConfig {
             channel: Some("fax".into()),
             ..entry(Role::Integration)

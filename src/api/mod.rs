@@ -3,14 +3,18 @@
 //!
 //! Owns the wire mapping and access checks; rules come from `tickets`, SQL from `store`.
 
+mod admin;
+mod alerts;
 mod auth;
 mod tickets;
+mod transitions;
 
+pub use admin::{AdminService, ReloadHook, reload_hook};
+pub use alerts::{OverdueWatcher, TicketAlert};
 pub use auth::{AccessList, Caller};
-pub use tickets::TicketsService;
+pub use tickets::{Clock, TicketsService};
 
 use crate::config::TlsConfig;
-use crate::store::Store;
 use std::future::Future;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
@@ -55,12 +59,13 @@ pub fn load_tls(tls: &TlsConfig) -> Result<ServerTlsConfig, ApiError> {
     Ok(ServerTlsConfig::new().identity(Identity::from_pem(cert, key)))
 }
 
-/// Serves `hotline.v1.Tickets` (token-checked), `grpc.health.v1.Health` and server
-/// reflection (v1 and v1alpha, no token) on `listener` until `shutdown` completes, then lets
-/// running calls finish.
+/// Serves `hotline.v1.Tickets` and, when given, `hotline.v1.Admin` (token-checked),
+/// `grpc.health.v1.Health` and server reflection (v1 and v1alpha, no token) on `listener`
+/// until `shutdown` completes, then lets running calls finish.
 pub async fn serve(
-    store: Store,
+    tickets: TicketsService,
     access: AccessList,
+    admin: Option<AdminService>,
     listener: TcpListener,
     tls: Option<ServerTlsConfig>,
     shutdown: impl Future<Output = ()> + Send,
@@ -69,6 +74,11 @@ pub async fn serve(
     health
         .set_serving::<pb::tickets_server::TicketsServer<TicketsService>>()
         .await;
+    if admin.is_some() {
+        health
+            .set_serving::<pb::admin_server::AdminServer<AdminService>>()
+            .await;
+    }
     // Health is described too, so that grpcurl-style clients can call it by name.
     let reflection = || {
         tonic_reflection::server::Builder::configure()
@@ -77,10 +87,15 @@ pub async fn serve(
     };
     let reflection_v1 = reflection().build_v1()?;
     let reflection_v1alpha = reflection().build_v1alpha()?;
-    let tickets = pb::tickets_server::TicketsServer::with_interceptor(
-        TicketsService::new(store),
-        move |request| access.check(request),
-    );
+    let admin_access = access.clone();
+    let admin = admin.map(|admin| {
+        pb::admin_server::AdminServer::with_interceptor(admin, move |request| {
+            admin_access.check(request)
+        })
+    });
+    let tickets = pb::tickets_server::TicketsServer::with_interceptor(tickets, move |request| {
+        access.check(request)
+    });
     let mut builder = Server::builder();
     if let Some(tls) = tls {
         builder = builder.tls_config(tls)?;
@@ -90,6 +105,7 @@ pub async fn serve(
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(tickets)
+        .add_optional_service(admin)
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
         .await?;
     Ok(())

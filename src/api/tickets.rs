@@ -1,16 +1,25 @@
 //! `hotline.v1.Tickets`: checks every request field (errors name the field), applies the
-//! caller's role, and maps between the wire messages and the store.
+//! caller's role, and maps between the wire messages and the store. The transition methods
+//! live in `transitions`, the alert stream in `alerts`; this file holds the service state,
+//! the CRUD methods and the one trait impl that routes to them.
 
+use super::alerts::TicketAlert;
 use super::auth::Caller;
 use super::pb;
 use crate::store::{NewTicket, PageCursor, Store, StoreError, Ticket, TicketFilter, TicketPatch};
-use crate::tickets::{Category, Channel, ComplaintLevel, Status as TicketStatus};
+use crate::tickets::callback::Rating;
+use crate::tickets::complaint;
+use crate::tickets::{Category, Channel, ComplaintLevel, Rules, Status as TicketStatus};
 use chrono::{DateTime, Utc};
+use std::sync::Arc;
+use tokio::sync::broadcast;
 use tonic::{Request, Response, Status};
 
-const DEFAULT_PAGE_SIZE: u32 = 50;
-const MAX_PAGE_SIZE: u32 = 500;
-const NAME_PREFIX: &str = "tickets/";
+pub(super) const DEFAULT_PAGE_SIZE: u32 = 50;
+pub(super) const MAX_PAGE_SIZE: u32 = 500;
+pub(super) const NAME_PREFIX: &str = "tickets/";
+/// Alerts kept for slow stream readers before the oldest are dropped.
+const ALERT_BACKLOG: usize = 1024;
 /// What `UpdateTicket` may change. The status moves only through the transition methods.
 const UPDATABLE: &[&str] = &[
     "caller_name",
@@ -23,23 +32,49 @@ const UPDATABLE: &[&str] = &[
     "customer_id",
 ];
 
-/// The `Tickets` service over a [`Store`].
-#[derive(Debug, Clone)]
+/// The current time. The service reads the clock only through this, so tests can set it.
+pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+
+/// The `Tickets` service over a [`Store`] and the service rules.
+#[derive(Clone)]
 pub struct TicketsService {
-    store: Store,
+    pub(super) store: Store,
+    pub(super) rules: Arc<Rules>,
+    pub(super) clock: Clock,
+    pub(super) alerts: broadcast::Sender<TicketAlert>,
 }
 
 impl TicketsService {
-    pub fn new(store: Store) -> TicketsService {
-        TicketsService { store }
+    /// The service on the system clock.
+    pub fn new(store: Store, rules: Rules) -> TicketsService {
+        TicketsService {
+            store,
+            rules: Arc::new(rules),
+            clock: Arc::new(Utc::now),
+            alerts: broadcast::channel(ALERT_BACKLOG).0,
+        }
+    }
+
+    /// The same service on another clock (tests: a fixed or adjustable time).
+    pub fn with_clock(mut self, clock: Clock) -> TicketsService {
+        self.clock = clock;
+        self
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub(super) fn now(&self) -> DateTime<Utc> {
+        (self.clock)()
     }
 }
 
-fn invalid(field: &str, reason: impl std::fmt::Display) -> Status {
+pub(super) fn invalid(field: &str, reason: impl std::fmt::Display) -> Status {
     Status::invalid_argument(format!("{field}: {reason}"))
 }
 
-fn store_status(err: StoreError) -> Status {
+pub(super) fn store_status(err: StoreError) -> Status {
     match err {
         StoreError::NotFound(what) => Status::not_found(format!("{what} not found")),
         StoreError::Conflict(what) => {
@@ -57,7 +92,7 @@ fn store_status(err: StoreError) -> Status {
     }
 }
 
-fn caller<T>(request: &Request<T>) -> Result<Caller, Status> {
+pub(super) fn caller<T>(request: &Request<T>) -> Result<Caller, Status> {
     request
         .extensions()
         .get::<Caller>()
@@ -77,12 +112,37 @@ fn check_channel(caller: &Caller, channel: Channel) -> Result<(), Status> {
     }
 }
 
+/// Whether `caller` may read `ticket`: integrations their channel's, units those
+/// dispatched to them.
+pub(super) fn check_access(caller: &Caller, ticket: &Ticket) -> Result<(), Status> {
+    check_channel(caller, ticket.channel)?;
+    match caller {
+        Caller::Unit { unit, .. } if ticket.responsible_unit.as_deref() != Some(unit) => {
+            Err(Status::permission_denied(format!(
+                "this unit token may only use tickets dispatched to unit {unit}"
+            )))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Unit tokens do not create or edit tickets: they act through the transition methods.
+fn refuse_unit(caller: &Caller, what: &str) -> Result<(), Status> {
+    match caller {
+        Caller::Unit { .. } => Err(Status::permission_denied(format!(
+            "unit tokens cannot {what}; units act through AcceptTicket, ReplyTicket, \
+             ReturnTicket and RequestExtension"
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// Maps a proto enum to the model's coded enum through their names
 /// (`CHANNEL_GOV_12345` ↔ `gov_12345`), and back.
 macro_rules! enum_mapping {
     ($from:ident, $to:ident, $proto:ty, $model:ty, $prefix:literal) => {
         /// `None` for UNSPECIFIED; an unknown number is INVALID_ARGUMENT naming `field`.
-        fn $from(value: i32, field: &str) -> Result<Option<$model>, Status> {
+        pub(super) fn $from(value: i32, field: &str) -> Result<Option<$model>, Status> {
             let proto = <$proto>::try_from(value)
                 .map_err(|_| invalid(field, format!("unknown value {value}")))?;
             if proto as i32 == 0 {
@@ -96,7 +156,7 @@ macro_rules! enum_mapping {
                 .ok_or_else(|| invalid(field, format!("unsupported value {value}")))
         }
 
-        fn $to(value: $model) -> i32 {
+        pub(super) fn $to(value: $model) -> i32 {
             <$proto>::from_str_name(&format!("{}{}", $prefix, value.code().to_ascii_uppercase()))
                 .map_or(0, |proto| proto as i32)
         }
@@ -120,14 +180,24 @@ enum_mapping!(
     "COMPLAINT_LEVEL_"
 );
 
-fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
+pub(super) fn rating_to(rating: Option<&str>) -> i32 {
+    let rating = match rating {
+        Some(code) if code == Rating::Satisfied.code() => pb::Rating::Satisfied,
+        Some(code) if code == Rating::BasicallySatisfied.code() => pb::Rating::BasicallySatisfied,
+        Some(code) if code == Rating::Unsatisfied.code() => pb::Rating::Unsatisfied,
+        _ => pb::Rating::Unspecified,
+    };
+    rating as i32
+}
+
+pub(super) fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
     prost_types::Timestamp {
         seconds: at.timestamp(),
         nanos: i32::try_from(at.timestamp_subsec_nanos()).unwrap_or(0),
     }
 }
 
-fn from_timestamp(
+pub(super) fn from_timestamp(
     at: Option<prost_types::Timestamp>,
     field: &str,
 ) -> Result<Option<DateTime<Utc>>, Status> {
@@ -140,7 +210,7 @@ fn from_timestamp(
     .transpose()
 }
 
-fn to_proto(t: Ticket) -> pb::Ticket {
+pub(super) fn to_proto(t: Ticket) -> pb::Ticket {
     pb::Ticket {
         name: format!("{NAME_PREFIX}{}", t.number),
         channel: channel_to(t.channel),
@@ -168,12 +238,18 @@ fn to_proto(t: Ticket) -> pb::Ticket {
         create_time: Some(timestamp(t.created_at)),
         update_time: Some(timestamp(t.updated_at)),
         etag: t.version.to_string(),
+        investigation_due: t.investigation_due.map(timestamp),
+        next_callback_time: t.next_callback_at.map(timestamp),
+        area: t.area,
+        supervisor_reason: t.supervisor_reason.unwrap_or_default(),
+        satisfaction_attitude: rating_to(t.satisfaction_attitude.as_deref()),
+        satisfaction_result: rating_to(t.satisfaction_result.as_deref()),
         number: t.number,
     }
 }
 
 /// `tickets/GD20261122-000123` → `GD20261122-000123`.
-fn ticket_number<'a>(name: &'a str, field: &str) -> Result<&'a str, Status> {
+pub(super) fn ticket_number<'a>(name: &'a str, field: &str) -> Result<&'a str, Status> {
     if name.is_empty() {
         return Err(invalid(field, "required"));
     }
@@ -202,7 +278,12 @@ fn phone_number(value: &str, field: &str) -> Result<(), Status> {
     }
 }
 
-fn text(value: &str, field: &str, max_chars: usize, required: bool) -> Result<(), Status> {
+pub(super) fn text(
+    value: &str,
+    field: &str,
+    max_chars: usize,
+    required: bool,
+) -> Result<(), Status> {
     if required && value.trim().is_empty() {
         return Err(invalid(field, "required"));
     }
@@ -236,15 +317,11 @@ fn customer_id(value: Option<i64>, field: &str) -> Result<Option<i64>, Status> {
     }
 }
 
-fn unit_code(value: &str, field: &str) -> Result<Option<String>, Status> {
+pub(super) fn unit_code(value: &str, field: &str) -> Result<Option<String>, Status> {
     if value.is_empty() {
         return Ok(None);
     }
-    if value.len() <= 40
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
-    {
+    if crate::config::is_unit_code(value) {
         Ok(Some(value.to_owned()))
     } else {
         Err(invalid(
@@ -272,7 +349,14 @@ fn request_id(value: &str) -> Result<Option<String>, Status> {
     }
 }
 
-fn new_ticket(caller: &Caller, request: pb::CreateTicketRequest) -> Result<NewTicket, Status> {
+/// The ticket to create at `now`, its deadlines computed by the rules.
+fn new_ticket(
+    caller: &Caller,
+    request: pb::CreateTicketRequest,
+    now: DateTime<Utc>,
+    rules: &Rules,
+) -> Result<NewTicket, Status> {
+    refuse_unit(caller, "create tickets")?;
     let request_id = request_id(&request.request_id)?;
     let t = request
         .ticket
@@ -292,6 +376,7 @@ fn new_ticket(caller: &Caller, request: pb::CreateTicketRequest) -> Result<NewTi
     phone_number(&t.caller_number, "ticket.caller_number")?;
     text(&t.caller_address, "ticket.caller_address", 500, false)?;
     text(&t.description, "ticket.description", 4000, true)?;
+    text(&t.area, "ticket.area", 100, false)?;
     let parent_number = match t.parent_ticket.as_str() {
         "" => None,
         name => Some(ticket_number(name, "ticket.parent_ticket")?.to_owned()),
@@ -320,10 +405,33 @@ fn new_ticket(caller: &Caller, request: pb::CreateTicketRequest) -> Result<NewTi
         contact_due: None,
         finish_due: None,
         callback_due: None,
+        investigation_due: None,
+        area: t.area,
         parent_number,
         call_id,
         created_by: caller.actor(),
-    })
+        created_at: now,
+    }
+    .due_by_rules(rules))
+}
+
+/// Page size (default 50, at most 500) and where to continue, from a list request.
+pub(super) fn paging(
+    page_size: i32,
+    page_token: &str,
+) -> Result<(u32, Option<PageCursor>), Status> {
+    let page_size = match page_size {
+        n if n < 0 => return Err(invalid("page_size", "must not be negative")),
+        0 => DEFAULT_PAGE_SIZE,
+        n => u32::try_from(n).map_or(MAX_PAGE_SIZE, |n| n.min(MAX_PAGE_SIZE)),
+    };
+    let after = match page_token {
+        "" => None,
+        token => {
+            Some(PageCursor::from_token(token).ok_or_else(|| invalid("page_token", "malformed"))?)
+        }
+    };
+    Ok((page_size, after))
 }
 
 /// The patch named by `update_mask`, each named field checked.
@@ -380,9 +488,27 @@ fn patch(mask: Option<prost_types::FieldMask>, t: &pb::Ticket) -> Result<TicketP
                      accept, return, reply, close), never by UpdateTicket",
                 ));
             }
-            "name" | "number" | "channel" | "dispatch_due" | "contact_due" | "finish_due"
-            | "callback_due" | "parent_ticket" | "call_id" | "request_id" | "created_by"
-            | "create_time" | "update_time" | "etag" | "caller_number" => {
+            "name"
+            | "number"
+            | "channel"
+            | "dispatch_due"
+            | "contact_due"
+            | "finish_due"
+            | "callback_due"
+            | "parent_ticket"
+            | "call_id"
+            | "request_id"
+            | "created_by"
+            | "create_time"
+            | "update_time"
+            | "etag"
+            | "caller_number"
+            | "investigation_due"
+            | "next_callback_time"
+            | "area"
+            | "supervisor_reason"
+            | "satisfaction_attitude"
+            | "satisfaction_result" => {
                 return Err(invalid(
                     "update_mask",
                     format!(
@@ -405,6 +531,27 @@ fn patch(mask: Option<prost_types::FieldMask>, t: &pb::Ticket) -> Result<TicketP
     Ok(patch)
 }
 
+impl TicketsService {
+    /// Raises a new complaint's level when the related complaints call for it (as the
+    /// system, audited), recomputing its deadlines.
+    async fn level_complaint(&self, number: &str, now: DateTime<Utc>) -> Result<Ticket, Status> {
+        let related = self
+            .store
+            .related_complaints(number, self.rules.config.complaint.window_days, now)
+            .await
+            .map_err(store_status)?;
+        let rules = &self.rules;
+        let applied = self
+            .store
+            .apply(number, now, rules, |facts, now| {
+                complaint::apply_automatic_level(facts, &related, now, rules)
+            })
+            .await
+            .map_err(|err| self.transition_status(err, "ticket.complaint_level"))?;
+        Ok(applied.ticket)
+    }
+}
+
 #[tonic::async_trait]
 impl pb::tickets_server::Tickets for TicketsService {
     async fn create_ticket(
@@ -412,10 +559,14 @@ impl pb::tickets_server::Tickets for TicketsService {
         request: Request<pb::CreateTicketRequest>,
     ) -> Result<Response<pb::Ticket>, Status> {
         let caller = caller(&request)?;
-        let new = new_ticket(&caller, request.into_inner())?;
-        let (ticket, created) = self.store.create_ticket(&new).await.map_err(store_status)?;
+        let now = self.now();
+        let new = new_ticket(&caller, request.into_inner(), now, &self.rules)?;
+        let (mut ticket, created) = self.store.create_ticket(&new).await.map_err(store_status)?;
         if created {
             tracing::info!(ticket = %ticket.number, actor = %new.created_by, "ticket created");
+            if ticket.category == Category::Complaint {
+                ticket = self.level_complaint(&ticket.number, now).await?;
+            }
         } else if ticket.created_by != new.created_by {
             // A request_id is a retry key, not a way to read someone else's ticket.
             return Err(Status::already_exists(
@@ -432,7 +583,7 @@ impl pb::tickets_server::Tickets for TicketsService {
         let caller = caller(&request)?;
         let number = ticket_number(&request.get_ref().name, "name")?;
         let ticket = self.store.get_ticket(number).await.map_err(store_status)?;
-        check_channel(&caller, ticket.channel)?;
+        check_access(&caller, &ticket)?;
         Ok(Response::new(to_proto(ticket)))
     }
 
@@ -442,17 +593,7 @@ impl pb::tickets_server::Tickets for TicketsService {
     ) -> Result<Response<pb::ListTicketsResponse>, Status> {
         let caller = caller(&request)?;
         let r = request.into_inner();
-        let page_size = match r.page_size {
-            n if n < 0 => return Err(invalid("page_size", "must not be negative")),
-            0 => DEFAULT_PAGE_SIZE,
-            n => u32::try_from(n).map_or(MAX_PAGE_SIZE, |n| n.min(MAX_PAGE_SIZE)),
-        };
-        let after = match r.page_token.as_str() {
-            "" => None,
-            token => Some(
-                PageCursor::from_token(token).ok_or_else(|| invalid("page_token", "malformed"))?,
-            ),
-        };
+        let (page_size, after) = paging(r.page_size, &r.page_token)?;
         let caller_number = match r.caller_number.as_str() {
             "" => None,
             number => {
@@ -465,7 +606,12 @@ impl pb::tickets_server::Tickets for TicketsService {
             check_channel(&caller, channel.unwrap_or(*own))?;
             channel = Some(*own);
         }
+        let responsible_unit = match &caller {
+            Caller::Unit { unit, .. } => Some(unit.clone()),
+            _ => None,
+        };
         let filter = TicketFilter {
+            responsible_unit,
             caller_number,
             customer_id: customer_id(r.customer_id, "customer_id")?,
             status: status_from(r.status, "status")?,
@@ -498,6 +644,7 @@ impl pb::tickets_server::Tickets for TicketsService {
         request: Request<pb::UpdateTicketRequest>,
     ) -> Result<Response<pb::Ticket>, Status> {
         let caller = caller(&request)?;
+        refuse_unit(&caller, "edit tickets")?;
         let r = request.into_inner();
         let t = r.ticket.ok_or_else(|| invalid("ticket", "required"))?;
         let number = ticket_number(&t.name, "ticket.name")?;
@@ -509,16 +656,131 @@ impl pb::tickets_server::Tickets for TicketsService {
                     .map_err(|_| invalid("ticket.etag", "malformed; use the etag you read"))?,
             ),
         };
-        if let Caller::Integration { .. } = caller {
-            let current = self.store.get_ticket(number).await.map_err(store_status)?;
-            check_channel(&caller, current.channel)?;
+        let current = self.store.get_ticket(number).await.map_err(store_status)?;
+        check_channel(&caller, current.channel)?;
+        // Once dispatched, the unit changes only through DispatchTicket (and ReturnTicket).
+        if patch.responsible_unit.is_some()
+            && !matches!(current.status, TicketStatus::Draft | TicketStatus::Returned)
+        {
+            return Err(Status::failed_precondition(format!(
+                "ticket.responsible_unit: cannot change the unit of a ticket that is {} ({}); \
+                 return it and dispatch it again",
+                current.status,
+                current.status.label()
+            )));
         }
-        let ticket = self
+        let mut ticket = self
             .store
             .update_ticket(number, expected_version, &patch, &caller.actor())
             .await
             .map_err(store_status)?;
+        // The deadlines depend on the category and the complaint level.
+        if (ticket.category, ticket.complaint_level) != (current.category, current.complaint_level)
+        {
+            ticket = self
+                .store
+                .refresh_deadlines(number, &self.rules)
+                .await
+                .map_err(store_status)?;
+        }
         Ok(Response::new(to_proto(ticket)))
+    }
+
+    async fn dispatch_ticket(
+        &self,
+        request: Request<pb::DispatchTicketRequest>,
+    ) -> Result<Response<pb::Ticket>, Status> {
+        self.dispatch(request).await
+    }
+
+    async fn accept_ticket(
+        &self,
+        request: Request<pb::AcceptTicketRequest>,
+    ) -> Result<Response<pb::Ticket>, Status> {
+        self.accept(request).await
+    }
+
+    async fn reply_ticket(
+        &self,
+        request: Request<pb::ReplyTicketRequest>,
+    ) -> Result<Response<pb::Ticket>, Status> {
+        self.reply(request).await
+    }
+
+    async fn return_ticket(
+        &self,
+        request: Request<pb::ReturnTicketRequest>,
+    ) -> Result<Response<pb::Ticket>, Status> {
+        self.return_(request).await
+    }
+
+    async fn request_extension(
+        &self,
+        request: Request<pb::RequestExtensionRequest>,
+    ) -> Result<Response<pb::Ticket>, Status> {
+        self.extension_request(request).await
+    }
+
+    async fn decide_extension(
+        &self,
+        request: Request<pb::DecideExtensionRequest>,
+    ) -> Result<Response<pb::Ticket>, Status> {
+        self.extension_decision(request).await
+    }
+
+    async fn urge_ticket(
+        &self,
+        request: Request<pb::UrgeTicketRequest>,
+    ) -> Result<Response<pb::UrgeTicketResponse>, Status> {
+        self.urge(request).await
+    }
+
+    async fn record_callback(
+        &self,
+        request: Request<pb::RecordCallbackRequest>,
+    ) -> Result<Response<pb::RecordCallbackResponse>, Status> {
+        self.callback(request).await
+    }
+
+    async fn close_ticket(
+        &self,
+        request: Request<pb::CloseTicketRequest>,
+    ) -> Result<Response<pb::Ticket>, Status> {
+        self.close(request).await
+    }
+
+    async fn set_complaint_level(
+        &self,
+        request: Request<pb::SetComplaintLevelRequest>,
+    ) -> Result<Response<pb::Ticket>, Status> {
+        self.complaint_level(request).await
+    }
+
+    async fn list_overdue(
+        &self,
+        request: Request<pb::ListOverdueRequest>,
+    ) -> Result<Response<pb::ListOverdueResponse>, Status> {
+        self.overdue(request).await
+    }
+
+    async fn list_due_callbacks(
+        &self,
+        request: Request<pb::ListDueCallbacksRequest>,
+    ) -> Result<Response<pb::ListDueCallbacksResponse>, Status> {
+        self.due_callbacks(request).await
+    }
+
+    type WatchTicketAlertsStream = super::alerts::AlertStream;
+
+    async fn watch_ticket_alerts(
+        &self,
+        request: Request<pb::WatchTicketAlertsRequest>,
+    ) -> Result<Response<Self::WatchTicketAlertsStream>, Status> {
+        let caller = caller(&request)?;
+        Ok(Response::new(super::alerts::stream_for(
+            caller,
+            self.alerts.subscribe(),
+        )))
     }
 }
 

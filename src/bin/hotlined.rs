@@ -1,12 +1,16 @@
 //! `hotlined`: the hotline daemon. Starts the database (the configured server, or a private
-//! cluster under the state folder), brings the schema up to date and serves the gRPC API
-//! until Ctrl-C or SIGTERM, then stops in that order reversed.
+//! cluster under the state folder), brings the schema up to date, answers calls (SIP, media,
+//! IVR, ACD) and serves the gRPC API until Ctrl-C or SIGTERM, then stops in that order
+//! reversed: new calls refused, calls in progress given `daemon.shutdown_grace_secs`. SIGHUP
+//! reloads the configuration file for new calls (an invalid file is refused and logged).
 
 use anyhow::{Context, anyhow};
 use clap::Parser;
-use hotline::api::{self, AccessList, Caller};
+use hotline::api::{self, AccessList, AdminService, Caller, ReloadHook, TicketsService};
+use hotline::call::{CallStack, Reloader};
 use hotline::config::{self, Config, LogFormat};
 use hotline::logging;
+use hotline::ops::Announcer;
 use hotline::store::embedded::{Durability, EmbeddedPostgres};
 use hotline::store::{Store, StoreOptions};
 use sqlx::postgres::PgConnectOptions;
@@ -15,6 +19,7 @@ use std::net::SocketAddr;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The database the private cluster keeps our tables in.
@@ -23,8 +28,9 @@ const EMBEDDED_DATABASE: &str = "hotline";
 #[derive(Debug, Parser)]
 #[command(version, about = "The hotline daemon: IVR, tickets and their gRPC API")]
 struct Args {
-    /// The configuration file (TOML). Without it: a private database under ./var and gRPC on
-    /// 127.0.0.1:50051 with a generated admin token in var/admin.token.
+    /// The configuration file (TOML). Without it: a private database under ./var, gRPC on
+    /// 127.0.0.1:50051 with a generated admin token in var/admin.token, SIP on
+    /// 127.0.0.1:5060 with the built-in call flow and the prompts in ./sounds/zh-CN.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
     /// Log lines for people or for a log collector; overrides log.format.
@@ -36,6 +42,9 @@ struct Args {
     /// Address the gRPC API listens on; overrides grpc.listen.
     #[arg(long, value_name = "ADDR", env = "HOTLINE_GRPC_LISTEN")]
     listen: Option<SocketAddr>,
+    /// Address SIP (UDP and TCP) listens on; overrides sip.listen.
+    #[arg(long, value_name = "ADDR", env = "HOTLINE_SIP_LISTEN")]
+    sip_listen: Option<SocketAddr>,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -68,11 +77,14 @@ async fn main() -> ExitCode {
     if let Some(listen) = args.listen {
         config.grpc.listen = listen;
     }
+    if let Some(listen) = args.sip_listen {
+        config.sip.listen = listen;
+    }
     if let Err(err) = logging::init(config.log.format, &config.log.filter) {
         eprintln!("hotlined: {err}");
         return ExitCode::FAILURE;
     }
-    match run(config).await {
+    match run(config, args.config.clone()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             tracing::error!("{err:#}");
@@ -82,7 +94,7 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn run(config: Config) -> anyhow::Result<()> {
+async fn run(config: Config, config_path: Option<PathBuf>) -> anyhow::Result<()> {
     let state_dir = &config.daemon.state_dir;
     std::fs::create_dir_all(state_dir).with_context(|| {
         format!(
@@ -122,7 +134,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
             let connect: PgConnectOptions = url
                 .parse()
                 .context("database.url is not a postgres:// URL")?;
-            serve(connect, &store_options, &config, access, tls).await
+            serve(connect, &store_options, &config, config_path, access, tls).await
         }
         None => {
             let root = state_dir.join("postgres");
@@ -131,7 +143,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
             let served = match cluster.create_database(EMBEDDED_DATABASE).await {
                 Ok(()) => {
                     let connect = cluster.connect_options(EMBEDDED_DATABASE);
-                    serve(connect, &store_options, &config, access, tls).await
+                    serve(connect, &store_options, &config, config_path, access, tls).await
                 }
                 Err(err) => Err(err.into()),
             };
@@ -147,6 +159,7 @@ async fn serve(
     connect: PgConnectOptions,
     store_options: &StoreOptions,
     config: &Config,
+    config_path: Option<PathBuf>,
     access: AccessList,
     tls: Option<tonic::transport::ServerTlsConfig>,
 ) -> anyhow::Result<()> {
@@ -157,15 +170,102 @@ async fn serve(
         .migrate()
         .await
         .context("bringing the database schema up to date")?;
+    let rules = config
+        .rules()
+        .context("the [tickets] rules are invalid; run hotlined --check-config")?;
+    let tickets = TicketsService::new(store.clone(), rules);
+    // The watcher stops when told to or when `stop` is dropped (any early return below).
+    let (stop, mut stopped) = tokio::sync::watch::channel(false);
+    let watcher = tokio::spawn(tickets.overdue_watcher().run(
+        Duration::from_secs(config.daemon.overdue_check_seconds.into()),
+        async move {
+            let _ = stopped.wait_for(|stop| *stop).await;
+        },
+    ));
     let listen = config.grpc.listen;
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| {
         format!("cannot listen on {listen} (grpc.listen): is another hotlined running? choose a free address")
     })?;
+    let reloader = Arc::new(Reloader::new(config_path, config.clone()));
+    let calls = CallStack::start(reloader.subscribe(), store.clone())
+        .await
+        .context("starting call handling")?;
     tracing::info!(address = %listener.local_addr()?, tls = tls.is_some(), "gRPC API serving");
-    let served = api::serve(store.clone(), access, listener, tls, shutdown_requested()).await;
+    let announcer = Announcer::new(
+        store.clone(),
+        config.daemon.announcements_dir(),
+        config.announcements.clone(),
+    );
+    let admin = AdminService::new(announcer, reload_hook(reloader.clone()));
+    let (stop_api, api_stopped) = tokio::sync::oneshot::channel::<()>();
+    let api = tokio::spawn(api::serve(
+        tickets,
+        access,
+        Some(admin),
+        listener,
+        tls,
+        async {
+            let _ = api_stopped.await;
+        },
+    ));
+    wait_for_shutdown(&reloader).await;
+    let grace = Duration::from_secs(reloader.current().daemon.shutdown_grace_secs);
+    calls.shutdown(grace).await;
+    let _ = stop_api.send(());
+    let served = api.await.context("the gRPC API task failed")?;
     tracing::info!("gRPC API stopped");
+    // Also when the server stopped by itself (an error): the watcher must end too.
+    let _ = stop.send(true);
+    if let Err(err) = watcher.await {
+        tracing::warn!(%err, "the overdue watcher ended abnormally");
+    }
+    tracing::info!("overdue watcher stopped");
     store.close().await;
     Ok(served?)
+}
+
+/// The admin API's `ReloadConfig`: the same reload as SIGHUP.
+fn reload_hook(reloader: Arc<Reloader>) -> ReloadHook {
+    api::reload_hook(move || {
+        let reloader = reloader.clone();
+        async move {
+            match reloader.reload() {
+                Ok(_) => Ok(
+                    "configuration reloaded: new calls use it; calls in progress keep theirs"
+                        .into(),
+                ),
+                Err(errors) => Err(errors.iter().map(ToString::to_string).collect()),
+            }
+        }
+    })
+}
+
+/// Reloads on SIGHUP; returns on Ctrl-C or SIGTERM.
+async fn wait_for_shutdown(reloader: &Reloader) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hangup = match signal(SignalKind::hangup()) {
+        Ok(hangup) => Some(hangup),
+        Err(err) => {
+            tracing::warn!(%err, "cannot watch SIGHUP; reload by restarting");
+            None
+        }
+    };
+    let mut stop = std::pin::pin!(shutdown_requested());
+    loop {
+        tokio::select! {
+            () = &mut stop => return,
+            Some(()) = async {
+                match hangup.as_mut() {
+                    Some(hangup) => hangup.recv().await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                tracing::info!("SIGHUP: reloading the configuration");
+                // Errors are logged by the reloader; the running configuration stays.
+                let _ = reloader.reload();
+            }
+        }
+    }
 }
 
 /// Completes on Ctrl-C or SIGTERM.

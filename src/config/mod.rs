@@ -16,9 +16,13 @@
 //! Adding a section: add its struct as a field of [`Config`] (with `#[serde(default)]` values
 //! where a key is optional) and call its `validate` from `Config::validate`.
 
+mod callflow;
+mod ops;
 mod problems;
 mod source;
 
+pub use callflow::{BUILTIN_CALL_FLOW, prompt_names};
+pub use ops::{AnnouncementsConfig, RetentionConfig, TTS_OUT, TTS_TEXT, is_prompt_name};
 pub use problems::{ConfigError, ConfigErrors, Position, Problems};
 pub use source::ConfigSource;
 
@@ -39,6 +43,19 @@ pub struct Config {
     pub log: LogConfig,
     pub database: DatabaseConfig,
     pub grpc: GrpcConfig,
+    /// The service rules (`[tickets]`). Its calendar's time zone is `daemon.time_zone`: the
+    /// loader copies it there, and `tickets.calendar.time_zone` itself is refused.
+    pub tickets: crate::tickets::RulesConfig,
+    pub announcements: AnnouncementsConfig,
+    pub retention: RetentionConfig,
+    /// SIP signalling; see `crate::sip::SipConfig`.
+    pub sip: crate::sip::SipConfig,
+    /// RTP ports, prompts and recordings; see `crate::media::config::MediaConfig`.
+    pub media: crate::media::config::MediaConfig,
+    /// The call flows; without `[ivr]` the built-in flow of `deploy/callflow.toml`.
+    pub ivr: crate::ivr::IvrConfig,
+    /// Queues and agents; without `[acd]` the built-in queues of `deploy/callflow.toml`.
+    pub acd: crate::acd::AcdConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -49,6 +66,10 @@ pub struct DaemonConfig {
     /// IANA time zone for working days, shifts and deadlines; checked against chrono-tz.
     #[serde(deserialize_with = "time_zone_name")]
     pub time_zone: String,
+    /// Seconds between two sweeps of the overdue watcher over the open tickets.
+    pub overdue_check_seconds: u32,
+    /// On SIGTERM: how long calls in progress may go on before they are hung up.
+    pub shutdown_grace_secs: u64,
 }
 
 impl Default for DaemonConfig {
@@ -56,6 +77,8 @@ impl Default for DaemonConfig {
         DaemonConfig {
             state_dir: PathBuf::from("var"),
             time_zone: "Asia/Shanghai".into(),
+            overdue_check_seconds: 60,
+            shutdown_grace_secs: 30,
         }
     }
 }
@@ -136,6 +159,8 @@ pub enum Role {
     Admin,
     Agent,
     Integration,
+    /// A responsible unit's desk: acts only on tickets dispatched to its unit.
+    Unit,
 }
 
 #[derive(Clone, Deserialize)]
@@ -152,6 +177,9 @@ pub struct TokenConfig {
     pub agent_id: Option<String>,
     /// For `integration` tokens: the channel code they create tickets on (`wechat`, `gov_12345`).
     pub channel: Option<String>,
+    /// For `unit` tokens: the code of the responsible unit (`north_gas`).
+    #[serde(default)]
+    pub unit: Option<String>,
 }
 
 /// The password stays out of debug output, which may end up in logs.
@@ -204,6 +232,7 @@ impl fmt::Debug for TokenConfig {
             .field("token_env", &self.token_env)
             .field("agent_id", &self.agent_id)
             .field("channel", &self.channel)
+            .field("unit", &self.unit)
             .finish()
     }
 }
@@ -259,6 +288,15 @@ pub fn load_str_with_env(
         return Err(problems.into_errors());
     };
     let url_from_env = config.resolve_env(env, &mut problems);
+    // One time zone: the ticket calendar counts in daemon.time_zone.
+    if source.contains("tickets.calendar.time_zone") {
+        problems.report(
+            "tickets.calendar.time_zone",
+            "the ticket calendar uses daemon.time_zone; remove this key and set \
+             daemon.time_zone instead",
+        );
+    }
+    config.tickets.calendar.time_zone = config.daemon.time_zone.clone();
     config.validate(url_from_env, &mut problems);
     problems.finish(config)
 }
@@ -316,11 +354,56 @@ impl Config {
         self.log.validate(problems);
         self.database.validate(url_from_env, problems);
         self.grpc.validate(problems);
+        validate_rules(&self.tickets, problems);
+        self.announcements.validate(problems);
+        self.retention.validate(problems);
+        callflow::validate(&self.sip, &self.media, &self.ivr, &self.acd, problems);
     }
+
+    /// The validated service rules. Cannot fail for a loaded configuration; a hand-built
+    /// one gets the rules' own error.
+    pub fn rules(&self) -> Result<crate::tickets::Rules, crate::tickets::config::RulesConfigError> {
+        let mut rules = self.tickets.clone();
+        rules.calendar.time_zone = self.daemon.time_zone.clone();
+        crate::tickets::Rules::new(rules)
+    }
+}
+
+/// `Rules::new` stops at the first problem; its error names the key it is about.
+fn validate_rules(rules: &crate::tickets::RulesConfig, problems: &mut Problems<'_>) {
+    use crate::tickets::calendar::CalendarError;
+    use crate::tickets::config::RulesConfigError as E;
+    let Err(err) = crate::tickets::Rules::new(rules.clone()) else {
+        return;
+    };
+    let key = match &err {
+        // The time zone is daemon.time_zone's, checked there.
+        E::Calendar(CalendarError::UnknownTimeZone(_)) => return,
+        E::Calendar(CalendarError::HolidayAndWorkingDay(_)) => {
+            "tickets.calendar.make_up_working_days".to_owned()
+        }
+        E::BadTime { key, .. } | E::ZeroCount { key } => format!("tickets.{key}"),
+        E::NoAttempts => "tickets.callback.min_attempts".to_owned(),
+        E::BadTiers => "tickets.callback.sampling.tiers".to_owned(),
+        E::BadFraction(_) => "tickets.nearly_due.fraction_remaining".to_owned(),
+    };
+    // The rules' messages start with the key; the report prefixes it already.
+    let message = err.to_string();
+    let message = message
+        .strip_prefix(&key)
+        .map(|rest| rest.trim_start_matches([':', ' ']).to_owned())
+        .unwrap_or(message);
+    problems.report(&key, message);
 }
 
 impl DaemonConfig {
     fn validate(&self, problems: &mut Problems<'_>) {
+        if self.overdue_check_seconds == 0 {
+            problems.report(
+                "daemon.overdue_check_seconds",
+                "is 0; give the seconds between two overdue sweeps (default 60)",
+            );
+        }
         if self.state_dir.as_os_str().is_empty() {
             problems.report(
                 "daemon.state_dir",
@@ -472,7 +555,7 @@ impl GrpcConfig {
                     ),
                     Some(_) => {}
                 },
-                Role::Admin | Role::Integration => {
+                Role::Admin | Role::Integration | Role::Unit => {
                     if token.agent_id.is_some() {
                         problems.report(
                             &at("agent_id"),
@@ -501,12 +584,30 @@ impl GrpcConfig {
                         );
                     }
                 }
-                (Role::Admin | Role::Agent, Some(_)) => problems.report(
+                (Role::Admin | Role::Agent | Role::Unit, Some(_)) => problems.report(
                     &at("channel"),
                     "only integration tokens carry channel; remove it or set role = \
                      \"integration\"",
                 ),
-                (Role::Admin | Role::Agent, None) => {}
+                (Role::Admin | Role::Agent | Role::Unit, None) => {}
+            }
+            match (token.role, token.unit.as_deref()) {
+                (Role::Unit, None | Some("")) => problems.report(
+                    &at("unit"),
+                    "missing: a unit token must name its unit; add unit = \"<unit code>\"",
+                ),
+                (Role::Unit, Some(code)) if !is_unit_code(code) => problems.report(
+                    &at("unit"),
+                    format!(
+                        "{code:?} is not a unit code; write up to 40 lowercase letters, digits \
+                         and _, as in the units table"
+                    ),
+                ),
+                (Role::Unit, Some(_)) | (_, None) => {}
+                (_, Some(_)) => problems.report(
+                    &at("unit"),
+                    "only unit tokens carry unit; remove it or set role = \"unit\"",
+                ),
             }
         }
     }
@@ -574,6 +675,14 @@ fn check_readable_file(problems: &mut Problems<'_>, key: &str, path: &Path, what
              runs in)"
         ),
     );
+}
+
+/// A responsible unit's code as the `units` table allows it.
+pub fn is_unit_code(code: &str) -> bool {
+    (1..=40).contains(&code.len())
+        && code
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
 }
 
 fn channel_codes() -> String {

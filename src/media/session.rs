@@ -12,6 +12,12 @@
 //! Barge-in is the owner's decision: digits are reported as events and the IVR sends
 //! `StopPlayback` if the menu allows interrupting (safety advice may not).
 //!
+//! Bridging (caller ↔ agent): after [`MediaCommand::Bridge`] every decoded audio frame this
+//! session receives is handed to the other leg's session over a channel, and frames the
+//! other leg hands over are sent to this peer in the slots no prompt uses (and recorded on
+//! the right channel). Each session stays on its own clock and codec; at most
+//! [`MAX_BRIDGE_BACKLOG`] frames wait, older ones are dropped so the delay stays short.
+//!
 //! Disk writes of the recorder run inline (buffered, one header update a second); RTCP is
 //! received and counted but not sent.
 //!
@@ -41,8 +47,15 @@ use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+/// 20 ms of 8 kHz linear PCM handed from one bridged session to the other.
+pub type BridgeFrame = Vec<i16>;
+
+/// Frames of the other leg allowed to wait for a slot; more means the legs' clocks drifted
+/// or the other side bursts: the oldest are dropped.
+pub const MAX_BRIDGE_BACKLOG: usize = 5;
+
 /// What the owner (the call) tells the media task.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum MediaCommand {
     /// Queue these prompts (by name) after whatever is playing.
     Play(Vec<String>),
@@ -55,6 +68,12 @@ pub enum MediaCommand {
     SetRemote(SocketAddr),
     /// `true`: the peer holds the call, stop sending; `false`: resume.
     Hold(bool),
+    /// Connect with another session (see the module doc): received audio goes to `to`,
+    /// audio from `from` goes to the peer. Replaces an earlier bridge.
+    Bridge {
+        to: mpsc::UnboundedSender<BridgeFrame>,
+        from: mpsc::UnboundedReceiver<BridgeFrame>,
+    },
     Close,
 }
 
@@ -169,6 +188,7 @@ impl MediaSession {
             audio_streams: HashMap::new(),
             anchors: HashMap::new(),
             recorder: None,
+            bridge: None,
             hold: false,
             stats: MediaStats::default(),
             finished_streams: ReorderStats::default(),
@@ -246,6 +266,10 @@ struct Driver {
     /// Per SSRC: (RTP timestamp, media-clock sample) of the anchor packet.
     anchors: HashMap<u32, (u32, u64)>,
     recorder: Option<CallRecorder>,
+    bridge: Option<(
+        mpsc::UnboundedSender<BridgeFrame>,
+        mpsc::UnboundedReceiver<BridgeFrame>,
+    )>,
     hold: bool,
     stats: MediaStats,
     /// Reorder counters of streams that were dropped from `audio_streams`.
@@ -352,6 +376,7 @@ impl Driver {
             MediaCommand::StopRecording => self.finish_recording(Instant::now()),
             MediaCommand::SetRemote(remote) => self.rtp.set_remote(remote),
             MediaCommand::Hold(hold) => self.hold = hold,
+            MediaCommand::Bridge { to, from } => self.bridge = Some((to, from)),
             MediaCommand::Close => {}
         }
     }
@@ -382,7 +407,17 @@ impl Driver {
                     }
                     (played.payload, true)
                 }
-                None => (silence_frame(codec), false),
+                None => match self.next_bridged_frame() {
+                    Some(pcm) => {
+                        if let Some(recorder) = &mut self.recorder {
+                            recorder.put(Side::Other, frame * u64::from(SAMPLES_PER_FRAME), &pcm);
+                        }
+                        let mut payload = Vec::with_capacity(pcm.len());
+                        codec.encode_into(&pcm, &mut payload);
+                        (Bytes::from(payload), true)
+                    }
+                    None => (silence_frame(codec), false),
+                },
             };
             let datagram = self.rtp.build_frame(frame, payload, is_prompt);
             if self
@@ -404,6 +439,17 @@ impl Driver {
                 self.emit(MediaEvent::CommandFailed(error.to_string()));
             }
         }
+    }
+
+    /// The other leg's next frame, padded or cut to one frame; stale backlog dropped.
+    fn next_bridged_frame(&mut self) -> Option<BridgeFrame> {
+        let (_, from) = self.bridge.as_mut()?;
+        while from.len() > MAX_BRIDGE_BACKLOG {
+            let _ = from.try_recv();
+        }
+        let mut pcm = from.try_recv().ok()?;
+        pcm.resize(SAMPLES_PER_FRAME as usize, 0);
+        Some(pcm)
     }
 
     fn on_datagram(&mut self, datagram: &[u8], source: SocketAddr, now: Instant) {
@@ -484,6 +530,12 @@ impl Driver {
         };
         if let Some(recorder) = &mut self.recorder {
             recorder.put(Side::Caller, position, &pcm);
+        }
+        if let Some((to, _)) = &self.bridge
+            && to.send(pcm.clone()).is_err()
+        {
+            // The other leg is gone: nothing to hand over any more.
+            self.bridge = None;
         }
         for digit in self.dtmf.on_audio(&pcm, self.media_time(position)) {
             self.report_digit(digit);

@@ -1,17 +1,35 @@
 //! PostgreSQL storage (sqlx): migrations, the embedded private cluster used when no database
-//! is configured, and the queries for customers, calls, tickets and their audit events.
+//! is configured, and the queries for customers, calls, tickets and their audit events —
+//! including the one transaction in which a rule's transition is stored (`Store::apply`) —,
+//! the call journal that survives database outages, caller look-ups, announcements and the
+//! recording retention bookkeeping.
 //!
-//! Owns SQL; must not decide service rules (those live in `tickets`).
+//! Owns SQL; must not decide service rules (those live in `tickets`): it runs the rule
+//! functions it is handed and stores what they decided.
 
+mod announcements;
 pub mod embedded;
+mod lookups;
 mod records;
+mod retention;
+mod spool;
 mod tickets;
+mod transitions;
 
+pub use announcements::{Announcement, NewAnnouncement};
+pub use lookups::{CallerCustomer, CallerFacts, OpenTicket};
 pub use records::{
     CallUpdate, ConsentDecision, ConsentVia, Customer, NewCall, NewCustomer, SpecialGroup,
 };
+pub use retention::ExpiredRecording;
+pub use spool::{
+    CallEntry, CallJournal, Disposition, JournalError, JournalOptions, JournalWriter, SPOOL_FILE,
+};
 pub use tickets::{
     NewTicket, PageCursor, Ticket, TicketEvent, TicketFilter, TicketPage, TicketPatch,
+};
+pub use transitions::{
+    Applied, CallbackAttempt, CallbackRecord, StoredFacts, TransitionError, audit_name,
 };
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};

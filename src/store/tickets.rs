@@ -3,7 +3,8 @@
 //! same transaction.
 
 use super::{Store, StoreError};
-use crate::tickets::{Category, Channel, ComplaintLevel, Status};
+use crate::tickets::deadlines;
+use crate::tickets::{Category, Channel, ComplaintLevel, Rules, Status, TicketFacts};
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::{Postgres, QueryBuilder, Transaction};
 
@@ -14,7 +15,9 @@ macro_rules! ticket_select {
             "SELECT t.id, t.number, t.channel, t.category, t.complaint_level, t.status, ",
             "t.priority, t.caller_name, t.caller_number, t.caller_address, t.description, ",
             "t.customer_id, t.responsible_unit, t.dispatch_due, t.contact_due, t.finish_due, ",
-            "t.callback_due, p.number AS parent_number, t.call_id, t.request_id, t.created_by, ",
+            "t.callback_due, t.investigation_due, t.area, t.next_callback_at, t.supervisor_reason, ",
+            "t.satisfaction_attitude, t.satisfaction_result, ",
+            "p.number AS parent_number, t.call_id, t.request_id, t.created_by, ",
             "t.created_at, t.updated_at, t.version ",
             "FROM tickets t LEFT JOIN tickets p ON p.id = t.parent_ticket_id "
             $(, $rest)?
@@ -26,7 +29,7 @@ macro_rules! ticket_select {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Ticket {
     pub id: i64,
-    /// `GD<yyyymmdd>-<seq>`, the day in the store's time zone.
+    /// `GD<yyyymmdd>-<seq>`, the intake day in the store's time zone.
     pub number: String,
     pub channel: Channel,
     pub category: Category,
@@ -45,6 +48,16 @@ pub struct Ticket {
     pub contact_due: Option<DateTime<Utc>>,
     pub finish_due: Option<DateTime<Utc>>,
     pub callback_due: Option<DateTime<Utc>>,
+    pub investigation_due: Option<DateTime<Utc>>,
+    /// The area (district, estate) complaints are grouped by.
+    pub area: String,
+    /// When the callback agents should try next.
+    pub next_callback_at: Option<DateTime<Utc>>,
+    /// Why the ticket waits in the supervisor's queue; `None` when it does not.
+    pub supervisor_reason: Option<String>,
+    /// The latest callback's ratings (codes of `callback::Rating`).
+    pub satisfaction_attitude: Option<String>,
+    pub satisfaction_result: Option<String>,
     /// Number of the ticket an urge chases.
     pub parent_number: Option<String>,
     /// The call it came from.
@@ -76,6 +89,12 @@ struct TicketRow {
     contact_due: Option<DateTime<Utc>>,
     finish_due: Option<DateTime<Utc>>,
     callback_due: Option<DateTime<Utc>>,
+    investigation_due: Option<DateTime<Utc>>,
+    area: String,
+    next_callback_at: Option<DateTime<Utc>>,
+    supervisor_reason: Option<String>,
+    satisfaction_attitude: Option<String>,
+    satisfaction_result: Option<String>,
     parent_number: Option<String>,
     call_id: Option<String>,
     request_id: Option<String>,
@@ -115,6 +134,12 @@ impl TryFrom<TicketRow> for Ticket {
             contact_due: row.contact_due,
             finish_due: row.finish_due,
             callback_due: row.callback_due,
+            investigation_due: row.investigation_due,
+            area: row.area,
+            next_callback_at: row.next_callback_at,
+            supervisor_reason: row.supervisor_reason,
+            satisfaction_attitude: row.satisfaction_attitude,
+            satisfaction_result: row.satisfaction_result,
             parent_number: row.parent_number,
             call_id: row.call_id,
             request_id: row.request_id,
@@ -146,10 +171,40 @@ pub struct NewTicket {
     pub contact_due: Option<DateTime<Utc>>,
     pub finish_due: Option<DateTime<Utc>>,
     pub callback_due: Option<DateTime<Utc>>,
+    pub investigation_due: Option<DateTime<Utc>>,
+    pub area: String,
     pub parent_number: Option<String>,
     pub call_id: Option<String>,
     /// The actor, recorded on the ticket and on its `create` event.
     pub created_by: String,
+    /// Intake time: numbers the ticket and starts its dispatch deadline.
+    pub created_at: DateTime<Utc>,
+}
+
+impl NewTicket {
+    /// With the due times the rules give a fresh draft of this ticket taken at `created_at`
+    /// (and a complaint without a level made light, L3). Every way a ticket is opened — the
+    /// API, follow-ups, the IVR's drafts — goes through this.
+    pub fn due_by_rules(mut self, rules: &Rules) -> NewTicket {
+        let mut facts = TicketFacts::new_draft(
+            uuid::Uuid::nil(),
+            self.category,
+            self.channel,
+            self.created_at,
+        );
+        if self.complaint_level.is_some() {
+            facts.complaint_level = self.complaint_level;
+        }
+        let due = deadlines::compute(&facts, rules);
+        let at = |d: Option<deadlines::Deadline>| d.map(|d| d.due);
+        self.complaint_level = facts.complaint_level;
+        self.dispatch_due = at(due.dispatch);
+        self.contact_due = at(due.contact);
+        self.finish_due = at(due.finish);
+        self.investigation_due = at(due.investigation);
+        self.callback_due = at(due.callback);
+        self
+    }
 }
 
 /// The descriptive fields an update may change; `None` leaves a field alone, and for the
@@ -225,6 +280,8 @@ pub struct TicketEvent {
     pub old_value: Option<String>,
     pub new_value: Option<String>,
     pub reason: Option<String>,
+    /// Extra facts of a rule's event (the unit, the new level, the callback plan).
+    pub detail: Option<String>,
 }
 
 /// List filters; all given ones must hold.
@@ -235,24 +292,26 @@ pub struct TicketFilter {
     pub status: Option<Status>,
     pub category: Option<Category>,
     pub channel: Option<Channel>,
+    pub responsible_unit: Option<String>,
     /// Inclusive.
     pub created_from: Option<DateTime<Utc>>,
     /// Exclusive.
     pub created_before: Option<DateTime<Utc>>,
 }
 
-/// Where a page ended: the last ticket's (created_at, id). Listing is newest first by this
-/// pair, so a cursor never skips or repeats a ticket, whatever is inserted meanwhile.
+/// Where a page ended: the last ticket's (sort time, id) — `created_at` for ListTickets and
+/// ListOverdue, `next_callback_at` for ListDueCallbacks. Listing orders by this pair, so a
+/// cursor never skips or repeats a ticket, whatever is inserted meanwhile.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PageCursor {
-    pub created_at: DateTime<Utc>,
+    pub at: DateTime<Utc>,
     pub id: i64,
 }
 
 impl PageCursor {
-    /// An opaque token: hex of `<created_at µs>:<id>`.
+    /// An opaque token: hex of `<at µs>:<id>`.
     pub fn to_token(self) -> String {
-        format!("{}:{}", self.created_at.timestamp_micros(), self.id)
+        format!("{}:{}", self.at.timestamp_micros(), self.id)
             .bytes()
             .map(|b| format!("{b:02x}"))
             .collect()
@@ -270,7 +329,7 @@ impl PageCursor {
         let text = String::from_utf8(bytes).ok()?;
         let (micros, id) = text.split_once(':')?;
         Some(PageCursor {
-            created_at: DateTime::from_timestamp_micros(micros.parse().ok()?)?,
+            at: DateTime::from_timestamp_micros(micros.parse().ok()?)?,
             id: id.parse().ok()?,
         })
     }
@@ -291,61 +350,7 @@ impl Store {
             return Ok((existing, false));
         }
         let mut tx = self.pool.begin().await?;
-        let parent_id = match &new.parent_number {
-            None => None,
-            Some(number) => Some(
-                sqlx::query_scalar::<_, i64>("SELECT id FROM tickets WHERE number = $1")
-                    .bind(number)
-                    .fetch_optional(&mut *tx)
-                    .await?
-                    .ok_or_else(|| StoreError::Invalid {
-                        field: "parent_ticket",
-                        reason: format!("no ticket {number}"),
-                    })?,
-            ),
-        };
-        let (day, seq): (NaiveDate, i32) = sqlx::query_as(
-            "INSERT INTO ticket_day_counters (day, last_seq) \
-             VALUES ((now() AT TIME ZONE $1)::date, 1) \
-             ON CONFLICT (day) DO UPDATE SET last_seq = ticket_day_counters.last_seq + 1 \
-             RETURNING day, last_seq",
-        )
-        .bind(self.time_zone.name())
-        .fetch_one(&mut *tx)
-        .await?;
-        let number = format!("GD{}-{seq:06}", day.format("%Y%m%d"));
-        let inserted: Option<i64> = sqlx::query_scalar(
-            "INSERT INTO tickets (number, channel, category, complaint_level, status, priority, \
-               caller_name, caller_number, caller_address, description, customer_id, \
-               responsible_unit, dispatch_due, contact_due, finish_due, callback_due, \
-               parent_ticket_id, call_id, request_id, created_by) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
-               $17, $18, $19, $20) \
-             ON CONFLICT (request_id) DO NOTHING RETURNING id",
-        )
-        .bind(&number)
-        .bind(new.channel.code())
-        .bind(new.category.code())
-        .bind(new.complaint_level.map(ComplaintLevel::code))
-        .bind(new.status.code())
-        .bind(new.priority)
-        .bind(&new.caller_name)
-        .bind(&new.caller_number)
-        .bind(&new.caller_address)
-        .bind(&new.description)
-        .bind(new.customer_id)
-        .bind(&new.responsible_unit)
-        .bind(new.dispatch_due)
-        .bind(new.contact_due)
-        .bind(new.finish_due)
-        .bind(new.callback_due)
-        .bind(parent_id)
-        .bind(&new.call_id)
-        .bind(&new.request_id)
-        .bind(&new.created_by)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(id) = inserted else {
+        let Some(id) = insert_ticket(&mut tx, self.time_zone, new, None).await? else {
             // A concurrent create with the same request_id committed first: give our number
             // back and answer with its ticket.
             tx.rollback().await?;
@@ -356,15 +361,6 @@ impl Store {
                 )),
             };
         };
-        sqlx::query(
-            "INSERT INTO ticket_events (ticket_id, actor, action, new_value) \
-             VALUES ($1, $2, 'create', $3)",
-        )
-        .bind(id)
-        .bind(&new.created_by)
-        .bind(new.status.code())
-        .execute(&mut *tx)
-        .await?;
         let ticket = fetch_by_id(&mut tx, id).await?;
         tx.commit().await?;
         Ok((ticket, true))
@@ -418,6 +414,11 @@ impl Store {
         if let Some(v) = filter.channel {
             query.push(" AND t.channel = ").push_bind(v.code());
         }
+        if let Some(v) = &filter.responsible_unit {
+            query
+                .push(" AND t.responsible_unit = ")
+                .push_bind(v.clone());
+        }
         if let Some(v) = filter.created_from {
             query.push(" AND t.created_at >= ").push_bind(v);
         }
@@ -427,7 +428,7 @@ impl Store {
         if let Some(cursor) = after {
             query
                 .push(" AND (t.created_at, t.id) < (")
-                .push_bind(cursor.created_at)
+                .push_bind(cursor.at)
                 .push(", ")
                 .push_bind(cursor.id)
                 .push(")");
@@ -443,7 +444,7 @@ impl Store {
         let next = if tickets.len() > page_size as usize {
             tickets.truncate(page_size as usize);
             tickets.last().map(|t| PageCursor {
-                created_at: t.created_at,
+                at: t.created_at,
                 id: t.id,
             })
         } else {
@@ -532,7 +533,7 @@ impl Store {
     /// The audit trail of ticket `number`, oldest first.
     pub async fn ticket_events(&self, number: &str) -> Result<Vec<TicketEvent>, StoreError> {
         let events: Vec<TicketEvent> = sqlx::query_as(
-            "SELECT e.at, e.actor, e.action, e.field, e.old_value, e.new_value, e.reason \
+            "SELECT e.at, e.actor, e.action, e.field, e.old_value, e.new_value, e.reason, e.detail \
              FROM ticket_events e JOIN tickets t ON t.id = e.ticket_id \
              WHERE t.number = $1 ORDER BY e.id",
         )
@@ -547,7 +548,109 @@ impl Store {
     }
 }
 
-async fn fetch_by_id(tx: &mut Transaction<'_, Postgres>, id: i64) -> Result<Ticket, StoreError> {
+/// Inserts a ticket and its `create` event in `tx`; `None` when a ticket with the same
+/// `request_id` exists already. `parent_id` links it to the ticket it chases when the caller
+/// already holds that row (follow-ups); otherwise `new.parent_number` is looked up.
+pub(super) async fn insert_ticket(
+    tx: &mut Transaction<'_, Postgres>,
+    time_zone: chrono_tz::Tz,
+    new: &NewTicket,
+    parent_id: Option<i64>,
+) -> Result<Option<i64>, StoreError> {
+    let parent_id = match (parent_id, &new.parent_number) {
+        (Some(id), _) => Some(id),
+        (None, None) => None,
+        (None, Some(number)) => Some(
+            sqlx::query_scalar::<_, i64>("SELECT id FROM tickets WHERE number = $1")
+                .bind(number)
+                .fetch_optional(&mut **tx)
+                .await?
+                .ok_or_else(|| StoreError::Invalid {
+                    field: "parent_ticket",
+                    reason: format!("no ticket {number}"),
+                })?,
+        ),
+    };
+    let (day, seq): (NaiveDate, i32) = sqlx::query_as(
+        "INSERT INTO ticket_day_counters (day, last_seq) \
+         VALUES (($2::timestamptz AT TIME ZONE $1)::date, 1) \
+         ON CONFLICT (day) DO UPDATE SET last_seq = ticket_day_counters.last_seq + 1 \
+         RETURNING day, last_seq",
+    )
+    .bind(time_zone.name())
+    .bind(new.created_at)
+    .fetch_one(&mut **tx)
+    .await?;
+    let number = format!("GD{}-{seq:06}", day.format("%Y%m%d"));
+    let inserted: Option<i64> = sqlx::query_scalar(
+        "INSERT INTO tickets (number, channel, category, complaint_level, status, priority, \
+           caller_name, caller_number, caller_address, description, customer_id, \
+           responsible_unit, dispatch_due, contact_due, finish_due, callback_due, \
+           parent_ticket_id, call_id, request_id, created_by, investigation_due, area, \
+           created_at, updated_at, awaiting_dispatch_since) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
+           $17, $18, $19, $20, $21, $22, $23, $23, $23) \
+         ON CONFLICT (request_id) DO NOTHING RETURNING id",
+    )
+    .bind(&number)
+    .bind(new.channel.code())
+    .bind(new.category.code())
+    .bind(new.complaint_level.map(ComplaintLevel::code))
+    .bind(new.status.code())
+    .bind(new.priority)
+    .bind(&new.caller_name)
+    .bind(&new.caller_number)
+    .bind(&new.caller_address)
+    .bind(&new.description)
+    .bind(new.customer_id)
+    .bind(&new.responsible_unit)
+    .bind(new.dispatch_due)
+    .bind(new.contact_due)
+    .bind(new.finish_due)
+    .bind(new.callback_due)
+    .bind(parent_id)
+    .bind(&new.call_id)
+    .bind(&new.request_id)
+    .bind(&new.created_by)
+    .bind(new.investigation_due)
+    .bind(&new.area)
+    .bind(new.created_at)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some(id) = inserted else {
+        return Ok(None);
+    };
+    sqlx::query(
+        "INSERT INTO ticket_events (ticket_id, at, actor, action, new_value) \
+         VALUES ($1, $2, $3, 'create', $4)",
+    )
+    .bind(id)
+    .bind(new.created_at)
+    .bind(&new.created_by)
+    .bind(new.status.code())
+    .execute(&mut **tx)
+    .await?;
+    Ok(Some(id))
+}
+
+/// The tickets with these row ids, in the order of `ids`.
+pub(super) async fn fetch_many(
+    pool: &sqlx::PgPool,
+    ids: &[i64],
+) -> Result<Vec<Ticket>, StoreError> {
+    let rows: Vec<TicketRow> = sqlx::query_as(ticket_select!(
+        "JOIN UNNEST($1::bigint[]) WITH ORDINALITY AS wanted(id, n) ON wanted.id = t.id ORDER BY wanted.n"
+    ))
+    .bind(ids)
+    .fetch_all(pool)
+    .await?;
+    rows.into_iter().map(Ticket::try_from).collect()
+}
+
+pub(super) async fn fetch_by_id(
+    tx: &mut Transaction<'_, Postgres>,
+    id: i64,
+) -> Result<Ticket, StoreError> {
     sqlx::query_as::<_, TicketRow>(ticket_select!("WHERE t.id = $1"))
         .bind(id)
         .fetch_one(&mut **tx)
@@ -562,7 +665,7 @@ mod tests {
     #[test]
     fn page_tokens_round_trip_and_reject_garbage() {
         let cursor = PageCursor {
-            created_at: DateTime::from_timestamp_micros(1_795_000_000_123_456).unwrap(),
+            at: DateTime::from_timestamp_micros(1_795_000_000_123_456).unwrap(),
             id: 42,
         };
         assert_eq!(PageCursor::from_token(&cursor.to_token()), Some(cursor));

@@ -2,7 +2,7 @@
 //! embedded-cluster code, started under /tmp), a fresh migrated database per test, and the
 //! real gRPC server on a loopback port with a fixed set of tokens.
 
-use hotline::api::{self, AccessList, pb};
+use hotline::api::{self, AccessList, TicketsService, pb};
 use hotline::config::{Role, TokenConfig};
 use hotline::store::embedded::{Durability, EmbeddedPostgres};
 use hotline::store::{Store, StoreOptions};
@@ -20,6 +20,10 @@ use tonic::transport::Channel;
 pub const ADMIN: &str = "admin-token-0123456789";
 pub const AGENT: &str = "agent-token-0123456789";
 pub const WECHAT: &str = "wechat-token-0123456789";
+/// Unit `north`'s desk.
+pub const NORTH: &str = "north-unit-token-0123456789";
+/// Unit `south`'s desk.
+pub const SOUTH: &str = "south-unit-token-0123456789";
 const TEMP_PREFIX: &str = "hotline-pgtest-";
 
 /// The tokens every test server accepts.
@@ -31,6 +35,7 @@ pub fn tokens() -> Vec<TokenConfig> {
         token_env: None,
         agent_id: None,
         channel: None,
+        unit: None,
     };
     vec![
         token("ops", Role::Admin, ADMIN),
@@ -41,6 +46,14 @@ pub fn tokens() -> Vec<TokenConfig> {
         TokenConfig {
             channel: Some("wechat".into()),
             ..token("wechat", Role::Integration, WECHAT)
+        },
+        TokenConfig {
+            unit: Some("north".into()),
+            ..token("north desk", Role::Unit, NORTH)
+        },
+        TokenConfig {
+            unit: Some("south".into()),
+            ..token("south desk", Role::Unit, SOUTH)
         },
     ]
 }
@@ -121,6 +134,11 @@ fn cluster() -> &'static PgConnectOptions {
 
 /// A store on a freshly created, migrated database of its own.
 pub async fn fresh_store() -> Store {
+    fresh_database().await.0
+}
+
+/// [`fresh_store`] plus the database's connect options, for tests that read tables directly.
+pub async fn fresh_database() -> (Store, PgConnectOptions) {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
     let base = cluster();
     let name = format!(
@@ -134,7 +152,8 @@ pub async fn fresh_store() -> Store {
         .await
         .unwrap();
     conn.close().await.unwrap();
-    store_on(base.clone().database(&name)).await
+    let options = base.clone().database(&name);
+    (store_on(options.clone()).await, options)
 }
 
 pub async fn store_on(connect: PgConnectOptions) -> Store {
@@ -164,11 +183,21 @@ impl TestServer {
         store: Store,
         tls: Option<tonic::transport::ServerTlsConfig>,
     ) -> TestServer {
+        let rules = hotline::tickets::Rules::new(Default::default()).unwrap();
+        TestServer::start_service(TicketsService::new(store, rules), tls).await
+    }
+
+    /// Serves `service` (its own rules and clock) over plaintext loopback.
+    pub async fn start_service(
+        service: TicketsService,
+        tls: Option<tonic::transport::ServerTlsConfig>,
+    ) -> TestServer {
+        let store = service.store().clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let access = AccessList::from_config(&tokens()).unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(api::serve(store.clone(), access, listener, tls, async {
+        tokio::spawn(api::serve(service, access, None, listener, tls, async {
             let _ = stopped.await;
         }));
         TestServer {

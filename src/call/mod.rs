@@ -1,0 +1,215 @@
+//! Calls: the layer that makes `hotlined` answer the phone. It joins the SIP service, the
+//! media sessions, one IVR engine per call, the ACD and the ticket store.
+//!
+//! One dispatcher task owns every call's state (IVR engine, port lease, media link, timers,
+//! outgoing legs) and the one ACD. One task rather than a task per call because the ACD is
+//! shared by every call and is sans-IO: with one owner its actions (offer this call to that
+//! agent, overflow that call) apply to the call state directly, without locks or a second
+//! message protocol between call tasks and an ACD task; and every core it drives is sans-IO,
+//! so the task never waits on anything but its channels and the nearest timer. Media I/O
+//! runs in the media sessions' own tasks, database writes in the [`journal`] writer, and the
+//! caller look-up (customer file, open tickets) in a short-lived task with a timeout, so a
+//! slow or absent database never holds a call up.
+//!
+//! Public entry points: [`CallStack::start`] (with a [`Reloader`]'s receiver and a store),
+//! [`CallStack::counts`], [`CallStack::set_agent_state`], [`CallStack::shutdown`], and
+//! [`Reloader::reload`] for SIGHUP / the admin API.
+//!
+//! Owns the wiring between the cores; must not make their decisions (menus: `ivr`, who
+//! answers: `acd`, SIP: `sip`, audio: `media`, SQL: `store`).
+
+mod dispatcher;
+pub mod journal;
+mod media_link;
+pub mod reload;
+
+pub use journal::{CallJournal, JournalEntry};
+pub use reload::Reloader;
+
+use crate::acd::ReportedState;
+use crate::config::Config;
+use crate::media::ports::PortPool;
+use crate::media::prompts::PromptLibrary;
+use crate::sip::transport::{self, TransportCounts};
+use crate::store::Store;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+
+/// Live object counts: all zero (SIP transactions aside, which linger for their timers)
+/// when no call is up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LiveCounts {
+    /// Incoming calls the dispatcher tracks.
+    pub calls: usize,
+    /// Calls we placed (agents, transfer targets).
+    pub outgoing_legs: usize,
+    pub media_sessions: usize,
+    pub port_leases: usize,
+    /// IVR and ACD timers pending.
+    pub timers: usize,
+    pub sip: TransportCounts,
+}
+
+/// What the dispatcher publishes after each step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+struct DispatcherCounts {
+    calls: usize,
+    outgoing_legs: usize,
+    timers: usize,
+}
+
+/// Requests from outside the dispatcher.
+enum Control {
+    AgentState {
+        agent: String,
+        state: ReportedState,
+    },
+    Shutdown {
+        grace: Duration,
+        done: oneshot::Sender<()>,
+    },
+}
+
+/// Why the call stack could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Sip(#[from] transport::TransportError),
+    #[error("media.rtp_port_min/max: {0}")]
+    Ports(#[from] crate::media::ports::PortError),
+    #[error("media.sounds_dir: {0}")]
+    Prompts(#[from] crate::media::prompts::PromptError),
+    #[error("media.recordings_dir {dir}: {source}; create the folder or choose another")]
+    Recordings {
+        dir: std::path::PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// The running call handling: SIP service, dispatcher and journal writer.
+pub struct CallStack {
+    sip_addr: SocketAddr,
+    control: mpsc::UnboundedSender<Control>,
+    counts: watch::Receiver<DispatcherCounts>,
+    sip_counts: watch::Receiver<TransportCounts>,
+    media_sessions: Arc<AtomicUsize>,
+    pool: PortPool,
+    journal: CallJournal,
+    dispatcher: JoinHandle<()>,
+    writer: JoinHandle<()>,
+    sip_task: JoinHandle<()>,
+}
+
+impl CallStack {
+    /// Binds SIP (`sip.listen`), loads the prompts, repairs recordings a crash left open and
+    /// starts taking calls with whatever configuration `config` holds at each call's arrival.
+    pub async fn start(
+        config: watch::Receiver<Arc<Config>>,
+        store: Store,
+    ) -> Result<CallStack, StartError> {
+        let initial = config.borrow().clone();
+        let media = &initial.media;
+        std::fs::create_dir_all(&media.recordings_dir).map_err(|source| {
+            StartError::Recordings {
+                dir: media.recordings_dir.clone(),
+                source,
+            }
+        })?;
+        match crate::media::recorder::repair_unfinished(&media.recordings_dir) {
+            Ok(report) => {
+                for path in &report.repaired {
+                    tracing::warn!(file = %path.display(), "recording left open by a crash: repaired");
+                }
+                for (path, why) in &report.skipped {
+                    tracing::warn!(file = %path.display(), why, "damaged recording left as it is");
+                }
+            }
+            Err(error) => tracing::warn!(%error, "cannot check the recordings folder"),
+        }
+        let prompts = Arc::new(PromptLibrary::load(&media.sounds_dir)?);
+        let pool = PortPool::from_config(media)?;
+        let sip = transport::spawn(&initial.sip).await?;
+        let sip_addr = sip.local_addr;
+        tracing::info!(address = %sip_addr, "SIP listening: taking calls");
+        let (journal, writer) = CallJournal::start(store.clone());
+        let (control, control_rx) = mpsc::unbounded_channel();
+        let (counts_tx, counts) = watch::channel(DispatcherCounts::default());
+        let media_sessions = Arc::new(AtomicUsize::new(0));
+        let sip_counts = sip.counts.clone();
+        let sip_task_handle = sip.task;
+        let parts = dispatcher::Parts {
+            config,
+            sip_events: sip.events,
+            sip_requests: sip.requests,
+            pool: pool.clone(),
+            prompts,
+            store,
+            journal: journal.clone(),
+            control: control_rx,
+            counts: counts_tx,
+            media_sessions: media_sessions.clone(),
+        };
+        let dispatcher = tokio::spawn(dispatcher::run(parts));
+        Ok(CallStack {
+            sip_addr,
+            control,
+            counts,
+            sip_counts,
+            media_sessions,
+            pool,
+            journal,
+            dispatcher,
+            writer,
+            sip_task: sip_task_handle,
+        })
+    }
+
+    /// The address SIP listens on (the real port when `sip.listen` had port 0).
+    pub fn sip_addr(&self) -> SocketAddr {
+        self.sip_addr
+    }
+
+    pub fn counts(&self) -> LiveCounts {
+        let own = *self.counts.borrow();
+        LiveCounts {
+            calls: own.calls,
+            outgoing_legs: own.outgoing_legs,
+            media_sessions: self.media_sessions.load(Ordering::SeqCst),
+            port_leases: self.pool.live_count(),
+            timers: own.timers,
+            sip: *self.sip_counts.borrow(),
+        }
+    }
+
+    /// An agent reports in (available, busy, wrap-up, offline): the ACD rings only
+    /// available agents. Agents start offline.
+    pub fn set_agent_state(&self, agent: &str, state: ReportedState) {
+        let _ = self.control.send(Control::AgentState {
+            agent: agent.to_owned(),
+            state,
+        });
+    }
+
+    /// The journal, e.g. to wait for a call's records (`flush`).
+    pub fn journal(&self) -> &CallJournal {
+        &self.journal
+    }
+
+    /// New calls get 503; calls in progress may go on for `grace`, then are hung up; then
+    /// media, SIP and the journal stop (everything queued is written).
+    pub async fn shutdown(self, grace: Duration) {
+        let (done, finished) = oneshot::channel();
+        if self.control.send(Control::Shutdown { grace, done }).is_ok() {
+            let _ = finished.await;
+        }
+        let _ = self.dispatcher.await;
+        drop(self.journal);
+        let _ = self.writer.await;
+        let _ = self.sip_task.await;
+        tracing::info!("call handling stopped");
+    }
+}

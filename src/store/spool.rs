@@ -1,0 +1,1044 @@
+//! The call journal: every write the call path makes (call rows, the draft ticket, IVR path and
+//! category, consent, recording, call end) goes through [`CallJournal::record`], which never
+//! waits on the database. A [`JournalWriter`] task writes the records to PostgreSQL in order;
+//! while PostgreSQL is unreachable it keeps them in a durable spool file under
+//! `<state_dir>/spool/` and replays that file, in order, before anything newer once the
+//! database answers again.
+//!
+//! Owns the spool file format and the journal's SQL; must not decide call flow or ticket rules.
+//!
+//! Spool format: append-only `journal.spool`, one frame per record: `len: u32 LE`,
+//! `crc32c(payload): u32 LE`, `payload` (JSON). A crash can leave a torn last frame; opening
+//! the spool keeps the intact prefix and cuts the rest off, so a torn record is dropped, never
+//! misread.
+//!
+//! Durability trade-off: no fsync per record, group fsyncs instead. While PostgreSQL is
+//! healthy a record waits in memory only until the writer's next insert (a daemon crash then
+//! loses at most those few, which belong to calls the crash drops anyway). The first failed
+//! write moves everything waiting to disk (one `fdatasync` per batch); while the database is
+//! down, the writer spills on every wake-up — also while a reconnect probe waits for the
+//! store's acquire timeout — and [`CallJournal::record`] spills itself once
+//! [`JournalOptions::memory_limit`] records wait. An fsync per record from the call path would
+//! put disk latency into every call event for no gain. [`CallJournal::durable`] tells the call
+//! layer when a record is in PostgreSQL or fsynced in the spool.
+//!
+//! Exactly once: every record carries a journal-wide increasing sequence number; applying it
+//! stores the number per call (`call_journal_applied`) in the same transaction, so a record
+//! replayed again (after a crash during replay, or a spool replayed twice) is skipped. The
+//! draft ticket is created with `request_id = "call:<id>"`, which makes that create
+//! idempotent on its own.
+
+use super::{NewTicket, Store, StoreError};
+use crate::ivr::{ConsentDecision, ConsentHow, ConsentRecord, TicketUpdate};
+use crate::logging::mask_phone_runs;
+use crate::tickets::{Category, Channel, Status};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
+use std::fs::{File, OpenOptions};
+use std::future::Future;
+use std::io::Read;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use tokio::sync::{Notify, watch};
+
+/// File name of the spool inside the spool folder.
+pub const SPOOL_FILE: &str = "journal.spool";
+/// Bytes of a frame header: length and checksum.
+const HEADER: usize = 8;
+/// Larger frames are damage, not records (a record is a few hundred bytes).
+const MAX_PAYLOAD: usize = 1 << 20;
+const CHECKSUM: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISCSI);
+/// Who the audit trail names for changes the IVR makes to a draft ticket.
+const IVR_ACTOR: &str = "ivr";
+/// Priority of a leak draft (the highest the schema allows).
+const TOP_PRIORITY: i32 = 9;
+
+/// How a call ended, as the call row records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Disposition {
+    Answered,
+    AbandonedInIvr,
+    AbandonedInQueue,
+    SelfServed,
+    Transferred,
+    Failed,
+}
+
+impl Disposition {
+    /// The code stored in `calls.disposition`.
+    pub fn code(self) -> &'static str {
+        match self {
+            Disposition::Answered => "answered",
+            Disposition::AbandonedInIvr => "abandoned_in_ivr",
+            Disposition::AbandonedInQueue => "abandoned_in_queue",
+            Disposition::SelfServed => "self_served",
+            Disposition::Transferred => "transferred",
+            Disposition::Failed => "failed",
+        }
+    }
+}
+
+/// One thing that happened to a call, to be written to its call row or draft ticket.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CallEntry {
+    /// The INVITE came in; creates the call row (first entry of every call).
+    Arrived {
+        caller: String,
+        called: String,
+        at: DateTime<Utc>,
+    },
+    Answered {
+        at: DateTime<Utc>,
+    },
+    /// What the IVR engine asked for (`Action::Ticket`): draft ticket create, path step,
+    /// category, collected entry, call end.
+    Ivr(TicketUpdate),
+    /// `Action::RecordConsent`.
+    Consent(ConsentRecord),
+    Queue {
+        queue: String,
+    },
+    Agent {
+        agent_id: String,
+    },
+    /// The recording file (as the recorder returned it).
+    Recording {
+        path: String,
+    },
+    Ended {
+        at: DateTime<Utc>,
+        disposition: Disposition,
+    },
+}
+
+/// The database write a [`CallEntry`] stands for, in the spool's stable on-disk form (UTC
+/// times, text codes), independent of the in-memory types of the IVR.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+enum CallWrite {
+    Arrived {
+        caller: String,
+        called: String,
+        at: DateTime<Utc>,
+    },
+    Answered {
+        at: DateTime<Utc>,
+    },
+    DraftTicket {
+        caller: String,
+        called: String,
+        flow: String,
+        started_at: DateTime<Utc>,
+    },
+    PathStep {
+        step: String,
+    },
+    Category {
+        category: String,
+        top_priority: bool,
+    },
+    Variable {
+        name: String,
+        value: String,
+    },
+    Consent {
+        decision: String,
+        via: String,
+        at: DateTime<Utc>,
+    },
+    Queue {
+        queue: String,
+    },
+    Agent {
+        agent_id: String,
+    },
+    Recording {
+        path: String,
+    },
+    Ended {
+        at: DateTime<Utc>,
+        disposition: Option<String>,
+    },
+}
+
+impl From<CallEntry> for CallWrite {
+    fn from(entry: CallEntry) -> CallWrite {
+        match entry {
+            CallEntry::Arrived { caller, called, at } => CallWrite::Arrived { caller, called, at },
+            CallEntry::Answered { at } => CallWrite::Answered { at },
+            CallEntry::Ivr(update) => match update {
+                TicketUpdate::CreateDraft {
+                    caller,
+                    called,
+                    flow,
+                    started_at,
+                    ..
+                } => CallWrite::DraftTicket {
+                    caller,
+                    called,
+                    flow,
+                    started_at: started_at.with_timezone(&Utc),
+                },
+                TicketUpdate::PathStep { node, input } => CallWrite::PathStep {
+                    step: match input {
+                        Some(input) => format!("{node}:{input}"),
+                        None => node,
+                    },
+                },
+                TicketUpdate::SetCategory {
+                    category,
+                    top_priority,
+                } => CallWrite::Category {
+                    category: category.code().to_owned(),
+                    top_priority,
+                },
+                TicketUpdate::Variable { name, value } => CallWrite::Variable { name, value },
+                TicketUpdate::CallEnded { at } => CallWrite::Ended {
+                    at: at.with_timezone(&Utc),
+                    disposition: None,
+                },
+            },
+            CallEntry::Consent(record) => CallWrite::Consent {
+                decision: match record.decision {
+                    ConsentDecision::Given => "granted",
+                    ConsentDecision::Refused => "declined",
+                    ConsentDecision::NotAsked => "not_asked",
+                }
+                .to_owned(),
+                via: match record.how {
+                    ConsentHow::StayedOnLine => "stayed_on_line",
+                    ConsentHow::PressedDigit => "dtmf",
+                    ConsentHow::LeakDefault => "leak_default",
+                    ConsentHow::NoResponse => "no_response",
+                    ConsentHow::PolicyOff => "policy_off",
+                }
+                .to_owned(),
+                at: record.at.with_timezone(&Utc),
+            },
+            CallEntry::Queue { queue } => CallWrite::Queue { queue },
+            CallEntry::Agent { agent_id } => CallWrite::Agent { agent_id },
+            CallEntry::Recording { path } => CallWrite::Recording { path },
+            CallEntry::Ended { at, disposition } => CallWrite::Ended {
+                at,
+                disposition: Some(disposition.code().to_owned()),
+            },
+        }
+    }
+}
+
+/// One journal record as spooled.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct JournalRecord {
+    seq: u64,
+    call_id: String,
+    write: CallWrite,
+}
+
+fn encode_frame(record: &JournalRecord, out: &mut Vec<u8>) {
+    // Serialising plain strings, numbers and timestamps cannot fail.
+    let payload = serde_json::to_vec(record).unwrap_or_default();
+    let len = u32::try_from(payload.len()).unwrap_or(u32::MAX);
+    out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(&CHECKSUM.checksum(&payload).to_le_bytes());
+    out.extend_from_slice(&payload);
+}
+
+/// A frame read back: the record (`None` when the checksum holds but the payload is not a
+/// record this version understands) and where the frame ends.
+struct Frame {
+    record: Option<JournalRecord>,
+    end: u64,
+}
+
+/// Reads the frames of `bytes` (which start at file offset `base`) up to the first torn or
+/// damaged one; returns them and the length of the intact prefix.
+fn decode_frames(bytes: &[u8], base: u64) -> (Vec<Frame>, usize) {
+    let mut frames = Vec::new();
+    let mut at = 0;
+    while bytes.len() - at >= HEADER {
+        let len = u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
+        let crc = u32::from_le_bytes([bytes[at + 4], bytes[at + 5], bytes[at + 6], bytes[at + 7]]);
+        let len = len as usize;
+        if len > MAX_PAYLOAD || bytes.len() - at - HEADER < len {
+            break;
+        }
+        let payload = &bytes[at + HEADER..at + HEADER + len];
+        if CHECKSUM.checksum(payload) != crc {
+            break;
+        }
+        at += HEADER + len;
+        frames.push(Frame {
+            record: serde_json::from_slice(payload).ok(),
+            end: base + at as u64,
+        });
+    }
+    (frames, at)
+}
+
+/// Why the journal could not open its spool; says what to do.
+#[derive(Debug, thiserror::Error)]
+#[error("call journal spool {path}: {source}; check that daemon.state_dir is writable")]
+pub struct JournalError {
+    path: PathBuf,
+    source: std::io::Error,
+}
+
+/// The append-only spool file.
+struct SpoolFile {
+    path: PathBuf,
+    file: File,
+    len: u64,
+}
+
+impl SpoolFile {
+    /// Opens (creating) the spool and cuts off a torn tail. Returns the file, how many bytes
+    /// were cut and the highest sequence number spooled (0 when empty).
+    fn open(dir: &Path) -> Result<(SpoolFile, u64, u64), JournalError> {
+        let path = dir.join(SPOOL_FILE);
+        let fail = |source| JournalError {
+            path: path.clone(),
+            source,
+        };
+        std::fs::create_dir_all(dir).map_err(fail)?;
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(fail)?;
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes).map_err(fail)?;
+        let (frames, intact) = decode_frames(&bytes, 0);
+        let last_seq = frames
+            .iter()
+            .filter_map(|f| f.record.as_ref().map(|r| r.seq))
+            .max()
+            .unwrap_or(0);
+        let cut = (bytes.len() - intact) as u64;
+        if cut > 0 {
+            file.set_len(intact as u64).map_err(fail)?;
+            file.sync_all().map_err(fail)?;
+        }
+        Ok((
+            SpoolFile {
+                path,
+                file,
+                len: intact as u64,
+            },
+            cut,
+            last_seq,
+        ))
+    }
+
+    /// Appends whole frames and fsyncs. On failure the file is cut back to where it was, so a
+    /// half-written frame never sits before later ones.
+    fn append(&mut self, frames: &[u8]) -> std::io::Result<()> {
+        let result = self
+            .file
+            .write_all_at(frames, self.len)
+            .and_then(|()| self.file.sync_data());
+        match result {
+            Ok(()) => {
+                self.len += frames.len() as u64;
+                Ok(())
+            }
+            Err(err) => {
+                let _ = self.file.set_len(self.len);
+                Err(err)
+            }
+        }
+    }
+
+    fn read_range(&self, from: u64, to: u64) -> std::io::Result<Vec<u8>> {
+        let mut bytes = vec![0; usize::try_from(to - from).unwrap_or(0)];
+        self.file.read_exact_at(&mut bytes, from)?;
+        Ok(bytes)
+    }
+
+    /// Compaction: every record is in the database, start the file over.
+    fn clear(&mut self) -> std::io::Result<()> {
+        self.file.set_len(0)?;
+        self.file.sync_data()?;
+        self.len = 0;
+        Ok(())
+    }
+}
+
+/// Tuning of the journal.
+#[derive(Debug, Clone)]
+pub struct JournalOptions {
+    /// Records waiting in memory beyond which [`CallJournal::record`] spills them to disk
+    /// itself.
+    pub memory_limit: usize,
+    /// How long the writer waits before trying an unreachable database again.
+    pub retry_interval: Duration,
+}
+
+impl Default for JournalOptions {
+    fn default() -> Self {
+        JournalOptions {
+            memory_limit: 1024,
+            retry_interval: Duration::from_secs(2),
+        }
+    }
+}
+
+struct Inner {
+    queue: VecDeque<JournalRecord>,
+    spool: SpoolFile,
+    next_seq: u64,
+}
+
+impl Inner {
+    /// Moves every record waiting in memory to the spool (one fsync). Returns the highest
+    /// sequence number now on disk. On failure the records stay in memory.
+    fn spill(&mut self) -> std::io::Result<Option<u64>> {
+        let Some(last) = self.queue.back().map(|r| r.seq) else {
+            return Ok(None);
+        };
+        let mut frames = Vec::new();
+        for record in &self.queue {
+            encode_frame(record, &mut frames);
+        }
+        self.spool.append(&frames)?;
+        self.queue.clear();
+        Ok(Some(last))
+    }
+}
+
+struct Shared {
+    inner: Mutex<Inner>,
+    wake: Notify,
+    /// Highest sequence number that is in PostgreSQL or fsynced in the spool (records are
+    /// handled in order, so every lower one is too).
+    durable: watch::Sender<u64>,
+    options: JournalOptions,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic elsewhere while holding the lock leaves consistent data: every change to
+        // `Inner` completes before anything that can panic.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn mark_durable(&self, seq: u64) {
+        self.durable.send_if_modified(|durable| {
+            let newer = seq > *durable;
+            if newer {
+                *durable = seq;
+            }
+            newer
+        });
+    }
+
+    /// Moves every record waiting in memory to the spool (at shutdown: the next start
+    /// replays it).
+    fn spill_all(&self) {
+        let mut inner = self.lock();
+        self.spill(&mut inner);
+    }
+
+    fn spill(&self, inner: &mut Inner) {
+        match inner.spill() {
+            Ok(Some(seq)) => self.mark_durable(seq),
+            Ok(None) => {}
+            Err(err) => tracing::error!(
+                spool = %inner.spool.path.display(),
+                error = %err,
+                "cannot write the call journal spool; call records stay in memory only until \
+                 it works again: check free disk space and permissions"
+            ),
+        }
+    }
+}
+
+/// The call path's handle on the journal. Cheap to clone; never waits on the database.
+#[derive(Clone)]
+pub struct CallJournal {
+    shared: Arc<Shared>,
+}
+
+/// The task that writes journal records to PostgreSQL or the spool; run it with
+/// `tokio::spawn(writer.run(shutdown))`.
+pub struct JournalWriter {
+    shared: Arc<Shared>,
+    store: Store,
+    /// End of the spool prefix already written to the database.
+    replayed: u64,
+    down: bool,
+}
+
+impl CallJournal {
+    /// Opens the journal on the spool folder (`<state_dir>/spool`), cutting off a torn tail a
+    /// crash may have left; records spooled by an earlier run are replayed first.
+    pub fn open(
+        spool_dir: &Path,
+        store: Store,
+    ) -> Result<(CallJournal, JournalWriter), JournalError> {
+        CallJournal::open_with(spool_dir, store, JournalOptions::default())
+    }
+
+    /// [`CallJournal::open`] with explicit options.
+    pub fn open_with(
+        spool_dir: &Path,
+        store: Store,
+        options: JournalOptions,
+    ) -> Result<(CallJournal, JournalWriter), JournalError> {
+        let (spool, cut, last_spooled) = SpoolFile::open(spool_dir)?;
+        if cut > 0 {
+            tracing::warn!(
+                spool = %spool.path.display(),
+                bytes = cut,
+                "the call journal spool ended in a torn record (a crash while writing it); \
+                 dropped the torn tail, replaying the intact records"
+            );
+        }
+        // Sequence numbers must grow across restarts too, so start above both the clock and
+        // whatever is still spooled.
+        let clock = u64::try_from(Utc::now().timestamp_micros()).unwrap_or(0);
+        let next_seq = clock.max(last_spooled + 1);
+        let (durable, _) = watch::channel(next_seq - 1);
+        let shared = Arc::new(Shared {
+            inner: Mutex::new(Inner {
+                queue: VecDeque::new(),
+                spool,
+                next_seq,
+            }),
+            wake: Notify::new(),
+            durable,
+            options,
+        });
+        let writer = JournalWriter {
+            shared: shared.clone(),
+            store,
+            replayed: 0,
+            down: false,
+        };
+        Ok((CallJournal { shared }, writer))
+    }
+
+    /// Records `entry` for `call_id` and returns its sequence number. Never waits on the
+    /// database; when too many records wait in memory it writes them to the spool (disk only).
+    pub fn record(&self, call_id: &str, entry: CallEntry) -> u64 {
+        let write = CallWrite::from(entry);
+        let mut inner = self.shared.lock();
+        let seq = inner.next_seq;
+        inner.next_seq += 1;
+        inner.queue.push_back(JournalRecord {
+            seq,
+            call_id: call_id.to_owned(),
+            write,
+        });
+        if inner.queue.len() > self.shared.options.memory_limit {
+            self.shared.spill(&mut inner);
+        }
+        drop(inner);
+        self.shared.wake.notify_one();
+        seq
+    }
+
+    /// Waits until the record `seq` (and every earlier one) is in PostgreSQL or fsynced in the
+    /// spool. Returns at once for a record already safe.
+    pub async fn durable(&self, seq: u64) {
+        let mut durable = self.shared.durable.subscribe();
+        // The sender lives in `self.shared`, so the channel cannot close while we wait.
+        let _ = durable.wait_for(|done| *done >= seq).await;
+    }
+
+    /// Bytes in the spool file (records waiting for the database), for health reporting.
+    pub fn spooled_bytes(&self) -> u64 {
+        self.shared.lock().spool.len
+    }
+}
+
+/// What one step of the writer came to.
+enum Step {
+    /// Wrote something; look again at once.
+    Progress,
+    /// Nothing waits.
+    Idle,
+    /// The database is unreachable; everything waiting is spooled.
+    Down,
+}
+
+impl JournalWriter {
+    /// Writes records until `shutdown` completes, then moves whatever still waits in memory
+    /// to the spool, so the next start replays it.
+    pub async fn run(mut self, shutdown: impl Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        let shared = self.shared.clone();
+        loop {
+            // While the database is down, a probe may take the store's acquire timeout; new
+            // records go to disk meanwhile instead of waiting for it. Spilling under a running
+            // step is safe: a spilled record the step writes too is skipped at replay.
+            let spill_on_wake = self.down;
+            let step = {
+                let step = self.step();
+                tokio::pin!(step);
+                loop {
+                    tokio::select! {
+                        biased;
+                        () = &mut shutdown => {
+                            shared.spill_all();
+                            return;
+                        }
+                        step = &mut step => break step,
+                        () = shared.wake.notified(), if spill_on_wake => shared.spill_all(),
+                    }
+                }
+            };
+            match step {
+                Step::Progress => {}
+                Step::Idle => {
+                    tokio::select! {
+                        () = &mut shutdown => break,
+                        () = shared.wake.notified() => {}
+                    }
+                }
+                Step::Down => {
+                    if !self.down {
+                        self.down = true;
+                        tracing::warn!(
+                            spool = %shared.lock().spool.path.display(),
+                            "PostgreSQL is unreachable; calls go on and their records are \
+                             spooled to disk until it answers again"
+                        );
+                    }
+                    let retry = tokio::time::sleep(shared.options.retry_interval);
+                    tokio::pin!(retry);
+                    loop {
+                        tokio::select! {
+                            () = &mut shutdown => {
+                                shared.spill_all();
+                                return;
+                            }
+                            () = &mut retry => break,
+                            // New records while down go to disk at once.
+                            () = shared.wake.notified() => shared.spill_all(),
+                        }
+                    }
+                }
+            }
+        }
+        shared.spill_all();
+    }
+
+    async fn step(&mut self) -> Step {
+        let (spool_len, front) = {
+            let inner = self.shared.lock();
+            (inner.spool.len, inner.queue.front().cloned())
+        };
+        if spool_len > self.replayed {
+            return self.replay_spool(spool_len).await;
+        }
+        if spool_len > 0 {
+            // Everything spooled is in the database: compact.
+            let mut inner = self.shared.lock();
+            if inner.spool.len == self.replayed {
+                if let Err(err) = inner.spool.clear() {
+                    tracing::error!(spool = %inner.spool.path.display(), error = %err,
+                        "cannot truncate the replayed call journal spool; it will be replayed \
+                         again (harmless) after a restart: check the disk");
+                } else {
+                    self.replayed = 0;
+                }
+            }
+            return Step::Progress;
+        }
+        let Some(record) = front else {
+            return Step::Idle;
+        };
+        match self.apply(&record).await {
+            Ok(()) => {
+                let mut inner = self.shared.lock();
+                // The record may have been spilled meanwhile; its spooled copy is skipped at
+                // replay (sequence guard).
+                if inner.queue.front().is_some_and(|r| r.seq == record.seq) {
+                    inner.queue.pop_front();
+                }
+                drop(inner);
+                self.shared.mark_durable(record.seq);
+                Step::Progress
+            }
+            Err(()) => {
+                self.shared.spill_all();
+                Step::Down
+            }
+        }
+    }
+
+    /// Writes the spooled records after `self.replayed` up to `to`, in file order.
+    async fn replay_spool(&mut self, to: u64) -> Step {
+        let bytes = {
+            let inner = self.shared.lock();
+            inner.spool.read_range(self.replayed, to)
+        };
+        let bytes = match bytes {
+            Ok(bytes) => bytes,
+            Err(err) => {
+                tracing::error!(error = %err, "cannot read the call journal spool; retrying");
+                return Step::Down;
+            }
+        };
+        let (frames, _) = decode_frames(&bytes, self.replayed);
+        if frames.is_empty() {
+            // Damage after the spool was opened (opening cuts a torn tail): nothing after it
+            // can be framed again, so skip it rather than stop every later record.
+            tracing::error!(
+                spool = %self.shared.lock().spool.path.display(),
+                offset = self.replayed,
+                bytes = bytes.len(),
+                "the call journal spool is damaged here; skipping the rest of it"
+            );
+            self.replayed = to;
+            return Step::Progress;
+        }
+        let count = frames.len();
+        for frame in frames {
+            match frame.record {
+                Some(record) => {
+                    if self.apply(&record).await.is_err() {
+                        return Step::Down;
+                    }
+                }
+                None => tracing::error!(
+                    offset = self.replayed,
+                    "skipping a call journal record this version cannot read"
+                ),
+            }
+            self.replayed = frame.end;
+        }
+        if self.down {
+            self.down = false;
+            tracing::info!(
+                records = count,
+                "PostgreSQL is back; replayed the call journal spool"
+            );
+        }
+        Step::Progress
+    }
+
+    /// Writes one record. `Err` only when the database is unreachable (try again later); a
+    /// record the database refuses is logged and skipped, so that it cannot block the rest.
+    async fn apply(&mut self, record: &JournalRecord) -> Result<(), ()> {
+        match self.store.apply_journal_record(record).await {
+            Ok(_) => Ok(()),
+            Err(StoreError::Unavailable(_)) => Err(()),
+            Err(err) => {
+                tracing::error!(
+                    call_id = %mask_phone_runs(&record.call_id),
+                    seq = record.seq,
+                    error = %mask_phone_runs(&err.to_string()),
+                    "the database refused a call journal record; skipped it"
+                );
+                Ok(())
+            }
+        }
+    }
+}
+
+impl Store {
+    /// Applies one journal record unless its call already has it (sequence guard). Returns
+    /// whether it wrote anything.
+    async fn apply_journal_record(&self, record: &JournalRecord) -> Result<bool, StoreError> {
+        let call_id = record.call_id.as_str();
+        let seq = i64::try_from(record.seq).map_err(|_| StoreError::Invalid {
+            field: "seq",
+            reason: "out of range".into(),
+        })?;
+        if let CallWrite::DraftTicket {
+            caller,
+            called,
+            flow,
+            started_at,
+        } = &record.write
+        {
+            // Idempotent by request_id on its own; runs in its own transaction.
+            self.create_ticket(&draft_ticket(call_id, caller, called, flow, *started_at))
+                .await?;
+        }
+        let mut tx = self.pool.begin().await?;
+        let last: Option<i64> = sqlx::query_scalar(
+            "SELECT last_seq FROM call_journal_applied WHERE call_id = $1 FOR UPDATE",
+        )
+        .bind(call_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if last.is_some_and(|last| last >= seq) {
+            return Ok(false);
+        }
+        apply_call_write(&mut tx, call_id, &record.write).await?;
+        sqlx::query(
+            "INSERT INTO call_journal_applied (call_id, last_seq) VALUES ($1, $2) \
+             ON CONFLICT (call_id) DO UPDATE SET last_seq = EXCLUDED.last_seq",
+        )
+        .bind(call_id)
+        .bind(seq)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+}
+
+/// The draft ticket every call gets; `request_id = "call:<id>"` makes its create idempotent.
+fn draft_ticket(
+    call_id: &str,
+    caller: &str,
+    called: &str,
+    flow: &str,
+    started_at: DateTime<Utc>,
+) -> NewTicket {
+    NewTicket {
+        request_id: Some(format!("call:{call_id}")),
+        channel: Channel::Hotline,
+        // Until the IVR or the agent knows better.
+        category: Category::Consultation,
+        complaint_level: None,
+        status: Status::Draft,
+        priority: 0,
+        caller_name: String::new(),
+        caller_number: caller.to_owned(),
+        caller_address: String::new(),
+        description: format!("热线来电 {called}，IVR 流程 {flow}"),
+        customer_id: None,
+        responsible_unit: None,
+        dispatch_due: None,
+        contact_due: None,
+        finish_due: None,
+        callback_due: None,
+        investigation_due: None,
+        area: String::new(),
+        parent_number: None,
+        call_id: Some(call_id.to_owned()),
+        created_by: IVR_ACTOR.to_owned(),
+        created_at: started_at,
+    }
+}
+
+type Tx<'a> = sqlx::Transaction<'a, sqlx::Postgres>;
+
+/// The call-row and ticket SQL of one journal write (the draft create is done by the caller).
+async fn apply_call_write(
+    tx: &mut Tx<'_>,
+    call_id: &str,
+    write: &CallWrite,
+) -> Result<(), StoreError> {
+    let update = |sql: &'static str| sqlx::query(sql).bind(call_id);
+    let result = match write {
+        CallWrite::Arrived { caller, called, at } => {
+            sqlx::query(
+                "INSERT INTO calls (call_id, caller_number, called_number, arrived_at) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (call_id) DO NOTHING",
+            )
+            .bind(call_id)
+            .bind(caller)
+            .bind(called)
+            .bind(at)
+            .execute(&mut **tx)
+            .await?;
+            return Ok(());
+        }
+        CallWrite::DraftTicket { .. } => return Ok(()),
+        CallWrite::Category {
+            category,
+            top_priority,
+        } => return set_draft_category(tx, call_id, category, *top_priority).await,
+        CallWrite::Answered { at } => {
+            update("UPDATE calls SET answered_at = $2 WHERE call_id = $1")
+                .bind(at)
+                .execute(&mut **tx)
+                .await?
+        }
+        CallWrite::PathStep { step } => {
+            update("UPDATE calls SET ivr_path = array_append(ivr_path, $2) WHERE call_id = $1")
+                .bind(step)
+                .execute(&mut **tx)
+                .await?
+        }
+        CallWrite::Variable { name, value } => update(
+            "UPDATE calls SET ivr_variables = ivr_variables || jsonb_build_object($2::text, $3::text) \
+             WHERE call_id = $1",
+        )
+        .bind(name)
+        .bind(value)
+        .execute(&mut **tx)
+        .await?,
+        CallWrite::Consent { decision, via, at } => update(
+            "UPDATE calls SET recording_consent = $2, recording_consent_via = $3, \
+             recording_consent_at = $4 WHERE call_id = $1",
+        )
+        .bind(decision)
+        .bind(via)
+        .bind(at)
+        .execute(&mut **tx)
+        .await?,
+        CallWrite::Queue { queue } => update("UPDATE calls SET queue = $2 WHERE call_id = $1")
+            .bind(queue)
+            .execute(&mut **tx)
+            .await?,
+        CallWrite::Agent { agent_id } => {
+            update("UPDATE calls SET agent_id = $2 WHERE call_id = $1")
+                .bind(agent_id)
+                .execute(&mut **tx)
+                .await?
+        }
+        CallWrite::Recording { path } => {
+            update("UPDATE calls SET recording_file = $2 WHERE call_id = $1")
+                .bind(path)
+                .execute(&mut **tx)
+                .await?
+        }
+        CallWrite::Ended { at, disposition } => update(
+            "UPDATE calls SET ended_at = $2, disposition = COALESCE($3, disposition) \
+             WHERE call_id = $1",
+        )
+        .bind(at)
+        .bind(disposition)
+        .execute(&mut **tx)
+        .await?,
+    };
+    if result.rows_affected() == 0 {
+        return Err(StoreError::NotFound(format!("call {call_id}")));
+    }
+    Ok(())
+}
+
+/// The IVR's category for the call's draft ticket, with one audit row per changed field. A
+/// ticket that is no longer a draft (an agent took it) is left alone.
+async fn set_draft_category(
+    tx: &mut Tx<'_>,
+    call_id: &str,
+    category: &str,
+    top_priority: bool,
+) -> Result<(), StoreError> {
+    let category: Category = category.parse().map_err(|err| StoreError::Invalid {
+        field: "category",
+        reason: format!("{err}"),
+    })?;
+    let current: Option<(i64, String, i32, String)> = sqlx::query_as(
+        "SELECT id, category, priority, status FROM tickets WHERE request_id = $1 FOR UPDATE",
+    )
+    .bind(format!("call:{call_id}"))
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some((id, old_category, old_priority, status)) = current else {
+        return Err(StoreError::NotFound(format!(
+            "draft ticket of call {call_id}"
+        )));
+    };
+    if status != Status::Draft.code() {
+        return Ok(());
+    }
+    let priority = if top_priority {
+        old_priority.max(TOP_PRIORITY)
+    } else {
+        old_priority
+    };
+    let changes = [
+        ("category", old_category.clone(), category.code().to_owned()),
+        ("priority", old_priority.to_string(), priority.to_string()),
+    ];
+    if changes.iter().all(|(_, old, new)| old == new) {
+        return Ok(());
+    }
+    sqlx::query(
+        "UPDATE tickets SET category = $2, priority = $3, updated_at = now(), \
+         version = version + 1 WHERE id = $1",
+    )
+    .bind(id)
+    .bind(category.code())
+    .bind(priority)
+    .execute(&mut **tx)
+    .await?;
+    for (field, old, new) in changes.iter().filter(|(_, old, new)| old != new) {
+        sqlx::query(
+            "INSERT INTO ticket_events (ticket_id, actor, action, field, old_value, new_value) \
+             VALUES ($1, $2, 'update', $3, $4, $5)",
+        )
+        .bind(id)
+        .bind(IVR_ACTOR)
+        .bind(field)
+        .bind(old)
+        .bind(new)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(seq: u64, step: &str) -> JournalRecord {
+        JournalRecord {
+            seq,
+            call_id: "c1@pbx".into(),
+            write: CallWrite::PathStep { step: step.into() },
+        }
+    }
+
+    #[test]
+    fn a_torn_tail_is_dropped_at_every_cut_and_never_misread() {
+        let records: Vec<JournalRecord> =
+            (1..=4).map(|i| record(i, &format!("menu_{i}:1"))).collect();
+        let mut bytes = Vec::new();
+        let mut ends = Vec::new();
+        for r in &records {
+            encode_frame(r, &mut bytes);
+            ends.push(bytes.len());
+        }
+        for cut in 0..=bytes.len() {
+            let (frames, intact) = decode_frames(&bytes[..cut], 0);
+            let whole = ends.iter().filter(|&&end| end <= cut).count();
+            assert_eq!(frames.len(), whole, "cut at {cut}");
+            assert_eq!(intact, if whole == 0 { 0 } else { ends[whole - 1] });
+            for (frame, expected) in frames.iter().zip(&records) {
+                assert_eq!(frame.record.as_ref(), Some(expected));
+            }
+        }
+    }
+
+    #[test]
+    fn a_flipped_byte_ends_the_intact_prefix() {
+        let mut bytes = Vec::new();
+        encode_frame(&record(1, "a"), &mut bytes);
+        let first = bytes.len();
+        encode_frame(&record(2, "b"), &mut bytes);
+        encode_frame(&record(3, "c"), &mut bytes);
+        bytes[first + HEADER + 3] ^= 0x20;
+        let (frames, intact) = decode_frames(&bytes, 0);
+        assert_eq!(frames.len(), 1);
+        assert_eq!(intact, first);
+    }
+
+    #[test]
+    fn ivr_updates_become_spool_writes_in_utc() {
+        let at =
+            chrono::TimeZone::with_ymd_and_hms(&chrono_tz::Asia::Shanghai, 2026, 11, 25, 20, 0, 0)
+                .unwrap();
+        let write = CallWrite::from(CallEntry::Ivr(TicketUpdate::CallEnded { at }));
+        let expected_at = chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 11, 25, 12, 0, 0).unwrap();
+        assert_eq!(
+            write,
+            CallWrite::Ended {
+                at: expected_at,
+                disposition: None
+            }
+        );
+        let consent = CallWrite::from(CallEntry::Consent(ConsentRecord {
+            decision: ConsentDecision::Given,
+            how: ConsentHow::PressedDigit,
+            at,
+        }));
+        let json = serde_json::to_string(&consent).unwrap();
+        assert_eq!(serde_json::from_str::<CallWrite>(&json).unwrap(), consent);
+        assert!(json.contains("\"decision\":\"granted\""), "{json}");
+    }
+}

@@ -1,0 +1,763 @@
+//! End to end: the daemon's call stack (SIP, media, IVR, ACD, journal) started in-process on
+//! loopback with a fresh PostgreSQL database, called by the test telephone of
+//! `support/phone.rs`; what the caller hears, what lands in the database and that every call
+//! leaves no port, timer, session or transaction behind.
+
+#[path = "support/phone.rs"]
+mod phone;
+#[allow(dead_code)] // Shared test helpers: this binary uses the database part only.
+mod support;
+
+use hotline::acd::ReportedState;
+use hotline::call::{CallStack, LiveCounts, Reloader};
+use hotline::config::{self, BUILTIN_CALL_FLOW};
+use hotline::media::g711::G711Codec;
+use hotline::media::prompts::PromptLibrary;
+use hotline::store::{NewCustomer, Store, TicketFilter};
+use hotline::tickets::{Category, Status};
+use phone::{AgentPhone, Phone};
+use sqlx::Connection;
+use sqlx::postgres::{PgConnectOptions, PgConnection};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::time::Duration;
+
+const CALLER: &str = "13812345678";
+const HOTLINE: &str = "96777";
+
+/// A running call stack on a fresh database, its config file in a temp folder.
+struct Hotline {
+    stack: CallStack,
+    store: Store,
+    db: PgConnectOptions,
+    reloader: Reloader,
+    config_path: PathBuf,
+    recordings: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+/// Disjoint RTP port ranges for the tests of this binary, which run in parallel.
+static NEXT_PORTS: AtomicU16 = AtomicU16::new(31000);
+
+fn config_text(dir: &Path, ports: u16, call_flow: &str) -> String {
+    format!(
+        "[daemon]\nstate_dir = \"{state}\"\nshutdown_grace_secs = 1\n\n\
+         [sip]\nlisten = \"127.0.0.1:0\"\nt1_ms = 100\nt2_ms = 800\nt4_ms = 1000\n\n\
+         [media]\nrtp_port_min = {ports}\nrtp_port_max = {max}\nsounds_dir = \"sounds/zh-CN\"\n\
+         recordings_dir = \"{rec}\"\n\n{call_flow}",
+        state = dir.join("var").display(),
+        max = ports + 39,
+        rec = dir.join("recordings").display(),
+    )
+}
+
+impl Hotline {
+    /// The built-in call flow, changed by `edit`.
+    async fn start(edit: impl Fn(String) -> String) -> Hotline {
+        // RUST_LOG=hotline=debug shows the daemon's log lines of a failing test.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
+        let dir = tempfile::tempdir().unwrap();
+        let ports = NEXT_PORTS.fetch_add(40, Ordering::SeqCst);
+        let config_path = dir.path().join("hotline.toml");
+        let text = config_text(dir.path(), ports, &edit(BUILTIN_CALL_FLOW.to_owned()));
+        std::fs::write(&config_path, text).unwrap();
+        let config = config::load(&config_path).unwrap_or_else(|e| panic!("{e}"));
+        let recordings = config.media.recordings_dir.clone();
+        let (store, db) = support::fresh_database().await;
+        let reloader = Reloader::new(Some(config_path.clone()), config);
+        let stack = CallStack::start(reloader.subscribe(), store.clone())
+            .await
+            .unwrap();
+        Hotline {
+            stack,
+            store,
+            db,
+            reloader,
+            config_path,
+            recordings,
+            _dir: dir,
+        }
+    }
+
+    async fn phone(&self) -> Phone {
+        Phone::new(self.stack.sip_addr(), CALLER, HOTLINE).await
+    }
+
+    /// Waits until no call, leg, session, port, timer, SIP call or transaction is left.
+    async fn wait_idle(&self) {
+        let mut last = LiveCounts::default();
+        // SIP transactions linger for their timers (64 × T1 at most).
+        for _ in 0..400 {
+            last = self.stack.counts();
+            let sip = last.sip.endpoint;
+            if last.calls == 0
+                && last.outgoing_legs == 0
+                && last.media_sessions == 0
+                && last.port_leases == 0
+                && last.timers == 0
+                && sip.calls == 0
+                && sip.transactions() == 0
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("resources left after the calls ended: {last:?}");
+    }
+
+    async fn ticket(&self) -> hotline::store::Ticket {
+        self.stack.journal().flush().await;
+        let filter = TicketFilter {
+            caller_number: Some(CALLER.into()),
+            ..TicketFilter::default()
+        };
+        let mut page = self.store.list_tickets(&filter, 10, None).await.unwrap();
+        assert_eq!(page.tickets.len(), 1, "one draft ticket per call");
+        page.tickets.remove(0)
+    }
+
+    async fn tickets(&self) -> Vec<hotline::store::Ticket> {
+        self.stack.journal().flush().await;
+        let filter = TicketFilter {
+            caller_number: Some(CALLER.into()),
+            ..TicketFilter::default()
+        };
+        self.store
+            .list_tickets(&filter, 10, None)
+            .await
+            .unwrap()
+            .tickets
+    }
+
+    async fn call_row(&self, call_id: &str) -> CallRow {
+        self.stack.journal().flush().await;
+        let mut conn = PgConnection::connect_with(&self.db).await.unwrap();
+        let row: CallRow = sqlx::query_as(
+            "SELECT ivr_path, queue, agent_id, recording_consent, recording_consent_via, \
+             recording_file, disposition, answered_at IS NOT NULL AS answered, \
+             ended_at IS NOT NULL AS ended FROM calls WHERE call_id = $1",
+        )
+        .bind(call_id)
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+        conn.close().await.unwrap();
+        row
+    }
+}
+
+#[derive(Debug, sqlx::FromRow)]
+struct CallRow {
+    ivr_path: Vec<String>,
+    queue: Option<String>,
+    agent_id: Option<String>,
+    recording_consent: Option<String>,
+    recording_consent_via: Option<String>,
+    recording_file: Option<String>,
+    disposition: Option<String>,
+    answered: bool,
+    ended: bool,
+}
+
+/// The prompts, loaded once per test binary.
+fn prompts() -> &'static PromptLibrary {
+    static PROMPTS: OnceLock<PromptLibrary> = OnceLock::new();
+    PROMPTS.get_or_init(|| PromptLibrary::load(Path::new("sounds/zh-CN")).unwrap())
+}
+
+/// Where the first `count` frames of `prompt` appear, in order, in `audio`.
+fn find_prompt(audio: &[Vec<u8>], prompt: &str, count: usize) -> Option<usize> {
+    let prompt = prompts().get(prompt).unwrap();
+    let count = count.min(prompt.frame_count());
+    let frames: Vec<&[u8]> = (0..count)
+        .map(|i| &prompt.frame(G711Codec::Pcmu, i).unwrap()[..])
+        .collect();
+    (0..audio.len().saturating_sub(count - 1))
+        .find(|&start| (0..count).all(|i| audio[start + i] == frames[i]))
+}
+
+fn frame_count(prompt: &str) -> usize {
+    prompts().get(prompt).unwrap().frame_count()
+}
+
+fn tone_500hz(samples: usize) -> Vec<i16> {
+    (0..samples)
+        .map(|i| ((i as f64 * 2.0 * std::f64::consts::PI * 500.0 / 8000.0).sin() * 8000.0) as i16)
+        .collect()
+}
+
+/// Received 20 ms frames that carry a loud 500 Hz tone (about 20 zero crossings).
+fn tone_frames(audio: &[Vec<u8>]) -> usize {
+    audio
+        .iter()
+        .filter(|frame| {
+            let mut pcm = Vec::new();
+            G711Codec::Pcmu.decode_into(frame, &mut pcm);
+            let crossings = pcm.windows(2).filter(|w| (w[0] < 0) != (w[1] < 0)).count();
+            pcm.iter().any(|s| s.abs() > 3000) && (17..=23).contains(&crossings)
+        })
+        .count()
+}
+
+/// Shorter greetings for tests that are not about the greeting.
+fn short_greeting(flow: String) -> String {
+    flow.replace("greeting = [\"welcome\"]", "greeting = [\"digit_1\"]")
+}
+
+fn policy(flow: String, policy: &str) -> String {
+    flow.replace(
+        "policy = \"announce\"",
+        &format!("policy = \"{policy}\"\nresponse_window_secs = 1"),
+    )
+}
+
+/// The call id of the only call row.
+async fn only_call_id(hotline: &Hotline) -> String {
+    hotline
+        .ticket()
+        .await
+        .call_id
+        .expect("the draft names its call")
+}
+
+#[tokio::test]
+async fn answered_call_hears_the_whole_welcome_prompt() {
+    let hotline = Hotline::start(|flow| flow).await;
+    let mut phone = hotline.phone().await;
+    assert_eq!(phone.call().await, 200);
+    // The caller talks too: RTP both ways (recorded later, under the announce policy).
+    let tone: Vec<i16> = (0..8000)
+        .map(|i| ((i as f64 * 0.3).sin() * 6000.0) as i16)
+        .collect();
+    phone.send_audio(&tone).await;
+    let welcome = frame_count("welcome");
+    tokio::time::sleep(Duration::from_millis(welcome as u64 * 20)).await;
+    let audio = phone.rtp.audio();
+    let start = find_prompt(&audio, "welcome", welcome).expect("every welcome frame, in order");
+    // Before the prompt only comfort silence: the IVR started at once.
+    assert!(start < 50, "welcome started after {start} frames");
+    assert!(
+        audio[..start]
+            .iter()
+            .all(|f| f.iter().all(|b| *b == G711Codec::Pcmu.silence_byte()))
+    );
+    // The recording notice follows the greeting.
+    assert!(find_prompt(&audio, "recording_notice", 5).is_some_and(|at| at >= start + welcome));
+    assert_eq!(phone.bye().await, 200);
+    hotline.wait_idle().await;
+
+    let ticket = hotline.ticket().await;
+    assert_eq!(ticket.status, Status::Draft);
+    assert_eq!(ticket.category, Category::Consultation);
+    assert_eq!(ticket.caller_number, CALLER);
+    let row = hotline.call_row(ticket.call_id.as_deref().unwrap()).await;
+    assert!(row.answered && row.ended);
+    assert_eq!(row.disposition.as_deref(), Some("abandoned_in_ivr"));
+    assert_eq!(row.ivr_path, vec!["flow:main:business_hours"]);
+}
+
+#[tokio::test]
+async fn menu_key_two_files_a_repair_ticket_with_its_path() {
+    let hotline = Hotline::start(|flow| policy(short_greeting(flow), "off")).await;
+    let household = hotline
+        .store
+        .create_customer(&NewCustomer {
+            account_number: "RQ-0001".into(),
+            name: "王女士".into(),
+            phone_numbers: vec![CALLER.into()],
+            address: "幸福路12号3单元501".into(),
+            area: "城东".into(),
+            special_group: None,
+        })
+        .await
+        .unwrap();
+    let mut phone = hotline.phone().await;
+    assert_eq!(phone.call().await, 200);
+    // Greeting (digit_1), then the main menu: press 2 in-band while it plays.
+    tokio::time::sleep(Duration::from_millis(
+        frame_count("digit_1") as u64 * 20 + 500,
+    ))
+    .await;
+    phone.press_inband('2').await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let audio = phone.rtp.audio();
+    let menu = find_prompt(&audio, "main_menu", 10).expect("the menu played");
+    assert!(
+        find_prompt(&audio[menu..], "transfer_agent", 10).is_some(),
+        "the queue announcement followed the key"
+    );
+    let ticket = hotline.ticket().await;
+    assert_eq!(ticket.category, Category::Repair);
+    assert_eq!(ticket.priority, 0);
+    // The caller look-up found the household file.
+    assert_eq!(ticket.customer_id, Some(household.id));
+    assert_eq!(ticket.caller_name, "王女士");
+    let call_id = ticket.call_id.unwrap();
+    let row = hotline.call_row(&call_id).await;
+    assert_eq!(
+        row.ivr_path,
+        vec!["flow:main:business_hours", "menu:2", "repair"]
+    );
+    assert_eq!(row.queue.as_deref(), Some("general"));
+    assert_eq!(phone.bye().await, 200);
+    hotline.wait_idle().await;
+    let row = hotline.call_row(&call_id).await;
+    assert_eq!(row.disposition.as_deref(), Some("abandoned_in_queue"));
+    assert_eq!(row.recording_consent, None, "policy off asks nothing");
+}
+
+#[tokio::test]
+async fn leak_key_in_the_greeting_rings_the_emergency_agent() {
+    let mut agent = AgentPhone::bind().await;
+    let agent_uri = agent.uri("2001");
+    let hotline = Hotline::start(|flow| {
+        flow.replace(
+            "[acd.agents]",
+            &format!("[acd.agents.e1]\nuri = \"{agent_uri}\"\nqueues = [\"emergency\"]"),
+        )
+    })
+    .await;
+    hotline
+        .stack
+        .set_agent_state("e1", ReportedState::Available);
+    let mut phone = hotline.phone().await;
+    assert_eq!(phone.call().await, 200);
+    // Within the first 200 ms of the greeting.
+    tokio::time::sleep(Duration::from_millis(60)).await;
+    phone.press_event('1').await;
+    let ringing = agent.ringing(5).await;
+    assert!(
+        ringing.invite.uri().unwrap().starts_with("sip:2001@"),
+        "the agent's URI is rung"
+    );
+    // While the agent's phone rings the caller hears the leak prompts.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let audio = phone.rtp.audio();
+    let welcome = find_prompt(&audio, "welcome", 3).expect("the greeting started");
+    let leak = find_prompt(&audio, "leak_connecting", 20).expect("leak prompt");
+    assert!(
+        leak - welcome < 25,
+        "greeting cut within 0.5 s of the key, not played on ({} frames)",
+        leak - welcome
+    );
+    let ticket = hotline.ticket().await;
+    assert_eq!(ticket.category, Category::Leak);
+    assert_eq!(ticket.priority, 9);
+    agent.answer(&ringing).await;
+    let call_id = ticket.call_id.unwrap();
+    // Bridged: each side hears the other's 500 Hz tone.
+    let leg_rtp = phone::sdp_rtp_addr(&ringing.invite.body);
+    let tone = tone_500hz(8000);
+    phone.send_audio(&tone).await;
+    agent.rtp.send_audio(leg_rtp, G711Codec::Pcmu, &tone).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let agent_heard = tone_frames(&agent.rtp.audio());
+    assert!(agent_heard >= 30, "agent heard {agent_heard} tone frames");
+    let caller_heard = tone_frames(&phone.rtp.audio());
+    assert!(
+        caller_heard >= 30,
+        "caller heard {caller_heard} tone frames"
+    );
+    let row = hotline.call_row(&call_id).await;
+    assert_eq!(row.agent_id.as_deref(), Some("e1"));
+    assert_eq!(row.queue.as_deref(), Some("emergency"));
+    assert!(
+        row.ivr_path.contains(&"leak:1".to_owned()),
+        "{:?}",
+        row.ivr_path
+    );
+    // The leak key skipped the notice: recorded by default.
+    assert_eq!(row.recording_consent.as_deref(), Some("granted"));
+    assert_eq!(phone.bye().await, 200);
+    assert_eq!(agent.expect_end(5).await, "BYE");
+    hotline.wait_idle().await;
+    let row = hotline.call_row(&call_id).await;
+    assert_eq!(row.disposition.as_deref(), Some("answered"));
+}
+
+#[tokio::test]
+async fn unanswered_leak_overflows_to_the_on_call_uri() {
+    let on_call = AgentPhone::bind().await;
+    let uri = on_call.uri("oncall");
+    let hotline = Hotline::start(|flow| {
+        short_greeting(flow)
+            .replace("overflow_after_secs = 30", "overflow_after_secs = 1")
+            .replace("sip:oncall@127.0.0.1:5070", &uri)
+    })
+    .await;
+    let mut phone = hotline.phone().await;
+    assert_eq!(phone.call().await, 200);
+    phone.press_event('1').await;
+    let ringing = on_call.ringing(5).await;
+    // Waited about overflow_after_secs, hearing the leak prompts.
+    let audio = phone.rtp.audio();
+    assert!(find_prompt(&audio, "leak_connecting", 20).is_some());
+    on_call.answer(&ringing).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let ticket = hotline.ticket().await;
+    assert_eq!((ticket.category, ticket.priority), (Category::Leak, 9));
+    assert_eq!(phone.bye().await, 200);
+    assert_eq!(on_call.expect_end(5).await, "BYE");
+    hotline.wait_idle().await;
+    let row = hotline.call_row(&ticket.call_id.unwrap()).await;
+    assert_eq!(row.disposition.as_deref(), Some("transferred"));
+}
+
+#[tokio::test]
+async fn opt_out_key_refuses_the_recording() {
+    let hotline = Hotline::start(|flow| policy(short_greeting(flow), "opt_out")).await;
+    let mut phone = hotline.phone().await;
+    assert_eq!(phone.call().await, 200);
+    // During the opt-out notice.
+    tokio::time::sleep(Duration::from_millis(
+        frame_count("digit_1") as u64 * 20 + 600,
+    ))
+    .await;
+    phone.press_inband('9').await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(phone.bye().await, 200);
+    hotline.wait_idle().await;
+    let call_id = only_call_id(&hotline).await;
+    let row = hotline.call_row(&call_id).await;
+    assert_eq!(row.recording_consent.as_deref(), Some("declined"));
+    assert_eq!(row.recording_consent_via.as_deref(), Some("dtmf"));
+    assert_eq!(row.recording_file, None);
+    let files: Vec<_> = std::fs::read_dir(&hotline.recordings)
+        .unwrap()
+        .flatten()
+        .collect();
+    assert!(files.is_empty(), "no recording: {files:?}");
+}
+
+#[tokio::test]
+async fn staying_on_the_line_under_opt_out_records_the_caller_on_the_left() {
+    let hotline = Hotline::start(|flow| policy(short_greeting(flow), "opt_out")).await;
+    let mut phone = hotline.phone().await;
+    assert_eq!(phone.call().await, 200);
+    // Greeting, notice and the 1 s response window pass without a key.
+    let before = frame_count("digit_1") + frame_count("recording_opt_out");
+    tokio::time::sleep(Duration::from_millis(before as u64 * 20 + 1300)).await;
+    // 1 s of a 500 Hz tone from the caller.
+    phone.send_audio(&tone_500hz(8000)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(phone.bye().await, 200);
+    hotline.wait_idle().await;
+    let call_id = only_call_id(&hotline).await;
+    let row = hotline.call_row(&call_id).await;
+    assert_eq!(row.recording_consent.as_deref(), Some("granted"));
+    assert_eq!(row.recording_consent_via.as_deref(), Some("voice"));
+    let file = PathBuf::from(row.recording_file.expect("recording file stored"));
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let mut reader = hound::WavReader::open(&file).unwrap();
+    let spec = reader.spec();
+    assert_eq!((spec.channels, spec.sample_rate), (2, 8000));
+    let samples: Vec<i16> = reader.samples::<i16>().map(Result::unwrap).collect();
+    let left: Vec<i16> = samples.iter().step_by(2).copied().collect();
+    let right: Vec<i16> = samples.iter().skip(1).step_by(2).copied().collect();
+    // The left channel holds the tone: loud, and crossing zero 1000 times a second.
+    let loud: Vec<i16> = left.iter().copied().filter(|s| s.abs() > 3000).collect();
+    assert!(
+        loud.len() > 3000,
+        "caller tone on the left ({} loud samples)",
+        loud.len()
+    );
+    let start = left.iter().position(|s| s.abs() > 3000).unwrap();
+    let second = &left[start..(start + 8000).min(left.len())];
+    let crossings = second
+        .windows(2)
+        .filter(|w| (w[0] < 0) != (w[1] < 0))
+        .count();
+    assert!(
+        (900..=1100).contains(&crossings),
+        "500 Hz on the left: {crossings} zero crossings in 1 s"
+    );
+    // The menu prompt is on the right.
+    assert!(right.iter().any(|s| s.abs() > 1000), "prompts on the right");
+}
+
+#[tokio::test]
+async fn calls_ended_every_way_leave_nothing_behind() {
+    let hotline = Hotline::start(|flow| {
+        policy(short_greeting(flow), "off")
+            .replace(
+                "{ digit = \"0\", next = \"person\" },",
+                "{ digit = \"0\", next = \"person\" },\n  { digit = \"9\", next = \"bye\" },",
+            )
+            .replace(
+                "\n[acd]\n",
+                "\n[ivr.flows.main.nodes.bye]\nkind = \"hangup\"\nprompts = [\"goodbye\"]\n\n[acd]\n",
+            )
+    })
+    .await;
+
+    // BYE from the caller.
+    let mut phone = hotline.phone().await;
+    assert_eq!(phone.call().await, 200);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(phone.bye().await, 200);
+    hotline.wait_idle().await;
+
+    // BYE from the hotline: key 9 says goodbye and hangs up.
+    let mut phone = hotline.phone().await;
+    assert_eq!(phone.call().await, 200);
+    tokio::time::sleep(Duration::from_millis(
+        frame_count("digit_1") as u64 * 20 + 300,
+    ))
+    .await;
+    phone.press_event('9').await;
+    phone.expect_bye(10).await;
+    // The last frames may still be in the socket.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(find_prompt(&phone.rtp.audio(), "goodbye", frame_count("goodbye")).is_some());
+    hotline.wait_idle().await;
+
+    // CANCEL before the answer: the caller look-up is held up by a locked table, so the
+    // call rings for the look-up timeout.
+    let mut lock = PgConnection::connect_with(&hotline.db).await.unwrap();
+    sqlx::raw_sql("BEGIN; LOCK TABLE tickets IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut lock)
+        .await
+        .unwrap();
+    let mut phone = hotline.phone().await;
+    phone.send_invite().await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(phone.cancel().await, 487);
+    // With the database stuck a call is still answered (after the look-up timeout) and
+    // served; its records are written once the database is back.
+    let mut phone = hotline.phone().await;
+    assert_eq!(phone.call().await, 200);
+    tokio::time::sleep(Duration::from_millis(
+        frame_count("digit_1") as u64 * 20 + 300,
+    ))
+    .await;
+    assert!(find_prompt(&phone.rtp.audio(), "digit_1", frame_count("digit_1")).is_some());
+    assert!(find_prompt(&phone.rtp.audio(), "main_menu", 5).is_some());
+    assert_eq!(phone.bye().await, 200);
+    sqlx::raw_sql("ROLLBACK").execute(&mut lock).await.unwrap();
+    hotline.wait_idle().await;
+
+    let dispositions: Vec<Option<String>> = {
+        let tickets = hotline.tickets().await;
+        assert_eq!(tickets.len(), 3, "the cancelled call never reached the IVR");
+        let mut out = Vec::new();
+        for ticket in tickets {
+            out.push(hotline.call_row(&ticket.call_id.unwrap()).await.disposition);
+        }
+        out
+    };
+    assert!(dispositions.contains(&Some("self_served".into())));
+    assert!(dispositions.contains(&Some("abandoned_in_ivr".into())));
+    let mut conn = PgConnection::connect_with(&hotline.db).await.unwrap();
+    let cancelled: Vec<(Option<String>, bool)> = sqlx::query_as(
+        "SELECT disposition, answered_at IS NULL FROM calls c WHERE NOT EXISTS \
+         (SELECT 1 FROM tickets t WHERE t.call_id = c.call_id)",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(cancelled, vec![(Some("abandoned_in_ivr".into()), true)]);
+}
+
+#[tokio::test]
+async fn reload_changes_new_calls_only_and_refuses_a_bad_file() {
+    let hotline = Hotline::start(|flow| policy(short_greeting(flow), "off")).await;
+    let mut first = hotline.phone().await;
+    assert_eq!(first.call().await, 200);
+
+    // Keys 2 and 3 swap for new calls: 2 is billing now.
+    let text = std::fs::read_to_string(&hotline.config_path).unwrap();
+    let changed = text.replace(
+        "{ digit = \"2\", next = \"repair\" },\n  { digit = \"3\", next = \"billing\" },",
+        "{ digit = \"2\", next = \"billing\" },\n  { digit = \"3\", next = \"repair\" },",
+    );
+    assert_ne!(text, changed);
+    std::fs::write(&hotline.config_path, &changed).unwrap();
+    hotline.reloader.reload().unwrap();
+
+    let menu_at = Duration::from_millis(frame_count("digit_1") as u64 * 20 + 500);
+    tokio::time::sleep(menu_at).await;
+    first.press_event('2').await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(hotline.ticket().await.category, Category::Repair);
+    assert_eq!(first.bye().await, 200);
+
+    let mut second = hotline.phone().await;
+    assert_eq!(second.call().await, 200);
+    tokio::time::sleep(menu_at).await;
+    // This caller's phone sends its keys as SIP INFO.
+    assert_eq!(second.press_info('2').await, 200);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let categories: Vec<Category> = hotline.tickets().await.iter().map(|t| t.category).collect();
+    assert!(categories.contains(&Category::Query), "{categories:?}");
+    assert_eq!(second.bye().await, 200);
+
+    // A broken file is refused with its line and key; the running one stays.
+    std::fs::write(
+        &hotline.config_path,
+        changed.replace("queue = \"emergency\"", "queue = \"nowhere\""),
+    )
+    .unwrap();
+    let errors = hotline.reloader.reload().unwrap_err();
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.key == "ivr.leak.queue" && e.position.is_some()),
+        "{errors}"
+    );
+    assert_eq!(hotline.reloader.current().ivr.leak.queue, "emergency");
+    hotline.wait_idle().await;
+    hotline.stack.shutdown(Duration::from_secs(1)).await;
+}
+
+/// Asks `sip` for OPTIONS until it answers (the daemon is up), for at most 60 s.
+async fn wait_for_sip(sip: std::net::SocketAddr, daemon: &mut tokio::process::Child) {
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let local = socket.local_addr().unwrap();
+    for i in 0..300 {
+        assert!(
+            daemon.try_wait().unwrap().is_none(),
+            "hotlined exited early"
+        );
+        let options = format!(
+            "OPTIONS sip:{sip} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bKup{i};rport\r\n\
+             From: <sip:probe@127.0.0.1>;tag=p\r\nTo: <sip:{sip}>\r\nCall-ID: up-{i}\r\n\
+             CSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+        );
+        socket.send_to(options.as_bytes(), sip).await.unwrap();
+        let mut buf = vec![0u8; 4096];
+        if let Ok(Ok(_)) =
+            tokio::time::timeout(Duration::from_millis(200), socket.recv_from(&mut buf)).await
+        {
+            return;
+        }
+    }
+    panic!("hotlined did not answer SIP within 60 s");
+}
+
+#[tokio::test]
+async fn hotlined_without_configuration_answers_with_the_built_in_flow() {
+    let dir = support::reachable_temp_dir();
+    std::os::unix::fs::symlink(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("sounds"),
+        dir.path().join("sounds"),
+    )
+    .unwrap();
+    let free_port = || {
+        std::net::UdpSocket::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+    };
+    let (sip, grpc) = (free_port(), free_port());
+    let mut daemon = tokio::process::Command::new(env!("CARGO_BIN_EXE_hotlined"))
+        .args(["--listen", &grpc.to_string(), "--log-format", "json"])
+        .args(["--sip-listen", &sip.to_string()])
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    wait_for_sip(sip, &mut daemon).await;
+
+    let mut phone = Phone::new(sip, CALLER, HOTLINE).await;
+    assert_eq!(phone.call().await, 200);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(find_prompt(&phone.rtp.audio(), "welcome", 50).is_some());
+    assert_eq!(phone.bye().await, 200);
+
+    let pid = i32::try_from(daemon.id().unwrap()).unwrap();
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    let output = daemon.wait_with_output().await.unwrap();
+    let log = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{log}");
+    assert!(log.contains("138****5678"), "the call is logged: {log}");
+    assert!(!log.contains(CALLER), "numbers are masked: {log}");
+}
+
+#[tokio::test]
+async fn shutdown_refuses_new_calls_and_hangs_up_after_the_grace_period() {
+    let hotline = Hotline::start(|flow| policy(short_greeting(flow), "off")).await;
+    let mut phone = hotline.phone().await;
+    assert_eq!(phone.call().await, 200);
+    // The IVR starts (and files the draft) once the ACK is in.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let call_id = only_call_id(&hotline).await;
+    let sip = hotline.stack.sip_addr();
+    let stopping = tokio::spawn(hotline.stack.shutdown(Duration::from_secs(1)));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut late = Phone::new(sip, "13900000000", HOTLINE).await;
+    assert_eq!(late.call().await, 503);
+    // The call in progress went on through the grace period, then got a BYE.
+    phone.expect_bye(5).await;
+    tokio::time::timeout(Duration::from_secs(15), stopping)
+        .await
+        .expect("shutdown completes")
+        .unwrap();
+    // The journal wrote everything before it stopped.
+    let mut conn = PgConnection::connect_with(&hotline.db).await.unwrap();
+    let (ended, disposition): (bool, Option<String>) =
+        sqlx::query_as("SELECT ended_at IS NOT NULL, disposition FROM calls WHERE call_id = $1")
+            .bind(&call_id)
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+    assert!(ended);
+    assert_eq!(disposition.as_deref(), Some("abandoned_in_ivr"));
+}
+
+#[tokio::test]
+async fn keyed_account_number_lands_on_the_ticket() {
+    let hotline = Hotline::start(|flow| {
+        policy(short_greeting(flow), "off")
+            .replace(
+                "{ digit = \"0\", next = \"person\" },",
+                "{ digit = \"0\", next = \"person\" },\n  { digit = \"6\", next = \"account\" },",
+            )
+            .replace(
+                "\n[acd]\n",
+                "\n[ivr.flows.main.nodes.account]\nkind = \"collect\"\nprompts = [\"enter_account\"]\n\
+                 variable = \"account\"\nmax_len = 8\nnext = \"billing\"\nfallback = \"person\"\n\n[acd]\n",
+            )
+    })
+    .await;
+    let mut phone = hotline.phone().await;
+    assert_eq!(phone.call().await, 200);
+    tokio::time::sleep(Duration::from_millis(
+        frame_count("digit_1") as u64 * 20 + 300,
+    ))
+    .await;
+    phone.press_event('6').await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for digit in "20261125".chars() {
+        phone.press_event(digit).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let ticket = hotline.ticket().await;
+    assert_eq!(ticket.category, Category::Query);
+    assert!(
+        ticket.description.ends_with("\naccount: 20261125"),
+        "{:?}",
+        ticket.description
+    );
+    let row = hotline.call_row(&ticket.call_id.unwrap()).await;
+    // The path names the entry; the value itself is on the ticket only.
+    assert_eq!(
+        row.ivr_path,
+        vec![
+            "flow:main:business_hours",
+            "menu:6",
+            "account:<account>",
+            "billing"
+        ]
+    );
+    assert_eq!(phone.bye().await, 200);
+    hotline.wait_idle().await;
+}

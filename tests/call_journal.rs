@@ -1,0 +1,404 @@
+//! The call journal against a real PostgreSQL that is stopped and started mid-stream: records
+//! keep coming during the outage, land in the spool, and reach the database exactly once and
+//! in order when it is back; a torn spool replays its intact prefix; a spool replayed twice
+//! writes nothing twice.
+
+#[allow(dead_code)] // This binary uses the cluster helpers only.
+mod support;
+
+use chrono::{DateTime, TimeZone, Utc};
+use hotline::ivr::{ConsentDecision, ConsentHow, ConsentRecord, TicketUpdate};
+use hotline::store::embedded::{Durability, EmbeddedPostgres};
+use hotline::store::{
+    CallEntry, CallJournal, Disposition, JournalOptions, JournalWriter, SPOOL_FILE, Store,
+};
+use hotline::tickets::Category;
+use sqlx::postgres::PgConnectOptions;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+fn at(minute: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 25, 12, minute, 0).unwrap()
+}
+
+fn options() -> JournalOptions {
+    JournalOptions {
+        memory_limit: 1024,
+        retry_interval: Duration::from_millis(100),
+    }
+}
+
+/// Runs the writer until the returned sender is dropped or sent to.
+fn spawn_writer(
+    writer: JournalWriter,
+) -> (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+) {
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(writer.run(async {
+        let _ = stopped.await;
+    }));
+    (stop, task)
+}
+
+fn draft(call_id: &str, caller: &str) -> CallEntry {
+    CallEntry::Ivr(TicketUpdate::CreateDraft {
+        call_id: call_id.into(),
+        caller: caller.into(),
+        called: "95158".into(),
+        started_at: at(0).with_timezone(&chrono_tz::Asia::Shanghai),
+        flow: "day".into(),
+    })
+}
+
+fn step(node: &str, input: &str) -> CallEntry {
+    CallEntry::Ivr(TicketUpdate::PathStep {
+        node: node.into(),
+        input: Some(input.into()),
+    })
+}
+
+/// A private cluster this test can stop and start.
+async fn start_cluster(root: &Path) -> EmbeddedPostgres {
+    EmbeddedPostgres::start(root, Durability::Throwaway)
+        .await
+        .unwrap()
+}
+
+async fn wait_until<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !check().await {
+        assert!(Instant::now() < deadline, "gave up waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[derive(Debug, PartialEq, sqlx::FromRow)]
+struct CallRow {
+    ivr_path: Vec<String>,
+    answered_at: Option<DateTime<Utc>>,
+    ended_at: Option<DateTime<Utc>>,
+    disposition: Option<String>,
+    queue: Option<String>,
+    agent_id: Option<String>,
+    recording_file: Option<String>,
+    recording_consent: Option<String>,
+    recording_consent_via: Option<String>,
+}
+
+async fn call_row(connect: &PgConnectOptions, call_id: &str) -> Option<CallRow> {
+    let pool = sqlx::PgPool::connect_with(connect.clone()).await.ok()?;
+    let row = sqlx::query_as(
+        "SELECT ivr_path, answered_at, ended_at, disposition, queue, agent_id, recording_file, \
+         recording_consent, recording_consent_via FROM calls WHERE call_id = $1",
+    )
+    .bind(call_id)
+    .fetch_optional(&pool)
+    .await
+    .ok()?;
+    pool.close().await;
+    row
+}
+
+/// (number of tickets of the call, category, priority, events of those tickets).
+async fn ticket_state(store_db: &PgConnectOptions, call_id: &str) -> (i64, String, i32, i64) {
+    let pool = sqlx::PgPool::connect_with(store_db.clone()).await.unwrap();
+    let row = sqlx::query_as(
+        "SELECT count(*) OVER (), category, priority, \
+           (SELECT count(*) FROM ticket_events e WHERE e.ticket_id = t.id) \
+         FROM tickets t WHERE call_id = $1",
+    )
+    .bind(call_id)
+    .fetch_optional(&pool)
+    .await
+    .unwrap()
+    .unwrap_or((0, String::new(), 0, 0));
+    pool.close().await;
+    row
+}
+
+#[tokio::test]
+async fn an_outage_loses_nothing_and_writes_everything_once_in_order() {
+    let dir = support::reachable_temp_dir();
+    let pg_root = dir.path().join("pg");
+    let spool_dir = dir.path().join("spool");
+    let cluster = start_cluster(&pg_root).await;
+    cluster.create_database("journal").await.unwrap();
+    let db = cluster.connect_options("journal");
+    let store: Store = support::store_on(db.clone()).await;
+
+    let (journal, writer) = CallJournal::open_with(&spool_dir, store.clone(), options()).unwrap();
+    let (stop, task) = spawn_writer(writer);
+
+    let a = "call-a@pbx";
+    journal.record(
+        a,
+        CallEntry::Arrived {
+            caller: "13812341234".into(),
+            called: "95158".into(),
+            at: at(0),
+        },
+    );
+    journal.record(a, CallEntry::Answered { at: at(0) });
+    journal.record(a, draft(a, "13812341234"));
+    let before_outage = journal.record(a, step("main", "1"));
+    journal.durable(before_outage).await;
+    assert_eq!(
+        call_row(&db, a).await.unwrap().ivr_path,
+        vec!["main:1".to_owned()]
+    );
+
+    cluster.stop().await.unwrap();
+
+    // The call goes on; a second call comes and goes entirely during the outage.
+    journal.record(a, step("leak_menu", "1"));
+    journal.record(
+        a,
+        CallEntry::Ivr(TicketUpdate::SetCategory {
+            category: Category::Leak,
+            top_priority: true,
+        }),
+    );
+    journal.record(
+        a,
+        CallEntry::Consent(ConsentRecord {
+            decision: ConsentDecision::Given,
+            how: ConsentHow::LeakDefault,
+            at: at(1).with_timezone(&chrono_tz::Asia::Shanghai),
+        }),
+    );
+    journal.record(
+        a,
+        CallEntry::Queue {
+            queue: "leak".into(),
+        },
+    );
+    journal.record(
+        a,
+        CallEntry::Agent {
+            agent_id: "1001".into(),
+        },
+    );
+    journal.record(
+        a,
+        CallEntry::Recording {
+            path: "call-a_pbx.wav".into(),
+        },
+    );
+    journal.record(
+        a,
+        CallEntry::Ended {
+            at: at(5),
+            disposition: Disposition::Answered,
+        },
+    );
+    let b = "call-b@pbx";
+    journal.record(
+        b,
+        CallEntry::Arrived {
+            caller: "13900001111".into(),
+            called: "95158".into(),
+            at: at(2),
+        },
+    );
+    journal.record(b, draft(b, "13900001111"));
+    journal.record(b, step("main", "9"));
+    let last = journal.record(
+        b,
+        CallEntry::Ended {
+            at: at(3),
+            disposition: Disposition::AbandonedInIvr,
+        },
+    );
+    // Safe on disk while the database is down.
+    tokio::time::timeout(Duration::from_secs(30), journal.durable(last))
+        .await
+        .expect("outage records reach the spool");
+    let spool = spool_dir.join(SPOOL_FILE);
+    assert!(std::fs::metadata(&spool).unwrap().len() > 0);
+    assert!(journal.spooled_bytes() > 0);
+    let spooled_copy = dir.path().join("spool-copy");
+    std::fs::create_dir(&spooled_copy).unwrap();
+    std::fs::copy(&spool, spooled_copy.join(SPOOL_FILE)).unwrap();
+
+    let cluster = start_cluster(&pg_root).await;
+    wait_until("the spool is replayed and compacted", || async {
+        journal.spooled_bytes() == 0
+    })
+    .await;
+
+    let row_a = call_row(&db, a).await.unwrap();
+    assert_eq!(
+        row_a,
+        CallRow {
+            ivr_path: vec!["main:1".into(), "leak_menu:1".into()],
+            answered_at: Some(at(0)),
+            ended_at: Some(at(5)),
+            disposition: Some("answered".into()),
+            queue: Some("leak".into()),
+            agent_id: Some("1001".into()),
+            recording_file: Some("call-a_pbx.wav".into()),
+            recording_consent: Some("granted".into()),
+            recording_consent_via: Some("leak_default".into()),
+        }
+    );
+    // One ticket, turned into a top-priority leak draft: create + category + priority events.
+    assert_eq!(ticket_state(&db, a).await, (1, "leak".into(), 9, 3));
+    let row_b = call_row(&db, b).await.unwrap();
+    assert_eq!(row_b.ivr_path, vec!["main:9".to_owned()]);
+    assert_eq!(row_b.disposition.as_deref(), Some("abandoned_in_ivr"));
+    assert_eq!(ticket_state(&db, b).await, (1, "consultation".into(), 0, 1));
+    assert_eq!(std::fs::metadata(&spool).unwrap().len(), 0);
+
+    // The same spool replayed again (a crash before compaction) writes nothing twice.
+    let (_again, writer) = CallJournal::open_with(&spooled_copy, store.clone(), options()).unwrap();
+    let (stop_again, task_again) = spawn_writer(writer);
+    wait_until("the copy is replayed", || async {
+        std::fs::metadata(spooled_copy.join(SPOOL_FILE))
+            .unwrap()
+            .len()
+            == 0
+    })
+    .await;
+    stop_again.send(()).unwrap();
+    task_again.await.unwrap();
+    assert_eq!(call_row(&db, a).await.unwrap(), row_a);
+    assert_eq!(call_row(&db, b).await.unwrap(), row_b);
+    assert_eq!(ticket_state(&db, a).await, (1, "leak".into(), 9, 3));
+    assert_eq!(ticket_state(&db, b).await, (1, "consultation".into(), 0, 1));
+
+    stop.send(()).unwrap();
+    task.await.unwrap();
+    store.close().await;
+    cluster.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_torn_spool_replays_its_intact_prefix_after_a_restart() {
+    let dir = support::reachable_temp_dir();
+    let pg_root = dir.path().join("pg");
+    let spool_dir = dir.path().join("spool");
+    let cluster = start_cluster(&pg_root).await;
+    cluster.create_database("journal").await.unwrap();
+    let db = cluster.connect_options("journal");
+    let store = support::store_on(db.clone()).await;
+    cluster.stop().await.unwrap();
+
+    // The daemon runs during an outage and stops: its records are all spooled.
+    let (journal, writer) = CallJournal::open_with(&spool_dir, store.clone(), options()).unwrap();
+    let (stop, task) = spawn_writer(writer);
+    let c = "call-c@pbx";
+    journal.record(
+        c,
+        CallEntry::Arrived {
+            caller: "13812341234".into(),
+            called: "95158".into(),
+            at: at(0),
+        },
+    );
+    journal.record(c, step("main", "2"));
+    let last = journal.record(
+        c,
+        CallEntry::Ended {
+            at: at(4),
+            disposition: Disposition::SelfServed,
+        },
+    );
+    journal.durable(last).await;
+    stop.send(()).unwrap();
+    task.await.unwrap();
+    drop(journal);
+
+    // A crash tore the last record: cut the file in the middle of it.
+    let spool = spool_dir.join(SPOOL_FILE);
+    let full = std::fs::metadata(&spool).unwrap().len();
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&spool)
+        .unwrap();
+    file.set_len(full - 10).unwrap();
+    drop(file);
+
+    let cluster = start_cluster(&pg_root).await;
+    let (journal, writer) = CallJournal::open_with(&spool_dir, store.clone(), options()).unwrap();
+    let (stop, task) = spawn_writer(writer);
+    wait_until("the intact prefix is replayed", || async {
+        journal.spooled_bytes() == 0
+    })
+    .await;
+    let row = call_row(&db, c).await.unwrap();
+    assert_eq!(row.ivr_path, vec!["main:2".to_owned()]);
+    assert_eq!(row.ended_at, None, "the torn record must not be applied");
+    assert_eq!(row.disposition, None);
+
+    // Recording goes on after the restart, with sequence numbers above the spooled ones.
+    let more = journal.record(
+        c,
+        CallEntry::Ended {
+            at: at(6),
+            disposition: Disposition::SelfServed,
+        },
+    );
+    journal.durable(more).await;
+    assert_eq!(call_row(&db, c).await.unwrap().ended_at, Some(at(6)));
+
+    stop.send(()).unwrap();
+    task.await.unwrap();
+    store.close().await;
+    cluster.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn records_beyond_the_memory_limit_spill_to_disk_and_keep_their_order() {
+    let dir = support::reachable_temp_dir();
+    let cluster = start_cluster(&dir.path().join("pg")).await;
+    cluster.create_database("journal").await.unwrap();
+    let db = cluster.connect_options("journal");
+    let store = support::store_on(db.clone()).await;
+    let small = JournalOptions {
+        memory_limit: 2,
+        ..options()
+    };
+    let (journal, writer) =
+        CallJournal::open_with(&dir.path().join("spool"), store.clone(), small).unwrap();
+    let d = "call-d@pbx";
+    journal.record(
+        d,
+        CallEntry::Arrived {
+            caller: "13812341234".into(),
+            called: "95158".into(),
+            at: at(0),
+        },
+    );
+    for i in 0..30 {
+        journal.record(d, step(&format!("n{i}"), "1"));
+    }
+    // No writer yet: all but the last couple already went to disk from the call path.
+    assert!(journal.spooled_bytes() > 0);
+    let (stop, task) = spawn_writer(writer);
+    // More while the writer drains the spool and the memory queue spills again and again.
+    for i in 30..60 {
+        journal.record(d, step(&format!("n{i}"), "1"));
+        if i % 7 == 0 {
+            tokio::task::yield_now().await;
+        }
+    }
+    wait_until("every step is written", || async {
+        call_row(&db, d)
+            .await
+            .is_some_and(|row| row.ivr_path.len() >= 60)
+            && journal.spooled_bytes() == 0
+    })
+    .await;
+    let expected: Vec<String> = (0..60).map(|i| format!("n{i}:1")).collect();
+    assert_eq!(call_row(&db, d).await.unwrap().ivr_path, expected);
+    stop.send(()).unwrap();
+    task.await.unwrap();
+    store.close().await;
+    cluster.stop().await.unwrap();
+}

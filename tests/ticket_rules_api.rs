@@ -1,0 +1,1202 @@
+//! The service rules through the gRPC API end to end: a real tonic client over loopback, the
+//! real server on an adjustable clock, a real PostgreSQL database per test. The rules
+//! themselves are table-tested in `src/tickets`; these tests check the wiring — the store's
+//! one transition path, follow-ups, role checks, error mapping, the work lists and the
+//! overdue watcher.
+
+mod support;
+
+use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
+use hotline::api::{OverdueWatcher, TicketsService, pb};
+use hotline::tickets::{Rules, RulesConfig};
+use std::sync::{Arc, Mutex};
+use support::{
+    ADMIN, AGENT, NORTH, SOUTH, TestServer, WECHAT, authed, create, fresh_store, repair,
+};
+use tokio_stream::StreamExt;
+use tonic::Code;
+use tonic::transport::Channel;
+
+type Client = pb::tickets_client::TicketsClient<Channel>;
+
+/// Shanghai local time.
+fn sh(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
+    chrono_tz::Asia::Shanghai
+        .with_ymd_and_hms(y, m, d, h, min, 0)
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+fn ts(at: DateTime<Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: at.timestamp(),
+        nanos: 0,
+    }
+}
+
+fn time(at: &Option<prost_types::Timestamp>) -> DateTime<Utc> {
+    let at = at.as_ref().expect("timestamp set");
+    DateTime::from_timestamp(at.seconds, 0).unwrap()
+}
+
+/// The default rules over the 2026 National Day holiday (Oct 1–7, make-up Sep 27 and Oct 10).
+fn rules_2026() -> Rules {
+    rules_2026_with(RulesConfig::default())
+}
+
+fn rules_2026_with(mut config: RulesConfig) -> Rules {
+    let day = |m, d| NaiveDate::from_ymd_opt(2026, m, d).unwrap();
+    config.calendar.holidays = (1..=7).map(|d| day(10, d)).collect();
+    config.calendar.make_up_working_days = vec![day(9, 27), day(10, 10)];
+    Rules::new(config).unwrap()
+}
+
+/// A server on an adjustable clock, with units `north` and `south`.
+struct Rig {
+    server: TestServer,
+    clock: Arc<Mutex<DateTime<Utc>>>,
+    watcher: OverdueWatcher,
+    client: Client,
+}
+
+impl Rig {
+    async fn start(at: DateTime<Utc>) -> Rig {
+        Rig::start_with(at, rules_2026()).await
+    }
+
+    async fn start_with(at: DateTime<Utc>, rules: Rules) -> Rig {
+        let store = fresh_store().await;
+        store.upsert_unit("north", "城北燃气所").await.unwrap();
+        store.upsert_unit("south", "城南燃气所").await.unwrap();
+        let clock = Arc::new(Mutex::new(at));
+        let read = clock.clone();
+        let service =
+            TicketsService::new(store, rules).with_clock(Arc::new(move || *read.lock().unwrap()));
+        let watcher = service.overdue_watcher();
+        let server = TestServer::start_service(service, None).await;
+        let client = server.client().await;
+        Rig {
+            server,
+            clock,
+            watcher,
+            client,
+        }
+    }
+
+    fn at(&self, now: DateTime<Utc>) {
+        *self.clock.lock().unwrap() = now;
+    }
+
+    async fn create(&mut self, ticket: pb::Ticket) -> pb::Ticket {
+        self.client
+            .create_ticket(authed(AGENT, create(ticket, "")))
+            .await
+            .unwrap()
+            .into_inner()
+    }
+
+    async fn dispatch(
+        &mut self,
+        name: &str,
+        unit: &str,
+        token: &str,
+    ) -> Result<pb::Ticket, tonic::Status> {
+        self.client
+            .dispatch_ticket(authed(
+                token,
+                pb::DispatchTicketRequest {
+                    name: name.into(),
+                    unit: unit.into(),
+                },
+            ))
+            .await
+            .map(|r| r.into_inner())
+    }
+
+    async fn accept(&mut self, name: &str, token: &str) -> Result<pb::Ticket, tonic::Status> {
+        self.client
+            .accept_ticket(authed(
+                token,
+                pb::AcceptTicketRequest {
+                    name: name.into(),
+                    contacted_customer: true,
+                },
+            ))
+            .await
+            .map(|r| r.into_inner())
+    }
+
+    async fn reply(&mut self, name: &str) -> pb::Ticket {
+        self.client
+            .reply_ticket(authed(
+                NORTH,
+                pb::ReplyTicketRequest {
+                    name: name.into(),
+                    summary: "更换了减压阀".into(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+    }
+
+    async fn return_(&mut self, name: &str, token: &str) -> Result<pb::Ticket, tonic::Status> {
+        self.client
+            .return_ticket(authed(
+                token,
+                pb::ReturnTicketRequest {
+                    name: name.into(),
+                    reason: "不属于本单位辖区".into(),
+                },
+            ))
+            .await
+            .map(|r| r.into_inner())
+    }
+
+    async fn callback(
+        &mut self,
+        name: &str,
+        outcome: pb::CallbackOutcome,
+        result: pb::Rating,
+        new_demand: &str,
+    ) -> Result<pb::RecordCallbackResponse, tonic::Status> {
+        let reached = outcome == pb::CallbackOutcome::Reached;
+        self.client
+            .record_callback(authed(
+                AGENT,
+                pb::RecordCallbackRequest {
+                    name: name.into(),
+                    outcome: outcome as i32,
+                    attitude: if reached {
+                        pb::Rating::Satisfied as i32
+                    } else {
+                        0
+                    },
+                    result: if reached { result as i32 } else { 0 },
+                    new_demand: new_demand.into(),
+                    note: String::new(),
+                },
+            ))
+            .await
+            .map(|r| r.into_inner())
+    }
+
+    async fn urge(&mut self, name: &str) -> pb::UrgeTicketResponse {
+        self.client
+            .urge_ticket(authed(
+                AGENT,
+                pb::UrgeTicketRequest {
+                    name: name.into(),
+                    kind: pb::UrgeKind::Chase as i32,
+                    note: "怎么还没人来修".into(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+    }
+
+    /// A repair created at `at`, dispatched to north at once.
+    async fn dispatched_repair(&mut self, at: DateTime<Utc>) -> pb::Ticket {
+        self.at(at);
+        let ticket = self.create(repair("13812341234", "灶前阀漏气")).await;
+        self.dispatch(&ticket.name, "north", AGENT).await.unwrap()
+    }
+
+    async fn actions(&self, number: &str) -> Vec<String> {
+        self.server
+            .store
+            .ticket_events(number)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.action)
+            .collect()
+    }
+}
+
+fn status(t: &pb::Ticket) -> pb::Status {
+    pb::Status::try_from(t.status).unwrap()
+}
+
+#[tokio::test]
+async fn a_repair_goes_from_dispatch_to_a_satisfied_callback() {
+    let t0 = sh(2026, 11, 20, 16, 0); // a Friday
+    let mut rig = Rig::start(t0).await;
+    // The agent already knows the unit; the ticket is still a draft.
+    let draft = rig
+        .create(pb::Ticket {
+            responsible_unit: "north".into(),
+            ..repair("13812341234", "灶前阀漏气")
+        })
+        .await;
+    // Deadlines on create: a repair is dispatched within 5 minutes.
+    assert_eq!(time(&draft.dispatch_due), sh(2026, 11, 20, 16, 5));
+    assert_eq!(draft.finish_due, None);
+
+    // Accepting a draft is refused, naming its state.
+    let err = rig.accept(&draft.name, NORTH).await.unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition);
+    assert!(
+        err.message()
+            .contains("cannot accept a ticket that is draft (草稿)"),
+        "{}",
+        err.message()
+    );
+    // Bad fields are INVALID_ARGUMENT naming the field.
+    let err = rig.dispatch(&draft.name, "", AGENT).await.unwrap_err();
+    assert_eq!(
+        (err.code(), err.message()),
+        (Code::InvalidArgument, "unit: required")
+    );
+    let err = rig
+        .dispatch(&draft.name, "North!", AGENT)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    assert!(err.message().starts_with("unit: "), "{}", err.message());
+    let err = rig
+        .dispatch("tickets/nope", "north", AGENT)
+        .await
+        .unwrap_err();
+    assert!(err.message().starts_with("name: "), "{}", err.message());
+    // Units do not dispatch.
+    let err = rig.dispatch(&draft.name, "north", NORTH).await.unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied);
+
+    rig.at(sh(2026, 11, 20, 16, 2));
+    let dispatched = rig.dispatch(&draft.name, "north", AGENT).await.unwrap();
+    assert_eq!(status(&dispatched), pb::Status::Dispatched);
+    assert_eq!(dispatched.responsible_unit, "north");
+    assert_eq!(time(&dispatched.contact_due), sh(2026, 11, 20, 18, 2));
+    assert_eq!(time(&dispatched.finish_due), sh(2026, 11, 25, 16, 2));
+
+    // Another unit may neither act on nor read it.
+    let err = rig.accept(&draft.name, SOUTH).await.unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied, "{}", err.message());
+    let err = rig
+        .client
+        .get_ticket(authed(
+            SOUTH,
+            pb::GetTicketRequest {
+                name: draft.name.clone(),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied);
+    let seen = rig
+        .client
+        .get_ticket(authed(
+            NORTH,
+            pb::GetTicketRequest {
+                name: draft.name.clone(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(seen.name, draft.name);
+    // Unit listings hold their own tickets only.
+    let listed = |token| {
+        let mut client = rig.client.clone();
+        async move {
+            client
+                .list_tickets(authed(token, pb::ListTicketsRequest::default()))
+                .await
+                .unwrap()
+                .into_inner()
+                .tickets
+                .len()
+        }
+    };
+    assert_eq!((listed(NORTH).await, listed(SOUTH).await), (1, 0));
+
+    rig.at(sh(2026, 11, 20, 16, 30));
+    let accepted = rig.accept(&draft.name, NORTH).await.unwrap();
+    assert_eq!(status(&accepted), pb::Status::Accepted);
+    // Contacted on accepting: the contact deadline no longer binds, the rest stays.
+    assert_eq!(time(&accepted.finish_due), sh(2026, 11, 25, 16, 2));
+
+    rig.at(sh(2026, 11, 23, 10, 0));
+    let replied = rig.reply(&draft.name).await;
+    assert_eq!(status(&replied), pb::Status::Replied);
+    assert_eq!(time(&replied.callback_due), sh(2026, 11, 24, 10, 0));
+    assert_eq!(time(&replied.next_callback_time), sh(2026, 11, 23, 10, 0));
+
+    // The callback agents' list has it; units have no such list.
+    let due = rig
+        .client
+        .list_due_callbacks(authed(AGENT, pb::ListDueCallbacksRequest::default()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(due.tickets.len(), 1);
+    assert_eq!(due.tickets[0].name, draft.name);
+    let err = rig
+        .client
+        .list_due_callbacks(authed(NORTH, pb::ListDueCallbacksRequest::default()))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied);
+
+    // A reached callback needs both ratings.
+    let err = rig
+        .callback(
+            &draft.name,
+            pb::CallbackOutcome::Reached,
+            pb::Rating::Unspecified,
+            "",
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    assert!(err.message().starts_with("result: "), "{}", err.message());
+
+    rig.at(sh(2026, 11, 23, 10, 20));
+    let done = rig
+        .callback(
+            &draft.name,
+            pb::CallbackOutcome::Reached,
+            pb::Rating::Satisfied,
+            "",
+        )
+        .await
+        .unwrap();
+    let closed = done.ticket.unwrap();
+    assert_eq!(status(&closed), pb::Status::Closed);
+    assert_eq!(closed.satisfaction_result, pb::Rating::Satisfied as i32);
+    assert_eq!(closed.satisfaction_attitude, pb::Rating::Satisfied as i32);
+    assert!(done.new_ticket.is_none());
+    let attempts = rig
+        .server
+        .store
+        .callback_attempts(&closed.number)
+        .await
+        .unwrap();
+    assert_eq!(attempts.len(), 1);
+    assert_eq!(
+        (
+            attempts[0].outcome.as_str(),
+            attempts[0].attitude.as_deref(),
+            attempts[0].result.as_deref()
+        ),
+        ("reached", Some("satisfied"), Some("satisfied"))
+    );
+    // Nothing left to call back.
+    let due = rig
+        .client
+        .list_due_callbacks(authed(AGENT, pb::ListDueCallbacksRequest::default()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(due.tickets.is_empty());
+    // Every step is in the audit trail, in order, with its actor.
+    assert_eq!(
+        rig.actions(&closed.number).await,
+        [
+            "create",
+            "dispatched",
+            "accepted",
+            "replied",
+            "callback_satisfied"
+        ]
+    );
+    let events = rig
+        .server
+        .store
+        .ticket_events(&closed.number)
+        .await
+        .unwrap();
+    assert_eq!(events[1].actor, "agent:1001");
+    assert_eq!(events[1].new_value.as_deref(), Some("dispatched"));
+    assert_eq!(events[2].actor, "unit:north desk");
+    assert_eq!(events[4].at, sh(2026, 11, 23, 10, 20));
+    // Closed is closed.
+    let err = rig
+        .client
+        .close_ticket(authed(
+            ADMIN,
+            pb::CloseTicketRequest {
+                name: closed.name.clone(),
+                reason: "重复".into(),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition);
+    assert!(
+        err.message().contains("closed (已办结)"),
+        "{}",
+        err.message()
+    );
+}
+
+#[tokio::test]
+async fn a_unit_returns_within_one_working_day_and_not_after() {
+    // Dispatched Wednesday Sep 30 15:00: the next working day is Thursday Oct 8.
+    let mut rig = Rig::start(sh(2026, 9, 30, 15, 0)).await;
+    let late = rig.dispatched_repair(sh(2026, 9, 30, 15, 0)).await;
+    rig.at(sh(2026, 10, 8, 15, 1));
+    let err = rig.return_(&late.name, NORTH).await.unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition);
+    // The limit reads in local time.
+    assert!(
+        err.message().contains("2026-10-08 15:00 (Asia/Shanghai)"),
+        "{}",
+        err.message()
+    );
+
+    let ticket = rig.dispatched_repair(sh(2026, 9, 30, 15, 0)).await;
+    rig.at(sh(2026, 10, 8, 14, 0));
+    let returned = rig.return_(&ticket.name, NORTH).await.unwrap();
+    assert_eq!(status(&returned), pb::Status::Returned);
+    // The centre owes a new dispatch, counted from the return.
+    assert_eq!(time(&returned.dispatch_due), sh(2026, 10, 8, 14, 5));
+    let again = rig.dispatch(&ticket.name, "south", AGENT).await.unwrap();
+    assert_eq!(
+        (status(&again), again.responsible_unit.as_str()),
+        (pb::Status::Dispatched, "south")
+    );
+    let events = rig
+        .server
+        .store
+        .ticket_events(&ticket.number)
+        .await
+        .unwrap();
+    let returned_event = events
+        .iter()
+        .find(|e| e.action == "returned_by_unit")
+        .unwrap();
+    assert_eq!(returned_event.reason.as_deref(), Some("不属于本单位辖区"));
+}
+
+#[tokio::test]
+async fn the_centre_returns_once_then_adjudication() {
+    let mut rig = Rig::start(sh(2026, 11, 20, 16, 0)).await;
+    let ticket = rig.dispatched_repair(sh(2026, 11, 20, 16, 0)).await;
+    rig.at(sh(2026, 11, 23, 10, 0));
+    rig.reply(&ticket.name).await;
+    // A unit cannot return a replied ticket.
+    let err = rig.return_(&ticket.name, NORTH).await.unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition);
+    assert!(
+        err.message().contains("replied (已回复)"),
+        "{}",
+        err.message()
+    );
+
+    rig.at(sh(2026, 11, 23, 14, 0));
+    let first = rig.return_(&ticket.name, AGENT).await.unwrap();
+    assert_eq!(status(&first), pb::Status::Reopened);
+    assert_eq!(time(&first.finish_due), sh(2026, 11, 26, 14, 0));
+    assert_eq!(first.supervisor_reason, "");
+
+    rig.at(sh(2026, 11, 24, 10, 0));
+    rig.reply(&ticket.name).await;
+    rig.at(sh(2026, 11, 24, 15, 0));
+    let second = rig.return_(&ticket.name, AGENT).await.unwrap();
+    assert_eq!(status(&second), pb::Status::Adjudication);
+    assert!(
+        second.supervisor_reason.contains("returned a second time"),
+        "{}",
+        second.supervisor_reason
+    );
+
+    // Only a supervisor dispatches out of adjudication.
+    let err = rig
+        .dispatch(&ticket.name, "south", AGENT)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied);
+    let redispatched = rig.dispatch(&ticket.name, "south", ADMIN).await.unwrap();
+    assert_eq!(status(&redispatched), pb::Status::Dispatched);
+}
+
+#[tokio::test]
+async fn extensions_need_a_working_day_of_notice_and_move_the_finish() {
+    // Repair dispatched Friday Nov 20 16:00: finish due Wednesday Nov 25 16:00.
+    let mut rig = Rig::start(sh(2026, 11, 20, 16, 0)).await;
+    let ticket = rig.dispatched_repair(sh(2026, 11, 20, 16, 0)).await;
+    let ask = |until: Option<DateTime<Utc>>| pb::RequestExtensionRequest {
+        name: ticket.name.clone(),
+        until: until.map(ts),
+        reason: "配件在途".into(),
+    };
+    let err = rig
+        .client
+        .request_extension(authed(NORTH, ask(None)))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err.code(), err.message()),
+        (Code::InvalidArgument, "until: required")
+    );
+
+    rig.at(sh(2026, 11, 24, 16, 1));
+    let err = rig
+        .client
+        .request_extension(authed(NORTH, ask(Some(sh(2026, 11, 27, 16, 0)))))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition);
+    assert!(err.message().contains("too late"), "{}", err.message());
+    assert!(
+        err.message().contains("2026-11-24 16:00 (Asia/Shanghai)"),
+        "{}",
+        err.message()
+    );
+
+    rig.at(sh(2026, 11, 23, 9, 0));
+    // Asking for no more time than it has is a bad `until`.
+    let err = rig
+        .client
+        .request_extension(authed(NORTH, ask(Some(sh(2026, 11, 25, 12, 0)))))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    assert!(err.message().starts_with("until: "), "{}", err.message());
+    let asked = rig
+        .client
+        .request_extension(authed(NORTH, ask(Some(sh(2026, 11, 27, 16, 0)))))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(status(&asked), pb::Status::ExtensionRequested);
+
+    let decide = pb::DecideExtensionRequest {
+        name: ticket.name.clone(),
+        grant: true,
+        until: None,
+        reason: String::new(),
+    };
+    let err = rig
+        .client
+        .decide_extension(authed(NORTH, decide.clone()))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied);
+    rig.at(sh(2026, 11, 23, 11, 0));
+    let granted = rig
+        .client
+        .decide_extension(authed(AGENT, decide))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(status(&granted), pb::Status::Accepted);
+    assert_eq!(time(&granted.finish_due), sh(2026, 11, 27, 16, 0));
+    assert!(rig.actions(&ticket.number).await.ends_with(&[
+        "extension_requested".to_owned(),
+        "extension_granted".to_owned()
+    ]));
+}
+
+#[tokio::test]
+async fn urges_explain_then_dispatch_linked_urge_tickets_then_go_to_the_supervisor() {
+    // Repair dispatched Friday 16:00, due Wednesday 16:00: half-way is Monday 04:00.
+    let mut rig = Rig::start(sh(2026, 11, 20, 16, 0)).await;
+    let ticket = rig.dispatched_repair(sh(2026, 11, 20, 16, 0)).await;
+
+    rig.at(sh(2026, 11, 21, 10, 0));
+    let early = rig.urge(&ticket.name).await;
+    assert!(
+        early.explanation.contains("11月25日16:00"),
+        "{}",
+        early.explanation
+    );
+    assert!(early.urge_ticket.is_none());
+
+    for n in 1..=2 {
+        let now = sh(2026, 11, 23, 9, n);
+        rig.at(now);
+        let urged = rig.urge(&ticket.name).await;
+        assert_eq!(urged.explanation, "");
+        let urge = urged.urge_ticket.expect("an urge ticket");
+        assert_eq!(urge.category, pb::Category::Urge as i32);
+        assert_eq!(status(&urge), pb::Status::Draft);
+        assert_eq!(urge.parent_ticket, ticket.name);
+        assert_eq!(urge.responsible_unit, "north");
+        assert_eq!(time(&urge.dispatch_due), now + Duration::minutes(10));
+        assert_eq!(urge.caller_number, ticket.caller_number);
+        // The urged ticket keeps its state.
+        assert_eq!(
+            status(urged.ticket.as_ref().unwrap()),
+            pb::Status::Dispatched
+        );
+    }
+
+    rig.at(sh(2026, 11, 23, 9, 30));
+    let third = rig.urge(&ticket.name).await;
+    assert!(third.urge_ticket.is_none());
+    assert!(
+        third.supervisor_reason.contains("after 2 urges"),
+        "{}",
+        third.supervisor_reason
+    );
+    assert_eq!(
+        third.ticket.unwrap().supervisor_reason,
+        third.supervisor_reason
+    );
+
+    let urges = rig
+        .client
+        .list_tickets(authed(
+            AGENT,
+            pb::ListTicketsRequest {
+                category: pb::Category::Urge as i32,
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(urges.tickets.len(), 2);
+    let actions = rig.actions(&ticket.number).await;
+    let count = |a: &str| actions.iter().filter(|x| *x == a).count();
+    assert_eq!(
+        (
+            count("urge_explained"),
+            count("urge_dispatched"),
+            count("follow_up"),
+            count("urge_to_supervisor")
+        ),
+        (1, 2, 2, 1)
+    );
+
+    // Integrations urge only tickets of their channel.
+    let err = rig
+        .client
+        .urge_ticket(authed(
+            WECHAT,
+            pb::UrgeTicketRequest {
+                name: ticket.name.clone(),
+                kind: pb::UrgeKind::Chase as i32,
+                note: "催".into(),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied);
+    let err = rig
+        .client
+        .urge_ticket(authed(
+            AGENT,
+            pb::UrgeTicketRequest {
+                name: ticket.name.clone(),
+                kind: 0,
+                note: "催".into(),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err.code(), err.message()),
+        (Code::InvalidArgument, "kind: required")
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_customer_is_tried_three_times_two_hours_apart_then_closed() {
+    let mut rig = Rig::start(sh(2026, 11, 20, 16, 0)).await;
+    let ticket = rig.dispatched_repair(sh(2026, 11, 20, 16, 0)).await;
+    rig.at(sh(2026, 11, 23, 10, 0));
+    rig.reply(&ticket.name).await;
+
+    let unreachable = pb::CallbackOutcome::Unreachable;
+    let first = rig
+        .callback(&ticket.name, unreachable, pb::Rating::Unspecified, "")
+        .await
+        .unwrap()
+        .ticket
+        .unwrap();
+    assert_eq!(status(&first), pb::Status::Callback);
+    assert!(time(&first.next_callback_time) >= sh(2026, 11, 23, 12, 0));
+
+    rig.at(sh(2026, 11, 23, 11, 0));
+    let err = rig
+        .callback(&ticket.name, unreachable, pb::Rating::Unspecified, "")
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition);
+    assert!(
+        err.message().contains("2026-11-23 12:00 (Asia/Shanghai)"),
+        "{}",
+        err.message()
+    );
+
+    rig.at(sh(2026, 11, 23, 12, 0));
+    let second = rig
+        .callback(&ticket.name, unreachable, pb::Rating::Unspecified, "")
+        .await
+        .unwrap()
+        .ticket
+        .unwrap();
+    assert_eq!(status(&second), pb::Status::Callback);
+    rig.at(sh(2026, 11, 23, 14, 30));
+    let third = rig
+        .callback(&ticket.name, unreachable, pb::Rating::Unspecified, "")
+        .await
+        .unwrap()
+        .ticket
+        .unwrap();
+    assert_eq!(status(&third), pb::Status::Closed);
+    let events = rig
+        .server
+        .store
+        .ticket_events(&ticket.number)
+        .await
+        .unwrap();
+    let last = events.last().unwrap();
+    assert_eq!(last.action, "callback_unreachable");
+    assert_eq!(
+        last.reason.as_deref(),
+        Some("customer unreachable after 3 callback attempts")
+    );
+    // Every attempt is on record, the refused one not.
+    let attempts = rig
+        .server
+        .store
+        .callback_attempts(&ticket.number)
+        .await
+        .unwrap();
+    let at: Vec<_> = attempts
+        .iter()
+        .map(|a| (a.at, a.outcome.as_str()))
+        .collect();
+    assert_eq!(
+        at,
+        [
+            (sh(2026, 11, 23, 10, 0), "unreachable"),
+            (sh(2026, 11, 23, 12, 0), "unreachable"),
+            (sh(2026, 11, 23, 14, 30), "unreachable"),
+        ]
+    );
+    assert!(
+        attempts
+            .iter()
+            .all(|a| a.agent == "agent:1001" && a.result.is_none())
+    );
+}
+
+#[tokio::test]
+async fn unsatisfied_reopens_and_a_new_demand_in_the_callback_is_a_new_ticket() {
+    let mut rig = Rig::start(sh(2026, 11, 20, 16, 0)).await;
+    let ticket = rig.dispatched_repair(sh(2026, 11, 20, 16, 0)).await;
+    rig.at(sh(2026, 11, 23, 10, 0));
+    rig.reply(&ticket.name).await;
+    let answered = rig
+        .callback(
+            &ticket.name,
+            pb::CallbackOutcome::Reached,
+            pb::Rating::Unsatisfied,
+            "想把燃气表移到阳台",
+        )
+        .await
+        .unwrap();
+    let reopened = answered.ticket.unwrap();
+    assert_eq!(status(&reopened), pb::Status::Reopened);
+    assert_eq!(reopened.satisfaction_result, pb::Rating::Unsatisfied as i32);
+    // A second handling: a fresh finish period from now.
+    assert_eq!(time(&reopened.finish_due), sh(2026, 11, 26, 10, 0));
+    let new = answered.new_ticket.expect("a ticket for the new demand");
+    assert_eq!(status(&new), pb::Status::Draft);
+    assert!(
+        new.description.contains("想把燃气表移到阳台"),
+        "{}",
+        new.description
+    );
+    assert!(
+        new.description.contains(&ticket.number),
+        "{}",
+        new.description
+    );
+    assert_eq!(new.caller_number, ticket.caller_number);
+    assert_eq!(new.parent_ticket, "");
+    // The new ticket runs against its own dispatch deadline.
+    assert_eq!(time(&new.dispatch_due), sh(2026, 11, 23, 10, 5));
+}
+
+#[tokio::test]
+async fn complaints_level_themselves_from_related_complaints_and_supervisors_override() {
+    let mut rig = Rig::start(sh(2026, 11, 2, 9, 0)).await;
+    let complaint = |caller: &str| pb::Ticket {
+        category: pb::Category::Complaint as i32,
+        responsible_unit: "north".into(),
+        area: "幸福小区".into(),
+        ..repair(caller, "抄表员态度恶劣")
+    };
+    let mut last = None;
+    for (day, caller) in [
+        "13800000001",
+        "13800000002",
+        "13800000003",
+        "13800000004",
+        "13800000005",
+    ]
+    .iter()
+    .enumerate()
+    {
+        rig.at(sh(2026, 11, 2 + day as u32, 9, 0));
+        last = Some(rig.create(complaint(caller)).await);
+    }
+    let fifth = last.unwrap();
+    // Five different callers about the same unit and area within 30 days: L2.
+    assert_eq!(fifth.complaint_level, pb::ComplaintLevel::L2 as i32);
+    let events = rig.server.store.ticket_events(&fifth.number).await.unwrap();
+    let levelled = events
+        .iter()
+        .find(|e| e.action == "complaint_level_changed")
+        .unwrap();
+    assert_eq!(levelled.actor, "system");
+    assert_eq!(
+        levelled.reason.as_deref(),
+        Some("5 different callers, same complaint")
+    );
+    // The fourth stayed light.
+    let fourth = rig
+        .client
+        .list_tickets(authed(
+            AGENT,
+            pb::ListTicketsRequest {
+                caller_number: "13800000004".into(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        fourth.tickets[0].complaint_level,
+        pb::ComplaintLevel::L3 as i32
+    );
+
+    // Only a supervisor sets a level, with a reason.
+    let set = |reason: &str| pb::SetComplaintLevelRequest {
+        name: fifth.name.clone(),
+        level: pb::ComplaintLevel::L1 as i32,
+        reason: reason.into(),
+    };
+    let err = rig
+        .client
+        .set_complaint_level(authed(AGENT, set("媒体曝光")))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied);
+    let err = rig
+        .client
+        .set_complaint_level(authed(ADMIN, set(" ")))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err.code(), err.message()),
+        (Code::InvalidArgument, "reason: required")
+    );
+    let major = rig
+        .client
+        .set_complaint_level(authed(ADMIN, set("媒体曝光")))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(major.complaint_level, pb::ComplaintLevel::L1 as i32);
+    let events = rig.server.store.ticket_events(&fifth.number).await.unwrap();
+    let overridden = events.last().unwrap();
+    assert_eq!(
+        (
+            overridden.action.as_str(),
+            overridden.actor.as_str(),
+            overridden.reason.as_deref()
+        ),
+        ("complaint_level_changed", "admin:ops", Some("媒体曝光"))
+    );
+    // The level's limit applies from dispatch: L1 is 48 hours.
+    let now = sh(2026, 11, 6, 9, 2);
+    rig.at(now);
+    let dispatched = rig.dispatch(&fifth.name, "north", AGENT).await.unwrap();
+    assert_eq!(time(&dispatched.finish_due), now + Duration::hours(48));
+    assert_eq!(time(&dispatched.investigation_due), sh(2026, 11, 10, 9, 2));
+}
+
+#[tokio::test]
+async fn the_watcher_announces_each_deadline_once_and_list_overdue_pages() {
+    let t0 = sh(2026, 11, 20, 16, 0);
+    let mut rig = Rig::start(t0).await;
+    let mut admin_alerts = rig
+        .client
+        .watch_ticket_alerts(authed(ADMIN, pb::WatchTicketAlertsRequest {}))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut south_alerts = rig
+        .client
+        .watch_ticket_alerts(authed(SOUTH, pb::WatchTicketAlertsRequest {}))
+        .await
+        .unwrap()
+        .into_inner();
+    // Three drafts: dispatch due at 16:05, nearly due from 16:04 (the last fifth).
+    let mut drafts = Vec::new();
+    for i in 0..3 {
+        drafts.push(rig.create(repair("13812341234", &format!("第{i}件"))).await);
+    }
+    assert!(
+        rig.watcher
+            .sweep(sh(2026, 11, 20, 16, 2))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let nearly = rig.watcher.sweep(sh(2026, 11, 20, 16, 4)).await.unwrap();
+    assert_eq!(nearly.len(), 3);
+    assert!(nearly.iter().all(|a| a.timeliness.code() == "nearly_due"));
+    // Once only.
+    assert!(
+        rig.watcher
+            .sweep(sh(2026, 11, 20, 16, 4))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let overdue = rig.watcher.sweep(sh(2026, 11, 20, 16, 6)).await.unwrap();
+    assert_eq!(overdue.len(), 3);
+    assert!(
+        rig.watcher
+            .sweep(sh(2026, 11, 20, 16, 30))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let actions = rig.actions(&drafts[0].number).await;
+    assert_eq!(actions, ["create", "nearly_due", "overdue"]);
+
+    // The admin's stream carries all six, in order.
+    for expected in [pb::Timeliness::NearlyDue, pb::Timeliness::Overdue] {
+        for _ in 0..3 {
+            let alert = admin_alerts.next().await.unwrap().unwrap();
+            let deadline = alert.deadline.unwrap();
+            assert_eq!(deadline.timeliness, expected as i32);
+            assert_eq!(deadline.kind, pb::DeadlineKind::Dispatch as i32);
+            assert_eq!(time(&deadline.due), sh(2026, 11, 20, 16, 5));
+        }
+    }
+
+    // ListOverdue at 16:06, two per page.
+    rig.at(sh(2026, 11, 20, 16, 6));
+    let list = |token: &'static str, page_token: String, unit: &str| {
+        let mut client = rig.client.clone();
+        let request = pb::ListOverdueRequest {
+            page_size: 2,
+            page_token,
+            timeliness: pb::Timeliness::Overdue as i32,
+            unit: unit.into(),
+        };
+        async move { client.list_overdue(authed(token, request)).await }
+    };
+    let first = list(AGENT, String::new(), "").await.unwrap().into_inner();
+    assert_eq!(first.tickets.len(), 2);
+    assert!(!first.next_page_token.is_empty());
+    let second = list(AGENT, first.next_page_token.clone(), "")
+        .await
+        .unwrap()
+        .into_inner();
+    let names: Vec<String> = first
+        .tickets
+        .iter()
+        .chain(&second.tickets)
+        .map(|t| t.ticket.as_ref().unwrap().name.clone())
+        .collect();
+    let created: Vec<String> = drafts.iter().map(|t| t.name.clone()).collect();
+    assert_eq!(names, created);
+    assert_eq!(second.next_page_token, "");
+    assert_eq!(
+        first.tickets[0].deadlines[0].timeliness,
+        pb::Timeliness::Overdue as i32
+    );
+    // Not dispatched to anyone: no unit sees them; a unit cannot look at another's.
+    assert!(
+        list(AGENT, String::new(), "south")
+            .await
+            .unwrap()
+            .into_inner()
+            .tickets
+            .is_empty()
+    );
+    assert!(
+        list(SOUTH, String::new(), "")
+            .await
+            .unwrap()
+            .into_inner()
+            .tickets
+            .is_empty()
+    );
+    assert_eq!(
+        list(SOUTH, String::new(), "north")
+            .await
+            .unwrap_err()
+            .code(),
+        Code::PermissionDenied
+    );
+
+    // Dispatched to south at 16:10, its contact deadline (2 h) is nearly due from 17:46.
+    rig.at(sh(2026, 11, 20, 16, 10));
+    let southern = rig.dispatch(&drafts[1].name, "south", AGENT).await.unwrap();
+    let raised = rig.watcher.sweep(sh(2026, 11, 20, 17, 50)).await.unwrap();
+    assert_eq!(raised.len(), 1, "{raised:?}");
+    // The south desk's stream skipped the six alerts about unassigned drafts.
+    let alert = south_alerts.next().await.unwrap().unwrap();
+    assert_eq!(alert.ticket, southern.name);
+    assert_eq!(alert.responsible_unit, "south");
+    let deadline = alert.deadline.unwrap();
+    assert_eq!(
+        (deadline.kind, deadline.timeliness),
+        (
+            pb::DeadlineKind::Contact as i32,
+            pb::Timeliness::NearlyDue as i32
+        )
+    );
+    rig.at(sh(2026, 11, 20, 17, 50));
+    let nearly = pb::ListOverdueRequest {
+        timeliness: pb::Timeliness::NearlyDue as i32,
+        ..Default::default()
+    };
+    let south_list = rig
+        .client
+        .list_overdue(authed(SOUTH, nearly))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(south_list.tickets.len(), 1);
+    assert_eq!(
+        south_list.tickets[0].ticket.as_ref().unwrap().name,
+        southern.name
+    );
+}
+
+#[tokio::test]
+async fn unit_tokens_neither_create_nor_edit_tickets() {
+    let server = TestServer::start(fresh_store().await).await;
+    let mut client = server.client().await;
+    let err = client
+        .create_ticket(authed(NORTH, create(repair("13812341234", "漏气"), "")))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied);
+    assert!(
+        err.message().contains("unit tokens cannot create tickets"),
+        "{}",
+        err.message()
+    );
+    let ticket = client
+        .create_ticket(authed(AGENT, create(repair("13812341234", "漏气"), "")))
+        .await
+        .unwrap()
+        .into_inner();
+    let err = client
+        .update_ticket(authed(
+            NORTH,
+            pb::UpdateTicketRequest {
+                ticket: Some(pb::Ticket {
+                    description: "改".into(),
+                    ..ticket
+                }),
+                update_mask: Some(prost_types::FieldMask {
+                    paths: vec!["description".into()],
+                }),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied);
+}
+
+#[tokio::test]
+async fn edits_keep_deadlines_true_and_leave_the_unit_to_dispatch() {
+    let t0 = sh(2026, 11, 20, 16, 0);
+    let mut rig = Rig::start(t0).await;
+    let consultation = rig
+        .create(pb::Ticket {
+            category: pb::Category::Consultation as i32,
+            ..repair("13812341234", "问问改管道的事")
+        })
+        .await;
+    assert_eq!(time(&consultation.dispatch_due), t0 + Duration::minutes(20));
+    let edit = |ticket: &pb::Ticket, paths: &[&str]| pb::UpdateTicketRequest {
+        ticket: Some(ticket.clone()),
+        update_mask: Some(prost_types::FieldMask {
+            paths: paths.iter().map(|p| p.to_string()).collect(),
+        }),
+    };
+    // Sorted again as a repair: dispatched within 5 minutes of intake.
+    let repair_ticket = pb::Ticket {
+        category: pb::Category::Repair as i32,
+        ..consultation.clone()
+    };
+    let edited = rig
+        .client
+        .update_ticket(authed(AGENT, edit(&repair_ticket, &["category"])))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(time(&edited.dispatch_due), t0 + Duration::minutes(5));
+
+    let dispatched = rig.dispatch(&edited.name, "north", AGENT).await.unwrap();
+    let moved = pb::Ticket {
+        responsible_unit: "south".into(),
+        ..dispatched
+    };
+    let err = rig
+        .client
+        .update_ticket(authed(AGENT, edit(&moved, &["responsible_unit"])))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition);
+    assert!(
+        err.message().contains("dispatched (已派单)"),
+        "{}",
+        err.message()
+    );
+}
+
+#[tokio::test]
+async fn callback_sampling_counts_the_units_replies_of_the_day() {
+    // A sampling where the first reply of a unit's day is always called back and later
+    // ones never: the volume the store counts decides.
+    let mut config = RulesConfig::default();
+    config.callback.sampling = Some(hotline::tickets::config::SamplingConfig {
+        seed: 7,
+        tiers: vec![
+            hotline::tickets::config::SamplingTier {
+                up_to: Some(1),
+                percent: 100,
+            },
+            hotline::tickets::config::SamplingTier {
+                up_to: None,
+                percent: 0,
+            },
+        ],
+    });
+    let mut rig = Rig::start_with(sh(2026, 11, 23, 9, 0), rules_2026_with(config)).await;
+    let first = rig.dispatched_repair(sh(2026, 11, 23, 9, 0)).await;
+    let second = rig.dispatched_repair(sh(2026, 11, 23, 9, 0)).await;
+    rig.at(sh(2026, 11, 23, 10, 0));
+    let called = rig.reply(&first.name).await;
+    assert_eq!(time(&called.callback_due), sh(2026, 11, 24, 10, 0));
+    let sampled_out = rig.reply(&second.name).await;
+    assert_eq!(status(&sampled_out), pb::Status::Replied);
+    assert_eq!(
+        (sampled_out.callback_due, sampled_out.next_callback_time),
+        (None, None)
+    );
+    let events = rig
+        .server
+        .store
+        .ticket_events(&second.number)
+        .await
+        .unwrap();
+    assert_eq!(
+        events.last().unwrap().detail.as_deref(),
+        Some("callback sampled_out")
+    );
+    // The next day starts a new count.
+    let third = rig.dispatched_repair(sh(2026, 11, 24, 9, 0)).await;
+    rig.at(sh(2026, 11, 24, 10, 0));
+    assert!(rig.reply(&third.name).await.callback_due.is_some());
+}

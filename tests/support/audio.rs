@@ -14,7 +14,7 @@ pub const RATE: usize = 8000;
 const PIECE: usize = RATE;
 /// How far from where the first piece puts it a later piece may be found (25 ms).
 const PIECE_SLACK: usize = RATE / 40;
-/// A piece quieter than this (mean square, about -50 dBFS) is a pause and is not matched.
+/// A piece quieter than this (mean square, about -70 dBFS) is a pause and is not matched.
 const QUIET_MEAN_SQUARE: f64 = 100.0;
 
 pub fn read_wav(path: &Path) -> Vec<i16> {

@@ -33,9 +33,10 @@ pub struct CallReport {
 }
 
 impl Baresip {
-    /// Starts baresip with a fresh configuration; `voice` (8 kHz mono) is what it sends in a
-    /// call, and the call ends when it runs out, so make it longer than the call.
-    pub async fn start(voice: &[i16]) -> Baresip {
+    /// Starts baresip with a fresh configuration, calling as `caller` (the user part of its
+    /// address); `voice` (8 kHz mono) is what it sends in a call, and the call ends when it
+    /// runs out, so make it longer than the call.
+    pub async fn start(caller: &str, voice: &[i16]) -> Baresip {
         let program = tools::require("baresip", "baresip");
         let folder = tempfile::tempdir().unwrap();
         let dir = folder.path();
@@ -73,7 +74,7 @@ impl Baresip {
         std::fs::write(dir.join("config"), config).unwrap();
         std::fs::write(
             dir.join("accounts"),
-            "<sip:caller@127.0.0.1>;regint=0;audio_codecs=PCMU,PCMA;answermode=manual\n",
+            format!("<sip:{caller}@127.0.0.1>;regint=0;audio_codecs=PCMU,PCMA;answermode=manual\n"),
         )
         .unwrap();
         let log = std::fs::File::create(dir.join("baresip.log")).unwrap();

@@ -22,6 +22,8 @@ pub struct Sipp<'a> {
     pub vars: &'a [(&'a str, &'a str)],
     /// Files written into sipp's working folder first (e.g. the raw µ-law `rtp_stream`).
     pub files: &'a [(&'a str, &'a [u8])],
+    /// sipp's RTP port (`-mp`); it also binds the port two above.
+    pub media_port: u16,
 }
 
 impl<'a> Sipp<'a> {
@@ -35,6 +37,7 @@ impl<'a> Sipp<'a> {
             rate: 10,
             vars: &[],
             files: &[],
+            media_port: free_udp_port(3),
         }
     }
 
@@ -56,8 +59,7 @@ impl<'a> Sipp<'a> {
             .arg(self.target.to_string())
             .args(["-s", self.service, "-t", self.transport])
             .args(["-i", "127.0.0.1", "-p", &free_udp_port(1).to_string()])
-            // sipp binds the media port and the one two above it (video).
-            .args(["-mi", "127.0.0.1", "-mp", &free_udp_port(3).to_string()])
+            .args(["-mi", "127.0.0.1", "-mp", &self.media_port.to_string()])
             .args(["-nostdin", "-timeout", "40", "-timeout_error", "-trace_err"])
             .args(["-m", &self.calls.to_string(), "-r", &self.rate.to_string()]);
         for (name, value) in self.vars {

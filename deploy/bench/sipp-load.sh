@@ -8,8 +8,10 @@
 # draft ticket, and hangs up. The daemon runs the built-in call flow, which records every
 # call (announce policy). One line per N: calls completed/failed, the most concurrent calls
 # sipp saw, the daemon's CPU use (and its PostgreSQL's) over the run, UDP datagrams sent
-# per call-second (about 100 when RTP flows both ways at 50 packets/s; sipp alone sends 50)
-# and datagrams dropped on the daemon's RTP sockets. Loopback only, bounded by sipp's -m,
+# per call-second (about 100 when RTP flows both ways at 50 packets/s; sipp alone sends 50),
+# datagrams dropped on the daemon's RTP sockets, caller look-ups that hit their 400 ms
+# timeout (a sign of a saturated daemon or database) and sipp's own CPU (sipp shares the
+# machine, so its figures are bounded by it too). Loopback only, bounded by sipp's -m,
 # -l and -timeout. With root and `unshare`, the run gets a private network namespace, so
 # the UDP counters are its own and fixed ports are free.
 #
@@ -128,17 +130,21 @@ echo "hotlined $("$HOTLINED" --version 2>/dev/null | head -1), calls of ${CALL_S
 for N in "${LEVELS[@]}"; do
   RUN="$WORK/n$N"; mkdir -p "$RUN"; cp "$WORK/caller.ulaw" "$RUN/"
   TOTAL=$((2 * N))
-  d0=$(ticks "$DAEMON_PID"); p0=$(postgres_ticks); u0=$(udp_out); k0=$(rows "tickets WHERE category = 'repair'"); t0=$(date +%s%N)
-  ( while sleep 2; do rtp_drops; done ) > "$RUN/drops.txt" &
-  SAMPLER=$!
-  set +e
-  (cd "$RUN" && sipp -sf "$ROOT/tests/sipp/uac_media.xml" "127.0.0.1:$SIP_PORT" -s 4008 \
+  d0=$(ticks "$DAEMON_PID"); p0=$(postgres_ticks); u0=$(udp_out); k0=$(rows "tickets WHERE category = 'repair'")
+  l0=$(grep -c "caller look-up timed out" "$WORK/hotlined.log" || true); t0=$(date +%s%N)
+  (cd "$RUN" && exec sipp -sf "$ROOT/tests/sipp/uac_media.xml" "127.0.0.1:$SIP_PORT" -s 4008 \
      -i 127.0.0.1 -p "$SIPP_PORT" -mi 127.0.0.1 -mp "$SIPP_MEDIA" \
      -set caller 13800000000 -set dtmf rfc4733 -set digits 2 \
      -set wait_ms 15000 -set hold_ms $(( (CALL_SECONDS - 15) * 1000 )) -set ends caller \
      -m "$TOTAL" -l "$N" -r "$N" -rp $((CALL_SECONDS * 1000)) \
      -nostdin -timeout $((3 * CALL_SECONDS + 60)) -timeout_error -recv_timeout 40000 \
-     -trace_stat -fd 1 -trace_err > sipp.out 2>&1)
+     -trace_stat -fd 1 -trace_err > sipp.out 2>&1) &
+  SIPP_PID=$!
+  # Sampled while sipp runs: drops on the daemon's RTP sockets, sipp's own CPU ticks.
+  ( while sleep 1; do rtp_drops >> "$RUN/drops.txt"; ticks "$SIPP_PID" >> "$RUN/sipp_ticks.txt"; done ) &
+  SAMPLER=$!
+  set +e
+  wait "$SIPP_PID"
   rc=$?
   set -e
   kill "$SAMPLER" 2>/dev/null; wait "$SAMPLER" 2>/dev/null || true
@@ -153,13 +159,16 @@ for N in "${LEVELS[@]}"; do
     END { split(last, f, ";");
           print f[col["SuccessfulCall(C)"]], f[col["FailedCall(C)"]], max, f[col["ResponseTime1(C)"]] }' "$CSV")"
   drops=$(awk '{ if ($2 > m[$1]) m[$1] = $2 } END { s = 0; for (i in m) s += m[i]; print s }' "$RUN/drops.txt")
+  sipp_cpu=$(sort -n "$RUN/sipp_ticks.txt" | tail -1)
+  slow_lookups=$(( $(grep -c "caller look-up timed out" "$WORK/hotlined.log" || true) - l0 ))
   # wall is in ms here.
   awk -v n="$N" -v ok="$ok" -v failed="$failed" -v max="$max_calls" -v setup="$setup" -v rc="$rc" \
       -v wall=$(( (t1 - t0) / 1000000 )) -v dcpu=$((d1 - d0)) -v pcpu=$((p1 - p0)) -v hz="$TICKS" \
-      -v udp=$((u1 - u0)) -v secs="$CALL_SECONDS" -v drops="$drops" -v k0="$k0" -v k1="$k1" 'BEGIN {
+      -v udp=$((u1 - u0)) -v secs="$CALL_SECONDS" -v drops="$drops" -v k0="$k0" -v k1="$k1" \
+      -v scpu="$sipp_cpu" -v slow="$slow_lookups" 'BEGIN {
     printf "N=%d: calls ok=%d failed=%d (sipp exit %d), repair tickets filed %s, max concurrent=%d, setup %s, wall %.0f s, " \
            "hotlined CPU %.1f%% of one core, PostgreSQL CPU %.1f%%, UDP sent per call-second %.1f, " \
-           "drops on daemon RTP sockets %d\n",
+           "drops on daemon RTP sockets %d, caller look-ups over 400 ms %d, sipp CPU %.1f%%\n",
       n, ok, failed, rc, (k0 ~ /^[0-9]+$/ && k1 ~ /^[0-9]+$/ ? k1 - k0 : "?"), max, setup, wall / 1000, 100000 * dcpu / hz / wall, 100000 * pcpu / hz / wall,
-      (ok + failed > 0 ? udp / ((ok + failed) * secs) : 0), drops }'
+      (ok + failed > 0 ? udp / ((ok + failed) * secs) : 0), drops, slow, 100000 * scpu / hz / wall }'
 done

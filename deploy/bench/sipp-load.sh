@@ -4,8 +4,10 @@
 # Starts the release hotlined with a throwaway state folder and its own private PostgreSQL,
 # then for each N given (default: 50 100 200) runs sipp with N concurrent callers. Every
 # caller streams RTP (µ-law, 20 ms) for the whole call while the daemon plays its prompts
-# back, presses 2 in the main menu (RFC 4733) so the IVR queues it as a repair and files a
-# draft ticket, and hangs up. The daemon runs the built-in call flow, which records every
+# back, presses 2 15 s in, when the main menu plays (RFC 4733), so the IVR queues it as a
+# repair, and hangs up. Every call files a draft ticket; a repair draft says the key came
+# while the menu played (if the daemon falls behind, its prompts run late and the key lands
+# in the recording notice instead). The daemon runs the built-in call flow, which records every
 # call (announce policy). One line per N: calls completed/failed, the most concurrent calls
 # sipp saw, the daemon's CPU use (and its PostgreSQL's) over the run, UDP datagrams sent
 # per call-second (about 100 when RTP flows both ways at 50 packets/s; sipp alone sends 50),
@@ -130,7 +132,7 @@ echo "hotlined $("$HOTLINED" --version 2>/dev/null | head -1), calls of ${CALL_S
 for N in "${LEVELS[@]}"; do
   RUN="$WORK/n$N"; mkdir -p "$RUN"; cp "$WORK/caller.ulaw" "$RUN/"
   TOTAL=$((2 * N))
-  d0=$(ticks "$DAEMON_PID"); p0=$(postgres_ticks); u0=$(udp_out); k0=$(rows "tickets WHERE category = 'repair'")
+  d0=$(ticks "$DAEMON_PID"); p0=$(postgres_ticks); u0=$(udp_out); k0=$(rows tickets); r0=$(rows "tickets WHERE category = 'repair'")
   l0=$(grep -c "caller look-up timed out" "$WORK/hotlined.log" || true); t0=$(date +%s%N)
   (cd "$RUN" && exec sipp -sf "$ROOT/tests/sipp/uac_media.xml" "127.0.0.1:$SIP_PORT" -s 4008 \
      -i 127.0.0.1 -p "$SIPP_PORT" -mi 127.0.0.1 -mp "$SIPP_MEDIA" \
@@ -149,8 +151,13 @@ for N in "${LEVELS[@]}"; do
   set -e
   kill "$SAMPLER" 2>/dev/null; wait "$SAMPLER" 2>/dev/null || true
   t1=$(date +%s%N); d1=$(ticks "$DAEMON_PID"); p1=$(postgres_ticks); u1=$(udp_out)
-  sleep 1   # the journal writes the last drafts a moment after the calls end
-  k1=$(rows "tickets WHERE category = 'repair'")
+  # The journal writes the last drafts after the calls end (later under load): wait until
+  # the count holds still.
+  k1=$(rows tickets)
+  for _ in $(seq 30); do
+    sleep 1; k=$(rows tickets); [ "$k" = "$k1" ] && break; k1=$k
+  done
+  r1=$(rows "tickets WHERE category = 'repair'")
   CSV=$(ls "$RUN"/uac_media_*_.csv)
   # Columns by name: the last row holds the cumulative figures.
   read -r ok failed max_calls setup <<<"$(awk -F';' '
@@ -164,11 +171,13 @@ for N in "${LEVELS[@]}"; do
   # wall is in ms here.
   awk -v n="$N" -v ok="$ok" -v failed="$failed" -v max="$max_calls" -v setup="$setup" -v rc="$rc" \
       -v wall=$(( (t1 - t0) / 1000000 )) -v dcpu=$((d1 - d0)) -v pcpu=$((p1 - p0)) -v hz="$TICKS" \
-      -v udp=$((u1 - u0)) -v secs="$CALL_SECONDS" -v drops="$drops" -v k0="$k0" -v k1="$k1" \
-      -v scpu="$sipp_cpu" -v slow="$slow_lookups" 'BEGIN {
-    printf "N=%d: calls ok=%d failed=%d (sipp exit %d), repair tickets filed %s, max concurrent=%d, setup %s, wall %.0f s, " \
+      -v udp=$((u1 - u0)) -v secs="$CALL_SECONDS" -v drops="$drops" -v k0="$k0" -v k1="$k1" -v r0="$r0" -v r1="$r1" \
+      -v scpu="$sipp_cpu" -v slow="$slow_lookups" '
+  function delta(a, b) { return (a ~ /^[0-9]+$/ && b ~ /^[0-9]+$/) ? b - a : "?" }
+  BEGIN {
+    printf "N=%d: calls ok=%d failed=%d (sipp exit %d), drafts filed %s (repair %s), max concurrent=%d, setup %s, wall %.0f s, " \
            "hotlined CPU %.1f%% of one core, PostgreSQL CPU %.1f%%, UDP sent per call-second %.1f, " \
            "drops on daemon RTP sockets %d, caller look-ups over 400 ms %d, sipp CPU %.1f%%\n",
-      n, ok, failed, rc, (k0 ~ /^[0-9]+$/ && k1 ~ /^[0-9]+$/ ? k1 - k0 : "?"), max, setup, wall / 1000, 100000 * dcpu / hz / wall, 100000 * pcpu / hz / wall,
+      n, ok, failed, rc, delta(k0, k1), delta(r0, r1), max, setup, wall / 1000, 100000 * dcpu / hz / wall, 100000 * pcpu / hz / wall,
       (ok + failed > 0 ? udp / ((ok + failed) * secs) : 0), drops, slow, 100000 * scpu / hz / wall }'
 done

@@ -140,6 +140,7 @@ impl ConfigSource {
             // A required key that we removed earlier, or that the file misspelt, now shows up
             // as missing: already reported.
             if !removed.contains(&described.key) {
+                removed.push(described.key.clone());
                 problems.report_file_key(described.key, described.message);
             }
             removed.extend(described.meant);

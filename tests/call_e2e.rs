@@ -14,7 +14,7 @@ use hotline::config::{self, BUILTIN_CALL_FLOW};
 use hotline::media::g711::G711Codec;
 use hotline::media::prompts::PromptLibrary;
 use hotline::store::embedded::{Durability, EmbeddedPostgres};
-use hotline::store::{NewAnnouncement, NewCustomer, NewTicket, Store, TicketFilter};
+use hotline::store::{CallEntry, NewAnnouncement, NewCustomer, NewTicket, Store, TicketFilter};
 use hotline::tickets::{Category, Status};
 use phone::{AgentPhone, Phone};
 use sqlx::Connection;
@@ -1109,27 +1109,24 @@ async fn hotlined_purges_expired_recordings_while_it_runs() {
     std::fs::write(&expired, b"RIFF").unwrap();
     std::fs::write(&recent, b"RIFF").unwrap();
     let now = chrono::Utc::now();
-    for (call_id, days, file) in [("old", 30, "old.wav"), ("recent", 0, "recent.wav")] {
-        store
-            .record_call(&hotline::store::NewCall {
-                call_id: call_id.into(),
-                caller_number: CALLER.into(),
-                called_number: HOTLINE.into(),
-                arrived_at: now - chrono::Duration::days(days),
-            })
-            .await
-            .unwrap();
-        store
-            .update_call(
-                call_id,
-                &hotline::store::CallUpdate {
-                    recording_file: Some(file.into()),
-                    ..Default::default()
-                },
-            )
-            .await
-            .unwrap();
-    }
+    let call = |days: i64, file: &str| {
+        vec![
+            CallEntry::Arrived {
+                caller: CALLER.into(),
+                called: HOTLINE.into(),
+                at: now - chrono::Duration::days(days),
+            },
+            CallEntry::Recording { path: file.into() },
+        ]
+    };
+    support::journal_calls(
+        &store,
+        vec![
+            ("old", call(30, "old.wav")),
+            ("recent", call(0, "recent.wav")),
+        ],
+    )
+    .await;
     let url = format!(
         "postgres://{}@localhost:{}/{}?host={}",
         db.get_username(),

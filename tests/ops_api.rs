@@ -10,7 +10,7 @@ use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use hotline::api::{self, AccessList, AdminService, ReloadHook, pb};
 use hotline::config::AnnouncementsConfig;
 use hotline::ops::{Announcer, PromptRef, PurgeReport, purge_expired};
-use hotline::store::{CallUpdate, NewCall, NewCustomer, NewTicket, SpecialGroup, Store};
+use hotline::store::{CallEntry, NewCustomer, NewTicket, SpecialGroup, Store};
 use hotline::tickets::{Category, Channel, Status};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -655,25 +655,15 @@ async fn caller_facts_name_the_household_and_its_open_tickets() {
 }
 
 async fn call_with_recording(store: &Store, call_id: &str, arrived_at: DateTime<Utc>, file: &str) {
-    store
-        .record_call(&NewCall {
-            call_id: call_id.into(),
-            caller_number: "13812341234".into(),
-            called_number: "95158".into(),
-            arrived_at,
-        })
-        .await
-        .unwrap();
-    store
-        .update_call(
-            call_id,
-            &CallUpdate {
-                recording_file: Some(file.into()),
-                ..CallUpdate::default()
-            },
-        )
-        .await
-        .unwrap();
+    let entries = vec![
+        CallEntry::Arrived {
+            caller: "13812341234".into(),
+            called: "95158".into(),
+            at: arrived_at,
+        },
+        CallEntry::Recording { path: file.into() },
+    ];
+    support::journal_calls(store, vec![(call_id, entries)]).await;
 }
 
 #[tokio::test]

@@ -73,6 +73,12 @@ impl Harness {
         self.sent()
     }
 
+    /// Feeds `text` and returns the datagrams sent, unparsed.
+    fn feed_raw(&mut self, text: &str) -> Vec<Vec<u8>> {
+        self.ep.handle_message(self.now, self.pbx, text.as_bytes());
+        std::iter::from_fn(|| self.ep.poll_transmit().map(|t| t.data)).collect()
+    }
+
     fn sent(&mut self) -> Vec<Message> {
         let mut out = Vec::new();
         while let Some(t) = self.ep.poll_transmit() {
@@ -129,6 +135,17 @@ impl Harness {
         assert_eq!(out.len(), 1);
         out.remove(0)
     }
+}
+
+/// First line of the single datagram sent (read raw: our parser normalises reason phrases).
+fn status_line(sent: &[Vec<u8>]) -> String {
+    let first = sent.first().expect("an answer");
+    let text = String::from_utf8_lossy(first);
+    text.lines().next().unwrap_or_default().to_string()
+}
+
+fn parse_reply(sent: &[Vec<u8>]) -> Message {
+    parse(&sent[0], Framing::Datagram).expect("we send parseable messages")
 }
 
 fn codes(sent: &[Message]) -> Vec<u16> {
@@ -374,6 +391,49 @@ fn missing_mandatory_headers_get_400_naming_them() {
         assert_eq!(reply.peer, h.pbx);
         assert!(h.ep.poll_transmit().is_none());
     }
+}
+
+#[test]
+fn invite_without_contact_gets_400_naming_it_and_no_call() {
+    let mut h = harness();
+    let without = request("INVITE", "nc1", "z9hG4bKnc1", 1, None, OFFER)
+        .replace("Contact: <sip:caller@127.0.0.1:5070>\r\n", "");
+    let reply = h.feed_raw(&without);
+    assert_eq!(status_line(&reply), "SIP/2.0 400 Missing Contact header");
+    assert_eq!(reply.len(), 1);
+    assert_eq!(parse_reply(&reply).call_id(), "nc1");
+    // Nothing rings and no timer retransmits anything.
+    assert!(h.events().is_empty());
+    assert_eq!(h.ep.counts().calls, 0);
+    assert!(h.run_until(64_000).is_empty());
+}
+
+#[test]
+fn foreign_sip_version_gets_505_or_is_dropped_when_unanswerable() {
+    let mut h = harness();
+    let v3 = request("INVITE", "v1", "z9hG4bKv1", 1, None, OFFER).replacen(
+        "SIP/2.0\r\n",
+        "SIP/3.0\r\n",
+        1,
+    );
+    let reply = h.feed_raw(&v3);
+    assert_eq!(status_line(&reply), "SIP/2.0 505 Version Not Supported");
+    assert_eq!(reply.len(), 1);
+    let response = parse_reply(&reply);
+    assert_eq!(response.call_id(), "v1");
+    assert_eq!(response.cseq(), Some((1, "INVITE")));
+    assert!(h.events().is_empty());
+    assert_eq!(h.ep.counts().calls, 0);
+    // Without a Call-ID no response can be built: silence.
+    let unanswerable = v3.replace("Call-ID: v1\r\n", "");
+    assert!(h.feed(&unanswerable).is_empty());
+    // An ACK is never answered, whatever its version.
+    let ack =
+        request("ACK", "v2", "z9hG4bKv2", 1, None, "").replacen("SIP/2.0\r\n", "SIP/3.0\r\n", 1);
+    assert!(h.feed(&ack).is_empty());
+    // SIP/2.0 still works afterwards.
+    let options = request("OPTIONS", "v3", "z9hG4bKv3", 1, None, "");
+    assert_eq!(codes(&h.feed(&options)), vec![200]);
 }
 
 #[test]

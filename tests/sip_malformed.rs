@@ -1,5 +1,5 @@
-//! Malformed and hostile input: every case is answered 400 or dropped, nothing panics, and
-//! a good request is still served afterwards.
+//! Malformed and hostile input: every case is answered 400 (505 for a foreign SIP version)
+//! or dropped, nothing panics, and a good request is still served afterwards.
 
 use hotline::sip::config::SipConfig;
 use hotline::sip::endpoint::Endpoint;
@@ -120,6 +120,23 @@ fn corpus() -> Vec<(&'static str, Vec<u8>, Expect)> {
                 .into_bytes(),
             Expect::BadRequest("Max-Forwards"),
         ),
+        (
+            "INVITE without Contact",
+            GOOD.replace("OPTIONS", "INVITE").into_bytes(),
+            Expect::BadRequest("Contact"),
+        ),
+        (
+            "SIP/3.0 request",
+            GOOD.replacen("SIP/2.0\r\n", "SIP/3.0\r\n", 1).into_bytes(),
+            Expect::VersionNotSupported,
+        ),
+        (
+            "SIP/3.0 request without Call-ID",
+            GOOD.replacen("SIP/2.0\r\n", "SIP/3.0\r\n", 1)
+                .replace("Call-ID: good\r\n", "")
+                .into_bytes(),
+            Expect::Dropped,
+        ),
         ("empty", Vec::new(), Expect::Dropped),
         ("only CRLF", b"\r\n\r\n".to_vec(), Expect::Dropped),
         ("binary noise", noise(7, 1500), Expect::Dropped),
@@ -156,6 +173,7 @@ fn corpus() -> Vec<(&'static str, Vec<u8>, Expect)> {
 enum Expect {
     Dropped,
     BadRequest(&'static str),
+    VersionNotSupported,
 }
 
 #[test]
@@ -170,6 +188,9 @@ fn corpus_is_answered_400_or_dropped_never_panics() {
                     reason.contains(header),
                     "{name}: reason `{reason}` should name {header}"
                 );
+            }
+            (Expect::VersionNotSupported, Err(ParseError::Reject { response, .. })) => {
+                assert_eq!(response.code(), Some(505), "{name}");
             }
             _ => panic!("{name}: expected {expect:?}, got {result:?}"),
         }
@@ -190,6 +211,15 @@ fn endpoint_survives_the_corpus_and_then_serves_a_good_request() {
             Expect::BadRequest(_) => {
                 assert_eq!(answers.len(), 1, "{name}");
                 assert!(answers[0].data.starts_with(b"SIP/2.0 400 "), "{name}");
+            }
+            Expect::VersionNotSupported => {
+                assert_eq!(answers.len(), 1, "{name}");
+                assert!(
+                    answers[0]
+                        .data
+                        .starts_with(b"SIP/2.0 505 Version Not Supported\r\n"),
+                    "{name}"
+                );
             }
         }
         assert!(ep.poll_event().is_none(), "{name}");

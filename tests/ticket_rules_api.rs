@@ -4,6 +4,7 @@
 //! one transition path, follow-ups, role checks, error mapping, the work lists and the
 //! overdue watcher.
 
+#[allow(dead_code)] // Shared test helpers: this binary seeds no call rows.
 mod support;
 
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};

@@ -202,6 +202,12 @@ pub fn parse(raw: &[u8], framing: Framing) -> Result<Message, ParseError> {
         return Err(ParseError::Drop("message too large".into()));
     }
     let mut normalised = normalise(raw).map_err(ParseError::Drop)?;
+    // rsip only parses SIP/2.0 (and 1.0); a request in another version must still parse so
+    // we can answer 505 (RFC 3261 §8.2.1's sibling for versions). Parse it as SIP/2.0.
+    let unsupported_version = unsupported_request_version(&normalised);
+    if let Some(range) = unsupported_version.clone() {
+        normalised.splice(range, b"SIP/2.0".iter().copied());
+    }
     // rsip only knows the RFC methods; an extension method must still reach us so we can
     // answer 501. Parse it under a stand-in method and put the real one back.
     let extension_method = extension_method(&normalised);
@@ -234,6 +240,18 @@ pub fn parse(raw: &[u8], framing: Framing) -> Result<Message, ParseError> {
     {
         *m = method;
     }
+    if unsupported_version.is_some() {
+        let reason = "Version Not Supported".to_string();
+        return if check_mandatory(&message).is_ok() && message.method() != Some("ACK") {
+            let response = Message::response_to(&message, 505, &reason, None);
+            Err(ParseError::Reject {
+                response: Box::new(response),
+                reason,
+            })
+        } else {
+            Err(ParseError::Drop(reason))
+        };
+    }
     let is_request = message.is_request();
     if let Err(reason) = check(&mut message, framing) {
         return if is_request && message.method() != Some("ACK") {
@@ -247,6 +265,23 @@ pub fn parse(raw: &[u8], framing: Framing) -> Result<Message, ParseError> {
         };
     }
     Ok(message)
+}
+
+/// Where the version token of a request line sits, if it names a SIP version other than
+/// 2.0 (`INVITE sip:a@b SIP/3.0`). Responses and garbage are left to the parser.
+fn unsupported_request_version(normalised: &[u8]) -> Option<std::ops::Range<usize>> {
+    let line_end = normalised
+        .iter()
+        .position(|b| *b == b'\r' || *b == b'\n')
+        .unwrap_or(normalised.len());
+    let line = &normalised[..line_end];
+    if line.len() >= 4 && line[..4].eq_ignore_ascii_case(b"SIP/") {
+        return None;
+    }
+    let start = line.iter().rposition(|b| *b == b' ')? + 1;
+    let version = &line[start..];
+    let is_sip_version = version.len() > 4 && version[..4].eq_ignore_ascii_case(b"SIP/");
+    (is_sip_version && !version.eq_ignore_ascii_case(b"SIP/2.0")).then_some(start..line_end)
 }
 
 /// The request method if it is a syntactically valid token rsip does not know.
@@ -337,7 +372,8 @@ fn canonical_name(name: &str) -> String {
         .unwrap_or_else(|| name.to_string())
 }
 
-fn check(message: &mut Message, framing: Framing) -> Result<(), String> {
+/// The headers without which no response can be built (RFC 3261 §8.1.1).
+fn check_mandatory(message: &Message) -> Result<(), String> {
     for name in ["Via", "From", "To", "Call-ID", "CSeq"] {
         match message.header(name) {
             None => return Err(format!("Missing {name} header")),
@@ -351,16 +387,32 @@ fn check(message: &mut Message, framing: Framing) -> Result<(), String> {
     let Some((_, cseq_method)) = message.cseq() else {
         return Err("Bad CSeq header".into());
     };
+    if let Some(method) = message.method()
+        && cseq_method != method
+    {
+        return Err("CSeq method does not match the request".into());
+    }
+    Ok(())
+}
+
+fn check(message: &mut Message, framing: Framing) -> Result<(), String> {
+    check_mandatory(message)?;
     if let Some(method) = message.method() {
-        if cseq_method != method {
-            return Err("CSeq method does not match the request".into());
-        }
         match message.header("Max-Forwards") {
             None => return Err("Missing Max-Forwards header".into()),
             Some(v) if v.trim().parse::<u8>().is_err() => {
                 return Err("Bad Max-Forwards header".into());
             }
             Some(_) => {}
+        }
+        // An INVITE establishes a dialog, so it must say where to reach the caller
+        // (RFC 3261 §8.1.1.8); without it we could never send a BYE.
+        if method == "INVITE" {
+            match message.header("Contact") {
+                None => return Err("Missing Contact header".into()),
+                Some(v) if v.trim().is_empty() => return Err("Empty Contact header".into()),
+                Some(_) => {}
+            }
         }
     }
     match message.header("Content-Length") {
@@ -722,6 +774,16 @@ mod tests {
             frame_stream(b"X sip:a SIP/2.0\r\nContent-Length: 99999\r\n\r\n", 1000),
             StreamFrame::Invalid(_)
         ));
+    }
+
+    #[test]
+    fn foreign_versions_are_found_in_request_lines_only() {
+        let v3 = b"INVITE sip:a@b SIP/3.0\r\nVia: x\r\n\r\n";
+        assert_eq!(unsupported_request_version(v3), Some(15..22));
+        assert_eq!(unsupported_request_version(OPTIONS.as_bytes()), None);
+        assert_eq!(unsupported_request_version(b"SIP/3.0 200 OK\r\n"), None);
+        assert_eq!(unsupported_request_version(b"GET / HTTP/1.1\r\n"), None);
+        assert_eq!(unsupported_request_version(b"INVITE sip:a SIP/\r\n"), None);
     }
 
     #[test]

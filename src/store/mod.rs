@@ -18,9 +18,7 @@ mod transitions;
 
 pub use announcements::{Announcement, NewAnnouncement};
 pub use lookups::{CallerCustomer, CallerFacts, OpenTicket};
-pub use records::{
-    CallUpdate, ConsentDecision, ConsentVia, Customer, NewCall, NewCustomer, SpecialGroup,
-};
+pub use records::{Customer, NewCustomer, SpecialGroup};
 pub use retention::ExpiredRecording;
 pub use spool::{
     CallEntry, CallJournal, Disposition, DraftCustomer, JournalError, JournalOptions,

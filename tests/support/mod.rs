@@ -229,6 +229,27 @@ impl Drop for TestServer {
 }
 
 /// `message` with `authorization: Bearer <token>`.
+/// Writes call rows the way the daemon does, through the call journal: each call's entries
+/// in order, and returns once they are all in PostgreSQL.
+pub async fn journal_calls(store: &Store, calls: Vec<(&str, Vec<hotline::store::CallEntry>)>) {
+    let spool = tempfile::tempdir().unwrap();
+    let rules = std::sync::Arc::new(hotline::config::Config::default().rules().unwrap());
+    let (journal, writer) =
+        hotline::store::CallJournal::open(spool.path(), store.clone(), rules).unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let writer = tokio::spawn(writer.run(async {
+        let _ = stopped.await;
+    }));
+    for (call_id, entries) in calls {
+        for entry in entries {
+            journal.record(call_id, entry);
+        }
+    }
+    journal.flush().await;
+    let _ = stop.send(());
+    writer.await.unwrap();
+}
+
 pub fn authed<T>(token: &str, message: T) -> Request<T> {
     let mut request = Request::new(message);
     request

@@ -52,6 +52,32 @@ pub struct Transmit {
     pub data: Vec<u8>,
 }
 
+/// Sends `response` to `peer` and keeps its bytes, so that a retransmitted request (or a
+/// retransmission timer) can be answered with exactly what was said.
+fn send_remembered(
+    peer: Peer,
+    response: &Message,
+    last: &mut Option<Vec<u8>>,
+    out: &mut Vec<Transmit>,
+) {
+    let data = response.to_bytes();
+    out.push(Transmit {
+        peer,
+        data: data.clone(),
+    });
+    *last = Some(data);
+}
+
+/// Resends the response kept by [`send_remembered`], if there is one yet.
+fn resend(peer: Peer, last: &Option<Vec<u8>>, out: &mut Vec<Transmit>) {
+    if let Some(data) = last {
+        out.push(Transmit {
+            peer,
+            data: data.clone(),
+        });
+    }
+}
+
 /// A retransmission schedule: first after T1, doubling, optionally capped (at T2).
 #[derive(Debug, Clone, Copy)]
 struct Backoff {
@@ -136,12 +162,7 @@ impl ServerInvite {
         if self.state != ServerInviteState::Proceeding {
             return;
         }
-        let data = response.to_bytes();
-        out.push(Transmit {
-            peer: self.peer,
-            data: data.clone(),
-        });
-        self.last_response = Some(data);
+        send_remembered(self.peer, response, &mut self.last_response, out);
         if code < 200 {
             return;
         }
@@ -160,12 +181,7 @@ impl ServerInvite {
 
     /// The INVITE came again: resend whatever we last said.
     pub fn on_retransmission(&mut self, out: &mut Vec<Transmit>) {
-        if let Some(data) = &self.last_response {
-            out.push(Transmit {
-                peer: self.peer,
-                data: data.clone(),
-            });
-        }
+        resend(self.peer, &self.last_response, out);
     }
 
     /// An ACK matched this transaction. Returns true when it confirmed a 2xx.
@@ -223,12 +239,7 @@ impl ServerInvite {
             && backoff.next <= now
         {
             backoff.advance();
-            if let Some(data) = &self.last_response {
-                out.push(Transmit {
-                    peer: self.peer,
-                    data: data.clone(),
-                });
-            }
+            resend(self.peer, &self.last_response, out);
         }
         None
     }
@@ -263,12 +274,7 @@ impl ServerNonInvite {
         if self.end_at.is_some() {
             return;
         }
-        let data = response.to_bytes();
-        out.push(Transmit {
-            peer: self.peer,
-            data: data.clone(),
-        });
-        self.last_response = Some(data);
+        send_remembered(self.peer, response, &mut self.last_response, out);
         if response.code().unwrap_or(500) >= 200 {
             let linger = if self.peer.is_reliable() {
                 Duration::ZERO
@@ -280,12 +286,7 @@ impl ServerNonInvite {
     }
 
     pub fn on_retransmission(&mut self, out: &mut Vec<Transmit>) {
-        if let Some(data) = &self.last_response {
-            out.push(Transmit {
-                peer: self.peer,
-                data: data.clone(),
-            });
-        }
+        resend(self.peer, &self.last_response, out);
     }
 
     pub fn next_deadline(&self) -> Option<Instant> {

@@ -56,6 +56,8 @@ pub struct Config {
     pub ivr: crate::ivr::IvrConfig,
     /// Queues and agents; without `[acd]` the built-in queues of `deploy/callflow.toml`.
     pub acd: crate::acd::AcdConfig,
+    /// Agent desktops: reason codes, wrap-up, ring-no-answer, streams, the wallboard.
+    pub desk: crate::desk::DeskConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -358,6 +360,10 @@ impl Config {
         self.announcements.validate(problems);
         self.retention.validate(problems);
         callflow::validate(&self.sip, &self.media, &self.ivr, &self.acd, problems);
+        let queues = &self.acd.queues;
+        for (key, message) in self.desk.problems(|q| queues.contains_key(q)) {
+            problems.report(&key, message);
+        }
     }
 
     /// The validated service rules. Cannot fail for a loaded configuration; a hand-built

@@ -6,16 +6,19 @@
 mod admin;
 mod alerts;
 mod auth;
+mod desk;
 mod tickets;
 mod transitions;
 
 pub use admin::{AdminService, AgentDesk, AgentDeskError, AgentView, ReloadHook, reload_hook};
 pub use alerts::{OverdueWatcher, TicketAlert};
 pub use auth::{AccessList, Caller};
+pub use desk::{AgentDeskService, event_to_proto, pop_to_proto};
 pub use tickets::{Clock, TicketsService};
 
 use crate::config::TlsConfig;
 use std::future::Future;
+use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::{Identity, Server, ServerTlsConfig};
@@ -59,6 +62,11 @@ pub fn load_tls(tls: &TlsConfig) -> Result<ServerTlsConfig, ApiError> {
     Ok(ServerTlsConfig::new().identity(Identity::from_pem(cert, key)))
 }
 
+/// HTTP/2 keepalive pings: a desktop whose connection died silently is noticed (and its
+/// agent's desktop grace period starts) within interval + timeout.
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
+const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Serves `hotline.v1.Tickets` and, when given, `hotline.v1.Admin` (token-checked),
 /// `grpc.health.v1.Health` and server reflection (v1 and v1alpha, no token) on `listener`
 /// until `shutdown` completes, then lets running calls finish.
@@ -66,6 +74,19 @@ pub async fn serve(
     tickets: TicketsService,
     access: AccessList,
     admin: Option<AdminService>,
+    listener: TcpListener,
+    tls: Option<ServerTlsConfig>,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ApiError> {
+    serve_all(tickets, access, admin, None, listener, tls, shutdown).await
+}
+
+/// [`serve`], plus `hotline.v1.AgentDesk` when given.
+pub async fn serve_all(
+    tickets: TicketsService,
+    access: AccessList,
+    admin: Option<AdminService>,
+    desk: Option<AgentDeskService>,
     listener: TcpListener,
     tls: Option<ServerTlsConfig>,
     shutdown: impl Future<Output = ()> + Send,
@@ -87,6 +108,17 @@ pub async fn serve(
     };
     let reflection_v1 = reflection().build_v1()?;
     let reflection_v1alpha = reflection().build_v1alpha()?;
+    if desk.is_some() {
+        health
+            .set_serving::<pb::agent_desk_server::AgentDeskServer<AgentDeskService>>()
+            .await;
+    }
+    let desk_access = access.clone();
+    let desk = desk.map(|desk| {
+        pb::agent_desk_server::AgentDeskServer::with_interceptor(desk, move |request| {
+            desk_access.check(request)
+        })
+    });
     let admin_access = access.clone();
     let admin = admin.map(|admin| {
         pb::admin_server::AdminServer::with_interceptor(admin, move |request| {
@@ -96,7 +128,9 @@ pub async fn serve(
     let tickets = pb::tickets_server::TicketsServer::with_interceptor(tickets, move |request| {
         access.check(request)
     });
-    let mut builder = Server::builder();
+    let mut builder = Server::builder()
+        .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
+        .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT));
     if let Some(tls) = tls {
         builder = builder.tls_config(tls)?;
     }
@@ -106,6 +140,7 @@ pub async fn serve(
         .add_service(reflection_v1alpha)
         .add_service(tickets)
         .add_optional_service(admin)
+        .add_optional_service(desk)
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
         .await?;
     Ok(())

@@ -19,10 +19,12 @@
 //! Owns the wiring between the cores; must not make their decisions (menus: `ivr`, who
 //! answers: `acd`, SIP: `sip`, audio: `media`, SQL: `store`).
 
+mod desktops;
 mod dispatcher;
 mod media_link;
 pub mod reload;
 
+pub use desktops::{DeskOrder, DesktopTasks, Desktops, Subscription};
 pub use reload::Reloader;
 
 use crate::acd::ReportedState;

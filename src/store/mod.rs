@@ -8,6 +8,7 @@
 //! functions it is handed and stores what they decided.
 
 mod announcements;
+mod desk;
 pub mod embedded;
 mod lookups;
 mod records;
@@ -17,6 +18,9 @@ mod tickets;
 mod transitions;
 
 pub use announcements::{Announcement, NewAnnouncement};
+pub use desk::{
+    IvrStep, LeakReport, PastCall, PopHousehold, PopTicket, ScreenPop, StateChangeRecord,
+};
 pub use lookups::{CallerCustomer, CallerFacts, OpenTicket};
 pub use records::{Customer, NewCustomer, SpecialGroup};
 pub use retention::ExpiredRecording;

@@ -13,7 +13,7 @@ pub enum SpecialGroup {
 }
 
 impl SpecialGroup {
-    fn code(self) -> &'static str {
+    pub(super) fn code(self) -> &'static str {
         match self {
             SpecialGroup::ElderlyAlone => "elderly_alone",
             SpecialGroup::Disabled => "disabled",

@@ -1,0 +1,360 @@
+//! The agents' desktops at run time: one [`Desk`] (the sans-IO core of `desk`) behind a
+//! mutex, a task that runs its timers, and the carrying out of its actions — waking the
+//! streams that have events, writing the state timeline and dispositions to the store, and
+//! handing availability changes and call control to the dispatcher.
+//!
+//! A mutex rather than a task of its own because the desk's work per request is a few map
+//! operations: the API's handlers, the streams draining their outboxes and the dispatcher
+//! feeding call events each take it briefly, and never across an await.
+//!
+//! Owns the desk's clock and I/O; must not decide anything about agents (the desk does).
+
+use crate::desk::{
+    AgentState, AgentView, CallControl, Desk, DeskAction, DeskConfig, DeskError, DeskInput,
+    LiveCall, Requested, Roster, StreamItem, SubId,
+};
+use crate::store::{ScreenPop, StateChangeRecord, Store};
+use chrono::{DateTime, Utc};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use tokio::sync::{Notify, mpsc};
+use tokio::task::JoinHandle;
+
+/// What the dispatcher must carry out for the desk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeskOrder {
+    /// The ACD may (or may no longer) offer calls to the agent.
+    Availability { agent: String, ready: bool },
+    Control {
+        call: String,
+        agent: String,
+        control: CallControl,
+    },
+}
+
+enum StoreWrite {
+    Timeline(StateChangeRecord),
+    Disposition {
+        call: String,
+        agent: String,
+        code: String,
+        notes: String,
+    },
+}
+
+struct Inner {
+    desk: Mutex<Desk<ScreenPop>>,
+    wakers: Mutex<HashMap<SubId, Arc<Notify>>>,
+    /// Re-arms the timer task after anything that may move the next deadline.
+    rearm: Notify,
+    orders: mpsc::UnboundedSender<DeskOrder>,
+    writes: mpsc::UnboundedSender<StoreWrite>,
+}
+
+/// A cheap, clonable handle on the desktops.
+#[derive(Clone)]
+pub struct Desktops {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Desktops {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Desktops").finish_non_exhaustive()
+    }
+}
+
+/// The tasks behind [`Desktops`]; abort them on shutdown.
+pub struct DesktopTasks {
+    pub timers: JoinHandle<()>,
+    pub writer: JoinHandle<()>,
+}
+
+fn unix_ms(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+fn state_code(state: &AgentState) -> (String, Option<String>) {
+    (
+        state.name().to_owned(),
+        state.reason_code().map(str::to_owned),
+    )
+}
+
+impl Desktops {
+    /// Starts the desk with every agent logged out, for a new epoch (this start's Unix
+    /// milliseconds). Returns the orders the dispatcher must carry out.
+    pub fn start(
+        config: DeskConfig,
+        tz: chrono_tz::Tz,
+        roster: &Roster,
+        store: Store,
+    ) -> (Desktops, mpsc::UnboundedReceiver<DeskOrder>, DesktopTasks) {
+        let wall = unix_ms(SystemTime::now());
+        let epoch = wall as u64;
+        let desk = Desk::new(Arc::new(config), tz, roster, epoch, Instant::now(), wall);
+        let (orders, orders_rx) = mpsc::unbounded_channel();
+        let (writes, writes_rx) = mpsc::unbounded_channel();
+        let desktops = Desktops {
+            inner: Arc::new(Inner {
+                desk: Mutex::new(desk),
+                wakers: Mutex::new(HashMap::new()),
+                rearm: Notify::new(),
+                orders,
+                writes,
+            }),
+        };
+        let timers = tokio::spawn(desktops.clone().run_timers());
+        let writer = tokio::spawn(write_loop(store, writes_rx));
+        (desktops, orders_rx, DesktopTasks { timers, writer })
+    }
+
+    fn desk(&self) -> MutexGuard<'_, Desk<ScreenPop>> {
+        // A panic while holding the lock leaves plain data behind; go on with it.
+        self.inner.desk.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs `f` on the desk at `Instant::now()`, then what became due, and carries out the
+    /// actions.
+    fn with_desk<T>(&self, f: impl FnOnce(&mut Desk<ScreenPop>, Instant) -> T) -> T {
+        let now = Instant::now();
+        let (result, actions, epoch) = {
+            let mut desk = self.desk();
+            let result = f(&mut desk, now);
+            desk.poll(now);
+            (result, desk.take_actions(), desk.epoch())
+        };
+        self.carry_out(actions, epoch);
+        self.inner.rearm.notify_one();
+        result
+    }
+
+    fn carry_out(&self, actions: Vec<DeskAction>, epoch: u64) {
+        for action in actions {
+            match action {
+                DeskAction::Wake(sub) => {
+                    let wakers = self.inner.wakers.lock().unwrap_or_else(|e| e.into_inner());
+                    if let Some(notify) = wakers.get(&sub) {
+                        notify.notify_one();
+                    }
+                }
+                DeskAction::Availability { agent, ready } => {
+                    let _ = self
+                        .inner
+                        .orders
+                        .send(DeskOrder::Availability { agent, ready });
+                }
+                DeskAction::Control {
+                    call,
+                    agent,
+                    control,
+                } => {
+                    let _ = self.inner.orders.send(DeskOrder::Control {
+                        call,
+                        agent,
+                        control,
+                    });
+                }
+                DeskAction::Timeline {
+                    agent,
+                    from,
+                    to,
+                    version,
+                    at_ms,
+                } => {
+                    let (from_state, from_reason) = state_code(&from);
+                    let (to_state, reason_code) = state_code(&to);
+                    let record = StateChangeRecord {
+                        agent_id: agent,
+                        epoch: epoch as i64,
+                        version: version as i64,
+                        from_state,
+                        from_reason,
+                        to_state,
+                        reason_code,
+                        at: DateTime::from_timestamp_millis(at_ms).unwrap_or_else(Utc::now),
+                    };
+                    let _ = self.inner.writes.send(StoreWrite::Timeline(record));
+                }
+                DeskAction::Disposition {
+                    call,
+                    agent,
+                    code,
+                    notes,
+                } => {
+                    let _ = self.inner.writes.send(StoreWrite::Disposition {
+                        call,
+                        agent,
+                        code,
+                        notes,
+                    });
+                }
+            }
+        }
+    }
+
+    async fn run_timers(self) {
+        loop {
+            let next = self.desk().next_deadline();
+            match next {
+                Some(at) => {
+                    tokio::select! {
+                        _ = tokio::time::sleep_until(at.into()) => {}
+                        _ = self.inner.rearm.notified() => continue,
+                    }
+                }
+                None => {
+                    self.inner.rearm.notified().await;
+                    continue;
+                }
+            }
+            self.with_desk(|_, _| ());
+        }
+    }
+
+    /// A call event from the call layer.
+    pub fn feed(&self, input: DeskInput<ScreenPop>) {
+        self.with_desk(|desk, now| desk.handle(input, now));
+    }
+
+    /// The desk's epoch and Unix milliseconds for an instant (ring deadlines).
+    pub fn wall_ms(&self, t: Instant) -> i64 {
+        self.desk().wall(t)
+    }
+
+    pub fn set_state(
+        &self,
+        agent: &str,
+        requested: Requested,
+        expected_version: Option<u64>,
+    ) -> Result<AgentView, DeskError> {
+        self.with_desk(|desk, now| desk.set_state(agent, requested, expected_version, now))
+    }
+
+    pub fn extend_wrap_up(&self, agent: &str, secs: u64) -> Result<i64, DeskError> {
+        self.with_desk(|desk, now| desk.extend_wrap_up(agent, secs, now))
+    }
+
+    pub fn complete_wrap_up(&self, agent: &str, code: &str, notes: &str) -> Result<(), DeskError> {
+        self.with_desk(|desk, now| desk.complete_wrap_up(agent, code, notes, now))
+    }
+
+    pub fn control(&self, agent: &str, call: &str, control: CallControl) -> Result<(), DeskError> {
+        self.with_desk(|desk, _| desk.control(agent, call, control))
+    }
+
+    pub fn view(&self, agent: &str) -> Result<AgentView, DeskError> {
+        self.desk().view(agent)
+    }
+
+    pub fn agents(&self) -> Vec<AgentView> {
+        self.desk().agents()
+    }
+
+    pub fn live_calls(&self) -> Vec<LiveCall> {
+        self.desk().live_calls()
+    }
+
+    /// Whether `code` is a reason code agents may choose.
+    pub fn is_reason_code(&self, code: &str) -> bool {
+        self.desk().config().is_reason_code(code)
+    }
+
+    fn subscription(&self, sub: SubId) -> Subscription {
+        let notify = Arc::new(Notify::new());
+        // The initial items are already waiting.
+        notify.notify_one();
+        self.inner
+            .wakers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(sub, notify.clone());
+        Subscription {
+            desktops: self.clone(),
+            sub,
+            notify,
+            ended: false,
+        }
+    }
+
+    /// A desktop's stream of `agent`'s events (see `desk` for resume).
+    pub fn subscribe_agent(
+        &self,
+        agent: &str,
+        resume_from: Option<(u64, u64)>,
+    ) -> Result<Subscription, DeskError> {
+        let sub = self.with_desk(|desk, now| desk.subscribe_agent(agent, resume_from, now))?;
+        Ok(self.subscription(sub))
+    }
+
+    pub fn subscribe_wallboard(&self) -> Subscription {
+        let sub = self.with_desk(|desk, now| desk.subscribe_wallboard(now));
+        self.subscription(sub)
+    }
+}
+
+/// One stream's subscription; dropping it unsubscribes.
+pub struct Subscription {
+    desktops: Desktops,
+    sub: SubId,
+    notify: Arc<Notify>,
+    ended: bool,
+}
+
+impl Subscription {
+    /// The next items, waiting for some; `None` once the desk closed the stream.
+    pub async fn next_batch(&mut self) -> Option<Vec<StreamItem<ScreenPop>>> {
+        loop {
+            if self.ended {
+                return None;
+            }
+            let drained = self.desktops.desk().drain(self.sub);
+            self.ended = drained.closed;
+            if !drained.items.is_empty() {
+                return Some(drained.items);
+            }
+            if self.ended {
+                return None;
+            }
+            self.notify.notified().await;
+        }
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        self.desktops
+            .inner
+            .wakers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.sub);
+        let sub = self.sub;
+        self.desktops
+            .with_desk(|desk, now| desk.unsubscribe(sub, now));
+    }
+}
+
+async fn write_loop(store: Store, mut writes: mpsc::UnboundedReceiver<StoreWrite>) {
+    while let Some(write) = writes.recv().await {
+        match write {
+            StoreWrite::Timeline(record) => {
+                if let Err(error) = store.record_state_change(&record).await {
+                    tracing::warn!(%error, agent = %record.agent_id, to = %record.to_state,
+                        "agent state change not stored in the timeline");
+                }
+            }
+            StoreWrite::Disposition {
+                call,
+                agent,
+                code,
+                notes,
+            } => {
+                if let Err(error) = store.record_disposition(&call, &agent, &code, &notes).await {
+                    tracing::warn!(%error, %call, %agent, "wrap-up disposition not stored");
+                }
+            }
+        }
+    }
+}

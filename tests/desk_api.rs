@@ -47,20 +47,12 @@ async fn start(config: DeskConfig) -> DeskServer {
         Desktops::start(config, chrono_tz::Asia::Shanghai, &roster, store.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let access = AccessList::from_config(&support::tokens()).unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let rules = hotline::tickets::Rules::new(Default::default()).unwrap();
-    tokio::spawn(api::serve_all(
-        api::TicketsService::new(store.clone(), rules),
-        access,
-        None,
-        Some(AgentDeskService::new(desktops.clone())),
-        listener,
-        None,
-        async {
-            let _ = stopped.await;
-        },
-    ));
+    let server = serve(&desktops, &store, listener);
+    tokio::spawn(async move {
+        let _ = stopped.await;
+        server.abort();
+    });
     let channel = GrpcChannel::from_shared(format!("http://{addr}"))
         .unwrap()
         .connect()
@@ -74,6 +66,28 @@ async fn start(config: DeskConfig) -> DeskServer {
         pg,
         _stop: stop,
     }
+}
+
+/// Serves the desk (and tickets) on `listener` until aborted.
+fn serve(
+    desktops: &Desktops,
+    store: &Store,
+    listener: tokio::net::TcpListener,
+) -> tokio::task::JoinHandle<()> {
+    let access = AccessList::from_config(&support::tokens()).unwrap();
+    let rules = hotline::tickets::Rules::new(Default::default()).unwrap();
+    let served = api::serve_all(
+        api::TicketsService::new(store.clone(), rules),
+        access,
+        None,
+        Some(AgentDeskService::new(desktops.clone())),
+        listener,
+        None,
+        std::future::pending(),
+    );
+    tokio::spawn(async move {
+        served.await.unwrap();
+    })
 }
 
 async fn database() -> (Store, PgPool) {
@@ -768,4 +782,159 @@ async fn supervisors_see_the_wallboard_and_live_calls() {
         .unwrap();
     let repair = update.lanes.iter().find(|l| l.lane == "repair").unwrap();
     assert_eq!((repair.waiting, repair.offered), (1, 1));
+}
+
+/// Forwards connections to `upstream` until aborted, which drops them all.
+async fn forward(listener: tokio::net::TcpListener, upstream: std::net::SocketAddr) {
+    let mut connections = tokio::task::JoinSet::new();
+    loop {
+        let (mut client, _) = listener.accept().await.unwrap();
+        connections.spawn(async move {
+            let mut server = tokio::net::TcpStream::connect(upstream).await.unwrap();
+            let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+        });
+    }
+}
+
+/// Lines of `hotlinectl desk`, read as they come.
+struct CtlOutput {
+    lines: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+    seen: Vec<String>,
+}
+
+impl CtlOutput {
+    /// Reads until a line containing `needle`; returns the lines read.
+    async fn until(&mut self, needle: &str) -> Vec<String> {
+        let mut read = Vec::new();
+        let found = tokio::time::timeout(Duration::from_secs(10), async {
+            while let Some(line) = self.lines.next_line().await.unwrap() {
+                read.push(line.clone());
+                self.seen.push(line.clone());
+                if line.contains(needle) {
+                    return true;
+                }
+            }
+            false
+        })
+        .await;
+        assert_eq!(
+            found,
+            Ok(true),
+            "no {needle:?} in:\n{}",
+            self.seen.join("\n")
+        );
+        read
+    }
+}
+
+#[tokio::test]
+async fn hotlinectl_desk_shows_events_resumes_after_a_dropped_connection_and_says_when_it_resyncs()
+{
+    use tokio::io::AsyncBufReadExt;
+    let s = start(DeskConfig {
+        history_len: 4,
+        wrap_up_secs: 0,
+        ..DeskConfig::default()
+    })
+    .await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let upstream = listener.local_addr().unwrap();
+    let _server = serve(&s.desktops, &s.store, listener);
+    // The client goes through a proxy: stopping it drops the connection for real.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let proxy = tokio::spawn(forward(listener, upstream));
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_hotlinectl"))
+        .args(["--endpoint", &addr.to_string(), "desk", "1001"])
+        .env("HOTLINE_TOKEN", AGENT)
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut out = CtlOutput {
+        lines: tokio::io::BufReader::new(child.stdout.take().unwrap()).lines(),
+        seen: Vec::new(),
+    };
+    out.until("snapshot (epoch").await;
+    s.desktops
+        .set_state("1001", hotline::desk::Requested::Ready, None)
+        .unwrap();
+    out.until("state LOGGED_OUT -> READY (version 1)").await;
+    let (store, pg) = (s.store.clone(), s.pg.clone());
+    seed_caller(&store, &pg).await;
+    let pop = store
+        .screen_pop("now", "13812341234", "95158", Utc::now())
+        .await
+        .unwrap();
+    s.desktops.feed(DeskInput::Queued {
+        call: "now".into(),
+        queue: "repair".into(),
+        priority: 0,
+        leak: false,
+    });
+    s.desktops.feed(DeskInput::Offered {
+        call: "now".into(),
+        agent: "1001".into(),
+        pop: Arc::new(pop),
+        ring_deadline: Instant::now() + Duration::from_secs(15),
+    });
+    let block = out.until("leak nearby").await.join("\n");
+    assert!(block.contains("RINGING: call now"), "{block}");
+    assert!(block.contains("王秀英 (8800123)"), "{block}");
+    assert!(block.contains("OVERDUE"), "{block}");
+    s.desktops.feed(DeskInput::Abandoned { call: "now".into() });
+    out.until("state RINGING -> READY").await;
+
+    // The connection drops; two events happen meanwhile; the server comes back.
+    proxy.abort();
+    out.until("-- connection lost").await;
+    s.desktops
+        .set_state(
+            "1001",
+            hotline::desk::Requested::NotReady("break".into()),
+            None,
+        )
+        .unwrap();
+    s.desktops
+        .set_state("1001", hotline::desk::Requested::Ready, None)
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+    let proxy = tokio::spawn(forward(listener, upstream));
+    let resumed = out.until("NOT_READY(break) -> READY").await;
+    assert!(
+        resumed.iter().any(|l| l.contains("resuming after epoch")),
+        "{resumed:?}"
+    );
+    assert!(!resumed.iter().any(|l| l.contains("RESYNC")), "{resumed:?}");
+    assert!(
+        resumed
+            .iter()
+            .any(|l| l.contains("READY -> NOT_READY(break)"))
+    );
+
+    // Dropped again, and more happens than the history (4 events) holds: a resync.
+    proxy.abort();
+    out.until("-- connection lost").await;
+    for _ in 0..3 {
+        s.desktops
+            .set_state(
+                "1001",
+                hotline::desk::Requested::NotReady("meal".into()),
+                None,
+            )
+            .unwrap();
+        s.desktops
+            .set_state("1001", hotline::desk::Requested::Ready, None)
+            .unwrap();
+    }
+    let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+    let _proxy = tokio::spawn(forward(listener, upstream));
+    let resynced = out.until("snapshot (epoch").await;
+    assert!(
+        resynced
+            .iter()
+            .any(|l| l.contains("RESYNC: the events missed are no longer kept")),
+        "{resynced:?}"
+    );
+    child.kill().await.unwrap();
 }

@@ -38,6 +38,11 @@ pub enum DeskInput<P> {
         agent: String,
         reason: WithdrawReason,
     },
+    /// Whatever the agent's phone was ringing for rang out or was refused (the ACD's
+    /// ring timer, a busy or unreachable phone): a miss.
+    RangOut {
+        agent: String,
+    },
     Answered {
         call: String,
         agent: String,
@@ -393,6 +398,17 @@ impl<P> Desk<P> {
                 agent,
                 reason,
             } => self.offer_ended(&call, &agent, reason, now),
+            DeskInput::RangOut { agent } => {
+                let ringing = self
+                    .agents
+                    .get(&agent)
+                    .and_then(|a| a.current.as_ref())
+                    .filter(|c| matches!(c.phase, Phase::Ringing))
+                    .map(|c| c.offer.call.clone());
+                if let Some(call) = ringing {
+                    self.offer_ended(&call, &agent, WithdrawReason::RingTimeout, now);
+                }
+            }
             DeskInput::Answered { call, agent } => self.answered(&call, &agent, now),
             DeskInput::Ended { call, who } => self.ended(&call, who, now),
             DeskInput::Abandoned { call } => self.left_queue(&call, true, now),

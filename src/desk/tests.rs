@@ -393,6 +393,25 @@ fn ring_outs_set_not_ready_ring_no_answer_after_n_misses() {
 }
 
 #[test]
+fn a_refused_or_rung_out_offer_counts_as_a_miss_without_naming_the_call() {
+    let mut b = bench();
+    b.ready("a1");
+    b.queue("c1", "repair");
+    b.offer("c1", "a1");
+    b.feed(DeskInput::RangOut { agent: "a1".into() });
+    assert_eq!(b.state("a1"), AgentState::NotReady("ring_no_answer".into()));
+    // Nothing ringing: nothing to miss.
+    b.ready("a1");
+    b.feed(DeskInput::RangOut { agent: "a1".into() });
+    assert_eq!(b.state("a1"), AgentState::Ready);
+    let calls = b.desk.live_calls();
+    assert_eq!(
+        (calls[0].phase, calls[0].agent.as_deref()),
+        (LivePhase::Waiting, None)
+    );
+}
+
+#[test]
 fn an_answer_resets_the_miss_count() {
     let mut b = bench_with(DeskConfig {
         ring_no_answer_after: 2,

@@ -605,11 +605,16 @@ impl<P> Desk<P> {
     }
 
     fn ended(&mut self, call: &str, who: HungUpBy, now: Instant) {
-        let Some(agent) = self.calls.get_mut(call).and_then(|c| {
-            c.phase = LivePhase::AfterAgent;
-            c.since = now;
-            c.agent.take()
-        }) else {
+        let Some(agent) = self
+            .calls
+            .get_mut(call)
+            .filter(|c| c.phase == LivePhase::Talking)
+            .and_then(|c| {
+                c.phase = LivePhase::AfterAgent;
+                c.since = now;
+                c.agent.take()
+            })
+        else {
             return;
         };
         let Some(current) = self.agents.get_mut(&agent).and_then(|a| a.current.as_mut()) else {
@@ -1238,20 +1243,31 @@ impl<P> Desk<P> {
             .collect()
     }
 
+    /// The call as supervisors see it, with how long it has waited in its queue so far.
+    pub fn live_call(&self, call: &str, now: Instant) -> Option<(LiveCall, Duration)> {
+        let c = self.calls.get(call)?;
+        let waited = c
+            .waiting_since
+            .map_or(Duration::ZERO, |since| now.saturating_duration_since(since));
+        let live = LiveCall {
+            call: call.to_owned(),
+            queue: c.queue.clone(),
+            priority: c.priority,
+            leak: c.leak,
+            agent: c.agent.clone(),
+            phase: c.phase,
+            since_ms: self.wall(c.since),
+        };
+        Some((live, waited))
+    }
+
     /// Calls waiting, ringing, talking or still with the caller after the agent left.
     pub fn live_calls(&self) -> Vec<LiveCall> {
+        let now = self.anchor.0;
         let mut calls: Vec<LiveCall> = self
             .calls
-            .iter()
-            .map(|(id, c)| LiveCall {
-                call: id.clone(),
-                queue: c.queue.clone(),
-                priority: c.priority,
-                leak: c.leak,
-                agent: c.agent.clone(),
-                phase: c.phase,
-                since_ms: self.wall(c.since),
-            })
+            .keys()
+            .filter_map(|id| self.live_call(id, now).map(|(live, _)| live))
             .collect();
         calls.sort_by(|a, b| (a.since_ms, &a.call).cmp(&(b.since_ms, &b.call)));
         calls

@@ -460,6 +460,39 @@ fn a_caller_hanging_up_while_ringing_withdraws_the_offer_without_a_miss() {
 }
 
 #[test]
+fn a_caller_gone_while_waiting_or_ringing_is_an_abandon_not_an_end() {
+    let mut b = bench();
+    b.ready("a1");
+    let sub = b.desk.subscribe_agent("a1", None, b.now).expect("sub");
+    b.events(sub);
+    b.queue("c1", "repair");
+    b.offer("c1", "a1");
+    // The call layer says both, in this order, whatever the call's stage.
+    b.feed(DeskInput::Ended {
+        call: "c1".into(),
+        who: HungUpBy::Caller,
+    });
+    b.feed(DeskInput::CallGone { call: "c1".into() });
+    assert_eq!(
+        names(&b.events(sub)),
+        [
+            "state:ringing",
+            "offered:c1",
+            "withdrawn:CallerHungUp",
+            "state:ready"
+        ]
+    );
+    let wb = b.desk.subscribe_wallboard(b.now);
+    let snap = b.boards(wb);
+    let repair = snap[0]
+        .lanes
+        .iter()
+        .find(|l| l.lane == "repair")
+        .expect("lane");
+    assert_eq!((repair.counters.abandoned, repair.waiting), (1, 0));
+}
+
+#[test]
 fn an_agent_without_a_desktop_for_the_grace_period_goes_not_ready() {
     let mut b = bench_with(DeskConfig {
         desktop_grace_secs: 20,

@@ -12,7 +12,7 @@ use hotline::api::{self, AccessList, AgentDeskService, pb};
 use hotline::call::{DeskOrder, Desktops};
 use hotline::desk::{DeskConfig, DeskInput, HungUpBy, Roster};
 use hotline::store::{CallEntry, NewCustomer, NewTicket, ScreenPop, Store};
-use hotline::tickets::{Category, Channel, Status};
+use hotline::tickets::{Category, Status};
 use pb::agent_desk_client::AgentDeskClient;
 use pb::agent_event::Event;
 use sqlx::PgPool;
@@ -543,33 +543,6 @@ where
     }
 }
 
-fn ticket(caller: &str, customer_id: Option<i64>, status: Status, category: Category) -> NewTicket {
-    NewTicket {
-        request_id: None,
-        channel: Channel::Hotline,
-        category,
-        complaint_level: None,
-        status,
-        priority: 0,
-        caller_name: String::new(),
-        caller_number: caller.into(),
-        caller_address: "幸福路1号".into(),
-        description: "燃气表不走字".into(),
-        customer_id,
-        responsible_unit: None,
-        dispatch_due: None,
-        contact_due: None,
-        finish_due: None,
-        callback_due: None,
-        investigation_due: None,
-        area: "天河".into(),
-        parent_number: None,
-        call_id: None,
-        created_by: "agent:1001".into(),
-        created_at: Utc::now(),
-    }
-}
-
 /// The seeded caller: a household, 3 earlier calls, 2 open tickets (one overdue), a closed
 /// one and the drafts of the earlier calls; a leak next door; an outage for the area.
 pub async fn seed_caller(store: &Store, pg: &PgPool) -> i64 {
@@ -632,7 +605,7 @@ pub async fn seed_caller(store: &Store, pg: &PgPool) -> i64 {
     .execute(pg)
     .await
     .unwrap();
-    let overdue = ticket("13812341234", None, Status::Dispatched, Category::Repair);
+    let overdue = support::new_ticket("13812341234", None, Status::Dispatched, Category::Repair);
     store
         .create_ticket(&NewTicket {
             finish_due: Some(now - TimeDelta::hours(2)),
@@ -641,7 +614,7 @@ pub async fn seed_caller(store: &Store, pg: &PgPool) -> i64 {
         })
         .await
         .unwrap();
-    let by_household = ticket(
+    let by_household = support::new_ticket(
         "02588880000",
         Some(household.id),
         Status::Accepted,
@@ -655,7 +628,7 @@ pub async fn seed_caller(store: &Store, pg: &PgPool) -> i64 {
         .await
         .unwrap();
     store
-        .create_ticket(&ticket(
+        .create_ticket(&support::new_ticket(
             "13812341234",
             None,
             Status::Closed,
@@ -663,7 +636,11 @@ pub async fn seed_caller(store: &Store, pg: &PgPool) -> i64 {
         ))
         .await
         .unwrap();
-    let leak = ticket("13900000000", None, Status::Dispatched, Category::Leak);
+    let leak = NewTicket {
+        caller_address: "幸福路1号".into(),
+        area: "天河".into(),
+        ..support::new_ticket("13900000000", None, Status::Dispatched, Category::Leak)
+    };
     store
         .create_ticket(&NewTicket {
             created_at: now - TimeDelta::days(3),

@@ -11,7 +11,7 @@ use hotline::api::{self, AccessList, AdminService, ReloadHook, pb};
 use hotline::config::AnnouncementsConfig;
 use hotline::ops::{Announcer, PromptRef, PurgeReport, purge_expired};
 use hotline::store::{CallEntry, NewCustomer, NewTicket, SpecialGroup, Store};
-use hotline::tickets::{Category, Channel, Status};
+use hotline::tickets::{Category, Status};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -541,33 +541,6 @@ async fn reload_config_calls_the_hook_and_reports_every_problem() {
     assert_eq!(failing.reloads.load(Ordering::SeqCst), 1);
 }
 
-fn ticket(caller: &str, customer_id: Option<i64>, status: Status, category: Category) -> NewTicket {
-    NewTicket {
-        request_id: None,
-        channel: Channel::Hotline,
-        category,
-        complaint_level: None,
-        status,
-        priority: 0,
-        caller_name: String::new(),
-        caller_number: caller.into(),
-        caller_address: String::new(),
-        description: "燃气表不走字".into(),
-        customer_id,
-        responsible_unit: None,
-        dispatch_due: None,
-        contact_due: None,
-        finish_due: None,
-        callback_due: None,
-        investigation_due: None,
-        area: String::new(),
-        parent_number: None,
-        call_id: None,
-        created_by: "agent:1001".into(),
-        created_at: chrono::Utc::now(),
-    }
-}
-
 #[tokio::test]
 async fn caller_facts_name_the_household_and_its_open_tickets() {
     let store = support::fresh_store().await;
@@ -584,14 +557,19 @@ async fn caller_facts_name_the_household_and_its_open_tickets() {
         .await
         .unwrap();
     let (by_number, _) = store
-        .create_ticket(&ticket(number, None, Status::Draft, Category::Consultation))
+        .create_ticket(&support::new_ticket(
+            number,
+            None,
+            Status::Draft,
+            Category::Consultation,
+        ))
         .await
         .unwrap();
     let due = Utc.with_ymd_and_hms(2026, 11, 28, 9, 0, 0).unwrap();
     let (by_household, _) = store
         .create_ticket(&NewTicket {
             finish_due: Some(due),
-            ..ticket(
+            ..support::new_ticket(
                 "02588880000",
                 Some(customer.id),
                 Status::Dispatched,
@@ -601,11 +579,16 @@ async fn caller_facts_name_the_household_and_its_open_tickets() {
         .await
         .unwrap();
     store
-        .create_ticket(&ticket(number, None, Status::Closed, Category::Query))
+        .create_ticket(&support::new_ticket(
+            number,
+            None,
+            Status::Closed,
+            Category::Query,
+        ))
         .await
         .unwrap();
     store
-        .create_ticket(&ticket(
+        .create_ticket(&support::new_ticket(
             "13900001111",
             None,
             Status::Draft,

@@ -252,6 +252,11 @@ impl Desktops {
         self.desk().agents()
     }
 
+    /// The call's queue, priority, leak flag and wait so far, for its screen pop.
+    pub fn live_call(&self, call: &str) -> Option<(LiveCall, std::time::Duration)> {
+        self.desk().live_call(call, Instant::now())
+    }
+
     pub fn live_calls(&self) -> Vec<LiveCall> {
         self.desk().live_calls()
     }

@@ -277,3 +277,36 @@ pub fn create(ticket: pb::Ticket, request_id: &str) -> pb::CreateTicketRequest {
         request_id: request_id.into(),
     }
 }
+
+/// A hotline ticket of `caller` (and household `customer_id`) in `status`, taken now.
+pub fn new_ticket(
+    caller: &str,
+    customer_id: Option<i64>,
+    status: hotline::tickets::Status,
+    category: hotline::tickets::Category,
+) -> hotline::store::NewTicket {
+    hotline::store::NewTicket {
+        request_id: None,
+        channel: hotline::tickets::Channel::Hotline,
+        category,
+        complaint_level: None,
+        status,
+        priority: 0,
+        caller_name: String::new(),
+        caller_number: caller.into(),
+        caller_address: String::new(),
+        description: "燃气表不走字".into(),
+        customer_id,
+        responsible_unit: None,
+        dispatch_due: None,
+        contact_due: None,
+        finish_due: None,
+        callback_due: None,
+        investigation_due: None,
+        area: String::new(),
+        parent_number: None,
+        call_id: None,
+        created_by: "agent:1001".into(),
+        created_at: chrono::Utc::now(),
+    }
+}

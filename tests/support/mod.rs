@@ -279,6 +279,7 @@ pub fn create(ticket: pb::Ticket, request_id: &str) -> pb::CreateTicketRequest {
 }
 
 /// A hotline ticket of `caller` (and household `customer_id`) in `status`, taken now.
+#[allow(dead_code)] // Not every test binary including this module seeds tickets.
 pub fn new_ticket(
     caller: &str,
     customer_id: Option<i64>,

@@ -13,6 +13,23 @@ const OPEN_TICKETS: i64 = 20;
 /// Leak reports a pop lists.
 const NEARBY_LEAKS: i64 = 20;
 
+/// The caller's last calls ($1 caller, $2 this call, $3 limit): `calls_by_caller`.
+const LAST_CALLS_SQL: &str = "SELECT c.call_id, c.arrived_at, c.ivr_path, c.disposition, c.agent_id, \
+        (SELECT t.number FROM tickets t WHERE t.call_id = c.call_id ORDER BY t.id LIMIT 1) \
+     FROM calls c WHERE c.caller_number = $1 AND c.call_id <> $2 \
+     ORDER BY c.arrived_at DESC LIMIT $3";
+
+/// Open tickets of the caller or household ($1 caller, $2 household ids, $3 limit), with the
+/// deadline owed next: `tickets_by_caller`, `tickets_by_customer`.
+const OPEN_TICKETS_SQL: &str = "SELECT number, category, status, LEAST( \
+         CASE WHEN dispatched_at IS NULL THEN dispatch_due END, \
+         CASE WHEN contacted_at IS NULL THEN contact_due END, \
+         CASE WHEN replied_at IS NULL THEN COALESCE(extended_finish, finish_due) END, \
+         CASE WHEN status = 'callback' THEN callback_due END) \
+     FROM tickets \
+     WHERE (caller_number = $1 OR customer_id = ANY($2)) AND status NOT IN ('closed', 'draft') \
+     ORDER BY created_at DESC, id DESC LIMIT $3";
+
 /// One step of the caller's way through the IVR.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IvrStep {
@@ -203,18 +220,12 @@ impl Store {
             Option<String>,
             Option<String>,
         );
-        let rows: Vec<Row> = sqlx::query_as(
-            "SELECT c.call_id, c.arrived_at, c.ivr_path, c.disposition, c.agent_id, \
-                    (SELECT t.number FROM tickets t WHERE t.call_id = c.call_id \
-                     ORDER BY t.id LIMIT 1) \
-             FROM calls c WHERE c.caller_number = $1 AND c.call_id <> $2 \
-             ORDER BY c.arrived_at DESC LIMIT $3",
-        )
-        .bind(&pop.caller_number)
-        .bind(&pop.call_id)
-        .bind(LAST_CALLS)
-        .fetch_all(&self.pool)
-        .await?;
+        let rows: Vec<Row> = sqlx::query_as(LAST_CALLS_SQL)
+            .bind(&pop.caller_number)
+            .bind(&pop.call_id)
+            .bind(LAST_CALLS)
+            .fetch_all(&self.pool)
+            .await?;
         pop.last_calls = rows
             .into_iter()
             .map(
@@ -248,22 +259,12 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         type Row = (String, String, String, Option<DateTime<Utc>>);
-        let rows: Vec<Row> = sqlx::query_as(
-            "SELECT number, category, status, LEAST( \
-                 CASE WHEN dispatched_at IS NULL THEN dispatch_due END, \
-                 CASE WHEN contacted_at IS NULL THEN contact_due END, \
-                 CASE WHEN replied_at IS NULL THEN COALESCE(extended_finish, finish_due) END, \
-                 CASE WHEN status = 'callback' THEN callback_due END) \
-             FROM tickets \
-             WHERE (caller_number = $1 OR customer_id = ANY($2)) \
-               AND status NOT IN ('closed', 'draft') \
-             ORDER BY created_at DESC, id DESC LIMIT $3",
-        )
-        .bind(&pop.caller_number)
-        .bind(customer_ids)
-        .bind(OPEN_TICKETS)
-        .fetch_all(&self.pool)
-        .await?;
+        let rows: Vec<Row> = sqlx::query_as(OPEN_TICKETS_SQL)
+            .bind(&pop.caller_number)
+            .bind(customer_ids)
+            .bind(OPEN_TICKETS)
+            .fetch_all(&self.pool)
+            .await?;
         pop.open_complaint = rows
             .iter()
             .any(|(_, category, _, _)| category == "complaint");
@@ -309,6 +310,45 @@ impl Store {
             })
             .collect();
         Ok(())
+    }
+
+    /// The plans (EXPLAIN ANALYZE) of the pop's two heaviest queries for `caller`, for the
+    /// benchmark: (query, plan text).
+    pub async fn screen_pop_plans(
+        &self,
+        caller: &str,
+    ) -> Result<Vec<(&'static str, String)>, StoreError> {
+        let customer_ids: Vec<i64> = self
+            .customers_by_phone(caller)
+            .await?
+            .iter()
+            .map(|c| c.id)
+            .collect();
+        let explain = |sql: &str| format!("EXPLAIN (ANALYZE, BUFFERS) {sql}");
+        let last_calls: Vec<(String,)> =
+            sqlx::query_as(sqlx::AssertSqlSafe(explain(LAST_CALLS_SQL)))
+                .bind(caller)
+                .bind("")
+                .bind(LAST_CALLS)
+                .fetch_all(&self.pool)
+                .await?;
+        let tickets: Vec<(String,)> =
+            sqlx::query_as(sqlx::AssertSqlSafe(explain(OPEN_TICKETS_SQL)))
+                .bind(caller)
+                .bind(&customer_ids)
+                .bind(OPEN_TICKETS)
+                .fetch_all(&self.pool)
+                .await?;
+        let text = |rows: Vec<(String,)>| {
+            rows.into_iter()
+                .map(|(l,)| l)
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        Ok(vec![
+            ("last calls", text(last_calls)),
+            ("open tickets", text(tickets)),
+        ])
     }
 
     /// Appends an agent's state change to the timeline (idempotent per agent, epoch and

@@ -18,7 +18,8 @@ use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
-use tokio::sync::{Notify, mpsc};
+use crate::config::Config;
+use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinHandle;
 
 /// What the dispatcher must carry out for the desk.
@@ -68,6 +69,30 @@ impl std::fmt::Debug for Desktops {
 pub struct DesktopTasks {
     pub timers: JoinHandle<()>,
     pub writer: JoinHandle<()>,
+    /// Applies reloaded configurations (absent when started without a configuration feed).
+    pub reload: Option<JoinHandle<()>>,
+}
+
+impl DesktopTasks {
+    pub fn abort(&self) {
+        self.timers.abort();
+        self.writer.abort();
+        if let Some(reload) = &self.reload {
+            reload.abort();
+        }
+    }
+}
+
+/// The agents and queues of `[acd]`, as the desk knows them.
+pub fn roster(acd: &crate::acd::AcdConfig) -> Roster {
+    Roster {
+        agents: acd
+            .agents
+            .iter()
+            .map(|(id, agent)| (id.clone(), agent.queues.clone()))
+            .collect(),
+        queues: acd.queues.keys().cloned().collect(),
+    }
 }
 
 fn unix_ms(t: SystemTime) -> i64 {
@@ -107,7 +132,34 @@ impl Desktops {
         };
         let timers = tokio::spawn(desktops.clone().run_timers());
         let writer = tokio::spawn(write_loop(store, writes_rx));
-        (desktops, orders_rx, DesktopTasks { timers, writer })
+        let tasks = DesktopTasks {
+            timers,
+            writer,
+            reload: None,
+        };
+        (desktops, orders_rx, tasks)
+    }
+
+    /// [`Desktops::start`] on the daemon's configuration, following its reloads: agents
+    /// added start logged out, agents removed are logged out and their desktops closed.
+    pub fn start_with(
+        mut config: watch::Receiver<Arc<Config>>,
+        store: Store,
+    ) -> Result<(Desktops, mpsc::UnboundedReceiver<DeskOrder>, DesktopTasks), String> {
+        let current = config.borrow_and_update().clone();
+        let tz = current.daemon.tz()?;
+        let (desktops, orders, mut tasks) =
+            Desktops::start(current.desk.clone(), tz, &roster(&current.acd), store);
+        let following = desktops.clone();
+        tasks.reload = Some(tokio::spawn(async move {
+            while config.changed().await.is_ok() {
+                let config = config.borrow_and_update().clone();
+                following.with_desk(|desk, now| {
+                    desk.reconfigure(Arc::new(config.desk.clone()), &roster(&config.acd), now)
+                });
+            }
+        }));
+        Ok((desktops, orders, tasks))
     }
 
     fn desk(&self) -> MutexGuard<'_, Desk<ScreenPop>> {

@@ -4,10 +4,12 @@
 //!
 //! Owns per-call state and its clean-up; must not decide menus, routing or SIP behaviour.
 
+use super::acd_link;
+use super::journal::{self, Stage};
 use super::media_link::MediaLink;
+use super::{AgentDeskError, AgentView};
 use super::{Control, DispatcherCounts};
-use crate::acd::{self, Acd, AcdAction, AcdEvent, AcdTimerId, ReportedState};
-use crate::api::{AgentDeskError, AgentView};
+use crate::acd::{Acd, AcdAction, AcdEvent, AcdTimerId, ReportedState};
 use crate::config::Config;
 use crate::ivr::{self, CallEngine, CallInfo, IvrConfig, TimerId};
 use crate::logging::Masked;
@@ -23,9 +25,7 @@ use crate::sip::sdp::{Codec, NegotiatedMedia};
 use crate::sip::transaction::Peer;
 use crate::sip::transport::Request;
 use crate::sip::{CallHandle, Command, EndReason, Event as SipEvent, OutgoingCall};
-use crate::store::{
-    CallEntry, CallJournal, CallerCustomer, CallerFacts, Disposition, DraftCustomer, Store,
-};
+use crate::store::{CallEntry, CallJournal, CallerCustomer, CallerFacts, Disposition, Store};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -99,28 +99,6 @@ struct Playlist {
     remaining: VecDeque<String>,
 }
 
-/// How the call ended, for the call row.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Stage {
-    Ivr,
-    Queued,
-    WithAgent,
-    Transferred,
-    SelfServed,
-}
-
-impl Stage {
-    fn disposition(self) -> Disposition {
-        match self {
-            Stage::Ivr => Disposition::AbandonedInIvr,
-            Stage::Queued => Disposition::AbandonedInQueue,
-            Stage::WithAgent => Disposition::Answered,
-            Stage::Transferred => Disposition::Transferred,
-            Stage::SelfServed => Disposition::SelfServed,
-        }
-    }
-}
-
 struct Call {
     id: String,
     caller: String,
@@ -149,9 +127,8 @@ struct Dispatcher {
     prompts: Arc<PromptLibrary>,
     store: Store,
     journal: CallJournal,
-    acd: Acd,
+    acd: Acd<CallHandle>,
     calls: HashMap<CallHandle, Call>,
-    by_id: HashMap<String, CallHandle>,
     legs: HashMap<CallHandle, OutLeg>,
     timers: BTreeMap<(Instant, TimerKey), ()>,
     timer_at: HashMap<TimerKey, Instant>,
@@ -194,7 +171,6 @@ pub(super) async fn run(parts: Parts) {
         store,
         journal,
         calls: HashMap::new(),
-        by_id: HashMap::new(),
         legs: HashMap::new(),
         timers: BTreeMap::new(),
         timer_at: HashMap::new(),
@@ -319,7 +295,6 @@ impl Dispatcher {
             );
         }
         self.legs.clear();
-        self.by_id.clear();
         self.timers.clear();
         self.timer_at.clear();
         if let Some(done) = self.shutdown.as_mut().and_then(|s| s.done.take()) {
@@ -544,7 +519,6 @@ impl Dispatcher {
             },
         );
         self.spawn_lookup(handle, &caller, &dialled, &config);
-        self.by_id.insert(id.clone(), handle);
         self.calls.insert(
             handle,
             Call {
@@ -800,8 +774,7 @@ impl Dispatcher {
             };
             let now = Instant::now();
             let actions = call.engine.handle(event);
-            let call_id = call.id.clone();
-            let acd_actions = acd::link::apply_ivr_actions(&mut self.acd, &call_id, &actions, now);
+            let acd_actions = acd_link::apply_ivr_actions(&mut self.acd, &handle, &actions, now);
             for action in actions {
                 self.ivr_action(handle, action).await;
             }
@@ -876,52 +849,29 @@ impl Dispatcher {
             }
             ivr::Action::Ticket(update) => self.ticket_update(handle, update),
             ivr::Action::RecordConsent(record) => {
-                self.journal.record(&call.id, CallEntry::Consent(record));
+                self.journal
+                    .record(&call.id, journal::consent_entry(record));
             }
         }
     }
 
     fn ticket_update(&mut self, handle: CallHandle, update: ivr::TicketUpdate) {
-        let Some(call) = self.calls.get_mut(&handle) else {
+        let Some(call) = self.calls.get(&handle) else {
             return;
         };
-        let entry = match update {
-            ivr::TicketUpdate::CreateDraft {
-                call_id: _,
-                caller,
-                called,
-                started_at,
-                flow,
-            } => CallEntry::Draft {
-                caller,
-                called,
-                flow,
-                started_at: started_at.with_timezone(&chrono::Utc),
-                customer: call
-                    .lookup
-                    .as_ref()
-                    .and_then(|l| l.customer.as_ref())
-                    .map(|c| DraftCustomer {
-                        id: c.id,
-                        name: c.name.clone(),
-                        address: c.address.clone(),
-                        area: c.area.clone(),
-                    }),
-            },
-            ivr::TicketUpdate::Variable { ref name, .. } => {
-                // The value (an account number) goes on the ticket for the agent, never into
-                // logs.
-                tracing::debug!(call = %call.id, variable = name, "caller entry collected");
-                CallEntry::Ivr(update)
-            }
-            update => CallEntry::Ivr(update),
-        };
-        self.journal.record(&call.id, entry);
+        if let ivr::TicketUpdate::Variable { name, .. } = &update {
+            // The value (an account number) goes on the ticket for the agent, never into
+            // logs.
+            tracing::debug!(call = %call.id, variable = name, "caller entry collected");
+        }
+        let customer = call.lookup.as_ref().and_then(|l| l.customer.as_ref());
+        self.journal
+            .record(&call.id, journal::ticket_entry(update, customer));
     }
 
     // ----- ACD -----
 
-    async fn apply_acd(&mut self, actions: Vec<AcdAction>) {
+    async fn apply_acd(&mut self, actions: Vec<AcdAction<CallHandle>>) {
         let now = Instant::now();
         for (target, result) in self.apply_acd_collect(actions).await {
             self.ivr_event(target, ivr::Event::Queue { result, now })
@@ -932,26 +882,23 @@ impl Dispatcher {
     /// Carries out the ACD's own actions; returns the queue results for calls' IVRs.
     async fn apply_acd_collect(
         &mut self,
-        actions: Vec<AcdAction>,
+        actions: Vec<AcdAction<CallHandle>>,
     ) -> Vec<(CallHandle, ivr::QueueResult)> {
         let mut results = Vec::new();
         for action in actions {
-            if let Some((call_id, result)) = acd::link::queue_result(&action)
-                && let Some(&handle) = self.by_id.get(call_id)
-            {
+            if let Some((&handle, result)) = acd_link::queue_result(&action) {
                 results.push((handle, result));
             }
             match action {
                 AcdAction::OfferToAgent { call, agent, uri } => {
-                    if let Some(&handle) = self.by_id.get(&call) {
-                        tracing::info!(call = %call, agent, "ringing agent");
-                        self.start_leg(handle, LegPurpose::Agent(agent), &uri).await;
+                    if let Some(id) = self.calls.get(&call).map(|c| c.id.clone()) {
+                        tracing::info!(call = %id, agent, "ringing agent");
+                        self.start_leg(call, LegPurpose::Agent(agent), &uri).await;
                     }
                 }
                 AcdAction::CancelOffer { call, agent } => {
                     let leg = self.legs.iter().find_map(|(leg_handle, leg)| {
-                        let owner_id = self.calls.get(&leg.owner).map(|c| c.id.as_str());
-                        (owner_id == Some(call.as_str())
+                        (leg.owner == call
                             && leg.purpose == LegPurpose::Agent(agent.clone())
                             && !leg.answered)
                             .then_some(*leg_handle)
@@ -1040,11 +987,11 @@ impl Dispatcher {
         let now = Instant::now();
         match purpose {
             LegPurpose::Agent(agent) => {
-                let Some(call) = self.calls.get(&owner) else {
+                if !self.calls.contains_key(&owner) {
                     return;
-                };
+                }
                 let actions = self.acd.handle(AcdEvent::OfferRejected {
-                    call: call.id.clone(),
+                    call: owner,
                     agent: agent.clone(),
                     now,
                 });
@@ -1096,7 +1043,7 @@ impl Dispatcher {
         match purpose {
             LegPurpose::Agent(agent) => {
                 let actions = self.acd.handle(AcdEvent::OfferAnswered {
-                    call: call.id.clone(),
+                    call: owner,
                     agent: agent.clone(),
                     now,
                 });
@@ -1156,12 +1103,10 @@ impl Dispatcher {
         let Some(call) = self.calls.remove(&handle) else {
             return;
         };
-        self.by_id.remove(&call.id);
         // The ACD forgets the call (a no-op when it was not waiting).
-        let actions = self.acd.handle(AcdEvent::CallerAbandoned {
-            call: call.id.clone(),
-            now,
-        });
+        let actions = self
+            .acd
+            .handle(AcdEvent::CallerAbandoned { call: handle, now });
         self.apply_acd(actions).await;
         let keys: Vec<TimerKey> = self
             .timer_at

@@ -19,22 +19,23 @@
 //! Owns the wiring between the cores; must not make their decisions (menus: `ivr`, who
 //! answers: `acd`, SIP: `sip`, audio: `media`, SQL: `store`).
 
+pub mod acd_link;
+mod desk;
 mod dispatcher;
+mod journal;
 mod media_link;
 pub mod reload;
 
+pub use desk::{AgentDesk, AgentDeskError, AgentView};
 pub use reload::Reloader;
 
 use crate::acd::ReportedState;
-use crate::api::{AgentDesk, AgentDeskError, AgentView};
 use crate::config::Config;
 use crate::media::ports::PortPool;
 use crate::media::prompts::PromptLibrary;
 use crate::sip::transport::{self, TransportCounts};
 use crate::store::{CallJournal, JournalError, Store};
-use std::future::Future;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -218,10 +219,8 @@ impl CallStack {
     }
 
     /// The agents' desk for the admin API (SetAgentState, ListAgents).
-    pub fn agent_desk(&self) -> Arc<dyn AgentDesk> {
-        Arc::new(CallAgents {
-            control: self.control.clone(),
-        })
+    pub fn agent_desk(&self) -> AgentDesk {
+        AgentDesk::new(self.control.clone())
     }
 
     /// The call journal, e.g. to wait for a call's records (`flush`).
@@ -250,38 +249,5 @@ impl CallStack {
         let _ = self.writer.await;
         let _ = self.sip_task.await;
         tracing::info!("call handling stopped");
-    }
-}
-
-/// [`AgentDesk`] over the dispatcher's control channel.
-struct CallAgents {
-    control: mpsc::UnboundedSender<Control>,
-}
-
-impl AgentDesk for CallAgents {
-    fn set_state(
-        &self,
-        agent: String,
-        state: ReportedState,
-    ) -> Pin<Box<dyn Future<Output = Result<AgentView, AgentDeskError>> + Send>> {
-        let (reply, answer) = oneshot::channel();
-        let sent = self.control.send(Control::AgentState {
-            agent,
-            state,
-            reply: Some(reply),
-        });
-        Box::pin(async move {
-            sent.map_err(|_| AgentDeskError::Stopped)?;
-            answer.await.map_err(|_| AgentDeskError::Stopped)?
-        })
-    }
-
-    fn list(&self) -> Pin<Box<dyn Future<Output = Result<Vec<AgentView>, AgentDeskError>> + Send>> {
-        let (reply, answer) = oneshot::channel();
-        let sent = self.control.send(Control::ListAgents { reply });
-        Box::pin(async move {
-            sent.map_err(|_| AgentDeskError::Stopped)?;
-            answer.await.map_err(|_| AgentDeskError::Stopped)
-        })
     }
 }

@@ -21,6 +21,7 @@ mod ops;
 mod problems;
 mod source;
 
+pub use crate::logging::LogFormat;
 pub use callflow::{BUILTIN_CALL_FLOW, prompt_names};
 pub use ops::{AnnouncementsConfig, RetentionConfig, TTS_OUT, TTS_TEXT, is_prompt_name};
 pub use problems::{ConfigError, ConfigErrors, Position, Problems};
@@ -81,14 +82,6 @@ impl Default for DaemonConfig {
             shutdown_grace_secs: 30,
         }
     }
-}
-
-#[derive(Debug, Clone, Copy, Deserialize, Default, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum LogFormat {
-    #[default]
-    Human,
-    Json,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -6,6 +6,8 @@
 //! does) nor look at the sounds directory (the caller passes the prompt names it found).
 
 use crate::tickets::Category;
+use crate::validation::Problems;
+pub use crate::validation::ValidationError;
 use chrono::{Datelike, NaiveDate, NaiveDateTime, Timelike, Weekday};
 use serde::{Deserialize, Deserializer};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -636,32 +638,6 @@ impl IvrConfig {
             flow: flow.clone(),
             slot,
         })
-    }
-}
-
-/// One configuration problem: the dotted key path (`ivr.flows.main.nodes.menu1.options.3`)
-/// and what is wrong and how to fix it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ValidationError {
-    pub path: String,
-    pub message: String,
-}
-
-impl fmt::Display for ValidationError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.path, self.message)
-    }
-}
-
-/// Collects problems under a path prefix.
-pub(crate) struct Problems(pub Vec<ValidationError>);
-
-impl Problems {
-    pub(crate) fn add(&mut self, path: impl Into<String>, message: impl Into<String>) {
-        self.0.push(ValidationError {
-            path: path.into(),
-            message: message.into(),
-        });
     }
 }
 

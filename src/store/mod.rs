@@ -21,8 +21,8 @@ pub use lookups::{CallerCustomer, CallerFacts, OpenTicket};
 pub use records::{Customer, NewCustomer, SpecialGroup};
 pub use retention::ExpiredRecording;
 pub use spool::{
-    CallEntry, CallJournal, Disposition, DraftCustomer, JournalError, JournalOptions,
-    JournalWriter, SPOOL_FILE,
+    CallEntry, CallJournal, ConsentDecision, ConsentVia, Disposition, DraftCustomer, JournalError,
+    JournalOptions, JournalWriter, SPOOL_FILE,
 };
 pub use tickets::{
     NewTicket, PageCursor, Ticket, TicketEvent, TicketFilter, TicketPage, TicketPatch,

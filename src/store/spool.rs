@@ -31,7 +31,6 @@
 
 use super::transitions::refresh_deadlines_in;
 use super::{NewTicket, Store, StoreError};
-use crate::ivr::{ConsentDecision, ConsentHow, ConsentRecord, TicketUpdate};
 use crate::logging::mask_phone_runs;
 use crate::tickets::{Category, Channel, Rules, Status};
 use chrono::{DateTime, Utc};
@@ -83,6 +82,53 @@ impl Disposition {
     }
 }
 
+/// The caller's answer to the recording notice, as the call row records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConsentDecision {
+    Granted,
+    Declined,
+    NotAsked,
+}
+
+impl ConsentDecision {
+    /// The code stored in `calls.consent`.
+    pub fn code(self) -> &'static str {
+        match self {
+            ConsentDecision::Granted => "granted",
+            ConsentDecision::Declined => "declined",
+            ConsentDecision::NotAsked => "not_asked",
+        }
+    }
+}
+
+/// How the consent decision came about, as the call row records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConsentVia {
+    /// Heard the notice and stayed on the line.
+    StayedOnLine,
+    /// Pressed a key.
+    Dtmf,
+    /// Skipped the notice with the leak digit.
+    LeakDefault,
+    /// Opt-in notice, no key pressed.
+    NoResponse,
+    /// Recording policy `off`.
+    PolicyOff,
+}
+
+impl ConsentVia {
+    /// The code stored in `calls.consent_via`.
+    pub fn code(self) -> &'static str {
+        match self {
+            ConsentVia::StayedOnLine => "stayed_on_line",
+            ConsentVia::Dtmf => "dtmf",
+            ConsentVia::LeakDefault => "leak_default",
+            ConsentVia::NoResponse => "no_response",
+            ConsentVia::PolicyOff => "policy_off",
+        }
+    }
+}
+
 /// The household file the caller look-up found, for the draft ticket.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DraftCustomer {
@@ -104,8 +150,7 @@ pub enum CallEntry {
     Answered {
         at: DateTime<Utc>,
     },
-    /// The IVR's `CreateDraft` with what the caller look-up found (an `Ivr(CreateDraft)`
-    /// entry makes the same draft without a household).
+    /// The draft ticket (工单) every call gets, with the household the caller look-up found.
     Draft {
         caller: String,
         called: String,
@@ -113,11 +158,33 @@ pub enum CallEntry {
         started_at: DateTime<Utc>,
         customer: Option<DraftCustomer>,
     },
-    /// What the IVR engine asked for (`Action::Ticket`): draft ticket create, path step,
-    /// category, collected entry, call end.
-    Ivr(TicketUpdate),
-    /// `Action::RecordConsent`.
-    Consent(ConsentRecord),
+    /// The caller moved on from `node` with `input` (the key or entry; `None` when the step
+    /// needed none): one step of the draft's IVR path.
+    PathStep {
+        node: String,
+        input: Option<String>,
+    },
+    /// The draft's category (deadlines are recomputed); `top_priority` for leaks.
+    Category {
+        category: Category,
+        top_priority: bool,
+    },
+    /// An entry the caller keyed in (e.g. `account`), for the agent.
+    Variable {
+        name: String,
+        value: String,
+    },
+    /// The call flow finished with the call (the end time; the disposition comes with
+    /// [`CallEntry::Ended`]).
+    FlowEnded {
+        at: DateTime<Utc>,
+    },
+    /// The caller's answer to the recording notice.
+    Consent {
+        decision: ConsentDecision,
+        via: ConsentVia,
+        at: DateTime<Utc>,
+    },
     Queue {
         queue: String,
     },
@@ -135,7 +202,7 @@ pub enum CallEntry {
 }
 
 /// The database write a [`CallEntry`] stands for, in the spool's stable on-disk form (UTC
-/// times, text codes), independent of the in-memory types of the IVR.
+/// times, text codes), independent of the in-memory record types.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 enum CallWrite {
@@ -204,55 +271,28 @@ impl From<CallEntry> for CallWrite {
                 started_at,
                 customer,
             },
-            CallEntry::Ivr(update) => match update {
-                TicketUpdate::CreateDraft {
-                    caller,
-                    called,
-                    flow,
-                    started_at,
-                    ..
-                } => CallWrite::DraftTicket {
-                    caller,
-                    called,
-                    flow,
-                    started_at: started_at.with_timezone(&Utc),
-                    customer: None,
-                },
-                TicketUpdate::PathStep { node, input } => CallWrite::PathStep {
-                    step: match input {
-                        Some(input) => format!("{node}:{input}"),
-                        None => node,
-                    },
-                },
-                TicketUpdate::SetCategory {
-                    category,
-                    top_priority,
-                } => CallWrite::Category {
-                    category: category.code().to_owned(),
-                    top_priority,
-                },
-                TicketUpdate::Variable { name, value } => CallWrite::Variable { name, value },
-                TicketUpdate::CallEnded { at } => CallWrite::Ended {
-                    at: at.with_timezone(&Utc),
-                    disposition: None,
+            CallEntry::PathStep { node, input } => CallWrite::PathStep {
+                step: match input {
+                    Some(input) => format!("{node}:{input}"),
+                    None => node,
                 },
             },
-            CallEntry::Consent(record) => CallWrite::Consent {
-                decision: match record.decision {
-                    ConsentDecision::Given => "granted",
-                    ConsentDecision::Refused => "declined",
-                    ConsentDecision::NotAsked => "not_asked",
-                }
-                .to_owned(),
-                via: match record.how {
-                    ConsentHow::StayedOnLine => "stayed_on_line",
-                    ConsentHow::PressedDigit => "dtmf",
-                    ConsentHow::LeakDefault => "leak_default",
-                    ConsentHow::NoResponse => "no_response",
-                    ConsentHow::PolicyOff => "policy_off",
-                }
-                .to_owned(),
-                at: record.at.with_timezone(&Utc),
+            CallEntry::Category {
+                category,
+                top_priority,
+            } => CallWrite::Category {
+                category: category.code().to_owned(),
+                top_priority,
+            },
+            CallEntry::Variable { name, value } => CallWrite::Variable { name, value },
+            CallEntry::FlowEnded { at } => CallWrite::Ended {
+                at,
+                disposition: None,
+            },
+            CallEntry::Consent { decision, via, at } => CallWrite::Consent {
+                decision: decision.code().to_owned(),
+                via: via.code().to_owned(),
+                at,
             },
             CallEntry::Queue { queue } => CallWrite::Queue { queue },
             CallEntry::Agent { agent_id } => CallWrite::Agent { agent_id },
@@ -1125,26 +1165,24 @@ mod tests {
     }
 
     #[test]
-    fn ivr_updates_become_spool_writes_in_utc() {
-        let at =
-            chrono::TimeZone::with_ymd_and_hms(&chrono_tz::Asia::Shanghai, 2026, 11, 25, 20, 0, 0)
-                .unwrap();
-        let write = CallWrite::from(CallEntry::Ivr(TicketUpdate::CallEnded { at }));
-        let expected_at = chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 11, 25, 12, 0, 0).unwrap();
+    fn entries_become_spool_writes_with_text_codes() {
+        let at = chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 11, 25, 12, 0, 0).unwrap();
+        let write = CallWrite::from(CallEntry::FlowEnded { at });
         assert_eq!(
             write,
             CallWrite::Ended {
-                at: expected_at,
+                at,
                 disposition: None
             }
         );
-        let consent = CallWrite::from(CallEntry::Consent(ConsentRecord {
-            decision: ConsentDecision::Given,
-            how: ConsentHow::PressedDigit,
+        let consent = CallWrite::from(CallEntry::Consent {
+            decision: ConsentDecision::Granted,
+            via: ConsentVia::Dtmf,
             at,
-        }));
+        });
         let json = serde_json::to_string(&consent).unwrap();
         assert_eq!(serde_json::from_str::<CallWrite>(&json).unwrap(), consent);
         assert!(json.contains("\"decision\":\"granted\""), "{json}");
+        assert!(json.contains("\"via\":\"dtmf\""), "{json}");
     }
 }

@@ -1,0 +1,33 @@
+//! Validation results shared by the protocol cores' configuration checks (`ivr`, `acd`): a
+//! problem is a dotted key path and what is wrong and how to fix it. The config loader turns
+//! them into file:line messages.
+//!
+//! A leaf: imports nothing of the crate, so every layer may use it.
+
+use std::fmt;
+
+/// One configuration problem: the dotted key path (`ivr.flows.main.nodes.menu1.options.3`)
+/// and what is wrong and how to fix it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidationError {
+    pub path: String,
+    pub message: String,
+}
+
+impl fmt::Display for ValidationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+/// Collects problems under a path prefix.
+pub(crate) struct Problems(pub Vec<ValidationError>);
+
+impl Problems {
+    pub(crate) fn add(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.0.push(ValidationError {
+            path: path.into(),
+            message: message.into(),
+        });
+    }
+}

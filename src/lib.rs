@@ -26,7 +26,7 @@
 //! - a new thing to store gets a record type in `store` and a conversion in the call layer
 //!   (`call::journal`) or the API, never a core type inside `store`;
 //! - a new per-call reaction (a timer, a media event, an event for agent desktops) goes into
-//!   the call layer's flow (`call::flow`), which turns core actions into work for the others;
+//!   the call layer's flow (`call/dispatcher/flow.rs`), queued as work, never by recursion;
 //! - a new gRPC method goes into `api`, reaching the calls through a handle `call` defines.
 
 pub mod acd;

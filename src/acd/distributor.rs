@@ -242,59 +242,9 @@ impl<C: CallKey> Acd<C> {
                 priority,
                 leak,
                 now,
-            } => {
-                self.remove_call(&call, &mut out);
-                self.next_id += 1;
-                let waiting = WaitingCall {
-                    call: call.clone(),
-                    queue,
-                    priority,
-                    leak,
-                    arrived: now,
-                    seq: self.next_id,
-                    offer: None,
-                    overflow_timer: None,
-                };
-                let overflow_after = if leak {
-                    Some(self.config.leak.overflow_after_secs)
-                } else {
-                    let queue = self.config.queues.get(&waiting.queue);
-                    queue
-                        .and_then(|q| q.overflow.as_ref())
-                        .map(|o| o.after_secs)
-                };
-                self.waiting.push(waiting);
-                // Ring first: the overflow timer can wait a few microseconds.
-                self.dispatch(now, &mut out);
-                if let Some(secs) = overflow_after {
-                    let id = self.start_timer(&call, TimerKind::Overflow, now, secs, &mut out);
-                    if let Some(waiting) = self.waiting.iter_mut().find(|c| c.call == call) {
-                        waiting.overflow_timer = Some(id);
-                    }
-                }
-                if self.find(&call).is_some_and(|c| c.offer.is_none()) {
-                    out.push(AcdAction::Waiting { call });
-                }
-            }
+            } => self.queue_call(call, queue, priority, leak, now, &mut out),
             AcdEvent::AgentStateChanged { agent, state, now } => {
-                let Some(slot) = self.agents.get_mut(&agent) else {
-                    return out;
-                };
-                let was = slot.state;
-                slot.state = match state {
-                    ReportedState::Available => AgentState::Available,
-                    ReportedState::Busy => AgentState::Busy,
-                    ReportedState::WrapUp => AgentState::WrapUp,
-                    ReportedState::Offline => AgentState::Offline,
-                };
-                if state == ReportedState::Available && was != AgentState::Available {
-                    slot.idle_since = now;
-                }
-                if was == AgentState::Ringing {
-                    // The agent left while being rung: the call goes back to waiting.
-                    self.withdraw_offer_of(&agent, &mut out);
-                }
-                self.dispatch(now, &mut out);
+                self.agent_state_changed(&agent, state, now, &mut out)
             }
             AcdEvent::OfferAnswered { call, agent, .. } => {
                 let offered = self
@@ -345,6 +295,77 @@ impl<C: CallKey> Acd<C> {
             }
         }
         out
+    }
+
+    /// The IVR asked to queue the call (a call already waiting moves).
+    fn queue_call(
+        &mut self,
+        call: C,
+        queue: String,
+        priority: u8,
+        leak: bool,
+        now: Instant,
+        out: &mut Vec<AcdAction<C>>,
+    ) {
+        self.remove_call(&call, out);
+        self.next_id += 1;
+        let waiting = WaitingCall {
+            call: call.clone(),
+            queue,
+            priority,
+            leak,
+            arrived: now,
+            seq: self.next_id,
+            offer: None,
+            overflow_timer: None,
+        };
+        let overflow_after = if leak {
+            Some(self.config.leak.overflow_after_secs)
+        } else {
+            let queue = self.config.queues.get(&waiting.queue);
+            queue
+                .and_then(|q| q.overflow.as_ref())
+                .map(|o| o.after_secs)
+        };
+        self.waiting.push(waiting);
+        // Ring first: the overflow timer can wait a few microseconds.
+        self.dispatch(now, out);
+        if let Some(secs) = overflow_after {
+            let id = self.start_timer(&call, TimerKind::Overflow, now, secs, out);
+            if let Some(waiting) = self.waiting.iter_mut().find(|c| c.call == call) {
+                waiting.overflow_timer = Some(id);
+            }
+        }
+        if self.find(&call).is_some_and(|c| c.offer.is_none()) {
+            out.push(AcdAction::Waiting { call });
+        }
+    }
+
+    fn agent_state_changed(
+        &mut self,
+        agent: &str,
+        state: ReportedState,
+        now: Instant,
+        out: &mut Vec<AcdAction<C>>,
+    ) {
+        let Some(slot) = self.agents.get_mut(agent) else {
+            return;
+        };
+        let was = slot.state;
+        slot.state = match state {
+            ReportedState::Available => AgentState::Available,
+            ReportedState::Busy => AgentState::Busy,
+            ReportedState::WrapUp => AgentState::WrapUp,
+            ReportedState::Offline => AgentState::Offline,
+        };
+        if state == ReportedState::Available && was != AgentState::Available {
+            slot.idle_since = now;
+        }
+        if was == AgentState::Ringing {
+            // The agent left while being rung: the call goes back to waiting.
+            self.withdraw_offer_of(agent, out);
+        }
+        self.dispatch(now, out);
     }
 
     fn find(&self, call: &C) -> Option<&WaitingCall<C>> {

@@ -12,9 +12,16 @@
 //! caller look-up (customer file, open tickets) in a short-lived task with a timeout, so a
 //! slow or absent database never holds a call up.
 //!
+//! The parts: `dispatcher` (the task's loop and its one work queue, with the call flow, the
+//! outgoing legs and shutdown beneath it), `registry` (the calls and legs, keyed by the SIP
+//! [`CallHandle`](crate::sip::CallHandle), which the ACD uses as its call key too), `timers`
+//! (deadline-ordered, a set per call), `lookup`, `journal` (call events → the store's
+//! records), [`acd_link`] (IVR ↔ ACD), `media_link`, [`desk`](AgentDesk) (the handle the
+//! API holds) and [`reload`].
+//!
 //! Public entry points: [`CallStack::start`] (with a [`Reloader`]'s receiver and a store),
-//! [`CallStack::counts`], [`CallStack::set_agent_state`], [`CallStack::shutdown`], and
-//! [`Reloader::reload`] for SIGHUP / the admin API.
+//! [`CallStack::counts`], [`CallStack::set_agent_state`], [`CallStack::agent_desk`],
+//! [`CallStack::shutdown`], and [`Reloader::reload`] for SIGHUP / the admin API.
 //!
 //! Owns the wiring between the cores; must not make their decisions (menus: `ivr`, who
 //! answers: `acd`, SIP: `sip`, audio: `media`, SQL: `store`).
@@ -23,8 +30,11 @@ pub mod acd_link;
 mod desk;
 mod dispatcher;
 mod journal;
+mod lookup;
 mod media_link;
+mod registry;
 pub mod reload;
+mod timers;
 
 pub use desk::{AgentDesk, AgentDeskError, AgentView};
 pub use reload::Reloader;

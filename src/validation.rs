@@ -12,6 +12,15 @@ use std::fmt;
 pub struct ValidationError {
     pub path: String,
     pub message: String,
+    /// A warning: the configuration still runs, but something cannot be checked.
+    pub warning: bool,
+}
+
+impl ValidationError {
+    /// Whether the problem is a warning rather than an error.
+    pub fn is_warning(&self) -> bool {
+        self.warning
+    }
 }
 
 impl fmt::Display for ValidationError {
@@ -28,6 +37,15 @@ impl Problems {
         self.0.push(ValidationError {
             path: path.into(),
             message: message.into(),
+            warning: false,
+        });
+    }
+
+    pub(crate) fn warn(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.0.push(ValidationError {
+            path: path.into(),
+            message: message.into(),
+            warning: true,
         });
     }
 }

@@ -16,12 +16,14 @@
 //! Adding a section: add its struct as a field of [`Config`] (with `#[serde(default)]` values
 //! where a key is optional) and call its `validate` from `Config::validate`.
 
+mod calendar;
 mod callflow;
 mod ops;
 mod problems;
 mod source;
 
 pub use crate::logging::LogFormat;
+pub use calendar::WorkingCalendar;
 pub use callflow::{BUILTIN_CALL_FLOW, prompt_names};
 pub use ops::{AnnouncementsConfig, RetentionConfig, TTS_OUT, TTS_TEXT, is_prompt_name};
 pub use problems::{ConfigError, ConfigErrors, Position, Problems};
@@ -44,8 +46,12 @@ pub struct Config {
     pub log: LogConfig,
     pub database: DatabaseConfig,
     pub grpc: GrpcConfig,
-    /// The service rules (`[tickets]`). Its calendar's time zone is `daemon.time_zone`: the
-    /// loader copies it there, and `tickets.calendar.time_zone` itself is refused.
+    /// The one working-day calendar (`[calendar]`): the loader copies it into `ivr.calendar`
+    /// and `tickets.calendar`, whose own date keys are refused.
+    pub calendar: WorkingCalendar,
+    /// The service rules (`[tickets]`). Its calendar's time zone is `daemon.time_zone` and its
+    /// dates are `[calendar]`'s: the loader copies both there, and `tickets.calendar` keys
+    /// themselves are refused.
     pub tickets: crate::tickets::RulesConfig,
     pub announcements: AnnouncementsConfig,
     pub retention: RetentionConfig,
@@ -294,7 +300,12 @@ pub fn load_str_with_env(
         );
     }
     config.tickets.calendar.time_zone = config.daemon.time_zone.clone();
+    // One calendar: [calendar] feeds opening hours and ticket deadlines.
+    calendar::refuse_moved_keys(|key| source.contains(key), &mut problems);
     config.validate(url_from_env, &mut problems);
+    config
+        .calendar
+        .apply(&mut config.ivr.calendar, &mut config.tickets.calendar);
     config.warnings = problems.take_warnings();
     problems.finish(config)
 }
@@ -356,6 +367,7 @@ impl Config {
     fn validate(&self, url_from_env: bool, problems: &mut Problems<'_>) {
         self.daemon.validate(problems);
         self.log.validate(problems);
+        self.calendar.validate(problems);
         self.database.validate(url_from_env, problems);
         self.grpc.validate(problems);
         validate_rules(&self.tickets, problems);

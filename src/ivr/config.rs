@@ -204,7 +204,9 @@ impl Default for RecordingConfig {
     }
 }
 
-/// Public holidays and make-up working days (调休), which move every year.
+/// Public holidays and make-up working days (调休), which move every year. In the daemon's
+/// file they are written once, under `[calendar]`, for opening hours and ticket deadlines
+/// alike; the config loader fills this from there.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Calendar {
@@ -215,7 +217,7 @@ pub struct Calendar {
 }
 
 /// Dates written either as TOML dates (`2026-10-01`) or as strings (`"2026-10-01"`).
-fn dates<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeSet<NaiveDate>, D::Error> {
+pub fn dates<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeSet<NaiveDate>, D::Error> {
     let bad = |what: String| {
         serde::de::Error::custom(format!(
             "{what} is not a date: write YYYY-MM-DD, e.g. 2026-10-01"

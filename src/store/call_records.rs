@@ -370,17 +370,7 @@ async fn apply_call_write(
     let update = |sql: &'static str| sqlx::query(sql).bind(call_id);
     let result = match write {
         CallWrite::Arrived { caller, called, at } => {
-            sqlx::query(
-                "INSERT INTO calls (call_id, caller_number, called_number, arrived_at) \
-                 VALUES ($1, $2, $3, $4) ON CONFLICT (call_id) DO NOTHING",
-            )
-            .bind(call_id)
-            .bind(caller)
-            .bind(called)
-            .bind(at)
-            .execute(&mut **tx)
-            .await?;
-            return Ok(());
+            return insert_call_row(tx, call_id, caller, called, *at).await;
         }
         CallWrite::DraftTicket { .. } => return Ok(()),
         CallWrite::Category {
@@ -399,26 +389,7 @@ async fn apply_call_write(
                 .execute(&mut **tx)
                 .await?
         }
-        CallWrite::Variable { name, value } => {
-            // The entry (an account number) also goes on the draft, for the agent.
-            sqlx::query(
-                "UPDATE tickets SET description = description || E'\\n' || $2, \
-                 updated_at = now(), version = version + 1 \
-                 WHERE request_id = $1 AND status = 'draft'",
-            )
-            .bind(format!("call:{call_id}"))
-            .bind(format!("{name}: {value}"))
-            .execute(&mut **tx)
-            .await?;
-            update(
-                "UPDATE calls SET ivr_variables = ivr_variables || jsonb_build_object($2::text, $3::text) \
-                 WHERE call_id = $1",
-            )
-            .bind(name)
-            .bind(value)
-            .execute(&mut **tx)
-            .await?
-        }
+        CallWrite::Variable { name, value } => add_variable(tx, call_id, name, value).await?,
         CallWrite::Consent { decision, via, at } => {
             update(
                 "UPDATE calls SET recording_consent = $2, recording_consent_via = $3, \
@@ -463,6 +434,54 @@ async fn apply_call_write(
         return Err(StoreError::NotFound(format!("call {call_id}")));
     }
     Ok(())
+}
+
+/// The call row, created by the first record of the call (a replay leaves it as it is).
+async fn insert_call_row(
+    tx: &mut Tx<'_>,
+    call_id: &str,
+    caller: &str,
+    called: &str,
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO calls (call_id, caller_number, called_number, arrived_at) \
+         VALUES ($1, $2, $3, $4) ON CONFLICT (call_id) DO NOTHING",
+    )
+    .bind(call_id)
+    .bind(caller)
+    .bind(called)
+    .bind(at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// An entry the caller keyed in, on the call row and, for the agent, on the draft.
+async fn add_variable(
+    tx: &mut Tx<'_>,
+    call_id: &str,
+    name: &str,
+    value: &str,
+) -> Result<sqlx::postgres::PgQueryResult, StoreError> {
+    sqlx::query(
+        "UPDATE tickets SET description = description || E'\\n' || $2, \
+         updated_at = now(), version = version + 1 \
+         WHERE request_id = $1 AND status = 'draft'",
+    )
+    .bind(format!("call:{call_id}"))
+    .bind(format!("{name}: {value}"))
+    .execute(&mut **tx)
+    .await?;
+    Ok(sqlx::query(
+        "UPDATE calls SET ivr_variables = ivr_variables || jsonb_build_object($2::text, $3::text) \
+         WHERE call_id = $1",
+    )
+    .bind(call_id)
+    .bind(name)
+    .bind(value)
+    .execute(&mut **tx)
+    .await?)
 }
 
 /// The IVR's category for the call's draft ticket, with one audit row per changed field and

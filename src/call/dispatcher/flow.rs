@@ -6,6 +6,11 @@
 //! Every consequence that feeds a core again (an IVR event, an ACD event) is queued as
 //! [`Work`], so a step never re-enters the flow.
 //!
+//! What happens to a call is told to the journal at a handful of points here (arrived,
+//! answered, queued, agent connected, ended, through `call::journal` for the IVR's own
+//! records); those are the points where call events for agent desktops (screen pop) are to
+//! be published too.
+//!
 //! Owns the order of a call's steps; must not make the cores' decisions.
 
 use super::{Dispatcher, Work};

@@ -20,14 +20,7 @@ pub fn validate(
 ) -> Vec<ValidationError> {
     let mut problems = Problems(Vec::new());
     let p = &mut problems;
-    let prompt_check = |p: &mut Problems, path: String, name: &str| {
-        if !available_prompts.contains(name) {
-            p.add(
-                path,
-                format!("prompt {name:?} has no sound file: add sounds/zh-CN/{name}.wav or use another prompt"),
-            );
-        }
-    };
+    let prompts = PromptCheck(available_prompts);
 
     // Leak fast track and recording.
     if !known_queues.contains(&config.leak.queue) {
@@ -40,22 +33,43 @@ pub fn validate(
         );
     }
     for name in ENGINE_PROMPTS {
-        prompt_check(p, "ivr".into(), name);
+        prompts.check(p, "ivr".into(), name);
     }
     for prompt in config.recording.notice_prompts() {
-        prompt_check(p, "ivr.recording.policy".into(), &prompt);
+        prompts.check(p, "ivr.recording.policy".into(), &prompt);
     }
     if config.leak.speak_after_greeting {
         let keys = ["ivr.leak.label", "ivr.leak.digit", "ivr.leak.digit"];
         for (key, prompt) in keys.iter().zip(config.leak.offer()) {
-            prompt_check(p, (*key).into(), &prompt);
+            prompts.check(p, (*key).into(), &prompt);
         }
     }
     super::keys::validate_keys(config, locate, p);
 
     validate_hours(config, p);
+    validate_numbers(config, p);
+    for (flow_name, flow) in &config.flows {
+        validate_flow(config, flow_name, flow, &prompts, known_queues, p);
+    }
+    problems.0
+}
 
-    // Numbers.
+/// Prompt names must have a sound file.
+struct PromptCheck<'a>(&'a BTreeSet<String>);
+
+impl PromptCheck<'_> {
+    fn check(&self, p: &mut Problems, path: String, name: &str) {
+        if !self.0.contains(name) {
+            p.add(
+                path,
+                format!("prompt {name:?} has no sound file: add sounds/zh-CN/{name}.wav or use another prompt"),
+            );
+        }
+    }
+}
+
+/// Every number names flows that exist, and shifts that exist.
+fn validate_numbers(config: &IvrConfig, p: &mut Problems) {
     if !config.numbers.contains_key(DEFAULT_NUMBER) {
         p.add(
             "ivr.numbers",
@@ -96,52 +110,59 @@ pub fn validate(
             }
         }
     }
+}
 
-    // Flows.
-    for (flow_name, flow) in &config.flows {
-        let base = format!("ivr.flows.{flow_name}");
-        for (i, g) in flow.greeting.iter().enumerate() {
-            prompt_check(p, format!("{base}.greeting.{i}"), g);
-        }
-        if flow.nodes.is_empty() {
-            p.add(
-                format!("{base}.nodes"),
-                "the flow has no nodes: add at least a queue node",
-            );
-            continue;
-        }
-        if !flow.nodes.contains_key(&flow.start) {
-            p.add(
-                format!("{base}.start"),
-                format!("start node {:?} does not exist in this flow", flow.start),
-            );
-        }
-        for (node_name, node) in &flow.nodes {
-            let at = format!("{base}.nodes.{node_name}");
-            for (key, target) in node.edges() {
-                if !flow.nodes.contains_key(target) {
-                    p.add(
-                        format!("{at}.{key}"),
-                        format!("node {target:?} does not exist in flow {flow_name:?}"),
-                    );
-                }
-            }
-            for (key, prompt) in node.prompts() {
-                prompt_check(p, format!("{at}.{key}"), prompt);
-            }
-            for (key, prompt) in node.spoken_prompts(&config.leak) {
-                let path = if key.starts_with("ivr.") {
-                    key
-                } else {
-                    format!("{at}.{key}")
-                };
-                prompt_check(p, path, &prompt);
-            }
-            validate_node(node, &at, flow, known_queues, p);
-        }
-        validate_graph(flow, &base, p);
+/// One flow: greeting prompts, a start node, edges and prompts of every node, the nodes
+/// themselves and the graph.
+fn validate_flow(
+    config: &IvrConfig,
+    flow_name: &str,
+    flow: &Flow,
+    prompts: &PromptCheck,
+    known_queues: &BTreeSet<String>,
+    p: &mut Problems,
+) {
+    let base = format!("ivr.flows.{flow_name}");
+    for (i, g) in flow.greeting.iter().enumerate() {
+        prompts.check(p, format!("{base}.greeting.{i}"), g);
     }
-    problems.0
+    if flow.nodes.is_empty() {
+        p.add(
+            format!("{base}.nodes"),
+            "the flow has no nodes: add at least a queue node",
+        );
+        return;
+    }
+    if !flow.nodes.contains_key(&flow.start) {
+        p.add(
+            format!("{base}.start"),
+            format!("start node {:?} does not exist in this flow", flow.start),
+        );
+    }
+    for (node_name, node) in &flow.nodes {
+        let at = format!("{base}.nodes.{node_name}");
+        for (key, target) in node.edges() {
+            if !flow.nodes.contains_key(target) {
+                p.add(
+                    format!("{at}.{key}"),
+                    format!("node {target:?} does not exist in flow {flow_name:?}"),
+                );
+            }
+        }
+        for (key, prompt) in node.prompts() {
+            prompts.check(p, format!("{at}.{key}"), prompt);
+        }
+        for (key, prompt) in node.spoken_prompts(&config.leak) {
+            let path = if key.starts_with("ivr.") {
+                key
+            } else {
+                format!("{at}.{key}")
+            };
+            prompts.check(p, path, &prompt);
+        }
+        validate_node(node, &at, flow, known_queues, p);
+    }
+    validate_graph(flow, &base, p);
 }
 
 fn validate_node(

@@ -330,111 +330,108 @@ impl CallEngine {
             let Some(node) = flow.nodes.get(&name) else {
                 return self.enter_last_resort(out);
             };
-            match node {
-                Node::Play { prompts, .. } => {
-                    let playback = self.play(prompts.clone(), false, out);
-                    self.phase = Phase::Playing {
-                        node: name,
-                        playback,
-                    };
-                }
-                Node::Announcement { next } => {
-                    if self.announcements_played || self.announcements.is_empty() {
-                        name = next.clone();
-                        continue;
-                    }
-                    self.announcements_played = true;
-                    let playback = self.play(self.announcements.clone(), false, out);
-                    self.phase = Phase::Playing {
-                        node: name,
-                        playback,
-                    };
-                }
-                Node::Menu(menu) => {
-                    let mut prompts = Vec::new();
-                    if !self.announcements_played {
-                        self.announcements_played = true;
-                        prompts.extend(self.announcements.iter().cloned());
-                    }
-                    prompts.extend(menu.spoken(&config.leak));
-                    let playback = self.play(prompts, true, out);
-                    self.phase = Phase::Menu {
-                        node: name,
-                        playback: Some(playback),
-                        timer: None,
-                        failures: 0,
-                    };
-                }
-                Node::Collect(c) => {
-                    let playback = self.play(c.spoken(), true, out);
-                    self.phase = Phase::Collect {
-                        node: name,
-                        playback: Some(playback),
-                        timer: None,
-                        entry: String::new(),
-                        failures: 0,
-                    };
-                }
-                Node::Queue {
-                    queue,
-                    priority,
-                    category,
-                    prompts,
-                } => {
-                    out.push(Action::Ticket(TicketUpdate::SetCategory {
-                        category: *category,
-                        top_priority: false,
-                    }));
-                    out.push(Action::Ticket(TicketUpdate::PathStep {
-                        node: name,
-                        input: None,
-                    }));
-                    self.enqueue(
-                        queue.clone(),
-                        *priority,
-                        *category,
-                        false,
-                        prompts.clone(),
-                        out,
-                    );
-                }
-                Node::Transfer { uri, on_failure } => {
-                    out.push(Action::Ticket(TicketUpdate::PathStep {
-                        node: name,
-                        input: None,
-                    }));
-                    out.push(Action::Transfer { uri: uri.clone() });
-                    self.phase = Phase::Transferring {
-                        on_failure: on_failure.clone(),
-                    };
-                }
-                Node::Hangup { prompts } => {
-                    out.push(Action::Ticket(TicketUpdate::PathStep {
-                        node: name,
-                        input: None,
-                    }));
-                    self.say_goodbye(prompts.clone(), now, out);
-                }
-                Node::OpenTicketCheck { if_open, otherwise } => {
-                    let open = self.has_open_ticket;
-                    out.push(Action::Ticket(TicketUpdate::PathStep {
-                        node: name,
-                        input: Some(
-                            if open {
-                                "open_ticket"
-                            } else {
-                                "no_open_ticket"
-                            }
-                            .into(),
-                        ),
-                    }));
-                    name = if open { if_open } else { otherwise }.clone();
-                    continue;
-                }
+            match self.start_node(&config, node, name, now, out) {
+                Some(next) => name = next,
+                None => return,
             }
-            return;
         }
         self.enter_last_resort(out);
+    }
+
+    /// Starts `node` (named `name`). A node that needs nothing from the caller answers the
+    /// node to go on to.
+    fn start_node(
+        &mut self,
+        config: &IvrConfig,
+        node: &Node,
+        name: String,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) -> Option<String> {
+        match node {
+            Node::Play { prompts, .. } => {
+                let playback = self.play(prompts.clone(), false, out);
+                self.phase = Phase::Playing {
+                    node: name,
+                    playback,
+                };
+            }
+            Node::Announcement { next } => {
+                if self.announcements_played || self.announcements.is_empty() {
+                    return Some(next.clone());
+                }
+                self.announcements_played = true;
+                let playback = self.play(self.announcements.clone(), false, out);
+                self.phase = Phase::Playing {
+                    node: name,
+                    playback,
+                };
+            }
+            Node::Menu(menu) => self.start_menu(config, menu, name, out),
+            Node::Collect(c) => {
+                let playback = self.play(c.spoken(), true, out);
+                self.phase = Phase::Collect {
+                    node: name,
+                    playback: Some(playback),
+                    timer: None,
+                    entry: String::new(),
+                    failures: 0,
+                };
+            }
+            Node::Queue {
+                queue,
+                priority,
+                category,
+                prompts,
+            } => {
+                out.push(Action::Ticket(TicketUpdate::SetCategory {
+                    category: *category,
+                    top_priority: false,
+                }));
+                path_step(name, None, out);
+                let (queue, prompts) = (queue.clone(), prompts.clone());
+                self.enqueue(queue, *priority, *category, false, prompts, out);
+            }
+            Node::Transfer { uri, on_failure } => {
+                path_step(name, None, out);
+                out.push(Action::Transfer { uri: uri.clone() });
+                self.phase = Phase::Transferring {
+                    on_failure: on_failure.clone(),
+                };
+            }
+            Node::Hangup { prompts } => {
+                path_step(name, None, out);
+                self.say_goodbye(prompts.clone(), now, out);
+            }
+            Node::OpenTicketCheck { if_open, otherwise } => {
+                let open = self.has_open_ticket;
+                let input = if open {
+                    "open_ticket"
+                } else {
+                    "no_open_ticket"
+                };
+                path_step(name, Some(input.into()), out);
+                return Some(if open { if_open } else { otherwise }.clone());
+            }
+        }
+        None
+    }
+
+    /// A menu: the outage announcements first (once per call), then its spoken options.
+    fn start_menu(&mut self, config: &IvrConfig, menu: &Menu, name: String, out: &mut Vec<Action>) {
+        let mut prompts = Vec::new();
+        if !self.announcements_played {
+            self.announcements_played = true;
+            prompts.extend(self.announcements.iter().cloned());
+        }
+        prompts.extend(menu.spoken(&config.leak));
+        let playback = self.play(prompts, true, out);
+        self.phase = Phase::Menu {
+            node: name,
+            playback: Some(playback),
+            timer: None,
+            failures: 0,
+        };
     }
 
     fn say_goodbye(&mut self, prompts: Vec<String>, now: Instant, out: &mut Vec<Action>) {
@@ -503,10 +500,7 @@ impl CallEngine {
             category: Category::Leak,
             top_priority: true,
         }));
-        out.push(Action::Ticket(TicketUpdate::PathStep {
-            node: "leak".into(),
-            input: Some(self.config.leak.digit.to_string()),
-        }));
+        path_step("leak".into(), Some(self.config.leak.digit.to_string()), out);
         if !self.consent_decided {
             if self.config.recording.record_leak_calls {
                 self.consent(ConsentDecision::Given, ConsentHow::LeakDefault, now, out);
@@ -598,10 +592,7 @@ impl CallEngine {
         };
         match menu.options.iter().find(|o| o.digit == digit) {
             Some(option) => {
-                out.push(Action::Ticket(TicketUpdate::PathStep {
-                    node,
-                    input: Some(digit.to_string()),
-                }));
+                path_step(node, Some(digit.to_string()), out);
                 self.enter_node(option.next.clone(), now, out);
             }
             None => self.menu_failed(true, now, out),
@@ -619,10 +610,7 @@ impl CallEngine {
             return self.enter_last_resort(out);
         };
         if failures > menu.retries {
-            out.push(Action::Ticket(TicketUpdate::PathStep {
-                node,
-                input: Some("retries_exhausted".into()),
-            }));
+            path_step(node, Some("retries_exhausted".into()), out);
             return self.enter_node(menu.fallback.clone(), now, out);
         }
         let mut prompts = vec![if invalid {
@@ -671,10 +659,7 @@ impl CallEngine {
                 name: collect.variable.clone(),
                 value: entry,
             }));
-            out.push(Action::Ticket(TicketUpdate::PathStep {
-                node,
-                input: Some(format!("<{}>", collect.variable)),
-            }));
+            path_step(node, Some(format!("<{}>", collect.variable)), out);
             return self.enter_node(collect.next.clone(), now, out);
         }
         self.collect_failed(node, failures + 1, entry.is_empty(), now, out);
@@ -694,10 +679,7 @@ impl CallEngine {
             return self.enter_last_resort(out);
         };
         if failures > collect.retries {
-            out.push(Action::Ticket(TicketUpdate::PathStep {
-                node,
-                input: Some("retries_exhausted".into()),
-            }));
+            path_step(node, Some("retries_exhausted".into()), out);
             return self.enter_node(collect.fallback.clone(), now, out);
         }
         let mut prompts = vec![if silent {
@@ -745,7 +727,7 @@ impl CallEngine {
                     }
                     _ => None,
                 };
-                out.push(Action::Ticket(TicketUpdate::PathStep { node, input: None }));
+                path_step(node, None, out);
                 match next {
                     Some(next) => self.enter_node(next, now, out),
                     None => self.enter_last_resort(out),
@@ -870,6 +852,11 @@ impl CallEngine {
         }
         self.finish(now, out);
     }
+}
+
+/// One step of the ticket's IVR path: the caller moved on from `node` with `input`.
+fn path_step(node: String, input: Option<String>, out: &mut Vec<Action>) {
+    out.push(Action::Ticket(TicketUpdate::PathStep { node, input }));
 }
 
 fn wait_prompt(leak: bool) -> &'static str {

@@ -563,68 +563,7 @@ impl GrpcConfig {
                 );
             }
             self.validate_secret(token, i, &mut secrets, problems);
-            match token.role {
-                Role::Agent => match token.agent_id.as_deref() {
-                    None | Some("") => problems.report(
-                        &at("agent_id"),
-                        "missing: an agent token must name its agent; add agent_id = \"1001\"",
-                    ),
-                    Some(_) => {}
-                },
-                Role::Admin | Role::Integration | Role::Unit => {
-                    if token.agent_id.is_some() {
-                        problems.report(
-                            &at("agent_id"),
-                            "only agent tokens carry agent_id; remove it or set role = \"agent\"",
-                        );
-                    }
-                }
-            }
-            match (token.role, token.channel.as_deref()) {
-                (Role::Integration, None) => problems.report(
-                    &at("channel"),
-                    format!(
-                        "missing: an integration token must name the channel its tickets come \
-                         from; add channel = \"…\", one of {}",
-                        channel_codes()
-                    ),
-                ),
-                (Role::Integration, Some(code)) => {
-                    if Channel::from_str(code).is_err() {
-                        problems.report(
-                            &at("channel"),
-                            format!(
-                                "unknown channel {code:?}; expected one of {}",
-                                channel_codes()
-                            ),
-                        );
-                    }
-                }
-                (Role::Admin | Role::Agent | Role::Unit, Some(_)) => problems.report(
-                    &at("channel"),
-                    "only integration tokens carry channel; remove it or set role = \
-                     \"integration\"",
-                ),
-                (Role::Admin | Role::Agent | Role::Unit, None) => {}
-            }
-            match (token.role, token.unit.as_deref()) {
-                (Role::Unit, None | Some("")) => problems.report(
-                    &at("unit"),
-                    "missing: a unit token must name its unit; add unit = \"<unit code>\"",
-                ),
-                (Role::Unit, Some(code)) if !is_unit_code(code) => problems.report(
-                    &at("unit"),
-                    format!(
-                        "{code:?} is not a unit code; write up to 40 lowercase letters, digits \
-                         and _, as in the units table"
-                    ),
-                ),
-                (Role::Unit, Some(_)) | (_, None) => {}
-                (_, Some(_)) => problems.report(
-                    &at("unit"),
-                    "only unit tokens carry unit; remove it or set role = \"unit\"",
-                ),
-            }
+            validate_role_fields(token, i, problems);
         }
     }
 
@@ -672,6 +611,74 @@ impl GrpcConfig {
                 ),
             );
         }
+    }
+}
+
+/// The fields that only some roles carry: agent_id (agents), channel (integrations), unit
+/// (units) — required for their role, refused for the others.
+fn validate_role_fields(token: &TokenConfig, i: usize, problems: &mut Problems<'_>) {
+    let at = |field: &str| format!("grpc.tokens[{i}].{field}");
+    match token.role {
+        Role::Agent => match token.agent_id.as_deref() {
+            None | Some("") => problems.report(
+                &at("agent_id"),
+                "missing: an agent token must name its agent; add agent_id = \"1001\"",
+            ),
+            Some(_) => {}
+        },
+        Role::Admin | Role::Integration | Role::Unit => {
+            if token.agent_id.is_some() {
+                problems.report(
+                    &at("agent_id"),
+                    "only agent tokens carry agent_id; remove it or set role = \"agent\"",
+                );
+            }
+        }
+    }
+    match (token.role, token.channel.as_deref()) {
+        (Role::Integration, None) => problems.report(
+            &at("channel"),
+            format!(
+                "missing: an integration token must name the channel its tickets come \
+                     from; add channel = \"…\", one of {}",
+                channel_codes()
+            ),
+        ),
+        (Role::Integration, Some(code)) => {
+            if Channel::from_str(code).is_err() {
+                problems.report(
+                    &at("channel"),
+                    format!(
+                        "unknown channel {code:?}; expected one of {}",
+                        channel_codes()
+                    ),
+                );
+            }
+        }
+        (Role::Admin | Role::Agent | Role::Unit, Some(_)) => problems.report(
+            &at("channel"),
+            "only integration tokens carry channel; remove it or set role = \
+                 \"integration\"",
+        ),
+        (Role::Admin | Role::Agent | Role::Unit, None) => {}
+    }
+    match (token.role, token.unit.as_deref()) {
+        (Role::Unit, None | Some("")) => problems.report(
+            &at("unit"),
+            "missing: a unit token must name its unit; add unit = \"<unit code>\"",
+        ),
+        (Role::Unit, Some(code)) if !is_unit_code(code) => problems.report(
+            &at("unit"),
+            format!(
+                "{code:?} is not a unit code; write up to 40 lowercase letters, digits \
+                     and _, as in the units table"
+            ),
+        ),
+        (Role::Unit, Some(_)) | (_, None) => {}
+        (_, Some(_)) => problems.report(
+            &at("unit"),
+            "only unit tokens carry unit; remove it or set role = \"unit\"",
+        ),
     }
 }
 

@@ -1,7 +1,8 @@
 //! The layering rule of `src/lib.rs`, kept: every `crate::…` path in a module's source
 //! (tests included, comments not) must name a module that module may import. A protocol core
 //! that reaches up (into `call`, `api`, `store`, `ops` or `config`) fails here, naming the
-//! file and line.
+//! file and line; so does `api` using anything of `call` but the handles `call` defines for
+//! it.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -80,6 +81,9 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ),
 ];
 
+/// The API reaches the call layer only through the handles the call layer defines for it.
+const CALL_HANDLES_FOR_API: &[&str] = &["AgentDesk", "AgentDeskError", "AgentView"];
+
 /// `code` without comments (line, doc and block comments) and string literals, so that a
 /// path in prose or in a message does not count.
 fn strip_comments_and_strings(code: &str) -> String {
@@ -146,18 +150,18 @@ fn group_heads(group: &str) -> Vec<String> {
     heads
 }
 
-/// Every (line, module) named by a `crate::` path in `code`.
-fn crate_imports(code: &str) -> Vec<(usize, String)> {
+/// Every (line, first segment) of the paths that start with `prefix` (such as `crate::`) in
+/// `code`, comments and strings left out; a group `prefix{a::b, c}` names each of its items.
+fn paths_after(code: &str, prefix: &str) -> Vec<(usize, String)> {
     let code = strip_comments_and_strings(code);
     let mut found = Vec::new();
-    for (at, _) in code.match_indices("crate::") {
-        if code[..at].ends_with('$')
-            || code[..at].ends_with(|c: char| c.is_alphanumeric() || c == '_')
-        {
+    for (at, _) in code.match_indices(prefix) {
+        let before = &code[..at];
+        if before.ends_with(|c: char| c == '$' || c == ':' || c.is_alphanumeric() || c == '_') {
             continue;
         }
-        let line = code[..at].matches('\n').count() + 1;
-        let rest = &code[at + "crate::".len()..];
+        let line = before.matches('\n').count() + 1;
+        let rest = &code[at + prefix.len()..];
         if let Some(group) = rest.strip_prefix('{') {
             let mut depth = 1;
             let end = group
@@ -177,6 +181,11 @@ fn crate_imports(code: &str) -> Vec<(usize, String)> {
         }
     }
     found
+}
+
+/// Every (line, module) named by a `crate::` path in `code`.
+fn crate_imports(code: &str) -> Vec<(usize, String)> {
+    paths_after(code, "crate::")
 }
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -219,6 +228,17 @@ fn violations(src: &Path) -> Vec<String> {
             continue;
         };
         let code = fs::read_to_string(&file).unwrap();
+        if module == "api" {
+            for (line, item) in paths_after(&code, "crate::call::") {
+                if !CALL_HANDLES_FOR_API.contains(&item.as_str()) {
+                    problems.push(format!(
+                        "{}:{line}: api uses call::{item}; the API reaches the call layer only \
+                         through {CALL_HANDLES_FOR_API:?}",
+                        file.display()
+                    ));
+                }
+            }
+        }
         for (line, imported) in crate_imports(&code) {
             if imported != module && !may_import.contains(&imported.as_str()) {
                 problems.push(format!(
@@ -256,4 +276,16 @@ fn f() -> crate::config::Config { todo!() }
     assert_eq!(modules, ["ivr", "store", "call", "config"]);
     assert_eq!(found[0].0, 2);
     assert_eq!(found[3].0, 6);
+    let items: Vec<String> = paths_after(code, "crate::call::")
+        .into_iter()
+        .map(|(_, item)| item)
+        .collect();
+    assert!(items.is_empty(), "{items:?}");
+    let narrow =
+        "use crate::call::{AgentDesk, dispatcher::Work};\nlet x = crate::call::CallStack::new();";
+    let items: Vec<String> = paths_after(narrow, "crate::call::")
+        .into_iter()
+        .map(|(_, item)| item)
+        .collect();
+    assert_eq!(items, ["AgentDesk", "dispatcher", "CallStack"]);
 }

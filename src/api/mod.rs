@@ -10,7 +10,7 @@ mod desk;
 mod tickets;
 mod transitions;
 
-pub use admin::{AdminService, AgentDesk, AgentDeskError, AgentView, ReloadHook, reload_hook};
+pub use admin::{AdminService, ReloadHook, reload_hook};
 pub use alerts::{OverdueWatcher, TicketAlert};
 pub use auth::{AccessList, Caller};
 pub use desk::{AgentDeskService, event_to_proto, pop_to_proto};

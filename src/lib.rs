@@ -14,10 +14,10 @@
 //! | layer | modules | may import |
 //! |---|---|---|
 //! | leaves | `logging`, `validation` | nothing of the crate |
-//! | protocol cores (sans-IO: events in, actions out, no sockets, clocks or SQL) | `tickets`, `sip`, `media`, `ivr`, `acd` | leaves; `ivr` and `acd` also `tickets` (categories) — no core imports another otherwise |
+//! | protocol cores (sans-IO: events in, actions out, no sockets, clocks or SQL) | `tickets`, `sip`, `media`, `ivr`, `acd`, `desk` | leaves; `ivr` and `acd` also `tickets` (categories) — no core imports another otherwise |
 //! | adapters | `store` (PostgreSQL, its own record types), `config` (the file, assembling the cores' sections), `ops` (announcements, retention) | leaves, cores; `ops` also `store` and `config` |
 //! | call layer | `call` | everything above; it only wires: converts between the cores' types and the store's records, carries actions to I/O |
-//! | API | `api` | everything above; reaches the call layer only through the handles `call` defines ([`call::AgentDesk`]) |
+//! | API | `api` | everything above; reaches the call layer only through the handles `call` defines ([`call::AgentDesk`], [`call::Desktops`]) |
 //! | binary | `src/bin/hotlined.rs` | everything |
 //!
 //! Where a new feature goes:

@@ -21,6 +21,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("media", &["logging", "validation"]),
     ("ivr", &["logging", "validation", "tickets"]),
     ("acd", &["logging", "validation", "tickets"]),
+    // The agents' desk: agent states, desktop event streams, wallboard counters.
+    ("desk", &["logging", "validation"]),
     // Adapters: PostgreSQL with its own record types; the configuration file assembling the
     // cores' sections.
     ("store", &["logging", "validation", "tickets"]),
@@ -34,6 +36,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "media",
             "ivr",
             "acd",
+            "desk",
         ],
     ),
     (
@@ -58,6 +61,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "media",
             "ivr",
             "acd",
+            "desk",
             "store",
             "config",
             "ops",
@@ -73,6 +77,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "media",
             "ivr",
             "acd",
+            "desk",
             "store",
             "config",
             "ops",
@@ -82,7 +87,14 @@ const ALLOWED: &[(&str, &[&str])] = &[
 ];
 
 /// The API reaches the call layer only through the handles the call layer defines for it.
-const CALL_HANDLES_FOR_API: &[&str] = &["AgentDesk", "AgentDeskError", "AgentView"];
+const CALL_HANDLES_FOR_API: &[&str] = &[
+    "AgentDesk",
+    "AgentDeskError",
+    "AgentView",
+    // The agents' desktops (hotline.v1.AgentDesk) and one stream's subscription.
+    "Desktops",
+    "Subscription",
+];
 
 /// `code` without comments (line, doc and block comments) and string literals, so that a
 /// path in prose or in a message does not count.

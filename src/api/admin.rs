@@ -75,6 +75,7 @@ fn agent_status(err: AgentDeskError) -> Status {
     match err {
         err @ AgentDeskError::UnknownAgent(_) => Status::not_found(err.to_string()),
         err @ AgentDeskError::Stopped => Status::unavailable(err.to_string()),
+        AgentDeskError::Refused(why) => invalid("state", why),
     }
 }
 

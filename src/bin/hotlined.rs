@@ -202,10 +202,12 @@ async fn serve(
     let admin =
         AdminService::new(announcer, reload_hook(reloader.clone())).with_agents(calls.agent_desk());
     let (stop_api, api_stopped) = tokio::sync::oneshot::channel::<()>();
-    let api = tokio::spawn(api::serve(
+    let desk = api::AgentDeskService::new(calls.desktops());
+    let api = tokio::spawn(api::serve_all(
         tickets,
         access,
         Some(admin),
+        Some(desk),
         listener,
         tls,
         async {

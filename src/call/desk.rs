@@ -23,6 +23,9 @@ pub enum AgentDeskError {
     UnknownAgent(String),
     #[error("call handling has stopped; try again once hotlined runs")]
     Stopped,
+    /// The desk refused the state (`field`: what is wrong).
+    #[error("{0}")]
+    Refused(String),
 }
 
 /// A cheap, clonable handle on the call handling's agents (SetAgentState, ListAgents).

@@ -8,17 +8,23 @@
 //! - [`flow`]: a call's way through SIP, media and its IVR, and the ACD's verdicts;
 //! - [`legs`]: outgoing legs (agents' phones, transfer targets) and bridging;
 //! - [`shutdown`]: refusing new calls, the grace period, the last hang-ups;
+//! - [`desktop`]: the agents' desk's orders (availability, call control) and offers whose
+//!   screen pop is ready (`super::desk_link` is what the flow tells the desk);
 //! - `super::registry` (the calls), `super::timers`, `super::lookup` and `super::journal`
 //!   (what becomes a record).
 //!
 //! Owns the queue and the loop; must not decide menus, routing or SIP behaviour.
 
+mod desktop;
 mod flow;
 mod legs;
 mod shutdown;
 
+use super::desk_link::DeskLink;
+use super::desktops::{DeskOrder, Desktops};
 use super::lookup::{Lookup, Lookups};
 use super::media_link::MediaLink;
+use super::pops::PopReady;
 use super::registry::{Leg, Registry};
 use super::timers::{CallTimer, TimerKey, Timers};
 use super::{AgentDeskError, AgentView, Control, DispatcherCounts};
@@ -52,6 +58,8 @@ pub(super) struct Parts {
     pub control: mpsc::UnboundedReceiver<Control>,
     pub counts: watch::Sender<DispatcherCounts>,
     pub media_sessions: Arc<AtomicUsize>,
+    pub desktops: Desktops,
+    pub desk_orders: mpsc::UnboundedReceiver<DeskOrder>,
 }
 
 /// One step for the flow, queued by the handlers of inputs and by earlier steps.
@@ -72,6 +80,8 @@ struct Inputs {
     lookups: mpsc::UnboundedReceiver<(CallHandle, Lookup)>,
     control: mpsc::UnboundedReceiver<Control>,
     config: watch::Receiver<Arc<Config>>,
+    desk_orders: mpsc::UnboundedReceiver<DeskOrder>,
+    pops: mpsc::UnboundedReceiver<PopReady>,
 }
 
 struct Dispatcher {
@@ -90,6 +100,7 @@ struct Dispatcher {
     lookups: Lookups,
     media_sessions: Arc<AtomicUsize>,
     shutdown: Option<Shutdown>,
+    desk: DeskLink,
 }
 
 pub(super) async fn run(parts: Parts) {
@@ -109,6 +120,8 @@ pub(super) async fn run(parts: Parts) {
             Some((call, lookup)) = inputs.lookups.recv() => d.on_lookup(call, lookup).await,
             Some(request) = inputs.control.recv() => d.on_control(request).await,
             Ok(()) = inputs.config.changed() => d.on_config_change().await,
+            Some(order) = inputs.desk_orders.recv() => d.on_desk_order(order).await,
+            Some(ready) = inputs.pops.recv() => d.on_pop_ready(ready).await,
             () = sleep_until(next_timer) => d.on_timers(Instant::now()).await,
         }
         d.drain().await;
@@ -144,7 +157,14 @@ impl Dispatcher {
         let snapshot = parts.config.borrow().clone();
         let (media_tx, media_rx) = mpsc::unbounded_channel();
         let (lookup_tx, lookup_rx) = mpsc::unbounded_channel();
+        let (pops_tx, pops_rx) = mpsc::unbounded_channel();
         let dispatcher = Dispatcher {
+            desk: DeskLink::new(
+                parts.desktops,
+                parts.store.clone(),
+                parts.journal.clone(),
+                pops_tx,
+            ),
             config: parts.config.clone(),
             ivr: Arc::new(snapshot.ivr.clone()),
             sip: parts.sip_requests,
@@ -166,6 +186,8 @@ impl Dispatcher {
             lookups: lookup_rx,
             control: parts.control,
             config: parts.config,
+            desk_orders: parts.desk_orders,
+            pops: pops_rx,
         };
         (dispatcher, inputs)
     }
@@ -259,11 +281,13 @@ impl Dispatcher {
                     return;
                 }
                 tracing::info!(agent, ?state, "agent state reported");
-                self.work.push_back(Work::Acd(AcdEvent::AgentStateChanged {
-                    agent: agent.clone(),
-                    state,
-                    now: Instant::now(),
-                }));
+                // The desk owns agents' states; the ACD follows it.
+                if let Err(err) = self.report_to_desk(&agent, state) {
+                    if let Some(reply) = reply {
+                        let _ = reply.send(Err(err));
+                    }
+                    return;
+                }
                 // The answer is the agent after everything the change set off.
                 self.drain().await;
                 if let Some(reply) = reply {

@@ -28,11 +28,13 @@
 
 pub mod acd_link;
 mod desk;
+mod desk_link;
 mod desktops;
 mod dispatcher;
 mod journal;
 mod lookup;
 mod media_link;
+mod pops;
 mod registry;
 pub mod reload;
 mod timers;
@@ -110,6 +112,8 @@ pub enum StartError {
     Rules(#[from] crate::tickets::config::RulesConfigError),
     #[error(transparent)]
     Journal(#[from] JournalError),
+    #[error("daemon.time_zone: {0}")]
+    TimeZone(String),
     #[error("media.recordings_dir {dir}: {source}; create the folder or choose another")]
     Recordings {
         dir: std::path::PathBuf,
@@ -130,6 +134,8 @@ pub struct CallStack {
     writer: JoinHandle<()>,
     stop_writer: oneshot::Sender<()>,
     sip_task: JoinHandle<()>,
+    desktops: Desktops,
+    desk_tasks: DesktopTasks,
 }
 
 impl CallStack {
@@ -170,6 +176,8 @@ impl CallStack {
         let writer = tokio::spawn(writer.run(async {
             let _ = writer_stopped.await;
         }));
+        let (desktops, desk_orders, desk_tasks) =
+            Desktops::start_with(config.clone(), store.clone()).map_err(StartError::TimeZone)?;
         let (control, control_rx) = mpsc::unbounded_channel();
         let (counts_tx, counts) = watch::channel(DispatcherCounts::default());
         let media_sessions = Arc::new(AtomicUsize::new(0));
@@ -186,6 +194,8 @@ impl CallStack {
             control: control_rx,
             counts: counts_tx,
             media_sessions: media_sessions.clone(),
+            desktops: desktops.clone(),
+            desk_orders,
         };
         let dispatcher = tokio::spawn(dispatcher::run(parts));
         Ok(CallStack {
@@ -200,6 +210,8 @@ impl CallStack {
             writer,
             stop_writer,
             sip_task: sip_task_handle,
+            desktops,
+            desk_tasks,
         })
     }
 
@@ -235,6 +247,11 @@ impl CallStack {
         AgentDesk::new(self.control.clone())
     }
 
+    /// The agents' desktops (`hotline.v1.AgentDesk`).
+    pub fn desktops(&self) -> Desktops {
+        self.desktops.clone()
+    }
+
     /// The call journal, e.g. to wait for a call's records (`flush`).
     pub fn journal(&self) -> &CallJournal {
         &self.journal
@@ -249,6 +266,7 @@ impl CallStack {
             let _ = finished.await;
         }
         let _ = self.dispatcher.await;
+        self.desk_tasks.abort();
         if tokio::time::timeout(JOURNAL_DRAIN, self.journal.flush())
             .await
             .is_err()

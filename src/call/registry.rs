@@ -35,6 +35,9 @@ pub(super) struct OutLeg {
     pub lease: Option<PortLease>,
     pub media: Option<MediaLink>,
     pub answered: bool,
+    /// A desktop transferred the call away from this agent: when the leg ends the caller
+    /// stays on the line.
+    pub handed_on: bool,
 }
 
 /// A playback the IVR asked for, with the prompts still to finish.

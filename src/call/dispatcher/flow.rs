@@ -18,6 +18,7 @@ use crate::acd::{AcdAction, AcdEvent};
 use crate::call::acd_link;
 use crate::call::journal::{self, Stage};
 use crate::call::lookup::Lookup;
+use crate::call::pops::PopRequest;
 use crate::call::registry::{Call, Leg, LegPurpose, Playlist};
 use crate::call::timers::{CallTimer, TimerKey};
 use crate::ivr::{self, CallEngine, CallInfo};
@@ -353,8 +354,14 @@ impl Dispatcher {
                 // happened at the INVITE: an answered call is never cut by the limit.
                 tracing::warn!(call = %call.id, caller = %Masked(&call.caller), "gas leak reported: emergency queue");
             }
-            ivr::Action::Enqueue { queue, .. } => {
+            ivr::Action::Enqueue {
+                queue,
+                priority,
+                leak,
+                ..
+            } => {
                 call.stage = Stage::Queued;
+                self.desk.queued(&call.id, &queue, priority, leak);
                 self.journal.record(&call.id, CallEntry::Queue { queue });
             }
             ivr::Action::Dequeue => {}
@@ -394,6 +401,14 @@ impl Dispatcher {
     /// Carries out the ACD's actions; a verdict for a call's IVR is queued for it.
     pub(super) async fn carry_out_acd(&mut self, actions: Vec<AcdAction<CallHandle>>) {
         let now = Instant::now();
+        // An agent set offline in this batch rang out: the desk counts a miss for them.
+        let rang_out: Vec<String> = actions
+            .iter()
+            .filter_map(|a| match a {
+                AcdAction::AgentSetOffline { agent } => Some(agent.clone()),
+                _ => None,
+            })
+            .collect();
         for action in actions {
             if let Some((&call, result)) = acd_link::queue_result(&action) {
                 self.work
@@ -401,25 +416,42 @@ impl Dispatcher {
             }
             match action {
                 AcdAction::OfferToAgent { call, agent, uri } => {
-                    if let Some(id) = self.registry.calls.get(&call).map(|c| c.id.clone()) {
-                        tracing::info!(call = %id, agent, "ringing agent");
-                        self.start_leg(call, LegPurpose::Agent(agent), &uri).await;
+                    // The pop first; the phone rings once it is with the desk.
+                    if let Some(c) = self.registry.calls.get(&call) {
+                        self.desk.offer(PopRequest {
+                            handle: call,
+                            call_id: c.id.clone(),
+                            caller: c.caller.clone(),
+                            dialled: c.dialled.clone(),
+                            agent,
+                            uri,
+                        });
                     }
                 }
                 AcdAction::CancelOffer { call, agent } => {
-                    if let Some(leg) = self.registry.ringing_agent_leg(call, &agent) {
+                    let id = self.registry.calls.get(&call).map(|c| c.id.clone());
+                    let ringing = match id {
+                        Some(id) if !rang_out.contains(&agent) => {
+                            self.desk.offer_cancelled(call, &id, &agent)
+                        }
+                        _ => true,
+                    };
+                    if ringing && let Some(leg) = self.registry.ringing_agent_leg(call, &agent) {
                         self.sip_command(Command::Hangup { call: leg }).await;
                     }
                 }
                 AcdAction::AgentSetOffline { agent } => {
-                    tracing::warn!(
-                        agent,
-                        "agent did not answer: set offline until they report available"
-                    );
+                    tracing::warn!(agent, "agent did not answer: the desk decides what next");
+                    self.desk.rang_out(&agent);
                 }
                 AcdAction::StartTimer { id, at } => self.timers.set(TimerKey::Acd(id), at),
                 AcdAction::CancelTimer { id } => self.timers.cancel(TimerKey::Acd(id)),
-                AcdAction::Waiting { .. } | AcdAction::Overflow { .. } => {}
+                AcdAction::Overflow { call, .. } => {
+                    if let Some(c) = self.registry.calls.get(&call) {
+                        self.desk.left_queue(&c.id);
+                    }
+                }
+                AcdAction::Waiting { .. } => {}
             }
         }
     }
@@ -444,6 +476,7 @@ impl Dispatcher {
         let Some(call) = self.registry.calls.remove(&handle) else {
             return;
         };
+        self.desk.caller_gone(handle, &call.id);
         // The ACD forgets the call (a no-op when it was not waiting) before anything else
         // can be offered to it.
         let actions = self.acd.handle(AcdEvent::CallerAbandoned {

@@ -5,10 +5,11 @@
 //! Owns the legs' lifecycle; must not choose whom to call (the ACD and the IVR do).
 
 use super::{Dispatcher, Work};
-use crate::acd::{AcdEvent, ReportedState};
+use crate::acd::AcdEvent;
 use crate::call::journal::Stage;
 use crate::call::media_link::MediaLink;
 use crate::call::registry::{Leg, LegPurpose, OutLeg};
+use crate::desk::HungUpBy;
 use crate::ivr;
 use crate::media::session::{MediaCommand, SessionOptions};
 use crate::sip::message::host_port_of;
@@ -98,6 +99,7 @@ impl Dispatcher {
                 lease: Some(lease),
                 media: None,
                 answered: false,
+                handed_on: false,
             },
         );
         if let Some(call) = self.registry.calls.get_mut(&owner) {
@@ -163,6 +165,7 @@ impl Dispatcher {
         let now = Instant::now();
         match purpose {
             LegPurpose::Agent(agent) => {
+                self.desk.answered(&call.id, &agent);
                 self.work.push_back(Work::Acd(AcdEvent::OfferAnswered {
                     call: owner,
                     agent: agent.clone(),
@@ -185,13 +188,16 @@ impl Dispatcher {
             return;
         };
         tracing::info!(leg = handle.0, ?reason, purpose = ?leg.purpose, "outgoing call ended");
-        if let (true, LegPurpose::Agent(agent)) = (leg.answered, &leg.purpose) {
-            // The ACD marked the agent busy when they answered; the call is over now.
-            self.work.push_back(Work::Acd(AcdEvent::AgentStateChanged {
-                agent: agent.clone(),
-                state: ReportedState::Available,
-                now: Instant::now(),
-            }));
+        if let (true, LegPurpose::Agent(_)) = (leg.answered, &leg.purpose)
+            && let Some(call) = self.registry.calls.get(&leg.owner)
+        {
+            // The desk decides what the agent does next (wrap-up, a pending request); the
+            // ACD follows its orders.
+            let who = match reason {
+                EndReason::RemoteHangup => HungUpBy::Agent,
+                _ => HungUpBy::System,
+            };
+            self.desk.agent_left(&call.id, who);
         }
         let Some(call) = self.registry.calls.get_mut(&leg.owner) else {
             // Dropping the leg drops its media link and lease: ports return to the pool.
@@ -200,7 +206,7 @@ impl Dispatcher {
         call.legs.retain(|l| *l != handle);
         if !leg.answered {
             self.leg_failed(leg.owner, leg.purpose);
-        } else if !call.hung_up {
+        } else if !call.hung_up && !leg.handed_on {
             // The agent (or transfer target) hung up: the caller's call is over too.
             call.hung_up = true;
             self.sip_command(Command::Hangup { call: leg.owner }).await;

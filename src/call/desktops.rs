@@ -9,6 +9,7 @@
 //!
 //! Owns the desk's clock and I/O; must not decide anything about agents (the desk does).
 
+use crate::config::Config;
 use crate::desk::{
     AgentState, AgentView, CallControl, Desk, DeskAction, DeskConfig, DeskError, DeskInput,
     LiveCall, Requested, Roster, StreamItem, SubId,
@@ -18,7 +19,6 @@ use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
-use crate::config::Config;
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinHandle;
 

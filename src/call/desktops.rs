@@ -270,11 +270,6 @@ impl Desktops {
         self.with_desk(|desk, now| desk.handle(input, now));
     }
 
-    /// The desk's epoch and Unix milliseconds for an instant (ring deadlines).
-    pub fn wall_ms(&self, t: Instant) -> i64 {
-        self.desk().wall(t)
-    }
-
     pub fn set_state(
         &self,
         agent: &str,

@@ -244,6 +244,8 @@ pub(super) fn to_proto(t: Ticket) -> pb::Ticket {
         supervisor_reason: t.supervisor_reason.unwrap_or_default(),
         satisfaction_attitude: rating_to(t.satisfaction_attitude.as_deref()),
         satisfaction_result: rating_to(t.satisfaction_result.as_deref()),
+        on_site_due: t.on_site_due.map(timestamp),
+        on_site_time: t.on_site_at.map(timestamp),
         number: t.number,
     }
 }
@@ -508,7 +510,9 @@ fn patch(mask: Option<prost_types::FieldMask>, t: &pb::Ticket) -> Result<TicketP
             | "area"
             | "supervisor_reason"
             | "satisfaction_attitude"
-            | "satisfaction_result" => {
+            | "satisfaction_result"
+            | "on_site_due"
+            | "on_site_time" => {
                 return Err(invalid(
                     "update_mask",
                     format!(
@@ -698,6 +702,13 @@ impl pb::tickets_server::Tickets for TicketsService {
         request: Request<pb::AcceptTicketRequest>,
     ) -> Result<Response<pb::Ticket>, Status> {
         self.accept(request).await
+    }
+
+    async fn report_on_site(
+        &self,
+        request: Request<pb::ReportOnSiteRequest>,
+    ) -> Result<Response<pb::Ticket>, Status> {
+        self.on_site(request).await
     }
 
     async fn reply_ticket(

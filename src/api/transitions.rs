@@ -167,6 +167,21 @@ impl TicketsService {
         .await
     }
 
+    pub(super) async fn on_site(
+        &self,
+        request: Request<pb::ReportOnSiteRequest>,
+    ) -> Result<Response<pb::Ticket>, Status> {
+        let caller = caller(&request)?;
+        let r = request.into_inner();
+        self.plain(
+            &caller,
+            &r.name,
+            "name",
+            Box::new(lifecycle::report_on_site),
+        )
+        .await
+    }
+
     pub(super) async fn reply(
         &self,
         request: Request<pb::ReplyTicketRequest>,
@@ -522,6 +537,7 @@ pub(super) fn deadline_kind_to(kind: DeadlineKind) -> i32 {
         DeadlineKind::Finish => pb::DeadlineKind::Finish,
         DeadlineKind::Investigation => pb::DeadlineKind::Investigation,
         DeadlineKind::Callback => pb::DeadlineKind::Callback,
+        DeadlineKind::OnSite => pb::DeadlineKind::OnSite,
     }) as i32
 }
 

@@ -15,7 +15,7 @@ macro_rules! ticket_select {
             "SELECT t.id, t.number, t.channel, t.category, t.complaint_level, t.status, ",
             "t.priority, t.caller_name, t.caller_number, t.caller_address, t.description, ",
             "t.customer_id, t.responsible_unit, t.dispatch_due, t.contact_due, t.finish_due, ",
-            "t.callback_due, t.investigation_due, t.area, t.next_callback_at, t.supervisor_reason, ",
+            "t.callback_due, t.investigation_due, t.on_site_due, t.on_site_at, t.area, t.next_callback_at, t.supervisor_reason, ",
             "t.satisfaction_attitude, t.satisfaction_result, ",
             "p.number AS parent_number, t.call_id, t.request_id, t.created_by, ",
             "t.created_at, t.updated_at, t.version ",
@@ -49,6 +49,9 @@ pub struct Ticket {
     pub finish_due: Option<DateTime<Utc>>,
     pub callback_due: Option<DateTime<Utc>>,
     pub investigation_due: Option<DateTime<Utc>>,
+    /// A leak's: the unit on site by then, and when it reported being there.
+    pub on_site_due: Option<DateTime<Utc>>,
+    pub on_site_at: Option<DateTime<Utc>>,
     /// The area (district, estate) complaints are grouped by.
     pub area: String,
     /// When the callback agents should try next.
@@ -90,6 +93,8 @@ struct TicketRow {
     finish_due: Option<DateTime<Utc>>,
     callback_due: Option<DateTime<Utc>>,
     investigation_due: Option<DateTime<Utc>>,
+    on_site_due: Option<DateTime<Utc>>,
+    on_site_at: Option<DateTime<Utc>>,
     area: String,
     next_callback_at: Option<DateTime<Utc>>,
     supervisor_reason: Option<String>,
@@ -135,6 +140,8 @@ impl TryFrom<TicketRow> for Ticket {
             finish_due: row.finish_due,
             callback_due: row.callback_due,
             investigation_due: row.investigation_due,
+            on_site_due: row.on_site_due,
+            on_site_at: row.on_site_at,
             area: row.area,
             next_callback_at: row.next_callback_at,
             supervisor_reason: row.supervisor_reason,
@@ -195,6 +202,7 @@ impl NewTicket {
         if self.complaint_level.is_some() {
             facts.complaint_level = self.complaint_level;
         }
+        facts.area = self.area.clone();
         let due = deadlines::compute(&facts, rules);
         let at = |d: Option<deadlines::Deadline>| d.map(|d| d.due);
         self.complaint_level = facts.complaint_level;
@@ -203,6 +211,7 @@ impl NewTicket {
         self.finish_due = at(due.finish);
         self.investigation_due = at(due.investigation);
         self.callback_due = at(due.callback);
+        // A draft is not dispatched yet, so it has no on-site deadline.
         self
     }
 }

@@ -83,7 +83,7 @@ const FACTS_COLUMNS: &str = "id, uid, number, status, category, channel, complai
     extended_finish, extension_requested_at, extension_until, extension_reason, \
     extension_resume, centre_returns, unsatisfied_callbacks, urges, callback_plan, \
     callback_attempts, last_callback_attempt_at, next_callback_at, callback_declined, \
-    repeat_demand, night_dispatch_insisted";
+    repeat_demand, night_dispatch_insisted, area, on_site_at";
 
 #[derive(sqlx::FromRow)]
 struct FactsRow {
@@ -118,6 +118,8 @@ struct FactsRow {
     callback_declined: bool,
     repeat_demand: bool,
     night_dispatch_insisted: bool,
+    area: String,
+    on_site_at: Option<DateTime<Utc>>,
 }
 
 /// A ticket's row id, number and rule facts.
@@ -190,12 +192,14 @@ impl TryFrom<FactsRow> for StoredFacts {
                 .map_err(code)?,
             complaint_level_overridden: row.complaint_level_overridden,
             unit: row.responsible_unit,
+            area: row.area,
             created_at: row.created_at,
             awaiting_dispatch_since: row.awaiting_dispatch_since,
             dispatched_at: row.dispatched_at,
             handling_started_at: row.handling_started_at,
             accepted_at: row.accepted_at,
             contacted_at: row.contacted_at,
+            on_site_at: row.on_site_at,
             replied_at: row.replied_at,
             extended_finish: row.extended_finish,
             pending_extension,
@@ -238,7 +242,8 @@ async fn write_facts(
            callback_attempts = $21, last_callback_attempt_at = $22, next_callback_at = $23, \
            callback_declined = $24, repeat_demand = $25, night_dispatch_insisted = $26, \
            dispatch_due = $27, contact_due = $28, finish_due = $29, investigation_due = $30, \
-           callback_due = $31, version = version + 1, updated_at = $32 \
+           callback_due = $31, version = version + 1, updated_at = $32, on_site_due = $33, \
+           on_site_at = $34 \
          WHERE id = $1",
     )
     .bind(id)
@@ -273,6 +278,8 @@ async fn write_facts(
     .bind(due(deadlines.investigation))
     .bind(due(deadlines.callback))
     .bind(now)
+    .bind(due(deadlines.on_site))
+    .bind(facts.on_site_at)
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -328,7 +335,7 @@ pub(super) async fn refresh_deadlines_in(
     let at = |d: Option<crate::tickets::deadlines::Deadline>| d.map(|d| d.due);
     sqlx::query(
         "UPDATE tickets SET dispatch_due = $2, contact_due = $3, finish_due = $4, \
-           investigation_due = $5, callback_due = $6 WHERE id = $1",
+           investigation_due = $5, callback_due = $6, on_site_due = $7 WHERE id = $1",
     )
     .bind(current.id)
     .bind(at(due.dispatch))
@@ -336,6 +343,7 @@ pub(super) async fn refresh_deadlines_in(
     .bind(at(due.finish))
     .bind(at(due.investigation))
     .bind(at(due.callback))
+    .bind(at(due.on_site))
     .execute(&mut **tx)
     .await?;
     Ok(current.id)
@@ -668,6 +676,7 @@ impl Store {
                 "finish_due",
                 "investigation_due",
                 "callback_due",
+                "on_site_due",
             ] {
                 separated
                     .push(format!("{column} < "))

@@ -144,6 +144,8 @@ pub struct CategoryLimits {
     pub finish: Option<Span>,
     /// From dispatch until the investigation is closed (complaints).
     pub investigation: Option<Span>,
+    /// From dispatch until the unit is on site (leaks: 000 §14 "立即赶赴现场").
+    pub on_site: Option<Span>,
 }
 
 /// Heating-line callback sampling (004 §5): the share of tickets called back falls with the
@@ -311,6 +313,11 @@ pub struct RulesConfig {
     pub limits: BTreeMap<Category, CategoryLimits>,
     /// Per-channel overrides applied after the category's (`[tickets.channel_limits.gov_12345]`).
     pub channel_limits: BTreeMap<Channel, CategoryLimits>,
+    /// Areas (as tickets name them in `area`) served under the rural commitments.
+    pub rural_areas: Vec<String>,
+    /// Per-category overrides for tickets of a rural area, applied after the category's and
+    /// before the channel's (`[tickets.rural_limits.leak] on_site = "60min"`).
+    pub rural_limits: BTreeMap<Category, CategoryLimits>,
     /// Complaint handling limit per level (`l3 = "3h"`).
     pub complaint_limits: BTreeMap<ComplaintLevel, Span>,
     /// A unit may return a ticket within this span of dispatch.
@@ -332,6 +339,8 @@ impl Default for RulesConfig {
             calendar: CalendarConfig::default(),
             limits: BTreeMap::new(),
             channel_limits: BTreeMap::new(),
+            rural_areas: Vec::new(),
+            rural_limits: BTreeMap::new(),
             complaint_limits: BTreeMap::new(),
             return_within: Span::WorkingDays(1),
             extension_notice: Span::WorkingDays(1),

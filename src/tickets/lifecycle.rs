@@ -34,6 +34,8 @@ pub struct TicketFacts {
     pub complaint_level_overridden: bool,
     /// The responsible unit it is (or was last) dispatched to.
     pub unit: Option<String>,
+    /// The area (district, estate) it is in; rural areas may have their own limits.
+    pub area: String,
     pub created_at: DateTime<Utc>,
     /// Since when the centre owes a dispatch: intake, or the unit's return.
     pub awaiting_dispatch_since: DateTime<Utc>,
@@ -43,6 +45,8 @@ pub struct TicketFacts {
     pub handling_started_at: Option<DateTime<Utc>>,
     pub accepted_at: Option<DateTime<Utc>>,
     pub contacted_at: Option<DateTime<Utc>>,
+    /// When the unit reported being on site (leaks).
+    pub on_site_at: Option<DateTime<Utc>>,
     pub replied_at: Option<DateTime<Utc>>,
     /// A granted extension's new finish time.
     pub extended_finish: Option<DateTime<Utc>>,
@@ -84,12 +88,14 @@ impl TicketFacts {
             complaint_level: (category == Category::Complaint).then_some(ComplaintLevel::L3),
             complaint_level_overridden: false,
             unit: None,
+            area: String::new(),
             created_at,
             awaiting_dispatch_since: created_at,
             dispatched_at: None,
             handling_started_at: None,
             accepted_at: None,
             contacted_at: None,
+            on_site_at: None,
             replied_at: None,
             extended_finish: None,
             pending_extension: None,
@@ -178,6 +184,7 @@ pub enum Operation {
     RecordCallback,
     Close,
     SetComplaintLevel,
+    ReportOnSite,
 }
 
 impl fmt::Display for Operation {
@@ -193,6 +200,7 @@ impl fmt::Display for Operation {
             Operation::RecordCallback => "record a callback for",
             Operation::Close => "close",
             Operation::SetComplaintLevel => "set the complaint level of",
+            Operation::ReportOnSite => "report arrival on site for",
         })
     }
 }
@@ -250,6 +258,7 @@ pub enum AuditAction {
     CallbackUnsatisfied,
     Closed,
     ComplaintLevelChanged,
+    OnSite,
 }
 
 impl AuditAction {
@@ -274,6 +283,7 @@ impl AuditAction {
             AuditAction::CallbackUnsatisfied => "callback_unsatisfied",
             AuditAction::Closed => "closed",
             AuditAction::ComplaintLevelChanged => "complaint_level_changed",
+            AuditAction::OnSite => "on_site",
         }
     }
 }
@@ -492,6 +502,7 @@ pub fn dispatch(
     new.handling_started_at = Some(now);
     new.accepted_at = None;
     new.contacted_at = None;
+    new.on_site_at = None;
     new.replied_at = None;
     new.extended_finish = None;
     new.pending_extension = None;
@@ -531,6 +542,46 @@ pub fn accept(
         new,
         actor,
         AuditAction::Accepted,
+        now,
+        rules,
+    ))
+}
+
+/// ReportOnSite: the responsible unit reports that its crew is on site (a leak's on-site
+/// deadline stops). Being on site means the customer has been contacted and the ticket
+/// accepted.
+pub fn report_on_site(
+    facts: &TicketFacts,
+    actor: &Actor,
+    now: DateTime<Utc>,
+    rules: &Rules,
+) -> Result<Transition, Refusal> {
+    let op = Operation::ReportOnSite;
+    require_assigned_unit(op, actor, facts)?;
+    if !matches!(
+        facts.status,
+        Status::Dispatched | Status::Accepted | Status::ExtensionRequested | Status::Reopened
+    ) {
+        return Err(illegal(op, facts.status));
+    }
+    if let Some(at) = facts.on_site_at {
+        return Err(Refusal::Invalid {
+            operation: op,
+            why: format!("the unit already reported being on site at {at}"),
+        });
+    }
+    let mut new = facts.clone();
+    if new.status == Status::Dispatched {
+        new.status = Status::Accepted;
+    }
+    new.on_site_at = Some(now);
+    new.accepted_at.get_or_insert(now);
+    new.contacted_at.get_or_insert(now);
+    Ok(Transition::new(
+        facts,
+        new,
+        actor,
+        AuditAction::OnSite,
         now,
         rules,
     ))

@@ -1,0 +1,13 @@
+-- The ticket rules' second pass (issue 13): the facts and deadlines src/tickets added.
+
+-- Leaks run on a clock (000 §14, 002 §18): the unit must be on site by on_site_due; the
+-- unit reports its arrival (on_site_at).
+ALTER TABLE tickets
+    ADD COLUMN on_site_due  TIMESTAMPTZ,
+    ADD COLUMN on_site_at   TIMESTAMPTZ;
+CREATE INDEX tickets_open_by_on_site_due ON tickets (on_site_due)
+    WHERE status <> 'closed' AND on_site_due IS NOT NULL;
+
+ALTER TABLE ticket_alerts DROP CONSTRAINT ticket_alerts_deadline_check;
+ALTER TABLE ticket_alerts ADD CONSTRAINT ticket_alerts_deadline_check CHECK (deadline IN
+    ('dispatch', 'contact', 'finish', 'investigation', 'callback', 'on_site'));

@@ -653,7 +653,7 @@ async fn complaints_level_themselves_from_related_complaints_and_supervisors_ove
         levelled.reason.as_deref(),
         Some("5 different callers, same complaint")
     );
-    // The fourth stayed light.
+    // The fourth (like every related open complaint) is raised with it.
     let fourth = rig
         .client
         .list_tickets(authed(
@@ -668,7 +668,7 @@ async fn complaints_level_themselves_from_related_complaints_and_supervisors_ove
         .into_inner();
     assert_eq!(
         fourth.tickets[0].complaint_level,
-        pb::ComplaintLevel::L3 as i32
+        pb::ComplaintLevel::L2 as i32
     );
 
     // Only a supervisor sets a level, with a reason.

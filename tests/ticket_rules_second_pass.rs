@@ -148,3 +148,159 @@ async fn a_leak_nobody_dispatches_is_overdue_in_minutes_and_the_crew_has_an_on_s
         ["create", "overdue", "dispatched", "overdue", "on_site"]
     );
 }
+
+fn complaint(caller: &str, area: &str) -> pb::Ticket {
+    pb::Ticket {
+        channel: pb::Channel::Hotline as i32,
+        category: pb::Category::Complaint as i32,
+        caller_name: "赵女士".into(),
+        caller_number: caller.into(),
+        caller_address: "幸福路12号".into(),
+        description: "抄表员态度恶劣".into(),
+        responsible_unit: "north".into(),
+        area: area.into(),
+        ..Default::default()
+    }
+}
+
+async fn level(rig: &mut Rig, name: &str) -> pb::ComplaintLevel {
+    let ticket = rig
+        .client
+        .get_ticket(authed(AGENT, pb::GetTicketRequest { name: name.into() }))
+        .await
+        .unwrap()
+        .into_inner();
+    pb::ComplaintLevel::try_from(ticket.complaint_level).unwrap()
+}
+
+#[tokio::test]
+async fn complaint_levels_change_only_with_a_reason_and_raise_every_related_open_complaint() {
+    let mut rig = Rig::start_with(
+        sh(2026, 11, 2, 9, 0),
+        rules_2026_with(RulesConfig::default()),
+    )
+    .await;
+    // A closed complaint counts among the callers but is not raised.
+    let closed = rig.create(complaint("13800000009", "幸福小区")).await;
+    rig.client
+        .close_ticket(authed(
+            AGENT,
+            pb::CloseTicketRequest {
+                name: closed.name.clone(),
+                reason: "当场解释清楚".into(),
+            },
+        ))
+        .await
+        .unwrap();
+    let mut open = Vec::new();
+    for (i, caller) in ["13800000001", "13800000002", "13800000003"]
+        .iter()
+        .enumerate()
+    {
+        rig.at(sh(2026, 11, 3 + i as u32, 9, 0));
+        open.push(rig.create(complaint(caller, "幸福小区")).await);
+    }
+    // Another area is another subject.
+    let elsewhere = rig.create(complaint("13800000008", "阳光花园")).await;
+    for ticket in open.iter().chain([&elsewhere]) {
+        assert_eq!(level(&mut rig, &ticket.name).await, pb::ComplaintLevel::L3);
+    }
+    // Four different callers: still light. The fifth makes every open one L2 (000 §14.6).
+    rig.at(sh(2026, 11, 10, 9, 0));
+    let fifth = rig.create(complaint("13800000004", "幸福小区")).await;
+    assert_eq!(fifth.complaint_level, pb::ComplaintLevel::L2 as i32);
+    for ticket in &open {
+        assert_eq!(
+            level(&mut rig, &ticket.name).await,
+            pb::ComplaintLevel::L2,
+            "{}",
+            ticket.number
+        );
+        let events = rig
+            .server
+            .store
+            .ticket_events(&ticket.number)
+            .await
+            .unwrap();
+        let raised = events.last().unwrap();
+        assert_eq!(
+            (
+                raised.action.as_str(),
+                raised.actor.as_str(),
+                raised.detail.as_deref()
+            ),
+            ("complaint_level_changed", "system", Some("l3 → l2"))
+        );
+    }
+    assert_eq!(level(&mut rig, &closed.name).await, pb::ComplaintLevel::L3);
+    assert_eq!(
+        level(&mut rig, &elsewhere.name).await,
+        pb::ComplaintLevel::L3
+    );
+
+    // UpdateTicket cannot set it: INVALID_ARGUMENT pointing to SetComplaintLevel.
+    let refused = rig
+        .client
+        .update_ticket(authed(
+            AGENT,
+            pb::UpdateTicketRequest {
+                ticket: Some(pb::Ticket {
+                    name: elsewhere.name.clone(),
+                    complaint_level: pb::ComplaintLevel::L1 as i32,
+                    ..Default::default()
+                }),
+                update_mask: Some(prost_types::FieldMask {
+                    paths: vec!["complaint_level".into()],
+                }),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::InvalidArgument);
+    assert!(refused.message().contains("complaint_level"), "{refused:?}");
+    assert!(
+        refused.message().contains("SetComplaintLevel"),
+        "{refused:?}"
+    );
+    assert_eq!(
+        level(&mut rig, &elsewhere.name).await,
+        pb::ComplaintLevel::L3
+    );
+}
+
+/// Five complaints by one caller about one event, the first `first_days_ago` days before the
+/// fifth; the levels of the first and the fifth afterwards.
+async fn same_caller_repeats(
+    config: RulesConfig,
+    first_days_ago: u32,
+) -> (pb::ComplaintLevel, pb::ComplaintLevel) {
+    let fifth_at = sh(2026, 12, 20, 9, 0);
+    let mut rig = Rig::start_with(fifth_at, rules_2026_with(config)).await;
+    let mut names = Vec::new();
+    for days_ago in [first_days_ago, 4, 3, 2, 0] {
+        rig.at(fifth_at - chrono::Duration::days(days_ago.into()));
+        names.push(rig.create(complaint("13900000001", "幸福小区")).await.name);
+    }
+    (
+        level(&mut rig, &names[0]).await,
+        level(&mut rig, &names[4]).await,
+    )
+}
+
+#[tokio::test]
+async fn the_same_callers_fifth_complaint_is_major_with_no_window_unless_one_is_configured() {
+    use pb::ComplaintLevel::{L1, L3};
+    // 000 §14.6 sets no window for the same caller: 90 days apart still counts.
+    assert_eq!(
+        same_caller_repeats(RulesConfig::default(), 90).await,
+        (L1, L1)
+    );
+    // A configured window of 30 days: the first is out at 31 days, in at 30.
+    let windowed = || {
+        let mut config = RulesConfig::default();
+        config.complaint.same_caller_window_days = Some(30);
+        config
+    };
+    assert_eq!(same_caller_repeats(windowed(), 31).await, (L3, L3));
+    assert_eq!(same_caller_repeats(windowed(), 30).await, (L1, L1));
+}

@@ -26,7 +26,6 @@ const UPDATABLE: &[&str] = &[
     "caller_address",
     "description",
     "category",
-    "complaint_level",
     "priority",
     "responsible_unit",
     "customer_id",
@@ -471,7 +470,12 @@ fn patch(mask: Option<prost_types::FieldMask>, t: &pb::Ticket) -> Result<TicketP
                 );
             }
             "complaint_level" => {
-                patch.complaint_level = Some(level_from(t.complaint_level, &field)?);
+                return Err(invalid(
+                    "update_mask",
+                    "complaint_level changes only through SetComplaintLevel, which takes a \
+                     reason and is audited (automatic levels follow the related complaints); \
+                     a category change to or from complaint sets or clears it by itself",
+                ));
             }
             "priority" => {
                 priority(t.priority, &field)?;
@@ -536,12 +540,12 @@ fn patch(mask: Option<prost_types::FieldMask>, t: &pb::Ticket) -> Result<TicketP
 }
 
 impl TicketsService {
-    /// Raises a new complaint's level when the related complaints call for it (as the
-    /// system, audited), recomputing its deadlines.
+    /// Raises a complaint's level when the related complaints call for it (as the system,
+    /// audited), recomputing its deadlines.
     async fn level_complaint(&self, number: &str, now: DateTime<Utc>) -> Result<Ticket, Status> {
         let related = self
             .store
-            .related_complaints(number, self.rules.config.complaint.window_days, now)
+            .related_complaints(number, &self.rules.config.complaint, now)
             .await
             .map_err(store_status)?;
         let rules = &self.rules;
@@ -553,6 +557,21 @@ impl TicketsService {
             .await
             .map_err(|err| self.transition_status(err, "ticket.complaint_level"))?;
         Ok(applied.ticket)
+    }
+
+    /// A new complaint (or a ticket that became one) may reach a threshold for itself and
+    /// for every open complaint it is related to: levels them all, itself first.
+    async fn level_complaints(&self, number: &str, now: DateTime<Utc>) -> Result<Ticket, Status> {
+        let ticket = self.level_complaint(number, now).await?;
+        let related = self
+            .store
+            .related_open_complaints(number)
+            .await
+            .map_err(store_status)?;
+        for other in related {
+            self.level_complaint(&other, now).await?;
+        }
+        Ok(ticket)
     }
 }
 
@@ -569,7 +588,7 @@ impl pb::tickets_server::Tickets for TicketsService {
         if created {
             tracing::info!(ticket = %ticket.number, actor = %new.created_by, "ticket created");
             if ticket.category == Category::Complaint {
-                ticket = self.level_complaint(&ticket.number, now).await?;
+                ticket = self.level_complaints(&ticket.number, now).await?;
             }
         } else if ticket.created_by != new.created_by {
             // A request_id is a retry key, not a way to read someone else's ticket.
@@ -678,14 +697,16 @@ impl pb::tickets_server::Tickets for TicketsService {
             .update_ticket(number, expected_version, &patch, &caller.actor())
             .await
             .map_err(store_status)?;
-        // The deadlines depend on the category and the complaint level.
-        if (ticket.category, ticket.complaint_level) != (current.category, current.complaint_level)
-        {
+        // The deadlines depend on the category (and with it the complaint level).
+        if ticket.category != current.category {
             ticket = self
                 .store
                 .refresh_deadlines(number, &self.rules)
                 .await
                 .map_err(store_status)?;
+            if ticket.category == Category::Complaint {
+                ticket = self.level_complaints(number, self.now()).await?;
+            }
         }
         Ok(Response::new(to_proto(ticket)))
     }

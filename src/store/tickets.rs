@@ -223,8 +223,9 @@ pub struct TicketPatch {
     pub caller_name: Option<String>,
     pub caller_address: Option<String>,
     pub description: Option<String>,
+    /// A change to or from complaint also sets the level to L3 or clears it; the level
+    /// itself changes only through the rules (`SetComplaintLevel`, automatic levels).
     pub category: Option<Category>,
-    pub complaint_level: Option<Option<ComplaintLevel>>,
     pub priority: Option<i32>,
     pub responsible_unit: Option<Option<String>>,
     pub customer_id: Option<Option<i64>>,
@@ -242,11 +243,11 @@ impl TicketPatch {
         if let Some(v) = &self.description {
             next.description = v.clone();
         }
-        if let Some(v) = self.category {
+        if let Some(v) = self.category
+            && v != ticket.category
+        {
             next.category = v;
-        }
-        if let Some(v) = self.complaint_level {
-            next.complaint_level = v;
+            next.complaint_level = (v == Category::Complaint).then_some(ComplaintLevel::L3);
         }
         if let Some(v) = self.priority {
             next.priority = v;

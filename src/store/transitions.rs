@@ -10,6 +10,7 @@ use super::tickets::{NewTicket, PageCursor, Ticket, fetch_by_id, fetch_many, ins
 use super::{Store, StoreError};
 use crate::tickets::callback::{CallbackOutcome, CallbackPlan};
 use crate::tickets::complaint::RelatedComplaints;
+use crate::tickets::config::ComplaintConfig;
 use crate::tickets::deadlines::{self, DeadlineKind, Deadlines};
 use crate::tickets::lifecycle::{AuditEvent, FollowUp, PendingExtension};
 use crate::tickets::overdue::Timeliness;
@@ -617,28 +618,31 @@ impl Store {
         .await?)
     }
 
-    /// Counts the complaints related to ticket `number` within the last `window_days`
-    /// (including itself): different callers on the same unit and area, and this caller's
-    /// complaints about the same unit and area (the same event).
+    /// Counts the complaints related to ticket `number` (including itself): different callers
+    /// on the same unit and area within the last `window_days`, and this caller's
+    /// complaints about the same unit and area (the same event) within the last
+    /// `same_caller_window_days`, or ever when that is `None` (000 §14.6 sets no window).
     pub async fn related_complaints(
         &self,
         number: &str,
-        window_days: u32,
+        config: &ComplaintConfig,
         now: DateTime<Utc>,
     ) -> Result<RelatedComplaints, StoreError> {
-        let since = now - Duration::days(window_days.into());
+        let since = |days: u32| now - Duration::days(days.into());
         let (callers, same_caller): (i64, i64) = sqlx::query_as(
-            "SELECT count(DISTINCT o.caller_number), \
-               count(*) FILTER (WHERE o.caller_number = t.caller_number) \
+            "SELECT count(DISTINCT o.caller_number) FILTER (WHERE o.created_at >= $2), \
+               count(*) FILTER (WHERE o.caller_number = t.caller_number \
+                 AND ($4::timestamptz IS NULL OR o.created_at >= $4)) \
              FROM tickets t JOIN tickets o ON o.category = 'complaint' \
                AND o.responsible_unit IS NOT DISTINCT FROM t.responsible_unit \
-               AND o.area = t.area AND o.created_at >= $2 AND o.created_at <= $3 \
+               AND o.area = t.area AND o.created_at <= $3 \
                AND (o.id = t.id OR t.area <> '') \
              WHERE t.number = $1",
         )
         .bind(number)
-        .bind(since)
+        .bind(since(config.window_days))
         .bind(now)
+        .bind(config.same_caller_window_days.map(since))
         .fetch_one(&self.pool)
         .await?;
         let clamp = |n: i64| u32::try_from(n).unwrap_or(u32::MAX);
@@ -647,6 +651,20 @@ impl Store {
             same_caller_same_event: clamp(same_caller),
             ..RelatedComplaints::default()
         })
+    }
+
+    /// The numbers of the other open complaints on the same unit and area as ticket
+    /// `number`, oldest first: a new complaint may raise their level too.
+    pub async fn related_open_complaints(&self, number: &str) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT o.number FROM tickets t JOIN tickets o ON o.category = 'complaint' \
+               AND o.responsible_unit IS NOT DISTINCT FROM t.responsible_unit \
+               AND o.area = t.area AND t.area <> '' AND o.id <> t.id AND o.status <> 'closed' \
+             WHERE t.number = $1 ORDER BY o.created_at, o.id",
+        )
+        .bind(number)
+        .fetch_all(&self.pool)
+        .await?)
     }
 
     /// Open tickets oldest first after `after`, with their facts: what the overdue watcher

@@ -230,12 +230,14 @@ impl Default for CallbackConfig {
     }
 }
 
-/// Complaint level thresholds (000 §14.6). The store counts related complaints within
-/// `window_days`.
+/// Complaint level thresholds (000 §14.6). The store counts different callers within
+/// `window_days` ("一个月内") and the same caller's repeats within `same_caller_window_days`,
+/// which 000 §14.6 does not limit: `None` (the default) counts them all.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ComplaintConfig {
     pub window_days: u32,
+    pub same_caller_window_days: Option<u32>,
     /// Different callers with the same complaint that make it L2.
     pub same_subject_callers: u32,
     /// People in a collective complaint that make it L2.
@@ -248,6 +250,7 @@ impl Default for ComplaintConfig {
     fn default() -> Self {
         ComplaintConfig {
             window_days: 30,
+            same_caller_window_days: None,
             same_subject_callers: 5,
             collective_size: 5,
             same_caller_repeats: 5,
@@ -487,6 +490,11 @@ pub(crate) mod tests {
         let text = r#"
             max_urges = 3
             complaint_limits = { l3 = "2h" }
+            rural_areas = ["崇明"]
+            [complaint]
+            same_caller_window_days = 90
+            [rural_limits.leak]
+            on_site = "60min"
             [calendar]
             holidays = ["2026-10-01"]
             make_up_working_days = ["2026-10-10"]
@@ -504,6 +512,16 @@ pub(crate) mod tests {
         "#;
         let config: RulesConfig = toml::from_str(text).unwrap();
         assert_eq!(config.max_urges, 3);
+        assert_eq!(config.complaint.same_caller_window_days, Some(90));
+        assert_eq!(
+            RulesConfig::default().complaint.same_caller_window_days,
+            None
+        );
+        assert_eq!(config.rural_areas, ["崇明"]);
+        assert_eq!(
+            config.rural_limits[&Category::Leak].on_site,
+            Some(Span::Minutes(60))
+        );
         assert_eq!(
             config.complaint_limits.get(&ComplaintLevel::L3),
             Some(&Span::Hours(2))

@@ -13,6 +13,7 @@ mod support;
 use chrono::{DateTime, Duration, Utc};
 use hotline::api::pb;
 use hotline::tickets::RulesConfig;
+use hotline::tickets::config::{Notice, Span};
 use rig::{Rig, rules_2026_with, sh, status, time, ts};
 use support::{
     ADMIN, AGENT, NORTH, SOUTH, TestServer, WECHAT, authed, create, fresh_store, repair,
@@ -317,7 +318,11 @@ async fn the_centre_returns_once_then_adjudication() {
 #[tokio::test]
 async fn extensions_need_a_working_day_of_notice_and_move_the_finish() {
     // Repair dispatched Friday Nov 20 16:00: finish due Wednesday Nov 25 16:00.
-    let mut rig = Rig::start(sh(2026, 11, 20, 16, 0)).await;
+    let config = RulesConfig {
+        extension_notice: Notice::Before(Span::WorkingDays(1)),
+        ..RulesConfig::default()
+    };
+    let mut rig = Rig::start_with(sh(2026, 11, 20, 16, 0), rules_2026_with(config)).await;
     let ticket = rig.dispatched_repair(sh(2026, 11, 20, 16, 0)).await;
     let ask = |until: Option<DateTime<Utc>>| pb::RequestExtensionRequest {
         name: ticket.name.clone(),

@@ -304,3 +304,49 @@ async fn the_same_callers_fifth_complaint_is_major_with_no_window_unless_one_is_
     assert_eq!(same_caller_repeats(windowed(), 31).await, (L3, L3));
     assert_eq!(same_caller_repeats(windowed(), 30).await, (L1, L1));
 }
+
+async fn ask_extension(
+    rig: &mut Rig,
+    name: &str,
+    until: chrono::DateTime<chrono::Utc>,
+) -> Result<pb::Ticket, tonic::Status> {
+    rig.client
+        .request_extension(authed(
+            NORTH,
+            pb::RequestExtensionRequest {
+                name: name.into(),
+                until: Some(rig::ts(until)),
+                reason: "需要第三方鉴定".into(),
+            },
+        ))
+        .await
+        .map(|r| r.into_inner())
+}
+
+#[tokio::test]
+async fn a_light_complaint_can_ask_for_an_extension_until_half_its_three_hours() {
+    // An L3 complaint dispatched at 10:00 is due at 13:00; with the default notice (half the
+    // span) its unit may ask until 11:30 — under the old 1-working-day notice, never.
+    let t0 = sh(2026, 11, 20, 10, 0);
+    let mut rig = Rig::start_with(t0, rules_2026_with(RulesConfig::default())).await;
+    let created = rig.create(complaint("13800000001", "")).await;
+    let ticket = rig.dispatch(&created.name, "north", AGENT).await.unwrap();
+    assert_eq!(time(&ticket.finish_due), sh(2026, 11, 20, 13, 0));
+
+    rig.at(sh(2026, 11, 20, 11, 31));
+    let late = ask_extension(&mut rig, &ticket.name, sh(2026, 11, 20, 16, 0))
+        .await
+        .unwrap_err();
+    assert_eq!(late.code(), Code::FailedPrecondition);
+    assert!(
+        late.message().contains("2026-11-20 11:30 (Asia/Shanghai)"),
+        "{late:?}"
+    );
+    assert!(late.message().contains("50% of the span"), "{late:?}");
+
+    rig.at(sh(2026, 11, 20, 11, 30));
+    let asked = ask_extension(&mut rig, &ticket.name, sh(2026, 11, 20, 16, 0))
+        .await
+        .unwrap();
+    assert_eq!(status(&asked), pb::Status::ExtensionRequested);
+}

@@ -87,6 +87,73 @@ impl TryFrom<String> for Span {
     }
 }
 
+/// How long before its finish deadline a unit must ask for an extension: a span before it
+/// (`"1wd"`, `"24h"`), or a share of the deadline's whole span (`"50%"`: no later than
+/// half-way).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub enum Notice {
+    Before(Span),
+    Share(u8),
+}
+
+impl Notice {
+    /// The latest instant to ask for an extension of a deadline running from `start` to
+    /// `due`.
+    pub fn latest(
+        self,
+        start: DateTime<Utc>,
+        due: DateTime<Utc>,
+        calendar: &Calendar,
+    ) -> DateTime<Utc> {
+        match self {
+            Notice::Before(span) => span.before(due, calendar),
+            Notice::Share(percent) => {
+                let span_ms = (due - start).num_milliseconds();
+                due - Duration::milliseconds(span_ms * i64::from(percent) / 100)
+            }
+        }
+    }
+}
+
+impl fmt::Display for Notice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Notice::Before(span) => span.fmt(f),
+            Notice::Share(percent) => write!(f, "{percent}% of the span"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{0:?} is not an extension notice; write a share of the span as \"50%\" (0–100) or a span before the deadline as \"24h\", \"30min\" or \"1wd\""
+)]
+pub struct BadNotice(String);
+
+impl FromStr for Notice {
+    type Err = BadNotice;
+    fn from_str(text: &str) -> Result<Notice, BadNotice> {
+        let bad = || BadNotice(text.to_owned());
+        match text.strip_suffix('%') {
+            Some(number) => match number.parse::<u8>() {
+                Ok(percent) if percent <= 100 && !number.starts_with('+') => {
+                    Ok(Notice::Share(percent))
+                }
+                _ => Err(bad()),
+            },
+            None => text.parse().map(Notice::Before).map_err(|_| bad()),
+        }
+    }
+}
+
+impl TryFrom<String> for Notice {
+    type Error = BadNotice;
+    fn try_from(text: String) -> Result<Notice, BadNotice> {
+        text.parse()
+    }
+}
+
 /// A local time-of-day window such as `"09:00-11:00"` (start included, end excluded).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(try_from = "String")]
@@ -146,6 +213,9 @@ pub struct CategoryLimits {
     pub investigation: Option<Span>,
     /// From dispatch until the unit is on site (leaks: 000 §14 "立即赶赴现场").
     pub on_site: Option<Span>,
+    /// How long before the finish deadline an extension must be asked for; replaces
+    /// `tickets.extension_notice` for this category (or channel, or rural area).
+    pub extension_notice: Option<Notice>,
 }
 
 /// Heating-line callback sampling (004 §5): the share of tickets called back falls with the
@@ -325,8 +395,10 @@ pub struct RulesConfig {
     pub complaint_limits: BTreeMap<ComplaintLevel, Span>,
     /// A unit may return a ticket within this span of dispatch.
     pub return_within: Span,
-    /// An extension must be asked at least this long before the deadline.
-    pub extension_notice: Span,
+    /// An extension must be asked at least this long before the deadline, unless the
+    /// category's limits say otherwise. 000 §15.2 sets no notice; the default, half the
+    /// span, lets every category ask before half its time is gone.
+    pub extension_notice: Notice,
     /// Urges per event before the supervisor takes over.
     pub max_urges: u32,
     pub complaint: ComplaintConfig,
@@ -346,7 +418,7 @@ impl Default for RulesConfig {
             rural_limits: BTreeMap::new(),
             complaint_limits: BTreeMap::new(),
             return_within: Span::WorkingDays(1),
-            extension_notice: Span::WorkingDays(1),
+            extension_notice: Notice::Share(50),
             max_urges: 2,
             complaint: ComplaintConfig::default(),
             callback: CallbackConfig::default(),
@@ -483,6 +555,39 @@ pub(crate) mod tests {
             assert_eq!(text.parse::<Span>(), parsed, "{text}");
         }
         assert_eq!(Span::WorkingDays(3).to_string(), "3wd");
+    }
+
+    #[test]
+    fn extension_notices_parse_as_a_share_or_a_span() {
+        let cases = [
+            ("50%", Ok(Notice::Share(50))),
+            ("0%", Ok(Notice::Share(0))),
+            ("100%", Ok(Notice::Share(100))),
+            ("24h", Ok(Notice::Before(Span::Hours(24)))),
+            ("1wd", Ok(Notice::Before(Span::WorkingDays(1)))),
+            ("101%", Err(BadNotice("101%".into()))),
+            ("+5%", Err(BadNotice("+5%".into()))),
+            ("%", Err(BadNotice("%".into()))),
+            ("half", Err(BadNotice("half".into()))),
+        ];
+        for (text, parsed) in cases {
+            assert_eq!(text.parse::<Notice>(), parsed, "{text}");
+        }
+        assert_eq!(RulesConfig::default().extension_notice, Notice::Share(50));
+        let config: RulesConfig = toml::from_str(
+            "extension_notice = \"1wd\"\n[limits.repair]\nextension_notice = \"24h\"",
+        )
+        .unwrap();
+        assert_eq!(
+            config.extension_notice,
+            Notice::Before(Span::WorkingDays(1))
+        );
+        assert_eq!(
+            config.limits[&Category::Repair].extension_notice,
+            Some(Notice::Before(Span::Hours(24)))
+        );
+        let bad = toml::from_str::<RulesConfig>("extension_notice = \"150%\"").unwrap_err();
+        assert!(bad.to_string().contains("\"50%\""), "{bad}");
     }
 
     #[test]

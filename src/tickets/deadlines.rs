@@ -85,6 +85,7 @@ pub fn default_limits(category: Category) -> CategoryLimits {
         finish,
         investigation,
         on_site: None,
+        extension_notice: None,
     };
     use Span::{Hours, Minutes, WorkingDays};
     match category {
@@ -159,6 +160,7 @@ pub fn limits_for(
         limits.finish = overrides.finish.or(limits.finish);
         limits.investigation = overrides.investigation.or(limits.investigation);
         limits.on_site = overrides.on_site.or(limits.on_site);
+        limits.extension_notice = overrides.extension_notice.or(limits.extension_notice);
     }
     limits
 }

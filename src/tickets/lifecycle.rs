@@ -726,8 +726,9 @@ pub struct ExtensionRequest {
     pub reason: String,
 }
 
-/// RequestExtension: the unit asks for more time, at least the configured notice (1 working
-/// day) before the finish deadline (000 §15.2, 001 §30), for a later time than it has.
+/// RequestExtension: the unit asks for more time, at least the configured notice before the
+/// finish deadline (000 §15.2 sets none, 001 §30 one calendar day; the default is half the
+/// span, per category configurable), for a later time than it has.
 pub fn request_extension(
     facts: &TicketFacts,
     actor: &Actor,
@@ -752,17 +753,23 @@ pub fn request_extension(
             ),
         });
     };
-    let latest = rules
-        .config
-        .extension_notice
-        .before(finish.due, &rules.calendar);
+    let notice = deadlines::limits_for(
+        &rules.config,
+        facts.category,
+        facts.complaint_level,
+        facts.channel,
+        &facts.area,
+    )
+    .extension_notice
+    .unwrap_or(rules.config.extension_notice);
+    let latest = notice.latest(finish.start, finish.due, &rules.calendar);
     if now > latest {
         return Err(Refusal::TooLate {
             operation: op,
             limit: latest,
             why: format!(
-                "an extension must be asked at least {} before the deadline {}",
-                rules.config.extension_notice, finish.due
+                "an extension must be asked at least {notice} before the deadline {}",
+                finish.due
             ),
         });
     }
@@ -1245,8 +1252,103 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn extensions_need_a_working_day_of_notice() {
+    fn every_category_may_ask_for_an_extension_until_half_its_span_is_gone() {
+        use crate::tickets::model::ComplaintLevel;
         let rules = rules_2026();
+        let t0 = sh(2026, 11, 20, 16, 0);
+        // (category, level, half-way point of the finish span from t0)
+        let cases = [
+            (Category::Consultation, None, sh(2026, 11, 22, 4, 0)), // due Mon 16:00
+            (Category::Repair, None, sh(2026, 11, 23, 4, 0)),       // due Wed 16:00
+            (Category::ServiceApplication, None, sh(2026, 11, 26, 4, 0)), // due Tue Dec 1
+            (Category::TipOff, None, sh(2026, 11, 24, 4, 0)),       // due Fri Nov 27
+            (Category::Opinion, None, sh(2026, 11, 24, 4, 0)),
+            (Category::Suggestion, None, sh(2026, 11, 24, 4, 0)),
+            (
+                Category::Complaint,
+                Some(ComplaintLevel::L3),
+                sh(2026, 11, 20, 17, 30),
+            ),
+            (
+                Category::Complaint,
+                Some(ComplaintLevel::L2),
+                sh(2026, 11, 21, 4, 0),
+            ),
+            (
+                Category::Complaint,
+                Some(ComplaintLevel::L1),
+                sh(2026, 11, 21, 16, 0),
+            ),
+        ];
+        for (category, level, half) in cases {
+            let mut facts = dispatched(category, t0);
+            facts.complaint_level = level;
+            let request = ExtensionRequest {
+                until: sh(2026, 12, 31, 16, 0),
+                reason: "需要协调".into(),
+            };
+            let at = |now| request_extension(&facts, &unit(), &request, now, &rules);
+            assert!(at(t0).is_ok(), "{category} {level:?} at dispatch");
+            assert!(at(half).is_ok(), "{category} {level:?} at half-way");
+            assert!(
+                matches!(
+                    at(half + chrono::Duration::minutes(1)),
+                    Err(Refusal::TooLate { limit, .. }) if limit == half
+                ),
+                "{category} {level:?} after half-way"
+            );
+        }
+    }
+
+    #[test]
+    fn the_notice_is_configurable_per_category() {
+        use crate::tickets::config::{CategoryLimits, Notice, Span};
+        let mut config = rules_2026().config;
+        // 001 §30: one (calendar) day ahead for repairs; a quarter of the span for complaints.
+        config.limits.insert(
+            Category::Repair,
+            CategoryLimits {
+                extension_notice: Some(Notice::Before(Span::Hours(24))),
+                ..CategoryLimits::default()
+            },
+        );
+        config.limits.insert(
+            Category::Complaint,
+            CategoryLimits {
+                extension_notice: Some(Notice::Share(25)),
+                ..CategoryLimits::default()
+            },
+        );
+        let rules = Rules::new(config).unwrap();
+        let t0 = sh(2026, 11, 20, 16, 0);
+        let request = ExtensionRequest {
+            until: sh(2026, 12, 31, 16, 0),
+            reason: "需要协调".into(),
+        };
+        let cases = [
+            // Repair due Wed Nov 25 16:00: until Tue 16:00.
+            (Category::Repair, sh(2026, 11, 24, 16, 0), true),
+            (Category::Repair, sh(2026, 11, 24, 16, 1), false),
+            // L3 complaint due 19:00: a quarter of 3 h before is 18:15.
+            (Category::Complaint, sh(2026, 11, 20, 18, 15), true),
+            (Category::Complaint, sh(2026, 11, 20, 18, 16), false),
+            // Others keep the default half.
+            (Category::Consultation, sh(2026, 11, 22, 4, 0), true),
+            (Category::Consultation, sh(2026, 11, 22, 4, 1), false),
+        ];
+        for (category, now, allowed) in cases {
+            let facts = dispatched(category, t0);
+            let result = request_extension(&facts, &unit(), &request, now, &rules);
+            assert_eq!(result.is_ok(), allowed, "{category} at {now}: {result:?}");
+        }
+    }
+
+    #[test]
+    fn a_notice_of_one_working_day_when_configured() {
+        let mut config = rules_2026().config;
+        config.extension_notice =
+            crate::tickets::config::Notice::Before(crate::tickets::config::Span::WorkingDays(1));
+        let rules = Rules::new(config).unwrap();
         // Repair dispatched Friday Nov 20 16:00 → finish due Wednesday Nov 25 16:00.
         let facts = dispatched(Category::Repair, sh(2026, 11, 20, 16, 0));
         let request = ExtensionRequest {
@@ -1311,7 +1413,7 @@ pub(crate) mod tests {
                 until: sh(2026, 11, 27, 16, 0),
                 reason: "parts on order".into(),
             },
-            sh(2026, 11, 23, 9, 0),
+            sh(2026, 11, 23, 3, 0),
             &rules,
         )
         .unwrap()

@@ -11,3 +11,11 @@ CREATE INDEX tickets_open_by_on_site_due ON tickets (on_site_due)
 ALTER TABLE ticket_alerts DROP CONSTRAINT ticket_alerts_deadline_check;
 ALTER TABLE ticket_alerts ADD CONSTRAINT ticket_alerts_deadline_check CHECK (deadline IN
     ('dispatch', 'contact', 'finish', 'investigation', 'callback', 'on_site'));
+
+-- Callback sampling is drawn per unit and day once the day has ended (004 §5): a replied
+-- ticket waits for it as 'sample_pending'.
+ALTER TABLE tickets DROP CONSTRAINT tickets_callback_plan_check;
+ALTER TABLE tickets ADD CONSTRAINT tickets_callback_plan_check CHECK (callback_plan IN
+    ('not_needed', 'sample_pending', 'sampled_out', 'automatic', 'human'));
+CREATE INDEX tickets_sample_pending ON tickets (responsible_unit, replied_at)
+    WHERE callback_plan = 'sample_pending' AND status = 'replied';

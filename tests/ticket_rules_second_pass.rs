@@ -350,3 +350,119 @@ async fn a_light_complaint_can_ask_for_an_extension_until_half_its_three_hours()
         .unwrap();
     assert_eq!(status(&asked), pb::Status::ExtensionRequested);
 }
+
+/// Replies `count` repairs of `unit` at `at`; their names.
+async fn replied_repairs(
+    rig: &mut Rig,
+    unit: &str,
+    token: &str,
+    count: usize,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Vec<String> {
+    rig.at(at);
+    let mut names = Vec::new();
+    for i in 0..count {
+        let created = rig
+            .create(support::repair("13812341234", &format!("第{i}件")))
+            .await;
+        rig.dispatch(&created.name, unit, AGENT).await.unwrap();
+        let replied = rig
+            .client
+            .reply_ticket(authed(
+                token,
+                pb::ReplyTicketRequest {
+                    name: created.name.clone(),
+                    summary: "更换了减压阀".into(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        // Waits for the day's sample: no callback yet.
+        assert_eq!(
+            (replied.callback_due, replied.next_callback_time),
+            (None, None)
+        );
+        names.push(created.name);
+    }
+    names
+}
+
+/// How many of `names` have a callback due.
+async fn called_back(rig: &mut Rig, names: &[String]) -> usize {
+    let mut count = 0;
+    for name in names {
+        let ticket = rig
+            .client
+            .get_ticket(authed(AGENT, pb::GetTicketRequest { name: name.clone() }))
+            .await
+            .unwrap()
+            .into_inner();
+        if ticket.callback_due.is_some() {
+            assert!(ticket.next_callback_time.is_some());
+            count += 1;
+        }
+    }
+    count
+}
+
+#[tokio::test]
+async fn callback_sampling_calls_back_the_tiers_exact_share_of_each_units_day() {
+    let mut config = RulesConfig::default();
+    config.callback.sampling = Some(hotline::tickets::config::SamplingConfig {
+        seed: 7,
+        ..Default::default()
+    });
+    let monday = sh(2026, 11, 23, 10, 0);
+    let mut rig = Rig::start_with(monday, rules_2026_with(config)).await;
+    // North replies 21 repairs on Monday (tier 21–50: 20%, 4.2 → 5), south 3 (30%, 0.9 → 1).
+    let north = replied_repairs(&mut rig, "north", NORTH, 21, monday).await;
+    let south = replied_repairs(&mut rig, "south", SOUTH, 3, monday).await;
+    // A complaint needs a human callback at once and is no part of the sample.
+    let created = rig.create(complaint("13800000001", "")).await;
+    rig.dispatch(&created.name, "north", AGENT).await.unwrap();
+    let complaint = rig
+        .client
+        .reply_ticket(authed(
+            NORTH,
+            pb::ReplyTicketRequest {
+                name: created.name.clone(),
+                summary: "已上门向客户道歉并更换抄表员，客户表示认可".into(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(complaint.callback_due.is_some());
+
+    // Not drawn while the day lasts.
+    rig.watcher.sweep(sh(2026, 11, 23, 23, 59)).await.unwrap();
+    assert_eq!(called_back(&mut rig, &north).await, 0);
+    // Tuesday's first reply waits for Tuesday's sample.
+    let tuesday = replied_repairs(&mut rig, "north", NORTH, 1, sh(2026, 11, 24, 0, 3)).await;
+    rig.watcher.sweep(sh(2026, 11, 24, 0, 5)).await.unwrap();
+    assert_eq!(called_back(&mut rig, &north).await, 5);
+    assert_eq!(called_back(&mut rig, &south).await, 1);
+    assert_eq!(called_back(&mut rig, &tuesday).await, 0);
+    // Drawn once: a later sweep changes nothing.
+    rig.watcher.sweep(sh(2026, 11, 24, 1, 0)).await.unwrap();
+    assert_eq!(called_back(&mut rig, &north).await, 5);
+    let number = north[0].trim_start_matches("tickets/");
+    let events = rig.server.store.ticket_events(number).await.unwrap();
+    let drawn = events
+        .iter()
+        .find(|e| e.action == "callback_sampled")
+        .unwrap();
+    assert_eq!(drawn.actor, "system");
+    assert!(
+        drawn
+            .detail
+            .as_deref()
+            .unwrap()
+            .ends_with("5 of 21 called back"),
+        "{drawn:?}"
+    );
+    // Wednesday: Tuesday's single reply is called back (30% of 1, rounded up).
+    rig.watcher.sweep(sh(2026, 11, 25, 0, 1)).await.unwrap();
+    assert_eq!(called_back(&mut rig, &tuesday).await, 1);
+}

@@ -189,10 +189,7 @@ impl TicketsService {
         let caller = caller(&request)?;
         let r = request.into_inner();
         text(&r.summary, "summary", 4000, true)?;
-        let request = ReplyRequest {
-            summary: r.summary,
-            sampling_volume: self.sampling_volume(&r.name).await?,
-        };
+        let request = ReplyRequest { summary: r.summary };
         self.plain(
             &caller,
             &r.name,
@@ -200,34 +197,6 @@ impl TicketsService {
             Box::new(move |f, a, now, rules| lifecycle::reply(f, a, &request, now, rules)),
         )
         .await
-    }
-
-    /// With callback sampling configured (heating line, 004 §5: "每个单位" — per unit), the
-    /// volume is this unit's replies of the local day so far, this one included; `None`
-    /// without sampling. Read before the transition's transaction: a concurrent reply may
-    /// count one less, which moves a ticket at most one tier.
-    async fn sampling_volume(&self, name: &str) -> Result<Option<u32>, Status> {
-        if self.rules.config.callback.sampling.is_none() {
-            return Ok(None);
-        }
-        let number = ticket_number(name, "name")?;
-        let ticket = self.store.get_ticket(number).await.map_err(store_status)?;
-        let Some(unit) = ticket.responsible_unit else {
-            return Ok(None);
-        };
-        let now = self.now();
-        let calendar = &self.rules.calendar;
-        let today = calendar.local(now).date_naive();
-        let from = calendar.at_local(today, chrono::NaiveTime::MIN);
-        let until = today.succ_opt().map_or(now, |tomorrow| {
-            calendar.at_local(tomorrow, chrono::NaiveTime::MIN)
-        });
-        let replied = self
-            .store
-            .replied_count(&unit, from, until)
-            .await
-            .map_err(store_status)?;
-        Ok(Some(replied + 1))
     }
 
     pub(super) async fn return_(

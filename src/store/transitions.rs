@@ -8,7 +8,7 @@
 
 use super::tickets::{NewTicket, PageCursor, Ticket, fetch_by_id, fetch_many, insert_ticket};
 use super::{Store, StoreError};
-use crate::tickets::callback::{CallbackOutcome, CallbackPlan};
+use crate::tickets::callback::{self, CallbackOutcome, CallbackPlan};
 use crate::tickets::complaint::RelatedComplaints;
 use crate::tickets::config::ComplaintConfig;
 use crate::tickets::deadlines::{self, DeadlineKind, Deadlines};
@@ -17,7 +17,7 @@ use crate::tickets::overdue::Timeliness;
 use crate::tickets::{
     Actor, Category, ComplaintLevel, Refusal, Rules, Status, TicketFacts, Transition,
 };
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
 use sqlx::{Postgres, QueryBuilder, Transaction};
 use uuid::Uuid;
 
@@ -142,6 +142,7 @@ fn stored(value: u32) -> i32 {
 fn callback_plan_from(code: &str) -> Option<CallbackPlan> {
     [
         CallbackPlan::NotNeeded,
+        CallbackPlan::SamplePending,
         CallbackPlan::SampledOut,
         CallbackPlan::Automatic,
         CallbackPlan::Human,
@@ -586,24 +587,79 @@ impl Store {
         Ok(ticket)
     }
 
-    /// How many tickets of `unit` were replied in [`from`, `until`): the volume the heating
-    /// line's callback sampling looks at.
-    pub async fn replied_count(
+    /// The units and local days (in the rules' calendar) before `today` whose tickets still
+    /// wait for the heating line's callback sample, oldest first.
+    pub async fn pending_sample_days(
+        &self,
+        today: NaiveDate,
+        rules: &Rules,
+    ) -> Result<Vec<(String, NaiveDate)>, StoreError> {
+        let start = rules.calendar.at_local(today, NaiveTime::MIN);
+        Ok(sqlx::query_as(
+            "SELECT DISTINCT responsible_unit, (replied_at AT TIME ZONE $2)::date AS day \
+             FROM tickets WHERE callback_plan = 'sample_pending' AND status = 'replied' \
+               AND responsible_unit IS NOT NULL AND replied_at < $1 \
+             ORDER BY day, responsible_unit",
+        )
+        .bind(start)
+        .bind(rules.calendar.time_zone().name())
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Draws `unit`'s callback sample of local day `day` (`callback::sample_day`) over every
+    /// ticket still waiting for it, in one transaction; returns how many were called back
+    /// and the day's volume.
+    pub async fn draw_day_sample(
         &self,
         unit: &str,
-        from: DateTime<Utc>,
-        until: DateTime<Utc>,
-    ) -> Result<u32, StoreError> {
-        let count: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM tickets \
-             WHERE responsible_unit = $1 AND replied_at >= $2 AND replied_at < $3",
-        )
+        day: NaiveDate,
+        now: DateTime<Utc>,
+        rules: &Rules,
+    ) -> Result<(u32, u32), StoreError> {
+        let from = rules.calendar.at_local(day, NaiveTime::MIN);
+        let until = day
+            .succ_opt()
+            .map_or(from, |next| rules.calendar.at_local(next, NaiveTime::MIN));
+        let mut tx = self.pool.begin().await?;
+        let rows: Vec<FactsRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {FACTS_COLUMNS} FROM tickets WHERE responsible_unit = $1 \
+               AND callback_plan = 'sample_pending' AND status = 'replied' \
+               AND replied_at >= $2 AND replied_at < $3 ORDER BY id FOR UPDATE"
+        )))
         .bind(unit)
         .bind(from)
         .bind(until)
-        .fetch_one(&self.pool)
+        .fetch_all(&mut *tx)
         .await?;
-        Ok(u32::try_from(count).unwrap_or(u32::MAX))
+        let stored = rows
+            .into_iter()
+            .map(StoredFacts::try_from)
+            .collect::<Result<Vec<_>, _>>()?;
+        let facts: Vec<TicketFacts> = stored.iter().map(|s| s.facts.clone()).collect();
+        let transitions = callback::sample_day(&facts, now, rules).unwrap_or_default();
+        let mut chosen = 0;
+        for transition in &transitions {
+            let Some(row) = stored.iter().find(|s| s.facts.id == transition.facts.id) else {
+                continue;
+            };
+            write_facts(
+                &mut tx,
+                row.id,
+                &transition.facts,
+                &transition.deadlines,
+                now,
+            )
+            .await?;
+            for event in &transition.events {
+                write_event(&mut tx, row.id, event).await?;
+            }
+            if transition.facts.callback_plan == Some(CallbackPlan::Automatic) {
+                chosen += 1;
+            }
+        }
+        tx.commit().await?;
+        Ok((chosen, u32::try_from(transitions.len()).unwrap_or(u32::MAX)))
     }
 
     /// The callback attempts of ticket `number`, oldest first.

@@ -218,12 +218,14 @@ pub struct CategoryLimits {
     pub extension_notice: Option<Notice>,
 }
 
-/// Heating-line callback sampling (004 §5): the share of tickets called back falls with the
-/// period's volume. Mandatory human callbacks are never sampled out.
+/// Heating-line callback sampling (004 §5): per unit and day, once the day has ended, the
+/// tier's percentage of the day's volume (rounded up) is called back. Mandatory human
+/// callbacks are never sampled out and not counted.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SamplingConfig {
-    /// Mixed into the per-ticket draw so that a deployment's sample is stable and testable.
+    /// Mixed into the order tickets are drawn in, so that a deployment's sample is stable
+    /// and reproducible.
     pub seed: u64,
     /// Volume tiers, ascending by `up_to`; the last may omit `up_to` (no upper bound).
     pub tiers: Vec<SamplingTier>,

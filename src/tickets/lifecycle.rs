@@ -254,6 +254,7 @@ pub enum AuditAction {
     UrgeToSupervisor,
     CallbackUnreachable,
     CallbackDeclined,
+    CallbackSampled,
     CallbackSatisfied,
     CallbackUnsatisfied,
     Closed,
@@ -279,6 +280,7 @@ impl AuditAction {
             AuditAction::UrgeToSupervisor => "urge_to_supervisor",
             AuditAction::CallbackUnreachable => "callback_unreachable",
             AuditAction::CallbackDeclined => "callback_declined",
+            AuditAction::CallbackSampled => "callback_sampled",
             AuditAction::CallbackSatisfied => "callback_satisfied",
             AuditAction::CallbackUnsatisfied => "callback_unsatisfied",
             AuditAction::Closed => "closed",
@@ -590,9 +592,6 @@ pub fn report_on_site(
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReplyRequest {
     pub summary: String,
-    /// Tickets in the current callback-sampling period, when sampling is configured (the
-    /// store counts them); `None` calls every such ticket back.
-    pub sampling_volume: Option<u32>,
 }
 
 /// ReplyTicket: the unit reports its result; replying implies it accepted and contacted the
@@ -620,7 +619,7 @@ pub fn reply(
     new.pending_extension = None;
     new.callback_attempts = 0;
     new.last_callback_attempt_at = None;
-    let plan = callback::plan(&new, request.sampling_volume, rules);
+    let plan = callback::plan(&new, rules);
     new.callback_plan = Some(plan);
     new.next_callback_at = plan.human().map(|_| {
         let due = deadlines::compute(&new, rules).callback.map(|d| d.due);
@@ -946,7 +945,6 @@ pub(crate) mod tests {
             &unit(),
             &ReplyRequest {
                 summary: "fixed".into(),
-                sampling_volume: None,
             },
             at,
             &rules_2026(),
@@ -1000,7 +998,6 @@ pub(crate) mod tests {
             &unit(),
             &ReplyRequest {
                 summary: "valve replaced".into(),
-                sampling_volume: None,
             },
             sh(2026, 11, 23, 10, 0),
             &rules,

@@ -8,9 +8,16 @@ ALTER TABLE tickets
 CREATE INDEX tickets_open_by_on_site_due ON tickets (on_site_due)
     WHERE status <> 'closed' AND on_site_due IS NOT NULL;
 
+-- Consultations (and by default suggestions) are answered to the caller by the centre
+-- within reply_to_caller_due of the unit's reply (000 §14.2, §14.7).
+ALTER TABLE tickets ADD COLUMN reply_to_caller_due TIMESTAMPTZ;
+CREATE INDEX tickets_open_by_reply_to_caller_due ON tickets (reply_to_caller_due)
+    WHERE status <> 'closed' AND reply_to_caller_due IS NOT NULL;
+
 ALTER TABLE ticket_alerts DROP CONSTRAINT ticket_alerts_deadline_check;
 ALTER TABLE ticket_alerts ADD CONSTRAINT ticket_alerts_deadline_check CHECK (deadline IN
-    ('dispatch', 'contact', 'finish', 'investigation', 'callback', 'on_site'));
+    ('dispatch', 'contact', 'finish', 'investigation', 'callback', 'on_site',
+     'reply_to_caller'));
 
 -- Callback sampling is drawn per unit and day once the day has ended (004 §5): a replied
 -- ticket waits for it as 'sample_pending'.

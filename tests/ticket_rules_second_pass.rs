@@ -466,3 +466,53 @@ async fn callback_sampling_calls_back_the_tiers_exact_share_of_each_units_day() 
     rig.watcher.sweep(sh(2026, 11, 25, 0, 1)).await.unwrap();
     assert_eq!(called_back(&mut rig, &tuesday).await, 1);
 }
+
+#[tokio::test]
+async fn a_consultation_is_answered_to_the_caller_within_a_working_day_of_the_units_reply() {
+    let friday = sh(2026, 11, 20, 16, 0);
+    let mut rig = Rig::start_with(friday, rules_2026_with(RulesConfig::default())).await;
+    let created = rig
+        .create(pb::Ticket {
+            category: pb::Category::Consultation as i32,
+            ..support::repair("13812341234", "阶梯气价怎么计算")
+        })
+        .await;
+    rig.dispatch(&created.name, "north", AGENT).await.unwrap();
+    let replied = rig.reply(&created.name).await;
+    // No satisfaction callback (000 §14.9), but the centre answers the caller (§14.2).
+    assert_eq!(replied.callback_due, None);
+    assert_eq!(time(&replied.reply_to_caller_due), sh(2026, 11, 23, 16, 0));
+    assert_eq!(time(&replied.next_callback_time), sh(2026, 11, 21, 9, 0));
+    rig.at(sh(2026, 11, 21, 9, 0));
+    let due = rig
+        .client
+        .list_due_callbacks(authed(AGENT, pb::ListDueCallbacksRequest::default()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(due.tickets.len(), 1);
+
+    // Not answered by Monday 16:00: overdue, alerted once.
+    rig.at(sh(2026, 11, 23, 16, 1));
+    let reply_to_caller = pb::DeadlineKind::ReplyToCaller as i32;
+    assert_eq!(
+        overdue(&mut rig).await,
+        vec![(created.number.clone(), vec![reply_to_caller])]
+    );
+    let alerts = rig.watcher.sweep(sh(2026, 11, 23, 16, 1)).await.unwrap();
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(alerts[0].deadline.kind.code(), "reply_to_caller");
+
+    // The agent answers and closes: nothing binds any more.
+    rig.client
+        .close_ticket(authed(
+            AGENT,
+            pb::CloseTicketRequest {
+                name: created.name.clone(),
+                reason: "已电话答复客户".into(),
+            },
+        ))
+        .await
+        .unwrap();
+    assert!(overdue(&mut rig).await.is_empty());
+}

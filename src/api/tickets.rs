@@ -245,6 +245,7 @@ pub(super) fn to_proto(t: Ticket) -> pb::Ticket {
         satisfaction_result: rating_to(t.satisfaction_result.as_deref()),
         on_site_due: t.on_site_due.map(timestamp),
         on_site_time: t.on_site_at.map(timestamp),
+        reply_to_caller_due: t.reply_to_caller_due.map(timestamp),
         number: t.number,
     }
 }
@@ -516,7 +517,8 @@ fn patch(mask: Option<prost_types::FieldMask>, t: &pb::Ticket) -> Result<TicketP
             | "satisfaction_attitude"
             | "satisfaction_result"
             | "on_site_due"
-            | "on_site_time" => {
+            | "on_site_time"
+            | "reply_to_caller_due" => {
                 return Err(invalid(
                     "update_mask",
                     format!(

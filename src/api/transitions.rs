@@ -507,6 +507,7 @@ pub(super) fn deadline_kind_to(kind: DeadlineKind) -> i32 {
         DeadlineKind::Investigation => pb::DeadlineKind::Investigation,
         DeadlineKind::Callback => pb::DeadlineKind::Callback,
         DeadlineKind::OnSite => pb::DeadlineKind::OnSite,
+        DeadlineKind::ReplyToCaller => pb::DeadlineKind::ReplyToCaller,
     }) as i32
 }
 

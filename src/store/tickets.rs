@@ -15,7 +15,8 @@ macro_rules! ticket_select {
             "SELECT t.id, t.number, t.channel, t.category, t.complaint_level, t.status, ",
             "t.priority, t.caller_name, t.caller_number, t.caller_address, t.description, ",
             "t.customer_id, t.responsible_unit, t.dispatch_due, t.contact_due, t.finish_due, ",
-            "t.callback_due, t.investigation_due, t.on_site_due, t.on_site_at, t.area, t.next_callback_at, t.supervisor_reason, ",
+            "t.callback_due, t.investigation_due, t.on_site_due, t.on_site_at, ",
+            "t.reply_to_caller_due, t.area, t.next_callback_at, t.supervisor_reason, ",
             "t.satisfaction_attitude, t.satisfaction_result, ",
             "p.number AS parent_number, t.call_id, t.request_id, t.created_by, ",
             "t.created_at, t.updated_at, t.version ",
@@ -52,6 +53,8 @@ pub struct Ticket {
     /// A leak's: the unit on site by then, and when it reported being there.
     pub on_site_due: Option<DateTime<Utc>>,
     pub on_site_at: Option<DateTime<Utc>>,
+    /// Consultations: the centre answers the caller by then.
+    pub reply_to_caller_due: Option<DateTime<Utc>>,
     /// The area (district, estate) complaints are grouped by.
     pub area: String,
     /// When the callback agents should try next.
@@ -95,6 +98,7 @@ struct TicketRow {
     investigation_due: Option<DateTime<Utc>>,
     on_site_due: Option<DateTime<Utc>>,
     on_site_at: Option<DateTime<Utc>>,
+    reply_to_caller_due: Option<DateTime<Utc>>,
     area: String,
     next_callback_at: Option<DateTime<Utc>>,
     supervisor_reason: Option<String>,
@@ -142,6 +146,7 @@ impl TryFrom<TicketRow> for Ticket {
             investigation_due: row.investigation_due,
             on_site_due: row.on_site_due,
             on_site_at: row.on_site_at,
+            reply_to_caller_due: row.reply_to_caller_due,
             area: row.area,
             next_callback_at: row.next_callback_at,
             supervisor_reason: row.supervisor_reason,

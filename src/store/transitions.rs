@@ -245,7 +245,7 @@ async fn write_facts(
            callback_declined = $24, repeat_demand = $25, night_dispatch_insisted = $26, \
            dispatch_due = $27, contact_due = $28, finish_due = $29, investigation_due = $30, \
            callback_due = $31, version = version + 1, updated_at = $32, on_site_due = $33, \
-           on_site_at = $34 \
+           on_site_at = $34, reply_to_caller_due = $35 \
          WHERE id = $1",
     )
     .bind(id)
@@ -282,6 +282,7 @@ async fn write_facts(
     .bind(now)
     .bind(due(deadlines.on_site))
     .bind(facts.on_site_at)
+    .bind(due(deadlines.reply_to_caller))
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -337,7 +338,8 @@ pub(super) async fn refresh_deadlines_in(
     let at = |d: Option<crate::tickets::deadlines::Deadline>| d.map(|d| d.due);
     sqlx::query(
         "UPDATE tickets SET dispatch_due = $2, contact_due = $3, finish_due = $4, \
-           investigation_due = $5, callback_due = $6, on_site_due = $7 WHERE id = $1",
+           investigation_due = $5, callback_due = $6, on_site_due = $7, \
+           reply_to_caller_due = $8 WHERE id = $1",
     )
     .bind(current.id)
     .bind(at(due.dispatch))
@@ -346,6 +348,7 @@ pub(super) async fn refresh_deadlines_in(
     .bind(at(due.investigation))
     .bind(at(due.callback))
     .bind(at(due.on_site))
+    .bind(at(due.reply_to_caller))
     .execute(&mut **tx)
     .await?;
     Ok(current.id)
@@ -751,6 +754,7 @@ impl Store {
                 "investigation_due",
                 "callback_due",
                 "on_site_due",
+                "reply_to_caller_due",
             ] {
                 separated
                     .push(format!("{column} < "))

@@ -302,6 +302,28 @@ impl Default for CallbackConfig {
     }
 }
 
+/// The centre's answer to the caller after the unit's reply for demands that get no
+/// satisfaction callback (000 §14.2 consultations: "接到回复工单后1个工作日内回复…客户";
+/// §14.7 gives suggestions the same, which §14.9 exempts from callbacks: the default follows
+/// §14.7, and removing `suggestion` follows §14.9).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReplyToCallerConfig {
+    /// From the unit's reply until the centre has answered the caller.
+    pub within: Span,
+    /// The categories answered so.
+    pub categories: Vec<Category>,
+}
+
+impl Default for ReplyToCallerConfig {
+    fn default() -> Self {
+        ReplyToCallerConfig {
+            within: Span::WorkingDays(1),
+            categories: vec![Category::Consultation, Category::Suggestion],
+        }
+    }
+}
+
 /// Complaint level thresholds (000 §14.6). The store counts different callers within
 /// `window_days` ("一个月内") and the same caller's repeats within `same_caller_window_days`,
 /// which 000 §14.6 does not limit: `None` (the default) counts them all.
@@ -405,6 +427,7 @@ pub struct RulesConfig {
     pub max_urges: u32,
     pub complaint: ComplaintConfig,
     pub callback: CallbackConfig,
+    pub reply_to_caller: ReplyToCallerConfig,
     pub nearly_due: NearlyDueConfig,
     /// The heating line's night rule; absent (the default of 000) dispatches around the clock.
     pub night_hold: Option<NightHoldConfig>,
@@ -424,6 +447,7 @@ impl Default for RulesConfig {
             max_urges: 2,
             complaint: ComplaintConfig::default(),
             callback: CallbackConfig::default(),
+            reply_to_caller: ReplyToCallerConfig::default(),
             nearly_due: NearlyDueConfig::default(),
             night_hold: None,
         }
@@ -602,6 +626,8 @@ pub(crate) mod tests {
             same_caller_window_days = 90
             [rural_limits.leak]
             on_site = "60min"
+            [reply_to_caller]
+            categories = ["consultation"]
             [calendar]
             holidays = ["2026-10-01"]
             make_up_working_days = ["2026-10-10"]
@@ -625,6 +651,8 @@ pub(crate) mod tests {
             None
         );
         assert_eq!(config.rural_areas, ["崇明"]);
+        assert_eq!(config.reply_to_caller.categories, [Category::Consultation]);
+        assert_eq!(config.reply_to_caller.within, Span::WorkingDays(1));
         assert_eq!(
             config.rural_limits[&Category::Leak].on_site,
             Some(Span::Minutes(60))

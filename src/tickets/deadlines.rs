@@ -24,6 +24,8 @@ pub enum DeadlineKind {
     Callback,
     /// From dispatch until the unit is on site (leaks).
     OnSite,
+    /// From the unit's reply until the centre has answered the caller (consultations).
+    ReplyToCaller,
 }
 
 impl DeadlineKind {
@@ -35,6 +37,7 @@ impl DeadlineKind {
             DeadlineKind::Investigation => "investigation",
             DeadlineKind::Callback => "callback",
             DeadlineKind::OnSite => "on_site",
+            DeadlineKind::ReplyToCaller => "reply_to_caller",
         }
     }
 }
@@ -57,6 +60,7 @@ pub struct Deadlines {
     pub investigation: Option<Deadline>,
     pub callback: Option<Deadline>,
     pub on_site: Option<Deadline>,
+    pub reply_to_caller: Option<Deadline>,
 }
 
 impl Deadlines {
@@ -68,6 +72,7 @@ impl Deadlines {
             self.investigation,
             self.callback,
             self.on_site,
+            self.reply_to_caller,
         ]
         .into_iter()
         .flatten()
@@ -190,6 +195,17 @@ pub fn night_hold(facts: &TicketFacts, rules: &Rules) -> Option<(DateTime<Utc>, 
     ))
 }
 
+/// Whether the centre answers the caller after the unit's reply (reply-to-caller): the
+/// configured categories, unless the caller declined being called back.
+pub fn answered_by_the_centre(facts: &TicketFacts, rules: &Rules) -> bool {
+    !facts.callback_declined
+        && rules
+            .config
+            .reply_to_caller
+            .categories
+            .contains(&facts.category)
+}
+
 /// The deadlines of a ticket as its facts stand: dispatch counts from intake (or the unit's
 /// return); contact,
 /// finish and investigation from the latest dispatch or reopening; the callback from the
@@ -246,6 +262,11 @@ pub fn compute(facts: &TicketFacts, rules: &Rules) -> Deadlines {
             facts.replied_at,
         ),
         on_site: deadline(DeadlineKind::OnSite, limits.on_site, handling),
+        reply_to_caller: deadline(
+            DeadlineKind::ReplyToCaller,
+            answered_by_the_centre(facts, rules).then_some(rules.config.reply_to_caller.within),
+            facts.replied_at,
+        ),
     }
 }
 
@@ -425,6 +446,51 @@ mod tests {
         assert_eq!(
             compute(&dispatched(Category::Repair, t0), &rules).on_site,
             None
+        );
+    }
+
+    #[test]
+    fn the_centre_answers_consultations_and_suggestions_within_a_working_day_of_the_reply() {
+        let rules = rules_2026();
+        // Replied Friday Nov 20 16:00: the caller is answered by Monday 16:00.
+        let replied_at = sh(2026, 11, 20, 16, 0);
+        let replied = |category, declined| {
+            let mut facts = dispatched(category, sh(2026, 11, 20, 9, 0));
+            facts.replied_at = Some(replied_at);
+            facts.callback_declined = declined;
+            facts
+        };
+        let monday = Some(sh(2026, 11, 23, 16, 0));
+        let cases = [
+            (Category::Consultation, false, monday),
+            (Category::Suggestion, false, monday),
+            (Category::Consultation, true, None),
+            (Category::Opinion, false, None),
+            (Category::Repair, false, None),
+            (Category::Praise, false, None),
+        ];
+        for (category, declined, due) in cases {
+            let d = compute(&replied(category, declined), &rules);
+            assert_eq!(
+                d.reply_to_caller.map(|d| d.due),
+                due,
+                "{category} {declined}"
+            );
+        }
+        // Not before the unit has replied.
+        let unreplied = dispatched(Category::Consultation, replied_at);
+        assert_eq!(compute(&unreplied, &rules).reply_to_caller, None);
+        // §14.9 instead of §14.7: suggestions left out; another span.
+        let mut config = rules.config.clone();
+        config.reply_to_caller.categories = vec![Category::Consultation];
+        config.reply_to_caller.within = Span::Hours(4);
+        let rules = Rules::new(config).unwrap();
+        let d = compute(&replied(Category::Suggestion, false), &rules);
+        assert_eq!(d.reply_to_caller, None);
+        let d = compute(&replied(Category::Consultation, false), &rules);
+        assert_eq!(
+            d.reply_to_caller.map(|d| d.due),
+            Some(sh(2026, 11, 20, 20, 0))
         );
     }
 

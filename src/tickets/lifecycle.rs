@@ -621,10 +621,13 @@ pub fn reply(
     new.last_callback_attempt_at = None;
     let plan = callback::plan(&new, rules);
     new.callback_plan = Some(plan);
-    new.next_callback_at = plan.human().map(|_| {
-        let due = deadlines::compute(&new, rules).callback.map(|d| d.due);
-        callback::schedule_attempt(now, due, rules)
-    });
+    // A callback, or the centre's answer to the caller, goes on the callback agents' list.
+    let due = deadlines::compute(&new, rules);
+    let call_due = match plan.human() {
+        Some(_) => due.callback,
+        None => due.reply_to_caller,
+    };
+    new.next_callback_at = call_due.map(|d| callback::schedule_attempt(now, Some(d.due), rules));
     Ok(
         Transition::new(facts, new, actor, AuditAction::Replied, now, rules)
             .detail(format!("callback {}", plan.code())),

@@ -48,6 +48,9 @@ pub fn active_deadlines(facts: &TicketFacts, deadlines: &Deadlines) -> Vec<Deadl
             DeadlineKind::Contact => at_unit && facts.contacted_at.is_none(),
             DeadlineKind::Finish | DeadlineKind::Investigation => at_unit,
             DeadlineKind::OnSite => at_unit && facts.on_site_at.is_none(),
+            DeadlineKind::ReplyToCaller => {
+                matches!(facts.status, Status::Replied | Status::Callback)
+            }
             DeadlineKind::Callback => {
                 matches!(facts.status, Status::Replied | Status::Callback)
                     && matches!(
@@ -197,6 +200,46 @@ mod tests {
             report_on_site(&arrived.facts, &unit(), sh(2026, 11, 20, 16, 40), &rules).is_err(),
             "reported once"
         );
+    }
+
+    #[test]
+    fn the_answer_to_the_caller_binds_until_the_ticket_is_closed() {
+        use crate::tickets::lifecycle::tests::agent;
+        use crate::tickets::lifecycle::{CloseRequest, close};
+        use DeadlineKind::*;
+        use Timeliness::*;
+        let rules = rules_2026();
+        let consultation = dispatched(Category::Consultation, sh(2026, 11, 20, 9, 0));
+        let answered = replied(&consultation, sh(2026, 11, 20, 16, 0));
+        // Scheduled for the callback agents: the next morning window.
+        assert_eq!(answered.next_callback_at, Some(sh(2026, 11, 21, 9, 0)));
+        let at = |facts: &TicketFacts, now| {
+            kinds(&classify(facts, &compute(facts, &rules), now, &rules))
+        };
+        let cases = [
+            (sh(2026, 11, 23, 1, 0), OnTime),
+            (sh(2026, 11, 23, 16, 0), NearlyDue),
+            (sh(2026, 11, 23, 16, 1), Overdue),
+        ];
+        for (now, timeliness) in cases {
+            assert_eq!(
+                at(&answered, now),
+                vec![(ReplyToCaller, timeliness)],
+                "{now}"
+            );
+        }
+        let request = CloseRequest {
+            reason: "已电话答复客户".into(),
+        };
+        let closed = close(
+            &answered,
+            &agent(),
+            &request,
+            sh(2026, 11, 21, 9, 5),
+            &rules,
+        )
+        .unwrap();
+        assert_eq!(at(&closed.facts, sh(2026, 11, 23, 16, 1)), vec![]);
     }
 
     #[test]

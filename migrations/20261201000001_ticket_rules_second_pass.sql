@@ -8,6 +8,18 @@ ALTER TABLE tickets
 CREATE INDEX tickets_open_by_on_site_due ON tickets (on_site_due)
     WHERE status <> 'closed' AND on_site_due IS NOT NULL;
 
+-- Channels that need a 100% human callback (001 §7, §35): the online government
+-- platforms (一网通办) join the government channels.
+ALTER TABLE tickets DROP CONSTRAINT tickets_channel_check;
+ALTER TABLE tickets ADD CONSTRAINT tickets_channel_check CHECK (channel IN ('hotline',
+    'wechat', 'service_window', 'complaint_line', 'gov_12345', 'message_board',
+    'group_referral', 'letter_visit', 'media', 'online_gov'));
+-- Flags that make a callback human (003 §11): a referred item (转办件) and a daily-report
+-- key item (日报重点件).
+ALTER TABLE tickets
+    ADD COLUMN referred               BOOLEAN NOT NULL DEFAULT FALSE,
+    ADD COLUMN daily_report_key_item  BOOLEAN NOT NULL DEFAULT FALSE;
+
 -- Consultations (and by default suggestions) are answered to the caller by the centre
 -- within reply_to_caller_due of the unit's reply (000 §14.2, §14.7).
 ALTER TABLE tickets ADD COLUMN reply_to_caller_due TIMESTAMPTZ;

@@ -516,3 +516,78 @@ async fn a_consultation_is_answered_to_the_caller_within_a_working_day_of_the_un
         .unwrap();
     assert!(overdue(&mut rig).await.is_empty());
 }
+
+/// The callback plan the unit's reply gave ticket `number` (from its audit trail).
+async fn callback_plan(rig: &Rig, number: &str) -> String {
+    let events = rig.server.store.ticket_events(number).await.unwrap();
+    let replied = events.iter().rev().find(|e| e.action == "replied").unwrap();
+    replied.detail.clone().unwrap()
+}
+
+#[tokio::test]
+async fn online_government_referred_and_key_items_get_a_human_callback() {
+    let t0 = sh(2026, 11, 20, 10, 0);
+    let mut rig = Rig::start_with(t0, rules_2026_with(RulesConfig::default())).await;
+    let from = |channel: pb::Channel, referred: bool| pb::Ticket {
+        channel: channel as i32,
+        referred,
+        ..support::repair("13812341234", "表后阀漏气")
+    };
+    let online = rig.create(from(pb::Channel::OnlineGov, false)).await;
+    assert_eq!(online.channel, pb::Channel::OnlineGov as i32);
+    let referred = rig.create(from(pb::Channel::Hotline, true)).await;
+    assert!(referred.referred);
+    let plain = rig.create(from(pb::Channel::Hotline, false)).await;
+    let key_item = rig.create(from(pb::Channel::Hotline, false)).await;
+    // A key item flagged after intake, audited like any edit.
+    let flagged = rig
+        .client
+        .update_ticket(authed(
+            AGENT,
+            pb::UpdateTicketRequest {
+                ticket: Some(pb::Ticket {
+                    name: key_item.name.clone(),
+                    daily_report_key_item: true,
+                    ..Default::default()
+                }),
+                update_mask: Some(prost_types::FieldMask {
+                    paths: vec!["daily_report_key_item".into()],
+                }),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(flagged.daily_report_key_item);
+    let events = rig
+        .server
+        .store
+        .ticket_events(&key_item.number)
+        .await
+        .unwrap();
+    let edit = events.last().unwrap();
+    assert_eq!(
+        (
+            edit.field.as_deref(),
+            edit.old_value.as_deref(),
+            edit.new_value.as_deref()
+        ),
+        (Some("daily_report_key_item"), Some("false"), Some("true"))
+    );
+
+    for (ticket, plan) in [
+        (&online, "callback human"),
+        (&referred, "callback human"),
+        (&key_item, "callback human"),
+        (&plain, "callback automatic"),
+    ] {
+        rig.dispatch(&ticket.name, "north", AGENT).await.unwrap();
+        rig.reply(&ticket.name).await;
+        assert_eq!(
+            callback_plan(&rig, &ticket.number).await,
+            plan,
+            "{}",
+            ticket.number
+        );
+    }
+}

@@ -6,7 +6,9 @@
 use super::alerts::TicketAlert;
 use super::auth::Caller;
 use super::pb;
-use crate::store::{NewTicket, PageCursor, Store, StoreError, Ticket, TicketFilter, TicketPatch};
+use crate::store::{
+    IntakeFacts, NewTicket, PageCursor, Store, StoreError, Ticket, TicketFilter, TicketPatch,
+};
 use crate::tickets::callback::Rating;
 use crate::tickets::complaint;
 use crate::tickets::{Category, Channel, ComplaintLevel, Rules, Status as TicketStatus};
@@ -29,6 +31,8 @@ const UPDATABLE: &[&str] = &[
     "priority",
     "responsible_unit",
     "customer_id",
+    "referred",
+    "daily_report_key_item",
 ];
 
 /// The current time. The service reads the clock only through this, so tests can set it.
@@ -246,6 +250,8 @@ pub(super) fn to_proto(t: Ticket) -> pb::Ticket {
         on_site_due: t.on_site_due.map(timestamp),
         on_site_time: t.on_site_at.map(timestamp),
         reply_to_caller_due: t.reply_to_caller_due.map(timestamp),
+        referred: t.referred,
+        daily_report_key_item: t.daily_report_key_item,
         number: t.number,
     }
 }
@@ -357,7 +363,7 @@ fn new_ticket(
     request: pb::CreateTicketRequest,
     now: DateTime<Utc>,
     rules: &Rules,
-) -> Result<NewTicket, Status> {
+) -> Result<(NewTicket, IntakeFacts), Status> {
     refuse_unit(caller, "create tickets")?;
     let request_id = request_id(&request.request_id)?;
     let t = request
@@ -390,7 +396,11 @@ fn new_ticket(
             Some(id.to_owned())
         }
     };
-    Ok(NewTicket {
+    let intake = IntakeFacts {
+        referred: t.referred,
+        daily_report_key_item: t.daily_report_key_item,
+    };
+    let new = NewTicket {
         request_id,
         channel,
         category,
@@ -414,7 +424,8 @@ fn new_ticket(
         created_by: caller.actor(),
         created_at: now,
     }
-    .due_by_rules(rules))
+    .due_by_rules(rules);
+    Ok((new, intake))
 }
 
 /// Page size (default 50, at most 500) and where to continue, from a list request.
@@ -488,6 +499,8 @@ fn patch(mask: Option<prost_types::FieldMask>, t: &pb::Ticket) -> Result<TicketP
             "customer_id" => {
                 patch.customer_id = Some(customer_id(t.customer_id, &field)?);
             }
+            "referred" => patch.referred = Some(t.referred),
+            "daily_report_key_item" => patch.daily_report_key_item = Some(t.daily_report_key_item),
             "status" => {
                 return Err(invalid(
                     "update_mask",
@@ -585,8 +598,12 @@ impl pb::tickets_server::Tickets for TicketsService {
     ) -> Result<Response<pb::Ticket>, Status> {
         let caller = caller(&request)?;
         let now = self.now();
-        let new = new_ticket(&caller, request.into_inner(), now, &self.rules)?;
-        let (mut ticket, created) = self.store.create_ticket(&new).await.map_err(store_status)?;
+        let (new, intake) = new_ticket(&caller, request.into_inner(), now, &self.rules)?;
+        let (mut ticket, created) = self
+            .store
+            .create_ticket_with(&new, &intake)
+            .await
+            .map_err(store_status)?;
         if created {
             tracing::info!(ticket = %ticket.number, actor = %new.created_by, "ticket created");
             if ticket.category == Category::Complaint {

@@ -25,7 +25,7 @@ pub use spool::{
     JournalWriter, SPOOL_FILE,
 };
 pub use tickets::{
-    NewTicket, PageCursor, Ticket, TicketEvent, TicketFilter, TicketPage, TicketPatch,
+    IntakeFacts, NewTicket, PageCursor, Ticket, TicketEvent, TicketFilter, TicketPage, TicketPatch,
 };
 pub use transitions::{
     Applied, CallbackAttempt, CallbackRecord, StoredFacts, TransitionError, audit_name,

@@ -16,7 +16,7 @@ macro_rules! ticket_select {
             "t.priority, t.caller_name, t.caller_number, t.caller_address, t.description, ",
             "t.customer_id, t.responsible_unit, t.dispatch_due, t.contact_due, t.finish_due, ",
             "t.callback_due, t.investigation_due, t.on_site_due, t.on_site_at, ",
-            "t.reply_to_caller_due, t.area, t.next_callback_at, t.supervisor_reason, ",
+            "t.reply_to_caller_due, t.referred, t.daily_report_key_item, t.area, t.next_callback_at, t.supervisor_reason, ",
             "t.satisfaction_attitude, t.satisfaction_result, ",
             "p.number AS parent_number, t.call_id, t.request_id, t.created_by, ",
             "t.created_at, t.updated_at, t.version ",
@@ -55,6 +55,9 @@ pub struct Ticket {
     pub on_site_at: Option<DateTime<Utc>>,
     /// Consultations: the centre answers the caller by then.
     pub reply_to_caller_due: Option<DateTime<Utc>>,
+    /// A referred item (转办件) and a daily-report key item (日报重点件): human callbacks.
+    pub referred: bool,
+    pub daily_report_key_item: bool,
     /// The area (district, estate) complaints are grouped by.
     pub area: String,
     /// When the callback agents should try next.
@@ -99,6 +102,8 @@ struct TicketRow {
     on_site_due: Option<DateTime<Utc>>,
     on_site_at: Option<DateTime<Utc>>,
     reply_to_caller_due: Option<DateTime<Utc>>,
+    referred: bool,
+    daily_report_key_item: bool,
     area: String,
     next_callback_at: Option<DateTime<Utc>>,
     supervisor_reason: Option<String>,
@@ -147,6 +152,8 @@ impl TryFrom<TicketRow> for Ticket {
             on_site_due: row.on_site_due,
             on_site_at: row.on_site_at,
             reply_to_caller_due: row.reply_to_caller_due,
+            referred: row.referred,
+            daily_report_key_item: row.daily_report_key_item,
             area: row.area,
             next_callback_at: row.next_callback_at,
             supervisor_reason: row.supervisor_reason,
@@ -221,6 +228,15 @@ impl NewTicket {
     }
 }
 
+/// What intake records about a demand beside its description, which the rules depend on.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IntakeFacts {
+    /// A referred item (转办件, 003 §11).
+    pub referred: bool,
+    /// A daily-report key item (日报重点件, 003 §11).
+    pub daily_report_key_item: bool,
+}
+
 /// The descriptive fields an update may change; `None` leaves a field alone, and for the
 /// nullable ones `Some(None)` clears it.
 #[derive(Debug, Clone, Default)]
@@ -234,6 +250,8 @@ pub struct TicketPatch {
     pub priority: Option<i32>,
     pub responsible_unit: Option<Option<String>>,
     pub customer_id: Option<Option<i64>>,
+    pub referred: Option<bool>,
+    pub daily_report_key_item: Option<bool>,
 }
 
 impl TicketPatch {
@@ -263,12 +281,18 @@ impl TicketPatch {
         if let Some(v) = self.customer_id {
             next.customer_id = v;
         }
+        if let Some(v) = self.referred {
+            next.referred = v;
+        }
+        if let Some(v) = self.daily_report_key_item {
+            next.daily_report_key_item = v;
+        }
         next
     }
 }
 
 /// The patchable fields of a ticket as audit text, in a fixed order.
-fn audited_fields(t: &Ticket) -> [(&'static str, Option<String>); 8] {
+fn audited_fields(t: &Ticket) -> [(&'static str, Option<String>); 10] {
     [
         ("caller_name", Some(t.caller_name.clone())),
         ("caller_address", Some(t.caller_address.clone())),
@@ -281,6 +305,11 @@ fn audited_fields(t: &Ticket) -> [(&'static str, Option<String>); 8] {
         ("priority", Some(t.priority.to_string())),
         ("responsible_unit", t.responsible_unit.clone()),
         ("customer_id", t.customer_id.map(|id| id.to_string())),
+        ("referred", Some(t.referred.to_string())),
+        (
+            "daily_report_key_item",
+            Some(t.daily_report_key_item.to_string()),
+        ),
     ]
 }
 
@@ -361,6 +390,15 @@ impl Store {
     /// Creates a ticket, or returns the one already created with the same `request_id`.
     /// The bool says whether this call created it.
     pub async fn create_ticket(&self, new: &NewTicket) -> Result<(Ticket, bool), StoreError> {
+        self.create_ticket_with(new, &IntakeFacts::default()).await
+    }
+
+    /// [`Store::create_ticket`] with the intake facts the rules depend on.
+    pub async fn create_ticket_with(
+        &self,
+        new: &NewTicket,
+        intake: &IntakeFacts,
+    ) -> Result<(Ticket, bool), StoreError> {
         if let Some(existing) = self.ticket_by_request_id(new.request_id.as_deref()).await? {
             return Ok((existing, false));
         }
@@ -376,6 +414,7 @@ impl Store {
                 )),
             };
         };
+        write_intake(&mut tx, id, intake).await?;
         let ticket = fetch_by_id(&mut tx, id).await?;
         tx.commit().await?;
         Ok((ticket, true))
@@ -514,7 +553,8 @@ impl Store {
         sqlx::query(
             "UPDATE tickets SET caller_name = $2, caller_address = $3, description = $4, \
                category = $5, complaint_level = $6, priority = $7, responsible_unit = $8, \
-               customer_id = $9, version = version + 1, updated_at = now() \
+               customer_id = $9, referred = $10, daily_report_key_item = $11, \
+               version = version + 1, updated_at = now() \
              WHERE id = $1",
         )
         .bind(current.id)
@@ -526,6 +566,8 @@ impl Store {
         .bind(next.priority)
         .bind(&next.responsible_unit)
         .bind(next.customer_id)
+        .bind(next.referred)
+        .bind(next.daily_report_key_item)
         .execute(&mut *tx)
         .await?;
         sqlx::query(
@@ -649,6 +691,24 @@ pub(super) async fn insert_ticket(
 }
 
 /// The tickets with these row ids, in the order of `ids`.
+/// Writes a new ticket's intake facts.
+async fn write_intake(
+    tx: &mut Transaction<'_, Postgres>,
+    id: i64,
+    intake: &IntakeFacts,
+) -> Result<(), StoreError> {
+    if *intake == IntakeFacts::default() {
+        return Ok(());
+    }
+    sqlx::query("UPDATE tickets SET referred = $2, daily_report_key_item = $3 WHERE id = $1")
+        .bind(id)
+        .bind(intake.referred)
+        .bind(intake.daily_report_key_item)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
 pub(super) async fn fetch_many(
     pool: &sqlx::PgPool,
     ids: &[i64],

@@ -84,7 +84,7 @@ const FACTS_COLUMNS: &str = "id, uid, number, status, category, channel, complai
     extended_finish, extension_requested_at, extension_until, extension_reason, \
     extension_resume, centre_returns, unsatisfied_callbacks, urges, callback_plan, \
     callback_attempts, last_callback_attempt_at, next_callback_at, callback_declined, \
-    repeat_demand, night_dispatch_insisted, area, on_site_at";
+    repeat_demand, night_dispatch_insisted, area, on_site_at, referred, daily_report_key_item";
 
 #[derive(sqlx::FromRow)]
 struct FactsRow {
@@ -121,6 +121,8 @@ struct FactsRow {
     night_dispatch_insisted: bool,
     area: String,
     on_site_at: Option<DateTime<Utc>>,
+    referred: bool,
+    daily_report_key_item: bool,
 }
 
 /// A ticket's row id, number and rule facts.
@@ -214,6 +216,8 @@ impl TryFrom<FactsRow> for StoredFacts {
             next_callback_at: row.next_callback_at,
             callback_declined: row.callback_declined,
             repeat: row.repeat_demand,
+            referred: row.referred,
+            daily_report_key_item: row.daily_report_key_item,
             night_dispatch_insisted: row.night_dispatch_insisted,
         };
         Ok(StoredFacts {

@@ -57,23 +57,20 @@ impl CallbackPlan {
 /// Decides the callback for a ticket being replied. With sampling configured, a ticket that
 /// needs no human callback waits for its unit's day sample (`sample_day`).
 pub fn plan(facts: &TicketFacts, rules: &Rules) -> CallbackPlan {
-    let exempt = matches!(
-        facts.category,
-        Category::Query
-            | Category::Consultation
-            | Category::Suggestion
-            | Category::Praise
-            | Category::Urge
-    );
-    if exempt || facts.callback_declined {
+    let config = &rules.config.callback;
+    if config.exempt_categories.contains(&facts.category) || facts.callback_declined {
         return CallbackPlan::NotNeeded;
     }
-    let human = facts.channel.is_government()
+    // 003 §11: leaks, tip-offs, complaints, repeats, daily-report key items, 'unsatisfied'
+    // and referred items get a human callback straight away.
+    let human = config.human_channels.contains(&facts.channel)
         || matches!(
             facts.category,
             Category::Leak | Category::TipOff | Category::Complaint
         )
         || facts.repeat
+        || facts.referred
+        || facts.daily_report_key_item
         || facts.unsatisfied_callbacks > 0;
     if human {
         return CallbackPlan::Human;
@@ -466,6 +463,64 @@ mod tests {
         ];
         for (facts, expected) in cases {
             assert_eq!(plan(&facts, &rules), expected, "{facts:?}");
+        }
+    }
+
+    #[test]
+    fn channels_and_flags_that_need_a_person_and_configurable_exemptions() {
+        let rules = rules_2026();
+        let t0 = sh(2026, 11, 20, 10, 0);
+        let repair_from =
+            |channel| TicketFacts::new_draft(Uuid::nil(), Category::Repair, channel, t0);
+        // 001 §7, §35: government and online-government channels, group referrals.
+        let cases = [
+            (Channel::Hotline, CallbackPlan::Automatic),
+            (Channel::Wechat, CallbackPlan::Automatic),
+            (Channel::ServiceWindow, CallbackPlan::Automatic),
+            (Channel::ComplaintLine, CallbackPlan::Automatic),
+            (Channel::Media, CallbackPlan::Automatic),
+            (Channel::Government12345, CallbackPlan::Human),
+            (Channel::MessageBoard, CallbackPlan::Human),
+            (Channel::GroupReferral, CallbackPlan::Human),
+            (Channel::LetterVisit, CallbackPlan::Human),
+            (Channel::OnlineGov, CallbackPlan::Human),
+        ];
+        assert_eq!(cases.len(), Channel::ALL.len());
+        for (channel, expected) in cases {
+            assert_eq!(plan(&repair_from(channel), &rules), expected, "{channel}");
+        }
+        // 003 §11: referred items and daily-report key items.
+        let referred = TicketFacts {
+            referred: true,
+            ..repair_from(Channel::Hotline)
+        };
+        let key_item = TicketFacts {
+            daily_report_key_item: true,
+            ..repair_from(Channel::Hotline)
+        };
+        assert_eq!(plan(&referred, &rules), CallbackPlan::Human);
+        assert_eq!(plan(&key_item, &rules), CallbackPlan::Human);
+        // A declined callback wins over the flags; an exempt category too.
+        let declined = TicketFacts {
+            callback_declined: true,
+            ..referred.clone()
+        };
+        assert_eq!(plan(&declined, &rules), CallbackPlan::NotNeeded);
+
+        // 003 exempts only consultations and praise.
+        let mut config = rules.config.clone();
+        config.callback.exempt_categories = vec![Category::Consultation, Category::Praise];
+        let rules_003 = Rules::new(config).unwrap();
+        let base = |category| TicketFacts::new_draft(Uuid::nil(), category, Channel::Hotline, t0);
+        let cases = [
+            (Category::Query, CallbackPlan::Automatic),
+            (Category::Suggestion, CallbackPlan::Automatic),
+            (Category::Urge, CallbackPlan::Automatic),
+            (Category::Consultation, CallbackPlan::NotNeeded),
+            (Category::Praise, CallbackPlan::NotNeeded),
+        ];
+        for (category, expected) in cases {
+            assert_eq!(plan(&base(category), &rules_003), expected, "{category}");
         }
     }
 

@@ -277,6 +277,13 @@ pub struct CallbackConfig {
     pub attempt_gap_minutes: u32,
     /// Sampling of non-mandatory callbacks; absent means every such ticket is called back.
     pub sampling: Option<SamplingConfig>,
+    /// Categories that get no callback (000 §14.9: queries, consultations, suggestions,
+    /// praise; urges are followed up on the ticket they chase).
+    pub exempt_categories: Vec<Category>,
+    /// Channels whose tickets all get a human callback (001 §7, §35: government channels —
+    /// 12345, message boards, letters and visits, group-company referrals — and the online
+    /// government platforms).
+    pub human_channels: Vec<Channel>,
 }
 
 impl Default for CallbackConfig {
@@ -298,6 +305,20 @@ impl Default for CallbackConfig {
             min_attempts: 3,
             attempt_gap_minutes: 120,
             sampling: None,
+            exempt_categories: vec![
+                Category::Query,
+                Category::Consultation,
+                Category::Suggestion,
+                Category::Praise,
+                Category::Urge,
+            ],
+            human_channels: vec![
+                Channel::Government12345,
+                Channel::MessageBoard,
+                Channel::LetterVisit,
+                Channel::GroupReferral,
+                Channel::OnlineGov,
+            ],
         }
     }
 }

@@ -68,6 +68,10 @@ pub struct TicketFacts {
     pub callback_declined: bool,
     /// A repeat of an earlier demand (重复件): always a human callback.
     pub repeat: bool,
+    /// A referred item (转办件, 003 §11): always a human callback.
+    pub referred: bool,
+    /// A daily-report key item (日报重点件, 003 §11): always a human callback.
+    pub daily_report_key_item: bool,
     /// The caller insisted on handling at night, lifting the configured night hold.
     pub night_dispatch_insisted: bool,
 }
@@ -108,6 +112,8 @@ impl TicketFacts {
             next_callback_at: None,
             callback_declined: false,
             repeat: false,
+            referred: false,
+            daily_report_key_item: false,
             night_dispatch_insisted: false,
         }
     }

@@ -20,6 +20,28 @@ ALTER TABLE tickets
     ADD COLUMN referred               BOOLEAN NOT NULL DEFAULT FALSE,
     ADD COLUMN daily_report_key_item  BOOLEAN NOT NULL DEFAULT FALSE;
 
+-- Intake facts: the time agreed with the caller for the callback (约时, 000 §14.9) and for a
+-- repair visit (与客户约定时间, 000 §14.4).
+ALTER TABLE tickets
+    ADD COLUMN agreed_callback_at  TIMESTAMPTZ,
+    ADD COLUMN agreed_visit_at     TIMESTAMPTZ;
+
+-- Documents and photos of a ticket, by reference (000 §15.1.4 "上传相关单据、照片").
+CREATE TABLE ticket_attachments (
+    id          BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    ticket_id   BIGINT NOT NULL REFERENCES tickets (id),
+    uri         TEXT NOT NULL,
+    kind        TEXT NOT NULL CHECK (kind IN ('photo', 'document', 'audio', 'video')),
+    added_by    TEXT NOT NULL,
+    added_at    TIMESTAMPTZ NOT NULL,
+    UNIQUE (ticket_id, uri)
+);
+
+-- A callback the customer could not take now: tried again at the agreed time.
+ALTER TABLE callback_attempts DROP CONSTRAINT callback_attempts_outcome_check;
+ALTER TABLE callback_attempts ADD CONSTRAINT callback_attempts_outcome_check CHECK (outcome IN
+    ('reached', 'unreachable', 'declined', 'call_later'));
+
 -- Consultations (and by default suggestions) are answered to the caller by the centre
 -- within reply_to_caller_due of the unit's reply (000 §14.2, §14.7).
 ALTER TABLE tickets ADD COLUMN reply_to_caller_due TIMESTAMPTZ;

@@ -351,7 +351,8 @@ async fn a_light_complaint_can_ask_for_an_extension_until_half_its_three_hours()
     assert_eq!(status(&asked), pb::Status::ExtensionRequested);
 }
 
-/// Replies `count` repairs of `unit` at `at`; their names.
+/// Replies `count` repairs of `unit` at `at`, each from another caller (no repeats); their
+/// names.
 async fn replied_repairs(
     rig: &mut Rig,
     unit: &str,
@@ -362,8 +363,13 @@ async fn replied_repairs(
     rig.at(at);
     let mut names = Vec::new();
     for i in 0..count {
+        let caller = format!(
+            "13{}{:08}",
+            unit.as_bytes()[0] % 10,
+            at.timestamp() % 100_000 * 100 + i as i64
+        );
         let created = rig
-            .create(support::repair("13812341234", &format!("第{i}件")))
+            .create(support::repair(&caller, &format!("第{i}件")))
             .await;
         rig.dispatch(&created.name, unit, AGENT).await.unwrap();
         let replied = rig
@@ -528,17 +534,26 @@ async fn callback_plan(rig: &Rig, number: &str) -> String {
 async fn online_government_referred_and_key_items_get_a_human_callback() {
     let t0 = sh(2026, 11, 20, 10, 0);
     let mut rig = Rig::start_with(t0, rules_2026_with(RulesConfig::default())).await;
-    let from = |channel: pb::Channel, referred: bool| pb::Ticket {
+    // Four callers: none of them is a repeat.
+    let from = |caller: &str, channel: pb::Channel, referred: bool| pb::Ticket {
         channel: channel as i32,
         referred,
-        ..support::repair("13812341234", "表后阀漏气")
+        ..support::repair(caller, "表后阀漏气")
     };
-    let online = rig.create(from(pb::Channel::OnlineGov, false)).await;
+    let online = rig
+        .create(from("13800000001", pb::Channel::OnlineGov, false))
+        .await;
     assert_eq!(online.channel, pb::Channel::OnlineGov as i32);
-    let referred = rig.create(from(pb::Channel::Hotline, true)).await;
+    let referred = rig
+        .create(from("13800000002", pb::Channel::Hotline, true))
+        .await;
     assert!(referred.referred);
-    let plain = rig.create(from(pb::Channel::Hotline, false)).await;
-    let key_item = rig.create(from(pb::Channel::Hotline, false)).await;
+    let plain = rig
+        .create(from("13800000003", pb::Channel::Hotline, false))
+        .await;
+    let key_item = rig
+        .create(from("13800000004", pb::Channel::Hotline, false))
+        .await;
     // A key item flagged after intake, audited like any edit.
     let flagged = rig
         .client
@@ -590,4 +605,191 @@ async fn online_government_referred_and_key_items_get_a_human_callback() {
             ticket.number
         );
     }
+}
+
+fn mask(paths: &[&str]) -> Option<prost_types::FieldMask> {
+    Some(prost_types::FieldMask {
+        paths: paths.iter().map(|p| p.to_string()).collect(),
+    })
+}
+
+#[tokio::test]
+async fn intake_facts_are_set_checked_audited_and_drive_the_rules() {
+    let mut config = RulesConfig::default();
+    config.night_hold = Some(hotline::tickets::config::NightHoldConfig::default());
+    let night = sh(2026, 11, 20, 22, 0);
+    let mut rig = Rig::start_with(night, rules_2026_with(config)).await;
+    let photo = |uri: &str| pb::Attachment {
+        uri: uri.into(),
+        kind: pb::AttachmentKind::Photo as i32,
+    };
+
+    // Bad facts are refused naming the field.
+    let bad = [
+        (
+            pb::Ticket {
+                agreed_visit_time: Some(rig::ts(sh(2026, 11, 21, 9, 0))),
+                category: pb::Category::Consultation as i32,
+                ..support::repair("13800000001", "问价")
+            },
+            "ticket.agreed_visit_time: only repairs and service applications have a visit",
+        ),
+        (
+            pb::Ticket {
+                agreed_callback_time: Some(rig::ts(sh(2026, 11, 20, 21, 0))),
+                ..support::repair("13800000001", "漏水")
+            },
+            "ticket.agreed_callback_time: must lie in the future",
+        ),
+        (
+            pb::Ticket {
+                attachments: vec![photo("C:\\photos\\1.jpg")],
+                ..support::repair("13800000001", "漏水")
+            },
+            "ticket.attachments[0].uri: write where the file is",
+        ),
+        (
+            pb::Ticket {
+                attachments: vec![pb::Attachment {
+                    uri: "https://files.example/1.jpg".into(),
+                    kind: 0,
+                }],
+                ..support::repair("13800000001", "漏水")
+            },
+            "ticket.attachments[0].kind: required",
+        ),
+    ];
+    for (ticket, message) in bad {
+        let err = rig
+            .client
+            .create_ticket(authed(AGENT, support::create(ticket, "")))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+        assert!(err.message().starts_with(message), "{err:?}");
+    }
+
+    // A caller who insists is dispatched tonight; one who does not waits for 07:00.
+    let insists = rig
+        .create(pb::Ticket {
+            caller_insists_night_dispatch: true,
+            callback_declined: true,
+            agreed_visit_time: Some(rig::ts(sh(2026, 11, 20, 23, 0))),
+            attachments: vec![photo("https://files.example/meter.jpg")],
+            ..support::repair("13800000001", "暖气不热")
+        })
+        .await;
+    assert!(insists.caller_insists_night_dispatch && insists.callback_declined);
+    assert_eq!(time(&insists.dispatch_due), sh(2026, 11, 20, 22, 5));
+    assert_eq!(time(&insists.agreed_visit_time), sh(2026, 11, 20, 23, 0));
+    assert_eq!(
+        insists.attachments,
+        [photo("https://files.example/meter.jpg")]
+    );
+    let waits = rig.create(support::repair("13800000002", "暖气不热")).await;
+    assert_eq!(time(&waits.dispatch_due), sh(2026, 11, 21, 7, 5));
+    assert!(!waits.repeat_call);
+    // The same caller again while the first is open: a repeat, found from the history.
+    let again = rig.create(support::repair("13800000002", "还是不热")).await;
+    assert!(again.repeat_call);
+
+    // Set later by update, audited; the deadlines follow.
+    let updated = rig
+        .client
+        .update_ticket(authed(
+            AGENT,
+            pb::UpdateTicketRequest {
+                ticket: Some(pb::Ticket {
+                    name: waits.name.clone(),
+                    caller_insists_night_dispatch: true,
+                    agreed_callback_time: Some(rig::ts(sh(2026, 11, 21, 15, 0))),
+                    attachments: vec![pb::Attachment {
+                        uri: "s3://tickets/contract.pdf".into(),
+                        kind: pb::AttachmentKind::Document as i32,
+                    }],
+                    ..Default::default()
+                }),
+                update_mask: mask(&[
+                    "caller_insists_night_dispatch",
+                    "agreed_callback_time",
+                    "attachments",
+                ]),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(time(&updated.dispatch_due), sh(2026, 11, 20, 22, 5));
+    assert_eq!(updated.attachments.len(), 1);
+    let events = rig.server.store.ticket_events(&waits.number).await.unwrap();
+    let fields: Vec<_> = events.iter().filter_map(|e| e.field.as_deref()).collect();
+    assert_eq!(
+        fields,
+        [
+            "attachments",
+            "night_dispatch_insisted",
+            "agreed_callback_at"
+        ]
+    );
+
+    // The declined callback holds at the reply; the agreed time schedules the callback.
+    for ticket in [&insists, &waits] {
+        rig.dispatch(&ticket.name, "north", AGENT).await.unwrap();
+    }
+    rig.at(sh(2026, 11, 21, 9, 0));
+    let declined = rig.reply(&insists.name).await;
+    assert_eq!(
+        (declined.callback_due, declined.next_callback_time),
+        (None, None)
+    );
+    let agreed = rig.reply(&waits.name).await;
+    assert_eq!(time(&agreed.next_callback_time), sh(2026, 11, 21, 15, 0));
+
+    // "Can't talk now": the next attempt at the time agreed on the phone.
+    rig.at(sh(2026, 11, 21, 15, 0));
+    let later = rig
+        .client
+        .record_callback(authed(
+            AGENT,
+            pb::RecordCallbackRequest {
+                name: waits.name.clone(),
+                outcome: pb::CallbackOutcome::CallLater as i32,
+                call_back_time: Some(rig::ts(sh(2026, 11, 24, 19, 30))),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .ticket
+        .unwrap();
+    assert_eq!(status(&later), pb::Status::Callback);
+    assert_eq!(time(&later.next_callback_time), sh(2026, 11, 24, 19, 30));
+    assert_eq!(time(&later.callback_due), sh(2026, 11, 24, 19, 30));
+    let attempts = rig
+        .server
+        .store
+        .callback_attempts(&waits.number)
+        .await
+        .unwrap();
+    assert_eq!(attempts.last().unwrap().outcome, "call_later");
+    let missing = rig
+        .client
+        .record_callback(authed(
+            AGENT,
+            pb::RecordCallbackRequest {
+                name: waits.name.clone(),
+                outcome: pb::CallbackOutcome::CallLater as i32,
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (missing.code(), missing.message()),
+        (
+            Code::InvalidArgument,
+            "call_back_time: required when the customer cannot talk now"
+        )
+    );
 }

@@ -5,6 +5,7 @@
 
 use super::alerts::TicketAlert;
 use super::auth::Caller;
+use super::intake;
 use super::pb;
 use crate::store::{
     IntakeFacts, NewTicket, PageCursor, Store, StoreError, Ticket, TicketFilter, TicketPatch,
@@ -33,6 +34,12 @@ const UPDATABLE: &[&str] = &[
     "customer_id",
     "referred",
     "daily_report_key_item",
+    "callback_declined",
+    "repeat_call",
+    "caller_insists_night_dispatch",
+    "agreed_callback_time",
+    "agreed_visit_time",
+    "attachments",
 ];
 
 /// The current time. The service reads the clock only through this, so tests can set it.
@@ -214,6 +221,8 @@ pub(super) fn from_timestamp(
 }
 
 pub(super) fn to_proto(t: Ticket) -> pb::Ticket {
+    let mut out = pb::Ticket::default();
+    intake::to_proto(&t, &mut out);
     pb::Ticket {
         name: format!("{NAME_PREFIX}{}", t.number),
         channel: channel_to(t.channel),
@@ -250,9 +259,8 @@ pub(super) fn to_proto(t: Ticket) -> pb::Ticket {
         on_site_due: t.on_site_due.map(timestamp),
         on_site_time: t.on_site_at.map(timestamp),
         reply_to_caller_due: t.reply_to_caller_due.map(timestamp),
-        referred: t.referred,
-        daily_report_key_item: t.daily_report_key_item,
         number: t.number,
+        ..out
     }
 }
 
@@ -396,10 +404,7 @@ fn new_ticket(
             Some(id.to_owned())
         }
     };
-    let intake = IntakeFacts {
-        referred: t.referred,
-        daily_report_key_item: t.daily_report_key_item,
-    };
+    let intake = intake::intake(&t, category, now)?;
     let new = NewTicket {
         request_id,
         channel,
@@ -447,8 +452,14 @@ pub(super) fn paging(
     Ok((page_size, after))
 }
 
-/// The patch named by `update_mask`, each named field checked.
-fn patch(mask: Option<prost_types::FieldMask>, t: &pb::Ticket) -> Result<TicketPatch, Status> {
+/// The patch named by `update_mask`, each named field checked; `category` is the ticket's
+/// current one.
+fn patch(
+    mask: Option<prost_types::FieldMask>,
+    t: &pb::Ticket,
+    category: Category,
+    now: DateTime<Utc>,
+) -> Result<TicketPatch, Status> {
     let paths = mask.map(|m| m.paths).unwrap_or_default();
     if paths.is_empty() {
         return Err(invalid(
@@ -460,8 +471,15 @@ fn patch(mask: Option<prost_types::FieldMask>, t: &pb::Ticket) -> Result<TicketP
         ));
     }
     let mut patch = TicketPatch::default();
+    let category = match paths.iter().any(|p| p == "category") {
+        true => category_from(t.category, "ticket.category")?.unwrap_or(category),
+        false => category,
+    };
     for path in &paths {
         let field = format!("ticket.{path}");
+        if intake::patch_field(&mut patch, path, t, category, now)? {
+            continue;
+        }
         match path.as_str() {
             "caller_name" => {
                 text(&t.caller_name, &field, 100, false)?;
@@ -499,8 +517,6 @@ fn patch(mask: Option<prost_types::FieldMask>, t: &pb::Ticket) -> Result<TicketP
             "customer_id" => {
                 patch.customer_id = Some(customer_id(t.customer_id, &field)?);
             }
-            "referred" => patch.referred = Some(t.referred),
-            "daily_report_key_item" => patch.daily_report_key_item = Some(t.daily_report_key_item),
             "status" => {
                 return Err(invalid(
                     "update_mask",
@@ -598,10 +614,20 @@ impl pb::tickets_server::Tickets for TicketsService {
     ) -> Result<Response<pb::Ticket>, Status> {
         let caller = caller(&request)?;
         let now = self.now();
-        let (new, intake) = new_ticket(&caller, request.into_inner(), now, &self.rules)?;
+        let (new, mut intake) = new_ticket(&caller, request.into_inner(), now, &self.rules)?;
+        // A repeat call is known from the caller's history where it can be (003 §11).
+        let window = self.rules.config.repeat_window_days;
+        if !intake.repeat_demand && window > 0 && !new.caller_number.is_empty() {
+            let since = now - chrono::Duration::days(window.into());
+            intake.repeat_demand = self
+                .store
+                .filed_before(&new.caller_number, new.category, since)
+                .await
+                .map_err(store_status)?;
+        }
         let (mut ticket, created) = self
             .store
-            .create_ticket_with(&new, &intake)
+            .create_ticket_with(&new, &intake, &self.rules)
             .await
             .map_err(store_status)?;
         if created {
@@ -690,7 +716,6 @@ impl pb::tickets_server::Tickets for TicketsService {
         let r = request.into_inner();
         let t = r.ticket.ok_or_else(|| invalid("ticket", "required"))?;
         let number = ticket_number(&t.name, "ticket.name")?;
-        let patch = patch(r.update_mask, &t)?;
         let expected_version = match t.etag.as_str() {
             "" => None,
             etag => Some(
@@ -700,6 +725,7 @@ impl pb::tickets_server::Tickets for TicketsService {
         };
         let current = self.store.get_ticket(number).await.map_err(store_status)?;
         check_channel(&caller, current.channel)?;
+        let patch = patch(r.update_mask, &t, current.category, self.now())?;
         // Once dispatched, the unit changes only through DispatchTicket (and ReturnTicket).
         if patch.responsible_unit.is_some()
             && !matches!(current.status, TicketStatus::Draft | TicketStatus::Returned)
@@ -716,14 +742,23 @@ impl pb::tickets_server::Tickets for TicketsService {
             .update_ticket(number, expected_version, &patch, &caller.actor())
             .await
             .map_err(store_status)?;
-        // The deadlines depend on the category (and with it the complaint level).
-        if ticket.category != current.category {
+        // The deadlines depend on the category (and with it the complaint level) and on
+        // intake facts.
+        let rule_facts = |t: &Ticket| {
+            (
+                t.category,
+                t.night_dispatch_insisted,
+                t.callback_declined,
+                t.agreed_callback_at,
+            )
+        };
+        if rule_facts(&ticket) != rule_facts(&current) {
             ticket = self
                 .store
                 .refresh_deadlines(number, &self.rules)
                 .await
                 .map_err(store_status)?;
-            if ticket.category == Category::Complaint {
+            if ticket.category == Category::Complaint && current.category != Category::Complaint {
                 ticket = self.level_complaints(number, self.now()).await?;
             }
         }

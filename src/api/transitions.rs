@@ -320,6 +320,14 @@ impl TicketsService {
             },
             Ok(pb::CallbackOutcome::Unreachable) => CallbackOutcome::Unreachable,
             Ok(pb::CallbackOutcome::Declined) => CallbackOutcome::Declined,
+            Ok(pb::CallbackOutcome::CallLater) => CallbackOutcome::CallLater {
+                at: from_timestamp(r.call_back_time, "call_back_time")?.ok_or_else(|| {
+                    invalid(
+                        "call_back_time",
+                        "required when the customer cannot talk now",
+                    )
+                })?,
+            },
             Ok(pb::CallbackOutcome::Unspecified) => return Err(invalid("outcome", "required")),
             Err(_) => return Err(invalid("outcome", format!("unknown value {}", r.outcome))),
         };

@@ -25,7 +25,8 @@ pub use spool::{
     JournalWriter, SPOOL_FILE,
 };
 pub use tickets::{
-    IntakeFacts, NewTicket, PageCursor, Ticket, TicketEvent, TicketFilter, TicketPage, TicketPatch,
+    Attachment, IntakeFacts, NewTicket, PageCursor, Ticket, TicketEvent, TicketFilter, TicketPage,
+    TicketPatch,
 };
 pub use transitions::{
     Applied, CallbackAttempt, CallbackRecord, StoredFacts, TransitionError, audit_name,

@@ -84,7 +84,8 @@ const FACTS_COLUMNS: &str = "id, uid, number, status, category, channel, complai
     extended_finish, extension_requested_at, extension_until, extension_reason, \
     extension_resume, centre_returns, unsatisfied_callbacks, urges, callback_plan, \
     callback_attempts, last_callback_attempt_at, next_callback_at, callback_declined, \
-    repeat_demand, night_dispatch_insisted, area, on_site_at, referred, daily_report_key_item";
+    repeat_demand, night_dispatch_insisted, area, on_site_at, referred, daily_report_key_item, \
+    agreed_callback_at";
 
 #[derive(sqlx::FromRow)]
 struct FactsRow {
@@ -123,6 +124,7 @@ struct FactsRow {
     on_site_at: Option<DateTime<Utc>>,
     referred: bool,
     daily_report_key_item: bool,
+    agreed_callback_at: Option<DateTime<Utc>>,
 }
 
 /// A ticket's row id, number and rule facts.
@@ -219,6 +221,7 @@ impl TryFrom<FactsRow> for StoredFacts {
             referred: row.referred,
             daily_report_key_item: row.daily_report_key_item,
             night_dispatch_insisted: row.night_dispatch_insisted,
+            agreed_callback_at: row.agreed_callback_at,
         };
         Ok(StoredFacts {
             id: row.id,
@@ -462,6 +465,7 @@ impl Store {
             } => ("reached", Some((attitude.code(), result.code()))),
             CallbackOutcome::Unreachable => ("unreachable", None),
             CallbackOutcome::Declined => ("declined", None),
+            CallbackOutcome::CallLater { .. } => ("call_later", None),
         };
         sqlx::query(
             "INSERT INTO callback_attempts (ticket_id, at, outcome, attitude, result, agent, note) \

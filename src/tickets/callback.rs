@@ -180,7 +180,8 @@ pub fn schedule_attempt(
     }
 }
 
-fn first_allowed(earliest: DateTime<Utc>, rules: &Rules) -> DateTime<Utc> {
+/// The first moment at or after `earliest` outside the quiet hours.
+pub(crate) fn first_allowed(earliest: DateTime<Utc>, rules: &Rules) -> DateTime<Utc> {
     if is_callback_time(earliest, rules) {
         return earliest;
     }
@@ -248,6 +249,10 @@ pub enum CallbackOutcome {
     Unreachable,
     /// The customer does not want to be called back.
     Declined,
+    /// The customer cannot talk now and agreed a time for the next attempt.
+    CallLater {
+        at: DateTime<Utc>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -310,6 +315,34 @@ pub fn record_callback(
                 Transition::new(facts, new, actor, AuditAction::CallbackDeclined, now, rules)
                     .because("the customer declined the callback"),
             )
+        }
+        CallbackOutcome::CallLater { at } => {
+            if *at <= now || !is_callback_time(*at, rules) {
+                return Err(Refusal::Invalid {
+                    operation: op,
+                    why: format!(
+                        "the agreed time {at} must lie in the future and outside the quiet hours \
+                         {}–{} local time",
+                        rules.quiet_from.format("%H:%M"),
+                        rules.quiet_until.format("%H:%M")
+                    ),
+                });
+            }
+            // Not an unreachable attempt: the customer answered and set the time (约时).
+            new.status = Status::Callback;
+            new.agreed_callback_at = Some(*at);
+            new.next_callback_at = Some(*at);
+            let detail = format!("call back at {at}");
+            Ok(Transition::new(
+                facts,
+                new,
+                actor,
+                AuditAction::CallbackCallLater,
+                now,
+                rules,
+            )
+            .because("the customer cannot talk now")
+            .detail(detail))
         }
         CallbackOutcome::Unreachable => {
             new.callback_attempts += 1;
@@ -893,5 +926,82 @@ mod tests {
             record_callback(&facts, &wechat, &request, now, &rules_2026()),
             Err(Refusal::WrongActor { .. })
         ));
+    }
+
+    #[test]
+    fn a_customer_who_cannot_talk_now_is_called_again_at_the_agreed_time() {
+        let repair = dispatched(Category::Repair, sh(2026, 11, 20, 9, 0));
+        let answered = replied(&repair, sh(2026, 11, 20, 10, 0));
+        let now = sh(2026, 11, 20, 10, 30);
+        let cases = [
+            (sh(2026, 11, 20, 10, 30), false), // not in the future
+            (sh(2026, 11, 20, 10, 31), true),  // sooner than the 2-hour gap: the caller's choice
+            (sh(2026, 11, 20, 20, 59), true),
+            (sh(2026, 11, 20, 21, 0), false), // quiet hours
+            (sh(2026, 11, 21, 7, 59), false),
+            (sh(2026, 11, 21, 8, 0), true),
+            (sh(2026, 11, 24, 15, 0), true), // past the 1-working-day callback limit
+        ];
+        for (at, allowed) in cases {
+            let result = callback(&answered, CallbackOutcome::CallLater { at }, now);
+            if !allowed {
+                assert!(
+                    matches!(result, Err(Refusal::Invalid { .. })),
+                    "{at}: {result:?}"
+                );
+                continue;
+            }
+            let t = result.unwrap();
+            assert_eq!(t.facts.status, Status::Callback, "{at}");
+            assert_eq!(t.facts.next_callback_at, Some(at));
+            assert_eq!(t.facts.callback_attempts, 0, "not an unreachable attempt");
+            assert_eq!(t.events[0].action, AuditAction::CallbackCallLater);
+            // The callback is due no earlier than the agreed time.
+            let due = t.deadlines.callback.unwrap().due;
+            assert_eq!(due, at.max(sh(2026, 11, 23, 10, 0)), "{at}");
+            // And the call at the agreed time may be made.
+            let reached = callback(&t.facts, reached(Rating::Satisfied), at).unwrap();
+            assert_eq!(reached.facts.status, Status::Closed);
+        }
+    }
+
+    #[test]
+    fn a_callback_time_agreed_at_intake_schedules_the_first_attempt() {
+        let rules = rules_2026();
+        let mut repair = dispatched(Category::Repair, sh(2026, 11, 20, 9, 0));
+        let reply_at = sh(2026, 11, 20, 10, 0);
+        // (agreed, first attempt, callback due)
+        let cases = [
+            (None, sh(2026, 11, 20, 10, 0), sh(2026, 11, 23, 10, 0)),
+            (
+                Some(sh(2026, 11, 20, 18, 0)),
+                sh(2026, 11, 20, 18, 0),
+                sh(2026, 11, 23, 10, 0),
+            ),
+            // Agreed in the quiet hours: the first moment after them.
+            (
+                Some(sh(2026, 11, 20, 22, 0)),
+                sh(2026, 11, 21, 8, 0),
+                sh(2026, 11, 23, 10, 0),
+            ),
+            (
+                Some(sh(2026, 11, 25, 15, 0)),
+                sh(2026, 11, 25, 15, 0),
+                sh(2026, 11, 25, 15, 0),
+            ),
+            // Already past at the reply: the usual schedule.
+            (
+                Some(sh(2026, 11, 20, 9, 30)),
+                sh(2026, 11, 20, 10, 0),
+                sh(2026, 11, 23, 10, 0),
+            ),
+        ];
+        for (agreed, first, due) in cases {
+            repair.agreed_callback_at = agreed;
+            let answered = replied(&repair, reply_at);
+            assert_eq!(answered.next_callback_at, Some(first), "{agreed:?}");
+            let d = crate::tickets::deadlines::compute(&answered, &rules);
+            assert_eq!(d.callback.map(|d| d.due), Some(due), "{agreed:?}");
+        }
     }
 }

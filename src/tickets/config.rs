@@ -446,6 +446,10 @@ pub struct RulesConfig {
     pub extension_notice: Notice,
     /// Urges per event before the supervisor takes over.
     pub max_urges: u32,
+    /// A new ticket is a repeat (重复件, 003 §11) when the same caller number filed one of
+    /// the same category within this many days that is still open; 0 leaves it to the
+    /// agent.
+    pub repeat_window_days: u32,
     pub complaint: ComplaintConfig,
     pub callback: CallbackConfig,
     pub reply_to_caller: ReplyToCallerConfig,
@@ -466,6 +470,7 @@ impl Default for RulesConfig {
             return_within: Span::WorkingDays(1),
             extension_notice: Notice::Share(50),
             max_urges: 2,
+            repeat_window_days: 30,
             complaint: ComplaintConfig::default(),
             callback: CallbackConfig::default(),
             reply_to_caller: ReplyToCallerConfig::default(),

@@ -247,26 +247,37 @@ pub fn compute(facts: &TicketFacts, rules: &Rules) -> Deadlines {
     if let (Some(finish), Some(extended)) = (finish.as_mut(), facts.extended_finish) {
         finish.due = extended;
     }
-    let callback_needed = matches!(
-        facts.callback_plan,
-        Some(CallbackPlan::Automatic | CallbackPlan::Human)
+    let mut callback = deadline(
+        DeadlineKind::Callback,
+        matches!(
+            facts.callback_plan,
+            Some(CallbackPlan::Automatic | CallbackPlan::Human)
+        )
+        .then_some(rules.config.callback.within),
+        facts.replied_at,
     );
+    let mut reply_to_caller = deadline(
+        DeadlineKind::ReplyToCaller,
+        answered_by_the_centre(facts, rules).then_some(rules.config.reply_to_caller.within),
+        facts.replied_at,
+    );
+    // A time agreed with the caller (约时) is kept even past the usual span.
+    for call in [callback.as_mut(), reply_to_caller.as_mut()]
+        .into_iter()
+        .flatten()
+    {
+        if let Some(agreed) = facts.agreed_callback_at {
+            call.due = call.due.max(agreed);
+        }
+    }
     Deadlines {
         dispatch,
         contact: deadline(DeadlineKind::Contact, limits.contact, handling),
         finish,
         investigation: deadline(DeadlineKind::Investigation, limits.investigation, handling),
-        callback: deadline(
-            DeadlineKind::Callback,
-            callback_needed.then_some(rules.config.callback.within),
-            facts.replied_at,
-        ),
+        callback,
         on_site: deadline(DeadlineKind::OnSite, limits.on_site, handling),
-        reply_to_caller: deadline(
-            DeadlineKind::ReplyToCaller,
-            answered_by_the_centre(facts, rules).then_some(rules.config.reply_to_caller.within),
-            facts.replied_at,
-        ),
+        reply_to_caller,
     }
 }
 

@@ -74,6 +74,8 @@ pub struct TicketFacts {
     pub daily_report_key_item: bool,
     /// The caller insisted on handling at night, lifting the configured night hold.
     pub night_dispatch_insisted: bool,
+    /// The time agreed with the caller for the callback (约时, 000 §14.9).
+    pub agreed_callback_at: Option<DateTime<Utc>>,
 }
 
 impl TicketFacts {
@@ -115,6 +117,7 @@ impl TicketFacts {
             referred: false,
             daily_report_key_item: false,
             night_dispatch_insisted: false,
+            agreed_callback_at: None,
         }
     }
 
@@ -260,6 +263,7 @@ pub enum AuditAction {
     UrgeToSupervisor,
     CallbackUnreachable,
     CallbackDeclined,
+    CallbackCallLater,
     CallbackSampled,
     CallbackSatisfied,
     CallbackUnsatisfied,
@@ -287,6 +291,7 @@ impl AuditAction {
             AuditAction::CallbackUnreachable => "callback_unreachable",
             AuditAction::CallbackDeclined => "callback_declined",
             AuditAction::CallbackSampled => "callback_sampled",
+            AuditAction::CallbackCallLater => "callback_call_later",
             AuditAction::CallbackSatisfied => "callback_satisfied",
             AuditAction::CallbackUnsatisfied => "callback_unsatisfied",
             AuditAction::Closed => "closed",
@@ -628,12 +633,16 @@ pub fn reply(
     let plan = callback::plan(&new, rules);
     new.callback_plan = Some(plan);
     // A callback, or the centre's answer to the caller, goes on the callback agents' list.
+    // At the time agreed with the caller (约时) when there is one.
     let due = deadlines::compute(&new, rules);
     let call_due = match plan.human() {
         Some(_) => due.callback,
         None => due.reply_to_caller,
     };
-    new.next_callback_at = call_due.map(|d| callback::schedule_attempt(now, Some(d.due), rules));
+    new.next_callback_at = call_due.map(|d| match new.agreed_callback_at {
+        Some(agreed) if agreed > now => callback::first_allowed(agreed, rules),
+        _ => callback::schedule_attempt(now, Some(d.due), rules),
+    });
     Ok(
         Transition::new(facts, new, actor, AuditAction::Replied, now, rules)
             .detail(format!("callback {}", plan.code())),

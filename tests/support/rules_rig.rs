@@ -167,6 +167,7 @@ impl Rig {
                     result: if reached { result as i32 } else { 0 },
                     new_demand: new_demand.into(),
                     note: String::new(),
+                    call_back_time: None,
                 },
             ))
             .await

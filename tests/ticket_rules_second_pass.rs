@@ -793,3 +793,100 @@ async fn intake_facts_are_set_checked_audited_and_drive_the_rules() {
         )
     );
 }
+
+#[tokio::test]
+async fn a_unit_never_sees_who_tipped_off_and_replies_must_say_what_was_done() {
+    let t0 = sh(2026, 11, 20, 10, 0);
+    let mut rig = Rig::start_with(t0, rules_2026_with(RulesConfig::default())).await;
+    let informant = "13900001111";
+    let tip_off = rig
+        .create(pb::Ticket {
+            category: pb::Category::TipOff as i32,
+            ..support::repair(informant, "有人私接燃气管道")
+        })
+        .await;
+    let repair = rig.create(support::repair(informant, "灶具打不着火")).await;
+    for ticket in [&tip_off, &repair] {
+        rig.dispatch(&ticket.name, "north", AGENT).await.unwrap();
+    }
+    let get = |token: &'static str, name: String| {
+        let mut client = rig.client.clone();
+        async move {
+            client
+                .get_ticket(authed(token, pb::GetTicketRequest { name }))
+                .await
+                .unwrap()
+                .into_inner()
+        }
+    };
+    let seen_by_centre = get(AGENT, tip_off.name.clone()).await;
+    assert_eq!(seen_by_centre.caller_number, informant);
+    let seen_by_unit = get(NORTH, tip_off.name.clone()).await;
+    assert_eq!(
+        (
+            seen_by_unit.caller_name.as_str(),
+            seen_by_unit.caller_number.as_str(),
+            seen_by_unit.caller_address.as_str()
+        ),
+        ("", "", "")
+    );
+    assert_eq!(seen_by_unit.description, "有人私接燃气管道");
+    // Other tickets of the same caller keep their contact details for the unit.
+    assert_eq!(
+        get(NORTH, repair.name.clone()).await.caller_number,
+        informant
+    );
+    // Nor through a transition's answer, the unit's list, or a look-up by number.
+    let accepted = rig.accept(&tip_off.name, NORTH).await.unwrap();
+    assert_eq!(accepted.caller_number, "");
+    let list = |caller_number: &str| pb::ListTicketsRequest {
+        caller_number: caller_number.into(),
+        ..Default::default()
+    };
+    let all = rig
+        .client
+        .list_tickets(authed(NORTH, list("")))
+        .await
+        .unwrap()
+        .into_inner()
+        .tickets;
+    assert_eq!(all.len(), 2);
+    let listed = all.iter().find(|t| t.name == tip_off.name).unwrap();
+    assert_eq!(listed.caller_number, "");
+    let by_number = rig
+        .client
+        .list_tickets(authed(NORTH, list(informant)))
+        .await
+        .unwrap()
+        .into_inner()
+        .tickets;
+    let names: Vec<_> = by_number.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, [repair.name.as_str()]);
+
+    // 004 §3: "已处理" is no reply.
+    let reply = |summary: &str| pb::ReplyTicketRequest {
+        name: repair.name.clone(),
+        summary: summary.into(),
+    };
+    let empty = rig
+        .client
+        .reply_ticket(authed(NORTH, reply("已处理。")))
+        .await
+        .unwrap_err();
+    assert_eq!(empty.code(), Code::InvalidArgument);
+    assert!(empty.message().starts_with("summary: "), "{empty:?}");
+    assert!(empty.message().contains("已处理"), "{empty:?}");
+    let short = rig
+        .client
+        .reply_ticket(authed(NORTH, reply("修了")))
+        .await
+        .unwrap_err();
+    assert_eq!(short.code(), Code::InvalidArgument, "{short:?}");
+    let replied = rig
+        .client
+        .reply_ticket(authed(NORTH, reply("更换点火针，试打火正常")))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(status(&replied), pb::Status::Replied);
+}

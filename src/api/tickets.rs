@@ -264,6 +264,18 @@ pub(super) fn to_proto(t: Ticket) -> pb::Ticket {
     }
 }
 
+/// The ticket as `caller` may see it: on a tip-off (举报), a unit never sees who informed —
+/// name, number, address, household file (000 §13.4).
+pub(super) fn for_caller(caller: &Caller, mut ticket: pb::Ticket) -> pb::Ticket {
+    if matches!(caller, Caller::Unit { .. }) && ticket.category == pb::Category::TipOff as i32 {
+        ticket.caller_name.clear();
+        ticket.caller_number.clear();
+        ticket.caller_address.clear();
+        ticket.customer_id = None;
+    }
+    ticket
+}
+
 /// `tickets/GD20261122-000123` → `GD20261122-000123`.
 pub(super) fn ticket_number<'a>(name: &'a str, field: &str) -> Result<&'a str, Status> {
     if name.is_empty() {
@@ -652,7 +664,7 @@ impl pb::tickets_server::Tickets for TicketsService {
         let number = ticket_number(&request.get_ref().name, "name")?;
         let ticket = self.store.get_ticket(number).await.map_err(store_status)?;
         check_access(&caller, &ticket)?;
-        Ok(Response::new(to_proto(ticket)))
+        Ok(Response::new(for_caller(&caller, to_proto(ticket))))
     }
 
     async fn list_tickets(
@@ -696,13 +708,21 @@ impl pb::tickets_server::Tickets for TicketsService {
                 "must be later than created_after",
             ));
         }
+        // A unit looking a caller up must not learn that they informed (000 §13.4).
+        let hide_tip_offs = matches!(caller, Caller::Unit { .. })
+            && (filter.caller_number.is_some() || filter.customer_id.is_some());
         let page = self
             .store
             .list_tickets(&filter, page_size, after)
             .await
             .map_err(store_status)?;
         Ok(Response::new(pb::ListTicketsResponse {
-            tickets: page.tickets.into_iter().map(to_proto).collect(),
+            tickets: page
+                .tickets
+                .into_iter()
+                .filter(|t| !(hide_tip_offs && t.category == Category::TipOff))
+                .map(|t| for_caller(&caller, to_proto(t)))
+                .collect(),
             next_page_token: page.next.map(PageCursor::to_token).unwrap_or_default(),
         }))
     }

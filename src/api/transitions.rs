@@ -8,7 +8,7 @@
 use super::auth::Caller;
 use super::pb;
 use super::tickets::{
-    TicketsService, caller, check_access, from_timestamp, invalid, level_from, paging,
+    TicketsService, caller, check_access, for_caller, from_timestamp, invalid, level_from, paging,
     store_status, text, ticket_number, timestamp, to_proto, unit_code,
 };
 use crate::store::{Applied, CallbackAttempt, PageCursor, TransitionError};
@@ -129,7 +129,7 @@ impl TicketsService {
         rule: RuleFn<'_>,
     ) -> Result<Response<pb::Ticket>, Status> {
         let applied = self.run(caller, name, field, None, rule).await?;
-        Ok(Response::new(to_proto(applied.ticket)))
+        Ok(Response::new(for_caller(caller, to_proto(applied.ticket))))
     }
 
     pub(super) async fn dispatch(
@@ -451,7 +451,7 @@ impl TicketsService {
                     continue;
                 }
                 found.push(pb::OverdueTicket {
-                    ticket: Some(to_proto(ticket)),
+                    ticket: Some(for_caller(&caller, to_proto(ticket))),
                     deadlines: states.iter().map(deadline_state).collect(),
                 });
                 if found.len() == page_size as usize {

@@ -345,6 +345,35 @@ impl Default for ReplyToCallerConfig {
     }
 }
 
+/// What a unit's reply must say (004 §3: replies state what was done, "严禁回复'已处理'等字
+/// 眼"): at least `min_chars` characters, and not only one of `empty_phrases` (compared
+/// without spaces and punctuation).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReplyConfig {
+    pub min_chars: u32,
+    pub empty_phrases: Vec<String>,
+}
+
+impl Default for ReplyConfig {
+    fn default() -> Self {
+        ReplyConfig {
+            min_chars: 5,
+            empty_phrases: [
+                "已处理",
+                "已解决",
+                "处理完毕",
+                "已办结",
+                "已完成",
+                "已修好",
+                "好了",
+            ]
+            .map(String::from)
+            .to_vec(),
+        }
+    }
+}
+
 /// Complaint level thresholds (000 §14.6). The store counts different callers within
 /// `window_days` ("一个月内") and the same caller's repeats within `same_caller_window_days`,
 /// which 000 §14.6 does not limit: `None` (the default) counts them all.
@@ -453,6 +482,7 @@ pub struct RulesConfig {
     pub complaint: ComplaintConfig,
     pub callback: CallbackConfig,
     pub reply_to_caller: ReplyToCallerConfig,
+    pub reply: ReplyConfig,
     pub nearly_due: NearlyDueConfig,
     /// The heating line's night rule; absent (the default of 000) dispatches around the clock.
     pub night_hold: Option<NightHoldConfig>,
@@ -474,6 +504,7 @@ impl Default for RulesConfig {
             complaint: ComplaintConfig::default(),
             callback: CallbackConfig::default(),
             reply_to_caller: ReplyToCallerConfig::default(),
+            reply: ReplyConfig::default(),
             nearly_due: NearlyDueConfig::default(),
             night_hold: None,
         }

@@ -622,6 +622,7 @@ pub fn reply(
         status => return Err(illegal(op, status)),
     }
     required_text(op, "a reply summary", &request.summary)?;
+    check_reply_says_what_was_done(&request.summary, rules)?;
     let mut new = facts.clone();
     new.status = Status::Replied;
     new.replied_at = Some(now);
@@ -647,6 +648,40 @@ pub fn reply(
         Transition::new(facts, new, actor, AuditAction::Replied, now, rules)
             .detail(format!("callback {}", plan.code())),
     )
+}
+
+/// A reply states what was done (004 §3): long enough, and more than an empty phrase such as
+/// "已处理".
+fn check_reply_says_what_was_done(summary: &str, rules: &Rules) -> Result<(), Refusal> {
+    let config = &rules.config.reply;
+    let bare = |text: &str| -> String {
+        text.chars()
+            .filter(|c| {
+                !c.is_whitespace()
+                    && !c.is_ascii_punctuation()
+                    && !"。，、！？；：…～·".contains(*c)
+            })
+            .collect::<String>()
+            .to_lowercase()
+    };
+    let said = bare(summary);
+    let refuse = |why: String| Refusal::Invalid {
+        operation: Operation::Reply,
+        why,
+    };
+    if let Some(phrase) = config.empty_phrases.iter().find(|p| bare(p) == said) {
+        return Err(refuse(format!(
+            "a reply of only {phrase:?} does not say what was done; state the work and its result"
+        )));
+    }
+    let chars = u32::try_from(summary.trim().chars().count()).unwrap_or(u32::MAX);
+    if chars < config.min_chars {
+        return Err(refuse(format!(
+            "a reply needs at least {} characters saying what was done and its result",
+            config.min_chars
+        )));
+    }
+    Ok(())
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -1264,6 +1299,51 @@ pub(crate) mod tests {
             &rules,
         );
         assert_eq!(err, Err(illegal(Operation::Return, Status::Dispatched)));
+    }
+
+    #[test]
+    fn replies_must_say_what_was_done() {
+        let rules = rules_2026();
+        let facts = dispatched(Category::Repair, sh(2026, 11, 20, 9, 0));
+        let cases = [
+            ("已处理", false),
+            (" 已处理。", false),
+            ("已处理!", false),
+            ("已 解 决", false),
+            ("好了", false),
+            ("ok", false),       // shorter than 5
+            ("修好了吗", false), // 4 characters
+            ("fixed", true),     // exactly 5
+            ("已处理：更换了减压阀", true),
+            ("更换了减压阀", true),
+        ];
+        for (summary, allowed) in cases {
+            let request = ReplyRequest {
+                summary: summary.into(),
+            };
+            let result = reply(&facts, &unit(), &request, sh(2026, 11, 20, 10, 0), &rules);
+            assert_eq!(result.is_ok(), allowed, "{summary:?}: {result:?}");
+            if !allowed {
+                assert!(
+                    matches!(result, Err(Refusal::Invalid { .. })),
+                    "{summary:?}"
+                );
+            }
+        }
+        // Configurable: a longer minimum and the deployment's own phrases.
+        let mut config = rules.config.clone();
+        config.reply.min_chars = 8;
+        config.reply.empty_phrases = vec!["done".into()];
+        let rules = Rules::new(config).unwrap();
+        let at = |summary: &str| {
+            let request = ReplyRequest {
+                summary: summary.into(),
+            };
+            reply(&facts, &unit(), &request, sh(2026, 11, 20, 10, 0), &rules).is_ok()
+        };
+        assert!(!at("Done."));
+        assert!(!at("更换了减压阀"));
+        assert!(at("更换了减压阀并试压"));
     }
 
     #[test]

@@ -615,11 +615,12 @@ pub(crate) mod tests {
     use super::*;
     use crate::tickets::calendar::tests::date;
 
-    /// Default rules over the explicit 2026 test calendar of `calendar::tests`.
+    /// Default rules over the official 2026 calendar as shipped in the example config.
     pub(crate) fn rules_2026() -> Rules {
-        let mut config = RulesConfig::default();
-        config.calendar.holidays = (1..=7).map(|d| date(2026, 10, d)).collect();
-        config.calendar.make_up_working_days = vec![date(2026, 9, 27), date(2026, 10, 10)];
+        let config = RulesConfig {
+            calendar: crate::tickets::calendar::tests::shipped_2026(),
+            ..RulesConfig::default()
+        };
         Rules::new(config).unwrap()
     }
 

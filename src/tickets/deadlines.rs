@@ -298,38 +298,40 @@ mod tests {
     #[test]
     fn category_table_of_000() {
         let rules = rules_2026();
-        // Friday Sep 25 16:00: the make-up Sunday Sep 27 counts, the holiday does not.
-        let t0 = sh(2026, 9, 25, 16, 0);
+        // Wednesday Sep 23 16:00: the Mid-Autumn (Sep 25–27) and National Day (Oct 1–7)
+        // holidays do not count, the make-up Saturday Oct 10 does.
+        let t0 = sh(2026, 9, 23, 16, 0);
         let cases: [(Category, Option<_>, Option<_>, Option<_>); 8] = [
             (Category::Query, None, None, None),
-            (Category::Leak, Some(sh(2026, 9, 25, 16, 5)), None, None),
+            (Category::Leak, Some(sh(2026, 9, 23, 16, 5)), None, None),
             (
                 Category::Consultation,
-                Some(sh(2026, 9, 25, 16, 20)),
+                Some(sh(2026, 9, 23, 16, 20)),
                 None,
-                Some(sh(2026, 9, 27, 16, 0)),
+                Some(sh(2026, 9, 24, 16, 0)),
             ),
             (
                 Category::Repair,
-                Some(sh(2026, 9, 25, 16, 5)),
-                Some(sh(2026, 9, 25, 18, 0)),
+                Some(sh(2026, 9, 23, 16, 5)),
+                Some(sh(2026, 9, 23, 18, 0)),
+                // Sep 24, 28, 29.
                 Some(sh(2026, 9, 29, 16, 0)),
             ),
             (
                 Category::ServiceApplication,
-                Some(sh(2026, 9, 25, 16, 20)),
-                Some(sh(2026, 9, 27, 16, 0)),
-                // Sep 27, 28, 29, 30, Oct 8, 9, 10.
+                Some(sh(2026, 9, 23, 16, 20)),
+                Some(sh(2026, 9, 24, 16, 0)),
+                // Sep 24, 28, 29, 30, Oct 8, 9, 10.
                 Some(sh(2026, 10, 10, 16, 0)),
             ),
             (
                 Category::TipOff,
-                Some(sh(2026, 9, 25, 16, 20)),
+                Some(sh(2026, 9, 23, 16, 20)),
                 None,
                 Some(sh(2026, 10, 8, 16, 0)),
             ),
-            (Category::Praise, Some(sh(2026, 9, 25, 16, 20)), None, None),
-            (Category::Urge, Some(sh(2026, 9, 25, 16, 10)), None, None),
+            (Category::Praise, Some(sh(2026, 9, 23, 16, 20)), None, None),
+            (Category::Urge, Some(sh(2026, 9, 23, 16, 10)), None, None),
         ];
         for (category, dispatch, contact, finish) in cases {
             let d = compute(&dispatched(category, t0), &rules);

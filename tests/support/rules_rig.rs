@@ -3,8 +3,9 @@
 //! and helpers for each transition. Included with `#[path]` beside `mod support`.
 
 use crate::support::{AGENT, NORTH, TestServer, authed, create, fresh_store, repair};
-use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, TimeZone, Utc};
 use hotline::api::{OverdueWatcher, TicketsService, pb};
+use hotline::tickets::calendar::CalendarConfig;
 use hotline::tickets::{Rules, RulesConfig};
 use std::sync::{Arc, Mutex};
 use tonic::transport::Channel;
@@ -31,15 +32,27 @@ pub fn time(at: &Option<prost_types::Timestamp>) -> DateTime<Utc> {
     DateTime::from_timestamp(at.seconds, 0).unwrap()
 }
 
-/// The default rules over the 2026 National Day holiday (Oct 1–7, make-up Sep 27 and Oct 10).
+/// The official 2026 calendar as the example configuration ships it.
+pub fn shipped_calendar() -> CalendarConfig {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/hotline.toml");
+    let example: toml::Value = toml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    example
+        .get("calendar")
+        .or_else(|| example.get("tickets").and_then(|t| t.get("calendar")))
+        .expect("the example configuration has a calendar")
+        .clone()
+        .try_into()
+        .unwrap()
+}
+
+/// The default rules over the official 2026 calendar.
 pub fn rules_2026() -> Rules {
     rules_2026_with(RulesConfig::default())
 }
 
+/// `config` over the official 2026 calendar.
 pub fn rules_2026_with(mut config: RulesConfig) -> Rules {
-    let day = |m, d| NaiveDate::from_ymd_opt(2026, m, d).unwrap();
-    config.calendar.holidays = (1..=7).map(|d| day(10, d)).collect();
-    config.calendar.make_up_working_days = vec![day(9, 27), day(10, 10)];
+    config.calendar = shipped_calendar();
     Rules::new(config).unwrap()
 }
 

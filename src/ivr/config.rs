@@ -591,10 +591,16 @@ impl IvrConfig {
         self.calendar.holidays.contains(&date) && !self.calendar.make_up_workdays.contains(&date)
     }
 
-    /// The shift running at `local`, if shifts are configured.
+    /// The shift running at `local`, if shifts are configured. Shifts may overlap (004:
+    /// 07–15, 14:30–22:30, 22–07 hand over for half an hour): the one that started last
+    /// wins, so the incoming shift's flow serves the handover.
     pub fn shift_at(&self, local: NaiveDateTime) -> Option<&Shift> {
         let minute = (local.hour() * 60 + local.minute()) as u16;
-        self.shifts.iter().find(|s| s.contains(minute))
+        let day = 24 * 60;
+        self.shifts
+            .iter()
+            .filter(|s| s.contains(minute))
+            .min_by_key(|s| (minute + day - s.start.0 % day) % day)
     }
 
     /// Whether `local` falls in business hours (never on a holiday).
@@ -1014,16 +1020,7 @@ fn validate_hours(config: &IvrConfig, p: &mut Problems) {
                     format!("shift name {:?} is already used by ivr.shifts.{j}", s.name),
                 );
             }
-            // Shifts overlap if some minute is in both; starts are the only candidates.
-            if s.contains(other.start.0 % (24 * 60)) || other.contains(s.start.0 % (24 * 60)) {
-                p.add(
-                    format!("ivr.shifts.{i}"),
-                    format!(
-                        "shift {:?} ({}-{}) overlaps shift {:?} ({}-{})",
-                        s.name, s.start, s.end, other.name, other.start, other.end
-                    ),
-                );
-            }
+            // Overlapping shifts are allowed: `shift_at` picks the one that started last.
         }
     }
 }

@@ -890,3 +890,104 @@ async fn a_unit_never_sees_who_tipped_off_and_replies_must_say_what_was_done() {
         .into_inner();
     assert_eq!(status(&replied), pb::Status::Replied);
 }
+
+#[tokio::test]
+async fn one_call_with_demands_for_two_units_files_one_ticket_per_unit() {
+    let t0 = sh(2026, 11, 20, 10, 0);
+    let mut rig = Rig::start_with(t0, rules_2026_with(RulesConfig::default())).await;
+    let demand = |unit: &str, category: pb::Category, text: &str| pb::Demand {
+        responsible_unit: unit.into(),
+        category: category as i32,
+        description: text.into(),
+    };
+    let request = |demands: Vec<pb::Demand>| pb::CreateTicketsRequest {
+        caller: Some(pb::Ticket {
+            area: "幸福小区".into(),
+            ..support::repair("13800000007", "")
+        }),
+        demands,
+        request_id: "call-42".into(),
+    };
+    let demands = vec![
+        demand("north", pb::Category::Repair, "表后阀漏气"),
+        demand("south", pb::Category::Consultation, "过户要带什么材料"),
+        demand("north", pb::Category::Complaint, "维修工上次爽约"),
+    ];
+    let filed = rig
+        .client
+        .create_tickets(authed(AGENT, request(demands.clone())))
+        .await
+        .unwrap()
+        .into_inner()
+        .tickets;
+    let shape: Vec<_> = filed
+        .iter()
+        .map(|t| {
+            (
+                t.responsible_unit.as_str(),
+                t.category,
+                t.caller_number.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        shape,
+        [
+            ("north", pb::Category::Complaint as i32, "13800000007"),
+            ("south", pb::Category::Consultation as i32, "13800000007"),
+        ]
+    );
+    assert_eq!(
+        filed[0].description,
+        "【故障报修】表后阀漏气\n【投诉】维修工上次爽约"
+    );
+    assert_eq!(filed[0].complaint_level, pb::ComplaintLevel::L3 as i32);
+    // The complaint's 5-minute dispatch limit, not the repair's.
+    assert_eq!(time(&filed[0].dispatch_due), sh(2026, 11, 20, 10, 5));
+    // Neither is a repeat of the other.
+    assert!(filed.iter().all(|t| !t.repeat_call));
+    // A retry with the same request_id answers with the same tickets.
+    let again = rig
+        .client
+        .create_tickets(authed(AGENT, request(demands)))
+        .await
+        .unwrap()
+        .into_inner()
+        .tickets;
+    let names = |ts: &[pb::Ticket]| ts.iter().map(|t| t.name.clone()).collect::<Vec<_>>();
+    assert_eq!(names(&again), names(&filed));
+
+    // Bad demands are refused naming the demand.
+    let cases = [
+        (vec![], "demands: required"),
+        (
+            vec![demand("", pb::Category::Repair, "漏气")],
+            "demands[0].responsible_unit: required",
+        ),
+        (
+            vec![
+                demand("north", pb::Category::Repair, "漏气"),
+                demand("north", pb::Category::Urge, "快点"),
+            ],
+            "demands[1].category: demand 1 is an urge",
+        ),
+    ];
+    for (demands, message) in cases {
+        let err = rig
+            .client
+            .create_tickets(authed(AGENT, request(demands)))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+        assert!(err.message().starts_with(message), "{err:?}");
+    }
+    let unit_token = rig
+        .client
+        .create_tickets(authed(
+            NORTH,
+            request(vec![demand("north", pb::Category::Repair, "漏气")]),
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(unit_token.code(), Code::PermissionDenied);
+}

@@ -583,6 +583,64 @@ fn patch(
 }
 
 impl TicketsService {
+    /// Whether a ticket of `category` from `caller_number` is a repeat call: known from the
+    /// caller's history where it can be (003 §11).
+    pub(super) async fn is_repeat(
+        &self,
+        caller_number: &str,
+        category: Category,
+        now: DateTime<Utc>,
+    ) -> Result<bool, Status> {
+        let window = self.rules.config.repeat_window_days;
+        if window == 0 || caller_number.is_empty() {
+            return Ok(false);
+        }
+        let since = now - chrono::Duration::days(window.into());
+        self.store
+            .filed_before(caller_number, category, since)
+            .await
+            .map_err(store_status)
+    }
+
+    /// Creates one ticket from a create request: checks, intake facts, a repeat found from
+    /// the history unless `known_repeat` says, complaint levels. A retried `request_id`
+    /// answers with the first ticket.
+    pub(super) async fn create_one(
+        &self,
+        caller: &Caller,
+        request: pb::CreateTicketRequest,
+        now: DateTime<Utc>,
+        known_repeat: Option<bool>,
+    ) -> Result<Ticket, Status> {
+        let (new, mut intake) = new_ticket(caller, request, now, &self.rules)?;
+        if !intake.repeat_demand {
+            intake.repeat_demand = match known_repeat {
+                Some(repeat) => repeat,
+                None => {
+                    self.is_repeat(&new.caller_number, new.category, now)
+                        .await?
+                }
+            };
+        }
+        let (mut ticket, created) = self
+            .store
+            .create_ticket_with(&new, &intake, &self.rules)
+            .await
+            .map_err(store_status)?;
+        if created {
+            tracing::info!(ticket = %ticket.number, actor = %new.created_by, "ticket created");
+            if ticket.category == Category::Complaint {
+                ticket = self.level_complaints(&ticket.number, now).await?;
+            }
+        } else if ticket.created_by != new.created_by {
+            // A request_id is a retry key, not a way to read someone else's ticket.
+            return Err(Status::already_exists(
+                "request_id: already used by another client; use a fresh request_id",
+            ));
+        }
+        Ok(ticket)
+    }
+
     /// Raises a complaint's level when the related complaints call for it (as the system,
     /// audited), recomputing its deadlines.
     async fn level_complaint(&self, number: &str, now: DateTime<Utc>) -> Result<Ticket, Status> {
@@ -625,35 +683,17 @@ impl pb::tickets_server::Tickets for TicketsService {
         request: Request<pb::CreateTicketRequest>,
     ) -> Result<Response<pb::Ticket>, Status> {
         let caller = caller(&request)?;
-        let now = self.now();
-        let (new, mut intake) = new_ticket(&caller, request.into_inner(), now, &self.rules)?;
-        // A repeat call is known from the caller's history where it can be (003 §11).
-        let window = self.rules.config.repeat_window_days;
-        if !intake.repeat_demand && window > 0 && !new.caller_number.is_empty() {
-            let since = now - chrono::Duration::days(window.into());
-            intake.repeat_demand = self
-                .store
-                .filed_before(&new.caller_number, new.category, since)
-                .await
-                .map_err(store_status)?;
-        }
-        let (mut ticket, created) = self
-            .store
-            .create_ticket_with(&new, &intake, &self.rules)
-            .await
-            .map_err(store_status)?;
-        if created {
-            tracing::info!(ticket = %ticket.number, actor = %new.created_by, "ticket created");
-            if ticket.category == Category::Complaint {
-                ticket = self.level_complaints(&ticket.number, now).await?;
-            }
-        } else if ticket.created_by != new.created_by {
-            // A request_id is a retry key, not a way to read someone else's ticket.
-            return Err(Status::already_exists(
-                "request_id: already used by another client; use a fresh request_id",
-            ));
-        }
+        let ticket = self
+            .create_one(&caller, request.into_inner(), self.now(), None)
+            .await?;
         Ok(Response::new(to_proto(ticket)))
+    }
+
+    async fn create_tickets(
+        &self,
+        request: Request<pb::CreateTicketsRequest>,
+    ) -> Result<Response<pb::CreateTicketsResponse>, Status> {
+        self.create_for_demands(request).await
     }
 
     async fn get_ticket(

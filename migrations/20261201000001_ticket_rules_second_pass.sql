@@ -42,6 +42,12 @@ ALTER TABLE callback_attempts DROP CONSTRAINT callback_attempts_outcome_check;
 ALTER TABLE callback_attempts ADD CONSTRAINT callback_attempts_outcome_check CHECK (outcome IN
     ('reached', 'unreachable', 'declined', 'call_later'));
 
+-- A supervisor's check of a complaint (000 §14.6, 001 §8): NULL unchecked; invalid ones do
+-- not count against the unit.
+ALTER TABLE tickets ADD COLUMN complaint_valid BOOLEAN
+    CONSTRAINT tickets_complaint_valid_needs_complaint
+        CHECK (complaint_valid IS NULL OR category = 'complaint');
+
 -- Consultations (and by default suggestions) are answered to the caller by the centre
 -- within reply_to_caller_due of the unit's reply (000 §14.2, §14.7).
 ALTER TABLE tickets ADD COLUMN reply_to_caller_due TIMESTAMPTZ;

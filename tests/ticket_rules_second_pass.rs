@@ -991,3 +991,94 @@ async fn one_call_with_demands_for_two_units_files_one_ticket_per_unit() {
         .unwrap_err();
     assert_eq!(unit_token.code(), Code::PermissionDenied);
 }
+
+#[tokio::test]
+async fn an_invalid_complaint_does_not_count_against_the_unit() {
+    let mut rig = Rig::start_with(
+        sh(2026, 11, 2, 9, 0),
+        rules_2026_with(RulesConfig::default()),
+    )
+    .await;
+    let classify = |name: &str, valid: bool, reason: &str| pb::ClassifyComplaintRequest {
+        name: name.into(),
+        valid,
+        reason: reason.into(),
+    };
+    let mut filed = Vec::new();
+    for caller in ["13800000001", "13800000002", "13800000003", "13800000004"] {
+        filed.push(rig.create(complaint(caller, "幸福小区")).await);
+    }
+    // Checked: the first was a misunderstanding of the tariff.
+    let denied = rig
+        .client
+        .classify_complaint(authed(
+            AGENT,
+            classify(&filed[0].name, false, "误解计费规则"),
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(denied.code(), Code::PermissionDenied);
+    let blank = rig
+        .client
+        .classify_complaint(authed(support::ADMIN, classify(&filed[0].name, false, "")))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (blank.code(), blank.message()),
+        (Code::InvalidArgument, "reason: required")
+    );
+    let invalid = rig
+        .client
+        .classify_complaint(authed(
+            support::ADMIN,
+            classify(&filed[0].name, false, "误解计费规则"),
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        invalid.complaint_validity,
+        pb::ComplaintValidity::Invalid as i32
+    );
+    let events = rig
+        .server
+        .store
+        .ticket_events(&filed[0].number)
+        .await
+        .unwrap();
+    let checked = events.last().unwrap();
+    assert_eq!(
+        (
+            checked.action.as_str(),
+            checked.reason.as_deref(),
+            checked.detail.as_deref()
+        ),
+        (
+            "complaint_classified",
+            Some("误解计费规则"),
+            Some("invalid")
+        )
+    );
+    // The fifth caller makes only four valid ones: still light.
+    let fifth = rig.create(complaint("13800000005", "幸福小区")).await;
+    assert_eq!(fifth.complaint_level, pb::ComplaintLevel::L3 as i32);
+    // A sixth reaches five valid callers: the valid open ones are raised, the invalid not.
+    let sixth = rig.create(complaint("13800000006", "幸福小区")).await;
+    assert_eq!(sixth.complaint_level, pb::ComplaintLevel::L2 as i32);
+    assert_eq!(
+        level(&mut rig, &filed[1].name).await,
+        pb::ComplaintLevel::L2
+    );
+    assert_eq!(
+        level(&mut rig, &filed[0].name).await,
+        pb::ComplaintLevel::L3
+    );
+    // Only complaints are classified.
+    let repair = rig.create(support::repair("13800000009", "漏气")).await;
+    let err = rig
+        .client
+        .classify_complaint(authed(support::ADMIN, classify(&repair.name, true, "属实")))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+}

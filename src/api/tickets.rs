@@ -558,6 +558,7 @@ fn patch(
             | "satisfaction_attitude"
             | "satisfaction_result"
             | "on_site_due"
+            | "complaint_validity"
             | "on_site_time"
             | "reply_to_caller_due" => {
                 return Err(invalid(
@@ -893,6 +894,13 @@ impl pb::tickets_server::Tickets for TicketsService {
         request: Request<pb::CloseTicketRequest>,
     ) -> Result<Response<pb::Ticket>, Status> {
         self.close(request).await
+    }
+
+    async fn classify_complaint(
+        &self,
+        request: Request<pb::ClassifyComplaintRequest>,
+    ) -> Result<Response<pb::Ticket>, Status> {
+        self.complaint_validity(request).await
     }
 
     async fn set_complaint_level(

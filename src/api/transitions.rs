@@ -370,6 +370,26 @@ impl TicketsService {
         .await
     }
 
+    pub(super) async fn complaint_validity(
+        &self,
+        request: Request<pb::ClassifyComplaintRequest>,
+    ) -> Result<Response<pb::Ticket>, Status> {
+        let caller = caller(&request)?;
+        let r = request.into_inner();
+        text(&r.reason, "reason", 2000, true)?;
+        let request = complaint::Classification {
+            valid: r.valid,
+            reason: r.reason,
+        };
+        self.plain(
+            &caller,
+            &r.name,
+            "reason",
+            Box::new(move |f, a, now, rules| complaint::classify(f, a, &request, now, rules)),
+        )
+        .await
+    }
+
     pub(super) async fn complaint_level(
         &self,
         request: Request<pb::SetComplaintLevelRequest>,

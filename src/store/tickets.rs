@@ -18,7 +18,7 @@ macro_rules! ticket_select {
             "t.callback_due, t.investigation_due, t.on_site_due, t.on_site_at, ",
             "t.reply_to_caller_due, t.referred, t.daily_report_key_item, t.callback_declined, ",
             "t.repeat_demand, t.night_dispatch_insisted, t.agreed_callback_at, t.agreed_visit_at, ",
-            "t.area, ",
+            "t.area, t.complaint_valid, ",
             "ARRAY(SELECT a.uri FROM ticket_attachments a WHERE a.ticket_id = t.id ORDER BY a.id) ",
             "AS attachment_uris, ",
             "ARRAY(SELECT a.kind FROM ticket_attachments a WHERE a.ticket_id = t.id ORDER BY a.id) ",
@@ -75,6 +75,8 @@ pub struct Ticket {
     pub agreed_visit_at: Option<DateTime<Utc>>,
     /// Photos and documents by reference, oldest first.
     pub attachments: Vec<Attachment>,
+    /// A complaint's check: valid, invalid, or `None` not yet.
+    pub complaint_valid: Option<bool>,
     /// The area (district, estate) complaints are grouped by.
     pub area: String,
     /// When the callback agents should try next.
@@ -127,6 +129,7 @@ struct TicketRow {
     agreed_callback_at: Option<DateTime<Utc>>,
     agreed_visit_at: Option<DateTime<Utc>>,
     area: String,
+    complaint_valid: Option<bool>,
     attachment_uris: Vec<String>,
     attachment_kinds: Vec<String>,
     next_callback_at: Option<DateTime<Utc>>,
@@ -189,6 +192,7 @@ impl TryFrom<TicketRow> for Ticket {
                 .zip(row.attachment_kinds)
                 .map(|(uri, kind)| Attachment { uri, kind })
                 .collect(),
+            complaint_valid: row.complaint_valid,
             area: row.area,
             next_callback_at: row.next_callback_at,
             supervisor_reason: row.supervisor_reason,

@@ -85,7 +85,7 @@ const FACTS_COLUMNS: &str = "id, uid, number, status, category, channel, complai
     extension_resume, centre_returns, unsatisfied_callbacks, urges, callback_plan, \
     callback_attempts, last_callback_attempt_at, next_callback_at, callback_declined, \
     repeat_demand, night_dispatch_insisted, area, on_site_at, referred, daily_report_key_item, \
-    agreed_callback_at";
+    agreed_callback_at, complaint_valid";
 
 #[derive(sqlx::FromRow)]
 struct FactsRow {
@@ -125,6 +125,7 @@ struct FactsRow {
     referred: bool,
     daily_report_key_item: bool,
     agreed_callback_at: Option<DateTime<Utc>>,
+    complaint_valid: Option<bool>,
 }
 
 /// A ticket's row id, number and rule facts.
@@ -197,6 +198,7 @@ impl TryFrom<FactsRow> for StoredFacts {
                 .transpose()
                 .map_err(code)?,
             complaint_level_overridden: row.complaint_level_overridden,
+            complaint_valid: row.complaint_valid,
             unit: row.responsible_unit,
             area: row.area,
             created_at: row.created_at,
@@ -252,7 +254,7 @@ async fn write_facts(
            callback_declined = $24, repeat_demand = $25, night_dispatch_insisted = $26, \
            dispatch_due = $27, contact_due = $28, finish_due = $29, investigation_due = $30, \
            callback_due = $31, version = version + 1, updated_at = $32, on_site_due = $33, \
-           on_site_at = $34, reply_to_caller_due = $35 \
+           on_site_at = $34, reply_to_caller_due = $35, complaint_valid = $36 \
          WHERE id = $1",
     )
     .bind(id)
@@ -290,6 +292,7 @@ async fn write_facts(
     .bind(due(deadlines.on_site))
     .bind(facts.on_site_at)
     .bind(due(deadlines.reply_to_caller))
+    .bind(facts.complaint_valid)
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -703,7 +706,7 @@ impl Store {
              FROM tickets t JOIN tickets o ON o.category = 'complaint' \
                AND o.responsible_unit IS NOT DISTINCT FROM t.responsible_unit \
                AND o.area = t.area AND o.created_at <= $3 \
-               AND (o.id = t.id OR t.area <> '') \
+               AND (o.id = t.id OR t.area <> '') AND o.complaint_valid IS NOT FALSE \
              WHERE t.number = $1",
         )
         .bind(number)
@@ -727,6 +730,7 @@ impl Store {
             "SELECT o.number FROM tickets t JOIN tickets o ON o.category = 'complaint' \
                AND o.responsible_unit IS NOT DISTINCT FROM t.responsible_unit \
                AND o.area = t.area AND t.area <> '' AND o.id <> t.id AND o.status <> 'closed' \
+               AND o.complaint_valid IS NOT FALSE \
              WHERE t.number = $1 ORDER BY o.created_at, o.id",
         )
         .bind(number)

@@ -32,6 +32,9 @@ pub struct TicketFacts {
     pub complaint_level: Option<ComplaintLevel>,
     /// A supervisor set the level by hand; automatic levelling leaves it alone.
     pub complaint_level_overridden: bool,
+    /// A supervisor's check of a complaint (000 §14.6, 001 §8): `None` unchecked. Invalid
+    /// complaints do not count against the unit.
+    pub complaint_valid: Option<bool>,
     /// The responsible unit it is (or was last) dispatched to.
     pub unit: Option<String>,
     /// The area (district, estate) it is in; rural areas may have their own limits.
@@ -93,6 +96,7 @@ impl TicketFacts {
             channel,
             complaint_level: (category == Category::Complaint).then_some(ComplaintLevel::L3),
             complaint_level_overridden: false,
+            complaint_valid: None,
             unit: None,
             area: String::new(),
             created_at,
@@ -194,6 +198,7 @@ pub enum Operation {
     Close,
     SetComplaintLevel,
     ReportOnSite,
+    ClassifyComplaint,
 }
 
 impl fmt::Display for Operation {
@@ -210,6 +215,7 @@ impl fmt::Display for Operation {
             Operation::Close => "close",
             Operation::SetComplaintLevel => "set the complaint level of",
             Operation::ReportOnSite => "report arrival on site for",
+            Operation::ClassifyComplaint => "classify the complaint of",
         })
     }
 }
@@ -269,6 +275,7 @@ pub enum AuditAction {
     CallbackUnsatisfied,
     Closed,
     ComplaintLevelChanged,
+    ComplaintClassified,
     OnSite,
 }
 
@@ -297,6 +304,7 @@ impl AuditAction {
             AuditAction::Closed => "closed",
             AuditAction::ComplaintLevelChanged => "complaint_level_changed",
             AuditAction::OnSite => "on_site",
+            AuditAction::ComplaintClassified => "complaint_classified",
         }
     }
 }

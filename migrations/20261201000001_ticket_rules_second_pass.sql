@@ -48,6 +48,9 @@ ALTER TABLE tickets ADD COLUMN complaint_valid BOOLEAN
     CONSTRAINT tickets_complaint_valid_needs_complaint
         CHECK (complaint_valid IS NULL OR category = 'complaint');
 
+-- A service application the unit refused, explaining why (000 §14.5).
+ALTER TABLE tickets ADD COLUMN application_refused BOOLEAN NOT NULL DEFAULT FALSE;
+
 -- Consultations (and by default suggestions) are answered to the caller by the centre
 -- within reply_to_caller_due of the unit's reply (000 §14.2, §14.7).
 ALTER TABLE tickets ADD COLUMN reply_to_caller_due TIMESTAMPTZ;

@@ -1082,3 +1082,50 @@ async fn an_invalid_complaint_does_not_count_against_the_unit() {
         .unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
 }
+
+#[tokio::test]
+async fn a_unit_refuses_a_service_application_with_its_reason_within_two_working_days() {
+    let friday = sh(2026, 11, 20, 10, 0);
+    let mut rig = Rig::start_with(friday, rules_2026_with(RulesConfig::default())).await;
+    let application = |caller: &str| pb::Ticket {
+        category: pb::Category::ServiceApplication as i32,
+        ..support::repair(caller, "申请开通燃气")
+    };
+    let early = rig.create(application("13800000001")).await;
+    let late = rig.create(application("13800000002")).await;
+    for ticket in [&early, &late] {
+        rig.dispatch(&ticket.name, "north", AGENT).await.unwrap();
+    }
+    let refuse = |name: &str| pb::ReplyTicketRequest {
+        name: name.into(),
+        summary: "该地址不在管网覆盖范围内，暂不具备通气条件".into(),
+    };
+    rig.at(sh(2026, 11, 24, 10, 0));
+    let refused = rig
+        .client
+        .refuse_application(authed(NORTH, refuse(&early.name)))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(refused.application_refused);
+    assert_eq!(status(&refused), pb::Status::Replied);
+    assert!(refused.callback_due.is_some());
+    assert!(
+        rig.actions(&early.number)
+            .await
+            .ends_with(&["application_refused".to_owned()])
+    );
+    rig.at(sh(2026, 11, 24, 10, 1));
+    let too_late = rig
+        .client
+        .refuse_application(authed(NORTH, refuse(&late.name)))
+        .await
+        .unwrap_err();
+    assert_eq!(too_late.code(), Code::FailedPrecondition);
+    assert!(
+        too_late
+            .message()
+            .contains("2026-11-24 10:00 (Asia/Shanghai)"),
+        "{too_late:?}"
+    );
+}

@@ -151,6 +151,7 @@ pub(super) fn to_proto(t: &Ticket, out: &mut pb::Ticket) {
     out.caller_insists_night_dispatch = t.night_dispatch_insisted;
     out.agreed_callback_time = t.agreed_callback_at.map(timestamp);
     out.agreed_visit_time = t.agreed_visit_at.map(timestamp);
+    out.application_refused = t.application_refused;
     out.complaint_validity = match t.complaint_valid {
         None => pb::ComplaintValidity::Unspecified,
         Some(true) => pb::ComplaintValidity::Valid,

@@ -559,6 +559,7 @@ fn patch(
             | "satisfaction_result"
             | "on_site_due"
             | "complaint_validity"
+            | "application_refused"
             | "on_site_time"
             | "reply_to_caller_due" => {
                 return Err(invalid(
@@ -847,11 +848,18 @@ impl pb::tickets_server::Tickets for TicketsService {
         self.on_site(request).await
     }
 
+    async fn refuse_application(
+        &self,
+        request: Request<pb::ReplyTicketRequest>,
+    ) -> Result<Response<pb::Ticket>, Status> {
+        self.reply(request, true).await
+    }
+
     async fn reply_ticket(
         &self,
         request: Request<pb::ReplyTicketRequest>,
     ) -> Result<Response<pb::Ticket>, Status> {
-        self.reply(request).await
+        self.reply(request, false).await
     }
 
     async fn return_ticket(

@@ -182,9 +182,11 @@ impl TicketsService {
         .await
     }
 
+    /// ReplyTicket, or with `refusal` RefuseApplication.
     pub(super) async fn reply(
         &self,
         request: Request<pb::ReplyTicketRequest>,
+        refusal: bool,
     ) -> Result<Response<pb::Ticket>, Status> {
         let caller = caller(&request)?;
         let r = request.into_inner();
@@ -194,7 +196,10 @@ impl TicketsService {
             &caller,
             &r.name,
             "summary",
-            Box::new(move |f, a, now, rules| lifecycle::reply(f, a, &request, now, rules)),
+            Box::new(move |f, a, now, rules| match refusal {
+                true => lifecycle::refuse_application(f, a, &request, now, rules),
+                false => lifecycle::reply(f, a, &request, now, rules),
+            }),
         )
         .await
     }

@@ -18,7 +18,7 @@ macro_rules! ticket_select {
             "t.callback_due, t.investigation_due, t.on_site_due, t.on_site_at, ",
             "t.reply_to_caller_due, t.referred, t.daily_report_key_item, t.callback_declined, ",
             "t.repeat_demand, t.night_dispatch_insisted, t.agreed_callback_at, t.agreed_visit_at, ",
-            "t.area, t.complaint_valid, ",
+            "t.area, t.complaint_valid, t.application_refused, ",
             "ARRAY(SELECT a.uri FROM ticket_attachments a WHERE a.ticket_id = t.id ORDER BY a.id) ",
             "AS attachment_uris, ",
             "ARRAY(SELECT a.kind FROM ticket_attachments a WHERE a.ticket_id = t.id ORDER BY a.id) ",
@@ -77,6 +77,8 @@ pub struct Ticket {
     pub attachments: Vec<Attachment>,
     /// A complaint's check: valid, invalid, or `None` not yet.
     pub complaint_valid: Option<bool>,
+    /// A service application its unit refused (the reply explains why).
+    pub application_refused: bool,
     /// The area (district, estate) complaints are grouped by.
     pub area: String,
     /// When the callback agents should try next.
@@ -130,6 +132,7 @@ struct TicketRow {
     agreed_visit_at: Option<DateTime<Utc>>,
     area: String,
     complaint_valid: Option<bool>,
+    application_refused: bool,
     attachment_uris: Vec<String>,
     attachment_kinds: Vec<String>,
     next_callback_at: Option<DateTime<Utc>>,
@@ -193,6 +196,7 @@ impl TryFrom<TicketRow> for Ticket {
                 .map(|(uri, kind)| Attachment { uri, kind })
                 .collect(),
             complaint_valid: row.complaint_valid,
+            application_refused: row.application_refused,
             area: row.area,
             next_callback_at: row.next_callback_at,
             supervisor_reason: row.supervisor_reason,

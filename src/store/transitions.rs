@@ -85,7 +85,7 @@ const FACTS_COLUMNS: &str = "id, uid, number, status, category, channel, complai
     extension_resume, centre_returns, unsatisfied_callbacks, urges, callback_plan, \
     callback_attempts, last_callback_attempt_at, next_callback_at, callback_declined, \
     repeat_demand, night_dispatch_insisted, area, on_site_at, referred, daily_report_key_item, \
-    agreed_callback_at, complaint_valid";
+    agreed_callback_at, complaint_valid, application_refused";
 
 #[derive(sqlx::FromRow)]
 struct FactsRow {
@@ -126,6 +126,7 @@ struct FactsRow {
     daily_report_key_item: bool,
     agreed_callback_at: Option<DateTime<Utc>>,
     complaint_valid: Option<bool>,
+    application_refused: bool,
 }
 
 /// A ticket's row id, number and rule facts.
@@ -199,6 +200,7 @@ impl TryFrom<FactsRow> for StoredFacts {
                 .map_err(code)?,
             complaint_level_overridden: row.complaint_level_overridden,
             complaint_valid: row.complaint_valid,
+            application_refused: row.application_refused,
             unit: row.responsible_unit,
             area: row.area,
             created_at: row.created_at,
@@ -254,7 +256,8 @@ async fn write_facts(
            callback_declined = $24, repeat_demand = $25, night_dispatch_insisted = $26, \
            dispatch_due = $27, contact_due = $28, finish_due = $29, investigation_due = $30, \
            callback_due = $31, version = version + 1, updated_at = $32, on_site_due = $33, \
-           on_site_at = $34, reply_to_caller_due = $35, complaint_valid = $36 \
+           on_site_at = $34, reply_to_caller_due = $35, complaint_valid = $36, \
+           application_refused = $37 \
          WHERE id = $1",
     )
     .bind(id)
@@ -293,6 +296,7 @@ async fn write_facts(
     .bind(facts.on_site_at)
     .bind(due(deadlines.reply_to_caller))
     .bind(facts.complaint_valid)
+    .bind(facts.application_refused)
     .execute(&mut **tx)
     .await?;
     Ok(())

@@ -469,6 +469,9 @@ pub struct RulesConfig {
     pub complaint_limits: BTreeMap<ComplaintLevel, Span>,
     /// A unit may return a ticket within this span of dispatch.
     pub return_within: Span,
+    /// A unit that refuses a service application explains it within this span of dispatch
+    /// (000 §14.5).
+    pub refusal_within: Span,
     /// An extension must be asked at least this long before the deadline, unless the
     /// category's limits say otherwise. 000 §15.2 sets no notice; the default, half the
     /// span, lets every category ask before half its time is gone.
@@ -498,6 +501,7 @@ impl Default for RulesConfig {
             rural_limits: BTreeMap::new(),
             complaint_limits: BTreeMap::new(),
             return_within: Span::WorkingDays(1),
+            refusal_within: Span::WorkingDays(2),
             extension_notice: Notice::Share(50),
             max_urges: 2,
             repeat_window_days: 30,

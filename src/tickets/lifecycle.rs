@@ -35,6 +35,8 @@ pub struct TicketFacts {
     /// A supervisor's check of a complaint (000 §14.6, 001 §8): `None` unchecked. Invalid
     /// complaints do not count against the unit.
     pub complaint_valid: Option<bool>,
+    /// A service application the unit refused, with its explanation as the reply.
+    pub application_refused: bool,
     /// The responsible unit it is (or was last) dispatched to.
     pub unit: Option<String>,
     /// The area (district, estate) it is in; rural areas may have their own limits.
@@ -97,6 +99,7 @@ impl TicketFacts {
             complaint_level: (category == Category::Complaint).then_some(ComplaintLevel::L3),
             complaint_level_overridden: false,
             complaint_valid: None,
+            application_refused: false,
             unit: None,
             area: String::new(),
             created_at,
@@ -199,6 +202,7 @@ pub enum Operation {
     SetComplaintLevel,
     ReportOnSite,
     ClassifyComplaint,
+    RefuseApplication,
 }
 
 impl fmt::Display for Operation {
@@ -216,6 +220,7 @@ impl fmt::Display for Operation {
             Operation::SetComplaintLevel => "set the complaint level of",
             Operation::ReportOnSite => "report arrival on site for",
             Operation::ClassifyComplaint => "classify the complaint of",
+            Operation::RefuseApplication => "refuse the service application of",
         })
     }
 }
@@ -276,6 +281,7 @@ pub enum AuditAction {
     Closed,
     ComplaintLevelChanged,
     ComplaintClassified,
+    ApplicationRefused,
     OnSite,
 }
 
@@ -305,6 +311,7 @@ impl AuditAction {
             AuditAction::ComplaintLevelChanged => "complaint_level_changed",
             AuditAction::OnSite => "on_site",
             AuditAction::ComplaintClassified => "complaint_classified",
+            AuditAction::ApplicationRefused => "application_refused",
         }
     }
 }
@@ -656,6 +663,54 @@ pub fn reply(
         Transition::new(facts, new, actor, AuditAction::Replied, now, rules)
             .detail(format!("callback {}", plan.code())),
     )
+}
+
+/// RefuseApplication: the unit does not take on a service application and explains why to
+/// the customer within `refusal_within` (2 working days) of dispatch (000 §14.5 "不予受理的
+/// 向客户说明理由，在2个工作日内反馈结果"). The explanation is the unit's reply: the centre
+/// calls back as after any reply.
+pub fn refuse_application(
+    facts: &TicketFacts,
+    actor: &Actor,
+    request: &ReplyRequest,
+    now: DateTime<Utc>,
+    rules: &Rules,
+) -> Result<Transition, Refusal> {
+    let op = Operation::RefuseApplication;
+    require_assigned_unit(op, actor, facts)?;
+    if facts.category != Category::ServiceApplication {
+        return Err(Refusal::Invalid {
+            operation: op,
+            why: format!(
+                "only service applications are refused; a {} ticket is replied to",
+                facts.category
+            ),
+        });
+    }
+    let Some(dispatched_at) = facts.dispatched_at else {
+        return Err(illegal(op, facts.status));
+    };
+    let limit = rules
+        .config
+        .refusal_within
+        .after(dispatched_at, &rules.calendar);
+    if now > limit {
+        return Err(Refusal::TooLate {
+            operation: op,
+            limit,
+            why: format!(
+                "a refusal is explained within {} of dispatch; handle the application",
+                rules.config.refusal_within
+            ),
+        });
+    }
+    let mut transition = reply(facts, actor, request, now, rules)?;
+    transition.facts.application_refused = true;
+    if let Some(event) = transition.events.last_mut() {
+        event.action = AuditAction::ApplicationRefused;
+        event.reason = Some(request.summary.trim().to_owned());
+    }
+    Ok(transition)
 }
 
 /// A reply states what was done (004 §3): long enough, and more than an empty phrase such as
@@ -1307,6 +1362,69 @@ pub(crate) mod tests {
             &rules,
         );
         assert_eq!(err, Err(illegal(Operation::Return, Status::Dispatched)));
+    }
+
+    #[test]
+    fn a_service_application_is_refused_with_an_explanation_within_two_working_days() {
+        let rules = rules_2026();
+        // Dispatched Friday Nov 20 10:00: refused by Tuesday Nov 24 10:00.
+        let application = dispatched(Category::ServiceApplication, sh(2026, 11, 20, 10, 0));
+        let request = ReplyRequest {
+            summary: "该地址不在管网覆盖范围内，暂不具备通气条件".into(),
+        };
+        let cases = [
+            (sh(2026, 11, 20, 11, 0), true),
+            (sh(2026, 11, 24, 10, 0), true),
+            (sh(2026, 11, 24, 10, 1), false),
+        ];
+        for (now, allowed) in cases {
+            let result = refuse_application(&application, &unit(), &request, now, &rules);
+            if allowed {
+                let t = result.unwrap();
+                assert!(t.facts.application_refused);
+                assert_eq!(t.facts.status, Status::Replied);
+                assert_eq!(t.events[0].action, AuditAction::ApplicationRefused);
+                assert_eq!(
+                    t.events[0].reason.as_deref(),
+                    Some(request.summary.as_str())
+                );
+                // The centre calls back as after any reply.
+                assert_eq!(t.facts.callback_plan, Some(CallbackPlan::Automatic));
+            } else {
+                assert!(
+                    matches!(result, Err(Refusal::TooLate { limit, .. }) if limit == sh(2026, 11, 24, 10, 0)),
+                    "{now}"
+                );
+            }
+        }
+        let empty = ReplyRequest {
+            summary: "不予受理".into(),
+        };
+        assert!(matches!(
+            refuse_application(
+                &application,
+                &unit(),
+                &empty,
+                sh(2026, 11, 20, 11, 0),
+                &rules
+            ),
+            Err(Refusal::Invalid { .. })
+        ));
+        let repair = dispatched(Category::Repair, sh(2026, 11, 20, 10, 0));
+        assert!(matches!(
+            refuse_application(&repair, &unit(), &request, sh(2026, 11, 20, 11, 0), &rules),
+            Err(Refusal::Invalid { .. })
+        ));
+        assert!(matches!(
+            refuse_application(
+                &application,
+                &agent(),
+                &request,
+                sh(2026, 11, 20, 11, 0),
+                &rules
+            ),
+            Err(Refusal::WrongActor { .. })
+        ));
     }
 
     #[test]

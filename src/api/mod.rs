@@ -6,7 +6,9 @@
 mod admin;
 mod alerts;
 mod auth;
+mod demands;
 mod desk;
+mod intake;
 mod tickets;
 mod transitions;
 

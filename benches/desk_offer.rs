@@ -300,7 +300,10 @@ async fn offers(store: Store, dir: &Path, sizes: &Sizes) -> BenchResult<()> {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     for (name, values) in [
-        ("INVITE at the agent's phone -> Offered at the desktop", &mut invite_to_offered),
+        (
+            "INVITE at the agent's phone -> Offered at the desktop",
+            &mut invite_to_offered,
+        ),
         ("key press -> Offered at the desktop", &mut key_to_offered),
     ] {
         values.sort_by(f64::total_cmp);

@@ -121,7 +121,8 @@ pub async fn spawn(config: &SipConfig) -> Result<SipService, TransportError> {
     } else {
         None
     };
-    let endpoint = Endpoint::new(config, addr).map_err(TransportError::Config)?;
+    let endpoint = Endpoint::new(config, addr, rand::SeedableRng::from_os_rng())
+        .map_err(TransportError::Config)?;
     let (event_tx, events) = mpsc::unbounded_channel();
     let (requests, request_rx) = mpsc::channel(256);
     let (counts_tx, counts) = watch::channel(TransportCounts::default());

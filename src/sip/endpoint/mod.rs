@@ -307,7 +307,7 @@ impl Endpoint {
                 if self.access.check_request(peer.addr().ip(), now) == SourceVerdict::Allowed {
                     let to = response
                         .top_via()
-                        .map_or(peer, |via| uas::response_peer(peer, &via));
+                        .map_or(peer, |via| uas::response_peer(peer, via));
                     self.transmits.push_back(Transmit {
                         peer: to,
                         data: response.to_bytes(),

@@ -38,7 +38,7 @@ impl Endpoint {
         let invite = entry.tx.request();
         let peer = entry.tx.peer;
         let mut cancel = Message::request("CANCEL", invite.uri().unwrap_or("sip:invalid"));
-        for (name, value) in &invite.headers {
+        for (name, value) in invite.headers() {
             if matches!(
                 name.as_str(),
                 "Via" | "Route" | "From" | "To" | "Call-ID" | "Max-Forwards"

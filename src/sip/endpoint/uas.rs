@@ -36,36 +36,6 @@ pub(super) fn response_peer(source: Peer, via: &Via) -> Peer {
     }
 }
 
-/// Adds `received` and fills `rport` on the top Via, so our responses record where the
-/// request really came from.
-fn stamp_top_via(request: &mut Message, source: SocketAddr) {
-    let Some(index) = request.headers.iter().position(|(n, _)| n == "Via") else {
-        return;
-    };
-    let entries = message::split_list(&request.headers[index].1);
-    let Some(first) = entries.first() else { return };
-    let Some(via) = Via::parse(first) else { return };
-    let mut top: Vec<String> = first
-        .split(';')
-        .map(|part| {
-            if part.trim().eq_ignore_ascii_case("rport") {
-                format!("rport={}", source.port())
-            } else {
-                part.to_string()
-            }
-        })
-        .collect();
-    if via.host != source.ip().to_string() && via.param("received").is_none() {
-        top.push(format!("received={}", source.ip()));
-    }
-    let mut value = top.join(";");
-    for rest in &entries[1..] {
-        value.push_str(", ");
-        value.push_str(rest);
-    }
-    request.headers[index].1 = value;
-}
-
 /// Parses an INFO dtmf-relay body (`Signal=5\r\nDuration=160`) or application/dtmf (`5`).
 fn parse_dtmf(content_type: &str, body: &[u8]) -> Option<(char, Option<u32>)> {
     let text = std::str::from_utf8(body).ok()?;
@@ -108,9 +78,9 @@ struct Incoming {
 
 impl Endpoint {
     pub(super) fn handle_request(&mut self, now: Instant, source: Peer, mut request: Message) {
-        stamp_top_via(&mut request, source.addr());
+        request.stamp_top_via(source.addr());
         let Some(via) = request.top_via() else { return };
-        let reply_to = response_peer(source, &via);
+        let reply_to = response_peer(source, via);
         let key = ServerKey::for_request(&request);
         if self.absorbed_by_transaction(now, &key, &request) {
             return;
@@ -318,8 +288,8 @@ impl Endpoint {
             }
         };
         let caller = invite
-            .header("From")
-            .and_then(|f| message::user_of(message::uri_of(f)))
+            .from_uri()
+            .and_then(message::user_of)
             .map(str::to_string);
         let source = incoming.reply_to.addr();
         let handle = self.accept_invite(now, incoming, offer.clone());
@@ -382,8 +352,8 @@ impl Endpoint {
             Err((code, reason)) => (code, reason, None),
         };
         call.dialog.remote_cseq = invite.cseq().map_or(call.dialog.remote_cseq, |(n, _)| n);
-        if let Some(contact) = invite.header("Contact") {
-            call.dialog.remote_target = message::uri_of(contact).to_string();
+        if let Some(contact) = invite.contact_uri() {
+            call.dialog.remote_target = contact.to_string();
         }
         let mut response = Message::response_to(invite, code, &reason, None);
         response.push_header("Server", user_agent);
@@ -654,22 +624,6 @@ mod tests {
         assert_eq!(parse_dtmf("application/dtmf", b"11"), Some(('#', None)));
         assert_eq!(parse_dtmf("application/dtmf-relay", b"Signal=x"), None);
         assert_eq!(parse_dtmf("text/plain", b"5"), None);
-    }
-
-    #[test]
-    fn top_via_gets_received_and_rport() {
-        let mut m = Message::request("OPTIONS", "sip:a@b");
-        m.push_header(
-            "Via",
-            "SIP/2.0/UDP pbx.local:5070;branch=z9hG4bKa;rport, SIP/2.0/UDP 10.0.0.1",
-        );
-        stamp_top_via(&mut m, "127.0.0.7:40000".parse().unwrap());
-        assert_eq!(
-            m.header("Via"),
-            Some(
-                "SIP/2.0/UDP pbx.local:5070;branch=z9hG4bKa;rport=40000;received=127.0.0.7, SIP/2.0/UDP 10.0.0.1"
-            )
-        );
     }
 
     #[test]

@@ -159,13 +159,13 @@ impl ClientTransaction {
     fn ack_for(&self, response: &Message) -> Message {
         let uri = self.request.uri().unwrap_or("sip:invalid");
         let mut ack = Message::request("ACK", uri);
-        for (name, value) in &self.request.headers {
+        if let Some(via) = self.request.header_values("Via").first() {
+            ack.push_header("Via", *via);
+        }
+        for (name, value) in self.request.headers() {
             if matches!(name.as_str(), "Call-ID" | "From" | "Route" | "Max-Forwards") {
                 ack.push_header(name, value.clone());
             }
-        }
-        if let Some(via) = self.request.header_values("Via").first() {
-            ack.headers.insert(0, ("Via".into(), via.to_string()));
         }
         if let Some(to) = response.header("To") {
             ack.push_header("To", to);

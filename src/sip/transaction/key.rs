@@ -24,8 +24,9 @@ impl ServerKey {
         };
         let branch = request
             .top_via()
-            .and_then(|v| v.branch().map(str::to_string))
+            .and_then(|v| v.branch())
             .filter(|b| b.starts_with(MAGIC_COOKIE))
+            .map(str::to_string)
             // RFC 2543 peers without a magic-cookie branch: approximate by dialog + CSeq.
             .unwrap_or_else(|| {
                 format!(

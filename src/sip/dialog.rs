@@ -37,11 +37,7 @@ impl Dialog {
             local_party: format!("{to};tag={local_tag}"),
             remote_party: invite.header("From").unwrap_or("").to_string(),
             remote_target: invite.contact_uri().unwrap_or_default().to_string(),
-            route_set: invite
-                .header_values("Record-Route")
-                .iter()
-                .map(|r| r.to_string())
-                .collect(),
+            route_set: invite.record_route().to_vec(),
             local_cseq: 0,
             remote_cseq: invite.cseq().map_or(0, |(n, _)| n),
             peer,
@@ -50,11 +46,7 @@ impl Dialog {
 
     /// Dialog as UAC, from our INVITE and the 2xx that answered it.
     pub fn from_answered_invite(invite: &Message, ok: &Message, peer: Peer) -> Dialog {
-        let mut route_set: Vec<String> = ok
-            .header_values("Record-Route")
-            .iter()
-            .map(|r| r.to_string())
-            .collect();
+        let mut route_set = ok.record_route().to_vec();
         route_set.reverse();
         let to = ok.header("To").unwrap_or("");
         Dialog {

@@ -1,7 +1,8 @@
 //! The tokio driver of the sans-IO [`Endpoint`]: one UDP socket and one TCP listener on the
 //! same address, TCP framing by Content-Length, responses back over the connection a
 //! request came on, timers via `sleep_until(endpoint.poll_timeout())`, and channels to the
-//! application (events out, commands in).
+//! application (events out, commands in). It seeds the endpoint's RNG from the OS, so the
+//! core itself draws no entropy.
 //!
 //! Owns sockets and tasks; must not make protocol decisions (the endpoint does).
 

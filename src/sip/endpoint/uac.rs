@@ -206,6 +206,20 @@ impl Endpoint {
         }
     }
 
+    /// Sends the ACK for a 2xx to our INVITE (a new transaction of its own, §13.2.2.4) and
+    /// returns its bytes, for resending when the 2xx comes again.
+    fn send_ack_for_2xx(&mut self, dialog: &mut Dialog, invite_cseq: u32) -> Vec<u8> {
+        let hop = dialog.next_hop();
+        let branch = self.new_branch();
+        let ack = dialog.request("ACK", self.via(hop, &branch), Some(invite_cseq));
+        let data = ack.to_bytes();
+        self.transmits.push_back(Transmit {
+            peer: hop,
+            data: data.clone(),
+        });
+        data
+    }
+
     fn ack_and_bye_late_answer(
         &mut self,
         now: Instant,
@@ -214,13 +228,8 @@ impl Endpoint {
         peer: Peer,
     ) {
         let mut dialog = Dialog::from_answered_invite(invite, ok, peer);
+        self.send_ack_for_2xx(&mut dialog, 1);
         let hop = dialog.next_hop();
-        let ack_branch = self.new_branch();
-        let ack = dialog.request("ACK", self.via(hop, &ack_branch), Some(1));
-        self.transmits.push_back(Transmit {
-            peer: hop,
-            data: ack.to_bytes(),
-        });
         let branch = self.new_branch();
         let bye = dialog.request("BYE", self.via(hop, &branch), None);
         self.start_client(now, ClientKey::new(branch), bye, hop, ClientPurpose::Other);
@@ -236,15 +245,8 @@ impl Endpoint {
         peer: Peer,
     ) {
         let mut dialog = Dialog::from_answered_invite(invite, ok, peer);
-        let hop = dialog.next_hop();
-        let ack_cseq = Some(dialog.local_cseq);
-        let ack_branch = self.new_branch();
-        let ack = dialog.request("ACK", self.via(hop, &ack_branch), ack_cseq);
-        let ack_bytes = ack.to_bytes();
-        self.transmits.push_back(Transmit {
-            peer: hop,
-            data: ack_bytes.clone(),
-        });
+        let ack_cseq = dialog.local_cseq;
+        let ack_bytes = self.send_ack_for_2xx(&mut dialog, ack_cseq);
         let Some(call) = self.dialogs.get_mut(handle) else {
             return;
         };

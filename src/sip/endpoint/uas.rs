@@ -517,8 +517,8 @@ impl Endpoint {
         let peer = self.server_peer(&key);
         let mut ok = self.response(&invite, 200, "OK", Some(&tag));
         // Record-Route goes back unchanged so proxies stay on the path (§12.1.1).
-        for rr in invite.header_values("Record-Route") {
-            ok.push_header("Record-Route", rr);
+        for rr in invite.record_route() {
+            ok.push_header("Record-Route", rr.clone());
         }
         ok.push_header("Contact", self.contact(peer));
         let Some(call) = self.dialogs.get_mut(handle) else {

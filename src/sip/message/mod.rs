@@ -69,6 +69,8 @@ struct Typed {
     cseq: Option<(u32, String)>,
     max_forwards: Option<u8>,
     contact: Option<String>,
+    /// Every Record-Route entry, in order.
+    record_route: Vec<String>,
 }
 
 /// The headers [`Typed`] holds; a change to one of these re-reads it.
@@ -80,6 +82,7 @@ const TYPED_HEADERS: &[&str] = &[
     "CSeq",
     "Max-Forwards",
     "Contact",
+    "Record-Route",
 ];
 
 fn parse_cseq(value: &str) -> Option<(u32, String)> {
@@ -131,6 +134,13 @@ impl Message {
             "CSeq" => self.typed.cseq = first.and_then(parse_cseq),
             "Max-Forwards" => self.typed.max_forwards = first.and_then(|v| v.trim().parse().ok()),
             "Contact" => self.typed.contact = first.map(|c| uri_of(c).to_string()),
+            "Record-Route" => {
+                self.typed.record_route = self
+                    .header_values("Record-Route")
+                    .into_iter()
+                    .map(str::to_string)
+                    .collect();
+            }
             _ => {}
         }
     }
@@ -187,6 +197,7 @@ impl Message {
             cseq: typed.cseq.clone(),
             max_forwards: None,
             contact: None,
+            record_route: Vec::new(),
         };
         response
     }
@@ -273,6 +284,11 @@ impl Message {
     /// The URI of the first Contact.
     pub fn contact_uri(&self) -> Option<&str> {
         self.typed.contact.as_deref()
+    }
+
+    /// The Record-Route entries, in the order received.
+    pub fn record_route(&self) -> &[String] {
+        &self.typed.record_route
     }
 
     /// CSeq number and method.
@@ -363,7 +379,7 @@ impl Message {
 mod tests {
     use super::*;
 
-    const OPTIONS: &str = "OPTIONS sip:hotline@127.0.0.1 SIP/2.0\r\n\
+    pub(super) const OPTIONS: &str = "OPTIONS sip:hotline@127.0.0.1 SIP/2.0\r\n\
         Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK1\r\n\
         From: <sip:pbx@127.0.0.1>;tag=a\r\n\
         To: <sip:hotline@127.0.0.1>\r\n\
@@ -454,6 +470,12 @@ mod tests {
         assert!(m.top_via().is_none());
         m.push_header("Contact", "\"A\" <sip:a@127.0.0.9:5070>;expires=60");
         assert_eq!(m.contact_uri(), Some("sip:a@127.0.0.9:5070"));
+        m.push_header("Record-Route", "<sip:p1;lr>, <sip:p2,x;lr>");
+        m.push_header("Record-Route", "<sip:p3;lr>");
+        assert_eq!(
+            m.record_route(),
+            ["<sip:p1;lr>", "<sip:p2,x;lr>", "<sip:p3;lr>"]
+        );
         let ok = Message::response_to(&m, 200, "OK", Some("t1"));
         assert_eq!(ok.to_tag(), Some("t1"));
         assert_eq!(ok.cseq(), Some((2, "OPTIONS")));

@@ -435,16 +435,8 @@ fn check(message: &mut Message, framing: Framing) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::tests::OPTIONS;
     use super::*;
-
-    const OPTIONS: &str = "OPTIONS sip:hotline@127.0.0.1 SIP/2.0\r\n\
-        Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK1\r\n\
-        From: <sip:pbx@127.0.0.1>;tag=a\r\n\
-        To: <sip:hotline@127.0.0.1>\r\n\
-        Call-ID: c1\r\n\
-        CSeq: 1 OPTIONS\r\n\
-        Max-Forwards: 70\r\n\
-        Content-Length: 0\r\n\r\n";
 
     #[test]
     fn foreign_versions_are_found_in_request_lines_only() {

@@ -9,9 +9,16 @@
 //! Owns the transactions and their schedule; must not decide what to answer, nor know what
 //! the owner payload (`S`, `C`: e.g. the call a transaction belongs to) means.
 
-use super::{ClientKey, ClientTransaction, ServerInvite, ServerKey, ServerNonInvite};
+use super::{ClientKey, ClientTransaction, Peer, ServerInvite, ServerKey, ServerNonInvite};
 use std::collections::{BTreeSet, HashMap};
+use std::hash::Hash;
 use std::time::Instant;
+
+/// What the table needs to know of a transaction to schedule and forget it.
+pub trait Scheduled {
+    fn next_deadline(&self) -> Option<Instant>;
+    fn is_terminated(&self) -> bool;
+}
 
 /// A server transaction of either kind.
 #[derive(Debug)]
@@ -21,25 +28,37 @@ pub enum ServerTx {
 }
 
 impl ServerTx {
-    pub fn next_deadline(&self) -> Option<Instant> {
+    pub fn peer(&self) -> Peer {
+        match self {
+            ServerTx::Invite(t) => t.peer,
+            ServerTx::NonInvite(t) => t.peer,
+        }
+    }
+}
+
+impl Scheduled for ServerTx {
+    fn next_deadline(&self) -> Option<Instant> {
         match self {
             ServerTx::Invite(t) => t.next_deadline(),
             ServerTx::NonInvite(t) => t.next_deadline(),
         }
     }
 
-    pub fn is_terminated(&self) -> bool {
+    fn is_terminated(&self) -> bool {
         match self {
             ServerTx::Invite(t) => t.is_terminated(),
             ServerTx::NonInvite(t) => t.is_terminated(),
         }
     }
+}
 
-    pub fn peer(&self) -> super::Peer {
-        match self {
-            ServerTx::Invite(t) => t.peer,
-            ServerTx::NonInvite(t) => t.peer,
-        }
+impl Scheduled for ClientTransaction {
+    fn next_deadline(&self) -> Option<Instant> {
+        ClientTransaction::next_deadline(self)
+    }
+
+    fn is_terminated(&self) -> bool {
+        ClientTransaction::is_terminated(self)
     }
 }
 
@@ -51,64 +70,112 @@ pub enum TxKey {
     Client(ClientKey),
 }
 
+/// One transaction, the owner's note on it, and where it sits in the timer set.
 #[derive(Debug)]
-pub struct ServerEntry<S> {
-    pub tx: ServerTx,
-    pub owner: S,
+pub struct Entry<T, O> {
+    pub tx: T,
+    pub owner: O,
     scheduled: Option<Instant>,
 }
 
+type Timers = BTreeSet<(Instant, TxKey)>;
+
+/// The transactions of one side, keyed by `K`, with `TxKey` naming them in the timer set.
 #[derive(Debug)]
-pub struct ClientEntry<C> {
-    pub tx: ClientTransaction,
-    pub owner: C,
-    scheduled: Option<Instant>,
+struct Side<K, T, O> {
+    entries: HashMap<K, Entry<T, O>>,
+    name: fn(K) -> TxKey,
 }
 
+impl<K: Eq + Hash + Clone, T: Scheduled, O> Side<K, T, O> {
+    fn new(name: fn(K) -> TxKey) -> Self {
+        Side {
+            entries: HashMap::new(),
+            name,
+        }
+    }
+
+    fn insert(&mut self, timers: &mut Timers, key: K, tx: T, owner: O) {
+        self.remove(timers, &key);
+        let entry = Entry {
+            tx,
+            owner,
+            scheduled: None,
+        };
+        self.entries.insert(key.clone(), entry);
+        self.update(timers, &key, |_| ());
+    }
+
+    /// Runs `change`, then moves the transaction in the timer set to its new deadline, or
+    /// forgets it when it has terminated.
+    fn update<R>(
+        &mut self,
+        timers: &mut Timers,
+        key: &K,
+        change: impl FnOnce(&mut Entry<T, O>) -> R,
+    ) -> Option<R> {
+        let entry = self.entries.get_mut(key)?;
+        let result = change(entry);
+        let terminated = entry.tx.is_terminated();
+        let deadline = entry.tx.next_deadline().filter(|_| !terminated);
+        if entry.scheduled != deadline {
+            let name = (self.name)(key.clone());
+            if let Some(old) = entry.scheduled.take() {
+                timers.remove(&(old, name.clone()));
+            }
+            if let Some(new) = deadline {
+                timers.insert((new, name));
+                entry.scheduled = Some(new);
+            }
+        }
+        if terminated {
+            self.entries.remove(key);
+        }
+        Some(result)
+    }
+
+    fn remove(&mut self, timers: &mut Timers, key: &K) {
+        if let Some(entry) = self.entries.remove(key)
+            && let Some(at) = entry.scheduled
+        {
+            timers.remove(&(at, (self.name)(key.clone())));
+        }
+    }
+
+    /// Notes that the transaction's timer was taken off the set.
+    fn unschedule(&mut self, key: &K) {
+        if let Some(entry) = self.entries.get_mut(key) {
+            entry.scheduled = None;
+        }
+    }
+}
+
+/// Server transactions with owner note `S`, client ones with `C`.
 #[derive(Debug)]
 pub struct TransactionTable<S, C> {
-    server: HashMap<ServerKey, ServerEntry<S>>,
-    client: HashMap<ClientKey, ClientEntry<C>>,
+    server: Side<ServerKey, ServerTx, S>,
+    client: Side<ClientKey, ClientTransaction, C>,
     /// (deadline, transaction) for every transaction with a pending timer.
-    timers: BTreeSet<(Instant, TxKey)>,
+    timers: Timers,
 }
 
 impl<S, C> Default for TransactionTable<S, C> {
     fn default() -> Self {
         TransactionTable {
-            server: HashMap::new(),
-            client: HashMap::new(),
+            server: Side::new(TxKey::Server),
+            client: Side::new(TxKey::Client),
             timers: BTreeSet::new(),
         }
     }
 }
 
-/// Moves `key`'s entry in the timer set from `scheduled` to `deadline`.
-fn reschedule(
-    timers: &mut BTreeSet<(Instant, TxKey)>,
-    scheduled: &mut Option<Instant>,
-    deadline: Option<Instant>,
-    key: TxKey,
-) {
-    if *scheduled == deadline {
-        return;
-    }
-    if let Some(old) = scheduled.take() {
-        timers.remove(&(old, key.clone()));
-    }
-    if let Some(new) = deadline {
-        timers.insert((new, key));
-        *scheduled = Some(new);
-    }
-}
-
 impl<S, C> TransactionTable<S, C> {
     pub fn server_count(&self) -> usize {
-        self.server.len()
+        self.server.entries.len()
     }
 
     pub fn client_count(&self) -> usize {
-        self.client.len()
+        self.client.entries.len()
     }
 
     /// The earliest pending timer of any transaction.
@@ -128,56 +195,30 @@ impl<S, C> TransactionTable<S, C> {
                 break;
             };
             match &key {
-                TxKey::Server(k) => {
-                    if let Some(e) = self.server.get_mut(k) {
-                        e.scheduled = None;
-                    }
-                }
-                TxKey::Client(k) => {
-                    if let Some(e) = self.client.get_mut(k) {
-                        e.scheduled = None;
-                    }
-                }
+                TxKey::Server(k) => self.server.unschedule(k),
+                TxKey::Client(k) => self.client.unschedule(k),
             }
             due.push(key);
         }
         due
     }
 
-    pub fn server(&self, key: &ServerKey) -> Option<&ServerEntry<S>> {
-        self.server.get(key)
+    pub fn server(&self, key: &ServerKey) -> Option<&Entry<ServerTx, S>> {
+        self.server.entries.get(key)
     }
 
-    pub fn client(&self, key: &ClientKey) -> Option<&ClientEntry<C>> {
-        self.client.get(key)
+    pub fn client(&self, key: &ClientKey) -> Option<&Entry<ClientTransaction, C>> {
+        self.client.entries.get(key)
     }
 
     /// Adds (or replaces) a server transaction that has already sent its first response.
     pub fn insert_server(&mut self, key: ServerKey, tx: ServerTx, owner: S) {
-        self.remove_server(&key);
-        self.server.insert(
-            key.clone(),
-            ServerEntry {
-                tx,
-                owner,
-                scheduled: None,
-            },
-        );
-        self.update_server(&key, |_| ());
+        self.server.insert(&mut self.timers, key, tx, owner);
     }
 
     /// Adds (or replaces) a client transaction that has already sent its request.
     pub fn insert_client(&mut self, key: ClientKey, tx: ClientTransaction, owner: C) {
-        self.remove_client(&key);
-        self.client.insert(
-            key.clone(),
-            ClientEntry {
-                tx,
-                owner,
-                scheduled: None,
-            },
-        );
-        self.update_client(&key, |_| ());
+        self.client.insert(&mut self.timers, key, tx, owner);
     }
 
     /// Runs `change` on a server transaction, then reschedules it, or forgets it when it
@@ -185,52 +226,18 @@ impl<S, C> TransactionTable<S, C> {
     pub fn update_server<R>(
         &mut self,
         key: &ServerKey,
-        change: impl FnOnce(&mut ServerEntry<S>) -> R,
+        change: impl FnOnce(&mut Entry<ServerTx, S>) -> R,
     ) -> Option<R> {
-        let entry = self.server.get_mut(key)?;
-        let result = change(entry);
-        if entry.tx.is_terminated() {
-            self.remove_server(key);
-        } else {
-            let deadline = entry.tx.next_deadline();
-            let server_key = TxKey::Server(key.clone());
-            reschedule(&mut self.timers, &mut entry.scheduled, deadline, server_key);
-        }
-        Some(result)
+        self.server.update(&mut self.timers, key, change)
     }
 
     /// Runs `change` on a client transaction, then reschedules or forgets it.
     pub fn update_client<R>(
         &mut self,
         key: &ClientKey,
-        change: impl FnOnce(&mut ClientEntry<C>) -> R,
+        change: impl FnOnce(&mut Entry<ClientTransaction, C>) -> R,
     ) -> Option<R> {
-        let entry = self.client.get_mut(key)?;
-        let result = change(entry);
-        if entry.tx.is_terminated() {
-            self.remove_client(key);
-        } else {
-            let deadline = entry.tx.next_deadline();
-            let client_key = TxKey::Client(key.clone());
-            reschedule(&mut self.timers, &mut entry.scheduled, deadline, client_key);
-        }
-        Some(result)
-    }
-
-    fn remove_server(&mut self, key: &ServerKey) {
-        if let Some(entry) = self.server.remove(key)
-            && let Some(at) = entry.scheduled
-        {
-            self.timers.remove(&(at, TxKey::Server(key.clone())));
-        }
-    }
-
-    fn remove_client(&mut self, key: &ClientKey) {
-        if let Some(entry) = self.client.remove(key)
-            && let Some(at) = entry.scheduled
-        {
-            self.timers.remove(&(at, TxKey::Client(key.clone())));
-        }
+        self.client.update(&mut self.timers, key, change)
     }
 }
 

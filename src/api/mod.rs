@@ -6,6 +6,7 @@
 mod admin;
 mod alerts;
 mod auth;
+mod master;
 mod tickets;
 mod transitions;
 

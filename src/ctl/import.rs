@@ -151,6 +151,17 @@ fn read_file(
     read_rows(&text, columns, path)
 }
 
+/// The line that first gave `key`, when an earlier row did; else notes `line` as its first.
+fn first_line(seen: &mut HashMap<String, u64>, key: &str, line: u64) -> Option<u64> {
+    match seen.get(key) {
+        Some(&first) => Some(first),
+        None => {
+            seen.insert(key.to_owned(), line);
+            None
+        }
+    }
+}
+
 fn unreadable(row: &Row, key: &str) -> Option<Rejected> {
     row.problem.as_ref().map(|reason| Rejected {
         line: row.line,
@@ -185,10 +196,21 @@ pub async fn import_customers(
     // The file line of each row sent, by its index in the stream.
     let mut lines = Vec::with_capacity(rows.len());
     let mut customers = Vec::with_capacity(rows.len());
+    // Account number → the line that first gave it (the daemon would only know the row).
+    let mut seen: HashMap<String, u64> = HashMap::with_capacity(rows.len());
     for row in rows {
         let v = &row.values;
         if let Some(rejected) = unreadable(&row, &v[0]) {
             summary.rejected.push(rejected);
+            continue;
+        }
+        if let Some(first) = first_line(&mut seen, &v[0], row.line) {
+            summary.rejected.push(Rejected {
+                line: row.line,
+                key: v[0].clone(),
+                field: "account_number".into(),
+                reason: format!("{} is also on line {first}; give each account once", v[0]),
+            });
             continue;
         }
         lines.push(row.line);
@@ -304,7 +326,7 @@ pub async fn import_units(
             summary.rejected.push(rejected);
             continue;
         }
-        if let Some(first) = seen.insert(v[0].clone(), row.line) {
+        if let Some(first) = first_line(&mut seen, &v[0], row.line) {
             let reason = format!("unit {} is also on line {first}; give each unit once", v[0]);
             summary.rejected.push(reject("code", reason));
             continue;

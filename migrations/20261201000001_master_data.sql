@@ -36,3 +36,13 @@ CREATE INDEX customers_by_area ON customers (area, id);
 -- DeleteUnit: the tickets dispatched to a unit.
 CREATE INDEX tickets_by_unit ON tickets (responsible_unit, status)
     WHERE responsible_unit IS NOT NULL;
+
+-- The caller look-up on every call (Store::caller_facts) reads only the caller's open
+-- tickets: these index just those, so a look-up reads no closed ticket's row.
+CREATE INDEX tickets_open_by_caller ON tickets (caller_number, created_at DESC, id DESC)
+    WHERE status <> 'closed';
+CREATE INDEX tickets_open_by_customer ON tickets (customer_id, created_at DESC, id DESC)
+    WHERE status <> 'closed';
+-- Imports write the phone index directly instead of its pending list, which every caller
+-- look-up would otherwise scan whole until the next vacuum.
+ALTER INDEX customers_by_phone SET (fastupdate = off);

@@ -79,7 +79,7 @@ async fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> Result<ExitCode, ctl::CtlError> {
     let options = ClientOptions {
-        endpoint: cli.endpoint.clone(),
+        endpoint: cli.endpoint,
         token: ctl::load_token(cli.token_file.as_deref())?,
         ca_file: cli.ca_file,
     };
@@ -95,12 +95,10 @@ async fn run(cli: Cli) -> Result<ExitCode, ctl::CtlError> {
                 rejects_file: args.rejects,
                 progress: !args.quiet,
             };
-            let mut client = ctl::connect_admin(&options).await?;
             let summary = if customers {
-                ctl::import_customers(&mut client, &cli.endpoint, &args.file, &import_options)
-                    .await?
+                ctl::import_customers(&options, &args.file, &import_options).await?
             } else {
-                ctl::import_units(&mut client, &cli.endpoint, &args.file, &import_options).await?
+                ctl::import_units(&options, &args.file, &import_options).await?
             };
             println!("{summary}");
             Ok(if summary.rejected.is_empty() {

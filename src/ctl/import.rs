@@ -8,7 +8,7 @@
 //! every field; this side rejects only rows it cannot read.
 
 use super::table::{Column, Encoding, Row, decode, read_rows, split_list};
-use super::{Admin, CtlError};
+use super::{ClientOptions, CtlError, connect_admin};
 use crate::api::pb;
 use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
@@ -184,14 +184,14 @@ fn special_group_code(value: &str) -> String {
     .to_owned()
 }
 
-/// Imports household files from a CSV file.
+/// Imports household files from a CSV file: reads it whole, then connects.
 pub async fn import_customers(
-    client: &mut Admin,
-    endpoint: &str,
+    daemon: &ClientOptions,
     path: &Path,
     options: &ImportOptions,
 ) -> Result<ImportSummary, CtlError> {
     let rows = read_file(path, options, CUSTOMER_COLUMNS)?;
+    let mut client = connect_admin(daemon).await?;
     let mut summary = ImportSummary::new(path, rows.len(), options.dry_run);
     // The file line of each row sent, by its index in the stream.
     let mut lines = Vec::with_capacity(rows.len());
@@ -242,7 +242,7 @@ pub async fn import_customers(
     let response = client
         .upsert_customers(stream)
         .await
-        .map_err(|status| CtlError::api(endpoint, status))?
+        .map_err(|status| CtlError::api(&daemon.endpoint, status))?
         .into_inner();
     Progress::end_line(options.progress, sending);
     summary.created = response.created;
@@ -291,16 +291,16 @@ fn same_unit(stored: &pb::Unit, wanted: &pb::Unit) -> bool {
         && stored.active == wanted.active
 }
 
-/// Imports responsible units from a CSV file.
+/// Imports responsible units from a CSV file: reads it whole, then connects.
 pub async fn import_units(
-    client: &mut Admin,
-    endpoint: &str,
+    daemon: &ClientOptions,
     path: &Path,
     options: &ImportOptions,
 ) -> Result<ImportSummary, CtlError> {
     let rows = read_file(path, options, UNIT_COLUMNS)?;
+    let mut client = connect_admin(daemon).await?;
     let mut summary = ImportSummary::new(path, rows.len(), options.dry_run);
-    let api = |status| CtlError::api(endpoint, status);
+    let api = |status| CtlError::api(&daemon.endpoint, status);
     let stored: HashMap<String, pb::Unit> = client
         .list_units(pb::ListUnitsRequest {})
         .await

@@ -21,8 +21,7 @@ greeting = ["welcome"]
 
 [flows.main.nodes.menu]
 kind = "menu"
-prompts = ["main_menu"]
-options = [{ digit = "0", next = "agent" }]
+options = [{ digit = "0", next = "agent", label = "label_person" }]
 fallback = "agent"
 
 [flows.main.nodes.agent]

@@ -215,8 +215,10 @@ fn tone_frames(audio: &[Vec<u8>]) -> usize {
 }
 
 /// Shorter greetings for tests that are not about the greeting.
+/// A one-syllable greeting not followed by the leak key offer, for tests about the menu.
 fn short_greeting(flow: String) -> String {
     flow.replace("greeting = [\"welcome\"]", "greeting = [\"digit_1\"]")
+        .replace("[ivr.leak]\n", "[ivr.leak]\nspeak_after_greeting = false\n")
 }
 
 fn policy(flow: String, policy: &str) -> String {
@@ -256,8 +258,30 @@ async fn answered_call_hears_the_whole_welcome_prompt() {
             .iter()
             .all(|f| f.iter().all(|b| *b == G711Codec::Pcmu.silence_byte()))
     );
-    // The recording notice follows the greeting.
-    assert!(find_prompt(&audio, "recording_notice", 5).is_some_and(|at| at >= start + welcome));
+    // The leak key follows the greeting, as configured ("燃气泄漏，请按一"), then the
+    // recording notice.
+    let offer = start + welcome;
+    let leak_offer = ["label_leak", "press_key", "digit_1"];
+    let notice_at = offer + leak_offer.iter().map(|p| frame_count(p)).sum::<usize>();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while find_prompt(&phone.rtp.audio(), "recording_notice", 5).is_none() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no recording notice"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let audio = phone.rtp.audio();
+    let mut at = offer;
+    for prompt in leak_offer {
+        assert_eq!(
+            find_prompt(&audio[at..], prompt, frame_count(prompt)),
+            Some(0),
+            "{prompt}"
+        );
+        at += frame_count(prompt);
+    }
+    assert_eq!(find_prompt(&audio, "recording_notice", 5), Some(notice_at));
     assert_eq!(phone.bye().await, 200);
     hotline.wait_idle().await;
 
@@ -296,7 +320,7 @@ async fn menu_key_two_files_a_repair_ticket_with_its_path() {
     phone.press_inband('2').await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let audio = phone.rtp.audio();
-    let menu = find_prompt(&audio, "main_menu", 10).expect("the menu played");
+    let menu = find_prompt(&audio, "label_leak", 10).expect("the menu played");
     assert!(
         find_prompt(&audio[menu..], "transfer_agent", 10).is_some(),
         "the queue announcement followed the key"
@@ -452,7 +476,16 @@ async fn staying_on_the_line_under_opt_out_records_the_caller_on_the_left() {
     let mut phone = hotline.phone().await;
     assert_eq!(phone.call().await, 200);
     // Greeting, notice and the 1 s response window pass without a key.
-    let before = frame_count("digit_1") + frame_count("recording_opt_out");
+    let before = [
+        "digit_1",
+        "recording_notice",
+        "recording_opt_out",
+        "press_key",
+        "digit_9",
+    ]
+    .iter()
+    .map(|p| frame_count(p))
+    .sum::<usize>();
     tokio::time::sleep(Duration::from_millis(before as u64 * 20 + 1300)).await;
     // 1 s of a 500 Hz tone from the caller.
     phone.send_audio(&tone_500hz(8000)).await;
@@ -498,8 +531,9 @@ async fn calls_ended_every_way_leave_nothing_behind() {
     let hotline = Hotline::start(|flow| {
         policy(short_greeting(flow), "off")
             .replace(
-                "{ digit = \"0\", next = \"person\" },",
-                "{ digit = \"0\", next = \"person\" },\n  { digit = \"9\", next = \"bye\" },",
+                "{ digit = \"0\", next = \"person\", label = \"label_person\" },",
+                "{ digit = \"0\", next = \"person\", label = \"label_person\" },\n  \
+                 { digit = \"9\", next = \"bye\", label = \"goodbye\" },",
             )
             .replace(
                 "\n[acd]\n",
@@ -549,7 +583,7 @@ async fn calls_ended_every_way_leave_nothing_behind() {
     ))
     .await;
     assert!(find_prompt(&phone.rtp.audio(), "digit_1", frame_count("digit_1")).is_some());
-    assert!(find_prompt(&phone.rtp.audio(), "main_menu", 5).is_some());
+    assert!(find_prompt(&phone.rtp.audio(), "label_leak", 5).is_some());
     assert_eq!(phone.bye().await, 200);
     sqlx::raw_sql("ROLLBACK").execute(&mut lock).await.unwrap();
     hotline.wait_idle().await;
@@ -585,8 +619,10 @@ async fn reload_changes_new_calls_only_and_refuses_a_bad_file() {
     // Keys 2 and 3 swap for new calls: 2 is billing now.
     let text = std::fs::read_to_string(&hotline.config_path).unwrap();
     let changed = text.replace(
-        "{ digit = \"2\", next = \"repair\" },\n  { digit = \"3\", next = \"billing\" },",
-        "{ digit = \"2\", next = \"billing\" },\n  { digit = \"3\", next = \"repair\" },",
+        "{ digit = \"2\", next = \"repair\", label = \"label_repair\" },\n  \
+         { digit = \"3\", next = \"billing\", label = \"label_billing\" },",
+        "{ digit = \"2\", next = \"billing\", label = \"label_billing\" },\n  \
+         { digit = \"3\", next = \"repair\", label = \"label_repair\" },",
     );
     assert_ne!(text, changed);
     std::fs::write(&hotline.config_path, &changed).unwrap();
@@ -730,8 +766,9 @@ async fn keyed_account_number_lands_on_the_ticket() {
     let hotline = Hotline::start(|flow| {
         policy(short_greeting(flow), "off")
             .replace(
-                "{ digit = \"0\", next = \"person\" },",
-                "{ digit = \"0\", next = \"person\" },\n  { digit = \"6\", next = \"account\" },",
+                "{ digit = \"0\", next = \"person\", label = \"label_person\" },",
+                "{ digit = \"0\", next = \"person\", label = \"label_person\" },\n  \
+                 { digit = \"6\", next = \"account\", label = \"label_billing\" },",
             )
             .replace(
                 "\n[acd]\n",
@@ -799,7 +836,7 @@ async fn a_call_goes_on_while_the_database_is_stopped_and_lands_once_when_it_is_
     phone.press_inband('2').await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let audio = phone.rtp.audio();
-    let menu = find_prompt(&audio, "main_menu", 10).expect("the menu played");
+    let menu = find_prompt(&audio, "label_leak", 10).expect("the menu played");
     assert!(
         find_prompt(&audio[menu..], "transfer_agent", 10).is_some(),
         "the key took the caller on to the queue"
@@ -951,7 +988,7 @@ async fn outage_announcements_play_before_the_menu() {
     ))
     .await;
     let audio = phone.rtp.audio();
-    let menu = find_prompt(&audio, "main_menu", 10).expect("the menu played");
+    let menu = find_prompt(&audio, "label_leak", 10).expect("the menu played");
     let generic = find_prompt(&audio[..menu], "outage_generic", 10)
         .expect("the generic outage prompt played before the menu");
     // In the order they were set: the rendered one first, whole.

@@ -450,3 +450,70 @@ fn call_section_problems_name_their_line_and_key() {
     // The built-in [ivr] names queues this [acd] lacks.
     assert!(errors.find("ivr.leak.queue").is_some(), "{errors}");
 }
+
+/// The line (1-based) of the first line of `text` that starts with `start`.
+fn line_starting(text: &str, start: &str) -> usize {
+    text.lines().position(|l| l.starts_with(start)).unwrap() + 1
+}
+
+#[test]
+fn keys_live_at_once_must_differ_and_the_message_names_both_lines() {
+    let flow = config::BUILTIN_CALL_FLOW.replace(
+        "policy = \"announce\"",
+        "policy = \"opt_in\"\nopt_in_digit = \"1\"",
+    );
+    let errors = problems(&flow, &[]);
+    let (line, _, message) = at(&errors, "ivr.recording.opt_in_digit");
+    assert_eq!(line, line_starting(&flow, "opt_in_digit"));
+    let leak_line = line_starting(&flow, "digit = \"1\"");
+    assert!(
+        message.contains(&format!(
+            "also the leak key at ivr.leak.digit (line {leak_line})"
+        )),
+        "{message}"
+    );
+    assert_eq!(errors.len(), 1, "{errors}");
+
+    // A menu option on the leak key, the leak key left at its default.
+    let flow = config::BUILTIN_CALL_FLOW
+        .replace("digit = \"1\"\n", "")
+        .replace("{ digit = \"4\",", "{ digit = \"1\",");
+    let errors = problems(&flow, &[]);
+    let error = errors.iter().next().unwrap();
+    assert_eq!(error.key, "ivr.flows.main.nodes.menu.options.2", "{errors}");
+    assert!(
+        error
+            .message
+            .contains("also the leak key at ivr.leak.digit (default)"),
+        "{errors}"
+    );
+}
+
+#[test]
+fn a_recorded_menu_prompt_is_a_warning_not_an_error() {
+    let mut flow = config::BUILTIN_CALL_FLOW.replace(
+        "kind = \"menu\"\n",
+        "kind = \"menu\"\nprompts = [\"welcome\"]\n",
+    );
+    for label in ["repair", "billing", "consultation", "complaint", "person"] {
+        flow = flow.replace(&format!(", label = \"label_{label}\""), "");
+    }
+    let config = config::load_str_with_env(&flow, "recorded.toml", &env_of(&[])).unwrap();
+    assert_eq!(config.warnings.len(), 1, "{:?}", config.warnings);
+    let warning = &config.warnings[0];
+    assert_eq!(warning.key, "ivr.flows.main.nodes.menu.prompts");
+    assert_eq!(
+        warning.position.unwrap().line,
+        line_starting(&flow, "prompts = [\"welcome\"]")
+    );
+    assert!(warning.message.starts_with("warning: "), "{warning}");
+    assert!(warning.message.contains("cannot be checked"), "{warning}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("recorded.toml");
+    std::fs::write(&path, &flow).unwrap();
+    assert_eq!(config::run_check(&path), ExitCode::SUCCESS);
+    // The shipped flow speaks every key itself: nothing to warn about.
+    let shipped = config::load_str_with_env("", "(defaults)", &env_of(&[])).unwrap();
+    assert_eq!(shipped.warnings, Vec::new());
+}

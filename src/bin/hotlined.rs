@@ -84,6 +84,9 @@ async fn main() -> ExitCode {
         eprintln!("hotlined: {err}");
         return ExitCode::FAILURE;
     }
+    for warning in &config.warnings {
+        tracing::warn!("configuration: {warning}");
+    }
     match run(config, args.config.clone()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

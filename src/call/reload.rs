@@ -41,6 +41,9 @@ impl Reloader {
             Ok(new) => {
                 let old = self.current();
                 warn_restart_only_changes(&old, &new);
+                for warning in &new.warnings {
+                    tracing::warn!("configuration: {warning}");
+                }
                 let new = Arc::new(new);
                 self.current.send_replace(new.clone());
                 tracing::info!("configuration reloaded: new calls use it");

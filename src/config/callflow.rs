@@ -104,8 +104,14 @@ pub(super) fn validate(
     let queues = acd.queue_names();
     match prompt_names(&media.sounds_dir) {
         Ok(prompts) => {
-            for problem in crate::ivr::validate(ivr, &prompts, &queues) {
-                problems.report(&problem.path, problem.message);
+            let locate = |key: &str| problems.locate(key);
+            let found = crate::ivr::validate(ivr, &prompts, &queues, &locate);
+            for problem in found {
+                if problem.is_warning() {
+                    problems.warn(&problem.path, problem.message);
+                } else {
+                    problems.report(&problem.path, problem.message);
+                }
             }
         }
         Err(message) => problems.report("media.sounds_dir", message),
@@ -124,7 +130,11 @@ mod tests {
         let flow = builtin();
         let prompts = prompt_names(Path::new("sounds/zh-CN")).unwrap();
         let queues = flow.acd.queue_names();
-        assert_eq!(crate::ivr::validate(&flow.ivr, &prompts, &queues), vec![]);
+        let locate = |key: &str| key.to_owned();
+        assert_eq!(
+            crate::ivr::validate(&flow.ivr, &prompts, &queues, &locate),
+            vec![]
+        );
         assert_eq!(
             crate::acd::validate(&flow.acd, &flow.ivr.leak.queue),
             vec![]

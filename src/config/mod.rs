@@ -56,6 +56,10 @@ pub struct Config {
     pub ivr: crate::ivr::IvrConfig,
     /// Queues and agents; without `[acd]` the built-in queues of `deploy/callflow.toml`.
     pub acd: crate::acd::AcdConfig,
+    /// What the checks found unwise or uncheckable but let run (`FILE:LINE:COL: KEY:
+    /// warning: …`); the daemon logs them at start and on reload.
+    #[serde(skip)]
+    pub warnings: Vec<ConfigError>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -298,6 +302,7 @@ pub fn load_str_with_env(
     }
     config.tickets.calendar.time_zone = config.daemon.time_zone.clone();
     config.validate(url_from_env, &mut problems);
+    config.warnings = problems.take_warnings();
     problems.finish(config)
 }
 
@@ -320,8 +325,14 @@ pub fn check_file(path: impl AsRef<Path>) -> Result<Config, ConfigErrors> {
 pub fn run_check(path: impl AsRef<Path>) -> ExitCode {
     let path = path.as_ref();
     match check_file(path) {
-        Ok(_) => {
-            println!("{}: ok", path.display());
+        Ok(config) => {
+            for warning in &config.warnings {
+                eprintln!("{warning}");
+            }
+            match config.warnings.len() {
+                0 => println!("{}: ok", path.display()),
+                n => println!("{}: ok, with {n} warning(s)", path.display()),
+            }
             ExitCode::SUCCESS
         }
         Err(errors) => {

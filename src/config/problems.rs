@@ -106,6 +106,8 @@ impl<'a> IntoIterator for &'a ConfigErrors {
 pub struct Problems<'s> {
     source: &'s ConfigSource,
     errors: Vec<ConfigError>,
+    /// Findings that do not stop the configuration from running (`warning: …`).
+    warnings: Vec<ConfigError>,
     /// Array elements the loader had to drop (`(array path, index in the file)`), so that
     /// indices of the typed values can be translated back to the file's.
     removed_elements: Vec<(String, usize)>,
@@ -116,6 +118,7 @@ impl<'s> Problems<'s> {
         Problems {
             source,
             errors: Vec::new(),
+            warnings: Vec::new(),
             removed_elements: Vec::new(),
         }
     }
@@ -135,25 +138,50 @@ impl<'s> Problems<'s> {
 
     /// Reports on a key path whose indices are already the file's.
     pub(crate) fn report_file_key(&mut self, key: String, message: String) {
+        let error = self.placed(key, message);
+        self.errors.push(error);
+    }
+
+    /// Notes something that cannot be checked or is unwise, without refusing the file; the
+    /// message is shown as `warning: …`.
+    pub fn warn(&mut self, key_path: &str, message: impl Into<String>) {
+        let key = self.file_path(key_path);
+        let warning = self.placed(key, format!("warning: {}", message.into()));
+        self.warnings.push(warning);
+    }
+
+    fn placed(&self, key: String, message: String) -> ConfigError {
         let position = if key.is_empty() {
             None
         } else {
             self.source.nearest_position(&key)
         };
-        self.errors.push(ConfigError {
+        ConfigError {
             origin: self.source.origin().to_owned(),
             position,
             key,
             message,
-        });
+        }
     }
 
-    /// Names another key in a message: `grpc.tokens[1] (line 18)`, with the file's indices.
+    /// The warnings so far, in file order; they stay out of [`Problems::finish`]'s errors.
+    pub fn take_warnings(&mut self) -> Vec<ConfigError> {
+        let mut warnings = std::mem::take(&mut self.warnings);
+        warnings.sort_by_key(|w| w.position);
+        warnings
+    }
+
+    /// Names another key in a message: `grpc.tokens[1] (line 18)`, with the file's indices;
+    /// a key the file does not write is named with `(default)`.
     pub fn locate(&self, key_path: &str) -> String {
         let key = self.file_path(key_path);
-        match self.source.nearest_position(&key) {
+        let written = self
+            .source
+            .position(&key)
+            .or_else(|| self.source.position(&bracket_indices(&key)));
+        match written {
             Some(p) => format!("{key} (line {})", p.line),
-            None => key,
+            None => format!("{key} (default)"),
         }
     }
 
@@ -213,6 +241,22 @@ impl<'s> Problems<'s> {
         out.push_str(rest);
         out
     }
+}
+
+/// `a.list.3.b` → `a.list[3].b`: the sections' validators write indices as path segments.
+fn bracket_indices(key: &str) -> String {
+    let mut out = String::with_capacity(key.len() + 2);
+    for (i, segment) in key.split('.').enumerate() {
+        if i > 0 && segment.bytes().all(|b| b.is_ascii_digit()) {
+            out.push_str(&format!("[{segment}]"));
+        } else {
+            if i > 0 {
+                out.push('.');
+            }
+            out.push_str(segment);
+        }
+    }
+    out
 }
 
 #[cfg(test)]

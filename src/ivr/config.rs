@@ -147,6 +147,11 @@ pub struct LeakConfig {
     pub digit: Digit,
     /// The emergency agent queue (an `[acd.queues]` name).
     pub queue: String,
+    /// The phrase spoken before "请按" and the leak digit ("燃气泄漏").
+    pub label: String,
+    /// Offer the leak key right after each flow's greeting. Turn off only when the greeting
+    /// is a recording that already names the key.
+    pub speak_after_greeting: bool,
 }
 
 impl Default for LeakConfig {
@@ -154,6 +159,8 @@ impl Default for LeakConfig {
         LeakConfig {
             digit: Digit('1'),
             queue: "emergency".into(),
+            label: "label_leak".into(),
+            speak_after_greeting: true,
         }
     }
 }
@@ -191,18 +198,6 @@ impl Default for RecordingConfig {
             opt_in_digit: Digit('2'),
             response_window_secs: 3,
             record_leak_calls: true,
-        }
-    }
-}
-
-impl RecordingPolicy {
-    /// The prompt that explains this policy to the caller.
-    pub fn notice_prompt(self) -> Option<&'static str> {
-        match self {
-            RecordingPolicy::Announce => Some("recording_notice"),
-            RecordingPolicy::OptOut => Some("recording_opt_out"),
-            RecordingPolicy::OptIn => Some("recording_opt_in"),
-            RecordingPolicy::Off => None,
         }
     }
 }
@@ -381,6 +376,9 @@ fn no_input() -> String {
 fn hash_key() -> Digit {
     Digit('#')
 }
+fn entry_done() -> String {
+    "entry_done".into()
+}
 fn goodbye() -> Vec<String> {
     vec!["goodbye".into()]
 }
@@ -431,6 +429,9 @@ pub enum Node {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Menu {
+    /// A recording of the whole menu, keys included. Empty (the default): the menu speaks
+    /// its options itself from their labels, so what it says always matches its keys.
+    #[serde(default)]
     pub prompts: Vec<String>,
     pub options: Vec<MenuOption>,
     #[serde(default = "default_timeout")]
@@ -452,6 +453,9 @@ pub struct Menu {
 pub struct MenuOption {
     pub digit: Digit,
     pub next: String,
+    /// The phrase naming this choice ("故障报修"), spoken as "label, 请按 digit".
+    #[serde(default)]
+    pub label: Option<String>,
 }
 
 /// Key entry. The leak digit alone (then `#` or silence) still means "leak": entries have at
@@ -466,6 +470,9 @@ pub struct Collect {
     pub max_len: usize,
     #[serde(default = "hash_key")]
     pub terminator: Digit,
+    /// The phrase spoken after the prompts, before "请按" and the terminator ("输入完毕").
+    #[serde(default = "entry_done")]
+    pub terminator_prompt: String,
     /// Silence before the first key and between keys.
     #[serde(default = "default_timeout")]
     pub timeout_secs: u64,
@@ -645,6 +652,15 @@ impl IvrConfig {
 pub struct ValidationError {
     pub path: String,
     pub message: String,
+    /// A warning: the configuration still runs, but something cannot be checked.
+    pub warning: bool,
+}
+
+impl ValidationError {
+    /// Whether the problem is a warning rather than an error.
+    pub fn is_warning(&self) -> bool {
+        self.warning
+    }
 }
 
 impl fmt::Display for ValidationError {
@@ -661,17 +677,28 @@ impl Problems {
         self.0.push(ValidationError {
             path: path.into(),
             message: message.into(),
+            warning: false,
+        });
+    }
+
+    pub(crate) fn warn(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.0.push(ValidationError {
+            path: path.into(),
+            message: message.into(),
+            warning: true,
         });
     }
 }
 
-/// Checks the whole `[ivr]` table and returns every problem found (empty when it is fine).
-/// `available_prompts` are the prompt names found in the sounds directory; `known_queues` are
-/// the `[acd.queues]` names.
+/// Checks the whole `[ivr]` table and returns every problem found (empty when it is fine),
+/// warnings included ([`ValidationError::is_warning`]). `available_prompts` are the prompt
+/// names found in the sounds directory; `known_queues` are the `[acd.queues]` names; `locate`
+/// names another key in a message, with its line in the file when the caller knows it.
 pub fn validate(
     config: &IvrConfig,
     available_prompts: &BTreeSet<String>,
     known_queues: &BTreeSet<String>,
+    locate: &dyn Fn(&str) -> String,
 ) -> Vec<ValidationError> {
     let mut problems = Problems(Vec::new());
     let p = &mut problems;
@@ -697,23 +724,16 @@ pub fn validate(
     for name in ENGINE_PROMPTS {
         prompt_check(p, "ivr".into(), name);
     }
-    let rec = &config.recording;
-    if let Some(notice) = rec.policy.notice_prompt() {
-        prompt_check(p, "ivr.recording.policy".into(), notice);
+    for prompt in config.recording.notice_prompts() {
+        prompt_check(p, "ivr.recording.policy".into(), &prompt);
     }
-    let leak = config.leak.digit;
-    if rec.policy == RecordingPolicy::OptOut && rec.opt_out_digit == leak {
-        p.add(
-            "ivr.recording.opt_out_digit",
-            format!("key {leak} is the leak digit: choose another key to refuse recording"),
-        );
+    if config.leak.speak_after_greeting {
+        let keys = ["ivr.leak.label", "ivr.leak.digit", "ivr.leak.digit"];
+        for (key, prompt) in keys.iter().zip(config.leak.offer()) {
+            prompt_check(p, (*key).into(), &prompt);
+        }
     }
-    if rec.policy == RecordingPolicy::OptIn && rec.opt_in_digit == leak {
-        p.add(
-            "ivr.recording.opt_in_digit",
-            format!("key {leak} is the leak digit: choose another key to accept recording"),
-        );
-    }
+    super::keys::validate_keys(config, locate, p);
 
     validate_hours(config, p);
 
@@ -791,7 +811,15 @@ pub fn validate(
             for (key, prompt) in node.prompts() {
                 prompt_check(p, format!("{at}.{key}"), prompt);
             }
-            validate_node(node, &at, flow, leak, known_queues, p);
+            for (key, prompt) in node.spoken_prompts(&config.leak) {
+                let path = if key.starts_with("ivr.") {
+                    key
+                } else {
+                    format!("{at}.{key}")
+                };
+                prompt_check(p, path, &prompt);
+            }
+            validate_node(node, &at, flow, known_queues, p);
         }
         validate_graph(flow, &base, p);
     }
@@ -802,7 +830,6 @@ fn validate_node(
     node: &Node,
     at: &str,
     flow: &Flow,
-    leak: Digit,
     known_queues: &BTreeSet<String>,
     p: &mut Problems,
 ) {
@@ -818,24 +845,6 @@ fn validate_node(
     };
     match node {
         Node::Menu(menu) => {
-            let mut seen: BTreeMap<Digit, usize> = BTreeMap::new();
-            for (i, option) in menu.options.iter().enumerate() {
-                if option.digit == leak {
-                    p.add(
-                        format!("{at}.options.{i}"),
-                        format!("key {leak} is the leak digit, which always goes to the emergency line: use another key"),
-                    );
-                }
-                if let Some(first) = seen.insert(option.digit, i) {
-                    p.add(
-                        format!("{at}.options.{i}"),
-                        format!(
-                            "key {} is already used by options.{first}: each key may appear once per menu",
-                            option.digit
-                        ),
-                    );
-                }
-            }
             if menu.timeout_secs == 0 {
                 p.add(format!("{at}.timeout_secs"), "must be at least 1 second");
             }

@@ -416,11 +416,8 @@ impl CallEngine {
             started_at: info.local_time,
             flow: choice.as_ref().map(|c| c.flow.clone()).unwrap_or_default(),
         }));
-        let greeting = choice
-            .as_ref()
-            .and_then(|c| self.config.flows.get(&c.flow))
-            .map(|f| f.greeting.clone())
-            .unwrap_or_default();
+        let flow = choice.as_ref().and_then(|c| self.config.flows.get(&c.flow));
+        let prompts = self.config.intro_prompts(flow);
         if let Some(choice) = &choice {
             let slot = match &choice.slot {
                 TimeSlot::Holiday => "holiday".to_owned(),
@@ -438,8 +435,6 @@ impl CallEngine {
         if policy == RecordingPolicy::Off {
             self.consent(ConsentDecision::NotAsked, ConsentHow::PolicyOff, now, out);
         }
-        let mut prompts = greeting;
-        prompts.extend(policy.notice_prompt().map(str::to_owned));
         if prompts.is_empty() {
             self.enter_start(now, out);
         } else {
@@ -542,7 +537,7 @@ impl CallEngine {
                         self.announcements_played = true;
                         prompts.extend(self.announcements.iter().cloned());
                     }
-                    prompts.extend(menu.prompts.iter().cloned());
+                    prompts.extend(menu.spoken(&config.leak));
                     let playback = self.play(prompts, true, out);
                     self.phase = Phase::Menu {
                         node: name,
@@ -552,7 +547,7 @@ impl CallEngine {
                     };
                 }
                 Node::Collect(c) => {
-                    let playback = self.play(c.prompts.clone(), true, out);
+                    let playback = self.play(c.spoken(), true, out);
                     self.phase = Phase::Collect {
                         node: name,
                         playback: Some(playback),
@@ -816,7 +811,7 @@ impl CallEngine {
         } else {
             menu.no_input_prompt.clone()
         }];
-        prompts.extend(menu.prompts.iter().cloned());
+        prompts.extend(menu.spoken(&config.leak));
         let playback = self.play(prompts, true, out);
         self.phase = Phase::Menu {
             node,
@@ -891,7 +886,7 @@ impl CallEngine {
         } else {
             collect.invalid_prompt.clone()
         }];
-        prompts.extend(collect.prompts.iter().cloned());
+        prompts.extend(collect.spoken());
         let playback = self.play(prompts, true, out);
         self.phase = Phase::Collect {
             node,

@@ -6,6 +6,7 @@
 
 pub mod config;
 pub mod engine;
+pub mod keys;
 
 pub use config::{IvrConfig, ValidationError, validate};
 pub use engine::{

@@ -1,6 +1,6 @@
 //! Tests of the IVR engine and its configuration, on a simulated clock.
 
-use super::config::{IvrConfig, RecordingPolicy, TimeSlot, validate};
+use super::config::{IvrConfig, RecordingPolicy, TimeSlot, ValidationError, validate};
 use super::engine::*;
 use crate::tickets::Category;
 use chrono::{DateTime, TimeZone};
@@ -65,13 +65,12 @@ next = "menu"
 
 [flows.main.nodes.menu]
 kind = "menu"
-prompts = ["main_menu"]
 options = [
-  { digit = "2", next = "account" },
-  { digit = "3", next = "repair" },
-  { digit = "4", next = "submenu" },
-  { digit = "0", next = "agent" },
-  { digit = "9", next = "bye" },
+  { digit = "2", next = "account", label = "label_billing" },
+  { digit = "3", next = "repair", label = "label_repair" },
+  { digit = "4", next = "submenu", label = "label_consultation" },
+  { digit = "0", next = "agent", label = "label_person" },
+  { digit = "9", next = "bye", label = "goodbye" },
 ]
 fallback = "agent"
 
@@ -115,8 +114,7 @@ greeting = ["after_hours"]
 
 [flows.night.nodes.menu]
 kind = "menu"
-prompts = ["main_menu"]
-options = [{ digit = "0", next = "agent" }]
+options = [{ digit = "0", next = "agent", label = "label_person" }]
 fallback = "agent"
 
 [flows.night.nodes.agent]
@@ -151,6 +149,15 @@ pub(crate) fn prompts() -> BTreeSet<String> {
         "outage_generic",
         "goodbye",
         "after_hours",
+        "press_key",
+        "label_leak",
+        "label_repair",
+        "label_billing",
+        "label_consultation",
+        "label_person",
+        "entry_done",
+        "digit_star",
+        "digit_hash",
     ]
     .into_iter()
     .map(String::from)
@@ -168,6 +175,62 @@ pub(crate) fn queues() -> BTreeSet<String> {
 
 pub(crate) fn config() -> IvrConfig {
     toml::from_str(CONFIG).unwrap()
+}
+
+/// The menu node `name` of the sample's `main` flow, to change in a test.
+fn menu_mut<'c>(config: &'c mut IvrConfig, name: &str) -> &'c mut super::config::Menu {
+    match config.flows.get_mut("main").unwrap().nodes.get_mut(name) {
+        Some(super::config::Node::Menu(menu)) => menu,
+        _ => panic!("no menu node {name}"),
+    }
+}
+
+/// The sample's key entry (`main` flow, node `account`), to change in a test.
+fn account_mut(config: &mut IvrConfig) -> &mut super::config::Collect {
+    match config
+        .flows
+        .get_mut("main")
+        .unwrap()
+        .nodes
+        .get_mut("account")
+    {
+        Some(super::config::Node::Collect(collect)) => collect,
+        _ => panic!("no collect node account"),
+    }
+}
+
+/// Names keys by their path alone (the config loader adds file lines).
+pub(crate) fn locate(key: &str) -> String {
+    key.to_owned()
+}
+
+/// Only the errors of a validation, warnings left out.
+pub(crate) fn errors_of(found: Vec<ValidationError>) -> Vec<ValidationError> {
+    found.into_iter().filter(|e| !e.is_warning()).collect()
+}
+
+/// What the sample's main menu says: the leak key first, then each option in order.
+fn main_menu_spoken() -> Vec<String> {
+    names(&[
+        "label_leak",
+        "press_key",
+        "digit_1",
+        "label_billing",
+        "press_key",
+        "digit_2",
+        "label_repair",
+        "press_key",
+        "digit_3",
+        "label_consultation",
+        "press_key",
+        "digit_4",
+        "label_person",
+        "press_key",
+        "digit_0",
+        "goodbye",
+        "press_key",
+        "digit_9",
+    ])
 }
 
 /// Monday 2026-11-23, 10:00 in Shanghai: business hours, day shift.
@@ -313,8 +376,14 @@ fn assert_leak(actions: &[Action]) {
 }
 
 #[test]
-fn sample_config_is_valid() {
-    assert_eq!(validate(&config(), &prompts(), &queues()), Vec::new());
+fn sample_config_is_valid_and_warns_only_about_its_recorded_submenu() {
+    let found = validate(&config(), &prompts(), &queues(), &locate);
+    let paths: Vec<(&str, bool)> = found
+        .iter()
+        .map(|e| (e.path.as_str(), e.is_warning()))
+        .collect();
+    assert_eq!(paths, [("ivr.flows.main.nodes.submenu.prompts", true)]);
+    assert!(found[0].message.contains("cannot be checked"));
 }
 
 #[test]
@@ -333,7 +402,13 @@ fn answer_creates_a_draft_ticket_and_plays_greeting_with_notice() {
     );
     assert_eq!(
         prompts_of(&actions),
-        names(&["welcome", "recording_notice"])
+        names(&[
+            "welcome",
+            "label_leak",
+            "press_key",
+            "digit_1",
+            "recording_notice"
+        ])
     );
     assert!(!h.call.is_recording());
 }
@@ -364,7 +439,15 @@ fn leak_digit_during_the_consent_notice() {
     config.recording.policy = RecordingPolicy::OptOut;
     let mut h = Harness::new(config);
     let intro = h.answer(info(monday_morning()));
-    assert_eq!(prompts_of(&intro), names(&["recording_opt_out"]));
+    assert_eq!(
+        prompts_of(&intro),
+        names(&[
+            "recording_notice",
+            "recording_opt_out",
+            "press_key",
+            "digit_9"
+        ])
+    );
     let actions = h.key('1');
     assert_leak(&actions);
     assert_eq!(
@@ -485,13 +568,28 @@ fn collect_ends_at_max_length_and_retries_short_entries() {
     let actions = h.keys("123#");
     assert_eq!(
         prompts_of(&actions),
-        names(&["invalid_input", "enter_account"])
+        names(&[
+            "invalid_input",
+            "enter_account",
+            "entry_done",
+            "press_key",
+            "digit_hash"
+        ])
     );
     assert_eq!(h.call.current_node(), Some("account"));
     // Silence twice more: retries (2) run out, the caller reaches a person.
     let again = h.finish(&actions);
     let again = h.fire(&again);
-    assert_eq!(prompts_of(&again), names(&["no_input", "enter_account"]));
+    assert_eq!(
+        prompts_of(&again),
+        names(&[
+            "no_input",
+            "enter_account",
+            "entry_done",
+            "press_key",
+            "digit_hash"
+        ])
+    );
     let waiting = h.finish(&again);
     let last = h.fire(&waiting);
     assert_eq!(
@@ -508,10 +606,16 @@ fn menu_timeout_and_wrong_key_repeat_then_fallback_reaches_a_person() {
     let (_, at) = timer_set(&waiting).unwrap();
     assert_eq!(at, h.now + Duration::from_secs(5));
     let repeat = h.fire(&waiting);
-    assert_eq!(prompts_of(&repeat), names(&["no_input", "main_menu"]));
+    assert_eq!(
+        prompts_of(&repeat),
+        [names(&["no_input"]), main_menu_spoken()].concat()
+    );
     let repeat = h.key('7');
     assert!(has(&repeat, &Action::StopPlayback));
-    assert_eq!(prompts_of(&repeat), names(&["invalid_input", "main_menu"]));
+    assert_eq!(
+        prompts_of(&repeat),
+        [names(&["invalid_input"]), main_menu_spoken()].concat()
+    );
     let fallback = h.key('8');
     assert!(has(
         &fallback,
@@ -551,7 +655,7 @@ fn announcements_play_before_the_first_menu() {
     let news = h.finish(&intro);
     assert_eq!(prompts_of(&news), names(&["outage_generic"]));
     let menu = h.finish(&news);
-    assert_eq!(prompts_of(&menu), names(&["main_menu"]));
+    assert_eq!(prompts_of(&menu), main_menu_spoken());
 
     // A flow without an announcement node: injected into the menu's playback.
     let mut config = config();
@@ -561,7 +665,10 @@ fn announcements_play_before_the_first_menu() {
     call.announcements = vec!["outage_generic".into()];
     let intro = h.answer(call);
     let menu = h.finish(&intro);
-    assert_eq!(prompts_of(&menu), names(&["outage_generic", "main_menu"]));
+    assert_eq!(
+        prompts_of(&menu),
+        [names(&["outage_generic"]), main_menu_spoken()].concat()
+    );
 }
 
 #[test]
@@ -580,11 +687,11 @@ fn open_ticket_check_branches() {
         })
     ));
     let menu = h.finish(&status);
-    assert_eq!(prompts_of(&menu), names(&["main_menu"]));
+    assert_eq!(prompts_of(&menu), main_menu_spoken());
 
     let mut h = Harness::new(config());
     let menu = h.reach_main_menu();
-    assert_eq!(prompts_of(&menu), names(&["main_menu"]));
+    assert_eq!(prompts_of(&menu), main_menu_spoken());
 }
 
 #[test]
@@ -757,14 +864,26 @@ fn consent_opt_out_refused_by_key_or_given_by_silence() {
     config.recording.policy = RecordingPolicy::OptOut;
     let mut h = Harness::new(config.clone());
     let intro = h.answer(info(monday_morning()));
-    assert_eq!(prompts_of(&intro), names(&["welcome", "recording_opt_out"]));
+    assert_eq!(
+        prompts_of(&intro),
+        names(&[
+            "welcome",
+            "label_leak",
+            "press_key",
+            "digit_1",
+            "recording_notice",
+            "recording_opt_out",
+            "press_key",
+            "digit_9"
+        ])
+    );
     let refused = h.key('9');
     assert_eq!(
         consent(&refused),
         Some((ConsentDecision::Refused, ConsentHow::PressedDigit))
     );
     assert!(!has(&refused, &Action::StartRecording));
-    assert_eq!(prompts_of(&refused), names(&["main_menu"]));
+    assert_eq!(prompts_of(&refused), main_menu_spoken());
     // Hanging up later stops no recording that never started.
     let end = h.event(|now| Event::CallerHungUp { now });
     assert!(!has(&end, &Action::StopRecording));
@@ -790,7 +909,19 @@ fn consent_opt_in_needs_a_key() {
     config.recording.policy = RecordingPolicy::OptIn;
     let mut h = Harness::new(config.clone());
     let intro = h.answer(info(monday_morning()));
-    assert_eq!(prompts_of(&intro), names(&["welcome", "recording_opt_in"]));
+    assert_eq!(
+        prompts_of(&intro),
+        names(&[
+            "welcome",
+            "label_leak",
+            "press_key",
+            "digit_1",
+            "recording_notice",
+            "recording_opt_in",
+            "press_key",
+            "digit_2"
+        ])
+    );
     let window = h.finish(&intro);
     let given = h.key('2');
     assert!(has(
@@ -827,9 +958,12 @@ fn consent_off_is_not_asked() {
         consent(&actions),
         Some((ConsentDecision::NotAsked, ConsentHow::PolicyOff))
     );
-    assert_eq!(prompts_of(&actions), names(&["welcome"]));
+    assert_eq!(
+        prompts_of(&actions),
+        names(&["welcome", "label_leak", "press_key", "digit_1"])
+    );
     let menu = h.finish(&actions);
-    assert_eq!(prompts_of(&menu), names(&["main_menu"]));
+    assert_eq!(prompts_of(&menu), main_menu_spoken());
     // A leak under `off` is still not recorded.
     let leak = h.key('1');
     assert_leak(&leak);
@@ -897,7 +1031,13 @@ fn flow_selection_by_shift_crossing_midnight() {
     let intro = h.answer(info(at(24, 2, 0)));
     assert_eq!(
         prompts_of(&intro),
-        names(&["after_hours", "recording_notice"])
+        names(&[
+            "after_hours",
+            "label_leak",
+            "press_key",
+            "digit_1",
+            "recording_notice"
+        ])
     );
     assert_eq!(h.call.flow().unwrap().flow, "night");
 }
@@ -970,7 +1110,7 @@ mod validation {
     }
 
     fn errors_for(config: &IvrConfig) -> Vec<ValidationError> {
-        validate(config, &prompts(), &queues())
+        errors_of(validate(config, &prompts(), &queues(), &locate))
     }
 
     fn paths(errors: &[ValidationError]) -> Vec<&str> {
@@ -978,16 +1118,14 @@ mod validation {
     }
 
     fn main_menu(config: &mut IvrConfig) -> &mut super::super::config::Menu {
-        match config.flows.get_mut("main").unwrap().nodes.get_mut("menu") {
-            Some(Node::Menu(menu)) => menu,
-            _ => panic!("menu node"),
-        }
+        menu_mut(config, "menu")
     }
 
     fn option(digit: char, next: &str) -> MenuOption {
         MenuOption {
             digit: Digit::new(digit).unwrap(),
             next: next.into(),
+            label: Some("label_person".into()),
         }
     }
 
@@ -1032,15 +1170,30 @@ mod validation {
     #[test]
     fn missing_prompt_file() {
         let mut config = config();
-        main_menu(&mut config).prompts.push("main_menu_v2".into());
+        let Some(Node::Menu(submenu)) = config
+            .flows
+            .get_mut("main")
+            .unwrap()
+            .nodes
+            .get_mut("submenu")
+        else {
+            panic!("submenu")
+        };
+        submenu.prompts.push("main_menu_v2".into());
         let mut available = prompts();
         available.remove("leak_safety_advice");
-        let errors = validate(&config, &available, &queues());
+        available.remove("digit_3");
+        let errors = errors_of(validate(&config, &available, &queues(), &locate));
         assert_eq!(
             paths(&errors),
-            ["ivr", "ivr.flows.main.nodes.menu.prompts.1"]
+            [
+                "ivr",
+                "ivr.flows.main.nodes.menu.options.1",
+                "ivr.flows.main.nodes.submenu.prompts.1"
+            ]
         );
-        assert!(errors[1].message.contains("sounds/zh-CN/main_menu_v2.wav"));
+        assert!(errors[1].message.contains("sounds/zh-CN/digit_3.wav"));
+        assert!(errors[2].message.contains("sounds/zh-CN/main_menu_v2.wav"));
     }
 
     #[test]
@@ -1049,7 +1202,13 @@ mod validation {
         main_menu(&mut config).options.push(option('3', "agent"));
         let errors = errors_for(&config);
         assert_eq!(paths(&errors), ["ivr.flows.main.nodes.menu.options.5"]);
-        assert!(errors[0].message.contains("already used by options.1"));
+        assert!(
+            errors[0]
+                .message
+                .contains("also a menu option at ivr.flows.main.nodes.menu.options.1"),
+            "{}",
+            errors[0].message
+        );
     }
 
     #[test]
@@ -1058,7 +1217,13 @@ mod validation {
         main_menu(&mut config).options.push(option('1', "agent"));
         let errors = errors_for(&config);
         assert_eq!(paths(&errors), ["ivr.flows.main.nodes.menu.options.5"]);
-        assert!(errors[0].message.contains("leak digit"));
+        assert!(
+            errors[0]
+                .message
+                .contains("also the leak key at ivr.leak.digit"),
+            "{}",
+            errors[0].message
+        );
     }
 
     #[test]
@@ -1157,15 +1322,7 @@ mod validation {
     #[test]
     fn collect_and_consent_keys_keep_the_leak_digit_unambiguous() {
         let mut config = config();
-        let Some(Node::Collect(collect)) = config
-            .flows
-            .get_mut("main")
-            .unwrap()
-            .nodes
-            .get_mut("account")
-        else {
-            panic!("collect node")
-        };
+        let collect = account_mut(&mut config);
         collect.min_len = 1;
         config.recording.policy = RecordingPolicy::OptOut;
         config.recording.opt_out_digit = Digit::new('1').unwrap();
@@ -1208,10 +1365,10 @@ mod validation {
             paths(&errors),
             [
                 "ivr.leak.queue",
-                "ivr.flows.holiday.nodes",
-                "ivr.flows.main.nodes.menu.options.5.next",
                 "ivr.flows.main.nodes.menu.options.5",
                 "ivr.flows.main.nodes.menu.options.6",
+                "ivr.flows.holiday.nodes",
+                "ivr.flows.main.nodes.menu.options.5.next",
                 "ivr.flows.night.nodes.orphan.prompts.0",
                 "ivr.flows.night.nodes.orphan",
             ]
@@ -1229,3 +1386,5 @@ fn calendar_dates_may_be_bare_toml_dates() {
     let err = toml::from_str::<IvrConfig>(&bad).unwrap_err().to_string();
     assert!(err.contains("is not a date"), "{err}");
 }
+
+mod spoken_keys;

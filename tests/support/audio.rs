@@ -201,3 +201,17 @@ fn best_match(
     }
     best
 }
+
+/// How well `short` (a prompt under one second, such as a digit) matches `recording` near
+/// `around`, within `slack` either way: the best normalised correlation, 0.0 when nothing fits.
+#[allow(dead_code)] // Each test binary includes this file; not every one uses every helper.
+pub fn short_match(recording: &[i16], short: &[i16], around: usize, slack: usize) -> f64 {
+    let energy = prefix_energy(recording);
+    best_match(
+        recording,
+        &energy,
+        short,
+        around.saturating_sub(slack)..around + slack + 1,
+    )
+    .1
+}

@@ -878,6 +878,9 @@ impl Dispatcher {
             ivr::Action::RecordConsent(record) => {
                 self.journal.record(&call.id, CallEntry::Consent(record));
             }
+            ivr::Action::SurveyResult(answer) => {
+                self.journal.record(&call.id, CallEntry::Survey(answer));
+            }
         }
     }
 
@@ -968,7 +971,9 @@ impl Dispatcher {
                 }
                 AcdAction::StartTimer { id, at } => self.set_timer(TimerKey::Acd(id.0), at),
                 AcdAction::CancelTimer { id } => self.cancel_timer(TimerKey::Acd(id.0)),
-                AcdAction::Waiting { .. } | AcdAction::Overflow { .. } => {}
+                AcdAction::Waiting { .. }
+                | AcdAction::Overflow { .. }
+                | AcdAction::Position { .. } => {}
             }
         }
         results

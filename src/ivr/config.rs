@@ -5,6 +5,7 @@
 //! Owns the shape and the meaning of the IVR settings; must not read files (the config loader
 //! does) nor look at the sounds directory (the caller passes the prompt names it found).
 
+use super::survey::SurveyConfig;
 use crate::tickets::Category;
 use chrono::{Datelike, NaiveDate, NaiveDateTime, Timelike, Weekday};
 use serde::{Deserialize, Deserializer};
@@ -14,7 +15,7 @@ use std::fmt;
 /// One DTMF key: `0`–`9`, `*` or `#`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
 #[serde(try_from = "String")]
-pub struct Digit(char);
+pub struct Digit(pub(super) char);
 
 impl Digit {
     pub fn new(key: char) -> Option<Digit> {
@@ -126,6 +127,9 @@ pub struct IvrConfig {
     pub leak: LeakConfig,
     #[serde(default)]
     pub recording: RecordingConfig,
+    /// The post-call satisfaction survey.
+    #[serde(default)]
+    pub survey: SurveyConfig,
     #[serde(default)]
     pub calendar: Calendar,
     #[serde(default)]
@@ -724,6 +728,9 @@ pub fn validate(
     for name in ENGINE_PROMPTS {
         prompt_check(p, "ivr".into(), name);
     }
+    for name in super::position::announcement_prompts() {
+        prompt_check(p, "ivr".into(), &name);
+    }
     for prompt in config.recording.notice_prompts() {
         prompt_check(p, "ivr.recording.policy".into(), &prompt);
     }
@@ -734,6 +741,8 @@ pub fn validate(
         }
     }
     super::keys::validate_keys(config, locate, p);
+    let prompt_exists = |name: &str| available_prompts.contains(name);
+    super::survey::validate_survey(&config.survey, &prompt_exists, locate, p);
 
     validate_hours(config, p);
 

@@ -1,14 +1,18 @@
 //! One call's walk through the IVR: a sans-IO state machine. The driver feeds `Event`s (each
 //! with the current `Instant`) and carries out the returned `Action`s; timers are actions too.
 //!
-//! Owns the caller's path, the leak fast track and the recording consent; must not do I/O, read
-//! a clock or decide which agent answers (that is the ACD's job).
+//! Owns the caller's path, the leak fast track, the recording consent, what a waiting caller
+//! hears and the post-call survey (`survey` below); must not do I/O, read a clock or decide
+//! which agent answers or a caller's queue position (that is the ACD's job).
+
+mod survey;
 
 use super::config::{
     Collect, DEFAULT_TIMEOUT_SECS, Digit, FlowChoice, IvrConfig, Menu, Node, RecordingPolicy,
     TimeSlot,
 };
 use crate::tickets::Category;
+use crate::tickets::callback::Rating;
 use chrono::{DateTime, TimeDelta};
 use chrono_tz::Tz;
 use std::sync::Arc;
@@ -52,6 +56,11 @@ pub enum QueueResult {
     NoAgent,
     /// Waited long enough: hand the call to `uri`.
     Overflow { uri: String },
+    /// Tell the caller their place: `ahead` callers before them, about `wait_minutes`.
+    Position {
+        ahead: u32,
+        wait_minutes: Option<u32>,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -79,6 +88,12 @@ pub enum Event {
     /// The agent rung by the ACD picked up.
     AgentAnswered {
         agent: String,
+        now: Instant,
+    },
+    /// The agent's leg ended while the caller was with them: the agent hung up first, or the
+    /// agent's desk handed the caller over to the survey (the driver then hung the agent up).
+    /// The caller hears the survey when it applies, else the call ends.
+    AgentLeft {
         now: Instant,
     },
     /// The transfer target picked up (the driver has bridged the call).
@@ -153,6 +168,15 @@ pub enum TicketUpdate {
     },
 }
 
+/// The caller's answer to the post-call survey.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SurveyAnswer {
+    pub rating: Rating,
+    /// The key pressed (`ivr.survey.<rating>.digit` when it was answered).
+    pub key: char,
+    pub at: DateTime<Tz>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     /// Play the prompts (`sounds/zh-CN/<name>.wav`) in order. With `barge_in` the media layer
@@ -197,6 +221,8 @@ pub enum Action {
     HangUp,
     Ticket(TicketUpdate),
     RecordConsent(ConsentRecord),
+    /// The caller rated the service: for the call row, its ticket and the agent's desk.
+    SurveyResult(SurveyAnswer),
 }
 
 #[derive(Debug, Clone)]
@@ -234,6 +260,8 @@ enum Phase {
         leak: bool,
         playback: PlaybackId,
         transferring: bool,
+        /// A position announcement to play when the current prompt ends.
+        announcement: Option<Vec<String>>,
     },
     /// A transfer node's target is being called.
     Transferring {
@@ -244,6 +272,12 @@ enum Phase {
         playback: Option<PlaybackId>,
     },
     Connected,
+    /// The post-call survey: its prompt, then the wait for a key.
+    Survey {
+        playback: Option<PlaybackId>,
+        timer: Option<TimerId>,
+        failures: u32,
+    },
     Ended,
 }
 
@@ -265,6 +299,8 @@ pub struct CallEngine {
     consent_decided: bool,
     recording: bool,
     leak: bool,
+    /// The agent the caller is (or was last) connected with.
+    agent: Option<String>,
 }
 
 impl CallEngine {
@@ -281,6 +317,7 @@ impl CallEngine {
             consent_decided: false,
             recording: false,
             leak: false,
+            agent: None,
         }
     }
 
@@ -333,10 +370,14 @@ impl CallEngine {
             Event::AgentAnswered { agent, .. } => {
                 if let Phase::Queued { .. } = self.phase {
                     out.push(Action::StopPlayback);
-                    out.push(Action::Bridge { agent });
+                    out.push(Action::Bridge {
+                        agent: agent.clone(),
+                    });
+                    self.agent = Some(agent);
                     self.phase = Phase::Connected;
                 }
             }
+            Event::AgentLeft { now } => self.on_agent_left(now, &mut out),
             Event::TransferAnswered { .. } => match self.phase {
                 Phase::Queued {
                     transferring: true, ..
@@ -499,6 +540,7 @@ impl CallEngine {
             leak,
             playback,
             transferring: false,
+            announcement: None,
         };
     }
 
@@ -654,6 +696,9 @@ impl CallEngine {
                 playback, timer, ..
             } => (playback.is_some(), *timer),
             Phase::HangingUp { playback } => (playback.is_some(), None),
+            Phase::Survey {
+                playback, timer, ..
+            } => (playback.is_some(), *timer),
             Phase::Ringing | Phase::Transferring { .. } | Phase::Connected | Phase::Ended => {
                 (false, None)
             }
@@ -721,6 +766,7 @@ impl CallEngine {
         match &mut self.phase {
             Phase::Intro { .. } => self.consent_digit(digit, now, out),
             Phase::Menu { .. } => self.menu_digit(digit, now, out),
+            Phase::Survey { .. } => self.survey_digit(digit, now, out),
             Phase::Collect {
                 playback,
                 timer,
@@ -932,6 +978,10 @@ impl CallEngine {
                     None => self.enter_last_resort(out),
                 }
             }
+            Phase::Survey { playback, .. } if *playback == Some(id) => {
+                *playback = None;
+                self.survey_listen(now, out);
+            }
             Phase::Menu { playback, node, .. } | Phase::Collect { playback, node, .. }
                 if *playback == Some(id) =>
             {
@@ -947,10 +997,19 @@ impl CallEngine {
                     *timer = Some(new);
                 }
             }
-            Phase::Queued { leak, playback, .. } if *playback == id => {
-                // Loop the wait prompt (for leaks: the safety advice) until someone answers.
-                let prompt = wait_prompt(*leak).to_owned();
-                let new = self.play(vec![prompt], false, out);
+            Phase::Queued {
+                leak,
+                playback,
+                announcement,
+                ..
+            } if *playback == id => {
+                // Loop the wait prompt (for leaks: the safety advice) until someone answers;
+                // a position announcement goes between two rounds.
+                let prompts = match announcement.take() {
+                    Some(prompts) => prompts,
+                    None => vec![wait_prompt(*leak).to_owned()],
+                };
+                let new = self.play(prompts, false, out);
                 if let Phase::Queued { playback, .. } = &mut self.phase {
                     *playback = new;
                 }
@@ -983,16 +1042,35 @@ impl CallEngine {
                 *timer = None;
                 self.finish_entry(now, out);
             }
+            Phase::Survey { timer, .. } if *timer == Some(id) => {
+                *timer = None;
+                self.survey_failed(false, now, out);
+            }
             _ => {}
         }
     }
 
     fn on_queue(&mut self, result: QueueResult, _now: Instant, out: &mut Vec<Action>) {
-        let Phase::Queued { transferring, .. } = &mut self.phase else {
+        let Phase::Queued {
+            transferring,
+            leak,
+            announcement,
+            ..
+        } = &mut self.phase
+        else {
             return;
         };
         match result {
             QueueResult::Offered { .. } | QueueResult::NoAgent => {}
+            // Leak callers hear the safety advice, never a place in a line.
+            QueueResult::Position {
+                ahead,
+                wait_minutes,
+            } => {
+                if !*leak && !*transferring {
+                    *announcement = Some(super::position::announcement(ahead, wait_minutes));
+                }
+            }
             QueueResult::Overflow { uri } => {
                 // The caller keeps hearing the wait (or safety) prompts while `uri` rings.
                 *transferring = true;
@@ -1042,6 +1120,9 @@ impl CallEngine {
         }
         | Phase::Intro {
             window: Some(id), ..
+        }
+        | Phase::Survey {
+            timer: Some(id), ..
         } = self.phase
         {
             out.push(Action::CancelTimer { id });

@@ -7,11 +7,14 @@
 pub mod config;
 pub mod engine;
 pub mod keys;
+pub mod numbers;
+pub mod position;
+pub mod survey;
 
 pub use config::{IvrConfig, ValidationError, validate};
 pub use engine::{
     Action, CallEngine, CallInfo, ConsentDecision, ConsentHow, ConsentRecord, Event, LEAK_PRIORITY,
-    PlaybackId, QueueResult, TicketUpdate, TimerId,
+    PlaybackId, QueueResult, SurveyAnswer, TicketUpdate, TimerId,
 };
 
 #[cfg(test)]

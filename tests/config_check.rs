@@ -517,3 +517,32 @@ fn a_recorded_menu_prompt_is_a_warning_not_an_error() {
     let shipped = config::load_str_with_env("", "(defaults)", &env_of(&[])).unwrap();
     assert_eq!(shipped.warnings, Vec::new());
 }
+
+#[test]
+fn survey_and_position_settings_are_checked_on_their_lines() {
+    let flow = config::BUILTIN_CALL_FLOW
+        .replace(
+            "[ivr.numbers.default]",
+            "[ivr.survey]\ntimeout_secs = 0\nsatisfied = { digit = \"1\", label = \"label_satisfied\" }\n\
+             unsatisfied = { digit = \"1\", label = \"label_unsatisfied\" }\n\n[ivr.numbers.default]",
+        )
+        .replace("ring_timeout_secs = 15", "ring_timeout_secs = 15\nannounce_every_secs = 5");
+    let errors = problems(&flow, &[]);
+    assert_eq!(
+        at(&errors, "ivr.survey.timeout_secs").0,
+        line_starting(&flow, "timeout_secs = 0")
+    );
+    let (line, _, message) = at(&errors, "ivr.survey.unsatisfied.digit");
+    assert_eq!(line, line_starting(&flow, "unsatisfied = "));
+    let satisfied_line = line_starting(&flow, "satisfied = ");
+    assert!(
+        message.contains(&format!(
+            "also a survey answer at ivr.survey.satisfied.digit (line {satisfied_line})"
+        )),
+        "{message}"
+    );
+    let (line, _, message) = at(&errors, "acd.announce_every_secs");
+    assert_eq!(line, line_starting(&flow, "announce_every_secs"));
+    assert!(message.contains("at least 10"), "{message}");
+    assert_eq!(errors.len(), 3, "{errors}");
+}

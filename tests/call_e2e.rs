@@ -1236,3 +1236,82 @@ async fn hotlined_purges_expired_recordings_while_it_runs() {
     assert!(output.status.success(), "{log}");
     assert!(log.contains("purged expired call recordings"), "{log}");
 }
+
+/// Waits (up to `secs`) until the caller has heard the first frames of `prompt` after frame
+/// `from`; returns where it starts.
+async fn heard(phone: &Phone, prompt: &str, from: usize, secs: u64) -> usize {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        let audio = phone.rtp.audio();
+        if let Some(at) = audio.get(from..).and_then(|a| find_prompt(a, prompt, 10)) {
+            return from + at;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the caller did not hear {prompt} within {secs} s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Asserts that `prompts` were heard one right after the other (a few frames apart at most),
+/// the first at `start`; returns where the last one ends.
+fn heard_in_a_row(audio: &[Vec<u8>], start: usize, prompts: &[&str]) -> usize {
+    let mut at = start;
+    for prompt in prompts {
+        let window = &audio[at..(at + 5 + 10).min(audio.len())];
+        let offset = find_prompt(window, prompt, 10)
+            .unwrap_or_else(|| panic!("{prompt} did not follow at frame {at} ({prompts:?})"));
+        at += offset + frame_count(prompt);
+    }
+    at
+}
+
+#[tokio::test]
+async fn waiting_callers_hear_their_place_move_forward() {
+    // No agent: the callers wait in the general queue (it overflows only after 120 s).
+    let hotline = Hotline::start(|flow| {
+        policy(short_greeting(flow), "off").replace(
+            "ring_timeout_secs = 15",
+            "ring_timeout_secs = 15\nannounce_every_secs = 10",
+        )
+    })
+    .await;
+    let mut phones = Vec::new();
+    for _ in 0..3 {
+        let mut phone = hotline.phone().await;
+        assert_eq!(phone.call().await, 200);
+        heard(&phone, "label_leak", 0, 5).await;
+        phones.push(phone);
+    }
+    // One after the other into the queue.
+    for phone in &mut phones {
+        phone.press_event('0').await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let first = heard(&phones[0], "queue_next", 0, 15).await;
+    heard_in_a_row(&phones[0].rtp.audio(), first, &["queue_next"]);
+    let two = heard(&phones[2], "queue_ahead", 0, 15).await;
+    heard(&phones[2], "queue_ahead_unit", two, 5).await;
+    heard_in_a_row(
+        &phones[2].rtp.audio(),
+        two,
+        &["queue_ahead", "number_two_counted", "queue_ahead_unit"],
+    );
+    // The first caller gives up: later (an announcement may still say two, never more) the
+    // third is told one caller is ahead.
+    assert_eq!(phones[0].bye().await, 200);
+    let third = &phones[2];
+    let one = heard(third, "digit_1", two, 30).await;
+    heard(third, "queue_ahead_unit", one, 5).await;
+    let phrase = one - frame_count("queue_ahead") - 3;
+    heard_in_a_row(
+        &third.rtp.audio(),
+        phrase,
+        &["queue_ahead", "digit_1", "queue_ahead_unit"],
+    );
+    for phone in &mut phones[1..] {
+        assert_eq!(phone.bye().await, 200);
+    }
+    hotline.wait_idle().await;
+}

@@ -18,6 +18,11 @@ impl CallEngine {
             && self.config.survey.applies(self.leak)
     }
 
+    /// The agent the caller is (or was last) connected with.
+    pub fn agent(&self) -> Option<&str> {
+        self.agent.as_deref()
+    }
+
     /// The agent left the caller: survey them, or end the call.
     pub(super) fn on_agent_left(&mut self, now: Instant, out: &mut Vec<Action>) {
         if !matches!(self.phase, Phase::Connected) || self.agent.is_none() {

@@ -572,7 +572,9 @@ impl Acd {
     /// Announces the position of `call` (unless an agent is being rung for it, or it would
     /// be worse than the last one) and sets the timer for the next announcement.
     fn announce(&mut self, call: &str, now: Instant, out: &mut Vec<AcdAction>) {
-        let Some(waiting) = self.find(call) else {
+        let every = self.config.announce_every_secs;
+        // Turned off by a reload while the call waited.
+        let Some(waiting) = self.find(call).filter(|_| every > 0) else {
             return;
         };
         if waiting.offer.is_none() {
@@ -599,7 +601,6 @@ impl Acd {
                 }
             }
         }
-        let every = self.config.announce_every_secs;
         let id = self.start_timer(call, TimerKind::Announce, now, every, out);
         if let Some(waiting) = self.waiting.iter_mut().find(|c| c.call == call) {
             waiting.announce_timer = Some(id);

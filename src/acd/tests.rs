@@ -712,6 +712,11 @@ mod positions {
         let queued = h.queue("c1", "general", 0, false);
         assert_eq!(positions(&queued), []);
         assert_eq!(queued, [AcdAction::Waiting { call: "c1".into() }]);
+        // Turned off by a reload: a waiting caller's next announcement does not come.
+        let mut h = Harness::new(super::config());
+        let queued = h.queue("c1", "general", 0, false);
+        h.acd.reconfigure(Arc::new(config.clone()), h.now);
+        assert_eq!(h.fire(&queued, announce_timer(&queued)), []);
         config.announce_every_secs = 3;
         config.assumed_handle_secs = 0;
         let paths: Vec<String> = validate(&config, "emergency")

@@ -8,6 +8,7 @@
 
 use super::config::AcdConfig;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -35,10 +36,10 @@ pub enum ReportedState {
 }
 
 #[derive(Debug, Clone)]
-pub enum AcdEvent {
+pub enum AcdEvent<C = String> {
     /// The IVR asked to queue the call. A call already waiting is moved (its offer cancelled).
     CallQueued {
-        call: String,
+        call: C,
         queue: String,
         priority: u8,
         leak: bool,
@@ -50,13 +51,13 @@ pub enum AcdEvent {
         now: Instant,
     },
     OfferAnswered {
-        call: String,
+        call: C,
         agent: String,
         now: Instant,
     },
     /// The agent declined, was busy or unreachable.
     OfferRejected {
-        call: String,
+        call: C,
         agent: String,
         now: Instant,
     },
@@ -65,27 +66,27 @@ pub enum AcdEvent {
         now: Instant,
     },
     CallerAbandoned {
-        call: String,
+        call: C,
         now: Instant,
     },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AcdAction {
+pub enum AcdAction<C = String> {
     /// Ring `uri` (the agent's phone) for `call`.
     OfferToAgent {
-        call: String,
+        call: C,
         agent: String,
         uri: String,
     },
     /// Stop ringing the agent (the call left, or moved on).
     CancelOffer {
-        call: String,
+        call: C,
         agent: String,
     },
     /// Nobody free for `call` now; it waits.
     Waiting {
-        call: String,
+        call: C,
     },
     /// The agent did not take the offer and is now offline until they report available again.
     AgentSetOffline {
@@ -101,13 +102,13 @@ pub enum AcdAction {
     /// The call waited too long: send it to `uri` (leaks: the on-call dispatcher). It has left
     /// the queue; the IVR re-queues it if that fails, and it gets its place back.
     Overflow {
-        call: String,
+        call: C,
         uri: String,
     },
     /// Tell the (non-leak) caller how many callers are ahead of them and, when configured,
     /// about how many minutes they will wait. Never more than the last time.
     Position {
-        call: String,
+        call: C,
         ahead: u32,
         wait_minutes: Option<u32>,
     },
@@ -143,8 +144,8 @@ struct Announced {
 }
 
 #[derive(Debug, Clone)]
-struct WaitingCall {
-    call: String,
+struct WaitingCall<C> {
+    call: C,
     queue: String,
     priority: u8,
     leak: bool,
@@ -154,7 +155,7 @@ struct WaitingCall {
     announce_timer: Option<AcdTimerId>,
 }
 
-impl WaitingCall {
+impl<C> WaitingCall<C> {
     /// Smaller goes first: leaks, then higher priority, then the longest wait.
     fn order_key(&self) -> (bool, std::cmp::Reverse<u8>, Instant, u64) {
         (
@@ -176,22 +177,29 @@ enum TimerKind {
 /// Weight of the newest call in the running average of handle times.
 const HANDLE_TIME_WEIGHT: f64 = 0.2;
 
-/// The ACD. Agents start offline until they report available.
+/// What the ACD needs of a call's name: the driver's own call handle (the call layer's
+/// registry key), so that no translation map stands between the two.
+pub trait CallKey: Clone + Eq + fmt::Debug {}
+
+impl<T: Clone + Eq + fmt::Debug> CallKey for T {}
+
+/// The ACD, naming calls by the driver's key `C`. Agents start offline until they report
+/// available.
 #[derive(Debug, Clone)]
-pub struct Acd {
+pub struct Acd<C = String> {
     config: Arc<AcdConfig>,
     agents: BTreeMap<String, Agent>,
-    waiting: Vec<WaitingCall>,
+    waiting: Vec<WaitingCall<C>>,
     /// Calls sent to their overflow target, with the place they get back if it fails.
-    overflowed: HashMap<String, Standing>,
-    timers: HashMap<AcdTimerId, (String, TimerKind)>,
+    overflowed: Vec<(C, Standing)>,
+    timers: HashMap<AcdTimerId, (C, TimerKind)>,
     next_id: u64,
     /// Running average of how long agents spend on a call, for the estimated wait.
     handle_time: Option<Duration>,
 }
 
-impl Acd {
-    pub fn new(config: Arc<AcdConfig>, now: Instant) -> Acd {
+impl<C: CallKey> Acd<C> {
+    pub fn new(config: Arc<AcdConfig>, now: Instant) -> Acd<C> {
         let agents = config
             .agents
             .iter()
@@ -210,7 +218,7 @@ impl Acd {
             config,
             agents,
             waiting: Vec::new(),
-            overflowed: HashMap::new(),
+            overflowed: Vec::new(),
             timers: HashMap::new(),
             next_id: 0,
             handle_time: None,
@@ -219,7 +227,7 @@ impl Acd {
 
     /// Applies a reloaded `[acd]`: agents still listed keep their state and idle time, new
     /// ones start offline, removed ones stop being rung; waiting calls keep their place.
-    pub fn reconfigure(&mut self, config: Arc<AcdConfig>, now: Instant) -> Vec<AcdAction> {
+    pub fn reconfigure(&mut self, config: Arc<AcdConfig>, now: Instant) -> Vec<AcdAction<C>> {
         let mut out = Vec::new();
         let removed: Vec<String> = self
             .agents
@@ -259,13 +267,13 @@ impl Acd {
     }
 
     /// Waiting calls in the order they will be served.
-    pub fn waiting_calls(&self) -> Vec<&str> {
-        let mut calls: Vec<&WaitingCall> = self.waiting.iter().collect();
+    pub fn waiting_calls(&self) -> Vec<&C> {
+        let mut calls: Vec<&WaitingCall<C>> = self.waiting.iter().collect();
         calls.sort_by_key(|c| c.order_key());
-        calls.into_iter().map(|c| c.call.as_str()).collect()
+        calls.into_iter().map(|c| &c.call).collect()
     }
 
-    pub fn handle(&mut self, event: AcdEvent) -> Vec<AcdAction> {
+    pub fn handle(&mut self, event: AcdEvent<C>) -> Vec<AcdAction<C>> {
         let mut out = Vec::new();
         match event {
             AcdEvent::CallQueued {
@@ -274,68 +282,9 @@ impl Acd {
                 priority,
                 leak,
                 now,
-            } => {
-                let standing = self.standing_of(&call, now);
-                self.remove_call(&call, &mut out);
-                let waiting = WaitingCall {
-                    call: call.clone(),
-                    queue,
-                    priority,
-                    leak,
-                    standing,
-                    offer: None,
-                    overflow_timer: None,
-                    announce_timer: None,
-                };
-                let overflow_after = if leak {
-                    Some(self.config.leak.overflow_after_secs)
-                } else {
-                    let queue = self.config.queues.get(&waiting.queue);
-                    queue
-                        .and_then(|q| q.overflow.as_ref())
-                        .map(|o| o.after_secs)
-                };
-                self.waiting.push(waiting);
-                // Ring first: the overflow timer can wait a few microseconds.
-                self.dispatch(now, &mut out);
-                if let Some(secs) = overflow_after {
-                    let id = self.start_timer(&call, TimerKind::Overflow, now, secs, &mut out);
-                    if let Some(waiting) = self.waiting.iter_mut().find(|c| c.call == call) {
-                        waiting.overflow_timer = Some(id);
-                    }
-                }
-                if self.find(&call).is_some_and(|c| c.offer.is_none()) {
-                    out.push(AcdAction::Waiting { call: call.clone() });
-                }
-                if !leak && self.config.announce_every_secs > 0 {
-                    self.announce(&call, now, &mut out);
-                }
-            }
+            } => self.queue_call(call, queue, priority, leak, now, &mut out),
             AcdEvent::AgentStateChanged { agent, state, now } => {
-                let Some(slot) = self.agents.get_mut(&agent) else {
-                    return out;
-                };
-                let was = slot.state;
-                slot.state = match state {
-                    ReportedState::Available => AgentState::Available,
-                    ReportedState::Busy => AgentState::Busy,
-                    ReportedState::WrapUp => AgentState::WrapUp,
-                    ReportedState::Offline => AgentState::Offline,
-                };
-                if state == ReportedState::Available && was != AgentState::Available {
-                    slot.idle_since = now;
-                }
-                if was == AgentState::Busy
-                    && state != ReportedState::Busy
-                    && let Some(since) = slot.busy_since.take()
-                {
-                    self.handle_time_sample(now.saturating_duration_since(since));
-                }
-                if was == AgentState::Ringing {
-                    // The agent left while being rung: the call goes back to waiting.
-                    self.withdraw_offer_of(&agent, &mut out);
-                }
-                self.dispatch(now, &mut out);
+                self.agent_state_changed(&agent, state, now, &mut out)
             }
             AcdEvent::OfferAnswered { call, agent, now } => {
                 let offered = self
@@ -388,7 +337,7 @@ impl Acd {
                 }
             }
             AcdEvent::CallerAbandoned { call, now } => {
-                self.overflowed.remove(&call);
+                self.overflowed.retain(|(c, _)| *c != call);
                 self.remove_call(&call, &mut out);
                 self.dispatch(now, &mut out);
             }
@@ -396,21 +345,101 @@ impl Acd {
         out
     }
 
-    fn find(&self, call: &str) -> Option<&WaitingCall> {
-        self.waiting.iter().find(|c| c.call == call)
+    /// The IVR asked to queue the call (a call already waiting moves).
+    fn queue_call(
+        &mut self,
+        call: C,
+        queue: String,
+        priority: u8,
+        leak: bool,
+        now: Instant,
+        out: &mut Vec<AcdAction<C>>,
+    ) {
+        let standing = self.standing_of(&call, now);
+        self.remove_call(&call, out);
+        let waiting = WaitingCall {
+            call: call.clone(),
+            queue,
+            priority,
+            leak,
+            standing,
+            offer: None,
+            overflow_timer: None,
+            announce_timer: None,
+        };
+        let overflow_after = if leak {
+            Some(self.config.leak.overflow_after_secs)
+        } else {
+            let queue = self.config.queues.get(&waiting.queue);
+            queue
+                .and_then(|q| q.overflow.as_ref())
+                .map(|o| o.after_secs)
+        };
+        self.waiting.push(waiting);
+        // Ring first: the overflow timer can wait a few microseconds.
+        self.dispatch(now, out);
+        if let Some(secs) = overflow_after {
+            let id = self.start_timer(&call, TimerKind::Overflow, now, secs, out);
+            if let Some(waiting) = self.waiting.iter_mut().find(|c| c.call == call) {
+                waiting.overflow_timer = Some(id);
+            }
+        }
+        if self.find(&call).is_some_and(|c| c.offer.is_none()) {
+            out.push(AcdAction::Waiting { call: call.clone() });
+        }
+        if !leak && self.config.announce_every_secs > 0 {
+            self.announce(&call, now, out);
+        }
+    }
+
+    fn agent_state_changed(
+        &mut self,
+        agent: &str,
+        state: ReportedState,
+        now: Instant,
+        out: &mut Vec<AcdAction<C>>,
+    ) {
+        let Some(slot) = self.agents.get_mut(agent) else {
+            return;
+        };
+        let was = slot.state;
+        slot.state = match state {
+            ReportedState::Available => AgentState::Available,
+            ReportedState::Busy => AgentState::Busy,
+            ReportedState::WrapUp => AgentState::WrapUp,
+            ReportedState::Offline => AgentState::Offline,
+        };
+        if state == ReportedState::Available && was != AgentState::Available {
+            slot.idle_since = now;
+        }
+        if was == AgentState::Busy
+            && state != ReportedState::Busy
+            && let Some(since) = slot.busy_since.take()
+        {
+            self.handle_time_sample(now.saturating_duration_since(since));
+        }
+        if was == AgentState::Ringing {
+            // The agent left while being rung: the call goes back to waiting.
+            self.withdraw_offer_of(agent, out);
+        }
+        self.dispatch(now, out);
+    }
+
+    fn find(&self, call: &C) -> Option<&WaitingCall<C>> {
+        self.waiting.iter().find(|c| c.call == *call)
     }
 
     fn start_timer(
         &mut self,
-        call: &str,
+        call: &C,
         kind: TimerKind,
         now: Instant,
         secs: u64,
-        out: &mut Vec<AcdAction>,
+        out: &mut Vec<AcdAction<C>>,
     ) -> AcdTimerId {
         self.next_id += 1;
         let id = AcdTimerId(self.next_id);
-        self.timers.insert(id, (call.to_owned(), kind));
+        self.timers.insert(id, (call.clone(), kind));
         out.push(AcdAction::StartTimer {
             id,
             at: now + Duration::from_secs(secs),
@@ -418,7 +447,7 @@ impl Acd {
         id
     }
 
-    fn cancel_timer(&mut self, id: AcdTimerId, out: &mut Vec<AcdAction>) {
+    fn cancel_timer(&mut self, id: AcdTimerId, out: &mut Vec<AcdAction<C>>) {
         if self.timers.remove(&id).is_some() {
             out.push(AcdAction::CancelTimer { id });
         }
@@ -426,8 +455,8 @@ impl Acd {
 
     /// Takes the call out of the queue with its timers; a ringing agent is freed (keeping its
     /// place in the idle order) and the ring stopped.
-    fn remove_call(&mut self, call: &str, out: &mut Vec<AcdAction>) {
-        let Some(index) = self.waiting.iter().position(|c| c.call == call) else {
+    fn remove_call(&mut self, call: &C, out: &mut Vec<AcdAction<C>>) {
+        let Some(index) = self.waiting.iter().position(|c| c.call == *call) else {
             return;
         };
         let removed = self.waiting.swap_remove(index);
@@ -452,8 +481,8 @@ impl Acd {
     }
 
     /// The rung agent did not take the call: they go offline and the next agent is tried.
-    fn no_answer(&mut self, call: &str, now: Instant, out: &mut Vec<AcdAction>) {
-        let Some(waiting) = self.waiting.iter_mut().find(|c| c.call == call) else {
+    fn no_answer(&mut self, call: &C, now: Instant, out: &mut Vec<AcdAction<C>>) {
+        let Some(waiting) = self.waiting.iter_mut().find(|c| c.call == *call) else {
             return;
         };
         let Some((agent, ring)) = waiting.offer.take() else {
@@ -468,7 +497,7 @@ impl Acd {
     }
 
     /// The agent's ring ended without an answer from our side (agent logged off).
-    fn withdraw_offer_of(&mut self, agent: &str, out: &mut Vec<AcdAction>) {
+    fn withdraw_offer_of(&mut self, agent: &str, out: &mut Vec<AcdAction<C>>) {
         let offered = self
             .waiting
             .iter_mut()
@@ -482,7 +511,7 @@ impl Acd {
         }
     }
 
-    fn overflow(&mut self, call: &str, now: Instant, out: &mut Vec<AcdAction>) {
+    fn overflow(&mut self, call: &C, now: Instant, out: &mut Vec<AcdAction<C>>) {
         let Some(waiting) = self.find(call) else {
             return;
         };
@@ -497,10 +526,10 @@ impl Acd {
         let Some(uri) = uri.filter(|u| !u.is_empty()) else {
             return;
         };
-        self.overflowed.insert(call.to_owned(), waiting.standing);
+        self.overflowed.push((call.clone(), waiting.standing));
         self.remove_call(call, out);
         out.push(AcdAction::Overflow {
-            call: call.to_owned(),
+            call: call.clone(),
             uri,
         });
         self.dispatch(now, out);
@@ -508,12 +537,12 @@ impl Acd {
 
     /// The place of a call being queued: the one it holds when it moves from another queue
     /// or comes back from a failed overflow, else a new one at the back.
-    fn standing_of(&mut self, call: &str, now: Instant) -> Standing {
+    fn standing_of(&mut self, call: &C, now: Instant) -> Standing {
         if let Some(standing) = self.find(call).map(|c| c.standing) {
             return standing;
         }
-        if let Some(standing) = self.overflowed.remove(call) {
-            return standing;
+        if let Some(index) = self.overflowed.iter().position(|(c, _)| c == call) {
+            return self.overflowed.swap_remove(index).1;
         }
         self.next_id += 1;
         Standing {
@@ -535,7 +564,7 @@ impl Acd {
 
     /// How many waiting calls will be served before `call` by the agents who could take it:
     /// calls ordered ahead of it in the same queue, or in a queue sharing an agent with it.
-    fn calls_ahead(&self, call: &WaitingCall) -> u32 {
+    fn calls_ahead(&self, call: &WaitingCall<C>) -> u32 {
         let mine = self.eligible_agents(&call.queue, call.leak);
         let key = call.order_key();
         let ahead = self.waiting.iter().filter(|other| {
@@ -550,7 +579,7 @@ impl Acd {
     /// About how long until an agent takes `call`, in whole minutes (at least 1): the calls
     /// ahead and this one, at the average handle time, shared by the agents of its queue who
     /// are logged in.
-    fn estimated_wait_minutes(&self, call: &WaitingCall, ahead: u32) -> u32 {
+    fn estimated_wait_minutes(&self, call: &WaitingCall<C>, ahead: u32) -> u32 {
         let staffed = self
             .eligible_agents(&call.queue, call.leak)
             .iter()
@@ -571,7 +600,7 @@ impl Acd {
 
     /// Announces the position of `call` (unless an agent is being rung for it, or it would
     /// be worse than the last one) and sets the timer for the next announcement.
-    fn announce(&mut self, call: &str, now: Instant, out: &mut Vec<AcdAction>) {
+    fn announce(&mut self, call: &C, now: Instant, out: &mut Vec<AcdAction<C>>) {
         let every = self.config.announce_every_secs;
         // Turned off by a reload while the call waited.
         let Some(waiting) = self.find(call).filter(|_| every > 0) else {
@@ -589,11 +618,11 @@ impl Acd {
                     }
                 });
                 out.push(AcdAction::Position {
-                    call: call.to_owned(),
+                    call: call.clone(),
                     ahead,
                     wait_minutes,
                 });
-                if let Some(waiting) = self.waiting.iter_mut().find(|c| c.call == call) {
+                if let Some(waiting) = self.waiting.iter_mut().find(|c| c.call == *call) {
                     waiting.standing.announced = Some(Announced {
                         ahead,
                         wait_minutes,
@@ -602,7 +631,7 @@ impl Acd {
             }
         }
         let id = self.start_timer(call, TimerKind::Announce, now, every, out);
-        if let Some(waiting) = self.waiting.iter_mut().find(|c| c.call == call) {
+        if let Some(waiting) = self.waiting.iter_mut().find(|c| c.call == *call) {
             waiting.announce_timer = Some(id);
         }
     }
@@ -617,7 +646,7 @@ impl Acd {
     }
 
     /// The free agent who has waited longest among those who may take `call`.
-    fn pick_agent(&self, call: &WaitingCall) -> Option<String> {
+    fn pick_agent(&self, call: &WaitingCall<C>) -> Option<String> {
         let free = || {
             self.agents
                 .iter()
@@ -636,7 +665,7 @@ impl Acd {
     }
 
     /// Offers waiting calls, best first, to free agents until one side runs out.
-    fn dispatch(&mut self, now: Instant, out: &mut Vec<AcdAction>) {
+    fn dispatch(&mut self, now: Instant, out: &mut Vec<AcdAction<C>>) {
         self.waiting.sort_by_key(|c| c.order_key());
         for index in 0..self.waiting.len() {
             if self.waiting[index].offer.is_some() {

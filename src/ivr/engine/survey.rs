@@ -2,7 +2,7 @@
 //! repeats after a wrong key or silence, and the thanks (with a rating) or goodbye (without).
 //! The words and keys come from `[ivr.survey]` (`ivr::survey`).
 
-use super::{Action, CallEngine, Phase, SurveyAnswer, TicketUpdate};
+use super::{Action, CallEngine, Phase, SurveyAnswer, path_step};
 use crate::ivr::config::Digit;
 use std::time::{Duration, Instant};
 
@@ -63,10 +63,7 @@ impl CallEngine {
                 at,
             }));
         }
-        out.push(Action::Ticket(TicketUpdate::PathStep {
-            node: STEP.into(),
-            input: Some(digit.to_string()),
-        }));
+        path_step(STEP.into(), Some(digit.to_string()), out);
         let thanks = self.config.survey.thanks.clone();
         self.say_goodbye(thanks, now, out);
     }
@@ -80,10 +77,7 @@ impl CallEngine {
         let failures = failures + 1;
         let survey = &self.config.survey;
         if failures > survey.retries {
-            out.push(Action::Ticket(TicketUpdate::PathStep {
-                node: STEP.into(),
-                input: Some("no_rating".into()),
-            }));
+            path_step(STEP.into(), Some("no_rating".into()), out);
             return self.say_goodbye(vec!["goodbye".into()], now, out);
         }
         let mut prompts = vec![if invalid {

@@ -9,7 +9,7 @@ mod phone;
 mod support;
 
 use hotline::acd::ReportedState;
-use hotline::call::{CallStack, LiveCounts, Reloader};
+use hotline::call::{CallStack, LiveCounts, Reloader, TransferToSurveyError};
 use hotline::config::{self, BUILTIN_CALL_FLOW};
 use hotline::media::g711::G711Codec;
 use hotline::media::prompts::PromptLibrary;
@@ -1267,6 +1267,114 @@ fn heard_in_a_row(audio: &[Vec<u8>], start: usize, prompts: &[&str]) -> usize {
     at
 }
 
+/// Agent 1001 at `uri`, serving the general queue.
+fn with_agent(flow: String, uri: &str) -> String {
+    flow.replace(
+        "[acd.agents]",
+        &format!("[acd.agents.1001]\nuri = \"{uri}\"\nqueues = [\"general\"]"),
+    )
+}
+
+/// Calls in, presses 0 ("人工服务") at the menu and lets the agent answer.
+async fn talk_to_agent(hotline: &Hotline, agent: &AgentPhone) -> (Phone, phone::Ringing) {
+    let mut phone = hotline.phone().await;
+    assert_eq!(phone.call().await, 200);
+    heard(&phone, "label_leak", 0, 5).await;
+    phone.press_event('0').await;
+    let ringing = agent.ringing(5).await;
+    agent.answer(&ringing).await;
+    (phone, ringing)
+}
+
+#[derive(Debug, sqlx::FromRow, PartialEq, Eq)]
+struct SurveyRow {
+    survey_rating: Option<String>,
+    survey_key: Option<String>,
+    ticket_rating: Option<String>,
+    disposition: Option<String>,
+}
+
+async fn survey_row(hotline: &Hotline, call_id: &str) -> SurveyRow {
+    hotline.stack.journal().flush().await;
+    let mut conn = PgConnection::connect_with(&hotline.db).await.unwrap();
+    let row = sqlx::query_as(
+        "SELECT c.survey_rating, c.survey_key, t.call_survey_rating AS ticket_rating, \
+         c.disposition FROM calls c JOIN tickets t ON t.call_id = c.call_id \
+         WHERE c.call_id = $1",
+    )
+    .bind(call_id)
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    conn.close().await.unwrap();
+    row
+}
+
+#[tokio::test]
+async fn after_the_agent_hangs_up_the_callers_key_lands_on_the_call_and_the_ticket() {
+    let agent = AgentPhone::bind().await;
+    let uri = agent.uri("1001");
+    let hotline =
+        Hotline::start(|flow| with_agent(policy(short_greeting(flow), "off"), &uri)).await;
+    hotline
+        .stack
+        .set_agent_state("1001", ReportedState::Available);
+    let (mut phone, ringing) = talk_to_agent(&hotline, &agent).await;
+    let before = phone.rtp.audio().len();
+    assert_eq!(agent.hang_up(&ringing).await, 200);
+    // The caller stays on the line and hears the survey, its keys composed from the config.
+    let intro = heard(&phone, "survey_intro", before, 10).await;
+    heard(&phone, "digit_1", intro, 10).await;
+    heard_in_a_row(
+        &phone.rtp.audio(),
+        intro,
+        &["survey_intro", "label_satisfied", "press_key", "digit_1"],
+    );
+    phone.press_event('3').await;
+    heard(&phone, "survey_thanks", intro, 10).await;
+    phone.expect_bye(10).await;
+    hotline.wait_idle().await;
+    let call_id = only_call_id(&hotline).await;
+    assert_eq!(
+        survey_row(&hotline, &call_id).await,
+        SurveyRow {
+            survey_rating: Some("unsatisfied".into()),
+            survey_key: Some("3".into()),
+            ticket_rating: Some("unsatisfied".into()),
+            disposition: Some("answered".into()),
+        }
+    );
+    let row = hotline.call_row(&call_id).await;
+    assert_eq!(row.ivr_path.last().map(String::as_str), Some("survey:3"));
+}
+
+#[tokio::test]
+async fn a_caller_who_hangs_up_during_the_survey_leaves_no_rating() {
+    let agent = AgentPhone::bind().await;
+    let uri = agent.uri("1001");
+    let hotline =
+        Hotline::start(|flow| with_agent(policy(short_greeting(flow), "off"), &uri)).await;
+    hotline
+        .stack
+        .set_agent_state("1001", ReportedState::Available);
+    let (mut phone, ringing) = talk_to_agent(&hotline, &agent).await;
+    let before = phone.rtp.audio().len();
+    assert_eq!(agent.hang_up(&ringing).await, 200);
+    heard(&phone, "survey_intro", before, 10).await;
+    assert_eq!(phone.bye().await, 200);
+    hotline.wait_idle().await;
+    let call_id = only_call_id(&hotline).await;
+    assert_eq!(
+        survey_row(&hotline, &call_id).await,
+        SurveyRow {
+            survey_rating: None,
+            survey_key: None,
+            ticket_rating: None,
+            disposition: Some("answered".into()),
+        }
+    );
+}
+
 #[tokio::test]
 async fn waiting_callers_hear_their_place_move_forward() {
     // No agent: the callers wait in the general queue (it overflows only after 120 s).
@@ -1314,4 +1422,56 @@ async fn waiting_callers_hear_their_place_move_forward() {
         assert_eq!(phone.bye().await, 200);
     }
     hotline.wait_idle().await;
+}
+
+#[tokio::test]
+async fn the_desk_hands_the_caller_to_the_survey_and_hears_the_rating() {
+    let agent = AgentPhone::bind().await;
+    let uri = agent.uri("1001");
+    let hotline =
+        Hotline::start(|flow| with_agent(policy(short_greeting(flow), "off"), &uri)).await;
+    hotline
+        .stack
+        .set_agent_state("1001", ReportedState::Available);
+    let desk = hotline.stack.agent_desk();
+    let mut ratings = desk.survey_results();
+    let (mut phone, _ringing) = talk_to_agent(&hotline, &agent).await;
+    let call_id = only_call_id(&hotline).await;
+    // Only the agent on the call may hand it over, and only a call in progress.
+    let refused = desk.transfer_to_survey(&call_id, "1002").await;
+    assert_eq!(
+        refused,
+        Err(TransferToSurveyError::NotWithAgent {
+            call: call_id.clone(),
+            agent: "1002".into()
+        })
+    );
+    let unknown = desk.transfer_to_survey("no-such-call", "1001").await;
+    assert!(matches!(
+        unknown,
+        Err(TransferToSurveyError::UnknownCall(_))
+    ));
+    let before = phone.rtp.audio().len();
+    desk.transfer_to_survey(&call_id, "1001").await.unwrap();
+    // The agent's phone is hung up; the caller hears the survey and rates.
+    assert_eq!(agent.expect_end(5).await, "BYE");
+    heard(&phone, "survey_intro", before, 10).await;
+    phone.press_event('1').await;
+    let rated = tokio::time::timeout(Duration::from_secs(10), ratings.recv())
+        .await
+        .expect("a rating within 10 s")
+        .unwrap();
+    assert_eq!(rated.call_id, call_id);
+    assert_eq!(rated.agent_id.as_deref(), Some("1001"));
+    assert_eq!(rated.rating_number(), 1);
+    assert_eq!(rated.key, '1');
+    phone.expect_bye(10).await;
+    hotline.wait_idle().await;
+    assert_eq!(
+        survey_row(&hotline, &call_id)
+            .await
+            .survey_rating
+            .as_deref(),
+        Some("satisfied")
+    );
 }

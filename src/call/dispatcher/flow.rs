@@ -14,6 +14,7 @@ use crate::call::acd_link;
 use crate::call::journal::{self, Stage};
 use crate::call::lookup::Lookup;
 use crate::call::registry::{Call, Leg, LegPurpose, Playlist};
+use crate::call::survey::SurveyRated;
 use crate::call::timers::{CallTimer, TimerKey};
 use crate::ivr::{self, CallEngine, CallInfo};
 use crate::logging::Masked;
@@ -384,7 +385,15 @@ impl Dispatcher {
                     .record(&call.id, journal::consent_entry(record));
             }
             ivr::Action::SurveyResult(answer) => {
+                tracing::info!(call = %call.id, rating = answer.rating.code(), "survey answered");
                 self.journal.record(&call.id, journal::survey_entry(answer));
+                self.survey_results.publish(SurveyRated {
+                    call_id: call.id.clone(),
+                    agent_id: call.engine.agent().map(str::to_owned),
+                    rating: answer.rating,
+                    key: answer.key,
+                    at: answer.at.with_timezone(&chrono::Utc),
+                });
             }
         }
     }

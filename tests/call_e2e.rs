@@ -1275,15 +1275,35 @@ fn with_agent(flow: String, uri: &str) -> String {
     )
 }
 
+/// A caller talking with agent 1001 (general queue), recording off.
+struct AgentCall {
+    hotline: Hotline,
+    agent: AgentPhone,
+    phone: Phone,
+    ringing: phone::Ringing,
+}
+
 /// Calls in, presses 0 ("人工服务") at the menu and lets the agent answer.
-async fn talk_to_agent(hotline: &Hotline, agent: &AgentPhone) -> (Phone, phone::Ringing) {
+async fn agent_call() -> AgentCall {
+    let agent = AgentPhone::bind().await;
+    let uri = agent.uri("1001");
+    let hotline =
+        Hotline::start(|flow| with_agent(policy(short_greeting(flow), "off"), &uri)).await;
+    hotline
+        .stack
+        .set_agent_state("1001", ReportedState::Available);
     let mut phone = hotline.phone().await;
     assert_eq!(phone.call().await, 200);
     heard(&phone, "label_leak", 0, 5).await;
     phone.press_event('0').await;
     let ringing = agent.ringing(5).await;
     agent.answer(&ringing).await;
-    (phone, ringing)
+    AgentCall {
+        hotline,
+        agent,
+        phone,
+        ringing,
+    }
 }
 
 #[derive(Debug, sqlx::FromRow, PartialEq, Eq)]
@@ -1312,14 +1332,12 @@ async fn survey_row(hotline: &Hotline, call_id: &str) -> SurveyRow {
 
 #[tokio::test]
 async fn after_the_agent_hangs_up_the_callers_key_lands_on_the_call_and_the_ticket() {
-    let agent = AgentPhone::bind().await;
-    let uri = agent.uri("1001");
-    let hotline =
-        Hotline::start(|flow| with_agent(policy(short_greeting(flow), "off"), &uri)).await;
-    hotline
-        .stack
-        .set_agent_state("1001", ReportedState::Available);
-    let (mut phone, ringing) = talk_to_agent(&hotline, &agent).await;
+    let AgentCall {
+        hotline,
+        agent,
+        mut phone,
+        ringing,
+    } = agent_call().await;
     let before = phone.rtp.audio().len();
     assert_eq!(agent.hang_up(&ringing).await, 200);
     // The caller stays on the line and hears the survey, its keys composed from the config.
@@ -1350,14 +1368,12 @@ async fn after_the_agent_hangs_up_the_callers_key_lands_on_the_call_and_the_tick
 
 #[tokio::test]
 async fn a_caller_who_hangs_up_during_the_survey_leaves_no_rating() {
-    let agent = AgentPhone::bind().await;
-    let uri = agent.uri("1001");
-    let hotline =
-        Hotline::start(|flow| with_agent(policy(short_greeting(flow), "off"), &uri)).await;
-    hotline
-        .stack
-        .set_agent_state("1001", ReportedState::Available);
-    let (mut phone, ringing) = talk_to_agent(&hotline, &agent).await;
+    let AgentCall {
+        hotline,
+        agent,
+        mut phone,
+        ringing,
+    } = agent_call().await;
     let before = phone.rtp.audio().len();
     assert_eq!(agent.hang_up(&ringing).await, 200);
     heard(&phone, "survey_intro", before, 10).await;
@@ -1426,16 +1442,14 @@ async fn waiting_callers_hear_their_place_move_forward() {
 
 #[tokio::test]
 async fn the_desk_hands_the_caller_to_the_survey_and_hears_the_rating() {
-    let agent = AgentPhone::bind().await;
-    let uri = agent.uri("1001");
-    let hotline =
-        Hotline::start(|flow| with_agent(policy(short_greeting(flow), "off"), &uri)).await;
-    hotline
-        .stack
-        .set_agent_state("1001", ReportedState::Available);
+    let AgentCall {
+        hotline,
+        agent,
+        mut phone,
+        ..
+    } = agent_call().await;
     let desk = hotline.stack.agent_desk();
     let mut ratings = desk.survey_results();
-    let (mut phone, _ringing) = talk_to_agent(&hotline, &agent).await;
     let call_id = only_call_id(&hotline).await;
     // Only the agent on the call may hand it over, and only a call in progress.
     let refused = desk.transfer_to_survey(&call_id, "1002").await;

@@ -6,11 +6,6 @@
 //! Every consequence that feeds a core again (an IVR event, an ACD event) is queued as
 //! [`Work`], so a step never re-enters the flow.
 //!
-//! What happens to a call is told to the journal at a handful of points here (arrived,
-//! answered, queued, agent connected, ended, through `call::journal` for the IVR's own
-//! records); those are the points where call events for agent desktops (screen pop) are to
-//! be published too.
-//!
 //! Owns the order of a call's steps; must not make the cores' decisions.
 
 use super::{Dispatcher, Work};
@@ -19,6 +14,7 @@ use crate::call::acd_link;
 use crate::call::journal::{self, Stage};
 use crate::call::lookup::Lookup;
 use crate::call::registry::{Call, Leg, LegPurpose, Playlist};
+use crate::call::survey::SurveyRated;
 use crate::call::timers::{CallTimer, TimerKey};
 use crate::ivr::{self, CallEngine, CallInfo};
 use crate::logging::Masked;
@@ -388,6 +384,17 @@ impl Dispatcher {
                 self.journal
                     .record(&call.id, journal::consent_entry(record));
             }
+            ivr::Action::SurveyResult(answer) => {
+                tracing::info!(call = %call.id, rating = answer.rating.code(), "survey answered");
+                self.journal.record(&call.id, journal::survey_entry(answer));
+                self.survey_results.publish(SurveyRated {
+                    call_id: call.id.clone(),
+                    agent_id: call.engine.agent().map(str::to_owned),
+                    rating: answer.rating,
+                    key: answer.key,
+                    at: answer.at.with_timezone(&chrono::Utc),
+                });
+            }
         }
     }
 
@@ -419,7 +426,9 @@ impl Dispatcher {
                 }
                 AcdAction::StartTimer { id, at } => self.timers.set(TimerKey::Acd(id), at),
                 AcdAction::CancelTimer { id } => self.timers.cancel(TimerKey::Acd(id)),
-                AcdAction::Waiting { .. } | AcdAction::Overflow { .. } => {}
+                AcdAction::Waiting { .. }
+                | AcdAction::Overflow { .. }
+                | AcdAction::Position { .. } => {}
             }
         }
     }

@@ -9,6 +9,7 @@ mod auth;
 mod demands;
 mod desk;
 mod intake;
+mod master;
 mod tickets;
 mod transitions;
 

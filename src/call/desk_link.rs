@@ -128,6 +128,14 @@ impl DeskLink {
         });
     }
 
+    /// The caller answered the post-call survey (1 satisfied … 3 unsatisfied).
+    pub(super) fn survey_result(&self, call_id: &str, rating: u8) {
+        self.desktops.feed(DeskInput::SurveyResult {
+            call: call_id.to_owned(),
+            rating,
+        });
+    }
+
     /// The call left its queue for a number (overflow) rather than an agent.
     pub(super) fn left_queue(&self, call_id: &str) {
         self.desktops.feed(DeskInput::LeftQueue {

@@ -159,11 +159,17 @@ pub(crate) fn prompts() -> BTreeSet<String> {
         "entry_done",
         "digit_star",
         "digit_hash",
+        "survey_intro",
+        "label_satisfied",
+        "label_basically_satisfied",
+        "label_unsatisfied",
+        "survey_thanks",
     ]
     .into_iter()
     .map(String::from)
     .collect();
     names.extend((0..10).map(|d| format!("digit_{d}")));
+    names.extend(super::position::announcement_prompts());
     names
 }
 
@@ -1185,16 +1191,30 @@ mod validation {
         available.remove("leak_safety_advice");
         available.remove("digit_3");
         let errors = errors_of(validate(&config, &available, &queues(), &locate));
+        // digit_3 is spoken by counts (queue positions), the survey's third key and a menu
+        // option's key: each use is named.
         assert_eq!(
             paths(&errors),
             [
                 "ivr",
+                "ivr",
+                "ivr.survey.unsatisfied.digit",
                 "ivr.flows.main.nodes.menu.options.1",
                 "ivr.flows.main.nodes.submenu.prompts.1"
             ]
         );
-        assert!(errors[1].message.contains("sounds/zh-CN/digit_3.wav"));
-        assert!(errors[2].message.contains("sounds/zh-CN/main_menu_v2.wav"));
+        assert!(
+            errors[0]
+                .message
+                .contains("sounds/zh-CN/leak_safety_advice.wav")
+        );
+        for error in &errors[1..4] {
+            assert!(
+                error.message.contains("sounds/zh-CN/digit_3.wav"),
+                "{error}"
+            );
+        }
+        assert!(errors[4].message.contains("sounds/zh-CN/main_menu_v2.wav"));
     }
 
     #[test]
@@ -1387,7 +1407,9 @@ fn calendar_dates_may_be_bare_toml_dates() {
     assert!(err.contains("is not a date"), "{err}");
 }
 
+mod queue_position;
 mod spoken_keys;
+mod survey;
 
 /// 004's three shifts overlap at the handovers; the shift that started last serves them.
 #[test]

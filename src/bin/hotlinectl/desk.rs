@@ -9,7 +9,6 @@ use hotline::api::pb;
 use pb::agent_desk_client::AgentDeskClient;
 use pb::agent_event::Event;
 use std::fmt::Write as _;
-use std::path::Path;
 use std::time::Duration;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Request};
@@ -29,21 +28,6 @@ pub struct DeskArgs {
 /// Longest pause between two reconnection attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
-fn read_token(token_file: Option<&Path>) -> Result<String, String> {
-    let from_file = |path: &Path| {
-        std::fs::read_to_string(path)
-            .map(|t| t.trim().to_owned())
-            .map_err(|e| format!("reading the token file {}: {e}", path.display()))
-    };
-    match token_file {
-        Some(path) => from_file(path),
-        None => match std::env::var("HOTLINE_TOKEN") {
-            Ok(token) if !token.trim().is_empty() => Ok(token.trim().to_owned()),
-            _ => from_file(Path::new("var/admin.token")),
-        },
-    }
-}
-
 fn endpoint_url(endpoint: &str) -> String {
     if endpoint.contains("://") {
         endpoint.to_owned()
@@ -53,8 +37,7 @@ fn endpoint_url(endpoint: &str) -> String {
 }
 
 /// Runs until interrupted (or `--max-events`); errors only when it cannot go on at all.
-pub async fn run(endpoint: &str, token_file: Option<&Path>, args: DeskArgs) -> Result<(), String> {
-    let token = read_token(token_file)?;
+pub async fn run(endpoint: &str, token: &str, args: DeskArgs) -> Result<(), String> {
     let url = endpoint_url(endpoint);
     let channel = Endpoint::from_shared(url.clone())
         .map_err(|e| format!("--endpoint {endpoint}: {e}"))?
@@ -66,7 +49,7 @@ pub async fn run(endpoint: &str, token_file: Option<&Path>, args: DeskArgs) -> R
     let mut shown = 0u64;
     let mut backoff = Duration::from_millis(200);
     loop {
-        match watch(&mut client, &token, &args, &mut position, &mut shown).await {
+        match watch(&mut client, token, &args, &mut position, &mut shown).await {
             Ok(Finished::Done) => return Ok(()),
             Ok(Finished::Closed) => println!("-- the daemon closed the stream"),
             Err(status) if fatal(status.code()) => {

@@ -6,11 +6,6 @@
 //! Every consequence that feeds a core again (an IVR event, an ACD event) is queued as
 //! [`Work`], so a step never re-enters the flow.
 //!
-//! What happens to a call is told to the journal at a handful of points here (arrived,
-//! answered, queued, agent connected, ended, through `call::journal` for the IVR's own
-//! records); those are the points where call events for agent desktops (screen pop) are to
-//! be published too.
-//!
 //! Owns the order of a call's steps; must not make the cores' decisions.
 
 use super::{Dispatcher, Work};
@@ -20,6 +15,7 @@ use crate::call::journal::{self, Stage};
 use crate::call::lookup::Lookup;
 use crate::call::pops::PopRequest;
 use crate::call::registry::{Call, Leg, LegPurpose, Playlist};
+use crate::call::survey::SurveyRated;
 use crate::call::timers::{CallTimer, TimerKey};
 use crate::ivr::{self, CallEngine, CallInfo};
 use crate::logging::Masked;
@@ -395,6 +391,21 @@ impl Dispatcher {
                 self.journal
                     .record(&call.id, journal::consent_entry(record));
             }
+            ivr::Action::SurveyResult(answer) => {
+                tracing::info!(call = %call.id, rating = answer.rating.code(), "survey answered");
+                self.journal.record(&call.id, journal::survey_entry(answer));
+                let rated = SurveyRated {
+                    call_id: call.id.clone(),
+                    agent_id: call.engine.agent().map(str::to_owned),
+                    rating: answer.rating,
+                    key: answer.key,
+                    at: answer.at.with_timezone(&chrono::Utc),
+                };
+                // The agent's desktop and the wallboard get it too.
+                self.desk
+                    .survey_result(&rated.call_id, rated.rating_number());
+                self.survey_results.publish(rated);
+            }
         }
     }
 
@@ -451,7 +462,7 @@ impl Dispatcher {
                         self.desk.left_queue(&c.id);
                     }
                 }
-                AcdAction::Waiting { .. } => {}
+                AcdAction::Waiting { .. } | AcdAction::Position { .. } => {}
             }
         }
     }

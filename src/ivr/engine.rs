@@ -90,6 +90,8 @@ pub struct CallEngine {
     answered_at: Option<(Instant, DateTime<Tz>)>,
     choice: Option<FlowChoice>,
     has_open_ticket: bool,
+    /// Added to non-leak queue priorities: the caller's household is a special group.
+    priority_boost: u8,
     announcements: Vec<String>,
     announcements_played: bool,
     consent_decided: bool,
@@ -108,6 +110,7 @@ impl CallEngine {
             answered_at: None,
             choice: None,
             has_open_ticket: false,
+            priority_boost: 0,
             announcements: Vec::new(),
             announcements_played: false,
             consent_decided: false,
@@ -243,6 +246,8 @@ impl CallEngine {
         self.answered_at = Some((now, info.local_time));
         self.has_open_ticket = info.has_open_ticket;
         self.announcements = info.announcements;
+        let special = &self.config.special_groups;
+        self.priority_boost = special.boost_for(info.special_group.as_deref());
         let choice = self
             .config
             .select_flow(&info.did, info.local_time.naive_local());
@@ -268,6 +273,12 @@ impl CallEngine {
             }));
         }
         self.choice = choice;
+        if self.priority_boost > 0 {
+            out.push(Action::Ticket(TicketUpdate::PathStep {
+                node: "special_group".into(),
+                input: info.special_group,
+            }));
+        }
         let policy = self.config.recording.policy;
         if policy == RecordingPolicy::Off {
             self.consent(ConsentDecision::NotAsked, ConsentHow::PolicyOff, now, out);
@@ -321,6 +332,11 @@ impl CallEngine {
         mut prompts: Vec<String>,
         out: &mut Vec<Action>,
     ) {
+        let priority = if leak {
+            priority
+        } else {
+            super::special::boosted(priority, self.priority_boost)
+        };
         out.push(Action::Enqueue {
             queue: queue.clone(),
             priority,

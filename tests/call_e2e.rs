@@ -14,7 +14,9 @@ use hotline::config::{self, BUILTIN_CALL_FLOW};
 use hotline::media::g711::G711Codec;
 use hotline::media::prompts::PromptLibrary;
 use hotline::store::embedded::{Durability, EmbeddedPostgres};
-use hotline::store::{CallEntry, NewAnnouncement, NewCustomer, NewTicket, Store, TicketFilter};
+use hotline::store::{
+    CallEntry, NewAnnouncement, NewCustomer, NewTicket, SpecialGroup, Store, TicketFilter,
+};
 use hotline::tickets::{Category, Status};
 use phone::{AgentPhone, Phone};
 use sqlx::Connection;
@@ -306,7 +308,8 @@ async fn menu_key_two_files_a_repair_ticket_with_its_path() {
             phone_numbers: vec![CALLER.into()],
             address: "幸福路12号3单元501".into(),
             area: "城东".into(),
-            special_group: None,
+            // An elderly caller living alone: waits ahead of callers of the same priority.
+            special_group: Some(SpecialGroup::ElderlyAlone),
         })
         .await
         .unwrap();
@@ -335,7 +338,12 @@ async fn menu_key_two_files_a_repair_ticket_with_its_path() {
     let row = hotline.call_row(&call_id).await;
     assert_eq!(
         row.ivr_path,
-        vec!["flow:main:business_hours", "menu:2", "repair"]
+        vec![
+            "flow:main:business_hours",
+            "special_group:elderly_alone",
+            "menu:2",
+            "repair"
+        ]
     );
     assert_eq!(row.queue.as_deref(), Some("general"));
     assert_eq!(phone.bye().await, 200);

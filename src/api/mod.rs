@@ -10,6 +10,7 @@ mod demands;
 mod desk;
 mod intake;
 mod master;
+mod requests;
 mod tickets;
 mod transitions;
 

@@ -124,6 +124,7 @@ mod tests {
                 .unwrap(),
                 has_open_ticket: false,
                 announcements: Vec::new(),
+                special_group: None,
             },
             now,
         });

@@ -50,6 +50,7 @@ pub fn validate(
     super::keys::validate_keys(config, locate, p);
     let prompt_exists = |name: &str| available_prompts.contains(name);
     super::survey::validate_survey(&config.survey, &prompt_exists, locate, p);
+    super::special::validate_special_groups(&config.special_groups, p);
 
     validate_hours(config, p);
     validate_numbers(config, p);

@@ -6,6 +6,7 @@
 //! does) nor look at the sounds directory (the caller passes the prompt names it found).
 
 pub use super::checks::validate;
+use super::special::SpecialGroupsConfig;
 use super::survey::SurveyConfig;
 use crate::tickets::Category;
 pub(crate) use crate::validation::Problems;
@@ -133,6 +134,9 @@ pub struct IvrConfig {
     /// The post-call satisfaction survey.
     #[serde(default)]
     pub survey: SurveyConfig,
+    /// Household flags that raise a caller's queue priority.
+    #[serde(default)]
+    pub special_groups: SpecialGroupsConfig,
     #[serde(default)]
     pub calendar: Calendar,
     #[serde(default)]

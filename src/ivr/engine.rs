@@ -5,6 +5,7 @@
 //! hears and the post-call survey (`survey` below); must not do I/O, read a clock or decide
 //! which agent answers or a caller's queue position (that is the ACD's job).
 
+mod keypad;
 mod survey;
 
 use super::config::{
@@ -90,6 +91,8 @@ pub struct CallEngine {
     answered_at: Option<(Instant, DateTime<Tz>)>,
     choice: Option<FlowChoice>,
     has_open_ticket: bool,
+    /// Added to non-leak queue priorities: the caller's household is a special group.
+    priority_boost: u8,
     announcements: Vec<String>,
     announcements_played: bool,
     consent_decided: bool,
@@ -108,6 +111,7 @@ impl CallEngine {
             answered_at: None,
             choice: None,
             has_open_ticket: false,
+            priority_boost: 0,
             announcements: Vec::new(),
             announcements_played: false,
             consent_decided: false,
@@ -243,6 +247,8 @@ impl CallEngine {
         self.answered_at = Some((now, info.local_time));
         self.has_open_ticket = info.has_open_ticket;
         self.announcements = info.announcements;
+        let special = &self.config.special_groups;
+        self.priority_boost = special.boost_for(info.special_group.as_deref());
         let choice = self
             .config
             .select_flow(&info.did, info.local_time.naive_local());
@@ -268,6 +274,12 @@ impl CallEngine {
             }));
         }
         self.choice = choice;
+        if self.priority_boost > 0 {
+            out.push(Action::Ticket(TicketUpdate::PathStep {
+                node: "special_group".into(),
+                input: info.special_group,
+            }));
+        }
         let policy = self.config.recording.policy;
         if policy == RecordingPolicy::Off {
             self.consent(ConsentDecision::NotAsked, ConsentHow::PolicyOff, now, out);
@@ -321,6 +333,11 @@ impl CallEngine {
         mut prompts: Vec<String>,
         out: &mut Vec<Action>,
     ) {
+        let priority = if leak {
+            priority
+        } else {
+            super::special::boosted(priority, self.priority_boost)
+        };
         out.push(Action::Enqueue {
             queue: queue.clone(),
             priority,
@@ -530,195 +547,6 @@ impl CallEngine {
                 self.consent(ConsentDecision::NotAsked, ConsentHow::LeakDefault, now, out);
             }
         }
-    }
-
-    fn on_digit(&mut self, digit: Digit, now: Instant, out: &mut Vec<Action>) {
-        let leak_digit = self.config.leak.digit;
-        let leak_active = matches!(
-            self.phase,
-            Phase::Intro { .. }
-                | Phase::Playing { .. }
-                | Phase::Menu { .. }
-                | Phase::HangingUp { .. }
-                | Phase::Queued {
-                    leak: false,
-                    transferring: false,
-                    ..
-                }
-        );
-        if digit == leak_digit && leak_active {
-            if let Phase::Queued { .. } = self.phase {
-                // Moves the call from its queue to the emergency queue.
-                out.push(Action::Dequeue);
-            }
-            return self.enter_leak(now, out);
-        }
-        match &mut self.phase {
-            Phase::Intro { .. } => self.consent_digit(digit, now, out),
-            Phase::Menu { .. } => self.menu_digit(digit, now, out),
-            Phase::Survey { .. } => self.survey_digit(digit, now, out),
-            Phase::Collect {
-                playback,
-                timer,
-                entry,
-                node,
-                ..
-            } => {
-                if playback.take().is_some() {
-                    out.push(Action::StopPlayback);
-                }
-                if let Some(id) = timer.take() {
-                    out.push(Action::CancelTimer { id });
-                }
-                let Some(collect) = collect_at(&self.config, self.choice.as_ref(), node) else {
-                    return;
-                };
-                let (max_len, terminator, timeout) =
-                    (collect.max_len, collect.terminator, collect.timeout_secs);
-                if digit == terminator {
-                    return self.finish_entry(now, out);
-                }
-                entry.push(digit.as_char());
-                if entry.len() >= max_len {
-                    return self.finish_entry(now, out);
-                }
-                let id = self.timer(Duration::from_secs(timeout), now, out);
-                if let Phase::Collect { timer, .. } = &mut self.phase {
-                    *timer = Some(id);
-                }
-            }
-            _ => {}
-        }
-    }
-
-    fn consent_digit(&mut self, digit: Digit, now: Instant, out: &mut Vec<Action>) {
-        let rec = &self.config.recording;
-        let decision = match rec.policy {
-            RecordingPolicy::OptOut if digit == rec.opt_out_digit => ConsentDecision::Refused,
-            RecordingPolicy::OptIn if digit == rec.opt_in_digit => ConsentDecision::Given,
-            _ => return,
-        };
-        self.stop_current(out);
-        self.consent(decision, ConsentHow::PressedDigit, now, out);
-        self.enter_start(now, out);
-    }
-
-    fn menu_digit(&mut self, digit: Digit, now: Instant, out: &mut Vec<Action>) {
-        let config = Arc::clone(&self.config);
-        let Phase::Menu { node, .. } = &self.phase else {
-            return;
-        };
-        let node = node.clone();
-        self.stop_current(out);
-        let Some(menu) = menu_at(&config, self.choice.as_ref(), &node) else {
-            return self.enter_last_resort(out);
-        };
-        match menu.options.iter().find(|o| o.digit == digit) {
-            Some(option) => {
-                path_step(node, Some(digit.to_string()), out);
-                self.enter_node(option.next.clone(), now, out);
-            }
-            None => self.menu_failed(true, now, out),
-        }
-    }
-
-    /// A wrong key (`invalid`) or silence at a menu: repeat, or after the retries the fallback.
-    fn menu_failed(&mut self, invalid: bool, now: Instant, out: &mut Vec<Action>) {
-        let config = Arc::clone(&self.config);
-        let Phase::Menu { node, failures, .. } = &self.phase else {
-            return;
-        };
-        let (node, failures) = (node.clone(), *failures + 1);
-        let Some(menu) = menu_at(&config, self.choice.as_ref(), &node) else {
-            return self.enter_last_resort(out);
-        };
-        if failures > menu.retries {
-            path_step(node, Some("retries_exhausted".into()), out);
-            return self.enter_node(menu.fallback.clone(), now, out);
-        }
-        let mut prompts = vec![if invalid {
-            menu.invalid_prompt.clone()
-        } else {
-            menu.no_input_prompt.clone()
-        }];
-        prompts.extend(menu.spoken(&config.leak));
-        let playback = self.play(prompts, true, out);
-        self.phase = Phase::Menu {
-            node,
-            playback: Some(playback),
-            timer: None,
-            failures,
-        };
-    }
-
-    /// The entry is complete (terminator, full length or silence after a key).
-    fn finish_entry(&mut self, now: Instant, out: &mut Vec<Action>) {
-        let config = Arc::clone(&self.config);
-        let Phase::Collect {
-            node,
-            entry,
-            failures,
-            timer,
-            ..
-        } = &mut self.phase
-        else {
-            return;
-        };
-        if let Some(id) = timer.take() {
-            out.push(Action::CancelTimer { id });
-        }
-        let (node, entry, failures) = (node.clone(), std::mem::take(entry), *failures);
-        let collect = collect_at(&config, self.choice.as_ref(), &node);
-        let Some(collect) = collect else {
-            return self.enter_last_resort(out);
-        };
-        if entry.len() == 1 && entry.starts_with(config.leak.digit.as_char()) {
-            return self.enter_leak(now, out);
-        }
-        let valid = (collect.min_len..=collect.max_len).contains(&entry.len())
-            && entry.bytes().all(|b| b.is_ascii_digit());
-        if valid {
-            out.push(Action::Ticket(TicketUpdate::Variable {
-                name: collect.variable.clone(),
-                value: entry,
-            }));
-            path_step(node, Some(format!("<{}>", collect.variable)), out);
-            return self.enter_node(collect.next.clone(), now, out);
-        }
-        self.collect_failed(node, failures + 1, entry.is_empty(), now, out);
-    }
-
-    fn collect_failed(
-        &mut self,
-        node: String,
-        failures: u32,
-        silent: bool,
-        now: Instant,
-        out: &mut Vec<Action>,
-    ) {
-        let config = Arc::clone(&self.config);
-        let collect = collect_at(&config, self.choice.as_ref(), &node);
-        let Some(collect) = collect else {
-            return self.enter_last_resort(out);
-        };
-        if failures > collect.retries {
-            path_step(node, Some("retries_exhausted".into()), out);
-            return self.enter_node(collect.fallback.clone(), now, out);
-        }
-        let mut prompts = vec![if silent {
-            collect.no_input_prompt.clone()
-        } else {
-            collect.invalid_prompt.clone()
-        }];
-        prompts.extend(collect.spoken());
-        let playback = self.play(prompts, true, out);
-        self.phase = Phase::Collect {
-            node,
-            playback: Some(playback),
-            timer: None,
-            entry: String::new(),
-            failures,
-        };
     }
 
     fn on_prompt_finished(&mut self, id: PlaybackId, now: Instant, out: &mut Vec<Action>) {

@@ -37,6 +37,8 @@ pub struct CallInfo {
     /// Prompt names of the outage announcements active for this caller, played before the
     /// first menu.
     pub announcements: Vec<String>,
+    /// The special-group flag of the caller's household file (`elderly_alone`, …), if any.
+    pub special_group: Option<String>,
 }
 
 /// What the ACD said about this call, as the driver relays it.

@@ -11,6 +11,7 @@ pub mod events;
 pub mod keys;
 pub mod numbers;
 pub mod position;
+pub mod special;
 pub mod survey;
 
 pub use config::{IvrConfig, ValidationError, validate};

@@ -253,6 +253,7 @@ fn info(at: DateTime<Tz>) -> CallInfo {
         local_time: at,
         has_open_ticket: false,
         announcements: Vec::new(),
+        special_group: None,
     }
 }
 
@@ -1454,4 +1455,43 @@ fn overlapping_shifts_are_allowed_and_the_later_starting_one_wins() {
             "{at}"
         );
     }
+}
+
+#[test]
+fn a_special_group_caller_waits_ahead_but_never_ahead_of_leaks() {
+    let special = |group: &str| CallInfo {
+        special_group: Some(group.into()),
+        ..info(monday_morning())
+    };
+    // The person option queues at priority 0: an elderly caller living alone gets the boost,
+    // and the ticket's path says why.
+    let mut h = Harness::new(config());
+    let intro = h.answer(special("elderly_alone"));
+    assert!(has(
+        &intro,
+        &Action::Ticket(TicketUpdate::PathStep {
+            node: "special_group".into(),
+            input: Some("elderly_alone".into())
+        })
+    ));
+    h.finish(&intro);
+    let queued = h.key('0');
+    assert_eq!(
+        enqueued(&queued),
+        Some(("general".into(), 3, false, Category::Consultation))
+    );
+    // The leak key still goes first, at the leak priority.
+    assert_leak(&h.key('1'));
+
+    // A flag the configuration does not list, and a boost of 0, change nothing.
+    let mut h = Harness::new(config());
+    let intro = h.answer(special("other"));
+    h.finish(&intro);
+    assert_eq!(enqueued(&h.key('0')).map(|q| q.1), Some(0));
+    let mut off = config();
+    off.special_groups.priority_boost = 0;
+    let mut h = Harness::new(off);
+    let intro = h.answer(special("disabled"));
+    h.finish(&intro);
+    assert_eq!(enqueued(&h.key('0')).map(|q| q.1), Some(0));
 }

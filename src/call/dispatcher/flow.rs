@@ -209,6 +209,9 @@ impl Dispatcher {
             local_time: chrono::Utc::now().with_timezone(&tz),
             has_open_ticket: lookup.has_open_ticket,
             announcements: lookup.announcements.clone(),
+            special_group: (lookup.customer.as_ref())
+                .and_then(|c| c.special_group)
+                .map(|g| g.code().to_owned()),
         };
         let early = std::mem::take(&mut call.early_digits);
         let now = Instant::now();

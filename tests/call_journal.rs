@@ -1,7 +1,7 @@
 //! The call journal against a real PostgreSQL that is stopped and started mid-stream: records
 //! keep coming during the outage, land in the spool, and reach the database exactly once and
-//! in order when it is back; a torn spool replays its intact prefix; a spool replayed twice
-//! writes nothing twice.
+//! in order when it is back; a torn spool replays its intact prefix; damage in the middle of
+//! the spool costs only the damaged record; a spool replayed twice writes nothing twice.
 
 #[allow(dead_code)] // This binary uses the cluster helpers only.
 mod support;
@@ -355,6 +355,86 @@ async fn a_torn_spool_replays_its_intact_prefix_after_a_restart() {
     );
     journal.durable(more).await;
     assert_eq!(call_row(&db, c).await.unwrap().ended_at, Some(at(6)));
+
+    stop.send(()).unwrap();
+    task.await.unwrap();
+    store.close().await;
+    cluster.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn damage_in_the_middle_of_the_spool_keeps_the_records_after_it() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = support::reachable_temp_dir();
+    let pg_root = dir.path().join("pg");
+    let spool_dir = dir.path().join("spool");
+    let cluster = start_cluster(&pg_root).await;
+    cluster.create_database("journal").await.unwrap();
+    let db = cluster.connect_options("journal");
+    let store = support::store_on(db.clone()).await;
+    cluster.stop().await.unwrap();
+
+    let (journal, writer) =
+        CallJournal::open_with(&spool_dir, store.clone(), rules(), options()).unwrap();
+    let (stop, task) = spawn_writer(writer);
+    let e = "call-e@pbx";
+    journal.record(
+        e,
+        CallEntry::Arrived {
+            caller: "13812341234".into(),
+            called: "95158".into(),
+            at: at(0),
+        },
+    );
+    journal.record(e, step("main", "2"));
+    let last = journal.record(
+        e,
+        CallEntry::Ended {
+            at: at(4),
+            disposition: Disposition::SelfServed,
+        },
+    );
+    journal.durable(last).await;
+    stop.send(()).unwrap();
+    task.await.unwrap();
+    drop(journal);
+
+    // The spool holds names, numbers and addresses: only the daemon's user may read it.
+    let spool = spool_dir.join(SPOOL_FILE);
+    let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&spool), 0o600);
+    assert_eq!(mode(&spool_dir), 0o700);
+
+    // One byte of the middle record goes bad on disk.
+    let mut bytes = std::fs::read(&spool).unwrap();
+    let middle = bytes
+        .windows(6)
+        .position(|w| w == b"main:2")
+        .expect("the path step is in the spool");
+    bytes[middle] ^= 0x01;
+    std::fs::write(&spool, &bytes).unwrap();
+
+    let cluster = start_cluster(&pg_root).await;
+    let (journal, writer) =
+        CallJournal::open_with(&spool_dir, store.clone(), rules(), options()).unwrap();
+    let (stop, task) = spawn_writer(writer);
+    wait_until("the spool is replayed", || async {
+        journal.spooled_bytes() == 0
+    })
+    .await;
+    let row = call_row(&db, e).await.unwrap();
+    assert_eq!(
+        row.ivr_path,
+        Vec::<String>::new(),
+        "the damaged record is skipped"
+    );
+    assert_eq!(
+        row.ended_at,
+        Some(at(4)),
+        "the record after the damage is kept"
+    );
+    assert_eq!(row.disposition.as_deref(), Some("self_served"));
+    assert!(journal.skipped_bytes() > 0, "the skipped bytes are counted");
 
     stop.send(()).unwrap();
     task.await.unwrap();

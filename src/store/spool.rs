@@ -7,10 +7,14 @@
 //!
 //! Owns the spool file format and the journal's SQL; must not decide call flow or ticket rules.
 //!
-//! Spool format: append-only `journal.spool`, one frame per record: `len: u32 LE`,
-//! `crc32c(payload): u32 LE`, `payload` (JSON). A crash can leave a torn last frame; opening
-//! the spool keeps the intact prefix and cuts the rest off, so a torn record is dropped, never
-//! misread.
+//! Spool format: append-only `journal.spool`, one frame per record: the marker
+//! [`FRAME_MARKER`], `len: u32 LE`, `crc32c(payload): u32 LE`, `payload` (JSON). A crash can
+//! leave a torn last frame; opening the spool cuts it off, so a torn record is dropped, never
+//! misread. Damage in the middle (a bad sector, a stray write) costs only the frames it hits:
+//! the reader re-synchronises on the next marker whose frame checks out, counts and logs the
+//! bytes it skipped, and keeps every good record after them. Frames without the marker
+//! (spools written before it existed) are still read. The spool holds names, numbers and
+//! addresses: the file is mode 0600 in a 0700 folder.
 //!
 //! Durability trade-off: no fsync per record, group fsyncs instead. While PostgreSQL is
 //! healthy a record waits in memory only until the writer's next insert (a daemon crash then
@@ -40,16 +44,22 @@ use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
 use std::future::Future;
 use std::io::Read;
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::{Notify, watch};
 
 /// File name of the spool inside the spool folder.
 pub const SPOOL_FILE: &str = "journal.spool";
-/// Bytes of a frame header: length and checksum.
-const HEADER: usize = 8;
+/// Starts every frame. 0xFF never occurs in UTF-8, so it cannot appear inside a JSON payload;
+/// a re-synchronising reader also checks the frame's checksum after it.
+const FRAME_MARKER: [u8; 4] = [0xFF, b'H', b'J', 0xFF];
+/// Bytes of a frame header: marker, length and checksum.
+const HEADER: usize = 12;
+/// Bytes of a frame header written before the marker existed: length and checksum.
+const LEGACY_HEADER: usize = 8;
 /// Larger frames are damage, not records (a record is a few hundred bytes).
 const MAX_PAYLOAD: usize = 1 << 20;
 const CHECKSUM: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISCSI);
@@ -277,6 +287,7 @@ fn encode_frame(record: &JournalRecord, out: &mut Vec<u8>) {
     // Serialising plain strings, numbers and timestamps cannot fail.
     let payload = serde_json::to_vec(record).unwrap_or_default();
     let len = u32::try_from(payload.len()).unwrap_or(u32::MAX);
+    out.extend_from_slice(&FRAME_MARKER);
     out.extend_from_slice(&len.to_le_bytes());
     out.extend_from_slice(&CHECKSUM.checksum(&payload).to_le_bytes());
     out.extend_from_slice(&payload);
@@ -287,31 +298,83 @@ fn encode_frame(record: &JournalRecord, out: &mut Vec<u8>) {
 struct Frame {
     record: Option<JournalRecord>,
     end: u64,
+    /// Damaged bytes skipped right before this frame.
+    skipped_before: usize,
 }
 
-/// Reads the frames of `bytes` (which start at file offset `base`) up to the first torn or
-/// damaged one; returns them and the length of the intact prefix.
-fn decode_frames(bytes: &[u8], base: u64) -> (Vec<Frame>, usize) {
-    let mut frames = Vec::new();
+/// What [`decode_frames`] found.
+struct Decoded {
+    frames: Vec<Frame>,
+    /// Where the last good frame ends (relative); what follows it is a torn or damaged tail.
+    intact: usize,
+    /// Damaged bytes skipped between good frames, and in how many places.
+    skipped_bytes: usize,
+    damaged_regions: usize,
+}
+
+/// Reads the frames of `bytes` (which start at file offset `base`). Where a frame is damaged
+/// it skips to the next marker that starts a good frame; damage after the last good frame is
+/// the tail, left to the caller.
+fn decode_frames(bytes: &[u8], base: u64) -> Decoded {
+    let mut decoded = Decoded {
+        frames: Vec::new(),
+        intact: 0,
+        skipped_bytes: 0,
+        damaged_regions: 0,
+    };
     let mut at = 0;
-    while bytes.len() - at >= HEADER {
-        let len = u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
-        let crc = u32::from_le_bytes([bytes[at + 4], bytes[at + 5], bytes[at + 6], bytes[at + 7]]);
-        let len = len as usize;
-        if len > MAX_PAYLOAD || bytes.len() - at - HEADER < len {
-            break;
+    let mut damage_from = None;
+    while at < bytes.len() {
+        let Some((payload, end)) = frame_at(bytes, at) else {
+            damage_from.get_or_insert(at);
+            at = next_marker(bytes, at + 1);
+            continue;
+        };
+        let skipped_before = damage_from.take().map_or(0, |from| at - from);
+        if skipped_before > 0 {
+            decoded.skipped_bytes += skipped_before;
+            decoded.damaged_regions += 1;
         }
-        let payload = &bytes[at + HEADER..at + HEADER + len];
-        if CHECKSUM.checksum(payload) != crc {
-            break;
-        }
-        at += HEADER + len;
-        frames.push(Frame {
+        decoded.frames.push(Frame {
             record: serde_json::from_slice(payload).ok(),
-            end: base + at as u64,
+            end: base + end as u64,
+            skipped_before,
         });
+        decoded.intact = end;
+        at = end;
     }
-    (frames, at)
+    decoded
+}
+
+/// The payload of the good frame starting at `at`, and where the frame ends. Checks the
+/// length against what is there and the checksum against the payload.
+fn frame_at(bytes: &[u8], at: usize) -> Option<(&[u8], usize)> {
+    let rest = &bytes[at..];
+    let (header, marked) = if rest.starts_with(&FRAME_MARKER) {
+        (HEADER, true)
+    } else {
+        (LEGACY_HEADER, false)
+    };
+    let fields = rest.get(header - LEGACY_HEADER..header)?;
+    let len = u32::from_le_bytes([fields[0], fields[1], fields[2], fields[3]]) as usize;
+    let crc = u32::from_le_bytes([fields[4], fields[5], fields[6], fields[7]]);
+    // A legacy frame is never empty; without this, a run of zero bytes would read as frames.
+    if len > MAX_PAYLOAD || (!marked && len == 0) {
+        return None;
+    }
+    let payload = rest.get(header..header.checked_add(len)?)?;
+    (CHECKSUM.checksum(payload) == crc).then_some((payload, at + header + len))
+}
+
+/// The offset of the next frame marker at or after `from`, or the end of `bytes`.
+fn next_marker(bytes: &[u8], from: usize) -> usize {
+    bytes
+        .get(from..)
+        .and_then(|rest| {
+            rest.windows(FRAME_MARKER.len())
+                .position(|w| w == FRAME_MARKER)
+        })
+        .map_or(bytes.len(), |offset| from + offset)
 }
 
 /// Why the journal could not open its spool; says what to do.
@@ -338,18 +401,39 @@ impl SpoolFile {
             path: path.clone(),
             source,
         };
-        std::fs::create_dir_all(dir).map_err(fail)?;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(fail)?;
+        // Folders and files made by an earlier version may be wider: narrow them.
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(fail)?;
         let mut file = OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(false)
+            .mode(0o600)
             .open(&path)
+            .map_err(fail)?;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))
             .map_err(fail)?;
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes).map_err(fail)?;
-        let (frames, intact) = decode_frames(&bytes, 0);
-        let last_seq = frames
+        let decoded = decode_frames(&bytes, 0);
+        let intact = decoded.intact;
+        if decoded.skipped_bytes > 0 {
+            tracing::warn!(
+                spool = %path.display(),
+                bytes = decoded.skipped_bytes,
+                places = decoded.damaged_regions,
+                records_kept = decoded.frames.len(),
+                "the call journal spool is damaged in the middle; the damaged records will be \
+                 skipped and every good record replayed"
+            );
+        }
+        let last_seq = decoded
+            .frames
             .iter()
             .filter_map(|f| f.record.as_ref().map(|r| r.seq))
             .max()
@@ -454,6 +538,8 @@ struct Shared {
     durable: watch::Sender<u64>,
     /// Highest sequence number written to PostgreSQL (or refused by it and logged).
     applied: watch::Sender<u64>,
+    /// Damaged spool bytes skipped at replay since the journal opened.
+    skipped_bytes: AtomicU64,
     options: JournalOptions,
 }
 
@@ -567,6 +653,7 @@ impl CallJournal {
             wake: Notify::new(),
             durable,
             applied,
+            skipped_bytes: AtomicU64::new(0),
             options,
         });
         let writer = JournalWriter {
@@ -614,6 +701,11 @@ impl CallJournal {
         let mut applied = self.shared.applied.subscribe();
         // The sender lives in `self.shared`, so the channel cannot close while we wait.
         let _ = applied.wait_for(|done| *done >= last).await;
+    }
+
+    /// Damaged spool bytes skipped at replay since the journal opened (each skip is logged).
+    pub fn skipped_bytes(&self) -> u64 {
+        self.shared.skipped_bytes.load(Ordering::Relaxed)
     }
 
     /// Bytes in the spool file (records waiting for the database), for health reporting.
@@ -751,21 +843,12 @@ impl JournalWriter {
                 return Step::Down;
             }
         };
-        let (frames, _) = decode_frames(&bytes, self.replayed);
-        if frames.is_empty() {
-            // Damage after the spool was opened (opening cuts a torn tail): nothing after it
-            // can be framed again, so skip it rather than stop every later record.
-            tracing::error!(
-                spool = %self.shared.lock().spool.path.display(),
-                offset = self.replayed,
-                bytes = bytes.len(),
-                "the call journal spool is damaged here; skipping the rest of it"
-            );
-            self.replayed = to;
-            return Step::Progress;
-        }
-        let count = frames.len();
-        for frame in frames {
+        let decoded = decode_frames(&bytes, self.replayed);
+        let count = decoded.frames.len();
+        for frame in decoded.frames {
+            if frame.skipped_before > 0 {
+                self.skip_damage(frame.skipped_before);
+            }
             match frame.record {
                 Some(record) => {
                     if self.apply(&record).await.is_err() {
@@ -780,6 +863,12 @@ impl JournalWriter {
             }
             self.replayed = frame.end;
         }
+        // Damage after the last good frame of the range (opening cuts a torn tail, so this
+        // is damage that happened while the spool was open).
+        if self.replayed < to {
+            self.skip_damage(usize::try_from(to - self.replayed).unwrap_or(usize::MAX));
+            self.replayed = to;
+        }
         if self.down {
             self.down = false;
             tracing::info!(
@@ -788,6 +877,23 @@ impl JournalWriter {
             );
         }
         Step::Progress
+    }
+
+    /// Counts and logs `bytes` of damaged spool skipped just before `self.replayed`.
+    fn skip_damage(&self, bytes: usize) {
+        let total = self
+            .shared
+            .skipped_bytes
+            .fetch_add(bytes as u64, Ordering::Relaxed)
+            + bytes as u64;
+        tracing::error!(
+            spool = %self.shared.lock().spool.path.display(),
+            offset = self.replayed,
+            bytes,
+            total_skipped_bytes = total,
+            "the call journal spool is damaged here: skipped the damaged bytes, going on with \
+             the next good record; the calls written there may miss some details"
+        );
     }
 
     /// Writes one record. `Err` only when the database is unreachable (try again later); a
@@ -1101,7 +1207,7 @@ mod tests {
             ends.push(bytes.len());
         }
         for cut in 0..=bytes.len() {
-            let (frames, intact) = decode_frames(&bytes[..cut], 0);
+            let Decoded { frames, intact, .. } = decode_frames(&bytes[..cut], 0);
             let whole = ends.iter().filter(|&&end| end <= cut).count();
             assert_eq!(frames.len(), whole, "cut at {cut}");
             assert_eq!(intact, if whole == 0 { 0 } else { ends[whole - 1] });
@@ -1112,16 +1218,62 @@ mod tests {
     }
 
     #[test]
-    fn a_flipped_byte_ends_the_intact_prefix() {
+    fn damage_in_the_middle_costs_only_the_frames_it_hits() {
         let mut bytes = Vec::new();
-        encode_frame(&record(1, "a"), &mut bytes);
-        let first = bytes.len();
-        encode_frame(&record(2, "b"), &mut bytes);
-        encode_frame(&record(3, "c"), &mut bytes);
-        bytes[first + HEADER + 3] ^= 0x20;
-        let (frames, intact) = decode_frames(&bytes, 0);
-        assert_eq!(frames.len(), 1);
-        assert_eq!(intact, first);
+        let mut ends = Vec::new();
+        for seq in 1..=4 {
+            encode_frame(&record(seq, &format!("step_{seq}")), &mut bytes);
+            ends.push(bytes.len());
+        }
+        // Every single flipped byte of frame 2 (marker, length, checksum or payload): frames
+        // 1, 3 and 4 are kept and exactly frame 2's bytes are skipped.
+        for at in ends[0]..ends[1] {
+            let mut damaged = bytes.clone();
+            damaged[at] ^= 0x20;
+            let decoded = decode_frames(&damaged, 0);
+            let seqs: Vec<u64> = decoded
+                .frames
+                .iter()
+                .filter_map(|f| f.record.as_ref().map(|r| r.seq))
+                .collect();
+            assert_eq!(seqs, [1, 3, 4], "byte {at} flipped");
+            assert_eq!(
+                decoded.skipped_bytes,
+                ends[1] - ends[0],
+                "byte {at} flipped"
+            );
+            assert_eq!(decoded.damaged_regions, 1);
+            assert_eq!(decoded.frames[1].skipped_before, ends[1] - ends[0]);
+            assert_eq!(decoded.intact, bytes.len());
+        }
+        // Garbage inserted between frames is skipped too.
+        let mut inserted = bytes[..ends[0]].to_vec();
+        inserted.extend_from_slice(b"\0\0\0\0garbage\xFFHJ\xFF\x01");
+        inserted.extend_from_slice(&bytes[ends[0]..]);
+        let decoded = decode_frames(&inserted, 0);
+        assert_eq!(decoded.frames.len(), 4);
+        assert_eq!(decoded.skipped_bytes, 16);
+    }
+
+    #[test]
+    fn frames_without_the_marker_are_still_read() {
+        // A spool written before frames carried the marker, with newer frames after it.
+        let mut bytes = Vec::new();
+        for seq in 1..=2 {
+            let payload = serde_json::to_vec(&record(seq, "old")).unwrap();
+            bytes.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+            bytes.extend_from_slice(&CHECKSUM.checksum(&payload).to_le_bytes());
+            bytes.extend_from_slice(&payload);
+        }
+        encode_frame(&record(3, "new"), &mut bytes);
+        let decoded = decode_frames(&bytes, 0);
+        assert_eq!(decoded.frames.len(), 3);
+        assert_eq!(decoded.skipped_bytes, 0);
+        assert!(decoded.frames.iter().all(|f| f.record.is_some()));
+        // Zero bytes (a filesystem's hole after a crash) are damage, not empty frames.
+        let decoded = decode_frames(&[0; 64], 0);
+        assert!(decoded.frames.is_empty());
+        assert_eq!(decoded.intact, 0);
     }
 
     #[test]

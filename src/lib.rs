@@ -9,6 +9,7 @@ pub mod acd;
 pub mod api;
 pub mod call;
 pub mod config;
+pub mod files;
 pub mod ivr;
 pub mod logging;
 pub mod media;

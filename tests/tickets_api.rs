@@ -1017,6 +1017,25 @@ async fn the_daemon_runs_without_configuration_and_stops_its_database() {
         &std::fs::metadata(&token_file).unwrap().permissions(),
     );
     assert_eq!(mode & 0o777, 0o600);
+    // What the daemon keeps about callers is its user's only. As root the server (the
+    // postgres user) may pass through the state folder to its cluster, nothing more.
+    let mode_of = |path: &str| {
+        std::os::unix::fs::PermissionsExt::mode(
+            &std::fs::metadata(dir.path().join(path))
+                .unwrap()
+                .permissions(),
+        ) & 0o777
+    };
+    // SAFETY: geteuid has no preconditions.
+    let state_mode = if unsafe { libc::geteuid() } == 0 {
+        0o710
+    } else {
+        0o700
+    };
+    assert_eq!(mode_of("var"), state_mode);
+    assert_eq!(mode_of("var/recordings"), 0o700);
+    assert_eq!(mode_of("var/spool"), 0o700);
+    assert_eq!(mode_of("var/spool/journal.spool"), 0o600);
     let token = std::fs::read_to_string(&token_file)
         .unwrap()
         .trim()

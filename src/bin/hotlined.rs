@@ -11,7 +11,7 @@ use hotline::call::{CallStack, Reloader};
 use hotline::config::{self, Config, LogFormat};
 use hotline::logging;
 use hotline::ops::{self, Announcer};
-use hotline::store::embedded::{Durability, EmbeddedPostgres};
+use hotline::store::embedded::{self, Durability, EmbeddedPostgres};
 use hotline::store::{Store, StoreOptions};
 use sqlx::postgres::PgConnectOptions;
 use std::io::Write;
@@ -99,9 +99,9 @@ async fn main() -> ExitCode {
 
 async fn run(config: Config, config_path: Option<PathBuf>) -> anyhow::Result<()> {
     let state_dir = &config.daemon.state_dir;
-    std::fs::create_dir_all(state_dir).with_context(|| {
+    hotline::files::create_private_dir(state_dir).with_context(|| {
         format!(
-            "creating daemon.state_dir {}; create it or choose another folder",
+            "creating daemon.state_dir {} (mode 0700); create it or choose another folder",
             state_dir.display()
         )
     })?;
@@ -141,6 +141,7 @@ async fn run(config: Config, config_path: Option<PathBuf>) -> anyhow::Result<()>
         }
         None => {
             let root = state_dir.join("postgres");
+            embedded::let_server_through(state_dir)?;
             tracing::info!(folder = %root.display(), "starting the private PostgreSQL");
             let cluster = EmbeddedPostgres::start(&root, Durability::Durable).await?;
             let served = match cluster.create_database(EMBEDDED_DATABASE).await {

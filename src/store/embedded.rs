@@ -335,6 +335,24 @@ fn server_user() -> Result<Option<ServerUser>, EmbeddedError> {
     Ok(Some(ServerUser { uid, gid }))
 }
 
+/// Lets the server user pass through the private folder `dir` (0700, the daemon's) to its
+/// own cluster folder inside it. Only as root, where the server runs as `postgres`: `dir`
+/// gets the postgres group and mode 0710 (search, no listing, nothing for anyone else).
+/// Otherwise the server runs as the daemon's user and `dir` stays 0700.
+pub fn let_server_through(dir: &Path) -> Result<(), EmbeddedError> {
+    let Some(user) = server_user()? else {
+        return Ok(());
+    };
+    std::os::unix::fs::chown(dir, None, Some(user.gid)).map_err(|e| {
+        failed(
+            format!("giving the postgres group access to {}", dir.display()),
+            e,
+        )
+    })?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o710))
+        .map_err(|e| failed(format!("restricting {}", dir.display()), e))
+}
+
 /// Creates `root` owned by the server user with mode 0700, and checks that the server user
 /// can reach it through its parents.
 fn prepare_root(root: &Path, user: Option<ServerUser>) -> Result<(), EmbeddedError> {

@@ -44,7 +44,7 @@ use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
 use std::future::Future;
 use std::io::Read;
-use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{FileExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -401,13 +401,7 @@ impl SpoolFile {
             path: path.clone(),
             source,
         };
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .map_err(fail)?;
-        // Folders and files made by an earlier version may be wider: narrow them.
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(fail)?;
+        crate::files::create_private_dir(dir).map_err(fail)?;
         let mut file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -416,6 +410,7 @@ impl SpoolFile {
             .mode(0o600)
             .open(&path)
             .map_err(fail)?;
+        // A file made by an earlier version may be wider: narrow it.
         file.set_permissions(std::fs::Permissions::from_mode(0o600))
             .map_err(fail)?;
         let mut bytes = Vec::new();

@@ -80,9 +80,20 @@ async fn main() -> ExitCode {
     if let Some(listen) = args.sip_listen {
         config.sip.listen = listen;
     }
+    // Checked again here: --listen may have moved the API off loopback.
+    let plaintext_warning = match config.grpc.plaintext_exposure() {
+        Ok(warning) => warning,
+        Err(refusal) => {
+            eprintln!("hotlined: grpc.listen: {refusal}");
+            return ExitCode::from(2);
+        }
+    };
     if let Err(err) = logging::init(config.log.format, &config.log.filter) {
         eprintln!("hotlined: {err}");
         return ExitCode::FAILURE;
+    }
+    if let Some(warning) = plaintext_warning {
+        tracing::warn!("{warning}");
     }
     for warning in &config.warnings {
         tracing::warn!("configuration: {warning}");

@@ -30,7 +30,13 @@
 //! stores the number per call (`call_journal_applied`) in the same transaction, so a record
 //! replayed again (after a crash during replay, or a spool replayed twice) is skipped. The
 //! draft ticket is created with `request_id = "call:<id>"`, which makes that create
-//! idempotent on its own. A category change recomputes the draft's deadlines in the same
+//! idempotent on its own. Once the spool is empty nothing older can be replayed, so guards
+//! older than [`GUARD_RETENTION`] are pruned then.
+//!
+//! Crash recovery: call rows a stopped daemon left open (no `ended_at`) are closed as
+//! `interrupted`, with `ended_at` = when this run started, once the spool the earlier run
+//! left has been replayed (its records may end some of those calls properly). Their draft
+//! tickets stay. A category change recomputes the draft's deadlines in the same
 //! transaction as its sequence number.
 
 use super::transitions::refresh_deadlines_in;
@@ -63,6 +69,8 @@ const LEGACY_HEADER: usize = 8;
 /// Larger frames are damage, not records (a record is a few hundred bytes).
 const MAX_PAYLOAD: usize = 1 << 20;
 const CHECKSUM: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISCSI);
+/// Replay guards untouched this long are pruned when the spool is empty.
+pub const GUARD_RETENTION: Duration = Duration::from_secs(24 * 3600);
 /// Who the audit trail names for changes the IVR makes to a draft ticket.
 const IVR_ACTOR: &str = "ivr";
 /// Priority of a leak draft (the highest the schema allows).
@@ -77,6 +85,8 @@ pub enum Disposition {
     SelfServed,
     Transferred,
     Failed,
+    /// Open when the daemon stopped (a crash, `kill -9`): closed at the next start.
+    Interrupted,
 }
 
 impl Disposition {
@@ -89,6 +99,7 @@ impl Disposition {
             Disposition::SelfServed => "self_served",
             Disposition::Transferred => "transferred",
             Disposition::Failed => "failed",
+            Disposition::Interrupted => "interrupted",
         }
     }
 }
@@ -603,6 +614,8 @@ pub struct JournalWriter {
     /// End of the spool prefix already written to the database.
     replayed: u64,
     down: bool,
+    /// When this run started, until the call rows an earlier run left open are closed.
+    close_open_calls: Option<DateTime<Utc>>,
 }
 
 impl CallJournal {
@@ -657,6 +670,7 @@ impl CallJournal {
             rules,
             replayed: 0,
             down: false,
+            close_open_calls: Some(Utc::now()),
         };
         Ok((CallJournal { shared }, writer))
     }
@@ -789,17 +803,27 @@ impl JournalWriter {
         if spool_len > self.replayed {
             return self.replay_spool(spool_len).await;
         }
+        if let Some(started) = self.close_open_calls {
+            return self.close_interrupted_calls(started).await;
+        }
         if spool_len > 0 {
             // Everything spooled is in the database: compact.
-            let mut inner = self.shared.lock();
-            if inner.spool.len == self.replayed {
-                if let Err(err) = inner.spool.clear() {
-                    tracing::error!(spool = %inner.spool.path.display(), error = %err,
-                        "cannot truncate the replayed call journal spool; it will be replayed \
-                         again (harmless) after a restart: check the disk");
-                } else {
-                    self.replayed = 0;
-                }
+            let compacted = {
+                let mut inner = self.shared.lock();
+                inner.spool.len == self.replayed
+                    && match inner.spool.clear() {
+                        Ok(()) => true,
+                        Err(err) => {
+                            tracing::error!(spool = %inner.spool.path.display(), error = %err,
+                                "cannot truncate the replayed call journal spool; it will be \
+                                 replayed again (harmless) after a restart: check the disk");
+                            false
+                        }
+                    }
+            };
+            if compacted {
+                self.replayed = 0;
+                self.prune_guards().await;
             }
             return Step::Progress;
         }
@@ -872,6 +896,39 @@ impl JournalWriter {
             );
         }
         Step::Progress
+    }
+
+    /// Closes the call rows an earlier run left open (arrived before `started`).
+    async fn close_interrupted_calls(&mut self, started: DateTime<Utc>) -> Step {
+        match self.store.close_interrupted_calls(started).await {
+            Ok(closed) => {
+                if closed > 0 {
+                    tracing::warn!(
+                        calls = closed,
+                        "closed the call records the previous run left open (it stopped \
+                         without ending them): disposition interrupted; their draft tickets \
+                         stay"
+                    );
+                }
+            }
+            Err(StoreError::Unavailable(_)) => return Step::Down,
+            Err(err) => tracing::error!(
+                error = %err,
+                "cannot close the call records the previous run left open; they stay open"
+            ),
+        }
+        self.close_open_calls = None;
+        Step::Progress
+    }
+
+    /// Drops replay guards nothing can need any more (the spool is empty).
+    async fn prune_guards(&self) {
+        match self.store.prune_journal_guards(GUARD_RETENTION).await {
+            Ok(0) => {}
+            Ok(pruned) => tracing::debug!(pruned, "pruned call journal replay guards"),
+            // Harmless: tried again at the next compaction.
+            Err(err) => tracing::warn!(error = %err, "cannot prune call journal replay guards"),
+        }
     }
 
     /// Counts and logs `bytes` of damaged spool skipped just before `self.replayed`.
@@ -955,7 +1012,8 @@ impl Store {
         apply_call_write(&mut tx, call_id, &record.write, rules).await?;
         sqlx::query(
             "INSERT INTO call_journal_applied (call_id, last_seq) VALUES ($1, $2) \
-             ON CONFLICT (call_id) DO UPDATE SET last_seq = EXCLUDED.last_seq",
+             ON CONFLICT (call_id) DO UPDATE SET last_seq = EXCLUDED.last_seq, \
+             applied_at = now()",
         )
         .bind(call_id)
         .bind(seq)
@@ -963,6 +1021,33 @@ impl Store {
         .await?;
         tx.commit().await?;
         Ok(true)
+    }
+}
+
+impl Store {
+    /// Closes every call row that arrived before `started` and has not ended: `ended_at` =
+    /// `started`, disposition `interrupted`. Returns how many.
+    pub async fn close_interrupted_calls(&self, started: DateTime<Utc>) -> Result<u64, StoreError> {
+        let result = sqlx::query(
+            "UPDATE calls SET ended_at = $1, disposition = $2 \
+             WHERE ended_at IS NULL AND arrived_at < $1",
+        )
+        .bind(started)
+        .bind(Disposition::Interrupted.code())
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected())
+    }
+
+    /// Deletes call journal replay guards untouched for `age`. Only when no spooled record
+    /// can still be replayed. Returns how many.
+    pub async fn prune_journal_guards(&self, age: Duration) -> Result<u64, StoreError> {
+        let age = chrono::Duration::from_std(age).unwrap_or(chrono::Duration::MAX);
+        let result = sqlx::query("DELETE FROM call_journal_applied WHERE applied_at < $1")
+            .bind(Utc::now() - age)
+            .execute(&self.pool)
+            .await?;
+        Ok(result.rows_affected())
     }
 }
 

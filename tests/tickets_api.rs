@@ -863,7 +863,7 @@ async fn tickets_link_calls_and_urges_link_their_ticket() {
 }
 
 #[tokio::test]
-async fn database_outage_is_unavailable_and_health_still_answers() {
+async fn database_outage_is_unavailable_and_health_says_not_serving_until_it_is_back() {
     let dir = support::reachable_temp_dir();
     let cluster = EmbeddedPostgres::start(&dir.path().join("pg"), Durability::Throwaway)
         .await
@@ -896,18 +896,41 @@ async fn database_outage_is_unavailable_and_health_still_answers() {
         .unwrap_err();
     assert_eq!(err.code(), Code::Unavailable, "{err:?}");
 
+    // Health answers, and says the tickets service cannot serve while the database is
+    // down, and that it can again once it is back.
+    use tonic_health::pb::health_check_response::ServingStatus;
     let mut health = tonic_health::pb::health_client::HealthClient::new(server.channel().await);
-    let answer = health
-        .check(tonic_health::pb::HealthCheckRequest {
-            service: "hotline.v1.Tickets".into(),
-        })
+    let mut wait_for_status = async |expected: ServingStatus| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let answer = health
+                .check(tonic_health::pb::HealthCheckRequest {
+                    service: "hotline.v1.Tickets".into(),
+                })
+                .await
+                .unwrap()
+                .into_inner();
+            if answer.status == expected as i32 {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "health stayed {} instead of {expected:?}",
+                answer.status
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    };
+    wait_for_status(ServingStatus::NotServing).await;
+    let cluster = EmbeddedPostgres::start(&dir.path().join("pg"), Durability::Throwaway)
         .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(
-        answer.status,
-        tonic_health::pb::health_check_response::ServingStatus::Serving as i32
-    );
+        .unwrap();
+    wait_for_status(ServingStatus::Serving).await;
+    client
+        .create_ticket(authed(ADMIN, create(repair("13812341234", "恢复后"), "")))
+        .await
+        .unwrap();
+    cluster.stop().await.unwrap();
 }
 
 #[tokio::test]

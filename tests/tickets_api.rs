@@ -1096,6 +1096,43 @@ async fn the_daemon_runs_without_configuration_and_stops_its_database() {
         .unwrap();
     assert!(support::process_alive(postmaster));
 
+    // The private PostgreSQL is stopped behind the daemon's back (what `pg_ctl stop -m fast`
+    // does): the daemon restarts it and tickets work again.
+    // SAFETY: signalling the test daemon's server process.
+    unsafe { libc::kill(postmaster, libc::SIGINT) };
+    let read_pid = || {
+        std::fs::read_to_string(pg_root.join("data/postmaster.pid"))
+            .ok()?
+            .lines()
+            .next()?
+            .trim()
+            .parse::<i32>()
+            .ok()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let restarted = loop {
+        if let Some(pid) = read_pid().filter(|&pid| pid != postmaster)
+            && support::process_alive(pid)
+            && client
+                .get_ticket(authed(
+                    &token,
+                    pb::GetTicketRequest {
+                        name: created.name.clone(),
+                    },
+                ))
+                .await
+                .is_ok()
+        {
+            break pid;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the private PostgreSQL was not restarted within 60 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    let postmaster = restarted;
+
     let pid = i32::try_from(daemon.id().unwrap()).unwrap();
     // SAFETY: signalling our own child.
     unsafe { libc::kill(pid, libc::SIGTERM) };
@@ -1104,6 +1141,11 @@ async fn the_daemon_runs_without_configuration_and_stops_its_database() {
     assert!(output.status.success(), "{log}");
     assert!(!support::server_alive(&pg_root), "{log}");
     assert!(!support::process_alive(postmaster));
+    assert!(
+        log.contains("the private PostgreSQL exited; restarting it"),
+        "{log}"
+    );
+    assert!(log.contains("the private PostgreSQL is restarted"), "{log}");
     // The token file path is logged, the token never.
     assert!(log.contains("admin.token"), "{log}");
     assert!(!log.contains(&token), "{log}");

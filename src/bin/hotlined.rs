@@ -155,13 +155,13 @@ async fn run(config: Config, config_path: Option<PathBuf>) -> anyhow::Result<()>
             embedded::let_server_through(state_dir)?;
             tracing::info!(folder = %root.display(), "starting the private PostgreSQL");
             let cluster = EmbeddedPostgres::start(&root, Durability::Durable).await?;
-            let served = match cluster.create_database(EMBEDDED_DATABASE).await {
-                Ok(()) => {
-                    let connect = cluster.connect_options(EMBEDDED_DATABASE);
-                    serve(connect, &store_options, &config, config_path, access, tls).await
-                }
-                Err(err) => Err(err.into()),
-            };
+            if let Err(err) = cluster.create_database(EMBEDDED_DATABASE).await {
+                let _ = cluster.stop().await;
+                return Err(err.into());
+            }
+            let connect = cluster.connect_options(EMBEDDED_DATABASE);
+            let cluster = cluster.supervise();
+            let served = serve(connect, &store_options, &config, config_path, access, tls).await;
             tracing::info!("stopping the private PostgreSQL");
             let stopped = cluster.stop().await;
             served?;

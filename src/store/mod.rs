@@ -9,6 +9,7 @@
 
 mod announcements;
 pub mod embedded;
+mod frames;
 mod lookups;
 mod records;
 mod retention;

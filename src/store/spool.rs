@@ -7,8 +7,8 @@
 //!
 //! Owns the spool file format and the journal's SQL; must not decide call flow or ticket rules.
 //!
-//! Spool format: append-only `journal.spool`, one frame per record: the marker
-//! [`FRAME_MARKER`], `len: u32 LE`, `crc32c(payload): u32 LE`, `payload` (JSON). A crash can
+//! Spool format: append-only `journal.spool`, one frame per record (see [`frames`]): a
+//! marker, `len: u32 LE`, `crc32c(payload): u32 LE`, `payload` (JSON). A crash can
 //! leave a torn last frame; opening the spool cuts it off, so a torn record is dropped, never
 //! misread. Damage in the middle (a bad sector, a stray write) costs only the frames it hits:
 //! the reader re-synchronises on the next marker whose frame checks out, counts and logs the
@@ -39,6 +39,7 @@
 //! tickets stay. A category change recomputes the draft's deadlines in the same
 //! transaction as its sequence number.
 
+use super::frames::{self, Decoded};
 use super::transitions::refresh_deadlines_in;
 use super::{NewTicket, Store, StoreError};
 use crate::ivr::{ConsentDecision, ConsentHow, ConsentRecord, TicketUpdate};
@@ -59,16 +60,6 @@ use tokio::sync::{Notify, watch};
 
 /// File name of the spool inside the spool folder.
 pub const SPOOL_FILE: &str = "journal.spool";
-/// Starts every frame. 0xFF never occurs in UTF-8, so it cannot appear inside a JSON payload;
-/// a re-synchronising reader also checks the frame's checksum after it.
-const FRAME_MARKER: [u8; 4] = [0xFF, b'H', b'J', 0xFF];
-/// Bytes of a frame header: marker, length and checksum.
-const HEADER: usize = 12;
-/// Bytes of a frame header written before the marker existed: length and checksum.
-const LEGACY_HEADER: usize = 8;
-/// Larger frames are damage, not records (a record is a few hundred bytes).
-const MAX_PAYLOAD: usize = 1 << 20;
-const CHECKSUM: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISCSI);
 /// Replay guards untouched this long are pruned when the spool is empty.
 pub const GUARD_RETENTION: Duration = Duration::from_secs(24 * 3600);
 /// Who the audit trail names for changes the IVR makes to a draft ticket.
@@ -297,11 +288,7 @@ struct JournalRecord {
 fn encode_frame(record: &JournalRecord, out: &mut Vec<u8>) {
     // Serialising plain strings, numbers and timestamps cannot fail.
     let payload = serde_json::to_vec(record).unwrap_or_default();
-    let len = u32::try_from(payload.len()).unwrap_or(u32::MAX);
-    out.extend_from_slice(&FRAME_MARKER);
-    out.extend_from_slice(&len.to_le_bytes());
-    out.extend_from_slice(&CHECKSUM.checksum(&payload).to_le_bytes());
-    out.extend_from_slice(&payload);
+    frames::encode_frame(&payload, out);
 }
 
 /// A frame read back: the record (`None` when the checksum holds but the payload is not a
@@ -313,79 +300,14 @@ struct Frame {
     skipped_before: usize,
 }
 
-/// What [`decode_frames`] found.
-struct Decoded {
-    frames: Vec<Frame>,
-    /// Where the last good frame ends (relative); what follows it is a torn or damaged tail.
-    intact: usize,
-    /// Damaged bytes skipped between good frames, and in how many places.
-    skipped_bytes: usize,
-    damaged_regions: usize,
-}
-
-/// Reads the frames of `bytes` (which start at file offset `base`). Where a frame is damaged
-/// it skips to the next marker that starts a good frame; damage after the last good frame is
-/// the tail, left to the caller.
-fn decode_frames(bytes: &[u8], base: u64) -> Decoded {
-    let mut decoded = Decoded {
-        frames: Vec::new(),
-        intact: 0,
-        skipped_bytes: 0,
-        damaged_regions: 0,
-    };
-    let mut at = 0;
-    let mut damage_from = None;
-    while at < bytes.len() {
-        let Some((payload, end)) = frame_at(bytes, at) else {
-            damage_from.get_or_insert(at);
-            at = next_marker(bytes, at + 1);
-            continue;
-        };
-        let skipped_before = damage_from.take().map_or(0, |from| at - from);
-        if skipped_before > 0 {
-            decoded.skipped_bytes += skipped_before;
-            decoded.damaged_regions += 1;
-        }
-        decoded.frames.push(Frame {
-            record: serde_json::from_slice(payload).ok(),
-            end: base + end as u64,
-            skipped_before,
-        });
-        decoded.intact = end;
-        at = end;
-    }
-    decoded
-}
-
-/// The payload of the good frame starting at `at`, and where the frame ends. Checks the
-/// length against what is there and the checksum against the payload.
-fn frame_at(bytes: &[u8], at: usize) -> Option<(&[u8], usize)> {
-    let rest = &bytes[at..];
-    let (header, marked) = if rest.starts_with(&FRAME_MARKER) {
-        (HEADER, true)
-    } else {
-        (LEGACY_HEADER, false)
-    };
-    let fields = rest.get(header - LEGACY_HEADER..header)?;
-    let len = u32::from_le_bytes([fields[0], fields[1], fields[2], fields[3]]) as usize;
-    let crc = u32::from_le_bytes([fields[4], fields[5], fields[6], fields[7]]);
-    // A legacy frame is never empty; without this, a run of zero bytes would read as frames.
-    if len > MAX_PAYLOAD || (!marked && len == 0) {
-        return None;
-    }
-    let payload = rest.get(header..header.checked_add(len)?)?;
-    (CHECKSUM.checksum(payload) == crc).then_some((payload, at + header + len))
-}
-
-/// The offset of the next frame marker at or after `from`, or the end of `bytes`.
-fn next_marker(bytes: &[u8], from: usize) -> usize {
-    bytes
-        .get(from..)
-        .and_then(|rest| {
-            rest.windows(FRAME_MARKER.len())
-                .position(|w| w == FRAME_MARKER)
-        })
-        .map_or(bytes.len(), |offset| from + offset)
+/// Reads the records of `bytes` (which start at file offset `base`), past damage; see
+/// [`frames::decode_frames`].
+fn decode_frames(bytes: &[u8], base: u64) -> Decoded<Frame> {
+    frames::decode_frames(bytes, |raw| Frame {
+        record: serde_json::from_slice(raw.payload).ok(),
+        end: base + raw.end as u64,
+        skipped_before: raw.skipped_before,
+    })
 }
 
 /// Why the journal could not open its spool; says what to do.
@@ -1342,7 +1264,7 @@ mod tests {
         for seq in 1..=2 {
             let payload = serde_json::to_vec(&record(seq, "old")).unwrap();
             bytes.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-            bytes.extend_from_slice(&CHECKSUM.checksum(&payload).to_le_bytes());
+            bytes.extend_from_slice(&frames::CHECKSUM.checksum(&payload).to_le_bytes());
             bytes.extend_from_slice(&payload);
         }
         encode_frame(&record(3, "new"), &mut bytes);

@@ -4,8 +4,8 @@
 //! `cargo bench --bench leak_path`.
 
 use chrono::TimeZone;
-use hotline::acd::link::route_digit;
 use hotline::acd::{Acd, AcdAction, AcdConfig, AcdEvent, ReportedState};
+use hotline::call::acd_link::route_digit;
 use hotline::ivr::{Action, CallEngine, CallInfo, Event, IvrConfig};
 use std::hint::black_box;
 use std::sync::Arc;
@@ -84,7 +84,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Err("no greeting played".into());
     };
     call.handle(Event::PromptFinished { id: *id, now });
-    let mut acd = Acd::new(Arc::new(acd_config), now);
+    let mut acd: Acd<String> = Acd::new(Arc::new(acd_config), now);
+    let call_key = String::from("bench");
     for agent in ["a1", "a2"] {
         acd.handle(AcdEvent::AgentStateChanged {
             agent: agent.into(),
@@ -94,7 +95,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     // Check once that the path really ends in an offer to the emergency agent.
-    let (_, offered) = route_digit(&mut call.clone(), &mut acd.clone(), "bench", '1', now);
+    let (_, offered) = route_digit(&mut call.clone(), &mut acd.clone(), &call_key, '1', now);
     if !matches!(offered.first(), Some(AcdAction::OfferToAgent { agent, .. }) if agent == "a1") {
         return Err(format!("leak digit did not reach the emergency agent: {offered:?}").into());
     }
@@ -116,7 +117,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let start = Instant::now();
     for _ in 0..ITERATIONS {
         let (mut c, mut a) = (call.clone(), acd.clone());
-        black_box(route_digit(&mut c, &mut a, "bench", '1', now));
+        black_box(route_digit(&mut c, &mut a, &call_key, '1', now));
     }
     let total_ns = start.elapsed().as_nanos() / u128::from(ITERATIONS);
 

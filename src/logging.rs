@@ -6,7 +6,6 @@
 //!
 //! Owns the global subscriber and the masking rules; must not decide what gets logged.
 
-use crate::config::LogFormat;
 use std::borrow::Cow;
 use std::fmt;
 use std::io::{self, IsTerminal, Write};
@@ -14,6 +13,17 @@ use std::ops::Range;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::util::SubscriberInitExt;
+
+/// How log lines are written (`[log] format`).
+#[derive(Debug, Clone, Copy, serde::Deserialize, Default, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// Readable lines.
+    #[default]
+    Human,
+    /// One JSON object per line.
+    Json,
+}
 
 /// Why logging could not start.
 #[derive(Debug, thiserror::Error)]

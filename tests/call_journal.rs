@@ -8,10 +8,10 @@
 mod support;
 
 use chrono::{DateTime, TimeZone, Utc};
-use hotline::ivr::{ConsentDecision, ConsentHow, ConsentRecord, TicketUpdate};
 use hotline::store::embedded::{Durability, EmbeddedPostgres};
 use hotline::store::{
-    CallEntry, CallJournal, Disposition, JournalOptions, JournalWriter, SPOOL_FILE, Store,
+    CallEntry, CallJournal, ConsentDecision, ConsentVia, Disposition, JournalOptions,
+    JournalWriter, SPOOL_FILE, Store,
 };
 use hotline::tickets::Category;
 use sqlx::postgres::PgConnectOptions;
@@ -48,21 +48,21 @@ fn spawn_writer(
     (stop, task)
 }
 
-fn draft(call_id: &str, caller: &str) -> CallEntry {
-    CallEntry::Ivr(TicketUpdate::CreateDraft {
-        call_id: call_id.into(),
+fn draft(caller: &str) -> CallEntry {
+    CallEntry::Draft {
         caller: caller.into(),
         called: "95158".into(),
-        started_at: at(0).with_timezone(&chrono_tz::Asia::Shanghai),
         flow: "day".into(),
-    })
+        started_at: at(0),
+        customer: None,
+    }
 }
 
 fn step(node: &str, input: &str) -> CallEntry {
-    CallEntry::Ivr(TicketUpdate::PathStep {
+    CallEntry::PathStep {
         node: node.into(),
         input: Some(input.into()),
-    })
+    }
 }
 
 /// A private cluster this test can stop and start.
@@ -152,7 +152,7 @@ async fn an_outage_loses_nothing_and_writes_everything_once_in_order() {
         },
     );
     journal.record(a, CallEntry::Answered { at: at(0) });
-    journal.record(a, draft(a, "13812341234"));
+    journal.record(a, draft("13812341234"));
     let before_outage = journal.record(a, step("main", "1"));
     journal.durable(before_outage).await;
     assert_eq!(
@@ -166,18 +166,18 @@ async fn an_outage_loses_nothing_and_writes_everything_once_in_order() {
     journal.record(a, step("leak_menu", "1"));
     journal.record(
         a,
-        CallEntry::Ivr(TicketUpdate::SetCategory {
+        CallEntry::Category {
             category: Category::Leak,
             top_priority: true,
-        }),
+        },
     );
     journal.record(
         a,
-        CallEntry::Consent(ConsentRecord {
-            decision: ConsentDecision::Given,
-            how: ConsentHow::LeakDefault,
-            at: at(1).with_timezone(&chrono_tz::Asia::Shanghai),
-        }),
+        CallEntry::Consent {
+            decision: ConsentDecision::Granted,
+            via: ConsentVia::LeakDefault,
+            at: at(1),
+        },
     );
     journal.record(
         a,
@@ -213,7 +213,7 @@ async fn an_outage_loses_nothing_and_writes_everything_once_in_order() {
             at: at(2),
         },
     );
-    journal.record(b, draft(b, "13900001111"));
+    journal.record(b, draft("13900001111"));
     journal.record(b, step("main", "9"));
     let last = journal.record(
         b,
@@ -470,7 +470,7 @@ async fn a_restart_closes_the_calls_the_stopped_run_left_open_and_prunes_old_gua
     let (stop, task) = spawn_writer(writer);
     let (f, g, h) = ("call-f@pbx", "call-g@pbx", "call-h@pbx");
     journal.record(f, arrived("13812341234"));
-    journal.record(f, draft(f, "13812341234"));
+    journal.record(f, draft("13812341234"));
     journal.record(g, arrived("13912345678"));
     journal.record(
         g,

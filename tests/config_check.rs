@@ -372,6 +372,9 @@ fn the_shipped_example_loads() {
     let day = |m, d| chrono::NaiveDate::from_ymd_opt(2026, m, d).unwrap();
     assert!(!rules.calendar.is_working_day(day(10, 5)));
     assert!(rules.calendar.is_working_day(day(10, 10)));
+    // ... and the IVR's: National Day takes the holiday flow.
+    assert!(config.ivr.is_holiday(day(10, 5)));
+    assert!(!config.ivr.is_holiday(day(10, 10)));
     assert_eq!(config.daemon.overdue_check_seconds, 60);
 
     // Without the secrets in the environment, each missing variable is named on its line.
@@ -579,6 +582,78 @@ fn plaintext_api_off_loopback_needs_tls_or_allow_plaintext() {
     let stderr = String::from_utf8_lossy(&started.stderr);
     assert!(
         stderr.contains("WARN") && stderr.contains("without TLS (grpc.allow_plaintext = true)"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn one_calendar_serves_opening_hours_and_ticket_deadlines() {
+    let text = "[calendar]\nholidays = [\"2026-10-01\", 2026-10-02]\nmake_up_working_days = [\"2026-10-10\"]\n";
+    let config = config::load_str_with_env(text, "calendar.toml", &env_of(&[])).unwrap();
+    let day = |m, d| chrono::NaiveDate::from_ymd_opt(2026, m, d).unwrap();
+    let rules = config.rules().unwrap();
+    for date in [day(10, 1), day(10, 2)] {
+        assert!(config.ivr.is_holiday(date), "{date}");
+        assert!(!rules.calendar.is_working_day(date), "{date}");
+    }
+    // A make-up Saturday: a working day for both.
+    assert!(!config.ivr.is_holiday(day(10, 10)));
+    assert!(rules.calendar.is_working_day(day(10, 10)));
+
+    let both = "[calendar]\nholidays = [\"2026-10-01\"]\nmake_up_working_days = [\"2026-10-01\"]\n";
+    let (line, _, message) = at(&problems(both, &[]), "calendar.make_up_working_days");
+    assert_eq!(line, 3);
+    assert!(message.contains("2026-10-01 is listed both"), "{message}");
+}
+
+#[test]
+fn the_old_calendar_keys_name_the_new_one_and_check_config_exits_2() {
+    let text = r#"[tickets.calendar]
+holidays = ["2026-10-01"]
+make_up_working_days = ["2026-10-10"]
+
+[ivr.calendar]
+holidays = ["2026-10-01"]
+make_up_workdays = ["2026-10-10"]
+"#;
+    let errors = problems(text, &[]);
+    for (key, line, new_key) in [
+        ("tickets.calendar.holidays", 2, "[calendar] holidays"),
+        (
+            "tickets.calendar.make_up_working_days",
+            3,
+            "[calendar] make_up_working_days",
+        ),
+        ("ivr.calendar.holidays", 6, "[calendar] holidays"),
+        (
+            "ivr.calendar.make_up_workdays",
+            7,
+            "[calendar] make_up_working_days",
+        ),
+    ] {
+        let (at_line, _, message) = at(&errors, key);
+        assert_eq!(at_line, line, "{key}");
+        assert!(message.contains(new_key), "{key}: {message}");
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let old = dir.path().join("old.toml");
+    std::fs::write(
+        &old,
+        "[ivr.calendar]\nmake_up_workdays = [\"2026-10-10\"]\n",
+    )
+    .unwrap();
+    assert_eq!(config::run_check(&old), ExitCode::from(2));
+    let check = std::process::Command::new(env!("CARGO_BIN_EXE_hotlined"))
+        .arg("--check-config")
+        .arg(&old)
+        .output()
+        .unwrap();
+    assert_eq!(check.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&check.stderr);
+    assert!(
+        stderr.contains("ivr.calendar.make_up_workdays")
+            && stderr.contains("[calendar] make_up_working_days"),
         "{stderr}"
     );
 }

@@ -3,8 +3,8 @@
 //!
 //! Owns the shape of queue settings; must not read files.
 
-use crate::ivr::config::{Problems, ValidationError};
 use crate::tickets::Category;
+use crate::validation::{Problems, ValidationError};
 use serde::{Deserialize, Deserializer};
 use std::collections::{BTreeMap, BTreeSet};
 

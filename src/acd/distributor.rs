@@ -6,6 +6,7 @@
 
 use super::config::AcdConfig;
 use std::collections::{BTreeMap, HashMap};
+use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -33,10 +34,10 @@ pub enum ReportedState {
 }
 
 #[derive(Debug, Clone)]
-pub enum AcdEvent {
+pub enum AcdEvent<C = String> {
     /// The IVR asked to queue the call. A call already waiting is moved (its offer cancelled).
     CallQueued {
-        call: String,
+        call: C,
         queue: String,
         priority: u8,
         leak: bool,
@@ -48,13 +49,13 @@ pub enum AcdEvent {
         now: Instant,
     },
     OfferAnswered {
-        call: String,
+        call: C,
         agent: String,
         now: Instant,
     },
     /// The agent declined, was busy or unreachable.
     OfferRejected {
-        call: String,
+        call: C,
         agent: String,
         now: Instant,
     },
@@ -63,27 +64,27 @@ pub enum AcdEvent {
         now: Instant,
     },
     CallerAbandoned {
-        call: String,
+        call: C,
         now: Instant,
     },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AcdAction {
+pub enum AcdAction<C = String> {
     /// Ring `uri` (the agent's phone) for `call`.
     OfferToAgent {
-        call: String,
+        call: C,
         agent: String,
         uri: String,
     },
     /// Stop ringing the agent (the call left, or moved on).
     CancelOffer {
-        call: String,
+        call: C,
         agent: String,
     },
     /// Nobody free for `call` now; it waits.
     Waiting {
-        call: String,
+        call: C,
     },
     /// The agent did not take the offer and is now offline until they report available again.
     AgentSetOffline {
@@ -99,7 +100,7 @@ pub enum AcdAction {
     /// The call waited too long: send it to `uri` (leaks: the on-call dispatcher). It has left
     /// the queue; the IVR re-queues it if that fails.
     Overflow {
-        call: String,
+        call: C,
         uri: String,
     },
 }
@@ -114,8 +115,8 @@ struct Agent {
 }
 
 #[derive(Debug, Clone)]
-struct WaitingCall {
-    call: String,
+struct WaitingCall<C> {
+    call: C,
     queue: String,
     priority: u8,
     leak: bool,
@@ -126,7 +127,7 @@ struct WaitingCall {
     overflow_timer: Option<AcdTimerId>,
 }
 
-impl WaitingCall {
+impl<C> WaitingCall<C> {
     /// Smaller goes first: leaks, then higher priority, then earlier arrival.
     fn order_key(&self) -> (bool, std::cmp::Reverse<u8>, Instant, u64) {
         (
@@ -144,18 +145,25 @@ enum TimerKind {
     Overflow,
 }
 
-/// The ACD. Agents start offline until they report available.
+/// What the ACD needs of a call's name: the driver's own call handle (the call layer's
+/// registry key), so that no translation map stands between the two.
+pub trait CallKey: Clone + Eq + fmt::Debug {}
+
+impl<T: Clone + Eq + fmt::Debug> CallKey for T {}
+
+/// The ACD, naming calls by the driver's key `C`. Agents start offline until they report
+/// available.
 #[derive(Debug, Clone)]
-pub struct Acd {
+pub struct Acd<C = String> {
     config: Arc<AcdConfig>,
     agents: BTreeMap<String, Agent>,
-    waiting: Vec<WaitingCall>,
-    timers: HashMap<AcdTimerId, (String, TimerKind)>,
+    waiting: Vec<WaitingCall<C>>,
+    timers: HashMap<AcdTimerId, (C, TimerKind)>,
     next_id: u64,
 }
 
-impl Acd {
-    pub fn new(config: Arc<AcdConfig>, now: Instant) -> Acd {
+impl<C: CallKey> Acd<C> {
+    pub fn new(config: Arc<AcdConfig>, now: Instant) -> Acd<C> {
         let agents = config
             .agents
             .iter()
@@ -180,7 +188,7 @@ impl Acd {
 
     /// Applies a reloaded `[acd]`: agents still listed keep their state and idle time, new
     /// ones start offline, removed ones stop being rung; waiting calls keep their place.
-    pub fn reconfigure(&mut self, config: Arc<AcdConfig>, now: Instant) -> Vec<AcdAction> {
+    pub fn reconfigure(&mut self, config: Arc<AcdConfig>, now: Instant) -> Vec<AcdAction<C>> {
         let mut out = Vec::new();
         let removed: Vec<String> = self
             .agents
@@ -219,13 +227,13 @@ impl Acd {
     }
 
     /// Waiting calls in the order they will be served.
-    pub fn waiting_calls(&self) -> Vec<&str> {
-        let mut calls: Vec<&WaitingCall> = self.waiting.iter().collect();
+    pub fn waiting_calls(&self) -> Vec<&C> {
+        let mut calls: Vec<&WaitingCall<C>> = self.waiting.iter().collect();
         calls.sort_by_key(|c| c.order_key());
-        calls.into_iter().map(|c| c.call.as_str()).collect()
+        calls.into_iter().map(|c| &c.call).collect()
     }
 
-    pub fn handle(&mut self, event: AcdEvent) -> Vec<AcdAction> {
+    pub fn handle(&mut self, event: AcdEvent<C>) -> Vec<AcdAction<C>> {
         let mut out = Vec::new();
         match event {
             AcdEvent::CallQueued {
@@ -234,59 +242,9 @@ impl Acd {
                 priority,
                 leak,
                 now,
-            } => {
-                self.remove_call(&call, &mut out);
-                self.next_id += 1;
-                let waiting = WaitingCall {
-                    call: call.clone(),
-                    queue,
-                    priority,
-                    leak,
-                    arrived: now,
-                    seq: self.next_id,
-                    offer: None,
-                    overflow_timer: None,
-                };
-                let overflow_after = if leak {
-                    Some(self.config.leak.overflow_after_secs)
-                } else {
-                    let queue = self.config.queues.get(&waiting.queue);
-                    queue
-                        .and_then(|q| q.overflow.as_ref())
-                        .map(|o| o.after_secs)
-                };
-                self.waiting.push(waiting);
-                // Ring first: the overflow timer can wait a few microseconds.
-                self.dispatch(now, &mut out);
-                if let Some(secs) = overflow_after {
-                    let id = self.start_timer(&call, TimerKind::Overflow, now, secs, &mut out);
-                    if let Some(waiting) = self.waiting.iter_mut().find(|c| c.call == call) {
-                        waiting.overflow_timer = Some(id);
-                    }
-                }
-                if self.find(&call).is_some_and(|c| c.offer.is_none()) {
-                    out.push(AcdAction::Waiting { call });
-                }
-            }
+            } => self.queue_call(call, queue, priority, leak, now, &mut out),
             AcdEvent::AgentStateChanged { agent, state, now } => {
-                let Some(slot) = self.agents.get_mut(&agent) else {
-                    return out;
-                };
-                let was = slot.state;
-                slot.state = match state {
-                    ReportedState::Available => AgentState::Available,
-                    ReportedState::Busy => AgentState::Busy,
-                    ReportedState::WrapUp => AgentState::WrapUp,
-                    ReportedState::Offline => AgentState::Offline,
-                };
-                if state == ReportedState::Available && was != AgentState::Available {
-                    slot.idle_since = now;
-                }
-                if was == AgentState::Ringing {
-                    // The agent left while being rung: the call goes back to waiting.
-                    self.withdraw_offer_of(&agent, &mut out);
-                }
-                self.dispatch(now, &mut out);
+                self.agent_state_changed(&agent, state, now, &mut out)
             }
             AcdEvent::OfferAnswered { call, agent, .. } => {
                 let offered = self
@@ -339,21 +297,92 @@ impl Acd {
         out
     }
 
-    fn find(&self, call: &str) -> Option<&WaitingCall> {
-        self.waiting.iter().find(|c| c.call == call)
+    /// The IVR asked to queue the call (a call already waiting moves).
+    fn queue_call(
+        &mut self,
+        call: C,
+        queue: String,
+        priority: u8,
+        leak: bool,
+        now: Instant,
+        out: &mut Vec<AcdAction<C>>,
+    ) {
+        self.remove_call(&call, out);
+        self.next_id += 1;
+        let waiting = WaitingCall {
+            call: call.clone(),
+            queue,
+            priority,
+            leak,
+            arrived: now,
+            seq: self.next_id,
+            offer: None,
+            overflow_timer: None,
+        };
+        let overflow_after = if leak {
+            Some(self.config.leak.overflow_after_secs)
+        } else {
+            let queue = self.config.queues.get(&waiting.queue);
+            queue
+                .and_then(|q| q.overflow.as_ref())
+                .map(|o| o.after_secs)
+        };
+        self.waiting.push(waiting);
+        // Ring first: the overflow timer can wait a few microseconds.
+        self.dispatch(now, out);
+        if let Some(secs) = overflow_after {
+            let id = self.start_timer(&call, TimerKind::Overflow, now, secs, out);
+            if let Some(waiting) = self.waiting.iter_mut().find(|c| c.call == call) {
+                waiting.overflow_timer = Some(id);
+            }
+        }
+        if self.find(&call).is_some_and(|c| c.offer.is_none()) {
+            out.push(AcdAction::Waiting { call });
+        }
+    }
+
+    fn agent_state_changed(
+        &mut self,
+        agent: &str,
+        state: ReportedState,
+        now: Instant,
+        out: &mut Vec<AcdAction<C>>,
+    ) {
+        let Some(slot) = self.agents.get_mut(agent) else {
+            return;
+        };
+        let was = slot.state;
+        slot.state = match state {
+            ReportedState::Available => AgentState::Available,
+            ReportedState::Busy => AgentState::Busy,
+            ReportedState::WrapUp => AgentState::WrapUp,
+            ReportedState::Offline => AgentState::Offline,
+        };
+        if state == ReportedState::Available && was != AgentState::Available {
+            slot.idle_since = now;
+        }
+        if was == AgentState::Ringing {
+            // The agent left while being rung: the call goes back to waiting.
+            self.withdraw_offer_of(agent, out);
+        }
+        self.dispatch(now, out);
+    }
+
+    fn find(&self, call: &C) -> Option<&WaitingCall<C>> {
+        self.waiting.iter().find(|c| c.call == *call)
     }
 
     fn start_timer(
         &mut self,
-        call: &str,
+        call: &C,
         kind: TimerKind,
         now: Instant,
         secs: u64,
-        out: &mut Vec<AcdAction>,
+        out: &mut Vec<AcdAction<C>>,
     ) -> AcdTimerId {
         self.next_id += 1;
         let id = AcdTimerId(self.next_id);
-        self.timers.insert(id, (call.to_owned(), kind));
+        self.timers.insert(id, (call.clone(), kind));
         out.push(AcdAction::StartTimer {
             id,
             at: now + Duration::from_secs(secs),
@@ -361,7 +390,7 @@ impl Acd {
         id
     }
 
-    fn cancel_timer(&mut self, id: AcdTimerId, out: &mut Vec<AcdAction>) {
+    fn cancel_timer(&mut self, id: AcdTimerId, out: &mut Vec<AcdAction<C>>) {
         if self.timers.remove(&id).is_some() {
             out.push(AcdAction::CancelTimer { id });
         }
@@ -369,8 +398,8 @@ impl Acd {
 
     /// Takes the call out of the queue with its timers; a ringing agent is freed (keeping its
     /// place in the idle order) and the ring stopped.
-    fn remove_call(&mut self, call: &str, out: &mut Vec<AcdAction>) {
-        let Some(index) = self.waiting.iter().position(|c| c.call == call) else {
+    fn remove_call(&mut self, call: &C, out: &mut Vec<AcdAction<C>>) {
+        let Some(index) = self.waiting.iter().position(|c| c.call == *call) else {
             return;
         };
         let removed = self.waiting.swap_remove(index);
@@ -392,8 +421,8 @@ impl Acd {
     }
 
     /// The rung agent did not take the call: they go offline and the next agent is tried.
-    fn no_answer(&mut self, call: &str, now: Instant, out: &mut Vec<AcdAction>) {
-        let Some(waiting) = self.waiting.iter_mut().find(|c| c.call == call) else {
+    fn no_answer(&mut self, call: &C, now: Instant, out: &mut Vec<AcdAction<C>>) {
+        let Some(waiting) = self.waiting.iter_mut().find(|c| c.call == *call) else {
             return;
         };
         let Some((agent, ring)) = waiting.offer.take() else {
@@ -408,7 +437,7 @@ impl Acd {
     }
 
     /// The agent's ring ended without an answer from our side (agent logged off).
-    fn withdraw_offer_of(&mut self, agent: &str, out: &mut Vec<AcdAction>) {
+    fn withdraw_offer_of(&mut self, agent: &str, out: &mut Vec<AcdAction<C>>) {
         let offered = self
             .waiting
             .iter_mut()
@@ -422,7 +451,7 @@ impl Acd {
         }
     }
 
-    fn overflow(&mut self, call: &str, now: Instant, out: &mut Vec<AcdAction>) {
+    fn overflow(&mut self, call: &C, now: Instant, out: &mut Vec<AcdAction<C>>) {
         let Some(waiting) = self.find(call) else {
             return;
         };
@@ -439,14 +468,14 @@ impl Acd {
         };
         self.remove_call(call, out);
         out.push(AcdAction::Overflow {
-            call: call.to_owned(),
+            call: call.clone(),
             uri,
         });
         self.dispatch(now, out);
     }
 
     /// The free agent who has waited longest among those who may take `call`.
-    fn pick_agent(&self, call: &WaitingCall) -> Option<String> {
+    fn pick_agent(&self, call: &WaitingCall<C>) -> Option<String> {
         let free = || {
             self.agents
                 .iter()
@@ -465,7 +494,7 @@ impl Acd {
     }
 
     /// Offers waiting calls, best first, to free agents until one side runs out.
-    fn dispatch(&mut self, now: Instant, out: &mut Vec<AcdAction>) {
+    fn dispatch(&mut self, now: Instant, out: &mut Vec<AcdAction<C>>) {
         self.waiting.sort_by_key(|c| c.order_key());
         for index in 0..self.waiting.len() {
             if self.waiting[index].offer.is_some() {

@@ -5,10 +5,9 @@
 
 pub mod config;
 pub mod distributor;
-pub mod link;
 
 pub use config::{AcdConfig, validate};
-pub use distributor::{Acd, AcdAction, AcdEvent, AcdTimerId, AgentState, ReportedState};
+pub use distributor::{Acd, AcdAction, AcdEvent, AcdTimerId, AgentState, CallKey, ReportedState};
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

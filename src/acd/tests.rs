@@ -1,9 +1,7 @@
-//! Tests of the call distributor and its link to the IVR, on a simulated clock.
+//! Tests of the call distributor, on a simulated clock.
 
 use super::config::{AcdConfig, validate};
 use super::distributor::*;
-use super::link::{apply_ivr_actions, queue_result, route_digit};
-use crate::ivr::{Action, CallEngine, Event, QueueResult};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -37,7 +35,7 @@ uri = "sip:1003@127.0.0.1"
 queues = ["general"]
 "#;
 
-fn config() -> AcdConfig {
+pub(crate) fn config() -> AcdConfig {
     toml::from_str(CONFIG).unwrap()
 }
 
@@ -369,62 +367,6 @@ fn validation_reports_every_problem() {
         ]
     );
     assert_eq!(validate(&config, "dispatch")[1].path, "acd.queues");
-}
-
-#[test]
-fn leak_digit_is_offered_to_a_free_emergency_agent_at_once() {
-    let ivr_config = Arc::new(crate::ivr::tests::config());
-    let now = Instant::now();
-    let mut acd = Acd::new(Arc::new(config()), now);
-    acd.handle(AcdEvent::AgentStateChanged {
-        agent: "a1".into(),
-        state: ReportedState::Available,
-        now,
-    });
-    let mut call = CallEngine::new(ivr_config);
-    let answered = call.handle(Event::Answered {
-        info: crate::ivr::CallInfo {
-            call_id: "c-leak".into(),
-            did: "956100".into(),
-            caller: "13812341234".into(),
-            local_time: chrono::TimeZone::with_ymd_and_hms(
-                &chrono_tz::Asia::Shanghai,
-                2026,
-                11,
-                23,
-                3,
-                0,
-                0,
-            )
-            .unwrap(),
-            has_open_ticket: false,
-            announcements: Vec::new(),
-        },
-        now,
-    });
-    assert!(apply_ivr_actions(&mut acd, "c-leak", &answered, now).is_empty());
-
-    let (ivr_actions, acd_actions) = route_digit(&mut call, &mut acd, "c-leak", '1', now);
-    assert!(matches!(ivr_actions[0], Action::StopPlayback));
-    assert_eq!(ivr_actions[1], Action::PriorityCall);
-    assert!(matches!(ivr_actions[2], Action::Enqueue { leak: true, .. }));
-    assert_eq!(
-        acd_actions[0],
-        AcdAction::OfferToAgent {
-            call: "c-leak".into(),
-            agent: "a1".into(),
-            uri: "sip:1001@127.0.0.1".into()
-        }
-    );
-    // The ACD's word travels back to the IVR as a queue result.
-    let (call_id, result) = queue_result(&acd_actions[0]).unwrap();
-    assert_eq!(call_id, "c-leak");
-    assert_eq!(result, QueueResult::Offered { agent: "a1".into() });
-    let bridged = call.handle(Event::AgentAnswered {
-        agent: "a1".into(),
-        now,
-    });
-    assert_eq!(bridged[1], Action::Bridge { agent: "a1".into() });
 }
 
 #[test]

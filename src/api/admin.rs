@@ -7,6 +7,7 @@ use super::auth::Caller;
 use super::pb;
 use super::tickets::{caller, from_timestamp, invalid, timestamp};
 use crate::acd::{AgentState, ReportedState};
+use crate::call::{AgentDesk, AgentDeskError, AgentView};
 use crate::ops::{AnnounceError, Announcer};
 use crate::store::{Announcement, NewAnnouncement, StoreError};
 use chrono::Utc;
@@ -31,40 +32,12 @@ where
     Arc::new(move || Box::pin(reload()))
 }
 
-/// An agent as the ACD sees it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AgentView {
-    pub id: String,
-    pub state: AgentState,
-    pub queues: Vec<String>,
-}
-
-/// Why an agent state was not set.
-#[derive(Debug, thiserror::Error)]
-pub enum AgentDeskError {
-    #[error("agent {0} is not in [acd.agents]; check the agent id")]
-    UnknownAgent(String),
-    #[error("call handling has stopped; try again once hotlined runs")]
-    Stopped,
-}
-
-/// The call handling's agent desk, as the API needs it (implemented by `call`): keeps the
-/// API free of call internals.
-pub trait AgentDesk: Send + Sync + 'static {
-    fn set_state(
-        &self,
-        agent: String,
-        state: ReportedState,
-    ) -> Pin<Box<dyn Future<Output = Result<AgentView, AgentDeskError>> + Send>>;
-    fn list(&self) -> Pin<Box<dyn Future<Output = Result<Vec<AgentView>, AgentDeskError>> + Send>>;
-}
-
 /// The `Admin` service.
 #[derive(Clone)]
 pub struct AdminService {
     announcer: Announcer,
     reload: ReloadHook,
-    agents: Option<Arc<dyn AgentDesk>>,
+    agents: Option<AgentDesk>,
 }
 
 impl std::fmt::Debug for AdminService {
@@ -86,12 +59,12 @@ impl AdminService {
 
     /// With the call handling's agents (SetAgentState, ListAgents); without, those answer
     /// UNAVAILABLE.
-    pub fn with_agents(mut self, agents: Arc<dyn AgentDesk>) -> AdminService {
+    pub fn with_agents(mut self, agents: AgentDesk) -> AdminService {
         self.agents = Some(agents);
         self
     }
 
-    fn agent_desk(&self) -> Result<&Arc<dyn AgentDesk>, Status> {
+    fn agent_desk(&self) -> Result<&AgentDesk, Status> {
         self.agents
             .as_ref()
             .ok_or_else(|| Status::unavailable("this hotlined takes no calls, so it has no agents"))

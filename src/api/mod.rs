@@ -9,7 +9,7 @@ mod auth;
 mod tickets;
 mod transitions;
 
-pub use admin::{AdminService, AgentDesk, AgentDeskError, AgentView, ReloadHook, reload_hook};
+pub use admin::{AdminService, ReloadHook, reload_hook};
 pub use alerts::{OverdueWatcher, TicketAlert};
 pub use auth::{AccessList, Caller};
 pub use tickets::{Clock, TicketsService};

@@ -231,8 +231,11 @@ async fn serve(
         config.media.recordings_dir.clone(),
         config.retention.clone(),
     ));
+    // Warns now and daily while [calendar] lacks this (or, in December, next) year's dates.
+    let calendar_check = tokio::spawn(ops::run_calendar_check(reloader.subscribe()));
     wait_for_shutdown(&reloader).await;
     purge.abort();
+    calendar_check.abort();
     let grace = Duration::from_secs(reloader.current().daemon.shutdown_grace_secs);
     calls.shutdown(grace).await;
     let _ = stop_api.send(());

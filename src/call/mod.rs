@@ -12,29 +12,40 @@
 //! caller look-up (customer file, open tickets) in a short-lived task with a timeout, so a
 //! slow or absent database never holds a call up.
 //!
+//! The parts: `dispatcher` (the task's loop and its one work queue, with the call flow, the
+//! outgoing legs and shutdown beneath it), `registry` (the calls and legs, keyed by the SIP
+//! [`CallHandle`](crate::sip::CallHandle), which the ACD uses as its call key too), `timers`
+//! (deadline-ordered, a set per call), `lookup`, `journal` (call events → the store's
+//! records), [`acd_link`] (IVR ↔ ACD), `media_link`, [`desk`](AgentDesk) (the handle the
+//! API holds) and [`reload`].
+//!
 //! Public entry points: [`CallStack::start`] (with a [`Reloader`]'s receiver and a store),
-//! [`CallStack::counts`], [`CallStack::set_agent_state`], [`CallStack::shutdown`], and
-//! [`Reloader::reload`] for SIGHUP / the admin API.
+//! [`CallStack::counts`], [`CallStack::set_agent_state`], [`CallStack::agent_desk`],
+//! [`CallStack::shutdown`], and [`Reloader::reload`] for SIGHUP / the admin API.
 //!
 //! Owns the wiring between the cores; must not make their decisions (menus: `ivr`, who
 //! answers: `acd`, SIP: `sip`, audio: `media`, SQL: `store`).
 
+pub mod acd_link;
+mod desk;
 mod dispatcher;
+mod journal;
+mod lookup;
 mod media_link;
+mod registry;
 pub mod reload;
+mod timers;
 
+pub use desk::{AgentDesk, AgentDeskError, AgentView};
 pub use reload::Reloader;
 
 use crate::acd::ReportedState;
-use crate::api::{AgentDesk, AgentDeskError, AgentView};
 use crate::config::Config;
 use crate::media::ports::PortPool;
 use crate::media::prompts::PromptLibrary;
 use crate::sip::transport::{self, TransportCounts};
 use crate::store::{CallJournal, JournalError, Store};
-use std::future::Future;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -218,10 +229,8 @@ impl CallStack {
     }
 
     /// The agents' desk for the admin API (SetAgentState, ListAgents).
-    pub fn agent_desk(&self) -> Arc<dyn AgentDesk> {
-        Arc::new(CallAgents {
-            control: self.control.clone(),
-        })
+    pub fn agent_desk(&self) -> AgentDesk {
+        AgentDesk::new(self.control.clone())
     }
 
     /// The call journal, e.g. to wait for a call's records (`flush`).
@@ -250,38 +259,5 @@ impl CallStack {
         let _ = self.writer.await;
         let _ = self.sip_task.await;
         tracing::info!("call handling stopped");
-    }
-}
-
-/// [`AgentDesk`] over the dispatcher's control channel.
-struct CallAgents {
-    control: mpsc::UnboundedSender<Control>,
-}
-
-impl AgentDesk for CallAgents {
-    fn set_state(
-        &self,
-        agent: String,
-        state: ReportedState,
-    ) -> Pin<Box<dyn Future<Output = Result<AgentView, AgentDeskError>> + Send>> {
-        let (reply, answer) = oneshot::channel();
-        let sent = self.control.send(Control::AgentState {
-            agent,
-            state,
-            reply: Some(reply),
-        });
-        Box::pin(async move {
-            sent.map_err(|_| AgentDeskError::Stopped)?;
-            answer.await.map_err(|_| AgentDeskError::Stopped)?
-        })
-    }
-
-    fn list(&self) -> Pin<Box<dyn Future<Output = Result<Vec<AgentView>, AgentDeskError>> + Send>> {
-        let (reply, answer) = oneshot::channel();
-        let sent = self.control.send(Control::ListAgents { reply });
-        Box::pin(async move {
-            sent.map_err(|_| AgentDeskError::Stopped)?;
-            answer.await.map_err(|_| AgentDeskError::Stopped)
-        })
     }
 }

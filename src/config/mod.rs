@@ -16,11 +16,14 @@
 //! Adding a section: add its struct as a field of [`Config`] (with `#[serde(default)]` values
 //! where a key is optional) and call its `validate` from `Config::validate`.
 
+mod calendar;
 mod callflow;
 mod ops;
 mod problems;
 mod source;
 
+pub use crate::logging::LogFormat;
+pub use calendar::WorkingCalendar;
 pub use callflow::{BUILTIN_CALL_FLOW, prompt_names};
 pub use ops::{AnnouncementsConfig, RetentionConfig, TTS_OUT, TTS_TEXT, is_prompt_name};
 pub use problems::{ConfigError, ConfigErrors, Position, Problems};
@@ -43,8 +46,12 @@ pub struct Config {
     pub log: LogConfig,
     pub database: DatabaseConfig,
     pub grpc: GrpcConfig,
-    /// The service rules (`[tickets]`). Its calendar's time zone is `daemon.time_zone`: the
-    /// loader copies it there, and `tickets.calendar.time_zone` itself is refused.
+    /// The one working-day calendar (`[calendar]`): the loader copies it into `ivr.calendar`
+    /// and `tickets.calendar`, whose own date keys are refused.
+    pub calendar: WorkingCalendar,
+    /// The service rules (`[tickets]`). Its calendar's time zone is `daemon.time_zone` and its
+    /// dates are `[calendar]`'s: the loader copies both there, and `tickets.calendar` keys
+    /// themselves are refused.
     pub tickets: crate::tickets::RulesConfig,
     pub announcements: AnnouncementsConfig,
     pub retention: RetentionConfig,
@@ -85,14 +92,6 @@ impl Default for DaemonConfig {
             shutdown_grace_secs: 30,
         }
     }
-}
-
-#[derive(Debug, Clone, Copy, Deserialize, Default, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum LogFormat {
-    #[default]
-    Human,
-    Json,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -305,7 +304,12 @@ pub fn load_str_with_env(
         );
     }
     config.tickets.calendar.time_zone = config.daemon.time_zone.clone();
+    // One calendar: [calendar] feeds opening hours and ticket deadlines.
+    calendar::refuse_moved_keys(|key| source.contains(key), &mut problems);
     config.validate(url_from_env, &mut problems);
+    config
+        .calendar
+        .apply(&mut config.ivr.calendar, &mut config.tickets.calendar);
     config.warnings = problems.take_warnings();
     problems.finish(config)
 }
@@ -367,6 +371,7 @@ impl Config {
     fn validate(&self, url_from_env: bool, problems: &mut Problems<'_>) {
         self.daemon.validate(problems);
         self.log.validate(problems);
+        self.calendar.validate(problems);
         self.database.validate(url_from_env, problems);
         self.grpc.validate(problems);
         validate_rules(&self.tickets, problems);
@@ -588,68 +593,7 @@ impl GrpcConfig {
                 );
             }
             self.validate_secret(token, i, &mut secrets, problems);
-            match token.role {
-                Role::Agent => match token.agent_id.as_deref() {
-                    None | Some("") => problems.report(
-                        &at("agent_id"),
-                        "missing: an agent token must name its agent; add agent_id = \"1001\"",
-                    ),
-                    Some(_) => {}
-                },
-                Role::Admin | Role::Integration | Role::Unit => {
-                    if token.agent_id.is_some() {
-                        problems.report(
-                            &at("agent_id"),
-                            "only agent tokens carry agent_id; remove it or set role = \"agent\"",
-                        );
-                    }
-                }
-            }
-            match (token.role, token.channel.as_deref()) {
-                (Role::Integration, None) => problems.report(
-                    &at("channel"),
-                    format!(
-                        "missing: an integration token must name the channel its tickets come \
-                         from; add channel = \"…\", one of {}",
-                        channel_codes()
-                    ),
-                ),
-                (Role::Integration, Some(code)) => {
-                    if Channel::from_str(code).is_err() {
-                        problems.report(
-                            &at("channel"),
-                            format!(
-                                "unknown channel {code:?}; expected one of {}",
-                                channel_codes()
-                            ),
-                        );
-                    }
-                }
-                (Role::Admin | Role::Agent | Role::Unit, Some(_)) => problems.report(
-                    &at("channel"),
-                    "only integration tokens carry channel; remove it or set role = \
-                     \"integration\"",
-                ),
-                (Role::Admin | Role::Agent | Role::Unit, None) => {}
-            }
-            match (token.role, token.unit.as_deref()) {
-                (Role::Unit, None | Some("")) => problems.report(
-                    &at("unit"),
-                    "missing: a unit token must name its unit; add unit = \"<unit code>\"",
-                ),
-                (Role::Unit, Some(code)) if !is_unit_code(code) => problems.report(
-                    &at("unit"),
-                    format!(
-                        "{code:?} is not a unit code; write up to 40 lowercase letters, digits \
-                         and _, as in the units table"
-                    ),
-                ),
-                (Role::Unit, Some(_)) | (_, None) => {}
-                (_, Some(_)) => problems.report(
-                    &at("unit"),
-                    "only unit tokens carry unit; remove it or set role = \"unit\"",
-                ),
-            }
+            validate_role_fields(token, i, problems);
         }
     }
 
@@ -697,6 +641,74 @@ impl GrpcConfig {
                 ),
             );
         }
+    }
+}
+
+/// The fields that only some roles carry: agent_id (agents), channel (integrations), unit
+/// (units) — required for their role, refused for the others.
+fn validate_role_fields(token: &TokenConfig, i: usize, problems: &mut Problems<'_>) {
+    let at = |field: &str| format!("grpc.tokens[{i}].{field}");
+    match token.role {
+        Role::Agent => match token.agent_id.as_deref() {
+            None | Some("") => problems.report(
+                &at("agent_id"),
+                "missing: an agent token must name its agent; add agent_id = \"1001\"",
+            ),
+            Some(_) => {}
+        },
+        Role::Admin | Role::Integration | Role::Unit => {
+            if token.agent_id.is_some() {
+                problems.report(
+                    &at("agent_id"),
+                    "only agent tokens carry agent_id; remove it or set role = \"agent\"",
+                );
+            }
+        }
+    }
+    match (token.role, token.channel.as_deref()) {
+        (Role::Integration, None) => problems.report(
+            &at("channel"),
+            format!(
+                "missing: an integration token must name the channel its tickets come \
+                     from; add channel = \"…\", one of {}",
+                channel_codes()
+            ),
+        ),
+        (Role::Integration, Some(code)) => {
+            if Channel::from_str(code).is_err() {
+                problems.report(
+                    &at("channel"),
+                    format!(
+                        "unknown channel {code:?}; expected one of {}",
+                        channel_codes()
+                    ),
+                );
+            }
+        }
+        (Role::Admin | Role::Agent | Role::Unit, Some(_)) => problems.report(
+            &at("channel"),
+            "only integration tokens carry channel; remove it or set role = \
+                 \"integration\"",
+        ),
+        (Role::Admin | Role::Agent | Role::Unit, None) => {}
+    }
+    match (token.role, token.unit.as_deref()) {
+        (Role::Unit, None | Some("")) => problems.report(
+            &at("unit"),
+            "missing: a unit token must name its unit; add unit = \"<unit code>\"",
+        ),
+        (Role::Unit, Some(code)) if !is_unit_code(code) => problems.report(
+            &at("unit"),
+            format!(
+                "{code:?} is not a unit code; write up to 40 lowercase letters, digits \
+                     and _, as in the units table"
+            ),
+        ),
+        (Role::Unit, Some(_)) | (_, None) => {}
+        (_, Some(_)) => problems.report(
+            &at("unit"),
+            "only unit tokens carry unit; remove it or set role = \"unit\"",
+        ),
     }
 }
 

@@ -1,14 +1,17 @@
 //! The `[ivr]` configuration: numbers (DIDs) → flows chosen by business hours, shifts and the
-//! holiday calendar; flows made of nodes; the leak fast track and the recording policy — and
-//! `validate`, which reports every problem with a dotted key path.
+//! holiday calendar; flows made of nodes; the leak fast track and the recording policy. Its
+//! checks (`validate`, every problem with a dotted key path) are in `checks`.
 //!
 //! Owns the shape and the meaning of the IVR settings; must not read files (the config loader
 //! does) nor look at the sounds directory (the caller passes the prompt names it found).
 
+pub use super::checks::validate;
 use crate::tickets::Category;
+pub(crate) use crate::validation::Problems;
+pub use crate::validation::ValidationError;
 use chrono::{Datelike, NaiveDate, NaiveDateTime, Timelike, Weekday};
 use serde::{Deserialize, Deserializer};
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 /// One DTMF key: `0`–`9`, `*` or `#`.
@@ -83,7 +86,7 @@ pub struct TimeRange {
 }
 
 impl TimeRange {
-    fn contains(self, minute: u16) -> bool {
+    pub(super) fn contains(self, minute: u16) -> bool {
         self.start.0 <= minute && minute < self.end.0
     }
 }
@@ -202,7 +205,9 @@ impl Default for RecordingConfig {
     }
 }
 
-/// Public holidays and make-up working days (调休), which move every year.
+/// Public holidays and make-up working days (调休), which move every year. In the daemon's
+/// file they are written once, under `[calendar]`, for opening hours and ticket deadlines
+/// alike; the config loader fills this from there.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Calendar {
@@ -213,7 +218,7 @@ pub struct Calendar {
 }
 
 /// Dates written either as TOML dates (`2026-10-01`) or as strings (`"2026-10-01"`).
-fn dates<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeSet<NaiveDate>, D::Error> {
+pub fn dates<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeSet<NaiveDate>, D::Error> {
     let bad = |what: String| {
         serde::de::Error::custom(format!(
             "{what} is not a date: write YYYY-MM-DD, e.g. 2026-10-01"
@@ -284,7 +289,7 @@ impl Default for BusinessHours {
 }
 
 impl BusinessHours {
-    fn days(&self) -> [(&'static str, &[TimeRange]); 8] {
+    pub(super) fn days(&self) -> [(&'static str, &[TimeRange]); 8] {
         [
             ("mon", &self.mon),
             ("tue", &self.tue),
@@ -320,7 +325,7 @@ pub struct Shift {
 }
 
 impl Shift {
-    fn contains(&self, minute: u16) -> bool {
+    pub(super) fn contains(&self, minute: u16) -> bool {
         let (start, end) = (self.start.0, self.end.0 % (24 * 60));
         if start < end {
             start <= minute && minute < end
@@ -522,11 +527,11 @@ impl Node {
         )
     }
 
-    fn reaches_person(&self) -> bool {
+    pub(super) fn reaches_person(&self) -> bool {
         matches!(self, Node::Queue { .. } | Node::Transfer { .. })
     }
 
-    fn prompts(&self) -> Vec<(String, &str)> {
+    pub(super) fn prompts(&self) -> Vec<(String, &str)> {
         fn list<'n>(key: &str, prompts: &'n [String]) -> Vec<(String, &'n str)> {
             let numbered = prompts.iter().enumerate();
             numbered
@@ -643,387 +648,5 @@ impl IvrConfig {
             flow: flow.clone(),
             slot,
         })
-    }
-}
-
-/// One configuration problem: the dotted key path (`ivr.flows.main.nodes.menu1.options.3`)
-/// and what is wrong and how to fix it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ValidationError {
-    pub path: String,
-    pub message: String,
-    /// A warning: the configuration still runs, but something cannot be checked.
-    pub warning: bool,
-}
-
-impl ValidationError {
-    /// Whether the problem is a warning rather than an error.
-    pub fn is_warning(&self) -> bool {
-        self.warning
-    }
-}
-
-impl fmt::Display for ValidationError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.path, self.message)
-    }
-}
-
-/// Collects problems under a path prefix.
-pub(crate) struct Problems(pub Vec<ValidationError>);
-
-impl Problems {
-    pub(crate) fn add(&mut self, path: impl Into<String>, message: impl Into<String>) {
-        self.0.push(ValidationError {
-            path: path.into(),
-            message: message.into(),
-            warning: false,
-        });
-    }
-
-    pub(crate) fn warn(&mut self, path: impl Into<String>, message: impl Into<String>) {
-        self.0.push(ValidationError {
-            path: path.into(),
-            message: message.into(),
-            warning: true,
-        });
-    }
-}
-
-/// Checks the whole `[ivr]` table and returns every problem found (empty when it is fine),
-/// warnings included ([`ValidationError::is_warning`]). `available_prompts` are the prompt
-/// names found in the sounds directory; `known_queues` are the `[acd.queues]` names; `locate`
-/// names another key in a message, with its line in the file when the caller knows it.
-pub fn validate(
-    config: &IvrConfig,
-    available_prompts: &BTreeSet<String>,
-    known_queues: &BTreeSet<String>,
-    locate: &dyn Fn(&str) -> String,
-) -> Vec<ValidationError> {
-    let mut problems = Problems(Vec::new());
-    let p = &mut problems;
-    let prompt_check = |p: &mut Problems, path: String, name: &str| {
-        if !available_prompts.contains(name) {
-            p.add(
-                path,
-                format!("prompt {name:?} has no sound file: add sounds/zh-CN/{name}.wav or use another prompt"),
-            );
-        }
-    };
-
-    // Leak fast track and recording.
-    if !known_queues.contains(&config.leak.queue) {
-        p.add(
-            "ivr.leak.queue",
-            format!(
-                "leak queue {:?} is not an [acd.queues] entry: leak callers would reach nobody",
-                config.leak.queue
-            ),
-        );
-    }
-    for name in ENGINE_PROMPTS {
-        prompt_check(p, "ivr".into(), name);
-    }
-    for prompt in config.recording.notice_prompts() {
-        prompt_check(p, "ivr.recording.policy".into(), &prompt);
-    }
-    if config.leak.speak_after_greeting {
-        let keys = ["ivr.leak.label", "ivr.leak.digit", "ivr.leak.digit"];
-        for (key, prompt) in keys.iter().zip(config.leak.offer()) {
-            prompt_check(p, (*key).into(), &prompt);
-        }
-    }
-    super::keys::validate_keys(config, locate, p);
-
-    validate_hours(config, p);
-
-    // Numbers.
-    if !config.numbers.contains_key(DEFAULT_NUMBER) {
-        p.add(
-            "ivr.numbers",
-            "no [ivr.numbers.default] entry: calls to a number not listed would have no flow; add one",
-        );
-    }
-    for (did, entry) in &config.numbers {
-        let base = format!("ivr.numbers.{did}");
-        let mut check_flow = |key: &str, flow: &str| {
-            if flow.is_empty() {
-                p.add(
-                    format!("{base}.{key}"),
-                    "no flow given: name an [ivr.flows] entry",
-                );
-            } else if !config.flows.contains_key(flow) {
-                p.add(
-                    format!("{base}.{key}"),
-                    format!("flow {flow:?} does not exist in [ivr.flows]"),
-                );
-            }
-        };
-        check_flow("flow", &entry.flow);
-        if let Some(f) = &entry.after_hours_flow {
-            check_flow("after_hours_flow", f);
-        }
-        if let Some(f) = &entry.holiday_flow {
-            check_flow("holiday_flow", f);
-        }
-        for (shift, flow) in &entry.shift_flows {
-            check_flow(&format!("shift_flows.{shift}"), flow);
-        }
-        for shift in entry.shift_flows.keys() {
-            if !config.shifts.iter().any(|s| &s.name == shift) {
-                p.add(
-                    format!("{base}.shift_flows.{shift}"),
-                    format!("no shift named {shift:?} in [[ivr.shifts]]"),
-                );
-            }
-        }
-    }
-
-    // Flows.
-    for (flow_name, flow) in &config.flows {
-        let base = format!("ivr.flows.{flow_name}");
-        for (i, g) in flow.greeting.iter().enumerate() {
-            prompt_check(p, format!("{base}.greeting.{i}"), g);
-        }
-        if flow.nodes.is_empty() {
-            p.add(
-                format!("{base}.nodes"),
-                "the flow has no nodes: add at least a queue node",
-            );
-            continue;
-        }
-        if !flow.nodes.contains_key(&flow.start) {
-            p.add(
-                format!("{base}.start"),
-                format!("start node {:?} does not exist in this flow", flow.start),
-            );
-        }
-        for (node_name, node) in &flow.nodes {
-            let at = format!("{base}.nodes.{node_name}");
-            for (key, target) in node.edges() {
-                if !flow.nodes.contains_key(target) {
-                    p.add(
-                        format!("{at}.{key}"),
-                        format!("node {target:?} does not exist in flow {flow_name:?}"),
-                    );
-                }
-            }
-            for (key, prompt) in node.prompts() {
-                prompt_check(p, format!("{at}.{key}"), prompt);
-            }
-            for (key, prompt) in node.spoken_prompts(&config.leak) {
-                let path = if key.starts_with("ivr.") {
-                    key
-                } else {
-                    format!("{at}.{key}")
-                };
-                prompt_check(p, path, &prompt);
-            }
-            validate_node(node, &at, flow, known_queues, p);
-        }
-        validate_graph(flow, &base, p);
-    }
-    problems.0
-}
-
-fn validate_node(
-    node: &Node,
-    at: &str,
-    flow: &Flow,
-    known_queues: &BTreeSet<String>,
-    p: &mut Problems,
-) {
-    let fallback_check = |p: &mut Problems, fallback: &str| {
-        if let Some(target) = flow.nodes.get(fallback)
-            && !target.reaches_person()
-        {
-            p.add(
-                format!("{at}.fallback"),
-                format!("fallback {fallback:?} must be a queue or transfer node, so a caller who cannot use the keypad still reaches a person"),
-            );
-        }
-    };
-    match node {
-        Node::Menu(menu) => {
-            if menu.timeout_secs == 0 {
-                p.add(format!("{at}.timeout_secs"), "must be at least 1 second");
-            }
-            fallback_check(p, &menu.fallback);
-        }
-        Node::Collect(c) => {
-            if c.min_len < 2 {
-                p.add(
-                    format!("{at}.min_len"),
-                    "must be at least 2: a lone leak digit in an entry means a gas leak",
-                );
-            }
-            if c.max_len < c.min_len || c.max_len > 32 {
-                p.add(
-                    format!("{at}.max_len"),
-                    format!("must be between min_len ({}) and 32", c.min_len),
-                );
-            }
-            if c.timeout_secs == 0 {
-                p.add(format!("{at}.timeout_secs"), "must be at least 1 second");
-            }
-            if c.variable.is_empty() {
-                p.add(
-                    format!("{at}.variable"),
-                    "name the variable the entry is stored under, e.g. account",
-                );
-            }
-            fallback_check(p, &c.fallback);
-        }
-        Node::Queue { queue, .. } => {
-            if !known_queues.contains(queue) {
-                p.add(
-                    format!("{at}.queue"),
-                    format!("queue {queue:?} is not an [acd.queues] entry"),
-                );
-            }
-        }
-        Node::Transfer { uri, .. } => {
-            if !(uri.starts_with("sip:") || uri.starts_with("sips:")) {
-                p.add(
-                    format!("{at}.uri"),
-                    format!("{uri:?} is not a SIP URI: write sip:user@host"),
-                );
-            }
-        }
-        Node::Play { .. }
-        | Node::Announcement { .. }
-        | Node::Hangup { .. }
-        | Node::OpenTicketCheck { .. } => {}
-    }
-}
-
-/// Unreachable nodes, and nodes from which no exit (queue, transfer, hangup) can be reached —
-/// which, as every node but the exits leads on, means they go round in a loop.
-fn validate_graph(flow: &Flow, base: &str, p: &mut Problems) {
-    let mut reached: BTreeSet<&str> = BTreeSet::new();
-    let mut todo: VecDeque<&str> = VecDeque::new();
-    if flow.nodes.contains_key(&flow.start) {
-        todo.push_back(&flow.start);
-    }
-    while let Some(name) = todo.pop_front() {
-        if !reached.insert(name) {
-            continue;
-        }
-        if let Some(node) = flow.nodes.get(name) {
-            todo.extend(
-                node.edges()
-                    .into_iter()
-                    .map(|(_, t)| t)
-                    .filter(|t| flow.nodes.contains_key(*t)),
-            );
-        }
-    }
-    for name in flow.nodes.keys() {
-        if !reached.contains(name.as_str()) && flow.nodes.contains_key(&flow.start) {
-            p.add(
-                format!("{base}.nodes.{name}"),
-                format!(
-                    "no path from the start node {:?} leads here: link it or remove it",
-                    flow.start
-                ),
-            );
-        }
-    }
-    // Backwards fixed point: a node escapes when it is an exit or leads to a node that escapes.
-    let mut escapes: BTreeSet<&str> = flow
-        .nodes
-        .iter()
-        .filter(|(_, n)| n.is_exit())
-        .map(|(k, _)| k.as_str())
-        .collect();
-    loop {
-        let before = escapes.len();
-        for (name, node) in &flow.nodes {
-            if !escapes.contains(name.as_str())
-                && node.edges().iter().any(|(_, t)| escapes.contains(t))
-            {
-                escapes.insert(name);
-            }
-        }
-        if escapes.len() == before {
-            break;
-        }
-    }
-    for (name, node) in &flow.nodes {
-        // Nodes with a broken reference are reported above; only judge complete ones.
-        let complete = node
-            .edges()
-            .iter()
-            .all(|(_, t)| flow.nodes.contains_key(*t));
-        if complete && !escapes.contains(name.as_str()) {
-            p.add(
-                format!("{base}.nodes.{name}"),
-                "loop with no way out: from here no queue, transfer or hangup node can be reached",
-            );
-        }
-    }
-}
-
-fn validate_hours(config: &IvrConfig, p: &mut Problems) {
-    for (day, ranges) in config.business_hours.days() {
-        let path = format!("ivr.business_hours.{day}");
-        for (i, r) in ranges.iter().enumerate() {
-            if r.start >= r.end {
-                p.add(
-                    format!("{path}.{i}"),
-                    format!("{r} ends before it starts: business hours stay within one day; split a range over midnight into two days"),
-                );
-            }
-        }
-        for (i, a) in ranges.iter().enumerate() {
-            for (j, b) in ranges.iter().enumerate().skip(i + 1) {
-                if a.start < b.end && b.start < a.end {
-                    p.add(
-                        format!("{path}.{j}"),
-                        format!("{b} overlaps {a} (entry {i}): merge them"),
-                    );
-                }
-            }
-        }
-    }
-    for date in config
-        .calendar
-        .holidays
-        .intersection(&config.calendar.make_up_workdays)
-    {
-        p.add(
-            "ivr.calendar.make_up_workdays",
-            format!("{date} is listed both as a holiday and as a make-up working day: keep one"),
-        );
-    }
-    for (i, s) in config.shifts.iter().enumerate() {
-        if s.start.0 % (24 * 60) == s.end.0 % (24 * 60) {
-            p.add(
-                format!("ivr.shifts.{i}"),
-                format!(
-                    "shift {:?} starts and ends at {}: give it a length",
-                    s.name, s.start
-                ),
-            );
-            continue;
-        }
-        for (j, other) in config.shifts.iter().enumerate().take(i) {
-            if other.name == s.name {
-                p.add(
-                    format!("ivr.shifts.{i}.name"),
-                    format!("shift name {:?} is already used by ivr.shifts.{j}", s.name),
-                );
-            }
-            // Shifts overlap if some minute is in both; starts are the only candidates.
-            if s.contains(other.start.0 % (24 * 60)) || other.contains(s.start.0 % (24 * 60)) {
-                p.add(
-                    format!("ivr.shifts.{i}"),
-                    format!(
-                        "shift {:?} ({}-{}) overlaps shift {:?} ({}-{})",
-                        s.name, s.start, s.end, other.name, other.start, other.end
-                    ),
-                );
-            }
-        }
     }
 }

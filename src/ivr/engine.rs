@@ -8,196 +8,15 @@ use super::config::{
     Collect, DEFAULT_TIMEOUT_SECS, Digit, FlowChoice, IvrConfig, Menu, Node, RecordingPolicy,
     TimeSlot,
 };
+use super::events::{
+    Action, CallInfo, ConsentDecision, ConsentHow, ConsentRecord, Event, LEAK_PRIORITY, PlaybackId,
+    QueueResult, TicketUpdate, TimerId,
+};
 use crate::tickets::Category;
 use chrono::{DateTime, TimeDelta};
 use chrono_tz::Tz;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// Identifies one playback, so a late "finished" for an old prompt is ignored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct PlaybackId(pub u64);
-
-/// Identifies one timer of this call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct TimerId(pub u64);
-
-/// Queue priority of leak calls; the ACD also puts every leak call ahead of every other call.
-pub const LEAK_PRIORITY: u8 = u8::MAX;
-
-/// What the driver knows when the call is answered.
-#[derive(Debug, Clone)]
-pub struct CallInfo {
-    /// The SIP Call-ID (or any id the driver uses for this call).
-    pub call_id: String,
-    /// Called number (DID).
-    pub did: String,
-    /// Caller number, unmasked: only goes into the ticket, never into logs.
-    pub caller: String,
-    /// Wall-clock time of the answer in the hotline's time zone; picks the flow.
-    pub local_time: DateTime<Tz>,
-    /// Whether this caller already has an open ticket (for `open_ticket_check` nodes).
-    pub has_open_ticket: bool,
-    /// Prompt names of the outage announcements active for this caller, played before the
-    /// first menu.
-    pub announcements: Vec<String>,
-}
-
-/// What the ACD said about this call, as the driver relays it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum QueueResult {
-    /// An agent is being rung.
-    Offered { agent: String },
-    /// Nobody free yet; the caller waits.
-    NoAgent,
-    /// Waited long enough: hand the call to `uri`.
-    Overflow { uri: String },
-}
-
-#[derive(Debug, Clone)]
-pub enum Event {
-    Answered {
-        info: CallInfo,
-        now: Instant,
-    },
-    Digit {
-        digit: char,
-        now: Instant,
-    },
-    PromptFinished {
-        id: PlaybackId,
-        now: Instant,
-    },
-    TimerFired {
-        id: TimerId,
-        now: Instant,
-    },
-    Queue {
-        result: QueueResult,
-        now: Instant,
-    },
-    /// The agent rung by the ACD picked up.
-    AgentAnswered {
-        agent: String,
-        now: Instant,
-    },
-    /// The transfer target picked up (the driver has bridged the call).
-    TransferAnswered {
-        now: Instant,
-    },
-    /// The transfer target did not answer or refused.
-    TransferFailed {
-        now: Instant,
-    },
-    CallerHungUp {
-        now: Instant,
-    },
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ConsentDecision {
-    Given,
-    Refused,
-    NotAsked,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ConsentHow {
-    /// Heard the notice and stayed on the line.
-    StayedOnLine,
-    PressedDigit,
-    /// Skipped the notice with the leak digit.
-    LeakDefault,
-    /// Opt-in notice, no key pressed.
-    NoResponse,
-    /// Policy `off`.
-    PolicyOff,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConsentRecord {
-    pub decision: ConsentDecision,
-    pub how: ConsentHow,
-    pub at: DateTime<Tz>,
-}
-
-/// Changes to the call's draft ticket (工单).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TicketUpdate {
-    /// At answer: every call gets a draft ticket.
-    CreateDraft {
-        call_id: String,
-        caller: String,
-        called: String,
-        started_at: DateTime<Tz>,
-        flow: String,
-    },
-    /// The caller moved on from `node`, with the key or entry that made it (`None` when the
-    /// step needed none), for the ticket's IVR path.
-    PathStep {
-        node: String,
-        input: Option<String>,
-    },
-    SetCategory {
-        category: Category,
-        /// Leak calls: dispatch before everything else.
-        top_priority: bool,
-    },
-    /// A collected entry, e.g. `account`.
-    Variable {
-        name: String,
-        value: String,
-    },
-    CallEnded {
-        at: DateTime<Tz>,
-    },
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Action {
-    /// Play the prompts (`sounds/zh-CN/<name>.wav`) in order. With `barge_in` the media layer
-    /// may cut the playback at any key; otherwise the engine sends `StopPlayback` when a key
-    /// matters (the leak digit always does).
-    Play {
-        id: PlaybackId,
-        prompts: Vec<String>,
-        barge_in: bool,
-    },
-    StopPlayback,
-    StartRecording,
-    StopRecording,
-    SetTimer {
-        id: TimerId,
-        at: Instant,
-    },
-    CancelTimer {
-        id: TimerId,
-    },
-    /// This call is a leak: the SIP layer exempts it from the concurrent-call limit.
-    PriorityCall,
-    /// Put the call in an ACD queue (again: a call already queued moves).
-    Enqueue {
-        queue: String,
-        priority: u8,
-        leak: bool,
-        category: Category,
-    },
-    /// The caller left the queue (hung up): tell the ACD.
-    Dequeue,
-    /// Connect the caller with the agent who answered.
-    Bridge {
-        agent: String,
-    },
-    /// Call `uri` and bridge the caller when it answers; report `TransferAnswered` or
-    /// `TransferFailed`. The caller stays with the engine (and keeps hearing prompts) meanwhile.
-    Transfer {
-        uri: String,
-    },
-    /// End the call (the goodbye prompt, if any, has finished).
-    HangUp,
-    Ticket(TicketUpdate),
-    RecordConsent(ConsentRecord),
-}
 
 #[derive(Debug, Clone)]
 enum Phase {
@@ -511,111 +330,108 @@ impl CallEngine {
             let Some(node) = flow.nodes.get(&name) else {
                 return self.enter_last_resort(out);
             };
-            match node {
-                Node::Play { prompts, .. } => {
-                    let playback = self.play(prompts.clone(), false, out);
-                    self.phase = Phase::Playing {
-                        node: name,
-                        playback,
-                    };
-                }
-                Node::Announcement { next } => {
-                    if self.announcements_played || self.announcements.is_empty() {
-                        name = next.clone();
-                        continue;
-                    }
-                    self.announcements_played = true;
-                    let playback = self.play(self.announcements.clone(), false, out);
-                    self.phase = Phase::Playing {
-                        node: name,
-                        playback,
-                    };
-                }
-                Node::Menu(menu) => {
-                    let mut prompts = Vec::new();
-                    if !self.announcements_played {
-                        self.announcements_played = true;
-                        prompts.extend(self.announcements.iter().cloned());
-                    }
-                    prompts.extend(menu.spoken(&config.leak));
-                    let playback = self.play(prompts, true, out);
-                    self.phase = Phase::Menu {
-                        node: name,
-                        playback: Some(playback),
-                        timer: None,
-                        failures: 0,
-                    };
-                }
-                Node::Collect(c) => {
-                    let playback = self.play(c.spoken(), true, out);
-                    self.phase = Phase::Collect {
-                        node: name,
-                        playback: Some(playback),
-                        timer: None,
-                        entry: String::new(),
-                        failures: 0,
-                    };
-                }
-                Node::Queue {
-                    queue,
-                    priority,
-                    category,
-                    prompts,
-                } => {
-                    out.push(Action::Ticket(TicketUpdate::SetCategory {
-                        category: *category,
-                        top_priority: false,
-                    }));
-                    out.push(Action::Ticket(TicketUpdate::PathStep {
-                        node: name,
-                        input: None,
-                    }));
-                    self.enqueue(
-                        queue.clone(),
-                        *priority,
-                        *category,
-                        false,
-                        prompts.clone(),
-                        out,
-                    );
-                }
-                Node::Transfer { uri, on_failure } => {
-                    out.push(Action::Ticket(TicketUpdate::PathStep {
-                        node: name,
-                        input: None,
-                    }));
-                    out.push(Action::Transfer { uri: uri.clone() });
-                    self.phase = Phase::Transferring {
-                        on_failure: on_failure.clone(),
-                    };
-                }
-                Node::Hangup { prompts } => {
-                    out.push(Action::Ticket(TicketUpdate::PathStep {
-                        node: name,
-                        input: None,
-                    }));
-                    self.say_goodbye(prompts.clone(), now, out);
-                }
-                Node::OpenTicketCheck { if_open, otherwise } => {
-                    let open = self.has_open_ticket;
-                    out.push(Action::Ticket(TicketUpdate::PathStep {
-                        node: name,
-                        input: Some(
-                            if open {
-                                "open_ticket"
-                            } else {
-                                "no_open_ticket"
-                            }
-                            .into(),
-                        ),
-                    }));
-                    name = if open { if_open } else { otherwise }.clone();
-                    continue;
-                }
+            match self.start_node(&config, node, name, now, out) {
+                Some(next) => name = next,
+                None => return,
             }
-            return;
         }
         self.enter_last_resort(out);
+    }
+
+    /// Starts `node` (named `name`). A node that needs nothing from the caller answers the
+    /// node to go on to.
+    fn start_node(
+        &mut self,
+        config: &IvrConfig,
+        node: &Node,
+        name: String,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) -> Option<String> {
+        match node {
+            Node::Play { prompts, .. } => {
+                let playback = self.play(prompts.clone(), false, out);
+                self.phase = Phase::Playing {
+                    node: name,
+                    playback,
+                };
+            }
+            Node::Announcement { next } => {
+                if self.announcements_played || self.announcements.is_empty() {
+                    return Some(next.clone());
+                }
+                self.announcements_played = true;
+                let playback = self.play(self.announcements.clone(), false, out);
+                self.phase = Phase::Playing {
+                    node: name,
+                    playback,
+                };
+            }
+            Node::Menu(menu) => self.start_menu(config, menu, name, out),
+            Node::Collect(c) => {
+                let playback = self.play(c.spoken(), true, out);
+                self.phase = Phase::Collect {
+                    node: name,
+                    playback: Some(playback),
+                    timer: None,
+                    entry: String::new(),
+                    failures: 0,
+                };
+            }
+            Node::Queue {
+                queue,
+                priority,
+                category,
+                prompts,
+            } => {
+                out.push(Action::Ticket(TicketUpdate::SetCategory {
+                    category: *category,
+                    top_priority: false,
+                }));
+                path_step(name, None, out);
+                let (queue, prompts) = (queue.clone(), prompts.clone());
+                self.enqueue(queue, *priority, *category, false, prompts, out);
+            }
+            Node::Transfer { uri, on_failure } => {
+                path_step(name, None, out);
+                out.push(Action::Transfer { uri: uri.clone() });
+                self.phase = Phase::Transferring {
+                    on_failure: on_failure.clone(),
+                };
+            }
+            Node::Hangup { prompts } => {
+                path_step(name, None, out);
+                self.say_goodbye(prompts.clone(), now, out);
+            }
+            Node::OpenTicketCheck { if_open, otherwise } => {
+                let open = self.has_open_ticket;
+                let input = if open {
+                    "open_ticket"
+                } else {
+                    "no_open_ticket"
+                };
+                path_step(name, Some(input.into()), out);
+                return Some(if open { if_open } else { otherwise }.clone());
+            }
+        }
+        None
+    }
+
+    /// A menu: the outage announcements first (once per call), then its spoken options.
+    fn start_menu(&mut self, config: &IvrConfig, menu: &Menu, name: String, out: &mut Vec<Action>) {
+        let mut prompts = Vec::new();
+        if !self.announcements_played {
+            self.announcements_played = true;
+            prompts.extend(self.announcements.iter().cloned());
+        }
+        prompts.extend(menu.spoken(&config.leak));
+        let playback = self.play(prompts, true, out);
+        self.phase = Phase::Menu {
+            node: name,
+            playback: Some(playback),
+            timer: None,
+            failures: 0,
+        };
     }
 
     fn say_goodbye(&mut self, prompts: Vec<String>, now: Instant, out: &mut Vec<Action>) {
@@ -684,10 +500,7 @@ impl CallEngine {
             category: Category::Leak,
             top_priority: true,
         }));
-        out.push(Action::Ticket(TicketUpdate::PathStep {
-            node: "leak".into(),
-            input: Some(self.config.leak.digit.to_string()),
-        }));
+        path_step("leak".into(), Some(self.config.leak.digit.to_string()), out);
         if !self.consent_decided {
             if self.config.recording.record_leak_calls {
                 self.consent(ConsentDecision::Given, ConsentHow::LeakDefault, now, out);
@@ -779,10 +592,7 @@ impl CallEngine {
         };
         match menu.options.iter().find(|o| o.digit == digit) {
             Some(option) => {
-                out.push(Action::Ticket(TicketUpdate::PathStep {
-                    node,
-                    input: Some(digit.to_string()),
-                }));
+                path_step(node, Some(digit.to_string()), out);
                 self.enter_node(option.next.clone(), now, out);
             }
             None => self.menu_failed(true, now, out),
@@ -800,10 +610,7 @@ impl CallEngine {
             return self.enter_last_resort(out);
         };
         if failures > menu.retries {
-            out.push(Action::Ticket(TicketUpdate::PathStep {
-                node,
-                input: Some("retries_exhausted".into()),
-            }));
+            path_step(node, Some("retries_exhausted".into()), out);
             return self.enter_node(menu.fallback.clone(), now, out);
         }
         let mut prompts = vec![if invalid {
@@ -852,10 +659,7 @@ impl CallEngine {
                 name: collect.variable.clone(),
                 value: entry,
             }));
-            out.push(Action::Ticket(TicketUpdate::PathStep {
-                node,
-                input: Some(format!("<{}>", collect.variable)),
-            }));
+            path_step(node, Some(format!("<{}>", collect.variable)), out);
             return self.enter_node(collect.next.clone(), now, out);
         }
         self.collect_failed(node, failures + 1, entry.is_empty(), now, out);
@@ -875,10 +679,7 @@ impl CallEngine {
             return self.enter_last_resort(out);
         };
         if failures > collect.retries {
-            out.push(Action::Ticket(TicketUpdate::PathStep {
-                node,
-                input: Some("retries_exhausted".into()),
-            }));
+            path_step(node, Some("retries_exhausted".into()), out);
             return self.enter_node(collect.fallback.clone(), now, out);
         }
         let mut prompts = vec![if silent {
@@ -926,7 +727,7 @@ impl CallEngine {
                     }
                     _ => None,
                 };
-                out.push(Action::Ticket(TicketUpdate::PathStep { node, input: None }));
+                path_step(node, None, out);
                 match next {
                     Some(next) => self.enter_node(next, now, out),
                     None => self.enter_last_resort(out),
@@ -1051,6 +852,11 @@ impl CallEngine {
         }
         self.finish(now, out);
     }
+}
+
+/// One step of the ticket's IVR path: the caller moved on from `node` with `input`.
+fn path_step(node: String, input: Option<String>, out: &mut Vec<Action>) {
+    out.push(Action::Ticket(TicketUpdate::PathStep { node, input }));
 }
 
 fn wait_prompt(leak: bool) -> &'static str {

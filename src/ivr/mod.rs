@@ -4,14 +4,17 @@
 //!
 //! Owns the caller's path through menus; must not open sockets, read clocks or touch the database.
 
+mod checks;
 pub mod config;
 pub mod engine;
+pub mod events;
 pub mod keys;
 
 pub use config::{IvrConfig, ValidationError, validate};
-pub use engine::{
-    Action, CallEngine, CallInfo, ConsentDecision, ConsentHow, ConsentRecord, Event, LEAK_PRIORITY,
-    PlaybackId, QueueResult, TicketUpdate, TimerId,
+pub use engine::CallEngine;
+pub use events::{
+    Action, CallInfo, ConsentDecision, ConsentHow, ConsentRecord, Event, LEAK_PRIORITY, PlaybackId,
+    QueueResult, TicketUpdate, TimerId,
 };
 
 #[cfg(test)]

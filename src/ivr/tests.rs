@@ -2,6 +2,7 @@
 
 use super::config::{IvrConfig, RecordingPolicy, TimeSlot, ValidationError, validate};
 use super::engine::*;
+use super::events::*;
 use crate::tickets::Category;
 use chrono::{DateTime, TimeZone};
 use chrono_tz::{Asia::Shanghai, Tz};

@@ -73,7 +73,27 @@ fn check(new: NewAnnouncement, now: DateTime<Utc>) -> Result<NewAnnouncement, An
         .map(|t| t.trim().to_owned())
         .filter(|t| !t.is_empty());
     let prompt = new.prompt.filter(|p| !p.is_empty());
-    match (&text, &prompt) {
+    check_content(text.as_deref(), prompt.as_deref())?;
+    check_targets(&new.dids, &new.areas)?;
+    if new.ends_at <= new.starts_at {
+        return Err(invalid("ends_at", "must be after starts_at"));
+    }
+    if new.ends_at <= now {
+        return Err(invalid(
+            "ends_at",
+            "is already past; give when the announcement should stop",
+        ));
+    }
+    Ok(NewAnnouncement {
+        text,
+        prompt,
+        ..new
+    })
+}
+
+/// Exactly one of a text (plain, not too long) and a prompt name.
+fn check_content(text: Option<&str>, prompt: Option<&str>) -> Result<(), AnnounceError> {
+    match (text, prompt) {
         (None, None) => {
             return Err(invalid(
                 "text",
@@ -85,7 +105,7 @@ fn check(new: NewAnnouncement, now: DateTime<Utc>) -> Result<NewAnnouncement, An
         }
         _ => {}
     }
-    if let Some(text) = &text {
+    if let Some(text) = text {
         let chars = text.chars().count();
         if chars > MAX_TEXT_CHARS {
             return Err(invalid(
@@ -102,7 +122,7 @@ fn check(new: NewAnnouncement, now: DateTime<Utc>) -> Result<NewAnnouncement, An
             ));
         }
     }
-    if let Some(prompt) = &prompt
+    if let Some(prompt) = prompt
         && !is_prompt_name(prompt)
     {
         return Err(invalid(
@@ -112,13 +132,18 @@ fn check(new: NewAnnouncement, now: DateTime<Utc>) -> Result<NewAnnouncement, An
             ),
         ));
     }
-    if new.dids.len() > MAX_TARGETS {
+    Ok(())
+}
+
+/// Called numbers and areas: few, and well-formed.
+fn check_targets(dids: &[String], areas: &[String]) -> Result<(), AnnounceError> {
+    if dids.len() > MAX_TARGETS {
         return Err(invalid(
             "dids",
             format!("more than {MAX_TARGETS}; leave the list empty to play on every number"),
         ));
     }
-    if let Some(bad) = new.dids.iter().find(|d| !is_did(d)) {
+    if let Some(bad) = dids.iter().find(|d| !is_did(d)) {
         return Err(invalid(
             "dids",
             format!(
@@ -126,14 +151,13 @@ fn check(new: NewAnnouncement, now: DateTime<Utc>) -> Result<NewAnnouncement, An
             ),
         ));
     }
-    if new.areas.len() > MAX_TARGETS {
+    if areas.len() > MAX_TARGETS {
         return Err(invalid(
             "areas",
             format!("more than {MAX_TARGETS}; leave the list empty to play for every caller"),
         ));
     }
-    if new
-        .areas
+    if areas
         .iter()
         .any(|a| a.trim().is_empty() || a.chars().count() > 64 || a.chars().any(char::is_control))
     {
@@ -142,20 +166,7 @@ fn check(new: NewAnnouncement, now: DateTime<Utc>) -> Result<NewAnnouncement, An
             "an area is empty, longer than 64 characters or holds control characters; give the area names of the customer files",
         ));
     }
-    if new.ends_at <= new.starts_at {
-        return Err(invalid("ends_at", "must be after starts_at"));
-    }
-    if new.ends_at <= now {
-        return Err(invalid(
-            "ends_at",
-            "is already past; give when the announcement should stop",
-        ));
-    }
-    Ok(NewAnnouncement {
-        text,
-        prompt,
-        ..new
-    })
+    Ok(())
 }
 
 impl Announcer {

@@ -1,11 +1,14 @@
 //! Operations beside the call path: outage announcements (text rendered to speech once, and
-//! the prompts a call should hear) and the recording retention purge.
+//! the prompts a call should hear), the recording retention purge and the daily check that
+//! the working-day calendar has this year's (and next year's) dates.
 //!
 //! Owns the announcement audio files and deleting expired recordings; SQL lives in `store`,
 //! playback in `media`. Must not touch calls in progress.
 
 pub mod announce;
+pub mod calendar_check;
 pub mod retention;
 
 pub use announce::{AnnounceError, Announcer, PromptRef};
+pub use calendar_check::{calendar_warnings, run_calendar_check};
 pub use retention::{PurgeError, PurgeReport, purge_expired, run_purge_loop};

@@ -8,6 +8,7 @@
 //! functions it is handed and stores what they decided.
 
 mod announcements;
+mod call_records;
 pub mod embedded;
 mod frames;
 mod lookups;
@@ -18,13 +19,11 @@ mod tickets;
 mod transitions;
 
 pub use announcements::{Announcement, NewAnnouncement};
+pub use call_records::{CallEntry, ConsentDecision, ConsentVia, Disposition, DraftCustomer};
 pub use lookups::{CallerCustomer, CallerFacts, OpenTicket};
 pub use records::{Customer, NewCustomer, SpecialGroup};
 pub use retention::ExpiredRecording;
-pub use spool::{
-    CallEntry, CallJournal, Disposition, DraftCustomer, JournalError, JournalOptions,
-    JournalWriter, SPOOL_FILE,
-};
+pub use spool::{CallJournal, JournalError, JournalOptions, JournalWriter, SPOOL_FILE};
 pub use tickets::{
     NewTicket, PageCursor, Ticket, TicketEvent, TicketFilter, TicketPage, TicketPatch,
 };

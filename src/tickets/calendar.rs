@@ -14,8 +14,9 @@ use chrono_tz::Tz;
 use serde::Deserialize;
 use std::collections::BTreeSet;
 
-/// The `[tickets.calendar]` section: holidays and make-up days move every year, so both are
-/// plain lists of dates the administrators update.
+/// The ticket rules' calendar: holidays and make-up days move every year, so both are plain
+/// lists of dates. In the daemon's file they are written once, under `[calendar]`, and the
+/// config loader fills them (and the time zone, `daemon.time_zone`) in here.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, default)]
 pub struct CalendarConfig {

@@ -4,14 +4,18 @@
 
 use std::path::{Path, PathBuf};
 
-/// The path of `program`, or a failed test naming the Debian package that provides it.
+/// The path of `program` (in /usr/bin, or /usr/sbin for daemons such as kamailio), or a
+/// failed test naming the Debian package that provides it.
 pub fn require(program: &str, debian_package: &str) -> PathBuf {
-    let path = Path::new("/usr/bin").join(program);
-    assert!(
-        path.is_file(),
-        "{} is missing: these tests talk to a real {program}; install it with \
-         `apt-get install {debian_package}` (CI installs it in .ci/run)",
-        path.display()
-    );
-    path
+    let found = ["/usr/bin", "/usr/sbin"]
+        .iter()
+        .map(|dir| Path::new(dir).join(program))
+        .find(|path| path.is_file());
+    found.unwrap_or_else(|| {
+        panic!(
+            "{program} is missing from /usr/bin and /usr/sbin: these tests talk to a real \
+             {program}; install it with `apt-get install {debian_package}` (CI installs it \
+             in .ci/run)"
+        )
+    })
 }

@@ -1,0 +1,585 @@
+//! The call journal's records: what the call layer writes about a call ([`CallEntry`], the
+//! store's own types), their stable on-disk form in the spool ([`CallWrite`]: UTC times, text
+//! codes) and the SQL that applies one to the call row and the draft ticket (工单).
+//!
+//! Owns the records and their SQL; must not know the IVR's or the call layer's types (the
+//! call layer converts to these).
+
+use super::spool::JournalRecord;
+use super::transitions::refresh_deadlines_in;
+use super::{NewTicket, Store, StoreError};
+use crate::tickets::{Category, Channel, Rules, Status};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Who the audit trail names for changes the IVR makes to a draft ticket.
+const IVR_ACTOR: &str = "ivr";
+/// Priority of a leak draft (the highest the schema allows).
+const TOP_PRIORITY: i32 = 9;
+
+/// How a call ended, as the call row records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Disposition {
+    Answered,
+    AbandonedInIvr,
+    AbandonedInQueue,
+    SelfServed,
+    Transferred,
+    Failed,
+    /// Open when the daemon stopped (a crash, `kill -9`): closed at the next start.
+    Interrupted,
+}
+
+impl Disposition {
+    /// The code stored in `calls.disposition`.
+    pub fn code(self) -> &'static str {
+        match self {
+            Disposition::Answered => "answered",
+            Disposition::AbandonedInIvr => "abandoned_in_ivr",
+            Disposition::AbandonedInQueue => "abandoned_in_queue",
+            Disposition::SelfServed => "self_served",
+            Disposition::Transferred => "transferred",
+            Disposition::Failed => "failed",
+            Disposition::Interrupted => "interrupted",
+        }
+    }
+}
+
+/// The caller's answer to the recording notice, as the call row records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConsentDecision {
+    Granted,
+    Declined,
+    NotAsked,
+}
+
+impl ConsentDecision {
+    /// The code stored in `calls.consent`.
+    pub fn code(self) -> &'static str {
+        match self {
+            ConsentDecision::Granted => "granted",
+            ConsentDecision::Declined => "declined",
+            ConsentDecision::NotAsked => "not_asked",
+        }
+    }
+}
+
+/// How the consent decision came about, as the call row records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConsentVia {
+    /// Heard the notice and stayed on the line.
+    StayedOnLine,
+    /// Pressed a key.
+    Dtmf,
+    /// Skipped the notice with the leak digit.
+    LeakDefault,
+    /// Opt-in notice, no key pressed.
+    NoResponse,
+    /// Recording policy `off`.
+    PolicyOff,
+}
+
+impl ConsentVia {
+    /// The code stored in `calls.consent_via`.
+    pub fn code(self) -> &'static str {
+        match self {
+            ConsentVia::StayedOnLine => "stayed_on_line",
+            ConsentVia::Dtmf => "dtmf",
+            ConsentVia::LeakDefault => "leak_default",
+            ConsentVia::NoResponse => "no_response",
+            ConsentVia::PolicyOff => "policy_off",
+        }
+    }
+}
+
+/// The household file the caller look-up found, for the draft ticket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DraftCustomer {
+    pub id: i64,
+    pub name: String,
+    pub address: String,
+    pub area: String,
+}
+
+/// One thing that happened to a call, to be written to its call row or draft ticket.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CallEntry {
+    /// The INVITE came in; creates the call row (first entry of every call).
+    Arrived {
+        caller: String,
+        called: String,
+        at: DateTime<Utc>,
+    },
+    Answered {
+        at: DateTime<Utc>,
+    },
+    /// The draft ticket (工单) every call gets, with the household the caller look-up found.
+    Draft {
+        caller: String,
+        called: String,
+        flow: String,
+        started_at: DateTime<Utc>,
+        customer: Option<DraftCustomer>,
+    },
+    /// The caller moved on from `node` with `input` (the key or entry; `None` when the step
+    /// needed none): one step of the draft's IVR path.
+    PathStep {
+        node: String,
+        input: Option<String>,
+    },
+    /// The draft's category (deadlines are recomputed); `top_priority` for leaks.
+    Category {
+        category: Category,
+        top_priority: bool,
+    },
+    /// An entry the caller keyed in (e.g. `account`), for the agent.
+    Variable {
+        name: String,
+        value: String,
+    },
+    /// The call flow finished with the call (the end time; the disposition comes with
+    /// [`CallEntry::Ended`]).
+    FlowEnded {
+        at: DateTime<Utc>,
+    },
+    /// The caller's answer to the recording notice.
+    Consent {
+        decision: ConsentDecision,
+        via: ConsentVia,
+        at: DateTime<Utc>,
+    },
+    Queue {
+        queue: String,
+    },
+    Agent {
+        agent_id: String,
+    },
+    /// The recording file (as the recorder returned it).
+    Recording {
+        path: String,
+    },
+    Ended {
+        at: DateTime<Utc>,
+        disposition: Disposition,
+    },
+}
+
+/// The database write a [`CallEntry`] stands for, in the spool's stable on-disk form (UTC
+/// times, text codes), independent of the in-memory record types.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub(super) enum CallWrite {
+    Arrived {
+        caller: String,
+        called: String,
+        at: DateTime<Utc>,
+    },
+    Answered {
+        at: DateTime<Utc>,
+    },
+    DraftTicket {
+        caller: String,
+        called: String,
+        flow: String,
+        started_at: DateTime<Utc>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        customer: Option<DraftCustomer>,
+    },
+    PathStep {
+        step: String,
+    },
+    Category {
+        category: String,
+        top_priority: bool,
+    },
+    Variable {
+        name: String,
+        value: String,
+    },
+    Consent {
+        decision: String,
+        via: String,
+        at: DateTime<Utc>,
+    },
+    Queue {
+        queue: String,
+    },
+    Agent {
+        agent_id: String,
+    },
+    Recording {
+        path: String,
+    },
+    Ended {
+        at: DateTime<Utc>,
+        disposition: Option<String>,
+    },
+}
+
+impl From<CallEntry> for CallWrite {
+    fn from(entry: CallEntry) -> CallWrite {
+        match entry {
+            CallEntry::Arrived { caller, called, at } => CallWrite::Arrived { caller, called, at },
+            CallEntry::Answered { at } => CallWrite::Answered { at },
+            CallEntry::Draft {
+                caller,
+                called,
+                flow,
+                started_at,
+                customer,
+            } => CallWrite::DraftTicket {
+                caller,
+                called,
+                flow,
+                started_at,
+                customer,
+            },
+            CallEntry::PathStep { node, input } => CallWrite::PathStep {
+                step: match input {
+                    Some(input) => format!("{node}:{input}"),
+                    None => node,
+                },
+            },
+            CallEntry::Category {
+                category,
+                top_priority,
+            } => CallWrite::Category {
+                category: category.code().to_owned(),
+                top_priority,
+            },
+            CallEntry::Variable { name, value } => CallWrite::Variable { name, value },
+            CallEntry::FlowEnded { at } => CallWrite::Ended {
+                at,
+                disposition: None,
+            },
+            CallEntry::Consent { decision, via, at } => CallWrite::Consent {
+                decision: decision.code().to_owned(),
+                via: via.code().to_owned(),
+                at,
+            },
+            CallEntry::Queue { queue } => CallWrite::Queue { queue },
+            CallEntry::Agent { agent_id } => CallWrite::Agent { agent_id },
+            CallEntry::Recording { path } => CallWrite::Recording { path },
+            CallEntry::Ended { at, disposition } => CallWrite::Ended {
+                at,
+                disposition: Some(disposition.code().to_owned()),
+            },
+        }
+    }
+}
+
+impl Store {
+    /// Applies one journal record unless its call already has it (sequence guard). Returns
+    /// whether it wrote anything.
+    pub(super) async fn apply_journal_record(
+        &self,
+        record: &JournalRecord,
+        rules: &Rules,
+    ) -> Result<bool, StoreError> {
+        let call_id = record.call_id.as_str();
+        let seq = i64::try_from(record.seq).map_err(|_| StoreError::Invalid {
+            field: "seq",
+            reason: "out of range".into(),
+        })?;
+        if let CallWrite::DraftTicket {
+            caller,
+            called,
+            flow,
+            started_at,
+            customer,
+        } = &record.write
+        {
+            // Idempotent by request_id on its own; runs in its own transaction.
+            let draft = draft_ticket(
+                call_id,
+                caller,
+                called,
+                flow,
+                *started_at,
+                customer.as_ref(),
+            );
+            self.create_ticket(&draft.due_by_rules(rules)).await?;
+        }
+        let mut tx = self.pool.begin().await?;
+        let last: Option<i64> = sqlx::query_scalar(
+            "SELECT last_seq FROM call_journal_applied WHERE call_id = $1 FOR UPDATE",
+        )
+        .bind(call_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if last.is_some_and(|last| last >= seq) {
+            return Ok(false);
+        }
+        apply_call_write(&mut tx, call_id, &record.write, rules).await?;
+        sqlx::query(
+            "INSERT INTO call_journal_applied (call_id, last_seq) VALUES ($1, $2) \
+             ON CONFLICT (call_id) DO UPDATE SET last_seq = EXCLUDED.last_seq, \
+             applied_at = now()",
+        )
+        .bind(call_id)
+        .bind(seq)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+}
+
+/// The draft ticket every call gets (deadlines not yet set); `request_id = "call:<id>"` makes
+/// its create idempotent.
+fn draft_ticket(
+    call_id: &str,
+    caller: &str,
+    called: &str,
+    flow: &str,
+    started_at: DateTime<Utc>,
+    customer: Option<&DraftCustomer>,
+) -> NewTicket {
+    NewTicket {
+        request_id: Some(format!("call:{call_id}")),
+        channel: Channel::Hotline,
+        // Until the IVR or the agent knows better.
+        category: Category::Consultation,
+        complaint_level: None,
+        status: Status::Draft,
+        priority: 0,
+        caller_name: customer.map(|c| c.name.clone()).unwrap_or_default(),
+        caller_number: caller.to_owned(),
+        caller_address: customer.map(|c| c.address.clone()).unwrap_or_default(),
+        description: format!("热线来电 {called}，IVR 流程 {flow}"),
+        customer_id: customer.map(|c| c.id),
+        responsible_unit: None,
+        dispatch_due: None,
+        contact_due: None,
+        finish_due: None,
+        callback_due: None,
+        investigation_due: None,
+        area: customer.map(|c| c.area.clone()).unwrap_or_default(),
+        parent_number: None,
+        call_id: Some(call_id.to_owned()),
+        created_by: IVR_ACTOR.to_owned(),
+        created_at: started_at,
+    }
+}
+
+type Tx<'a> = sqlx::Transaction<'a, sqlx::Postgres>;
+
+/// The call-row and ticket SQL of one journal write (the draft create is done by the caller).
+async fn apply_call_write(
+    tx: &mut Tx<'_>,
+    call_id: &str,
+    write: &CallWrite,
+    rules: &Rules,
+) -> Result<(), StoreError> {
+    let update = |sql: &'static str| sqlx::query(sql).bind(call_id);
+    let result = match write {
+        CallWrite::Arrived { caller, called, at } => {
+            return insert_call_row(tx, call_id, caller, called, *at).await;
+        }
+        CallWrite::DraftTicket { .. } => return Ok(()),
+        CallWrite::Category {
+            category,
+            top_priority,
+        } => return set_draft_category(tx, call_id, category, *top_priority, rules).await,
+        CallWrite::Answered { at } => {
+            update("UPDATE calls SET answered_at = $2 WHERE call_id = $1")
+                .bind(at)
+                .execute(&mut **tx)
+                .await?
+        }
+        CallWrite::PathStep { step } => {
+            update("UPDATE calls SET ivr_path = array_append(ivr_path, $2) WHERE call_id = $1")
+                .bind(step)
+                .execute(&mut **tx)
+                .await?
+        }
+        CallWrite::Variable { name, value } => add_variable(tx, call_id, name, value).await?,
+        CallWrite::Consent { decision, via, at } => {
+            update(
+                "UPDATE calls SET recording_consent = $2, recording_consent_via = $3, \
+             recording_consent_at = $4 WHERE call_id = $1",
+            )
+            .bind(decision)
+            .bind(via)
+            .bind(at)
+            .execute(&mut **tx)
+            .await?
+        }
+        CallWrite::Queue { queue } => {
+            update("UPDATE calls SET queue = $2 WHERE call_id = $1")
+                .bind(queue)
+                .execute(&mut **tx)
+                .await?
+        }
+        CallWrite::Agent { agent_id } => {
+            update("UPDATE calls SET agent_id = $2 WHERE call_id = $1")
+                .bind(agent_id)
+                .execute(&mut **tx)
+                .await?
+        }
+        CallWrite::Recording { path } => {
+            update("UPDATE calls SET recording_file = $2 WHERE call_id = $1")
+                .bind(path)
+                .execute(&mut **tx)
+                .await?
+        }
+        CallWrite::Ended { at, disposition } => {
+            update(
+                "UPDATE calls SET ended_at = $2, disposition = COALESCE($3, disposition) \
+             WHERE call_id = $1",
+            )
+            .bind(at)
+            .bind(disposition)
+            .execute(&mut **tx)
+            .await?
+        }
+    };
+    if result.rows_affected() == 0 {
+        return Err(StoreError::NotFound(format!("call {call_id}")));
+    }
+    Ok(())
+}
+
+/// The call row, created by the first record of the call (a replay leaves it as it is).
+async fn insert_call_row(
+    tx: &mut Tx<'_>,
+    call_id: &str,
+    caller: &str,
+    called: &str,
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO calls (call_id, caller_number, called_number, arrived_at) \
+         VALUES ($1, $2, $3, $4) ON CONFLICT (call_id) DO NOTHING",
+    )
+    .bind(call_id)
+    .bind(caller)
+    .bind(called)
+    .bind(at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// An entry the caller keyed in, on the call row and, for the agent, on the draft.
+async fn add_variable(
+    tx: &mut Tx<'_>,
+    call_id: &str,
+    name: &str,
+    value: &str,
+) -> Result<sqlx::postgres::PgQueryResult, StoreError> {
+    sqlx::query(
+        "UPDATE tickets SET description = description || E'\\n' || $2, \
+         updated_at = now(), version = version + 1 \
+         WHERE request_id = $1 AND status = 'draft'",
+    )
+    .bind(format!("call:{call_id}"))
+    .bind(format!("{name}: {value}"))
+    .execute(&mut **tx)
+    .await?;
+    Ok(sqlx::query(
+        "UPDATE calls SET ivr_variables = ivr_variables || jsonb_build_object($2::text, $3::text) \
+         WHERE call_id = $1",
+    )
+    .bind(call_id)
+    .bind(name)
+    .bind(value)
+    .execute(&mut **tx)
+    .await?)
+}
+
+/// The IVR's category for the call's draft ticket, with one audit row per changed field and
+/// the deadlines the rules give the new category. A ticket that is no longer a draft (an
+/// agent took it) is left alone.
+async fn set_draft_category(
+    tx: &mut Tx<'_>,
+    call_id: &str,
+    category: &str,
+    top_priority: bool,
+    rules: &Rules,
+) -> Result<(), StoreError> {
+    let category: Category = category.parse().map_err(|err| StoreError::Invalid {
+        field: "category",
+        reason: format!("{err}"),
+    })?;
+    let current: Option<(i64, String, String, i32, String)> = sqlx::query_as(
+        "SELECT id, number, category, priority, status FROM tickets \
+         WHERE request_id = $1 FOR UPDATE",
+    )
+    .bind(format!("call:{call_id}"))
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some((id, number, old_category, old_priority, status)) = current else {
+        return Err(StoreError::NotFound(format!(
+            "draft ticket of call {call_id}"
+        )));
+    };
+    if status != Status::Draft.code() {
+        return Ok(());
+    }
+    let priority = if top_priority {
+        old_priority.max(TOP_PRIORITY)
+    } else {
+        old_priority
+    };
+    let changes = [
+        ("category", old_category.clone(), category.code().to_owned()),
+        ("priority", old_priority.to_string(), priority.to_string()),
+    ];
+    if changes.iter().all(|(_, old, new)| old == new) {
+        return Ok(());
+    }
+    sqlx::query(
+        "UPDATE tickets SET category = $2, priority = $3, updated_at = now(), \
+         version = version + 1 WHERE id = $1",
+    )
+    .bind(id)
+    .bind(category.code())
+    .bind(priority)
+    .execute(&mut **tx)
+    .await?;
+    for (field, old, new) in changes.iter().filter(|(_, old, new)| old != new) {
+        sqlx::query(
+            "INSERT INTO ticket_events (ticket_id, actor, action, field, old_value, new_value) \
+             VALUES ($1, $2, 'update', $3, $4, $5)",
+        )
+        .bind(id)
+        .bind(IVR_ACTOR)
+        .bind(field)
+        .bind(old)
+        .bind(new)
+        .execute(&mut **tx)
+        .await?;
+    }
+    if old_category != category.code() {
+        refresh_deadlines_in(tx, &number, rules).await?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_become_spool_writes_with_text_codes() {
+        let at = chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 11, 25, 12, 0, 0).unwrap();
+        let write = CallWrite::from(CallEntry::FlowEnded { at });
+        assert_eq!(
+            write,
+            CallWrite::Ended {
+                at,
+                disposition: None
+            }
+        );
+        let consent = CallWrite::from(CallEntry::Consent {
+            decision: ConsentDecision::Granted,
+            via: ConsentVia::Dtmf,
+            at,
+        });
+        let json = serde_json::to_string(&consent).unwrap();
+        assert_eq!(serde_json::from_str::<CallWrite>(&json).unwrap(), consent);
+        assert!(json.contains("\"decision\":\"granted\""), "{json}");
+        assert!(json.contains("\"via\":\"dtmf\""), "{json}");
+    }
+}

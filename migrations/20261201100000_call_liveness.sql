@@ -4,8 +4,8 @@
 -- interrupted: open when the daemon stopped (crash, kill -9); closed at the next start.
 -- media_timeout: no RTP/RTCP from the caller for media.inactivity_secs.
 -- session_expired: the SIP session timer ran out without a refresh (RFC 4028).
--- max_duration: longer than calls.max_call_secs.
--- queue_timeout: waited in a queue longer than calls.max_queue_wait_secs.
+-- max_duration: longer than daemon.max_call_secs.
+-- queue_timeout: waited in a queue longer than daemon.max_queue_wait_secs.
 ALTER TABLE calls DROP CONSTRAINT calls_disposition_check;
 ALTER TABLE calls ADD CONSTRAINT calls_disposition_check CHECK (disposition IN
     ('answered', 'abandoned_in_ivr', 'abandoned_in_queue', 'self_served', 'transferred', 'failed',

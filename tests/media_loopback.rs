@@ -542,3 +542,49 @@ async fn dropping_the_handle_frees_the_ports_and_bad_commands_are_answered() {
     assert_eq!(pool.live_count(), 0, "ports back in the pool after drop");
     assert!(pool.lease().is_ok());
 }
+
+#[tokio::test]
+async fn silence_from_the_peer_is_reported_but_not_on_hold_and_rtcp_counts() {
+    let pool = free_pool(3);
+    let peer = UdpSocket::bind((LOOPBACK, 0)).await.unwrap();
+    let media = NegotiatedMedia {
+        codec: G711Codec::Pcmu,
+        telephone_event_pt: None,
+        remote_rtp: peer.local_addr().unwrap(),
+    };
+    let options = SessionOptions {
+        inactivity: Some(Duration::from_millis(400)),
+        ..SessionOptions::default()
+    };
+    let start = |options: SessionOptions| {
+        MediaSession::start(pool.lease().unwrap(), prompts(), media, options).unwrap()
+    };
+    let inactive =
+        |events: &[MediaEvent]| events.iter().any(|e| matches!(e, MediaEvent::Inactive(_)));
+
+    // Nothing from the peer: reported once the limit passes.
+    let mut silent = start(options.clone());
+    let mut events = Vec::new();
+    wait_for(&mut silent, &mut events, |e| {
+        *e == MediaEvent::Inactive(Duration::from_millis(400))
+    })
+    .await;
+
+    // On hold: exempt. RTCP alone (from the peer's host) keeps a session alive.
+    let held = start(options.clone());
+    held.command(MediaCommand::Hold(true)).unwrap();
+    let rtcp_only = start(options);
+    let rtcp_port = SocketAddr::new(LOOPBACK, rtcp_only.local_rtp_addr().port() + 1);
+    for _ in 0..10 {
+        peer.send_to(&[0x81, 201, 0, 1, 0, 0, 0, 1], rtcp_port)
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(!inactive(&held.close().await), "a call on hold is exempt");
+    assert!(
+        !inactive(&rtcp_only.close().await),
+        "RTCP is a sign of life"
+    );
+    drop(silent);
+}

@@ -11,6 +11,7 @@ use crate::config::Config;
 use crate::ivr::{CallEngine, PlaybackId};
 use crate::media::ports::PortLease;
 use crate::sip::CallHandle;
+use crate::store::Disposition;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
@@ -65,6 +66,10 @@ pub(super) struct Call {
     pub legs: Vec<CallHandle>,
     pub stage: Stage,
     pub hung_up: bool,
+    /// A gas leak (a priority line, or the IVR said so): exempt from the queue-wait limit.
+    pub leak: bool,
+    /// Why we ended the call ourselves (liveness limits), for its call row.
+    pub ended_by: Option<Disposition>,
 }
 
 #[derive(Default)]

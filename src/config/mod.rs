@@ -81,6 +81,11 @@ pub struct DaemonConfig {
     pub overdue_check_seconds: u32,
     /// On SIGTERM: how long calls in progress may go on before they are hung up.
     pub shutdown_grace_secs: u64,
+    /// Longest a call may last from its answer; then it is hung up. 0: no limit.
+    pub max_call_secs: u64,
+    /// Longest a caller may wait in a queue (leak calls exempt: they overflow); then the call
+    /// is hung up. 0: no limit.
+    pub max_queue_wait_secs: u64,
 }
 
 impl Default for DaemonConfig {
@@ -90,6 +95,8 @@ impl Default for DaemonConfig {
             time_zone: "Asia/Shanghai".into(),
             overdue_check_seconds: 60,
             shutdown_grace_secs: 30,
+            max_call_secs: 4 * 3600,
+            max_queue_wait_secs: 1800,
         }
     }
 }

@@ -25,6 +25,9 @@ pub struct MediaConfig {
     pub jitter_depth: usize,
     /// Whose packets are the caller's media: see [`Latching`].
     pub latching: Latching,
+    /// Seconds without RTP or RTCP from the caller (not on hold) after which the call is
+    /// hung up; 0: never.
+    pub inactivity_secs: u64,
 }
 
 /// Which sources a call's RTP is accepted from (`media.latching`); anything else is dropped
@@ -50,6 +53,7 @@ impl Default for MediaConfig {
             recordings_dir: PathBuf::from("var/recordings"),
             jitter_depth: 3,
             latching: Latching::Sdp,
+            inactivity_secs: 60,
         }
     }
 }

@@ -183,7 +183,7 @@ impl RtpSession {
     }
 
     /// Whether `source` may be the peer: the SDP address, or any port of the NAT host.
-    fn accepts(&self, source: SocketAddr) -> bool {
+    pub fn accepts(&self, source: SocketAddr) -> bool {
         match self.filter {
             SourceFilter::SdpAddress => source == self.media.remote_rtp,
             SourceFilter::Host(host) => source.ip() == host,

@@ -94,6 +94,9 @@ pub enum MediaEvent {
     CommandFailed(String),
     /// Periodic counters (every `SessionOptions::stats_interval`) and once at close.
     Stats(MediaStats),
+    /// Nothing (RTP or RTCP) came from the peer for this long while not on hold: the far end
+    /// is probably gone. Reported once per silence.
+    Inactive(Duration),
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -118,6 +121,9 @@ pub struct SessionOptions {
     /// The host the call's SIP request came from (with [`Latching::Nat`]). Unknown: the SDP
     /// address's host.
     pub sip_host: Option<IpAddr>,
+    /// Report [`MediaEvent::Inactive`] after this long without a packet from the peer (not
+    /// counted while on hold); `None`: never.
+    pub inactivity: Option<Duration>,
 }
 
 impl SessionOptions {
@@ -125,6 +131,8 @@ impl SessionOptions {
         SessionOptions {
             jitter_depth: config.jitter_depth,
             latching: config.latching,
+            inactivity: (config.inactivity_secs > 0)
+                .then(|| Duration::from_secs(config.inactivity_secs)),
             ..SessionOptions::default()
         }
     }
@@ -153,6 +161,7 @@ impl Default for SessionOptions {
             stats_interval: Duration::from_secs(5),
             latching: Latching::Sdp,
             sip_host: None,
+            inactivity: None,
         }
     }
 }
@@ -214,6 +223,8 @@ impl MediaSession {
             recorder: None,
             bridge: None,
             hold: false,
+            last_heard: Instant::now(),
+            inactive_reported: false,
             stats: MediaStats::default(),
             finished_streams: ReorderStats::default(),
             options,
@@ -294,6 +305,10 @@ struct Driver {
         mpsc::UnboundedReceiver<BridgeFrame>,
     )>,
     hold: bool,
+    /// When the peer was last heard from (any RTP or RTCP from its address; on hold: now).
+    last_heard: Instant,
+    /// `Inactive` was reported for the current silence.
+    inactive_reported: bool,
     stats: MediaStats,
     /// Reorder counters of the peer's earlier audio streams.
     finished_streams: ReorderStats,
@@ -332,8 +347,10 @@ impl Driver {
                     }
                 }
                 received = self.rtcp_socket.recv_from(&mut rtcp_buf) => {
-                    if let Ok((_, source)) = received {
-                        self.rtp.note_rtcp(source);
+                    if let Ok((_, source)) = received
+                        && self.rtp.note_rtcp(source)
+                    {
+                        self.heard(Instant::now());
                     }
                 }
             }
@@ -405,6 +422,7 @@ impl Driver {
     }
 
     async fn on_tick(&mut self, now: Instant) {
+        self.check_inactivity(now);
         let due = self.pacer.poll(now);
         if due.skipped > 0 {
             self.rtp.note_skipped(due.skipped);
@@ -475,7 +493,31 @@ impl Driver {
         Some(pcm)
     }
 
+    /// The peer is alive.
+    fn heard(&mut self, now: Instant) {
+        self.last_heard = now;
+        self.inactive_reported = false;
+    }
+
+    /// Reports a silence that reached the inactivity limit (once); a call on hold is exempt.
+    fn check_inactivity(&mut self, now: Instant) {
+        if self.hold {
+            self.heard(now);
+            return;
+        }
+        if let Some(limit) = self.options.inactivity
+            && !self.inactive_reported
+            && now.saturating_duration_since(self.last_heard) >= limit
+        {
+            self.inactive_reported = true;
+            self.emit(MediaEvent::Inactive(limit));
+        }
+    }
+
     fn on_datagram(&mut self, datagram: &[u8], source: SocketAddr, now: Instant) {
+        if self.rtp.accepts(source) {
+            self.heard(now);
+        }
         let (incoming, learned) = self.rtp.receive(datagram, source);
         if let Some(address) = learned {
             self.emit(MediaEvent::RemoteAddressLearned(address));

@@ -28,6 +28,12 @@ pub enum Disposition {
     Failed,
     /// Open when the daemon stopped (a crash, `kill -9`): closed at the next start.
     Interrupted,
+    /// Hung up by us: nothing (RTP or RTCP) came from the caller for `media.inactivity_secs`.
+    MediaTimeout,
+    /// Hung up by us: longer than `daemon.max_call_secs`.
+    MaxDuration,
+    /// Hung up by us: waited in a queue longer than `daemon.max_queue_wait_secs`.
+    QueueTimeout,
 }
 
 impl Disposition {
@@ -41,6 +47,9 @@ impl Disposition {
             Disposition::Transferred => "transferred",
             Disposition::Failed => "failed",
             Disposition::Interrupted => "interrupted",
+            Disposition::MediaTimeout => "media_timeout",
+            Disposition::MaxDuration => "max_duration",
+            Disposition::QueueTimeout => "queue_timeout",
         }
     }
 }

@@ -184,10 +184,16 @@ pub fn frame_stream(buf: &[u8], max_message: usize) -> StreamFrame {
             }
         }
     }
-    let total = skipped + head_end + 4 + content_length;
-    if total - skipped > max_message {
-        return StreamFrame::Invalid(format!("message larger than {max_message} bytes"));
+    // Checked: a 20-digit Content-Length must not wrap around into a small frame.
+    let too_big = || StreamFrame::Invalid(format!("message larger than {max_message} bytes"));
+    let Some(length) = (head_end + 4).checked_add(content_length) else {
+        return too_big();
+    };
+    if length > max_message {
+        return too_big();
     }
+    // At most `max_message` beyond what is in `buf`: cannot overflow.
+    let total = skipped + length;
     if buf.len() < total {
         StreamFrame::Incomplete
     } else {
@@ -774,6 +780,18 @@ mod tests {
             frame_stream(b"X sip:a SIP/2.0\r\nContent-Length: 99999\r\n\r\n", 1000),
             StreamFrame::Invalid(_)
         ));
+        // Content-Lengths that wrap the frame arithmetic around (usize::MAX and just below,
+        // after leading CRLFs too) are too big, never a short frame or a panic.
+        for length in [u64::MAX, u64::MAX - 3, u64::MAX - 40] {
+            let msg = format!("\r\n\r\nX sip:a SIP/2.0\r\nContent-Length: {length}\r\n\r\nbody");
+            assert!(
+                matches!(
+                    frame_stream(msg.as_bytes(), MAX_MESSAGE_BYTES),
+                    StreamFrame::Invalid(_)
+                ),
+                "{length}"
+            );
+        }
     }
 
     #[test]

@@ -84,6 +84,44 @@ where
     }
 }
 
+/// A database on a private cluster that is stopped again at once: everything a journal
+/// records goes to its spool until the test starts the cluster again on `pg_root`.
+async fn stopped_database(pg_root: &Path) -> (PgConnectOptions, Store) {
+    let cluster = start_cluster(pg_root).await;
+    cluster.create_database("journal").await.unwrap();
+    let db = cluster.connect_options("journal");
+    let store = support::store_on(db.clone()).await;
+    cluster.stop().await.unwrap();
+    (db, store)
+}
+
+/// The daemon runs during an outage and stops: `call`'s arrival, a menu step and its end
+/// (self-served at minute 4) are all spooled.
+async fn spool_one_call(spool_dir: &Path, store: &Store, call: &str) {
+    let (journal, writer) =
+        CallJournal::open_with(spool_dir, store.clone(), rules(), options()).unwrap();
+    let (stop, task) = spawn_writer(writer);
+    journal.record(
+        call,
+        CallEntry::Arrived {
+            caller: "13812341234".into(),
+            called: "95158".into(),
+            at: at(0),
+        },
+    );
+    journal.record(call, step("main", "2"));
+    let last = journal.record(
+        call,
+        CallEntry::Ended {
+            at: at(4),
+            disposition: Disposition::SelfServed,
+        },
+    );
+    journal.durable(last).await;
+    stop.send(()).unwrap();
+    task.await.unwrap();
+}
+
 #[derive(Debug, PartialEq, sqlx::FromRow)]
 struct CallRow {
     ivr_path: Vec<String>,
@@ -291,37 +329,10 @@ async fn a_torn_spool_replays_its_intact_prefix_after_a_restart() {
     let dir = support::reachable_temp_dir();
     let pg_root = dir.path().join("pg");
     let spool_dir = dir.path().join("spool");
-    let cluster = start_cluster(&pg_root).await;
-    cluster.create_database("journal").await.unwrap();
-    let db = cluster.connect_options("journal");
-    let store = support::store_on(db.clone()).await;
-    cluster.stop().await.unwrap();
-
+    let (db, store) = stopped_database(&pg_root).await;
     // The daemon runs during an outage and stops: its records are all spooled.
-    let (journal, writer) =
-        CallJournal::open_with(&spool_dir, store.clone(), rules(), options()).unwrap();
-    let (stop, task) = spawn_writer(writer);
     let c = "call-c@pbx";
-    journal.record(
-        c,
-        CallEntry::Arrived {
-            caller: "13812341234".into(),
-            called: "95158".into(),
-            at: at(0),
-        },
-    );
-    journal.record(c, step("main", "2"));
-    let last = journal.record(
-        c,
-        CallEntry::Ended {
-            at: at(4),
-            disposition: Disposition::SelfServed,
-        },
-    );
-    journal.durable(last).await;
-    stop.send(()).unwrap();
-    task.await.unwrap();
-    drop(journal);
+    spool_one_call(&spool_dir, &store, c).await;
 
     // A crash tore the last record: cut the file in the middle of it.
     let spool = spool_dir.join(SPOOL_FILE);
@@ -374,36 +385,9 @@ async fn damage_in_the_middle_of_the_spool_keeps_the_records_after_it() {
     let dir = support::reachable_temp_dir();
     let pg_root = dir.path().join("pg");
     let spool_dir = dir.path().join("spool");
-    let cluster = start_cluster(&pg_root).await;
-    cluster.create_database("journal").await.unwrap();
-    let db = cluster.connect_options("journal");
-    let store = support::store_on(db.clone()).await;
-    cluster.stop().await.unwrap();
-
-    let (journal, writer) =
-        CallJournal::open_with(&spool_dir, store.clone(), rules(), options()).unwrap();
-    let (stop, task) = spawn_writer(writer);
+    let (db, store) = stopped_database(&pg_root).await;
     let e = "call-e@pbx";
-    journal.record(
-        e,
-        CallEntry::Arrived {
-            caller: "13812341234".into(),
-            called: "95158".into(),
-            at: at(0),
-        },
-    );
-    journal.record(e, step("main", "2"));
-    let last = journal.record(
-        e,
-        CallEntry::Ended {
-            at: at(4),
-            disposition: Disposition::SelfServed,
-        },
-    );
-    journal.durable(last).await;
-    stop.send(()).unwrap();
-    task.await.unwrap();
-    drop(journal);
+    spool_one_call(&spool_dir, &store, e).await;
 
     // The spool holds names, numbers and addresses: only the daemon's user may read it.
     let spool = spool_dir.join(SPOOL_FILE);

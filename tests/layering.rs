@@ -14,6 +14,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     // Leaves: usable by everyone, using no one.
     ("logging", &[]),
     ("validation", &[]),
+    ("files", &[]),
     // Protocol cores: sans-IO, importing nothing above them and no other core except the
     // ticket domain (categories) that the IVR and the ACD speak of.
     ("tickets", &["logging", "validation"]),
@@ -23,12 +24,13 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("acd", &["logging", "validation", "tickets"]),
     // Adapters: PostgreSQL with its own record types; the configuration file assembling the
     // cores' sections.
-    ("store", &["logging", "validation", "tickets"]),
+    ("store", &["logging", "validation", "files", "tickets"]),
     (
         "config",
         &[
             "logging",
             "validation",
+            "files",
             "tickets",
             "sip",
             "media",
@@ -41,6 +43,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
         &[
             "logging",
             "validation",
+            "files",
             "tickets",
             "media",
             "store",
@@ -53,6 +56,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
         &[
             "logging",
             "validation",
+            "files",
             "tickets",
             "sip",
             "media",
@@ -68,6 +72,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
         &[
             "logging",
             "validation",
+            "files",
             "tickets",
             "sip",
             "media",

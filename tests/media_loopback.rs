@@ -12,7 +12,7 @@ use hotline::media::ports::PortPool;
 use hotline::media::prompts::PromptLibrary;
 use hotline::media::recorder::recording_path;
 use hotline::media::rtp_session::NegotiatedMedia;
-use hotline::media::session::{MediaCommand, MediaEvent, MediaSession, SessionOptions};
+use hotline::media::session::{MediaCommand, MediaEvent, MediaSession, MediaStats, SessionOptions};
 use rtp::header::Header;
 use rtp::packet::Packet;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -345,14 +345,7 @@ async fn prompt_out_digits_in_recording_and_ports_freed() {
         .collect();
     assert_eq!(energy(&right), energy(&prompt_pcm));
 
-    let stats = events
-        .iter()
-        .rev()
-        .find_map(|e| match e {
-            MediaEvent::Stats(s) => Some(*s),
-            _ => None,
-        })
-        .unwrap();
+    let stats = last_stats(&events);
     assert!(stats.rtp.rtcp_packets >= 1);
     assert!(stats.rtp.malformed >= 1);
     assert_eq!(stats.rtp.unknown_payload_type, 18, "PT 97 fillers ignored");
@@ -421,19 +414,24 @@ async fn strangers_are_dropped_and_a_new_stream_from_the_peer_is_followed() {
             .any(|e| matches!(e, MediaEvent::RemoteAddressLearned(_))),
         "{events:?}"
     );
-    let stats = events
+    let stats = last_stats(&events);
+    assert_eq!(
+        stats.rtp.wrong_source, 10,
+        "every injected packet dropped and counted"
+    );
+    assert_eq!(stats.rtp.ssrc_changes, 1);
+}
+
+/// The session's final counters (its last `Stats` event).
+fn last_stats(events: &[MediaEvent]) -> MediaStats {
+    events
         .iter()
         .rev()
         .find_map(|e| match e {
             MediaEvent::Stats(s) => Some(*s),
             _ => None,
         })
-        .unwrap();
-    assert_eq!(
-        stats.rtp.wrong_source, 10,
-        "every injected packet dropped and counted"
-    );
-    assert_eq!(stats.rtp.ssrc_changes, 1);
+        .expect("a Stats event")
 }
 
 fn session_ssrc(packets: &[Packet]) -> u32 {

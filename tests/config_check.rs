@@ -587,6 +587,43 @@ fn plaintext_api_off_loopback_needs_tls_or_allow_plaintext() {
 }
 
 #[test]
+fn overlapping_shifts_of_the_heating_line_pass_the_check() {
+    // 004: early 07–15, late 14:30–22:30, night 22–07 hand over for half an hour.
+    let text = format!(
+        "{}\n{}",
+        config::BUILTIN_CALL_FLOW,
+        r#"
+[[ivr.shifts]]
+name = "early"
+start = "07:00"
+end = "15:00"
+
+[[ivr.shifts]]
+name = "late"
+start = "14:30"
+end = "22:30"
+
+[[ivr.shifts]]
+name = "night"
+start = "22:00"
+end = "07:00"
+"#
+    );
+    let loaded = config::load_str_with_env(&text, "shifts.toml", &env_of(&[]));
+    let config = loaded.unwrap_or_else(|e| panic!("{e}"));
+    let at = |h, m| {
+        chrono::NaiveDate::from_ymd_opt(2026, 11, 23)
+            .unwrap()
+            .and_hms_opt(h, m, 0)
+            .unwrap()
+    };
+    let shift = |h, m| config.ivr.shift_at(at(h, m)).map(|s| s.name.clone());
+    assert_eq!(shift(14, 45).as_deref(), Some("late"));
+    assert_eq!(shift(22, 15).as_deref(), Some("night"));
+    assert_eq!(shift(7, 0).as_deref(), Some("early"));
+}
+
+#[test]
 fn one_calendar_serves_opening_hours_and_ticket_deadlines() {
     let text = "[calendar]\nholidays = [\"2026-10-01\", 2026-10-02]\nmake_up_working_days = [\"2026-10-10\"]\n";
     let config = config::load_str_with_env(text, "calendar.toml", &env_of(&[])).unwrap();

@@ -200,7 +200,7 @@ fn corpus_is_answered_400_or_dropped_never_panics() {
 #[test]
 fn endpoint_survives_the_corpus_and_then_serves_a_good_request() {
     let config = SipConfig::default();
-    let mut ep = Endpoint::new(&config, "127.0.0.1:5060".parse().unwrap()).unwrap();
+    let mut ep = Endpoint::with_seed(&config, "127.0.0.1:5060".parse().unwrap(), 8).unwrap();
     let peer = Peer::Udp("127.0.0.1:5070".parse().unwrap());
     let now = Instant::now();
     for (name, bytes, expect) in corpus() {

@@ -368,7 +368,29 @@ async fn field_mask_update_writes_one_audit_event_per_changed_field() {
         4
     );
 
-    // A complaint level needs the complaint category; both in one update works.
+    // The level changes only through SetComplaintLevel; a change to complaint makes it L3.
+    let refused = client
+        .update_ticket(authed(
+            ADMIN,
+            pb::UpdateTicketRequest {
+                ticket: Some(pb::Ticket {
+                    name: ticket.name.clone(),
+                    category: pb::Category::Complaint as i32,
+                    complaint_level: pb::ComplaintLevel::L1 as i32,
+                    ..Default::default()
+                }),
+                update_mask: mask(&["category", "complaint_level"]),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::InvalidArgument);
+    assert!(
+        refused
+            .message()
+            .starts_with("update_mask: complaint_level changes only through SetComplaintLevel"),
+        "{refused:?}"
+    );
     let complaint = client
         .update_ticket(authed(
             ADMIN,
@@ -376,18 +398,21 @@ async fn field_mask_update_writes_one_audit_event_per_changed_field() {
                 ticket: Some(pb::Ticket {
                     name: ticket.name.clone(),
                     category: pb::Category::Complaint as i32,
-                    complaint_level: pb::ComplaintLevel::L2 as i32,
                     ..Default::default()
                 }),
-                update_mask: mask(&["category", "complaint_level"]),
+                update_mask: mask(&["category"]),
             },
         ))
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(complaint.complaint_level, pb::ComplaintLevel::L2 as i32);
+    assert_eq!(complaint.complaint_level, pb::ComplaintLevel::L3 as i32);
     let events = server.store.ticket_events(&ticket.number).await.unwrap();
     assert_eq!(events.len(), 6);
+    assert_eq!(
+        (events[4].field.as_deref(), events[5].field.as_deref()),
+        (Some("category"), Some("complaint_level"))
+    );
     assert_eq!(events[5].actor, "admin:ops");
 }
 

@@ -1,9 +1,9 @@
-//! Fuzzes the SIP normaliser, parser and stream framer: any input must give a message, a
+//! Fuzzes the SIP header splitter, parser and stream framer: any input must give a message, a
 //! 400 or a drop — never a panic — and what parses must round-trip through `to_bytes`.
 #![no_main]
 
-#[allow(dead_code)]
-#[path = "../../src/sip/message.rs"]
+#[allow(dead_code, unused_imports)]
+#[path = "../../src/sip/message/mod.rs"]
 mod message;
 
 use libfuzzer_sys::fuzz_target;

@@ -102,8 +102,28 @@ impl TicketsService {
 }
 
 impl OverdueWatcher {
-    /// One sweep at `now`: every alert raised for the first time, also published.
+    /// Draws the heating line's callback sample (004 §5) of every unit's past days whose
+    /// tickets still wait for it: each day once it has ended, so that the share called back
+    /// is exact for the day's whole volume.
+    pub async fn draw_samples(&self, now: DateTime<Utc>) -> Result<(), StoreError> {
+        if self.rules.config.callback.sampling.is_none() {
+            return Ok(());
+        }
+        let today = self.rules.calendar.local(now).date_naive();
+        for (unit, day) in self.store.pending_sample_days(today, &self.rules).await? {
+            let (chosen, volume) = self
+                .store
+                .draw_day_sample(&unit, day, now, &self.rules)
+                .await?;
+            tracing::info!(%unit, %day, chosen, volume, "callback sample drawn");
+        }
+        Ok(())
+    }
+
+    /// One sweep at `now`: the callback samples of days past, then every alert raised for
+    /// the first time, also published.
     pub async fn sweep(&self, now: DateTime<Utc>) -> Result<Vec<TicketAlert>, StoreError> {
+        self.draw_samples(now).await?;
         let mut raised = Vec::new();
         let mut after = None;
         loop {

@@ -6,6 +6,8 @@
 mod admin;
 mod alerts;
 mod auth;
+mod demands;
+mod intake;
 mod tickets;
 mod transitions;
 

@@ -5,8 +5,11 @@
 
 use super::alerts::TicketAlert;
 use super::auth::Caller;
+use super::intake;
 use super::pb;
-use crate::store::{NewTicket, PageCursor, Store, StoreError, Ticket, TicketFilter, TicketPatch};
+use crate::store::{
+    IntakeFacts, NewTicket, PageCursor, Store, StoreError, Ticket, TicketFilter, TicketPatch,
+};
 use crate::tickets::callback::Rating;
 use crate::tickets::complaint;
 use crate::tickets::{Category, Channel, ComplaintLevel, Rules, Status as TicketStatus};
@@ -26,10 +29,17 @@ const UPDATABLE: &[&str] = &[
     "caller_address",
     "description",
     "category",
-    "complaint_level",
     "priority",
     "responsible_unit",
     "customer_id",
+    "referred",
+    "daily_report_key_item",
+    "callback_declined",
+    "repeat_call",
+    "caller_insists_night_dispatch",
+    "agreed_callback_time",
+    "agreed_visit_time",
+    "attachments",
 ];
 
 /// The current time. The service reads the clock only through this, so tests can set it.
@@ -211,6 +221,8 @@ pub(super) fn from_timestamp(
 }
 
 pub(super) fn to_proto(t: Ticket) -> pb::Ticket {
+    let mut out = pb::Ticket::default();
+    intake::to_proto(&t, &mut out);
     pb::Ticket {
         name: format!("{NAME_PREFIX}{}", t.number),
         channel: channel_to(t.channel),
@@ -244,8 +256,24 @@ pub(super) fn to_proto(t: Ticket) -> pb::Ticket {
         supervisor_reason: t.supervisor_reason.unwrap_or_default(),
         satisfaction_attitude: rating_to(t.satisfaction_attitude.as_deref()),
         satisfaction_result: rating_to(t.satisfaction_result.as_deref()),
+        on_site_due: t.on_site_due.map(timestamp),
+        on_site_time: t.on_site_at.map(timestamp),
+        reply_to_caller_due: t.reply_to_caller_due.map(timestamp),
         number: t.number,
+        ..out
     }
+}
+
+/// The ticket as `caller` may see it: on a tip-off (举报), a unit never sees who informed —
+/// name, number, address, household file (000 §13.4).
+pub(super) fn for_caller(caller: &Caller, mut ticket: pb::Ticket) -> pb::Ticket {
+    if matches!(caller, Caller::Unit { .. }) && ticket.category == pb::Category::TipOff as i32 {
+        ticket.caller_name.clear();
+        ticket.caller_number.clear();
+        ticket.caller_address.clear();
+        ticket.customer_id = None;
+    }
+    ticket
 }
 
 /// `tickets/GD20261122-000123` → `GD20261122-000123`.
@@ -355,7 +383,7 @@ fn new_ticket(
     request: pb::CreateTicketRequest,
     now: DateTime<Utc>,
     rules: &Rules,
-) -> Result<NewTicket, Status> {
+) -> Result<(NewTicket, IntakeFacts), Status> {
     refuse_unit(caller, "create tickets")?;
     let request_id = request_id(&request.request_id)?;
     let t = request
@@ -388,7 +416,8 @@ fn new_ticket(
             Some(id.to_owned())
         }
     };
-    Ok(NewTicket {
+    let intake = intake::intake(&t, category, now)?;
+    let new = NewTicket {
         request_id,
         channel,
         category,
@@ -412,7 +441,8 @@ fn new_ticket(
         created_by: caller.actor(),
         created_at: now,
     }
-    .due_by_rules(rules))
+    .due_by_rules(rules);
+    Ok((new, intake))
 }
 
 /// Page size (default 50, at most 500) and where to continue, from a list request.
@@ -434,8 +464,14 @@ pub(super) fn paging(
     Ok((page_size, after))
 }
 
-/// The patch named by `update_mask`, each named field checked.
-fn patch(mask: Option<prost_types::FieldMask>, t: &pb::Ticket) -> Result<TicketPatch, Status> {
+/// The patch named by `update_mask`, each named field checked; `category` is the ticket's
+/// current one.
+fn patch(
+    mask: Option<prost_types::FieldMask>,
+    t: &pb::Ticket,
+    category: Category,
+    now: DateTime<Utc>,
+) -> Result<TicketPatch, Status> {
     let paths = mask.map(|m| m.paths).unwrap_or_default();
     if paths.is_empty() {
         return Err(invalid(
@@ -447,8 +483,15 @@ fn patch(mask: Option<prost_types::FieldMask>, t: &pb::Ticket) -> Result<TicketP
         ));
     }
     let mut patch = TicketPatch::default();
+    let category = match paths.iter().any(|p| p == "category") {
+        true => category_from(t.category, "ticket.category")?.unwrap_or(category),
+        false => category,
+    };
     for path in &paths {
         let field = format!("ticket.{path}");
+        if intake::patch_field(&mut patch, path, t, category, now)? {
+            continue;
+        }
         match path.as_str() {
             "caller_name" => {
                 text(&t.caller_name, &field, 100, false)?;
@@ -469,7 +512,12 @@ fn patch(mask: Option<prost_types::FieldMask>, t: &pb::Ticket) -> Result<TicketP
                 );
             }
             "complaint_level" => {
-                patch.complaint_level = Some(level_from(t.complaint_level, &field)?);
+                return Err(invalid(
+                    "update_mask",
+                    "complaint_level changes only through SetComplaintLevel, which takes a \
+                     reason and is audited (automatic levels follow the related complaints); \
+                     a category change to or from complaint sets or clears it by itself",
+                ));
             }
             "priority" => {
                 priority(t.priority, &field)?;
@@ -508,7 +556,12 @@ fn patch(mask: Option<prost_types::FieldMask>, t: &pb::Ticket) -> Result<TicketP
             | "area"
             | "supervisor_reason"
             | "satisfaction_attitude"
-            | "satisfaction_result" => {
+            | "satisfaction_result"
+            | "on_site_due"
+            | "complaint_validity"
+            | "application_refused"
+            | "on_site_time"
+            | "reply_to_caller_due" => {
                 return Err(invalid(
                     "update_mask",
                     format!(
@@ -532,12 +585,70 @@ fn patch(mask: Option<prost_types::FieldMask>, t: &pb::Ticket) -> Result<TicketP
 }
 
 impl TicketsService {
-    /// Raises a new complaint's level when the related complaints call for it (as the
-    /// system, audited), recomputing its deadlines.
+    /// Whether a ticket of `category` from `caller_number` is a repeat call: known from the
+    /// caller's history where it can be (003 §11).
+    pub(super) async fn is_repeat(
+        &self,
+        caller_number: &str,
+        category: Category,
+        now: DateTime<Utc>,
+    ) -> Result<bool, Status> {
+        let window = self.rules.config.repeat_window_days;
+        if window == 0 || caller_number.is_empty() {
+            return Ok(false);
+        }
+        let since = now - chrono::Duration::days(window.into());
+        self.store
+            .filed_before(caller_number, category, since)
+            .await
+            .map_err(store_status)
+    }
+
+    /// Creates one ticket from a create request: checks, intake facts, a repeat found from
+    /// the history unless `known_repeat` says, complaint levels. A retried `request_id`
+    /// answers with the first ticket.
+    pub(super) async fn create_one(
+        &self,
+        caller: &Caller,
+        request: pb::CreateTicketRequest,
+        now: DateTime<Utc>,
+        known_repeat: Option<bool>,
+    ) -> Result<Ticket, Status> {
+        let (new, mut intake) = new_ticket(caller, request, now, &self.rules)?;
+        if !intake.repeat_demand {
+            intake.repeat_demand = match known_repeat {
+                Some(repeat) => repeat,
+                None => {
+                    self.is_repeat(&new.caller_number, new.category, now)
+                        .await?
+                }
+            };
+        }
+        let (mut ticket, created) = self
+            .store
+            .create_ticket_with(&new, &intake, &self.rules)
+            .await
+            .map_err(store_status)?;
+        if created {
+            tracing::info!(ticket = %ticket.number, actor = %new.created_by, "ticket created");
+            if ticket.category == Category::Complaint {
+                ticket = self.level_complaints(&ticket.number, now).await?;
+            }
+        } else if ticket.created_by != new.created_by {
+            // A request_id is a retry key, not a way to read someone else's ticket.
+            return Err(Status::already_exists(
+                "request_id: already used by another client; use a fresh request_id",
+            ));
+        }
+        Ok(ticket)
+    }
+
+    /// Raises a complaint's level when the related complaints call for it (as the system,
+    /// audited), recomputing its deadlines.
     async fn level_complaint(&self, number: &str, now: DateTime<Utc>) -> Result<Ticket, Status> {
         let related = self
             .store
-            .related_complaints(number, self.rules.config.complaint.window_days, now)
+            .related_complaints(number, &self.rules.config.complaint, now)
             .await
             .map_err(store_status)?;
         let rules = &self.rules;
@@ -550,6 +661,21 @@ impl TicketsService {
             .map_err(|err| self.transition_status(err, "ticket.complaint_level"))?;
         Ok(applied.ticket)
     }
+
+    /// A new complaint (or a ticket that became one) may reach a threshold for itself and
+    /// for every open complaint it is related to: levels them all, itself first.
+    async fn level_complaints(&self, number: &str, now: DateTime<Utc>) -> Result<Ticket, Status> {
+        let ticket = self.level_complaint(number, now).await?;
+        let related = self
+            .store
+            .related_open_complaints(number)
+            .await
+            .map_err(store_status)?;
+        for other in related {
+            self.level_complaint(&other, now).await?;
+        }
+        Ok(ticket)
+    }
 }
 
 #[tonic::async_trait]
@@ -559,21 +685,17 @@ impl pb::tickets_server::Tickets for TicketsService {
         request: Request<pb::CreateTicketRequest>,
     ) -> Result<Response<pb::Ticket>, Status> {
         let caller = caller(&request)?;
-        let now = self.now();
-        let new = new_ticket(&caller, request.into_inner(), now, &self.rules)?;
-        let (mut ticket, created) = self.store.create_ticket(&new).await.map_err(store_status)?;
-        if created {
-            tracing::info!(ticket = %ticket.number, actor = %new.created_by, "ticket created");
-            if ticket.category == Category::Complaint {
-                ticket = self.level_complaint(&ticket.number, now).await?;
-            }
-        } else if ticket.created_by != new.created_by {
-            // A request_id is a retry key, not a way to read someone else's ticket.
-            return Err(Status::already_exists(
-                "request_id: already used by another client; use a fresh request_id",
-            ));
-        }
+        let ticket = self
+            .create_one(&caller, request.into_inner(), self.now(), None)
+            .await?;
         Ok(Response::new(to_proto(ticket)))
+    }
+
+    async fn create_tickets(
+        &self,
+        request: Request<pb::CreateTicketsRequest>,
+    ) -> Result<Response<pb::CreateTicketsResponse>, Status> {
+        self.create_for_demands(request).await
     }
 
     async fn get_ticket(
@@ -584,7 +706,7 @@ impl pb::tickets_server::Tickets for TicketsService {
         let number = ticket_number(&request.get_ref().name, "name")?;
         let ticket = self.store.get_ticket(number).await.map_err(store_status)?;
         check_access(&caller, &ticket)?;
-        Ok(Response::new(to_proto(ticket)))
+        Ok(Response::new(for_caller(&caller, to_proto(ticket))))
     }
 
     async fn list_tickets(
@@ -628,13 +750,21 @@ impl pb::tickets_server::Tickets for TicketsService {
                 "must be later than created_after",
             ));
         }
+        // A unit looking a caller up must not learn that they informed (000 §13.4).
+        let hide_tip_offs = matches!(caller, Caller::Unit { .. })
+            && (filter.caller_number.is_some() || filter.customer_id.is_some());
         let page = self
             .store
             .list_tickets(&filter, page_size, after)
             .await
             .map_err(store_status)?;
         Ok(Response::new(pb::ListTicketsResponse {
-            tickets: page.tickets.into_iter().map(to_proto).collect(),
+            tickets: page
+                .tickets
+                .into_iter()
+                .filter(|t| !(hide_tip_offs && t.category == Category::TipOff))
+                .map(|t| for_caller(&caller, to_proto(t)))
+                .collect(),
             next_page_token: page.next.map(PageCursor::to_token).unwrap_or_default(),
         }))
     }
@@ -648,7 +778,6 @@ impl pb::tickets_server::Tickets for TicketsService {
         let r = request.into_inner();
         let t = r.ticket.ok_or_else(|| invalid("ticket", "required"))?;
         let number = ticket_number(&t.name, "ticket.name")?;
-        let patch = patch(r.update_mask, &t)?;
         let expected_version = match t.etag.as_str() {
             "" => None,
             etag => Some(
@@ -658,6 +787,7 @@ impl pb::tickets_server::Tickets for TicketsService {
         };
         let current = self.store.get_ticket(number).await.map_err(store_status)?;
         check_channel(&caller, current.channel)?;
+        let patch = patch(r.update_mask, &t, current.category, self.now())?;
         // Once dispatched, the unit changes only through DispatchTicket (and ReturnTicket).
         if patch.responsible_unit.is_some()
             && !matches!(current.status, TicketStatus::Draft | TicketStatus::Returned)
@@ -674,14 +804,25 @@ impl pb::tickets_server::Tickets for TicketsService {
             .update_ticket(number, expected_version, &patch, &caller.actor())
             .await
             .map_err(store_status)?;
-        // The deadlines depend on the category and the complaint level.
-        if (ticket.category, ticket.complaint_level) != (current.category, current.complaint_level)
-        {
+        // The deadlines depend on the category (and with it the complaint level) and on
+        // intake facts.
+        let rule_facts = |t: &Ticket| {
+            (
+                t.category,
+                t.night_dispatch_insisted,
+                t.callback_declined,
+                t.agreed_callback_at,
+            )
+        };
+        if rule_facts(&ticket) != rule_facts(&current) {
             ticket = self
                 .store
                 .refresh_deadlines(number, &self.rules)
                 .await
                 .map_err(store_status)?;
+            if ticket.category == Category::Complaint && current.category != Category::Complaint {
+                ticket = self.level_complaints(number, self.now()).await?;
+            }
         }
         Ok(Response::new(to_proto(ticket)))
     }
@@ -700,11 +841,25 @@ impl pb::tickets_server::Tickets for TicketsService {
         self.accept(request).await
     }
 
+    async fn report_on_site(
+        &self,
+        request: Request<pb::ReportOnSiteRequest>,
+    ) -> Result<Response<pb::Ticket>, Status> {
+        self.on_site(request).await
+    }
+
+    async fn refuse_application(
+        &self,
+        request: Request<pb::ReplyTicketRequest>,
+    ) -> Result<Response<pb::Ticket>, Status> {
+        self.reply(request, true).await
+    }
+
     async fn reply_ticket(
         &self,
         request: Request<pb::ReplyTicketRequest>,
     ) -> Result<Response<pb::Ticket>, Status> {
-        self.reply(request).await
+        self.reply(request, false).await
     }
 
     async fn return_ticket(
@@ -747,6 +902,13 @@ impl pb::tickets_server::Tickets for TicketsService {
         request: Request<pb::CloseTicketRequest>,
     ) -> Result<Response<pb::Ticket>, Status> {
         self.close(request).await
+    }
+
+    async fn classify_complaint(
+        &self,
+        request: Request<pb::ClassifyComplaintRequest>,
+    ) -> Result<Response<pb::Ticket>, Status> {
+        self.complaint_validity(request).await
     }
 
     async fn set_complaint_level(

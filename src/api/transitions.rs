@@ -8,7 +8,7 @@
 use super::auth::Caller;
 use super::pb;
 use super::tickets::{
-    TicketsService, caller, check_access, from_timestamp, invalid, level_from, paging,
+    TicketsService, caller, check_access, for_caller, from_timestamp, invalid, level_from, paging,
     store_status, text, ticket_number, timestamp, to_proto, unit_code,
 };
 use crate::store::{Applied, CallbackAttempt, PageCursor, TransitionError};
@@ -129,7 +129,7 @@ impl TicketsService {
         rule: RuleFn<'_>,
     ) -> Result<Response<pb::Ticket>, Status> {
         let applied = self.run(caller, name, field, None, rule).await?;
-        Ok(Response::new(to_proto(applied.ticket)))
+        Ok(Response::new(for_caller(caller, to_proto(applied.ticket))))
     }
 
     pub(super) async fn dispatch(
@@ -167,52 +167,41 @@ impl TicketsService {
         .await
     }
 
-    pub(super) async fn reply(
+    pub(super) async fn on_site(
         &self,
-        request: Request<pb::ReplyTicketRequest>,
+        request: Request<pb::ReportOnSiteRequest>,
     ) -> Result<Response<pb::Ticket>, Status> {
         let caller = caller(&request)?;
         let r = request.into_inner();
-        text(&r.summary, "summary", 4000, true)?;
-        let request = ReplyRequest {
-            summary: r.summary,
-            sampling_volume: self.sampling_volume(&r.name).await?,
-        };
         self.plain(
             &caller,
             &r.name,
-            "summary",
-            Box::new(move |f, a, now, rules| lifecycle::reply(f, a, &request, now, rules)),
+            "name",
+            Box::new(lifecycle::report_on_site),
         )
         .await
     }
 
-    /// With callback sampling configured (heating line, 004 §5: "每个单位" — per unit), the
-    /// volume is this unit's replies of the local day so far, this one included; `None`
-    /// without sampling. Read before the transition's transaction: a concurrent reply may
-    /// count one less, which moves a ticket at most one tier.
-    async fn sampling_volume(&self, name: &str) -> Result<Option<u32>, Status> {
-        if self.rules.config.callback.sampling.is_none() {
-            return Ok(None);
-        }
-        let number = ticket_number(name, "name")?;
-        let ticket = self.store.get_ticket(number).await.map_err(store_status)?;
-        let Some(unit) = ticket.responsible_unit else {
-            return Ok(None);
-        };
-        let now = self.now();
-        let calendar = &self.rules.calendar;
-        let today = calendar.local(now).date_naive();
-        let from = calendar.at_local(today, chrono::NaiveTime::MIN);
-        let until = today.succ_opt().map_or(now, |tomorrow| {
-            calendar.at_local(tomorrow, chrono::NaiveTime::MIN)
-        });
-        let replied = self
-            .store
-            .replied_count(&unit, from, until)
-            .await
-            .map_err(store_status)?;
-        Ok(Some(replied + 1))
+    /// ReplyTicket, or with `refusal` RefuseApplication.
+    pub(super) async fn reply(
+        &self,
+        request: Request<pb::ReplyTicketRequest>,
+        refusal: bool,
+    ) -> Result<Response<pb::Ticket>, Status> {
+        let caller = caller(&request)?;
+        let r = request.into_inner();
+        text(&r.summary, "summary", 4000, true)?;
+        let request = ReplyRequest { summary: r.summary };
+        self.plain(
+            &caller,
+            &r.name,
+            "summary",
+            Box::new(move |f, a, now, rules| match refusal {
+                true => lifecycle::refuse_application(f, a, &request, now, rules),
+                false => lifecycle::reply(f, a, &request, now, rules),
+            }),
+        )
+        .await
     }
 
     pub(super) async fn return_(
@@ -336,6 +325,14 @@ impl TicketsService {
             },
             Ok(pb::CallbackOutcome::Unreachable) => CallbackOutcome::Unreachable,
             Ok(pb::CallbackOutcome::Declined) => CallbackOutcome::Declined,
+            Ok(pb::CallbackOutcome::CallLater) => CallbackOutcome::CallLater {
+                at: from_timestamp(r.call_back_time, "call_back_time")?.ok_or_else(|| {
+                    invalid(
+                        "call_back_time",
+                        "required when the customer cannot talk now",
+                    )
+                })?,
+            },
             Ok(pb::CallbackOutcome::Unspecified) => return Err(invalid("outcome", "required")),
             Err(_) => return Err(invalid("outcome", format!("unknown value {}", r.outcome))),
         };
@@ -374,6 +371,26 @@ impl TicketsService {
             &r.name,
             "reason",
             Box::new(move |f, a, now, rules| lifecycle::close(f, a, &request, now, rules)),
+        )
+        .await
+    }
+
+    pub(super) async fn complaint_validity(
+        &self,
+        request: Request<pb::ClassifyComplaintRequest>,
+    ) -> Result<Response<pb::Ticket>, Status> {
+        let caller = caller(&request)?;
+        let r = request.into_inner();
+        text(&r.reason, "reason", 2000, true)?;
+        let request = complaint::Classification {
+            valid: r.valid,
+            reason: r.reason,
+        };
+        self.plain(
+            &caller,
+            &r.name,
+            "reason",
+            Box::new(move |f, a, now, rules| complaint::classify(f, a, &request, now, rules)),
         )
         .await
     }
@@ -459,7 +476,7 @@ impl TicketsService {
                     continue;
                 }
                 found.push(pb::OverdueTicket {
-                    ticket: Some(to_proto(ticket)),
+                    ticket: Some(for_caller(&caller, to_proto(ticket))),
                     deadlines: states.iter().map(deadline_state).collect(),
                 });
                 if found.len() == page_size as usize {
@@ -522,6 +539,8 @@ pub(super) fn deadline_kind_to(kind: DeadlineKind) -> i32 {
         DeadlineKind::Finish => pb::DeadlineKind::Finish,
         DeadlineKind::Investigation => pb::DeadlineKind::Investigation,
         DeadlineKind::Callback => pb::DeadlineKind::Callback,
+        DeadlineKind::OnSite => pb::DeadlineKind::OnSite,
+        DeadlineKind::ReplyToCaller => pb::DeadlineKind::ReplyToCaller,
     }) as i32
 }
 

@@ -353,18 +353,7 @@ fn validate_hours(config: &IvrConfig, p: &mut Problems) {
                     format!("shift name {:?} is already used by ivr.shifts.{j}", s.name),
                 );
             }
-            // Shifts overlap if some minute is in both; starts are the only candidates.
-            if s.contains(other.start.minutes() % (24 * 60))
-                || other.contains(s.start.minutes() % (24 * 60))
-            {
-                p.add(
-                    format!("ivr.shifts.{i}"),
-                    format!(
-                        "shift {:?} ({}-{}) overlaps shift {:?} ({}-{})",
-                        s.name, s.start, s.end, other.name, other.start, other.end
-                    ),
-                );
-            }
+            // Overlapping shifts are allowed: `shift_at` picks the one that started last.
         }
     }
 }

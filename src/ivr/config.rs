@@ -596,10 +596,16 @@ impl IvrConfig {
         self.calendar.holidays.contains(&date) && !self.calendar.make_up_workdays.contains(&date)
     }
 
-    /// The shift running at `local`, if shifts are configured.
+    /// The shift running at `local`, if shifts are configured. Shifts may overlap (004:
+    /// 07–15, 14:30–22:30, 22–07 hand over for half an hour): the one that started last
+    /// wins, so the incoming shift's flow serves the handover.
     pub fn shift_at(&self, local: NaiveDateTime) -> Option<&Shift> {
         let minute = (local.hour() * 60 + local.minute()) as u16;
-        self.shifts.iter().find(|s| s.contains(minute))
+        let day = 24 * 60;
+        self.shifts
+            .iter()
+            .filter(|s| s.contains(minute))
+            .min_by_key(|s| (minute + day - s.start.minutes() % day) % day)
     }
 
     /// Whether `local` falls in business hours (never on a holiday).

@@ -1296,7 +1296,6 @@ mod validation {
                 "ivr.business_hours.tue.1",
                 "ivr.business_hours.wed.0",
                 "ivr.calendar.make_up_workdays",
-                "ivr.shifts.1",
             ]
         );
         // Syntax errors are refused when the file is read, with the key.
@@ -1389,3 +1388,48 @@ fn calendar_dates_may_be_bare_toml_dates() {
 }
 
 mod spoken_keys;
+
+/// 004's three shifts overlap at the handovers; the shift that started last serves them.
+#[test]
+fn overlapping_shifts_are_allowed_and_the_later_starting_one_wins() {
+    let mut config = config();
+    let time = |s: &str| toml::Value::String(s.into()).try_into().unwrap();
+    config.shifts = [
+        ("early", "07:00", "15:00"),
+        ("late", "14:30", "22:30"),
+        ("night", "22:00", "07:00"),
+    ]
+    .into_iter()
+    .map(|(name, start, end)| super::config::Shift {
+        name: name.into(),
+        start: time(start),
+        end: time(end),
+    })
+    .collect();
+    let mut errors = validate(&config, &prompts(), &queues(), &locate);
+    errors.retain(|e| e.path.starts_with("ivr.shifts"));
+    assert!(errors.is_empty(), "{errors:?}");
+    let cases = [
+        ("06:59", "night"),
+        ("07:00", "early"),
+        ("14:29", "early"),
+        ("14:30", "late"), // both: late started last
+        ("14:59", "late"),
+        ("15:00", "late"),
+        ("21:59", "late"),
+        ("22:00", "night"), // both: night started last
+        ("22:29", "night"),
+        ("23:59", "night"),
+        ("00:00", "night"),
+    ];
+    for (at, shift) in cases {
+        let local = chrono::NaiveDate::from_ymd_opt(2026, 11, 23)
+            .unwrap()
+            .and_time(chrono::NaiveTime::parse_from_str(at, "%H:%M").unwrap());
+        assert_eq!(
+            config.shift_at(local).map(|s| s.name.as_str()),
+            Some(shift),
+            "{at}"
+        );
+    }
+}

@@ -3,7 +3,7 @@
 //!
 //! Owns dialog bookkeeping only; must not send, time or decide anything.
 
-use super::message::{Message, host_port_of, tag_of, uri_of};
+use super::message::{Message, host_port_of, uri_of};
 use super::transaction::Peer;
 use std::net::{IpAddr, SocketAddr};
 
@@ -36,15 +36,8 @@ impl Dialog {
             remote_tag: invite.from_tag().unwrap_or("").to_string(),
             local_party: format!("{to};tag={local_tag}"),
             remote_party: invite.header("From").unwrap_or("").to_string(),
-            remote_target: invite
-                .header("Contact")
-                .map(|c| uri_of(c).to_string())
-                .unwrap_or_default(),
-            route_set: invite
-                .header_values("Record-Route")
-                .iter()
-                .map(|r| r.to_string())
-                .collect(),
+            remote_target: invite.contact_uri().unwrap_or_default().to_string(),
+            route_set: invite.record_route().to_vec(),
             local_cseq: 0,
             remote_cseq: invite.cseq().map_or(0, |(n, _)| n),
             peer,
@@ -53,23 +46,19 @@ impl Dialog {
 
     /// Dialog as UAC, from our INVITE and the 2xx that answered it.
     pub fn from_answered_invite(invite: &Message, ok: &Message, peer: Peer) -> Dialog {
-        let mut route_set: Vec<String> = ok
-            .header_values("Record-Route")
-            .iter()
-            .map(|r| r.to_string())
-            .collect();
+        let mut route_set = ok.record_route().to_vec();
         route_set.reverse();
         let to = ok.header("To").unwrap_or("");
         Dialog {
             call_id: invite.call_id().to_string(),
             local_tag: invite.from_tag().unwrap_or("").to_string(),
-            remote_tag: tag_of(to).unwrap_or("").to_string(),
+            remote_tag: ok.to_tag().unwrap_or("").to_string(),
             local_party: invite.header("From").unwrap_or("").to_string(),
             remote_party: to.to_string(),
             remote_target: ok
-                .header("Contact")
-                .map(|c| uri_of(c).to_string())
-                .unwrap_or_else(|| invite.uri().unwrap_or("").to_string()),
+                .contact_uri()
+                .unwrap_or_else(|| invite.uri().unwrap_or(""))
+                .to_string(),
             route_set,
             local_cseq: invite.cseq().map_or(1, |(n, _)| n),
             remote_cseq: 0,

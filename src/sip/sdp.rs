@@ -190,46 +190,8 @@ pub fn parse(body: &[u8]) -> Result<SessionDescription, SdpError> {
                     None => session.connection = Some(ip),
                 }
             }
-            "m" => {
-                let mut parts = value.split_whitespace();
-                let media = parts.next().ok_or_else(|| malformed("empty m= line"))?;
-                let port = parts
-                    .next()
-                    .and_then(|p| p.split('/').next())
-                    .and_then(|p| p.parse::<u16>().ok())
-                    .ok_or_else(|| malformed("m= port is not a number"))?;
-                let proto = parts.next().ok_or_else(|| malformed("m= without proto"))?;
-                session.media.push(MediaDescription {
-                    media: media.to_string(),
-                    port,
-                    proto: proto.to_string(),
-                    formats: parts.map(str::to_string).collect(),
-                    connection: None,
-                    rtpmaps: Vec::new(),
-                    direction: None,
-                    ptime: None,
-                });
-            }
-            "a" => {
-                let (name, arg) = value.split_once(':').unwrap_or((value, ""));
-                let direction = parse_direction(name);
-                match session.media.last_mut() {
-                    None => {
-                        if direction.is_some() {
-                            session.direction = direction;
-                        }
-                    }
-                    Some(m) => {
-                        if direction.is_some() {
-                            m.direction = direction;
-                        } else if name == "rtpmap" {
-                            m.rtpmaps.push(parse_rtpmap(arg)?);
-                        } else if name == "ptime" {
-                            m.ptime = arg.trim().parse().ok().filter(|p| (10..=200).contains(p));
-                        }
-                    }
-                }
-            }
+            "m" => session.media.push(parse_media_line(value)?),
+            "a" => apply_attribute(&mut session, value)?,
             _ => {}
         }
     }
@@ -237,6 +199,52 @@ pub fn parse(body: &[u8]) -> Result<SessionDescription, SdpError> {
         return Err(malformed("missing v= line"));
     }
     Ok(session)
+}
+
+/// An `m=` line: media, port, proto and formats; its attributes follow on `a=` lines.
+fn parse_media_line(value: &str) -> Result<MediaDescription, SdpError> {
+    let mut parts = value.split_whitespace();
+    let media = parts.next().ok_or_else(|| malformed("empty m= line"))?;
+    let port = parts
+        .next()
+        .and_then(|p| p.split('/').next())
+        .and_then(|p| p.parse::<u16>().ok())
+        .ok_or_else(|| malformed("m= port is not a number"))?;
+    let proto = parts.next().ok_or_else(|| malformed("m= without proto"))?;
+    Ok(MediaDescription {
+        media: media.to_string(),
+        port,
+        proto: proto.to_string(),
+        formats: parts.map(str::to_string).collect(),
+        connection: None,
+        rtpmaps: Vec::new(),
+        direction: None,
+        ptime: None,
+    })
+}
+
+/// An `a=` line: a direction applies to the session or the last media; rtpmap and ptime to
+/// the last media; others are ignored.
+fn apply_attribute(session: &mut SessionDescription, value: &str) -> Result<(), SdpError> {
+    let (name, arg) = value.split_once(':').unwrap_or((value, ""));
+    let direction = parse_direction(name);
+    match session.media.last_mut() {
+        None => {
+            if direction.is_some() {
+                session.direction = direction;
+            }
+        }
+        Some(m) => {
+            if direction.is_some() {
+                m.direction = direction;
+            } else if name == "rtpmap" {
+                m.rtpmaps.push(parse_rtpmap(arg)?);
+            } else if name == "ptime" {
+                m.ptime = arg.trim().parse().ok().filter(|p| (10..=200).contains(p));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn parse_rtpmap(arg: &str) -> Result<RtpMap, SdpError> {

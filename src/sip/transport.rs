@@ -1,7 +1,8 @@
 //! The tokio driver of the sans-IO [`Endpoint`]: one UDP socket and one TCP listener on the
 //! same address, TCP framing by Content-Length, responses back over the connection a
 //! request came on, timers via `sleep_until(endpoint.poll_timeout())`, and channels to the
-//! application (events out, commands in).
+//! application (events out, commands in). It seeds the endpoint's RNG from the OS, so the
+//! core itself draws no entropy.
 //!
 //! TCP is guarded against abuse: a connection from outside `sip.allowed_sources`, or beyond
 //! the total or per-source cap, is closed at accept; a connection idle for
@@ -131,7 +132,8 @@ pub async fn spawn(config: &SipConfig) -> Result<SipService, TransportError> {
     } else {
         None
     };
-    let endpoint = Endpoint::new(config, addr).map_err(TransportError::Config)?;
+    let endpoint = Endpoint::new(config, addr, rand::SeedableRng::from_os_rng())
+        .map_err(TransportError::Config)?;
     let (event_tx, events) = mpsc::unbounded_channel();
     let (requests, request_rx) = mpsc::channel(256);
     let (counts_tx, counts) = watch::channel(TransportCounts::default());

@@ -25,7 +25,8 @@ pub use records::{Customer, NewCustomer, SpecialGroup};
 pub use retention::ExpiredRecording;
 pub use spool::{CallJournal, JournalError, JournalOptions, JournalWriter, SPOOL_FILE};
 pub use tickets::{
-    NewTicket, PageCursor, Ticket, TicketEvent, TicketFilter, TicketPage, TicketPatch,
+    Attachment, IntakeFacts, NewTicket, PageCursor, Ticket, TicketEvent, TicketFilter, TicketPage,
+    TicketPatch,
 };
 pub use transitions::{
     Applied, CallbackAttempt, CallbackRecord, StoredFacts, TransitionError, audit_name,

@@ -15,7 +15,14 @@ macro_rules! ticket_select {
             "SELECT t.id, t.number, t.channel, t.category, t.complaint_level, t.status, ",
             "t.priority, t.caller_name, t.caller_number, t.caller_address, t.description, ",
             "t.customer_id, t.responsible_unit, t.dispatch_due, t.contact_due, t.finish_due, ",
-            "t.callback_due, t.investigation_due, t.area, t.next_callback_at, t.supervisor_reason, ",
+            "t.callback_due, t.investigation_due, t.on_site_due, t.on_site_at, ",
+            "t.reply_to_caller_due, t.referred, t.daily_report_key_item, t.callback_declined, ",
+            "t.repeat_demand, t.night_dispatch_insisted, t.agreed_callback_at, t.agreed_visit_at, ",
+            "t.area, t.complaint_valid, t.application_refused, ",
+            "ARRAY(SELECT a.uri FROM ticket_attachments a WHERE a.ticket_id = t.id ORDER BY a.id) ",
+            "AS attachment_uris, ",
+            "ARRAY(SELECT a.kind FROM ticket_attachments a WHERE a.ticket_id = t.id ORDER BY a.id) ",
+            "AS attachment_kinds, t.next_callback_at, t.supervisor_reason, ",
             "t.satisfaction_attitude, t.satisfaction_result, ",
             "p.number AS parent_number, t.call_id, t.request_id, t.created_by, ",
             "t.created_at, t.updated_at, t.version ",
@@ -49,6 +56,29 @@ pub struct Ticket {
     pub finish_due: Option<DateTime<Utc>>,
     pub callback_due: Option<DateTime<Utc>>,
     pub investigation_due: Option<DateTime<Utc>>,
+    /// A leak's: the unit on site by then, and when it reported being there.
+    pub on_site_due: Option<DateTime<Utc>>,
+    pub on_site_at: Option<DateTime<Utc>>,
+    /// Consultations: the centre answers the caller by then.
+    pub reply_to_caller_due: Option<DateTime<Utc>>,
+    /// A referred item (转办件) and a daily-report key item (日报重点件): human callbacks.
+    pub referred: bool,
+    pub daily_report_key_item: bool,
+    /// The caller declined a callback.
+    pub callback_declined: bool,
+    /// A repeat of an earlier demand (重复件).
+    pub repeat_demand: bool,
+    /// The caller insists on handling at night (lifts the heating line's night hold).
+    pub night_dispatch_insisted: bool,
+    /// Times agreed with the caller: the callback (约时) and a repair visit.
+    pub agreed_callback_at: Option<DateTime<Utc>>,
+    pub agreed_visit_at: Option<DateTime<Utc>>,
+    /// Photos and documents by reference, oldest first.
+    pub attachments: Vec<Attachment>,
+    /// A complaint's check: valid, invalid, or `None` not yet.
+    pub complaint_valid: Option<bool>,
+    /// A service application its unit refused (the reply explains why).
+    pub application_refused: bool,
     /// The area (district, estate) complaints are grouped by.
     pub area: String,
     /// When the callback agents should try next.
@@ -90,7 +120,21 @@ struct TicketRow {
     finish_due: Option<DateTime<Utc>>,
     callback_due: Option<DateTime<Utc>>,
     investigation_due: Option<DateTime<Utc>>,
+    on_site_due: Option<DateTime<Utc>>,
+    on_site_at: Option<DateTime<Utc>>,
+    reply_to_caller_due: Option<DateTime<Utc>>,
+    referred: bool,
+    daily_report_key_item: bool,
+    callback_declined: bool,
+    repeat_demand: bool,
+    night_dispatch_insisted: bool,
+    agreed_callback_at: Option<DateTime<Utc>>,
+    agreed_visit_at: Option<DateTime<Utc>>,
     area: String,
+    complaint_valid: Option<bool>,
+    application_refused: bool,
+    attachment_uris: Vec<String>,
+    attachment_kinds: Vec<String>,
     next_callback_at: Option<DateTime<Utc>>,
     supervisor_reason: Option<String>,
     satisfaction_attitude: Option<String>,
@@ -135,6 +179,24 @@ impl TryFrom<TicketRow> for Ticket {
             finish_due: row.finish_due,
             callback_due: row.callback_due,
             investigation_due: row.investigation_due,
+            on_site_due: row.on_site_due,
+            on_site_at: row.on_site_at,
+            reply_to_caller_due: row.reply_to_caller_due,
+            referred: row.referred,
+            daily_report_key_item: row.daily_report_key_item,
+            callback_declined: row.callback_declined,
+            repeat_demand: row.repeat_demand,
+            night_dispatch_insisted: row.night_dispatch_insisted,
+            agreed_callback_at: row.agreed_callback_at,
+            agreed_visit_at: row.agreed_visit_at,
+            attachments: row
+                .attachment_uris
+                .into_iter()
+                .zip(row.attachment_kinds)
+                .map(|(uri, kind)| Attachment { uri, kind })
+                .collect(),
+            complaint_valid: row.complaint_valid,
+            application_refused: row.application_refused,
             area: row.area,
             next_callback_at: row.next_callback_at,
             supervisor_reason: row.supervisor_reason,
@@ -195,6 +257,7 @@ impl NewTicket {
         if self.complaint_level.is_some() {
             facts.complaint_level = self.complaint_level;
         }
+        facts.area = self.area.clone();
         let due = deadlines::compute(&facts, rules);
         let at = |d: Option<deadlines::Deadline>| d.map(|d| d.due);
         self.complaint_level = facts.complaint_level;
@@ -203,8 +266,38 @@ impl NewTicket {
         self.finish_due = at(due.finish);
         self.investigation_due = at(due.investigation);
         self.callback_due = at(due.callback);
+        // A draft is not dispatched yet, so it has no on-site deadline.
         self
     }
+}
+
+/// What intake records about a demand beside its description, which the rules depend on.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IntakeFacts {
+    /// A referred item (转办件, 003 §11).
+    pub referred: bool,
+    /// A daily-report key item (日报重点件, 003 §11).
+    pub daily_report_key_item: bool,
+    /// The caller declined a callback (000 §14.9).
+    pub callback_declined: bool,
+    /// A repeat of an earlier demand (重复件, 003 §11).
+    pub repeat_demand: bool,
+    /// The caller insists on handling at night (004 §3).
+    pub night_dispatch_insisted: bool,
+    /// The time agreed for the callback (约时, 000 §14.9).
+    pub agreed_callback_at: Option<DateTime<Utc>>,
+    /// The time agreed for a repair visit (000 §14.4).
+    pub agreed_visit_at: Option<DateTime<Utc>>,
+    /// Photos and documents by reference (000 §15.1.4).
+    pub attachments: Vec<Attachment>,
+}
+
+/// A photo or document kept elsewhere, by reference.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Attachment {
+    pub uri: String,
+    /// `photo`, `document`, `audio` or `video`.
+    pub kind: String,
 }
 
 /// The descriptive fields an update may change; `None` leaves a field alone, and for the
@@ -214,11 +307,21 @@ pub struct TicketPatch {
     pub caller_name: Option<String>,
     pub caller_address: Option<String>,
     pub description: Option<String>,
+    /// A change to or from complaint also sets the level to L3 or clears it; the level
+    /// itself changes only through the rules (`SetComplaintLevel`, automatic levels).
     pub category: Option<Category>,
-    pub complaint_level: Option<Option<ComplaintLevel>>,
     pub priority: Option<i32>,
     pub responsible_unit: Option<Option<String>>,
     pub customer_id: Option<Option<i64>>,
+    pub referred: Option<bool>,
+    pub daily_report_key_item: Option<bool>,
+    pub callback_declined: Option<bool>,
+    pub repeat_demand: Option<bool>,
+    pub night_dispatch_insisted: Option<bool>,
+    pub agreed_callback_at: Option<Option<DateTime<Utc>>>,
+    pub agreed_visit_at: Option<Option<DateTime<Utc>>>,
+    /// Attachments to add (existing ones stay).
+    pub attachments: Vec<Attachment>,
 }
 
 impl TicketPatch {
@@ -233,11 +336,11 @@ impl TicketPatch {
         if let Some(v) = &self.description {
             next.description = v.clone();
         }
-        if let Some(v) = self.category {
+        if let Some(v) = self.category
+            && v != ticket.category
+        {
             next.category = v;
-        }
-        if let Some(v) = self.complaint_level {
-            next.complaint_level = v;
+            next.complaint_level = (v == Category::Complaint).then_some(ComplaintLevel::L3);
         }
         if let Some(v) = self.priority {
             next.priority = v;
@@ -248,12 +351,33 @@ impl TicketPatch {
         if let Some(v) = self.customer_id {
             next.customer_id = v;
         }
+        if let Some(v) = self.referred {
+            next.referred = v;
+        }
+        if let Some(v) = self.daily_report_key_item {
+            next.daily_report_key_item = v;
+        }
+        if let Some(v) = self.callback_declined {
+            next.callback_declined = v;
+        }
+        if let Some(v) = self.repeat_demand {
+            next.repeat_demand = v;
+        }
+        if let Some(v) = self.night_dispatch_insisted {
+            next.night_dispatch_insisted = v;
+        }
+        if let Some(v) = self.agreed_callback_at {
+            next.agreed_callback_at = v;
+        }
+        if let Some(v) = self.agreed_visit_at {
+            next.agreed_visit_at = v;
+        }
         next
     }
 }
 
 /// The patchable fields of a ticket as audit text, in a fixed order.
-fn audited_fields(t: &Ticket) -> [(&'static str, Option<String>); 8] {
+fn audited_fields(t: &Ticket) -> [(&'static str, Option<String>); 15] {
     [
         ("caller_name", Some(t.caller_name.clone())),
         ("caller_address", Some(t.caller_address.clone())),
@@ -266,6 +390,25 @@ fn audited_fields(t: &Ticket) -> [(&'static str, Option<String>); 8] {
         ("priority", Some(t.priority.to_string())),
         ("responsible_unit", t.responsible_unit.clone()),
         ("customer_id", t.customer_id.map(|id| id.to_string())),
+        ("referred", Some(t.referred.to_string())),
+        (
+            "daily_report_key_item",
+            Some(t.daily_report_key_item.to_string()),
+        ),
+        ("callback_declined", Some(t.callback_declined.to_string())),
+        ("repeat_demand", Some(t.repeat_demand.to_string())),
+        (
+            "night_dispatch_insisted",
+            Some(t.night_dispatch_insisted.to_string()),
+        ),
+        (
+            "agreed_callback_at",
+            t.agreed_callback_at.map(|at| at.to_rfc3339()),
+        ),
+        (
+            "agreed_visit_at",
+            t.agreed_visit_at.map(|at| at.to_rfc3339()),
+        ),
     ]
 }
 
@@ -346,6 +489,44 @@ impl Store {
     /// Creates a ticket, or returns the one already created with the same `request_id`.
     /// The bool says whether this call created it.
     pub async fn create_ticket(&self, new: &NewTicket) -> Result<(Ticket, bool), StoreError> {
+        self.create(new, None).await
+    }
+
+    /// Whether `caller_number` filed a ticket of `category` since `since` that is still open:
+    /// the caller calls again about a demand not yet settled (a repeat call).
+    pub async fn filed_before(
+        &self,
+        caller_number: &str,
+        category: Category,
+        since: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM tickets WHERE caller_number = $1 AND category = $2 \
+               AND created_at >= $3 AND status <> 'closed')",
+        )
+        .bind(caller_number)
+        .bind(category.code())
+        .bind(since)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    /// [`Store::create_ticket`] with the intake facts the rules depend on, and the deadlines
+    /// they change by `rules`.
+    pub async fn create_ticket_with(
+        &self,
+        new: &NewTicket,
+        intake: &IntakeFacts,
+        rules: &Rules,
+    ) -> Result<(Ticket, bool), StoreError> {
+        self.create(new, Some((intake, rules))).await
+    }
+
+    async fn create(
+        &self,
+        new: &NewTicket,
+        intake: Option<(&IntakeFacts, &Rules)>,
+    ) -> Result<(Ticket, bool), StoreError> {
         if let Some(existing) = self.ticket_by_request_id(new.request_id.as_deref()).await? {
             return Ok((existing, false));
         }
@@ -361,6 +542,9 @@ impl Store {
                 )),
             };
         };
+        if let Some((intake, rules)) = intake {
+            write_intake(&mut tx, id, intake, &new.created_by, rules).await?;
+        }
         let ticket = fetch_by_id(&mut tx, id).await?;
         tx.commit().await?;
         Ok((ticket, true))
@@ -492,14 +676,29 @@ impl Store {
                 news.push(new);
             }
         }
+        let attached = add_attachments(&mut tx, current.id, &patch.attachments, actor).await?;
         if fields.is_empty() {
+            if attached > 0 {
+                sqlx::query(
+                    "UPDATE tickets SET version = version + 1, updated_at = now() WHERE id = $1",
+                )
+                .bind(current.id)
+                .execute(&mut *tx)
+                .await?;
+                let ticket = fetch_by_id(&mut tx, current.id).await?;
+                tx.commit().await?;
+                return Ok(ticket);
+            }
             tx.commit().await?;
             return Ok(current);
         }
         sqlx::query(
             "UPDATE tickets SET caller_name = $2, caller_address = $3, description = $4, \
                category = $5, complaint_level = $6, priority = $7, responsible_unit = $8, \
-               customer_id = $9, version = version + 1, updated_at = now() \
+               customer_id = $9, referred = $10, daily_report_key_item = $11, \
+               callback_declined = $12, repeat_demand = $13, night_dispatch_insisted = $14, \
+               agreed_callback_at = $15, agreed_visit_at = $16, \
+               version = version + 1, updated_at = now() \
              WHERE id = $1",
         )
         .bind(current.id)
@@ -511,6 +710,13 @@ impl Store {
         .bind(next.priority)
         .bind(&next.responsible_unit)
         .bind(next.customer_id)
+        .bind(next.referred)
+        .bind(next.daily_report_key_item)
+        .bind(next.callback_declined)
+        .bind(next.repeat_demand)
+        .bind(next.night_dispatch_insisted)
+        .bind(next.agreed_callback_at)
+        .bind(next.agreed_visit_at)
         .execute(&mut *tx)
         .await?;
         sqlx::query(
@@ -634,6 +840,74 @@ pub(super) async fn insert_ticket(
 }
 
 /// The tickets with these row ids, in the order of `ids`.
+/// Writes a new ticket's intake facts and the deadlines they change (a caller insisting on
+/// night handling is dispatched at once).
+async fn write_intake(
+    tx: &mut Transaction<'_, Postgres>,
+    id: i64,
+    intake: &IntakeFacts,
+    actor: &str,
+    rules: &Rules,
+) -> Result<(), StoreError> {
+    if *intake == IntakeFacts::default() {
+        return Ok(());
+    }
+    let number: String = sqlx::query_scalar(
+        "UPDATE tickets SET referred = $2, daily_report_key_item = $3, callback_declined = $4, \
+           repeat_demand = $5, night_dispatch_insisted = $6, agreed_callback_at = $7, \
+           agreed_visit_at = $8 WHERE id = $1 RETURNING number",
+    )
+    .bind(id)
+    .bind(intake.referred)
+    .bind(intake.daily_report_key_item)
+    .bind(intake.callback_declined)
+    .bind(intake.repeat_demand)
+    .bind(intake.night_dispatch_insisted)
+    .bind(intake.agreed_callback_at)
+    .bind(intake.agreed_visit_at)
+    .fetch_one(&mut **tx)
+    .await?;
+    add_attachments(tx, id, &intake.attachments, actor).await?;
+    super::transitions::refresh_deadlines_in(tx, &number, rules).await?;
+    Ok(())
+}
+
+/// Adds attachments by reference; one already on the ticket (same URI) is kept as it is.
+async fn add_attachments(
+    tx: &mut Transaction<'_, Postgres>,
+    id: i64,
+    attachments: &[Attachment],
+    actor: &str,
+) -> Result<u64, StoreError> {
+    let mut added_count = 0;
+    for attachment in attachments {
+        let added = sqlx::query(
+            "INSERT INTO ticket_attachments (ticket_id, uri, kind, added_by, added_at) \
+             VALUES ($1, $2, $3, $4, now()) ON CONFLICT (ticket_id, uri) DO NOTHING",
+        )
+        .bind(id)
+        .bind(&attachment.uri)
+        .bind(&attachment.kind)
+        .bind(actor)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+        if added == 1 {
+            sqlx::query(
+                "INSERT INTO ticket_events (ticket_id, actor, action, field, new_value) \
+                 VALUES ($1, $2, 'update', 'attachments', $3)",
+            )
+            .bind(id)
+            .bind(actor)
+            .bind(format!("{} {}", attachment.kind, attachment.uri))
+            .execute(&mut **tx)
+            .await?;
+            added_count += 1;
+        }
+    }
+    Ok(added_count)
+}
+
 pub(super) async fn fetch_many(
     pool: &sqlx::PgPool,
     ids: &[i64],

@@ -8,15 +8,16 @@
 
 use super::tickets::{NewTicket, PageCursor, Ticket, fetch_by_id, fetch_many, insert_ticket};
 use super::{Store, StoreError};
-use crate::tickets::callback::{CallbackOutcome, CallbackPlan};
+use crate::tickets::callback::{self, CallbackOutcome, CallbackPlan};
 use crate::tickets::complaint::RelatedComplaints;
+use crate::tickets::config::ComplaintConfig;
 use crate::tickets::deadlines::{self, DeadlineKind, Deadlines};
 use crate::tickets::lifecycle::{AuditEvent, FollowUp, PendingExtension};
 use crate::tickets::overdue::Timeliness;
 use crate::tickets::{
     Actor, Category, ComplaintLevel, Refusal, Rules, Status, TicketFacts, Transition,
 };
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
 use sqlx::{Postgres, QueryBuilder, Transaction};
 use uuid::Uuid;
 
@@ -83,7 +84,8 @@ const FACTS_COLUMNS: &str = "id, uid, number, status, category, channel, complai
     extended_finish, extension_requested_at, extension_until, extension_reason, \
     extension_resume, centre_returns, unsatisfied_callbacks, urges, callback_plan, \
     callback_attempts, last_callback_attempt_at, next_callback_at, callback_declined, \
-    repeat_demand, night_dispatch_insisted";
+    repeat_demand, night_dispatch_insisted, area, on_site_at, referred, daily_report_key_item, \
+    agreed_callback_at, complaint_valid, application_refused";
 
 #[derive(sqlx::FromRow)]
 struct FactsRow {
@@ -118,6 +120,13 @@ struct FactsRow {
     callback_declined: bool,
     repeat_demand: bool,
     night_dispatch_insisted: bool,
+    area: String,
+    on_site_at: Option<DateTime<Utc>>,
+    referred: bool,
+    daily_report_key_item: bool,
+    agreed_callback_at: Option<DateTime<Utc>>,
+    complaint_valid: Option<bool>,
+    application_refused: bool,
 }
 
 /// A ticket's row id, number and rule facts.
@@ -139,6 +148,7 @@ fn stored(value: u32) -> i32 {
 fn callback_plan_from(code: &str) -> Option<CallbackPlan> {
     [
         CallbackPlan::NotNeeded,
+        CallbackPlan::SamplePending,
         CallbackPlan::SampledOut,
         CallbackPlan::Automatic,
         CallbackPlan::Human,
@@ -189,13 +199,17 @@ impl TryFrom<FactsRow> for StoredFacts {
                 .transpose()
                 .map_err(code)?,
             complaint_level_overridden: row.complaint_level_overridden,
+            complaint_valid: row.complaint_valid,
+            application_refused: row.application_refused,
             unit: row.responsible_unit,
+            area: row.area,
             created_at: row.created_at,
             awaiting_dispatch_since: row.awaiting_dispatch_since,
             dispatched_at: row.dispatched_at,
             handling_started_at: row.handling_started_at,
             accepted_at: row.accepted_at,
             contacted_at: row.contacted_at,
+            on_site_at: row.on_site_at,
             replied_at: row.replied_at,
             extended_finish: row.extended_finish,
             pending_extension,
@@ -208,7 +222,10 @@ impl TryFrom<FactsRow> for StoredFacts {
             next_callback_at: row.next_callback_at,
             callback_declined: row.callback_declined,
             repeat: row.repeat_demand,
+            referred: row.referred,
+            daily_report_key_item: row.daily_report_key_item,
             night_dispatch_insisted: row.night_dispatch_insisted,
+            agreed_callback_at: row.agreed_callback_at,
         };
         Ok(StoredFacts {
             id: row.id,
@@ -238,7 +255,9 @@ async fn write_facts(
            callback_attempts = $21, last_callback_attempt_at = $22, next_callback_at = $23, \
            callback_declined = $24, repeat_demand = $25, night_dispatch_insisted = $26, \
            dispatch_due = $27, contact_due = $28, finish_due = $29, investigation_due = $30, \
-           callback_due = $31, version = version + 1, updated_at = $32 \
+           callback_due = $31, version = version + 1, updated_at = $32, on_site_due = $33, \
+           on_site_at = $34, reply_to_caller_due = $35, complaint_valid = $36, \
+           application_refused = $37 \
          WHERE id = $1",
     )
     .bind(id)
@@ -273,6 +292,11 @@ async fn write_facts(
     .bind(due(deadlines.investigation))
     .bind(due(deadlines.callback))
     .bind(now)
+    .bind(due(deadlines.on_site))
+    .bind(facts.on_site_at)
+    .bind(due(deadlines.reply_to_caller))
+    .bind(facts.complaint_valid)
+    .bind(facts.application_refused)
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -328,7 +352,8 @@ pub(super) async fn refresh_deadlines_in(
     let at = |d: Option<crate::tickets::deadlines::Deadline>| d.map(|d| d.due);
     sqlx::query(
         "UPDATE tickets SET dispatch_due = $2, contact_due = $3, finish_due = $4, \
-           investigation_due = $5, callback_due = $6 WHERE id = $1",
+           investigation_due = $5, callback_due = $6, on_site_due = $7, \
+           reply_to_caller_due = $8 WHERE id = $1",
     )
     .bind(current.id)
     .bind(at(due.dispatch))
@@ -336,6 +361,8 @@ pub(super) async fn refresh_deadlines_in(
     .bind(at(due.finish))
     .bind(at(due.investigation))
     .bind(at(due.callback))
+    .bind(at(due.on_site))
+    .bind(at(due.reply_to_caller))
     .execute(&mut **tx)
     .await?;
     Ok(current.id)
@@ -445,6 +472,7 @@ impl Store {
             } => ("reached", Some((attitude.code(), result.code()))),
             CallbackOutcome::Unreachable => ("unreachable", None),
             CallbackOutcome::Declined => ("declined", None),
+            CallbackOutcome::CallLater { .. } => ("call_later", None),
         };
         sqlx::query(
             "INSERT INTO callback_attempts (ticket_id, at, outcome, attitude, result, agent, note) \
@@ -577,24 +605,79 @@ impl Store {
         Ok(ticket)
     }
 
-    /// How many tickets of `unit` were replied in [`from`, `until`): the volume the heating
-    /// line's callback sampling looks at.
-    pub async fn replied_count(
+    /// The units and local days (in the rules' calendar) before `today` whose tickets still
+    /// wait for the heating line's callback sample, oldest first.
+    pub async fn pending_sample_days(
+        &self,
+        today: NaiveDate,
+        rules: &Rules,
+    ) -> Result<Vec<(String, NaiveDate)>, StoreError> {
+        let start = rules.calendar.at_local(today, NaiveTime::MIN);
+        Ok(sqlx::query_as(
+            "SELECT DISTINCT responsible_unit, (replied_at AT TIME ZONE $2)::date AS day \
+             FROM tickets WHERE callback_plan = 'sample_pending' AND status = 'replied' \
+               AND responsible_unit IS NOT NULL AND replied_at < $1 \
+             ORDER BY day, responsible_unit",
+        )
+        .bind(start)
+        .bind(rules.calendar.time_zone().name())
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Draws `unit`'s callback sample of local day `day` (`callback::sample_day`) over every
+    /// ticket still waiting for it, in one transaction; returns how many were called back
+    /// and the day's volume.
+    pub async fn draw_day_sample(
         &self,
         unit: &str,
-        from: DateTime<Utc>,
-        until: DateTime<Utc>,
-    ) -> Result<u32, StoreError> {
-        let count: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM tickets \
-             WHERE responsible_unit = $1 AND replied_at >= $2 AND replied_at < $3",
-        )
+        day: NaiveDate,
+        now: DateTime<Utc>,
+        rules: &Rules,
+    ) -> Result<(u32, u32), StoreError> {
+        let from = rules.calendar.at_local(day, NaiveTime::MIN);
+        let until = day
+            .succ_opt()
+            .map_or(from, |next| rules.calendar.at_local(next, NaiveTime::MIN));
+        let mut tx = self.pool.begin().await?;
+        let rows: Vec<FactsRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {FACTS_COLUMNS} FROM tickets WHERE responsible_unit = $1 \
+               AND callback_plan = 'sample_pending' AND status = 'replied' \
+               AND replied_at >= $2 AND replied_at < $3 ORDER BY id FOR UPDATE"
+        )))
         .bind(unit)
         .bind(from)
         .bind(until)
-        .fetch_one(&self.pool)
+        .fetch_all(&mut *tx)
         .await?;
-        Ok(u32::try_from(count).unwrap_or(u32::MAX))
+        let stored = rows
+            .into_iter()
+            .map(StoredFacts::try_from)
+            .collect::<Result<Vec<_>, _>>()?;
+        let facts: Vec<TicketFacts> = stored.iter().map(|s| s.facts.clone()).collect();
+        let transitions = callback::sample_day(&facts, now, rules).unwrap_or_default();
+        let mut chosen = 0;
+        for transition in &transitions {
+            let Some(row) = stored.iter().find(|s| s.facts.id == transition.facts.id) else {
+                continue;
+            };
+            write_facts(
+                &mut tx,
+                row.id,
+                &transition.facts,
+                &transition.deadlines,
+                now,
+            )
+            .await?;
+            for event in &transition.events {
+                write_event(&mut tx, row.id, event).await?;
+            }
+            if transition.facts.callback_plan == Some(CallbackPlan::Automatic) {
+                chosen += 1;
+            }
+        }
+        tx.commit().await?;
+        Ok((chosen, u32::try_from(transitions.len()).unwrap_or(u32::MAX)))
     }
 
     /// The callback attempts of ticket `number`, oldest first.
@@ -609,28 +692,31 @@ impl Store {
         .await?)
     }
 
-    /// Counts the complaints related to ticket `number` within the last `window_days`
-    /// (including itself): different callers on the same unit and area, and this caller's
-    /// complaints about the same unit and area (the same event).
+    /// Counts the complaints related to ticket `number` (including itself): different callers
+    /// on the same unit and area within the last `window_days`, and this caller's
+    /// complaints about the same unit and area (the same event) within the last
+    /// `same_caller_window_days`, or ever when that is `None` (000 §14.6 sets no window).
     pub async fn related_complaints(
         &self,
         number: &str,
-        window_days: u32,
+        config: &ComplaintConfig,
         now: DateTime<Utc>,
     ) -> Result<RelatedComplaints, StoreError> {
-        let since = now - Duration::days(window_days.into());
+        let since = |days: u32| now - Duration::days(days.into());
         let (callers, same_caller): (i64, i64) = sqlx::query_as(
-            "SELECT count(DISTINCT o.caller_number), \
-               count(*) FILTER (WHERE o.caller_number = t.caller_number) \
+            "SELECT count(DISTINCT o.caller_number) FILTER (WHERE o.created_at >= $2), \
+               count(*) FILTER (WHERE o.caller_number = t.caller_number \
+                 AND ($4::timestamptz IS NULL OR o.created_at >= $4)) \
              FROM tickets t JOIN tickets o ON o.category = 'complaint' \
                AND o.responsible_unit IS NOT DISTINCT FROM t.responsible_unit \
-               AND o.area = t.area AND o.created_at >= $2 AND o.created_at <= $3 \
-               AND (o.id = t.id OR t.area <> '') \
+               AND o.area = t.area AND o.created_at <= $3 \
+               AND (o.id = t.id OR t.area <> '') AND o.complaint_valid IS NOT FALSE \
              WHERE t.number = $1",
         )
         .bind(number)
-        .bind(since)
+        .bind(since(config.window_days))
         .bind(now)
+        .bind(config.same_caller_window_days.map(since))
         .fetch_one(&self.pool)
         .await?;
         let clamp = |n: i64| u32::try_from(n).unwrap_or(u32::MAX);
@@ -639,6 +725,21 @@ impl Store {
             same_caller_same_event: clamp(same_caller),
             ..RelatedComplaints::default()
         })
+    }
+
+    /// The numbers of the other open complaints on the same unit and area as ticket
+    /// `number`, oldest first: a new complaint may raise their level too.
+    pub async fn related_open_complaints(&self, number: &str) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT o.number FROM tickets t JOIN tickets o ON o.category = 'complaint' \
+               AND o.responsible_unit IS NOT DISTINCT FROM t.responsible_unit \
+               AND o.area = t.area AND t.area <> '' AND o.id <> t.id AND o.status <> 'closed' \
+               AND o.complaint_valid IS NOT FALSE \
+             WHERE t.number = $1 ORDER BY o.created_at, o.id",
+        )
+        .bind(number)
+        .fetch_all(&self.pool)
+        .await?)
     }
 
     /// Open tickets oldest first after `after`, with their facts: what the overdue watcher
@@ -668,6 +769,8 @@ impl Store {
                 "finish_due",
                 "investigation_due",
                 "callback_due",
+                "on_site_due",
+                "reply_to_caller_due",
             ] {
                 separated
                     .push(format!("{column} < "))

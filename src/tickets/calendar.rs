@@ -179,16 +179,22 @@ impl Calendar {
 pub(crate) mod tests {
     use super::*;
 
-    /// The explicit test calendar (not claimed to be the official 2026 arrangement): the
-    /// National Day holiday Oct 1–7 off, make-up working days Sunday Sep 27 and Saturday
-    /// Oct 10.
+    /// The 2026 calendar shipped in the example configuration (`deploy/hotline.toml`),
+    /// which follows the State Council's official 2026 arrangement.
+    pub(crate) fn shipped_2026() -> CalendarConfig {
+        let example: toml::Value =
+            toml::from_str(include_str!("../../deploy/hotline.toml")).unwrap();
+        // The calendar section, wherever the example keeps it.
+        let section = example
+            .get("calendar")
+            .or_else(|| example.get("tickets").and_then(|t| t.get("calendar")))
+            .expect("the example configuration has a calendar")
+            .clone();
+        section.try_into().unwrap()
+    }
+
     pub(crate) fn calendar_2026() -> Calendar {
-        Calendar::new(&CalendarConfig {
-            time_zone: "Asia/Shanghai".into(),
-            holidays: (1..=7).map(|d| date(2026, 10, d)).collect(),
-            make_up_working_days: vec![date(2026, 9, 27), date(2026, 10, 10)],
-        })
-        .unwrap()
+        Calendar::new(&shipped_2026()).unwrap()
     }
 
     pub(crate) fn date(y: i32, m: u32, d: u32) -> NaiveDate {
@@ -204,23 +210,56 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn working_days_follow_weekends_holidays_and_make_up_days() {
+    fn the_shipped_calendar_is_the_official_2026_arrangement() {
         let cal = calendar_2026();
-        let cases = [
-            (date(2026, 9, 25), true),   // Friday
-            (date(2026, 9, 26), false),  // Saturday
-            (date(2026, 9, 27), true),   // Sunday, make-up day
-            (date(2026, 9, 30), true),   // Wednesday
-            (date(2026, 10, 1), false),  // Thursday, National Day
-            (date(2026, 10, 5), false),  // Monday, holiday
-            (date(2026, 10, 7), false),  // Wednesday, holiday
-            (date(2026, 10, 8), true),   // Thursday
-            (date(2026, 10, 10), true),  // Saturday, make-up day
-            (date(2026, 10, 11), false), // Sunday
+        // Every holiday span; in 2026 each is bordered by working days (make-up days
+        // included: Sunday Jan 4 after New Year, Saturday Feb 14 before Spring Festival).
+        let spans = [
+            (date(2026, 1, 1), date(2026, 1, 3)),   // New Year
+            (date(2026, 2, 15), date(2026, 2, 23)), // Spring Festival
+            (date(2026, 4, 4), date(2026, 4, 6)),   // Qingming
+            (date(2026, 5, 1), date(2026, 5, 5)),   // Labour Day
+            (date(2026, 6, 19), date(2026, 6, 21)), // Dragon Boat
+            (date(2026, 9, 25), date(2026, 9, 27)), // Mid-Autumn
+            (date(2026, 10, 1), date(2026, 10, 7)), // National Day
         ];
-        for (day, working) in cases {
-            assert_eq!(cal.is_working_day(day), working, "{day}");
+        let mut off = 0;
+        for (first, last) in spans {
+            let mut day = first;
+            while day <= last {
+                assert!(!cal.is_working_day(day), "{day} is a holiday");
+                off += 1;
+                day = day.succ_opt().unwrap();
+            }
+            assert!(
+                cal.is_working_day(first.pred_opt().unwrap()),
+                "before {first}"
+            );
+            assert!(cal.is_working_day(last.succ_opt().unwrap()), "after {last}");
         }
+        assert_eq!(off, 33);
+        // Every make-up working day is a weekend day that is worked.
+        let make_up = [
+            date(2026, 1, 4),   // Sunday
+            date(2026, 2, 14),  // Saturday
+            date(2026, 2, 28),  // Saturday
+            date(2026, 5, 9),   // Saturday
+            date(2026, 9, 20),  // Sunday
+            date(2026, 10, 10), // Saturday
+        ];
+        for day in make_up {
+            assert!(
+                day.weekday().number_from_monday() >= 6,
+                "{day} is a weekend day"
+            );
+            assert!(cal.is_working_day(day), "{day} is worked");
+        }
+        let config = shipped_2026();
+        assert_eq!(config.holidays.len(), off);
+        assert_eq!(config.make_up_working_days, make_up);
+        // The weekend beside a make-up day stays off.
+        assert!(!cal.is_working_day(date(2026, 9, 19)));
+        assert!(!cal.is_working_day(date(2026, 10, 11)));
     }
 
     #[test]
@@ -233,14 +272,18 @@ pub(crate) mod tests {
             (sh(2026, 11, 20, 9, 30), 1, sh(2026, 11, 23, 9, 30)),
             // Saturday + 1 → Monday, same time.
             (sh(2026, 11, 21, 10, 0), 1, sh(2026, 11, 23, 10, 0)),
-            // Friday Sep 25 + 1 → the make-up Sunday Sep 27.
-            (sh(2026, 9, 25, 17, 0), 1, sh(2026, 9, 27, 17, 0)),
-            // Wednesday Sep 30 + 1 → Thursday Oct 8, over the whole holiday.
+            // Friday Sep 18 + 1 → the make-up Sunday Sep 20.
+            (sh(2026, 9, 18, 17, 0), 1, sh(2026, 9, 20, 17, 0)),
+            // Thursday Sep 24 + 1 → Monday Sep 28, over the Mid-Autumn holiday.
+            (sh(2026, 9, 24, 17, 0), 1, sh(2026, 9, 28, 17, 0)),
+            // Wednesday Sep 30 + 1 → Thursday Oct 8, over the whole National Day holiday.
             (sh(2026, 9, 30, 15, 0), 1, sh(2026, 10, 8, 15, 0)),
             // Sep 30 + 3 → Oct 8, Oct 9, the make-up Saturday Oct 10.
             (sh(2026, 9, 30, 15, 0), 3, sh(2026, 10, 10, 15, 0)),
             // During the holiday + 1 → the first day back.
             (sh(2026, 10, 3, 11, 0), 1, sh(2026, 10, 8, 11, 0)),
+            // Spring Festival: Friday Feb 13 + 2 → the make-up Saturday Feb 14, then Feb 24.
+            (sh(2026, 2, 13, 10, 0), 2, sh(2026, 2, 24, 10, 0)),
             // Zero days is the start itself.
             (sh(2026, 10, 3, 11, 0), 0, sh(2026, 10, 3, 11, 0)),
             // Local midnight crossing: 23:30 local is still the local date.
@@ -258,7 +301,8 @@ pub(crate) mod tests {
             (sh(2026, 11, 23, 10, 0), 1, sh(2026, 11, 20, 10, 0)), // Monday → Friday
             (sh(2026, 11, 22, 10, 0), 1, sh(2026, 11, 20, 10, 0)), // Sunday → Friday
             (sh(2026, 10, 8, 15, 0), 1, sh(2026, 9, 30, 15, 0)),   // over the holiday
-            (sh(2026, 9, 28, 15, 0), 1, sh(2026, 9, 27, 15, 0)),   // the make-up Sunday
+            (sh(2026, 9, 28, 15, 0), 1, sh(2026, 9, 24, 15, 0)),   // over Mid-Autumn
+            (sh(2026, 9, 21, 15, 0), 1, sh(2026, 9, 20, 15, 0)),   // the make-up Sunday
             (sh(2026, 9, 28, 15, 0), 0, sh(2026, 9, 28, 15, 0)),
         ];
         for (end, n, start) in cases {
@@ -284,7 +328,8 @@ pub(crate) mod tests {
         let cal = calendar_2026();
         let cases = [
             (sh(2026, 9, 30, 9, 0), sh(2026, 10, 8, 9, 0), 1),
-            (sh(2026, 9, 25, 9, 0), sh(2026, 9, 28, 9, 0), 2), // make-up Sunday + Monday
+            (sh(2026, 9, 18, 9, 0), sh(2026, 9, 21, 9, 0), 2), // make-up Sunday + Monday
+            (sh(2026, 9, 24, 9, 0), sh(2026, 9, 28, 9, 0), 1), // over Mid-Autumn
             (sh(2026, 11, 20, 9, 0), sh(2026, 11, 20, 18, 0), 0),
             (sh(2026, 11, 23, 9, 0), sh(2026, 11, 20, 9, 0), 0),
             (sh(2026, 10, 1, 9, 0), sh(2026, 10, 11, 9, 0), 3), // Oct 8, 9, 10

@@ -5,7 +5,7 @@
 //!
 //! Pure functions over facts, `now` and the rules; must not read the clock or dial anyone.
 
-use crate::tickets::config::{Rules, in_daily_span};
+use crate::tickets::config::{Rules, SamplingConfig, in_daily_span};
 use crate::tickets::deadlines;
 use crate::tickets::lifecycle::Actor;
 use crate::tickets::lifecycle::{
@@ -20,6 +20,8 @@ use chrono::{DateTime, Duration, Utc};
 pub enum CallbackPlan {
     /// Queries, consultations, suggestions, praise, urges, or the caller declined.
     NotNeeded,
+    /// Waits for its unit's day to end, when the heating line's sample is drawn (004 §5).
+    SamplePending,
     /// Left out by the heating line's volume sampling.
     SampledOut,
     /// Any callback counts, including a digital satisfaction survey of the ticket's channel.
@@ -33,6 +35,7 @@ impl CallbackPlan {
     pub fn code(self) -> &'static str {
         match self {
             CallbackPlan::NotNeeded => "not_needed",
+            CallbackPlan::SamplePending => "sample_pending",
             CallbackPlan::SampledOut => "sampled_out",
             CallbackPlan::Automatic => "automatic",
             CallbackPlan::Human => "human",
@@ -42,63 +45,114 @@ impl CallbackPlan {
     /// `Some(human?)` when a callback is due.
     pub fn human(self) -> Option<bool> {
         match self {
-            CallbackPlan::NotNeeded | CallbackPlan::SampledOut => None,
+            CallbackPlan::NotNeeded | CallbackPlan::SamplePending | CallbackPlan::SampledOut => {
+                None
+            }
             CallbackPlan::Automatic => Some(false),
             CallbackPlan::Human => Some(true),
         }
     }
 }
 
-/// Decides the callback for a ticket being replied. `sampling_volume` is the number of
-/// tickets in the current sampling period when sampling is configured.
-pub fn plan(facts: &TicketFacts, sampling_volume: Option<u32>, rules: &Rules) -> CallbackPlan {
-    let exempt = matches!(
-        facts.category,
-        Category::Query
-            | Category::Consultation
-            | Category::Suggestion
-            | Category::Praise
-            | Category::Urge
-    );
-    if exempt || facts.callback_declined {
+/// Decides the callback for a ticket being replied. With sampling configured, a ticket that
+/// needs no human callback waits for its unit's day sample (`sample_day`).
+pub fn plan(facts: &TicketFacts, rules: &Rules) -> CallbackPlan {
+    let config = &rules.config.callback;
+    if config.exempt_categories.contains(&facts.category) || facts.callback_declined {
         return CallbackPlan::NotNeeded;
     }
-    let human = facts.channel.is_government()
+    // 003 §11: leaks, tip-offs, complaints, repeats, daily-report key items, 'unsatisfied'
+    // and referred items get a human callback straight away.
+    let human = config.human_channels.contains(&facts.channel)
         || matches!(
             facts.category,
             Category::Leak | Category::TipOff | Category::Complaint
         )
         || facts.repeat
+        || facts.referred
+        || facts.daily_report_key_item
         || facts.unsatisfied_callbacks > 0;
     if human {
         return CallbackPlan::Human;
     }
-    match (&rules.config.callback.sampling, sampling_volume) {
-        (Some(sampling), Some(volume)) => {
-            let percent = sampling
-                .tiers
-                .iter()
-                .find(|tier| tier.up_to.is_none_or(|up_to| volume <= up_to))
-                .map_or(100, |tier| tier.percent);
-            if sample_draw(sampling.seed, facts) < u64::from(percent) {
-                CallbackPlan::Automatic
-            } else {
-                CallbackPlan::SampledOut
-            }
-        }
-        _ => CallbackPlan::Automatic,
+    if rules.config.callback.sampling.is_some() {
+        CallbackPlan::SamplePending
+    } else {
+        CallbackPlan::Automatic
     }
 }
 
-/// A number in 0..100 fixed by the seed and the ticket id (FNV-1a, stable across builds), so
-/// that the sample is reproducible.
+/// How many of a day's `volume` tickets are called back: the tier's percentage of the
+/// volume, rounded up (004 §5: up to 20 tickets 30%, 21–50 20%, 51 and more 10%).
+pub fn sample_size(volume: u32, sampling: &SamplingConfig) -> u32 {
+    let percent = sampling
+        .tiers
+        .iter()
+        .find(|tier| tier.up_to.is_none_or(|up_to| volume <= up_to))
+        .map_or(100, |tier| u32::from(tier.percent));
+    (volume * percent).div_ceil(100)
+}
+
+/// Draws one unit's sample of one day (004 §5, "每个单位"): of the tickets still waiting for
+/// it, exactly `sample_size` are called back, chosen by a hash of the configured seed and
+/// each ticket's id (reproducible, independent of the order they come in); the rest are
+/// sampled out. One transition per ticket, as the system. `None` without sampling.
+pub fn sample_day(
+    pending: &[TicketFacts],
+    now: DateTime<Utc>,
+    rules: &Rules,
+) -> Option<Vec<Transition>> {
+    let sampling = rules.config.callback.sampling.as_ref()?;
+    let waiting: Vec<&TicketFacts> = pending
+        .iter()
+        .filter(|f| {
+            f.status == Status::Replied && f.callback_plan == Some(CallbackPlan::SamplePending)
+        })
+        .collect();
+    let volume = u32::try_from(waiting.len()).unwrap_or(u32::MAX);
+    let size = sample_size(volume, sampling);
+    let mut order = waiting.clone();
+    order.sort_by_key(|f| (sample_draw(sampling.seed, f), f.id));
+    let detail = format!("{size} of {volume} called back");
+    let transitions = order
+        .into_iter()
+        .enumerate()
+        .map(|(rank, facts)| {
+            let mut new = facts.clone();
+            let chosen = u32::try_from(rank).unwrap_or(u32::MAX) < size;
+            new.callback_plan = Some(if chosen {
+                CallbackPlan::Automatic
+            } else {
+                CallbackPlan::SampledOut
+            });
+            if chosen {
+                let due = deadlines::compute(&new, rules).callback.map(|d| d.due);
+                new.next_callback_at = Some(schedule_attempt(now, due, rules));
+            }
+            let plan = new.callback_plan.map_or("", CallbackPlan::code);
+            Transition::new(
+                facts,
+                new,
+                &Actor::System,
+                AuditAction::CallbackSampled,
+                now,
+                rules,
+            )
+            .detail(format!("{plan}: {detail}"))
+        })
+        .collect();
+    Some(transitions)
+}
+
+/// A number fixed by the seed and the ticket id (FNV-1a, stable across builds), so that the
+/// sample is reproducible.
 fn sample_draw(seed: u64, facts: &TicketFacts) -> u64 {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for byte in seed.to_le_bytes().iter().chain(facts.id.as_bytes()) {
         hash ^= u64::from(*byte);
         hash = hash.wrapping_mul(0x0100_0000_01b3);
     }
-    hash % 100
+    hash
 }
 
 /// Callbacks are never made in the quiet hours (default 21:00 to 08:00 local; 21:00 itself
@@ -126,7 +180,8 @@ pub fn schedule_attempt(
     }
 }
 
-fn first_allowed(earliest: DateTime<Utc>, rules: &Rules) -> DateTime<Utc> {
+/// The first moment at or after `earliest` outside the quiet hours.
+pub(crate) fn first_allowed(earliest: DateTime<Utc>, rules: &Rules) -> DateTime<Utc> {
     if is_callback_time(earliest, rules) {
         return earliest;
     }
@@ -194,6 +249,10 @@ pub enum CallbackOutcome {
     Unreachable,
     /// The customer does not want to be called back.
     Declined,
+    /// The customer cannot talk now and agreed a time for the next attempt.
+    CallLater {
+        at: DateTime<Utc>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -256,6 +315,34 @@ pub fn record_callback(
                 Transition::new(facts, new, actor, AuditAction::CallbackDeclined, now, rules)
                     .because("the customer declined the callback"),
             )
+        }
+        CallbackOutcome::CallLater { at } => {
+            if *at <= now || !is_callback_time(*at, rules) {
+                return Err(Refusal::Invalid {
+                    operation: op,
+                    why: format!(
+                        "the agreed time {at} must lie in the future and outside the quiet hours \
+                         {}–{} local time",
+                        rules.quiet_from.format("%H:%M"),
+                        rules.quiet_until.format("%H:%M")
+                    ),
+                });
+            }
+            // Not an unreachable attempt: the customer answered and set the time (约时).
+            new.status = Status::Callback;
+            new.agreed_callback_at = Some(*at);
+            new.next_callback_at = Some(*at);
+            let detail = format!("call back at {at}");
+            Ok(Transition::new(
+                facts,
+                new,
+                actor,
+                AuditAction::CallbackCallLater,
+                now,
+                rules,
+            )
+            .because("the customer cannot talk now")
+            .detail(detail))
         }
         CallbackOutcome::Unreachable => {
             new.callback_attempts += 1;
@@ -408,43 +495,194 @@ mod tests {
             ),
         ];
         for (facts, expected) in cases {
-            assert_eq!(plan(&facts, None, &rules), expected, "{facts:?}");
+            assert_eq!(plan(&facts, &rules), expected, "{facts:?}");
         }
     }
 
     #[test]
-    fn heating_line_sampling_is_deterministic_and_follows_the_tiers() {
-        let mut config = rules_2026().config;
-        config.callback.sampling = Some(SamplingConfig::default());
-        let rules = Rules::new(config).unwrap();
-        let sampled = |volume: u32| {
-            (0..1000u128)
-                .filter(|i| {
-                    let facts = TicketFacts::new_draft(
-                        Uuid::from_u128(*i),
-                        Category::Repair,
-                        Channel::Hotline,
-                        sh(2026, 11, 20, 10, 0),
-                    );
-                    let first = plan(&facts, Some(volume), &rules);
-                    assert_eq!(first, plan(&facts, Some(volume), &rules), "stable");
-                    first == CallbackPlan::Automatic
-                })
-                .count()
-        };
-        // Shares of 1000 ids near the tier's percentage.
-        for (volume, share) in [(20, 300), (21, 200), (50, 200), (51, 100)] {
-            let got = sampled(volume);
-            assert!(got.abs_diff(share) < 50, "volume {volume}: {got} of 1000");
+    fn channels_and_flags_that_need_a_person_and_configurable_exemptions() {
+        let rules = rules_2026();
+        let t0 = sh(2026, 11, 20, 10, 0);
+        let repair_from =
+            |channel| TicketFacts::new_draft(Uuid::nil(), Category::Repair, channel, t0);
+        // 001 §7, §35: government and online-government channels, group referrals.
+        let cases = [
+            (Channel::Hotline, CallbackPlan::Automatic),
+            (Channel::Wechat, CallbackPlan::Automatic),
+            (Channel::ServiceWindow, CallbackPlan::Automatic),
+            (Channel::ComplaintLine, CallbackPlan::Automatic),
+            (Channel::Media, CallbackPlan::Automatic),
+            (Channel::Government12345, CallbackPlan::Human),
+            (Channel::MessageBoard, CallbackPlan::Human),
+            (Channel::GroupReferral, CallbackPlan::Human),
+            (Channel::LetterVisit, CallbackPlan::Human),
+            (Channel::OnlineGov, CallbackPlan::Human),
+        ];
+        assert_eq!(cases.len(), Channel::ALL.len());
+        for (channel, expected) in cases {
+            assert_eq!(plan(&repair_from(channel), &rules), expected, "{channel}");
         }
-        // Mandatory human callbacks are never sampled out.
-        let complaint = TicketFacts::new_draft(
-            Uuid::from_u128(3),
-            Category::Complaint,
-            Channel::Hotline,
+        // 003 §11: referred items and daily-report key items.
+        let referred = TicketFacts {
+            referred: true,
+            ..repair_from(Channel::Hotline)
+        };
+        let key_item = TicketFacts {
+            daily_report_key_item: true,
+            ..repair_from(Channel::Hotline)
+        };
+        assert_eq!(plan(&referred, &rules), CallbackPlan::Human);
+        assert_eq!(plan(&key_item, &rules), CallbackPlan::Human);
+        // A declined callback wins over the flags; an exempt category too.
+        let declined = TicketFacts {
+            callback_declined: true,
+            ..referred.clone()
+        };
+        assert_eq!(plan(&declined, &rules), CallbackPlan::NotNeeded);
+
+        // 003 exempts only consultations and praise.
+        let mut config = rules.config.clone();
+        config.callback.exempt_categories = vec![Category::Consultation, Category::Praise];
+        let rules_003 = Rules::new(config).unwrap();
+        let base = |category| TicketFacts::new_draft(Uuid::nil(), category, Channel::Hotline, t0);
+        let cases = [
+            (Category::Query, CallbackPlan::Automatic),
+            (Category::Suggestion, CallbackPlan::Automatic),
+            (Category::Urge, CallbackPlan::Automatic),
+            (Category::Consultation, CallbackPlan::NotNeeded),
+            (Category::Praise, CallbackPlan::NotNeeded),
+        ];
+        for (category, expected) in cases {
+            assert_eq!(plan(&base(category), &rules_003), expected, "{category}");
+        }
+    }
+
+    fn sampling_rules(seed: u64) -> Rules {
+        let mut config = rules_2026().config;
+        config.callback.sampling = Some(SamplingConfig {
+            seed,
+            ..SamplingConfig::default()
+        });
+        Rules::new(config).unwrap()
+    }
+
+    #[test]
+    fn sample_sizes_are_the_tiers_percentage_rounded_up() {
+        let sampling = SamplingConfig::default();
+        // (the day's volume, tickets called back)
+        let cases = [
+            (0, 0),
+            (1, 1),
+            (3, 1),
+            (4, 2),
+            (10, 3),
+            (20, 6),
+            (21, 5),
+            (25, 5),
+            (26, 6),
+            (50, 10),
+            (51, 6),
+            (60, 6),
+            (61, 7),
+            (100, 10),
+            (1000, 100),
+        ];
+        for (volume, size) in cases {
+            assert_eq!(sample_size(volume, &sampling), size, "volume {volume}");
+        }
+    }
+
+    /// `volume` replied repairs of one unit and day, ids 1..=volume.
+    fn day_of(volume: u32, rules: &Rules) -> Vec<TicketFacts> {
+        (1..=volume)
+            .map(|i| {
+                let at = sh(2026, 11, 20, 9, 0);
+                let mut facts = dispatched(Category::Repair, at);
+                facts.id = Uuid::from_u128(i.into());
+                let replied = replied(&facts, at);
+                assert_eq!(plan(&replied, rules), CallbackPlan::SamplePending);
+                TicketFacts {
+                    callback_plan: Some(CallbackPlan::SamplePending),
+                    next_callback_at: None,
+                    ..replied
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_days_sample_has_exactly_its_size_and_is_reproducible() {
+        let rules = sampling_rules(7);
+        let now = sh(2026, 11, 21, 0, 1);
+        for (volume, size) in [(1, 1), (20, 6), (21, 5), (50, 10), (51, 6), (60, 6)] {
+            let day = day_of(volume, &rules);
+            let drawn = sample_day(&day, now, &rules).unwrap();
+            assert_eq!(drawn.len(), volume as usize);
+            let chosen: Vec<Uuid> = drawn
+                .iter()
+                .filter(|t| t.facts.callback_plan == Some(CallbackPlan::Automatic))
+                .map(|t| t.facts.id)
+                .collect();
+            assert_eq!(chosen.len(), size, "volume {volume}");
+            for t in &drawn {
+                let automatic = t.facts.callback_plan == Some(CallbackPlan::Automatic);
+                assert_eq!(t.facts.next_callback_at.is_some(), automatic);
+                assert_eq!(t.deadlines.callback.is_some(), automatic);
+                assert_eq!(t.events[0].actor, Actor::System);
+                assert_eq!(t.events[0].action, AuditAction::CallbackSampled);
+            }
+            // The same day in another order draws the same tickets.
+            let mut reversed = day.clone();
+            reversed.reverse();
+            let again: Vec<Uuid> = sample_day(&reversed, now, &rules)
+                .unwrap()
+                .iter()
+                .filter(|t| t.facts.callback_plan == Some(CallbackPlan::Automatic))
+                .map(|t| t.facts.id)
+                .collect();
+            let (mut a, mut b) = (chosen.clone(), again);
+            a.sort();
+            b.sort();
+            assert_eq!(a, b, "volume {volume}");
+        }
+        // Another seed draws other tickets (of the same number).
+        let day = day_of(60, &rules);
+        let pick = |rules: &Rules| -> Vec<Uuid> {
+            let mut ids: Vec<Uuid> = sample_day(&day, now, rules)
+                .unwrap()
+                .iter()
+                .filter(|t| t.facts.callback_plan == Some(CallbackPlan::Automatic))
+                .map(|t| t.facts.id)
+                .collect();
+            ids.sort();
+            ids
+        };
+        assert_ne!(pick(&rules), pick(&sampling_rules(8)));
+        assert_eq!(pick(&sampling_rules(8)).len(), 6);
+    }
+
+    #[test]
+    fn mandatory_callbacks_and_drawn_tickets_stay_out_of_the_sample() {
+        let rules = sampling_rules(0);
+        let now = sh(2026, 11, 21, 0, 1);
+        let mut day = day_of(4, &rules);
+        // A complaint needs a human: never sampled. A ticket already drawn is left alone.
+        let complaint = replied(
+            &dispatched(Category::Complaint, sh(2026, 11, 20, 9, 0)),
             sh(2026, 11, 20, 10, 0),
         );
-        assert!((0..100).all(|v| plan(&complaint, Some(v), &rules) == CallbackPlan::Human));
+        assert_eq!(complaint.callback_plan, Some(CallbackPlan::Human));
+        day.push(complaint);
+        day[0].callback_plan = Some(CallbackPlan::SampledOut);
+        let drawn = sample_day(&day, now, &rules).unwrap();
+        // 3 still pending: 30% of 3 rounded up is 1.
+        assert_eq!(drawn.len(), 3);
+        let chosen = drawn
+            .iter()
+            .filter(|t| t.facts.callback_plan == Some(CallbackPlan::Automatic))
+            .count();
+        assert_eq!(chosen, 1);
+        assert_eq!(sample_day(&day, now, &rules_2026()), None, "no sampling");
     }
 
     #[test]
@@ -688,5 +926,82 @@ mod tests {
             record_callback(&facts, &wechat, &request, now, &rules_2026()),
             Err(Refusal::WrongActor { .. })
         ));
+    }
+
+    #[test]
+    fn a_customer_who_cannot_talk_now_is_called_again_at_the_agreed_time() {
+        let repair = dispatched(Category::Repair, sh(2026, 11, 20, 9, 0));
+        let answered = replied(&repair, sh(2026, 11, 20, 10, 0));
+        let now = sh(2026, 11, 20, 10, 30);
+        let cases = [
+            (sh(2026, 11, 20, 10, 30), false), // not in the future
+            (sh(2026, 11, 20, 10, 31), true),  // sooner than the 2-hour gap: the caller's choice
+            (sh(2026, 11, 20, 20, 59), true),
+            (sh(2026, 11, 20, 21, 0), false), // quiet hours
+            (sh(2026, 11, 21, 7, 59), false),
+            (sh(2026, 11, 21, 8, 0), true),
+            (sh(2026, 11, 24, 15, 0), true), // past the 1-working-day callback limit
+        ];
+        for (at, allowed) in cases {
+            let result = callback(&answered, CallbackOutcome::CallLater { at }, now);
+            if !allowed {
+                assert!(
+                    matches!(result, Err(Refusal::Invalid { .. })),
+                    "{at}: {result:?}"
+                );
+                continue;
+            }
+            let t = result.unwrap();
+            assert_eq!(t.facts.status, Status::Callback, "{at}");
+            assert_eq!(t.facts.next_callback_at, Some(at));
+            assert_eq!(t.facts.callback_attempts, 0, "not an unreachable attempt");
+            assert_eq!(t.events[0].action, AuditAction::CallbackCallLater);
+            // The callback is due no earlier than the agreed time.
+            let due = t.deadlines.callback.unwrap().due;
+            assert_eq!(due, at.max(sh(2026, 11, 23, 10, 0)), "{at}");
+            // And the call at the agreed time may be made.
+            let reached = callback(&t.facts, reached(Rating::Satisfied), at).unwrap();
+            assert_eq!(reached.facts.status, Status::Closed);
+        }
+    }
+
+    #[test]
+    fn a_callback_time_agreed_at_intake_schedules_the_first_attempt() {
+        let rules = rules_2026();
+        let mut repair = dispatched(Category::Repair, sh(2026, 11, 20, 9, 0));
+        let reply_at = sh(2026, 11, 20, 10, 0);
+        // (agreed, first attempt, callback due)
+        let cases = [
+            (None, sh(2026, 11, 20, 10, 0), sh(2026, 11, 23, 10, 0)),
+            (
+                Some(sh(2026, 11, 20, 18, 0)),
+                sh(2026, 11, 20, 18, 0),
+                sh(2026, 11, 23, 10, 0),
+            ),
+            // Agreed in the quiet hours: the first moment after them.
+            (
+                Some(sh(2026, 11, 20, 22, 0)),
+                sh(2026, 11, 21, 8, 0),
+                sh(2026, 11, 23, 10, 0),
+            ),
+            (
+                Some(sh(2026, 11, 25, 15, 0)),
+                sh(2026, 11, 25, 15, 0),
+                sh(2026, 11, 25, 15, 0),
+            ),
+            // Already past at the reply: the usual schedule.
+            (
+                Some(sh(2026, 11, 20, 9, 30)),
+                sh(2026, 11, 20, 10, 0),
+                sh(2026, 11, 23, 10, 0),
+            ),
+        ];
+        for (agreed, first, due) in cases {
+            repair.agreed_callback_at = agreed;
+            let answered = replied(&repair, reply_at);
+            assert_eq!(answered.next_callback_at, Some(first), "{agreed:?}");
+            let d = crate::tickets::deadlines::compute(&answered, &rules);
+            assert_eq!(d.callback.map(|d| d.due), Some(due), "{agreed:?}");
+        }
     }
 }

@@ -131,7 +131,7 @@ pub fn apply_automatic_level(
     rules: &Rules,
 ) -> Result<Option<Transition>, Refusal> {
     require_open_complaint(facts)?;
-    if facts.complaint_level_overridden {
+    if facts.complaint_level_overridden || facts.complaint_valid == Some(false) {
         return Ok(None);
     }
     let current = facts.complaint_level.unwrap_or(ComplaintLevel::L3);
@@ -179,6 +179,46 @@ pub fn override_level(
         now,
         rules,
     ))
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Classification {
+    pub valid: bool,
+    pub reason: String,
+}
+
+/// A supervisor classifies a complaint as valid or invalid after checking it (000 §14.6
+/// "判断是否属于有效投诉", 001 §8), with a reason; open or closed, and again if the check
+/// changes. Invalid complaints stay out of the unit's complaint counts and are not raised.
+pub fn classify(
+    facts: &TicketFacts,
+    actor: &Actor,
+    request: &Classification,
+    now: DateTime<Utc>,
+    rules: &Rules,
+) -> Result<Transition, Refusal> {
+    let op = Operation::ClassifyComplaint;
+    require_admin(op, actor)?;
+    if facts.category != Category::Complaint {
+        return Err(Refusal::Invalid {
+            operation: op,
+            why: format!("a {} ticket is not a complaint", facts.category),
+        });
+    }
+    required_text(op, "a reason for the classification", &request.reason)?;
+    let mut new = facts.clone();
+    new.complaint_valid = Some(request.valid);
+    let detail = if request.valid { "valid" } else { "invalid" };
+    Ok(Transition::new(
+        facts,
+        new,
+        actor,
+        AuditAction::ComplaintClassified,
+        now,
+        rules,
+    )
+    .because(&request.reason)
+    .detail(detail))
 }
 
 #[cfg(test)]
@@ -267,6 +307,61 @@ mod tests {
         assert_eq!(
             apply_automatic_level(&raised.facts, &fourth, t0, &rules),
             Ok(None)
+        );
+    }
+
+    #[test]
+    fn supervisors_classify_complaints_with_a_reason() {
+        let rules = rules_2026();
+        let t0 = sh(2026, 11, 20, 10, 0);
+        let facts = dispatched(Category::Complaint, t0);
+        let invalid = Classification {
+            valid: false,
+            reason: "核实为客户误解计费规则".into(),
+        };
+        assert!(matches!(
+            classify(&facts, &agent(), &invalid, t0, &rules),
+            Err(Refusal::WrongActor { .. })
+        ));
+        let blank = Classification {
+            valid: false,
+            reason: "  ".into(),
+        };
+        assert!(matches!(
+            classify(&facts, &admin(), &blank, t0, &rules),
+            Err(Refusal::Invalid { .. })
+        ));
+        let repair = dispatched(Category::Repair, t0);
+        assert!(matches!(
+            classify(&repair, &admin(), &invalid, t0, &rules),
+            Err(Refusal::Invalid { .. })
+        ));
+        let checked = classify(&facts, &admin(), &invalid, t0, &rules).unwrap();
+        assert_eq!(checked.facts.complaint_valid, Some(false));
+        assert_eq!(checked.facts.status, facts.status);
+        assert_eq!(checked.events[0].detail.as_deref(), Some("invalid"));
+        // An invalid complaint is not raised, whatever the related complaints.
+        let media = RelatedComplaints {
+            media_exposure: true,
+            ..RelatedComplaints::default()
+        };
+        assert_eq!(
+            apply_automatic_level(&checked.facts, &media, t0, &rules),
+            Ok(None)
+        );
+        // Closed complaints may be classified too.
+        let mut closed = facts.clone();
+        closed.status = Status::Closed;
+        let valid = Classification {
+            valid: true,
+            reason: "属实".into(),
+        };
+        assert_eq!(
+            classify(&closed, &admin(), &valid, t0, &rules)
+                .unwrap()
+                .facts
+                .complaint_valid,
+            Some(true)
         );
     }
 

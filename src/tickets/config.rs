@@ -87,6 +87,73 @@ impl TryFrom<String> for Span {
     }
 }
 
+/// How long before its finish deadline a unit must ask for an extension: a span before it
+/// (`"1wd"`, `"24h"`), or a share of the deadline's whole span (`"50%"`: no later than
+/// half-way).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub enum Notice {
+    Before(Span),
+    Share(u8),
+}
+
+impl Notice {
+    /// The latest instant to ask for an extension of a deadline running from `start` to
+    /// `due`.
+    pub fn latest(
+        self,
+        start: DateTime<Utc>,
+        due: DateTime<Utc>,
+        calendar: &Calendar,
+    ) -> DateTime<Utc> {
+        match self {
+            Notice::Before(span) => span.before(due, calendar),
+            Notice::Share(percent) => {
+                let span_ms = (due - start).num_milliseconds();
+                due - Duration::milliseconds(span_ms * i64::from(percent) / 100)
+            }
+        }
+    }
+}
+
+impl fmt::Display for Notice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Notice::Before(span) => span.fmt(f),
+            Notice::Share(percent) => write!(f, "{percent}% of the span"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{0:?} is not an extension notice; write a share of the span as \"50%\" (0–100) or a span before the deadline as \"24h\", \"30min\" or \"1wd\""
+)]
+pub struct BadNotice(String);
+
+impl FromStr for Notice {
+    type Err = BadNotice;
+    fn from_str(text: &str) -> Result<Notice, BadNotice> {
+        let bad = || BadNotice(text.to_owned());
+        match text.strip_suffix('%') {
+            Some(number) => match number.parse::<u8>() {
+                Ok(percent) if percent <= 100 && !number.starts_with('+') => {
+                    Ok(Notice::Share(percent))
+                }
+                _ => Err(bad()),
+            },
+            None => text.parse().map(Notice::Before).map_err(|_| bad()),
+        }
+    }
+}
+
+impl TryFrom<String> for Notice {
+    type Error = BadNotice;
+    fn try_from(text: String) -> Result<Notice, BadNotice> {
+        text.parse()
+    }
+}
+
 /// A local time-of-day window such as `"09:00-11:00"` (start included, end excluded).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(try_from = "String")]
@@ -144,14 +211,21 @@ pub struct CategoryLimits {
     pub finish: Option<Span>,
     /// From dispatch until the investigation is closed (complaints).
     pub investigation: Option<Span>,
+    /// From dispatch until the unit is on site (leaks: 000 §14 "立即赶赴现场").
+    pub on_site: Option<Span>,
+    /// How long before the finish deadline an extension must be asked for; replaces
+    /// `tickets.extension_notice` for this category (or channel, or rural area).
+    pub extension_notice: Option<Notice>,
 }
 
-/// Heating-line callback sampling (004 §5): the share of tickets called back falls with the
-/// period's volume. Mandatory human callbacks are never sampled out.
+/// Heating-line callback sampling (004 §5): per unit and day, once the day has ended, the
+/// tier's percentage of the day's volume (rounded up) is called back. Mandatory human
+/// callbacks are never sampled out and not counted.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SamplingConfig {
-    /// Mixed into the per-ticket draw so that a deployment's sample is stable and testable.
+    /// Mixed into the order tickets are drawn in, so that a deployment's sample is stable
+    /// and reproducible.
     pub seed: u64,
     /// Volume tiers, ascending by `up_to`; the last may omit `up_to` (no upper bound).
     pub tiers: Vec<SamplingTier>,
@@ -203,6 +277,13 @@ pub struct CallbackConfig {
     pub attempt_gap_minutes: u32,
     /// Sampling of non-mandatory callbacks; absent means every such ticket is called back.
     pub sampling: Option<SamplingConfig>,
+    /// Categories that get no callback (000 §14.9: queries, consultations, suggestions,
+    /// praise; urges are followed up on the ticket they chase).
+    pub exempt_categories: Vec<Category>,
+    /// Channels whose tickets all get a human callback (001 §7, §35: government channels —
+    /// 12345, message boards, letters and visits, group-company referrals — and the online
+    /// government platforms).
+    pub human_channels: Vec<Channel>,
 }
 
 impl Default for CallbackConfig {
@@ -224,16 +305,83 @@ impl Default for CallbackConfig {
             min_attempts: 3,
             attempt_gap_minutes: 120,
             sampling: None,
+            exempt_categories: vec![
+                Category::Query,
+                Category::Consultation,
+                Category::Suggestion,
+                Category::Praise,
+                Category::Urge,
+            ],
+            human_channels: vec![
+                Channel::Government12345,
+                Channel::MessageBoard,
+                Channel::LetterVisit,
+                Channel::GroupReferral,
+                Channel::OnlineGov,
+            ],
         }
     }
 }
 
-/// Complaint level thresholds (000 §14.6). The store counts related complaints within
-/// `window_days`.
+/// The centre's answer to the caller after the unit's reply for demands that get no
+/// satisfaction callback (000 §14.2 consultations: "接到回复工单后1个工作日内回复…客户";
+/// §14.7 gives suggestions the same, which §14.9 exempts from callbacks: the default follows
+/// §14.7, and removing `suggestion` follows §14.9).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReplyToCallerConfig {
+    /// From the unit's reply until the centre has answered the caller.
+    pub within: Span,
+    /// The categories answered so.
+    pub categories: Vec<Category>,
+}
+
+impl Default for ReplyToCallerConfig {
+    fn default() -> Self {
+        ReplyToCallerConfig {
+            within: Span::WorkingDays(1),
+            categories: vec![Category::Consultation, Category::Suggestion],
+        }
+    }
+}
+
+/// What a unit's reply must say (004 §3: replies state what was done, "严禁回复'已处理'等字
+/// 眼"): at least `min_chars` characters, and not only one of `empty_phrases` (compared
+/// without spaces and punctuation).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReplyConfig {
+    pub min_chars: u32,
+    pub empty_phrases: Vec<String>,
+}
+
+impl Default for ReplyConfig {
+    fn default() -> Self {
+        ReplyConfig {
+            min_chars: 5,
+            empty_phrases: [
+                "已处理",
+                "已解决",
+                "处理完毕",
+                "已办结",
+                "已完成",
+                "已修好",
+                "好了",
+            ]
+            .map(String::from)
+            .to_vec(),
+        }
+    }
+}
+
+/// Complaint level thresholds (000 §14.6). The store counts different callers within
+/// `window_days` ("一个月内") and the same caller's repeats within `same_caller_window_days`,
+/// which 000 §14.6 does not limit: `None` (the default) counts them all.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ComplaintConfig {
     pub window_days: u32,
+    pub same_caller_window_days: Option<u32>,
     /// Different callers with the same complaint that make it L2.
     pub same_subject_callers: u32,
     /// People in a collective complaint that make it L2.
@@ -246,6 +394,7 @@ impl Default for ComplaintConfig {
     fn default() -> Self {
         ComplaintConfig {
             window_days: 30,
+            same_caller_window_days: None,
             same_subject_callers: 5,
             collective_size: 5,
             same_caller_repeats: 5,
@@ -311,16 +460,32 @@ pub struct RulesConfig {
     pub limits: BTreeMap<Category, CategoryLimits>,
     /// Per-channel overrides applied after the category's (`[tickets.channel_limits.gov_12345]`).
     pub channel_limits: BTreeMap<Channel, CategoryLimits>,
+    /// Areas (as tickets name them in `area`) served under the rural commitments.
+    pub rural_areas: Vec<String>,
+    /// Per-category overrides for tickets of a rural area, applied after the category's and
+    /// before the channel's (`[tickets.rural_limits.leak] on_site = "60min"`).
+    pub rural_limits: BTreeMap<Category, CategoryLimits>,
     /// Complaint handling limit per level (`l3 = "3h"`).
     pub complaint_limits: BTreeMap<ComplaintLevel, Span>,
     /// A unit may return a ticket within this span of dispatch.
     pub return_within: Span,
-    /// An extension must be asked at least this long before the deadline.
-    pub extension_notice: Span,
+    /// A unit that refuses a service application explains it within this span of dispatch
+    /// (000 §14.5).
+    pub refusal_within: Span,
+    /// An extension must be asked at least this long before the deadline, unless the
+    /// category's limits say otherwise. 000 §15.2 sets no notice; the default, half the
+    /// span, lets every category ask before half its time is gone.
+    pub extension_notice: Notice,
     /// Urges per event before the supervisor takes over.
     pub max_urges: u32,
+    /// A new ticket is a repeat (重复件, 003 §11) when the same caller number filed one of
+    /// the same category within this many days that is still open; 0 leaves it to the
+    /// agent.
+    pub repeat_window_days: u32,
     pub complaint: ComplaintConfig,
     pub callback: CallbackConfig,
+    pub reply_to_caller: ReplyToCallerConfig,
+    pub reply: ReplyConfig,
     pub nearly_due: NearlyDueConfig,
     /// The heating line's night rule; absent (the default of 000) dispatches around the clock.
     pub night_hold: Option<NightHoldConfig>,
@@ -332,12 +497,18 @@ impl Default for RulesConfig {
             calendar: CalendarConfig::default(),
             limits: BTreeMap::new(),
             channel_limits: BTreeMap::new(),
+            rural_areas: Vec::new(),
+            rural_limits: BTreeMap::new(),
             complaint_limits: BTreeMap::new(),
             return_within: Span::WorkingDays(1),
-            extension_notice: Span::WorkingDays(1),
+            refusal_within: Span::WorkingDays(2),
+            extension_notice: Notice::Share(50),
             max_urges: 2,
+            repeat_window_days: 30,
             complaint: ComplaintConfig::default(),
             callback: CallbackConfig::default(),
+            reply_to_caller: ReplyToCallerConfig::default(),
+            reply: ReplyConfig::default(),
             nearly_due: NearlyDueConfig::default(),
             night_hold: None,
         }
@@ -448,11 +619,12 @@ pub(crate) mod tests {
     use super::*;
     use crate::tickets::calendar::tests::date;
 
-    /// Default rules over the explicit 2026 test calendar of `calendar::tests`.
+    /// Default rules over the official 2026 calendar as shipped in the example config.
     pub(crate) fn rules_2026() -> Rules {
-        let mut config = RulesConfig::default();
-        config.calendar.holidays = (1..=7).map(|d| date(2026, 10, d)).collect();
-        config.calendar.make_up_working_days = vec![date(2026, 9, 27), date(2026, 10, 10)];
+        let config = RulesConfig {
+            calendar: crate::tickets::calendar::tests::shipped_2026(),
+            ..RulesConfig::default()
+        };
         Rules::new(config).unwrap()
     }
 
@@ -474,10 +646,50 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn extension_notices_parse_as_a_share_or_a_span() {
+        let cases = [
+            ("50%", Ok(Notice::Share(50))),
+            ("0%", Ok(Notice::Share(0))),
+            ("100%", Ok(Notice::Share(100))),
+            ("24h", Ok(Notice::Before(Span::Hours(24)))),
+            ("1wd", Ok(Notice::Before(Span::WorkingDays(1)))),
+            ("101%", Err(BadNotice("101%".into()))),
+            ("+5%", Err(BadNotice("+5%".into()))),
+            ("%", Err(BadNotice("%".into()))),
+            ("half", Err(BadNotice("half".into()))),
+        ];
+        for (text, parsed) in cases {
+            assert_eq!(text.parse::<Notice>(), parsed, "{text}");
+        }
+        assert_eq!(RulesConfig::default().extension_notice, Notice::Share(50));
+        let config: RulesConfig = toml::from_str(
+            "extension_notice = \"1wd\"\n[limits.repair]\nextension_notice = \"24h\"",
+        )
+        .unwrap();
+        assert_eq!(
+            config.extension_notice,
+            Notice::Before(Span::WorkingDays(1))
+        );
+        assert_eq!(
+            config.limits[&Category::Repair].extension_notice,
+            Some(Notice::Before(Span::Hours(24)))
+        );
+        let bad = toml::from_str::<RulesConfig>("extension_notice = \"150%\"").unwrap_err();
+        assert!(bad.to_string().contains("\"50%\""), "{bad}");
+    }
+
+    #[test]
     fn the_section_parses_with_overrides_and_rejects_unknown_keys() {
         let text = r#"
             max_urges = 3
             complaint_limits = { l3 = "2h" }
+            rural_areas = ["崇明"]
+            [complaint]
+            same_caller_window_days = 90
+            [rural_limits.leak]
+            on_site = "60min"
+            [reply_to_caller]
+            categories = ["consultation"]
             [calendar]
             holidays = ["2026-10-01"]
             make_up_working_days = ["2026-10-10"]
@@ -495,6 +707,18 @@ pub(crate) mod tests {
         "#;
         let config: RulesConfig = toml::from_str(text).unwrap();
         assert_eq!(config.max_urges, 3);
+        assert_eq!(config.complaint.same_caller_window_days, Some(90));
+        assert_eq!(
+            RulesConfig::default().complaint.same_caller_window_days,
+            None
+        );
+        assert_eq!(config.rural_areas, ["崇明"]);
+        assert_eq!(config.reply_to_caller.categories, [Category::Consultation]);
+        assert_eq!(config.reply_to_caller.within, Span::WorkingDays(1));
+        assert_eq!(
+            config.rural_limits[&Category::Leak].on_site,
+            Some(Span::Minutes(60))
+        );
         assert_eq!(
             config.complaint_limits.get(&ComplaintLevel::L3),
             Some(&Span::Hours(2))

@@ -22,6 +22,10 @@ pub enum DeadlineKind {
     Investigation,
     /// From the unit's reply until the centre has called the customer back.
     Callback,
+    /// From dispatch until the unit is on site (leaks).
+    OnSite,
+    /// From the unit's reply until the centre has answered the caller (consultations).
+    ReplyToCaller,
 }
 
 impl DeadlineKind {
@@ -32,6 +36,8 @@ impl DeadlineKind {
             DeadlineKind::Finish => "finish",
             DeadlineKind::Investigation => "investigation",
             DeadlineKind::Callback => "callback",
+            DeadlineKind::OnSite => "on_site",
+            DeadlineKind::ReplyToCaller => "reply_to_caller",
         }
     }
 }
@@ -53,6 +59,8 @@ pub struct Deadlines {
     pub finish: Option<Deadline>,
     pub investigation: Option<Deadline>,
     pub callback: Option<Deadline>,
+    pub on_site: Option<Deadline>,
+    pub reply_to_caller: Option<Deadline>,
 }
 
 impl Deadlines {
@@ -63,24 +71,34 @@ impl Deadlines {
             self.finish,
             self.investigation,
             self.callback,
+            self.on_site,
+            self.reply_to_caller,
         ]
         .into_iter()
         .flatten()
     }
 }
 
-/// The limits of 000 §14. Leaks are phoned to the unit at once and the ticket is filed
-/// afterwards (补派), so they carry no dispatch or finish limit; queries are answered at once.
+/// The limits of 000 §14. Leaks are phoned to the unit at once ("第一时间", 000 §14, 002
+/// §18) and the ticket filed afterwards: a leak ticket nobody has dispatched is overdue after
+/// 5 minutes, and the unit must be on site within 30 minutes (the gas companies' public
+/// urban commitment; rural areas are configured). Queries are answered at once.
 pub fn default_limits(category: Category) -> CategoryLimits {
     let limits = |dispatch, contact, finish, investigation| CategoryLimits {
         dispatch,
         contact,
         finish,
         investigation,
+        on_site: None,
+        extension_notice: None,
     };
     use Span::{Hours, Minutes, WorkingDays};
     match category {
-        Category::Query | Category::Leak => limits(None, None, None, None),
+        Category::Query => limits(None, None, None, None),
+        Category::Leak => CategoryLimits {
+            on_site: Some(Minutes(30)),
+            ..limits(Some(Minutes(5)), None, None, None)
+        },
         Category::Consultation => limits(Some(Minutes(20)), None, Some(WorkingDays(1)), None),
         Category::Repair => limits(Some(Minutes(5)), Some(Hours(2)), Some(WorkingDays(3)), None),
         Category::ServiceApplication => limits(
@@ -108,14 +126,16 @@ pub fn default_complaint_limit(level: ComplaintLevel) -> Span {
     }
 }
 
-/// The limits in force for a category (and a complaint's level) from a channel: the
-/// defaults, then the category's overrides, then the channel's (a channel's own promise,
-/// such as the heating line's 1 working day for government referrals, wins).
+/// The limits in force for a category (and a complaint's level) from a channel and an area:
+/// the defaults, then the category's overrides, then a rural area's, then the channel's (a
+/// channel's own promise, such as the heating line's 1 working day for government
+/// referrals, wins).
 pub fn limits_for(
     config: &RulesConfig,
     category: Category,
     level: Option<ComplaintLevel>,
     channel: Channel,
+    area: &str,
 ) -> CategoryLimits {
     let mut limits = default_limits(category);
     if category == Category::Complaint {
@@ -128,8 +148,13 @@ pub fn limits_for(
                 .unwrap_or_else(|| default_complaint_limit(level)),
         );
     }
+    let rural = config.rural_areas.iter().any(|a| a == area);
     for overrides in [
         config.limits.get(&category),
+        config
+            .rural_limits
+            .get(&category)
+            .filter(|_| rural && !area.is_empty()),
         config.channel_limits.get(&channel),
     ]
     .into_iter()
@@ -139,6 +164,8 @@ pub fn limits_for(
         limits.contact = overrides.contact.or(limits.contact);
         limits.finish = overrides.finish.or(limits.finish);
         limits.investigation = overrides.investigation.or(limits.investigation);
+        limits.on_site = overrides.on_site.or(limits.on_site);
+        limits.extension_notice = overrides.extension_notice.or(limits.extension_notice);
     }
     limits
 }
@@ -147,7 +174,8 @@ pub fn limits_for(
 /// end of that night, when it is dispatched, and the time it must be finished by.
 pub fn night_hold(facts: &TicketFacts, rules: &Rules) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
     let night = rules.night_hold?;
-    if facts.night_dispatch_insisted {
+    // A leak is never held: it goes out at once, day or night.
+    if facts.night_dispatch_insisted || facts.category == Category::Leak {
         return None;
     }
     let local = rules.calendar.local(facts.awaiting_dispatch_since);
@@ -167,6 +195,17 @@ pub fn night_hold(facts: &TicketFacts, rules: &Rules) -> Option<(DateTime<Utc>, 
     ))
 }
 
+/// Whether the centre answers the caller after the unit's reply (reply-to-caller): the
+/// configured categories, unless the caller declined being called back.
+pub fn answered_by_the_centre(facts: &TicketFacts, rules: &Rules) -> bool {
+    !facts.callback_declined
+        && rules
+            .config
+            .reply_to_caller
+            .categories
+            .contains(&facts.category)
+}
+
 /// The deadlines of a ticket as its facts stand: dispatch counts from intake (or the unit's
 /// return); contact,
 /// finish and investigation from the latest dispatch or reopening; the callback from the
@@ -179,6 +218,7 @@ pub fn compute(facts: &TicketFacts, rules: &Rules) -> Deadlines {
         facts.category,
         facts.complaint_level,
         facts.channel,
+        &facts.area,
     );
     let deadline = |kind, span: Option<Span>, start: Option<DateTime<Utc>>| {
         let (span, start) = (span?, start?);
@@ -207,20 +247,37 @@ pub fn compute(facts: &TicketFacts, rules: &Rules) -> Deadlines {
     if let (Some(finish), Some(extended)) = (finish.as_mut(), facts.extended_finish) {
         finish.due = extended;
     }
-    let callback_needed = matches!(
-        facts.callback_plan,
-        Some(CallbackPlan::Automatic | CallbackPlan::Human)
+    let mut callback = deadline(
+        DeadlineKind::Callback,
+        matches!(
+            facts.callback_plan,
+            Some(CallbackPlan::Automatic | CallbackPlan::Human)
+        )
+        .then_some(rules.config.callback.within),
+        facts.replied_at,
     );
+    let mut reply_to_caller = deadline(
+        DeadlineKind::ReplyToCaller,
+        answered_by_the_centre(facts, rules).then_some(rules.config.reply_to_caller.within),
+        facts.replied_at,
+    );
+    // A time agreed with the caller (约时) is kept even past the usual span.
+    for call in [callback.as_mut(), reply_to_caller.as_mut()]
+        .into_iter()
+        .flatten()
+    {
+        if let Some(agreed) = facts.agreed_callback_at {
+            call.due = call.due.max(agreed);
+        }
+    }
     Deadlines {
         dispatch,
         contact: deadline(DeadlineKind::Contact, limits.contact, handling),
         finish,
         investigation: deadline(DeadlineKind::Investigation, limits.investigation, handling),
-        callback: deadline(
-            DeadlineKind::Callback,
-            callback_needed.then_some(rules.config.callback.within),
-            facts.replied_at,
-        ),
+        callback,
+        on_site: deadline(DeadlineKind::OnSite, limits.on_site, handling),
+        reply_to_caller,
     }
 }
 
@@ -241,38 +298,40 @@ mod tests {
     #[test]
     fn category_table_of_000() {
         let rules = rules_2026();
-        // Friday Sep 25 16:00: the make-up Sunday Sep 27 counts, the holiday does not.
-        let t0 = sh(2026, 9, 25, 16, 0);
+        // Wednesday Sep 23 16:00: the Mid-Autumn (Sep 25–27) and National Day (Oct 1–7)
+        // holidays do not count, the make-up Saturday Oct 10 does.
+        let t0 = sh(2026, 9, 23, 16, 0);
         let cases: [(Category, Option<_>, Option<_>, Option<_>); 8] = [
             (Category::Query, None, None, None),
-            (Category::Leak, None, None, None),
+            (Category::Leak, Some(sh(2026, 9, 23, 16, 5)), None, None),
             (
                 Category::Consultation,
-                Some(sh(2026, 9, 25, 16, 20)),
+                Some(sh(2026, 9, 23, 16, 20)),
                 None,
-                Some(sh(2026, 9, 27, 16, 0)),
+                Some(sh(2026, 9, 24, 16, 0)),
             ),
             (
                 Category::Repair,
-                Some(sh(2026, 9, 25, 16, 5)),
-                Some(sh(2026, 9, 25, 18, 0)),
+                Some(sh(2026, 9, 23, 16, 5)),
+                Some(sh(2026, 9, 23, 18, 0)),
+                // Sep 24, 28, 29.
                 Some(sh(2026, 9, 29, 16, 0)),
             ),
             (
                 Category::ServiceApplication,
-                Some(sh(2026, 9, 25, 16, 20)),
-                Some(sh(2026, 9, 27, 16, 0)),
-                // Sep 27, 28, 29, 30, Oct 8, 9, 10.
+                Some(sh(2026, 9, 23, 16, 20)),
+                Some(sh(2026, 9, 24, 16, 0)),
+                // Sep 24, 28, 29, 30, Oct 8, 9, 10.
                 Some(sh(2026, 10, 10, 16, 0)),
             ),
             (
                 Category::TipOff,
-                Some(sh(2026, 9, 25, 16, 20)),
+                Some(sh(2026, 9, 23, 16, 20)),
                 None,
                 Some(sh(2026, 10, 8, 16, 0)),
             ),
-            (Category::Praise, Some(sh(2026, 9, 25, 16, 20)), None, None),
-            (Category::Urge, Some(sh(2026, 9, 25, 16, 10)), None, None),
+            (Category::Praise, Some(sh(2026, 9, 23, 16, 20)), None, None),
+            (Category::Urge, Some(sh(2026, 9, 23, 16, 10)), None, None),
         ];
         for (category, dispatch, contact, finish) in cases {
             let d = compute(&dispatched(category, t0), &rules);
@@ -357,6 +416,111 @@ mod tests {
         assert_eq!(d.callback.unwrap().due, sh(2026, 11, 27, 10, 0));
         repair.callback_plan = Some(CallbackPlan::NotNeeded);
         assert_eq!(compute(&repair, &rules).callback, None);
+    }
+
+    #[test]
+    fn leaks_run_on_a_dispatch_and_an_on_site_clock() {
+        let mut config = rules_2026().config;
+        config.rural_areas = vec!["崇明".into()];
+        config.rural_limits.insert(
+            Category::Leak,
+            CategoryLimits {
+                on_site: Some(Span::Minutes(60)),
+                ..CategoryLimits::default()
+            },
+        );
+        let rules = Rules::new(config).unwrap();
+        let t0 = sh(2026, 10, 3, 2, 0);
+        // (area, on-site due of a leak dispatched at t0)
+        let cases = [
+            ("", sh(2026, 10, 3, 2, 30)),
+            ("浦东", sh(2026, 10, 3, 2, 30)),
+            ("崇明", sh(2026, 10, 3, 3, 0)),
+        ];
+        for (area, on_site) in cases {
+            let mut draft =
+                TicketFacts::new_draft(Uuid::nil(), Category::Leak, Channel::Hotline, t0);
+            draft.area = area.into();
+            let d = compute(&draft, &rules);
+            // Holiday night or not, 5 minutes to dispatch.
+            assert_eq!(
+                d.dispatch.map(|d| d.due),
+                Some(sh(2026, 10, 3, 2, 5)),
+                "{area}"
+            );
+            assert_eq!(d.on_site, None, "not dispatched yet");
+            let mut sent = draft.clone();
+            sent.handling_started_at = Some(t0);
+            let d = compute(&sent, &rules);
+            assert_eq!(d.on_site.map(|d| d.due), Some(on_site), "{area}");
+            assert_eq!((d.contact, d.finish, d.investigation), (None, None, None));
+        }
+        // Other categories have no on-site deadline unless configured.
+        assert_eq!(
+            compute(&dispatched(Category::Repair, t0), &rules).on_site,
+            None
+        );
+    }
+
+    #[test]
+    fn the_centre_answers_consultations_and_suggestions_within_a_working_day_of_the_reply() {
+        let rules = rules_2026();
+        // Replied Friday Nov 20 16:00: the caller is answered by Monday 16:00.
+        let replied_at = sh(2026, 11, 20, 16, 0);
+        let replied = |category, declined| {
+            let mut facts = dispatched(category, sh(2026, 11, 20, 9, 0));
+            facts.replied_at = Some(replied_at);
+            facts.callback_declined = declined;
+            facts
+        };
+        let monday = Some(sh(2026, 11, 23, 16, 0));
+        let cases = [
+            (Category::Consultation, false, monday),
+            (Category::Suggestion, false, monday),
+            (Category::Consultation, true, None),
+            (Category::Opinion, false, None),
+            (Category::Repair, false, None),
+            (Category::Praise, false, None),
+        ];
+        for (category, declined, due) in cases {
+            let d = compute(&replied(category, declined), &rules);
+            assert_eq!(
+                d.reply_to_caller.map(|d| d.due),
+                due,
+                "{category} {declined}"
+            );
+        }
+        // Not before the unit has replied.
+        let unreplied = dispatched(Category::Consultation, replied_at);
+        assert_eq!(compute(&unreplied, &rules).reply_to_caller, None);
+        // §14.9 instead of §14.7: suggestions left out; another span.
+        let mut config = rules.config.clone();
+        config.reply_to_caller.categories = vec![Category::Consultation];
+        config.reply_to_caller.within = Span::Hours(4);
+        let rules = Rules::new(config).unwrap();
+        let d = compute(&replied(Category::Suggestion, false), &rules);
+        assert_eq!(d.reply_to_caller, None);
+        let d = compute(&replied(Category::Consultation, false), &rules);
+        assert_eq!(
+            d.reply_to_caller.map(|d| d.due),
+            Some(sh(2026, 11, 20, 20, 0))
+        );
+    }
+
+    #[test]
+    fn a_leak_is_never_held_over_the_night() {
+        let mut config = rules_2026().config;
+        config.night_hold = Some(crate::tickets::config::NightHoldConfig::default());
+        let rules = Rules::new(config).unwrap();
+        let t0 = sh(2026, 11, 20, 23, 0);
+        let leak = TicketFacts::new_draft(Uuid::nil(), Category::Leak, Channel::Hotline, t0);
+        assert_eq!(night_hold(&leak, &rules), None);
+        assert_eq!(
+            compute(&leak, &rules).dispatch.unwrap().due,
+            sh(2026, 11, 20, 23, 5)
+        );
+        let repair = TicketFacts::new_draft(Uuid::nil(), Category::Repair, Channel::Hotline, t0);
+        assert!(night_hold(&repair, &rules).is_some());
     }
 
     #[test]

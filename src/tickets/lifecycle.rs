@@ -32,8 +32,15 @@ pub struct TicketFacts {
     pub complaint_level: Option<ComplaintLevel>,
     /// A supervisor set the level by hand; automatic levelling leaves it alone.
     pub complaint_level_overridden: bool,
+    /// A supervisor's check of a complaint (000 §14.6, 001 §8): `None` unchecked. Invalid
+    /// complaints do not count against the unit.
+    pub complaint_valid: Option<bool>,
+    /// A service application the unit refused, with its explanation as the reply.
+    pub application_refused: bool,
     /// The responsible unit it is (or was last) dispatched to.
     pub unit: Option<String>,
+    /// The area (district, estate) it is in; rural areas may have their own limits.
+    pub area: String,
     pub created_at: DateTime<Utc>,
     /// Since when the centre owes a dispatch: intake, or the unit's return.
     pub awaiting_dispatch_since: DateTime<Utc>,
@@ -43,6 +50,8 @@ pub struct TicketFacts {
     pub handling_started_at: Option<DateTime<Utc>>,
     pub accepted_at: Option<DateTime<Utc>>,
     pub contacted_at: Option<DateTime<Utc>>,
+    /// When the unit reported being on site (leaks).
+    pub on_site_at: Option<DateTime<Utc>>,
     pub replied_at: Option<DateTime<Utc>>,
     /// A granted extension's new finish time.
     pub extended_finish: Option<DateTime<Utc>>,
@@ -64,8 +73,14 @@ pub struct TicketFacts {
     pub callback_declined: bool,
     /// A repeat of an earlier demand (重复件): always a human callback.
     pub repeat: bool,
+    /// A referred item (转办件, 003 §11): always a human callback.
+    pub referred: bool,
+    /// A daily-report key item (日报重点件, 003 §11): always a human callback.
+    pub daily_report_key_item: bool,
     /// The caller insisted on handling at night, lifting the configured night hold.
     pub night_dispatch_insisted: bool,
+    /// The time agreed with the caller for the callback (约时, 000 §14.9).
+    pub agreed_callback_at: Option<DateTime<Utc>>,
 }
 
 impl TicketFacts {
@@ -83,13 +98,17 @@ impl TicketFacts {
             channel,
             complaint_level: (category == Category::Complaint).then_some(ComplaintLevel::L3),
             complaint_level_overridden: false,
+            complaint_valid: None,
+            application_refused: false,
             unit: None,
+            area: String::new(),
             created_at,
             awaiting_dispatch_since: created_at,
             dispatched_at: None,
             handling_started_at: None,
             accepted_at: None,
             contacted_at: None,
+            on_site_at: None,
             replied_at: None,
             extended_finish: None,
             pending_extension: None,
@@ -102,7 +121,10 @@ impl TicketFacts {
             next_callback_at: None,
             callback_declined: false,
             repeat: false,
+            referred: false,
+            daily_report_key_item: false,
             night_dispatch_insisted: false,
+            agreed_callback_at: None,
         }
     }
 
@@ -178,6 +200,9 @@ pub enum Operation {
     RecordCallback,
     Close,
     SetComplaintLevel,
+    ReportOnSite,
+    ClassifyComplaint,
+    RefuseApplication,
 }
 
 impl fmt::Display for Operation {
@@ -193,6 +218,9 @@ impl fmt::Display for Operation {
             Operation::RecordCallback => "record a callback for",
             Operation::Close => "close",
             Operation::SetComplaintLevel => "set the complaint level of",
+            Operation::ReportOnSite => "report arrival on site for",
+            Operation::ClassifyComplaint => "classify the complaint of",
+            Operation::RefuseApplication => "refuse the service application of",
         })
     }
 }
@@ -246,10 +274,15 @@ pub enum AuditAction {
     UrgeToSupervisor,
     CallbackUnreachable,
     CallbackDeclined,
+    CallbackCallLater,
+    CallbackSampled,
     CallbackSatisfied,
     CallbackUnsatisfied,
     Closed,
     ComplaintLevelChanged,
+    ComplaintClassified,
+    ApplicationRefused,
+    OnSite,
 }
 
 impl AuditAction {
@@ -270,10 +303,15 @@ impl AuditAction {
             AuditAction::UrgeToSupervisor => "urge_to_supervisor",
             AuditAction::CallbackUnreachable => "callback_unreachable",
             AuditAction::CallbackDeclined => "callback_declined",
+            AuditAction::CallbackSampled => "callback_sampled",
+            AuditAction::CallbackCallLater => "callback_call_later",
             AuditAction::CallbackSatisfied => "callback_satisfied",
             AuditAction::CallbackUnsatisfied => "callback_unsatisfied",
             AuditAction::Closed => "closed",
             AuditAction::ComplaintLevelChanged => "complaint_level_changed",
+            AuditAction::OnSite => "on_site",
+            AuditAction::ComplaintClassified => "complaint_classified",
+            AuditAction::ApplicationRefused => "application_refused",
         }
     }
 }
@@ -492,6 +530,7 @@ pub fn dispatch(
     new.handling_started_at = Some(now);
     new.accepted_at = None;
     new.contacted_at = None;
+    new.on_site_at = None;
     new.replied_at = None;
     new.extended_finish = None;
     new.pending_extension = None;
@@ -536,12 +575,49 @@ pub fn accept(
     ))
 }
 
+/// ReportOnSite: the responsible unit reports that its crew is on site (a leak's on-site
+/// deadline stops). Being on site means the customer has been contacted and the ticket
+/// accepted.
+pub fn report_on_site(
+    facts: &TicketFacts,
+    actor: &Actor,
+    now: DateTime<Utc>,
+    rules: &Rules,
+) -> Result<Transition, Refusal> {
+    let op = Operation::ReportOnSite;
+    require_assigned_unit(op, actor, facts)?;
+    if !matches!(
+        facts.status,
+        Status::Dispatched | Status::Accepted | Status::ExtensionRequested | Status::Reopened
+    ) {
+        return Err(illegal(op, facts.status));
+    }
+    if let Some(at) = facts.on_site_at {
+        return Err(Refusal::Invalid {
+            operation: op,
+            why: format!("the unit already reported being on site at {at}"),
+        });
+    }
+    let mut new = facts.clone();
+    if new.status == Status::Dispatched {
+        new.status = Status::Accepted;
+    }
+    new.on_site_at = Some(now);
+    new.accepted_at.get_or_insert(now);
+    new.contacted_at.get_or_insert(now);
+    Ok(Transition::new(
+        facts,
+        new,
+        actor,
+        AuditAction::OnSite,
+        now,
+        rules,
+    ))
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReplyRequest {
     pub summary: String,
-    /// Tickets in the current callback-sampling period, when sampling is configured (the
-    /// store counts them); `None` calls every such ticket back.
-    pub sampling_volume: Option<u32>,
 }
 
 /// ReplyTicket: the unit reports its result; replying implies it accepted and contacted the
@@ -561,6 +637,7 @@ pub fn reply(
         status => return Err(illegal(op, status)),
     }
     required_text(op, "a reply summary", &request.summary)?;
+    check_reply_says_what_was_done(&request.summary, rules)?;
     let mut new = facts.clone();
     new.status = Status::Replied;
     new.replied_at = Some(now);
@@ -569,16 +646,105 @@ pub fn reply(
     new.pending_extension = None;
     new.callback_attempts = 0;
     new.last_callback_attempt_at = None;
-    let plan = callback::plan(&new, request.sampling_volume, rules);
+    let plan = callback::plan(&new, rules);
     new.callback_plan = Some(plan);
-    new.next_callback_at = plan.human().map(|_| {
-        let due = deadlines::compute(&new, rules).callback.map(|d| d.due);
-        callback::schedule_attempt(now, due, rules)
+    // A callback, or the centre's answer to the caller, goes on the callback agents' list.
+    // At the time agreed with the caller (约时) when there is one.
+    let due = deadlines::compute(&new, rules);
+    let call_due = match plan.human() {
+        Some(_) => due.callback,
+        None => due.reply_to_caller,
+    };
+    new.next_callback_at = call_due.map(|d| match new.agreed_callback_at {
+        Some(agreed) if agreed > now => callback::first_allowed(agreed, rules),
+        _ => callback::schedule_attempt(now, Some(d.due), rules),
     });
     Ok(
         Transition::new(facts, new, actor, AuditAction::Replied, now, rules)
             .detail(format!("callback {}", plan.code())),
     )
+}
+
+/// RefuseApplication: the unit does not take on a service application and explains why to
+/// the customer within `refusal_within` (2 working days) of dispatch (000 §14.5 "不予受理的
+/// 向客户说明理由，在2个工作日内反馈结果"). The explanation is the unit's reply: the centre
+/// calls back as after any reply.
+pub fn refuse_application(
+    facts: &TicketFacts,
+    actor: &Actor,
+    request: &ReplyRequest,
+    now: DateTime<Utc>,
+    rules: &Rules,
+) -> Result<Transition, Refusal> {
+    let op = Operation::RefuseApplication;
+    require_assigned_unit(op, actor, facts)?;
+    if facts.category != Category::ServiceApplication {
+        return Err(Refusal::Invalid {
+            operation: op,
+            why: format!(
+                "only service applications are refused; a {} ticket is replied to",
+                facts.category
+            ),
+        });
+    }
+    let Some(dispatched_at) = facts.dispatched_at else {
+        return Err(illegal(op, facts.status));
+    };
+    let limit = rules
+        .config
+        .refusal_within
+        .after(dispatched_at, &rules.calendar);
+    if now > limit {
+        return Err(Refusal::TooLate {
+            operation: op,
+            limit,
+            why: format!(
+                "a refusal is explained within {} of dispatch; handle the application",
+                rules.config.refusal_within
+            ),
+        });
+    }
+    let mut transition = reply(facts, actor, request, now, rules)?;
+    transition.facts.application_refused = true;
+    if let Some(event) = transition.events.last_mut() {
+        event.action = AuditAction::ApplicationRefused;
+        event.reason = Some(request.summary.trim().to_owned());
+    }
+    Ok(transition)
+}
+
+/// A reply states what was done (004 §3): long enough, and more than an empty phrase such as
+/// "已处理".
+fn check_reply_says_what_was_done(summary: &str, rules: &Rules) -> Result<(), Refusal> {
+    let config = &rules.config.reply;
+    let bare = |text: &str| -> String {
+        text.chars()
+            .filter(|c| {
+                !c.is_whitespace()
+                    && !c.is_ascii_punctuation()
+                    && !"。，、！？；：…～·".contains(*c)
+            })
+            .collect::<String>()
+            .to_lowercase()
+    };
+    let said = bare(summary);
+    let refuse = |why: String| Refusal::Invalid {
+        operation: Operation::Reply,
+        why,
+    };
+    if let Some(phrase) = config.empty_phrases.iter().find(|p| bare(p) == said) {
+        return Err(refuse(format!(
+            "a reply of only {phrase:?} does not say what was done; state the work and its result"
+        )));
+    }
+    let chars = u32::try_from(summary.trim().chars().count()).unwrap_or(u32::MAX);
+    if chars < config.min_chars {
+        return Err(refuse(format!(
+            "a reply needs at least {} characters saying what was done and its result",
+            config.min_chars
+        )));
+    }
+    Ok(())
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -675,8 +841,9 @@ pub struct ExtensionRequest {
     pub reason: String,
 }
 
-/// RequestExtension: the unit asks for more time, at least the configured notice (1 working
-/// day) before the finish deadline (000 §15.2, 001 §30), for a later time than it has.
+/// RequestExtension: the unit asks for more time, at least the configured notice before the
+/// finish deadline (000 §15.2 sets none, 001 §30 one calendar day; the default is half the
+/// span, per category configurable), for a later time than it has.
 pub fn request_extension(
     facts: &TicketFacts,
     actor: &Actor,
@@ -701,17 +868,23 @@ pub fn request_extension(
             ),
         });
     };
-    let latest = rules
-        .config
-        .extension_notice
-        .before(finish.due, &rules.calendar);
+    let notice = deadlines::limits_for(
+        &rules.config,
+        facts.category,
+        facts.complaint_level,
+        facts.channel,
+        &facts.area,
+    )
+    .extension_notice
+    .unwrap_or(rules.config.extension_notice);
+    let latest = notice.latest(finish.start, finish.due, &rules.calendar);
     if now > latest {
         return Err(Refusal::TooLate {
             operation: op,
             limit: latest,
             why: format!(
-                "an extension must be asked at least {} before the deadline {}",
-                rules.config.extension_notice, finish.due
+                "an extension must be asked at least {notice} before the deadline {}",
+                finish.due
             ),
         });
     }
@@ -888,7 +1061,6 @@ pub(crate) mod tests {
             &unit(),
             &ReplyRequest {
                 summary: "fixed".into(),
-                sampling_volume: None,
             },
             at,
             &rules_2026(),
@@ -942,7 +1114,6 @@ pub(crate) mod tests {
             &unit(),
             &ReplyRequest {
                 summary: "valve replaced".into(),
-                sampling_volume: None,
             },
             sh(2026, 11, 23, 10, 0),
             &rules,
@@ -1194,8 +1365,211 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn extensions_need_a_working_day_of_notice() {
+    fn a_service_application_is_refused_with_an_explanation_within_two_working_days() {
         let rules = rules_2026();
+        // Dispatched Friday Nov 20 10:00: refused by Tuesday Nov 24 10:00.
+        let application = dispatched(Category::ServiceApplication, sh(2026, 11, 20, 10, 0));
+        let request = ReplyRequest {
+            summary: "该地址不在管网覆盖范围内，暂不具备通气条件".into(),
+        };
+        let cases = [
+            (sh(2026, 11, 20, 11, 0), true),
+            (sh(2026, 11, 24, 10, 0), true),
+            (sh(2026, 11, 24, 10, 1), false),
+        ];
+        for (now, allowed) in cases {
+            let result = refuse_application(&application, &unit(), &request, now, &rules);
+            if allowed {
+                let t = result.unwrap();
+                assert!(t.facts.application_refused);
+                assert_eq!(t.facts.status, Status::Replied);
+                assert_eq!(t.events[0].action, AuditAction::ApplicationRefused);
+                assert_eq!(
+                    t.events[0].reason.as_deref(),
+                    Some(request.summary.as_str())
+                );
+                // The centre calls back as after any reply.
+                assert_eq!(t.facts.callback_plan, Some(CallbackPlan::Automatic));
+            } else {
+                assert!(
+                    matches!(result, Err(Refusal::TooLate { limit, .. }) if limit == sh(2026, 11, 24, 10, 0)),
+                    "{now}"
+                );
+            }
+        }
+        let empty = ReplyRequest {
+            summary: "不予受理".into(),
+        };
+        assert!(matches!(
+            refuse_application(
+                &application,
+                &unit(),
+                &empty,
+                sh(2026, 11, 20, 11, 0),
+                &rules
+            ),
+            Err(Refusal::Invalid { .. })
+        ));
+        let repair = dispatched(Category::Repair, sh(2026, 11, 20, 10, 0));
+        assert!(matches!(
+            refuse_application(&repair, &unit(), &request, sh(2026, 11, 20, 11, 0), &rules),
+            Err(Refusal::Invalid { .. })
+        ));
+        assert!(matches!(
+            refuse_application(
+                &application,
+                &agent(),
+                &request,
+                sh(2026, 11, 20, 11, 0),
+                &rules
+            ),
+            Err(Refusal::WrongActor { .. })
+        ));
+    }
+
+    #[test]
+    fn replies_must_say_what_was_done() {
+        let rules = rules_2026();
+        let facts = dispatched(Category::Repair, sh(2026, 11, 20, 9, 0));
+        let cases = [
+            ("已处理", false),
+            (" 已处理。", false),
+            ("已处理!", false),
+            ("已 解 决", false),
+            ("好了", false),
+            ("ok", false),       // shorter than 5
+            ("修好了吗", false), // 4 characters
+            ("fixed", true),     // exactly 5
+            ("已处理：更换了减压阀", true),
+            ("更换了减压阀", true),
+        ];
+        for (summary, allowed) in cases {
+            let request = ReplyRequest {
+                summary: summary.into(),
+            };
+            let result = reply(&facts, &unit(), &request, sh(2026, 11, 20, 10, 0), &rules);
+            assert_eq!(result.is_ok(), allowed, "{summary:?}: {result:?}");
+            if !allowed {
+                assert!(
+                    matches!(result, Err(Refusal::Invalid { .. })),
+                    "{summary:?}"
+                );
+            }
+        }
+        // Configurable: a longer minimum and the deployment's own phrases.
+        let mut config = rules.config.clone();
+        config.reply.min_chars = 8;
+        config.reply.empty_phrases = vec!["done".into()];
+        let rules = Rules::new(config).unwrap();
+        let at = |summary: &str| {
+            let request = ReplyRequest {
+                summary: summary.into(),
+            };
+            reply(&facts, &unit(), &request, sh(2026, 11, 20, 10, 0), &rules).is_ok()
+        };
+        assert!(!at("Done."));
+        assert!(!at("更换了减压阀"));
+        assert!(at("更换了减压阀并试压"));
+    }
+
+    #[test]
+    fn every_category_may_ask_for_an_extension_until_half_its_span_is_gone() {
+        use crate::tickets::model::ComplaintLevel;
+        let rules = rules_2026();
+        let t0 = sh(2026, 11, 20, 16, 0);
+        // (category, level, half-way point of the finish span from t0)
+        let cases = [
+            (Category::Consultation, None, sh(2026, 11, 22, 4, 0)), // due Mon 16:00
+            (Category::Repair, None, sh(2026, 11, 23, 4, 0)),       // due Wed 16:00
+            (Category::ServiceApplication, None, sh(2026, 11, 26, 4, 0)), // due Tue Dec 1
+            (Category::TipOff, None, sh(2026, 11, 24, 4, 0)),       // due Fri Nov 27
+            (Category::Opinion, None, sh(2026, 11, 24, 4, 0)),
+            (Category::Suggestion, None, sh(2026, 11, 24, 4, 0)),
+            (
+                Category::Complaint,
+                Some(ComplaintLevel::L3),
+                sh(2026, 11, 20, 17, 30),
+            ),
+            (
+                Category::Complaint,
+                Some(ComplaintLevel::L2),
+                sh(2026, 11, 21, 4, 0),
+            ),
+            (
+                Category::Complaint,
+                Some(ComplaintLevel::L1),
+                sh(2026, 11, 21, 16, 0),
+            ),
+        ];
+        for (category, level, half) in cases {
+            let mut facts = dispatched(category, t0);
+            facts.complaint_level = level;
+            let request = ExtensionRequest {
+                until: sh(2026, 12, 31, 16, 0),
+                reason: "需要协调".into(),
+            };
+            let at = |now| request_extension(&facts, &unit(), &request, now, &rules);
+            assert!(at(t0).is_ok(), "{category} {level:?} at dispatch");
+            assert!(at(half).is_ok(), "{category} {level:?} at half-way");
+            assert!(
+                matches!(
+                    at(half + chrono::Duration::minutes(1)),
+                    Err(Refusal::TooLate { limit, .. }) if limit == half
+                ),
+                "{category} {level:?} after half-way"
+            );
+        }
+    }
+
+    #[test]
+    fn the_notice_is_configurable_per_category() {
+        use crate::tickets::config::{CategoryLimits, Notice, Span};
+        let mut config = rules_2026().config;
+        // 001 §30: one (calendar) day ahead for repairs; a quarter of the span for complaints.
+        config.limits.insert(
+            Category::Repair,
+            CategoryLimits {
+                extension_notice: Some(Notice::Before(Span::Hours(24))),
+                ..CategoryLimits::default()
+            },
+        );
+        config.limits.insert(
+            Category::Complaint,
+            CategoryLimits {
+                extension_notice: Some(Notice::Share(25)),
+                ..CategoryLimits::default()
+            },
+        );
+        let rules = Rules::new(config).unwrap();
+        let t0 = sh(2026, 11, 20, 16, 0);
+        let request = ExtensionRequest {
+            until: sh(2026, 12, 31, 16, 0),
+            reason: "需要协调".into(),
+        };
+        let cases = [
+            // Repair due Wed Nov 25 16:00: until Tue 16:00.
+            (Category::Repair, sh(2026, 11, 24, 16, 0), true),
+            (Category::Repair, sh(2026, 11, 24, 16, 1), false),
+            // L3 complaint due 19:00: a quarter of 3 h before is 18:15.
+            (Category::Complaint, sh(2026, 11, 20, 18, 15), true),
+            (Category::Complaint, sh(2026, 11, 20, 18, 16), false),
+            // Others keep the default half.
+            (Category::Consultation, sh(2026, 11, 22, 4, 0), true),
+            (Category::Consultation, sh(2026, 11, 22, 4, 1), false),
+        ];
+        for (category, now, allowed) in cases {
+            let facts = dispatched(category, t0);
+            let result = request_extension(&facts, &unit(), &request, now, &rules);
+            assert_eq!(result.is_ok(), allowed, "{category} at {now}: {result:?}");
+        }
+    }
+
+    #[test]
+    fn a_notice_of_one_working_day_when_configured() {
+        let mut config = rules_2026().config;
+        config.extension_notice =
+            crate::tickets::config::Notice::Before(crate::tickets::config::Span::WorkingDays(1));
+        let rules = Rules::new(config).unwrap();
         // Repair dispatched Friday Nov 20 16:00 → finish due Wednesday Nov 25 16:00.
         let facts = dispatched(Category::Repair, sh(2026, 11, 20, 16, 0));
         let request = ExtensionRequest {
@@ -1260,7 +1634,7 @@ pub(crate) mod tests {
                 until: sh(2026, 11, 27, 16, 0),
                 reason: "parts on order".into(),
             },
-            sh(2026, 11, 23, 9, 0),
+            sh(2026, 11, 23, 3, 0),
             &rules,
         )
         .unwrap()

@@ -100,6 +100,7 @@ coded_enum! {
         GroupReferral => "group_referral", "集团转办";
         LetterVisit => "letter_visit", "信访";
         Media => "media", "媒体";
+        OnlineGov => "online_gov", "一网通办";
     }
 }
 
@@ -127,13 +128,6 @@ coded_enum! {
         L3 => "l3", "轻度投诉";
         L2 => "l2", "一般投诉";
         L1 => "l1", "重大投诉";
-    }
-}
-
-impl Channel {
-    /// Government referrals get a 100% human callback (hotline-rules §4).
-    pub fn is_government(self) -> bool {
-        matches!(self, Channel::Government12345 | Channel::MessageBoard)
     }
 }
 

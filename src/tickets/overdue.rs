@@ -34,7 +34,7 @@ pub struct DeadlineState {
 }
 
 /// The deadlines that still bind in the ticket's state: dispatch until dispatched; contact
-/// until the customer is contacted; finish and investigation while the unit handles it; the
+/// until the customer is contacted; on site until the unit reports it; finish and investigation while the unit handles it; the
 /// callback while one is due.
 pub fn active_deadlines(facts: &TicketFacts, deadlines: &Deadlines) -> Vec<Deadline> {
     let at_unit = matches!(
@@ -47,6 +47,10 @@ pub fn active_deadlines(facts: &TicketFacts, deadlines: &Deadlines) -> Vec<Deadl
             DeadlineKind::Dispatch => matches!(facts.status, Status::Draft | Status::Returned),
             DeadlineKind::Contact => at_unit && facts.contacted_at.is_none(),
             DeadlineKind::Finish | DeadlineKind::Investigation => at_unit,
+            DeadlineKind::OnSite => at_unit && facts.on_site_at.is_none(),
+            DeadlineKind::ReplyToCaller => {
+                matches!(facts.status, Status::Replied | Status::Callback)
+            }
             DeadlineKind::Callback => {
                 matches!(facts.status, Status::Replied | Status::Callback)
                     && matches!(
@@ -155,6 +159,87 @@ mod tests {
             kinds(&at(&answered, sh(2026, 11, 26, 17, 1))),
             vec![(Callback, Overdue)]
         );
+    }
+
+    #[test]
+    fn an_undispatched_leak_is_overdue_within_minutes_and_so_is_a_late_crew() {
+        use crate::tickets::lifecycle::report_on_site;
+        use crate::tickets::lifecycle::tests::unit;
+        use DeadlineKind::*;
+        use Timeliness::*;
+        let rules = rules_2026();
+        let t0 = sh(2026, 11, 20, 16, 0);
+        let draft = TicketFacts::new_draft(Uuid::nil(), Category::Leak, Channel::Hotline, t0);
+        let at = |facts: &TicketFacts, now| {
+            kinds(&classify(facts, &compute(facts, &rules), now, &rules))
+        };
+        let cases = [
+            (sh(2026, 11, 20, 16, 3), OnTime),
+            (sh(2026, 11, 20, 16, 4), NearlyDue),
+            (sh(2026, 11, 20, 16, 5), NearlyDue),
+            (sh(2026, 11, 20, 16, 6), Overdue),
+        ];
+        for (now, timeliness) in cases {
+            assert_eq!(at(&draft, now), vec![(Dispatch, timeliness)], "{now}");
+        }
+        // Dispatched (phoned) at 16:02: on site by 16:32, nearly due from 16:26.
+        let sent = dispatched(Category::Leak, sh(2026, 11, 20, 16, 2));
+        let cases = [
+            (sh(2026, 11, 20, 16, 25), OnTime),
+            (sh(2026, 11, 20, 16, 26), NearlyDue),
+            (sh(2026, 11, 20, 16, 32), NearlyDue),
+            (sh(2026, 11, 20, 16, 33), Overdue),
+        ];
+        for (now, timeliness) in cases {
+            assert_eq!(at(&sent, now), vec![(OnSite, timeliness)], "{now}");
+        }
+        let arrived = report_on_site(&sent, &unit(), sh(2026, 11, 20, 16, 31), &rules).unwrap();
+        assert_eq!(arrived.facts.status, Status::Accepted);
+        assert_eq!(at(&arrived.facts, sh(2026, 11, 20, 17, 0)), vec![]);
+        assert!(
+            report_on_site(&arrived.facts, &unit(), sh(2026, 11, 20, 16, 40), &rules).is_err(),
+            "reported once"
+        );
+    }
+
+    #[test]
+    fn the_answer_to_the_caller_binds_until_the_ticket_is_closed() {
+        use crate::tickets::lifecycle::tests::agent;
+        use crate::tickets::lifecycle::{CloseRequest, close};
+        use DeadlineKind::*;
+        use Timeliness::*;
+        let rules = rules_2026();
+        let consultation = dispatched(Category::Consultation, sh(2026, 11, 20, 9, 0));
+        let answered = replied(&consultation, sh(2026, 11, 20, 16, 0));
+        // Scheduled for the callback agents: the next morning window.
+        assert_eq!(answered.next_callback_at, Some(sh(2026, 11, 21, 9, 0)));
+        let at = |facts: &TicketFacts, now| {
+            kinds(&classify(facts, &compute(facts, &rules), now, &rules))
+        };
+        let cases = [
+            (sh(2026, 11, 23, 1, 0), OnTime),
+            (sh(2026, 11, 23, 16, 0), NearlyDue),
+            (sh(2026, 11, 23, 16, 1), Overdue),
+        ];
+        for (now, timeliness) in cases {
+            assert_eq!(
+                at(&answered, now),
+                vec![(ReplyToCaller, timeliness)],
+                "{now}"
+            );
+        }
+        let request = CloseRequest {
+            reason: "已电话答复客户".into(),
+        };
+        let closed = close(
+            &answered,
+            &agent(),
+            &request,
+            sh(2026, 11, 21, 9, 5),
+            &rules,
+        )
+        .unwrap();
+        assert_eq!(at(&closed.facts, sh(2026, 11, 23, 16, 1)), vec![]);
     }
 
     #[test]

@@ -64,9 +64,15 @@ pub fn assess(
     if facts.status == Status::Closed {
         return Err(illegal(Operation::Urge, facts.status));
     }
-    let dispatch_due = limits_for(&rules.config, Category::Urge, None, facts.channel)
-        .dispatch
-        .map_or(now, |span| span.after(now, &rules.calendar));
+    let dispatch_due = limits_for(
+        &rules.config,
+        Category::Urge,
+        None,
+        facts.channel,
+        &facts.area,
+    )
+    .dispatch
+    .map_or(now, |span| span.after(now, &rules.calendar));
     let dispatch = UrgeAssessment::Dispatch { dispatch_due };
     if kind == UrgeKind::AddedInformation {
         return Ok(dispatch);

@@ -474,3 +474,26 @@ async fn tcp_closes_slow_and_idle_connections() {
     assert!(took >= Duration::from_millis(1500), "closed after {took:?}");
     wait_for_zero(&service).await;
 }
+
+#[tokio::test]
+async fn the_same_branch_from_another_sender_is_a_new_transaction() {
+    let service = spawn(&test_config()).await.unwrap();
+    let first = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let second = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    for socket in [&first, &second] {
+        let local = socket.local_addr().unwrap();
+        // Same branch, another sent-by (RFC 3261 §17.2.3): not a retransmission.
+        let options = request(
+            "OPTIONS",
+            ("UDP", local),
+            &format!("dup-{}", local.port()),
+            "z9hG4bKshared",
+            1,
+            "",
+            "",
+        );
+        socket.send_to(&options, service.local_addr).await.unwrap();
+        assert_eq!(recv_udp(socket).await.code(), Some(200), "{local}");
+    }
+    wait_for_zero(&service).await;
+}

@@ -926,3 +926,41 @@ fn the_same_seed_gives_the_same_bytes_on_the_wire() {
         "the tags and branches do come from the seed"
     );
 }
+
+#[test]
+fn refused_requests_are_summarised_per_source_not_logged_each() {
+    let mut h = harness_with(|c| c.allowed_sources = vec!["10.0.0.0/8".into()]);
+    for i in 0..4812 {
+        let out = h.feed(&request(
+            "OPTIONS",
+            &format!("r{i}"),
+            &format!("z9hG4bKr{i}"),
+            1,
+            None,
+            "",
+        ));
+        // Answered (403) while the source's rate allows, dropped beyond it.
+        assert!(out.is_empty() || codes(&out) == vec![403]);
+    }
+    // Nothing before the window ends; then one line per source and reason.
+    assert!(h.ep.poll_refusal_summaries(h.now).is_empty());
+    let window_end = h.ep.poll_timeout().expect("a summary is due");
+    let lines: Vec<String> =
+        h.ep.poll_refusal_summaries(window_end)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    let total: u64 = lines
+        .iter()
+        .map(|l| l.split(' ').nth(1).unwrap().parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(total, 4812, "{lines:?}");
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.contains("from 127.0.0.1 in the last 10 s: not in sip.allowed_sources")),
+        "{lines:?}"
+    );
+    assert!(h.ep.poll_refusal_summaries(window_end).is_empty());
+}

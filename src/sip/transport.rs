@@ -9,14 +9,13 @@
 //! `tcp_idle_timeout_secs` is closed, and so is one whose message does not complete within
 //! `tcp_message_timeout_secs` of its first byte (slowloris); a message larger than
 //! [`MAX_MESSAGE_BYTES`] closes it too. Refused connections are logged as summaries
-//! ([`RefusalLog`]), not a line each.
+//! (with the endpoint's refused requests, see `sip::refusals`), not a line each.
 //!
 //! Owns sockets and tasks; must not make protocol decisions (the endpoint does).
 
 use super::config::{SipConfig, TcpLimits};
 use super::endpoint::{CallHandle, Command, Counts, Endpoint, Event, OutgoingCall};
 use super::message::{MAX_MESSAGE_BYTES, StreamFrame, frame_stream, is_keepalive};
-use super::refusals::{RefusalLog, Refused};
 use super::transaction::{ConnId, Peer, Transmit};
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -144,7 +143,6 @@ pub async fn spawn(config: &SipConfig) -> Result<SipService, TransportError> {
         connections: HashMap::new(),
         next_conn: 1,
         limits: config.tcp_limits(),
-        refusals: RefusalLog::default(),
         inbound: mpsc::unbounded_channel(),
         events: event_tx,
         counts: counts_tx,
@@ -167,7 +165,6 @@ struct Driver {
     connections: HashMap<ConnId, Connection>,
     next_conn: ConnId,
     limits: TcpLimits,
-    refusals: RefusalLog,
     inbound: (
         mpsc::UnboundedSender<Inbound>,
         mpsc::UnboundedReceiver<Inbound>,
@@ -235,9 +232,10 @@ impl Driver {
                     Some(Request::BeginShutdown) => self.endpoint.begin_shutdown(),
                     None => break,
                 },
-                () = sleep_until(deadline) => self.endpoint.handle_timeout(Instant::now()),
-                () = sleep_until(self.refusals.next_summary()) => {
-                    for summary in self.refusals.poll(Instant::now()) {
+                () = sleep_until(deadline) => {
+                    let now = Instant::now();
+                    self.endpoint.handle_timeout(now);
+                    for summary in self.endpoint.poll_refusal_summaries(now) {
                         tracing::info!("{summary}");
                     }
                 }
@@ -343,8 +341,8 @@ impl Driver {
     /// access control or a cap refuses it.
     fn accept(&mut self, stream: TcpStream, addr: SocketAddr) {
         if let Some(reason) = self.refusal(addr) {
-            self.refusals
-                .note(Refused::Connections, addr.ip(), reason, Instant::now());
+            self.endpoint
+                .note_refused_connection(addr.ip(), reason, Instant::now());
             return;
         }
         let (id, rx) = self.register(addr, true);

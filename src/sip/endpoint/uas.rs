@@ -12,6 +12,7 @@ use super::{ALLOW, CallHandle, EndReason, Endpoint, Event, KNOWN_NOT_ALLOWED};
 use crate::sip::access::{Admission, SourceVerdict};
 use crate::sip::dialog::Dialog;
 use crate::sip::message::{self, Message, Via};
+use crate::sip::refusals::Refused;
 use crate::sip::sdp::{self, NegotiatedMedia, SdpError};
 use crate::sip::transaction::{
     Peer, ServerInvite, ServerInviteState, ServerInviteTimeout, ServerKey, ServerNonInvite,
@@ -157,16 +158,21 @@ impl Endpoint {
         if in_dialog {
             return Some(incoming);
         }
-        match self.access.check_request(source.addr().ip(), now) {
+        // Refusals are counted and logged as summaries, not a line each: a flood must not
+        // become a flood of log lines.
+        let ip = source.addr().ip();
+        let reason = match self.access.check_request(ip, now) {
             SourceVerdict::Allowed => return Some(incoming),
-            SourceVerdict::Silent => {
-                tracing::debug!(from = %source.addr(), %method, "request dropped by access control");
+            SourceVerdict::Silent if self.access.is_allowed_source(ip) => {
+                "over sip.rate_limit_per_second, dropped"
             }
+            SourceVerdict::Silent => "not in sip.allowed_sources, dropped",
             SourceVerdict::Forbidden => {
-                tracing::info!(from = %source.addr(), %method, "request from a source not in sip.allowed_sources: 403");
                 self.reply(now, incoming, 403, "Forbidden");
+                "not in sip.allowed_sources, answered 403"
             }
-        }
+        };
+        self.refusals.note(Refused::Requests, ip, reason, now);
         None
     }
 

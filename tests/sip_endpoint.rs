@@ -964,3 +964,46 @@ fn refused_requests_are_summarised_per_source_not_logged_each() {
     );
     assert!(h.ep.poll_refusal_summaries(window_end).is_empty());
 }
+
+#[test]
+fn a_session_interval_below_90_s_gets_422_with_min_se() {
+    let mut h = harness();
+    for (i, header) in [
+        "Session-Expires: 30;refresher=uac",
+        "x: 89",
+        "Session-Expires: soon",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let invite = request(
+            "INVITE",
+            &format!("se{i}"),
+            &format!("z9hG4bKse{i}"),
+            1,
+            None,
+            OFFER,
+        )
+        .replace(
+            "Max-Forwards: 70\r\n",
+            &format!("Max-Forwards: 70\r\n{header}\r\n"),
+        );
+        let out = h.feed(&invite);
+        let expected = if header.ends_with("soon") { 400 } else { 422 };
+        assert_eq!(codes(&out), vec![expected], "{header}");
+        if expected == 422 {
+            assert_eq!(out[0].header("Min-SE"), Some("90"), "{header}");
+        }
+        assert!(h.ep.poll_event().is_none(), "no call for {header}");
+    }
+    // 90 s and more: the call goes on.
+    let invite = request("INVITE", "se-ok", "z9hG4bKseok", 1, None, OFFER).replace(
+        "Max-Forwards: 70\r\n",
+        "Max-Forwards: 70\r\nSession-Expires: 1800;refresher=uac\r\nMin-SE: 90\r\n",
+    );
+    assert_eq!(codes(&h.feed(&invite)), vec![100]);
+    assert!(matches!(
+        h.ep.poll_event(),
+        Some(Event::IncomingCall { .. })
+    ));
+}

@@ -279,6 +279,14 @@ impl Endpoint {
             }
             Admission::ShuttingDown => return self.reply(now, incoming, 503, "Shutting Down"),
         }
+        if let Err((code, reason)) = session_interval(invite) {
+            let tag = self.random_token();
+            let mut r = self.response(invite, code, reason, Some(&tag));
+            if code == 422 {
+                r.push_header("Min-SE", MIN_SESSION_EXPIRES_SECS.to_string());
+            }
+            return self.respond_new_tx(now, incoming, r, None);
+        }
         let offer = match offer_in(invite) {
             Ok(offer) => offer,
             Err((code, reason)) => {
@@ -589,6 +597,25 @@ impl Endpoint {
             self.end_call(handle, EndReason::NoAck);
         }
     }
+}
+
+/// The smallest session interval we accept (RFC 4028 §4: never below 90 s).
+pub const MIN_SESSION_EXPIRES_SECS: u32 = 90;
+
+/// Checks an INVITE's `Session-Expires` (RFC 4028): an interval below
+/// [`MIN_SESSION_EXPIRES_SECS`] gets 422 (with our `Min-SE`), a malformed one 400.
+fn session_interval(invite: &Message) -> Result<(), (u16, &'static str)> {
+    let Some(value) = invite.header("Session-Expires") else {
+        return Ok(());
+    };
+    let delta = value.split(';').next().unwrap_or("").trim();
+    let secs: u32 = delta
+        .parse()
+        .map_err(|_| (400, "Bad Session-Expires header"))?;
+    if secs < MIN_SESSION_EXPIRES_SECS {
+        return Err((422, "Session Interval Too Small"));
+    }
+    Ok(())
 }
 
 /// The negotiated SDP offer in an INVITE, `None` for a late offer, or the error response to

@@ -46,6 +46,7 @@ const COMPACT_FORMS: &[(char, &str)] = &[
     ('k', "Supported"),
     ('s', "Subject"),
     ('e', "Content-Encoding"),
+    ('x', "Session-Expires"),
 ];
 
 /// Why a message could not be read at all (start line or header grammar). The message

@@ -84,6 +84,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "call",
         ],
     ),
+    // hotlinectl's work: a client of the gRPC API, speaking only its wire types.
+    ("ctl", &["api"]),
 ];
 
 /// The API reaches the call layer only through the handles the call layer defines for it.

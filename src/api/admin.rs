@@ -1,20 +1,22 @@
-//! `hotline.v1.Admin`: outage announcements, configuration reload and agent states, for admin
-//! tokens (an agent token may set its own state). Checks every request field (errors name
-//! the field) and maps between the wire messages and [`Announcer`]; the reload itself is the
-//! daemon's [`ReloadHook`], agent states go to the call handling through [`AgentDesk`].
+//! `hotline.v1.Admin`: outage announcements, configuration reload, agent states and the
+//! master data (`master`), for admin tokens (an agent token may set its own state and read
+//! household files). Checks every request field (errors name the field) and maps between the
+//! wire messages and [`Announcer`]; the reload itself is the daemon's [`ReloadHook`], agent
+//! states go to the call handling through [`AgentDesk`].
 
 use super::auth::Caller;
+use super::master;
 use super::pb;
 use super::tickets::{caller, from_timestamp, invalid, timestamp};
 use crate::acd::{AgentState, ReportedState};
 use crate::call::{AgentDesk, AgentDeskError, AgentView};
 use crate::ops::{AnnounceError, Announcer};
-use crate::store::{Announcement, NewAnnouncement, StoreError};
+use crate::store::{Announcement, NewAnnouncement, Store, StoreError};
 use chrono::Utc;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use tonic::{Request, Response, Status};
+use tonic::{Request, Response, Status, Streaming};
 
 /// Re-reads the configuration file and applies what can change while running. `Ok` carries a
 /// summary of what changed; `Err` every problem of the file (one per entry, as
@@ -36,6 +38,8 @@ where
 #[derive(Clone)]
 pub struct AdminService {
     announcer: Announcer,
+    /// The announcer's store, for the master data.
+    store: Store,
     reload: ReloadHook,
     agents: Option<AgentDesk>,
 }
@@ -51,6 +55,7 @@ impl std::fmt::Debug for AdminService {
 impl AdminService {
     pub fn new(announcer: Announcer, reload: ReloadHook) -> AdminService {
         AdminService {
+            store: announcer.store().clone(),
             announcer,
             reload,
             agents: None,
@@ -294,5 +299,54 @@ impl pb::admin_server::Admin for AdminService {
                 )))
             }
         }
+    }
+
+    async fn create_unit(
+        &self,
+        request: Request<pb::CreateUnitRequest>,
+    ) -> Result<Response<pb::Unit>, Status> {
+        master::create_unit(&self.store, request).await
+    }
+
+    async fn update_unit(
+        &self,
+        request: Request<pb::UpdateUnitRequest>,
+    ) -> Result<Response<pb::Unit>, Status> {
+        master::update_unit(&self.store, request).await
+    }
+
+    async fn list_units(
+        &self,
+        request: Request<pb::ListUnitsRequest>,
+    ) -> Result<Response<pb::ListUnitsResponse>, Status> {
+        master::list_units(&self.store, request).await
+    }
+
+    async fn delete_unit(
+        &self,
+        request: Request<pb::DeleteUnitRequest>,
+    ) -> Result<Response<pb::Unit>, Status> {
+        master::delete_unit(&self.store, request).await
+    }
+
+    async fn get_customer(
+        &self,
+        request: Request<pb::GetCustomerRequest>,
+    ) -> Result<Response<pb::Customer>, Status> {
+        master::get_customer(&self.store, request).await
+    }
+
+    async fn search_customers(
+        &self,
+        request: Request<pb::SearchCustomersRequest>,
+    ) -> Result<Response<pb::SearchCustomersResponse>, Status> {
+        master::search_customers(&self.store, request).await
+    }
+
+    async fn upsert_customers(
+        &self,
+        request: Request<Streaming<pb::UpsertCustomersRequest>>,
+    ) -> Result<Response<pb::UpsertCustomersResponse>, Status> {
+        master::upsert_customers(&self.store, request).await
     }
 }

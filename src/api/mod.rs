@@ -8,6 +8,7 @@ mod alerts;
 mod auth;
 mod demands;
 mod intake;
+mod master;
 mod tickets;
 mod transitions;
 

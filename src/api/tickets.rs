@@ -295,14 +295,16 @@ pub(super) fn ticket_number<'a>(name: &'a str, field: &str) -> Result<&'a str, S
 }
 
 fn phone_number(value: &str, field: &str) -> Result<(), Status> {
+    phone_problem(value).map_or(Ok(()), |reason| Err(invalid(field, reason)))
+}
+
+/// Why `value` is not a phone number as the API takes them, if it is not.
+pub(super) fn phone_problem(value: &str) -> Option<&'static str> {
     let digits = value.strip_prefix('+').unwrap_or(value);
     if (3..=20).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) {
-        Ok(())
+        None
     } else {
-        Err(invalid(
-            field,
-            "must be 3 to 20 digits, optionally starting with +",
-        ))
+        Some("must be 3 to 20 digits, optionally starting with +")
     }
 }
 
@@ -312,19 +314,25 @@ pub(super) fn text(
     max_chars: usize,
     required: bool,
 ) -> Result<(), Status> {
+    text_problem(value, max_chars, required).map_or(Ok(()), |reason| Err(invalid(field, reason)))
+}
+
+/// Why `value` is not a text field of at most `max_chars` characters (not blank when
+/// `required`), if it is not.
+pub(super) fn text_problem(value: &str, max_chars: usize, required: bool) -> Option<String> {
     if required && value.trim().is_empty() {
-        return Err(invalid(field, "required"));
+        return Some("required".into());
     }
     if value.chars().count() > max_chars {
-        return Err(invalid(field, format!("at most {max_chars} characters")));
+        return Some(format!("at most {max_chars} characters"));
     }
     if value
         .chars()
         .any(|c| c.is_control() && c != '\n' && c != '\t')
     {
-        return Err(invalid(field, "must not contain control characters"));
+        return Some("must not contain control characters".into());
     }
-    Ok(())
+    None
 }
 
 fn priority(value: i32, field: &str) -> Result<(), Status> {
@@ -445,16 +453,21 @@ fn new_ticket(
     Ok((new, intake))
 }
 
+/// A list request's page size: default 50, at most 500.
+pub(super) fn page_size_of(page_size: i32) -> Result<u32, Status> {
+    Ok(match page_size {
+        n if n < 0 => return Err(invalid("page_size", "must not be negative")),
+        0 => DEFAULT_PAGE_SIZE,
+        n => u32::try_from(n).map_or(MAX_PAGE_SIZE, |n| n.min(MAX_PAGE_SIZE)),
+    })
+}
+
 /// Page size (default 50, at most 500) and where to continue, from a list request.
 pub(super) fn paging(
     page_size: i32,
     page_token: &str,
 ) -> Result<(u32, Option<PageCursor>), Status> {
-    let page_size = match page_size {
-        n if n < 0 => return Err(invalid("page_size", "must not be negative")),
-        0 => DEFAULT_PAGE_SIZE,
-        n => u32::try_from(n).map_or(MAX_PAGE_SIZE, |n| n.min(MAX_PAGE_SIZE)),
-    };
+    let page_size = page_size_of(page_size)?;
     let after = match page_token {
         "" => None,
         token => {

@@ -175,6 +175,11 @@ impl Announcer {
         Announcer { store, dir, config }
     }
 
+    /// The store announcements are kept in.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
     /// Creates (`id` none) or replaces announcement `id`. A text is rendered first when a TTS
     /// command is configured, so a failing command leaves everything as it was.
     pub async fn set(

@@ -1,8 +1,9 @@
 //! PostgreSQL storage (sqlx): migrations, the embedded private cluster used when no database
 //! is configured, and the queries for customers, calls, tickets and their audit events —
 //! including the one transaction in which a rule's transition is stored (`Store::apply`) —,
-//! the call journal that survives database outages, caller look-ups, announcements and the
-//! recording retention bookkeeping.
+//! the call journal that survives database outages, caller look-ups, announcements, the
+//! master data (units, household files and their bulk import, audited) and the recording
+//! retention bookkeeping.
 //!
 //! Owns SQL; must not decide service rules (those live in `tickets`): it runs the rule
 //! functions it is handed and stores what they decided.
@@ -12,6 +13,7 @@ mod call_records;
 pub mod embedded;
 mod frames;
 mod lookups;
+mod master;
 mod records;
 mod retention;
 mod spool;
@@ -21,6 +23,9 @@ mod transitions;
 pub use announcements::{Announcement, NewAnnouncement};
 pub use call_records::{CallEntry, ConsentDecision, ConsentVia, Disposition, DraftCustomer};
 pub use lookups::{CallerCustomer, CallerFacts, OpenTicket};
+pub use master::{
+    CustomerImport, CustomerPage, CustomerQuery, Unit, UnitFields, UnitPatch, UnitRemoval, Upserted,
+};
 pub use records::{Customer, NewCustomer, SpecialGroup};
 pub use retention::ExpiredRecording;
 pub use spool::{CallJournal, JournalError, JournalOptions, JournalWriter, SPOOL_FILE};

@@ -13,7 +13,15 @@ pub enum SpecialGroup {
 }
 
 impl SpecialGroup {
-    fn code(self) -> &'static str {
+    /// Every group, in the order the rules list them.
+    pub const ALL: [SpecialGroup; 3] = [
+        SpecialGroup::ElderlyAlone,
+        SpecialGroup::Disabled,
+        SpecialGroup::Other,
+    ];
+
+    /// The group's code in the database and on the wire.
+    pub fn code(self) -> &'static str {
         match self {
             SpecialGroup::ElderlyAlone => "elderly_alone",
             SpecialGroup::Disabled => "disabled",
@@ -21,14 +29,8 @@ impl SpecialGroup {
         }
     }
 
-    fn from_code(code: &str) -> Option<SpecialGroup> {
-        [
-            SpecialGroup::ElderlyAlone,
-            SpecialGroup::Disabled,
-            SpecialGroup::Other,
-        ]
-        .into_iter()
-        .find(|g| g.code() == code)
+    pub fn from_code(code: &str) -> Option<SpecialGroup> {
+        SpecialGroup::ALL.into_iter().find(|g| g.code() == code)
     }
 }
 
@@ -45,7 +47,7 @@ pub struct Customer {
 }
 
 #[derive(sqlx::FromRow)]
-struct CustomerRow {
+pub(super) struct CustomerRow {
     id: i64,
     account_number: String,
     name: String,

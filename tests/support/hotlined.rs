@@ -17,7 +17,7 @@ use tokio::time::Instant;
 use tonic::transport::Channel;
 
 /// The admin token of every test daemon.
-const ADMIN_TOKEN: &str = "peers-admin-token-0123456789";
+pub const ADMIN_TOKEN: &str = "peers-admin-token-0123456789";
 /// Disjoint RTP port ranges for the daemons of one test binary (tests run in parallel).
 static NEXT_RTP_PORTS: AtomicU16 = AtomicU16::new(42000);
 const RTP_PORTS_PER_DAEMON: u16 = 40;
@@ -25,7 +25,8 @@ const RTP_PORTS_PER_DAEMON: u16 = 40;
 pub struct Hotlined {
     child: Child,
     pub sip: SocketAddr,
-    grpc: SocketAddr,
+    /// The gRPC API.
+    pub grpc: SocketAddr,
     /// The daemon's database, for reading and locking tables directly.
     pub db: PgConnectOptions,
     folder: tempfile::TempDir,

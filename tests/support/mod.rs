@@ -1,6 +1,6 @@
 //! Test support: one throwaway PostgreSQL cluster per test binary (the daemon's own
 //! embedded-cluster code, started under /tmp), a fresh migrated database per test, and the
-//! real gRPC server on a loopback port with a fixed set of tokens.
+//! real gRPC server (`Tickets` and `Admin`) on a loopback port with a fixed set of tokens.
 
 use hotline::api::{self, AccessList, TicketsService, pb};
 use hotline::config::{Role, TokenConfig};
@@ -196,10 +196,26 @@ impl TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let access = AccessList::from_config(&tokens()).unwrap();
+        // hotline.v1.Admin too, as the daemon serves it (no TTS, a reload that changes
+        // nothing, no call handling).
+        let announcer = hotline::ops::Announcer::new(
+            store.clone(),
+            std::env::temp_dir().join("hotline-test-announcements"),
+            hotline::config::AnnouncementsConfig::default(),
+        );
+        let reload = api::reload_hook(|| async { Ok(String::new()) });
+        let admin = api::AdminService::new(announcer, reload);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(api::serve(service, access, None, listener, tls, async {
-            let _ = stopped.await;
-        }));
+        tokio::spawn(api::serve(
+            service,
+            access,
+            Some(admin),
+            listener,
+            tls,
+            async {
+                let _ = stopped.await;
+            },
+        ));
         TestServer {
             addr,
             store,

@@ -76,6 +76,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             local_time,
             has_open_ticket: false,
             announcements: Vec::new(),
+            special_group: None,
         },
         now,
     });

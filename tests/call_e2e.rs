@@ -15,12 +15,14 @@ mod support;
 mod tools;
 
 use hotline::acd::ReportedState;
-use hotline::call::{CallStack, LiveCounts, Reloader};
+use hotline::call::{CallStack, LiveCounts, Reloader, TransferToSurveyError};
 use hotline::config::{self, BUILTIN_CALL_FLOW};
 use hotline::media::g711::G711Codec;
 use hotline::media::prompts::PromptLibrary;
 use hotline::store::embedded::{Durability, EmbeddedPostgres};
-use hotline::store::{CallEntry, NewAnnouncement, NewCustomer, NewTicket, Store, TicketFilter};
+use hotline::store::{
+    CallEntry, NewAnnouncement, NewCustomer, NewTicket, SpecialGroup, Store, TicketFilter,
+};
 use hotline::tickets::{Category, Status};
 use phone::{AgentPhone, Phone};
 use sqlx::Connection;
@@ -331,7 +333,8 @@ async fn menu_key_two_files_a_repair_ticket_with_its_path() {
             phone_numbers: vec![CALLER.into()],
             address: "幸福路12号3单元501".into(),
             area: "城东".into(),
-            special_group: None,
+            // An elderly caller living alone: waits ahead of callers of the same priority.
+            special_group: Some(SpecialGroup::ElderlyAlone),
         })
         .await
         .unwrap();
@@ -360,7 +363,12 @@ async fn menu_key_two_files_a_repair_ticket_with_its_path() {
     let row = hotline.call_row(&call_id).await;
     assert_eq!(
         row.ivr_path,
-        vec!["flow:main:business_hours", "menu:2", "repair"]
+        vec![
+            "flow:main:business_hours",
+            "special_group:elderly_alone",
+            "menu:2",
+            "repair"
+        ]
     );
     assert_eq!(row.queue.as_deref(), Some("general"));
     assert_eq!(phone.bye().await, 200);
@@ -1370,5 +1378,258 @@ async fn a_leak_call_waits_past_max_queue_wait_secs() {
         row.disposition.as_deref(),
         Some("abandoned_in_queue"),
         "{row:?}"
+    );
+}
+
+/// Waits (up to `secs`) until the caller has heard the first frames of `prompt` after frame
+/// `from`; returns where it starts.
+async fn heard(phone: &Phone, prompt: &str, from: usize, secs: u64) -> usize {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        let audio = phone.rtp.audio();
+        if let Some(at) = audio.get(from..).and_then(|a| find_prompt(a, prompt, 10)) {
+            return from + at;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the caller did not hear {prompt} within {secs} s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Asserts that `prompts` were heard one right after the other (a few frames apart at most),
+/// the first at `start`; returns where the last one ends.
+fn heard_in_a_row(audio: &[Vec<u8>], start: usize, prompts: &[&str]) -> usize {
+    let mut at = start;
+    for prompt in prompts {
+        let window = &audio[at..(at + 5 + 10).min(audio.len())];
+        let offset = find_prompt(window, prompt, 10)
+            .unwrap_or_else(|| panic!("{prompt} did not follow at frame {at} ({prompts:?})"));
+        at += offset + frame_count(prompt);
+    }
+    at
+}
+
+/// Agent 1001 at `uri`, serving the general queue.
+fn with_agent(flow: String, uri: &str) -> String {
+    flow.replace(
+        "[acd.agents]",
+        &format!("[acd.agents.1001]\nuri = \"{uri}\"\nqueues = [\"general\"]"),
+    )
+}
+
+/// A caller talking with agent 1001 (general queue), recording off.
+struct AgentCall {
+    hotline: Hotline,
+    agent: AgentPhone,
+    phone: Phone,
+    ringing: phone::Ringing,
+}
+
+/// Calls in, presses 0 ("人工服务") at the menu and lets the agent answer.
+async fn agent_call() -> AgentCall {
+    let agent = AgentPhone::bind().await;
+    let uri = agent.uri("1001");
+    let hotline =
+        Hotline::start(|flow| with_agent(policy(short_greeting(flow), "off"), &uri)).await;
+    hotline
+        .stack
+        .set_agent_state("1001", ReportedState::Available);
+    let mut phone = hotline.phone().await;
+    assert_eq!(phone.call().await, 200);
+    heard(&phone, "label_leak", 0, 5).await;
+    phone.press_event('0').await;
+    let ringing = agent.ringing(5).await;
+    agent.answer(&ringing).await;
+    AgentCall {
+        hotline,
+        agent,
+        phone,
+        ringing,
+    }
+}
+
+#[derive(Debug, sqlx::FromRow, PartialEq, Eq)]
+struct SurveyRow {
+    survey_rating: Option<String>,
+    survey_key: Option<String>,
+    ticket_rating: Option<String>,
+    disposition: Option<String>,
+}
+
+async fn survey_row(hotline: &Hotline, call_id: &str) -> SurveyRow {
+    hotline.stack.journal().flush().await;
+    let mut conn = PgConnection::connect_with(&hotline.db).await.unwrap();
+    let row = sqlx::query_as(
+        "SELECT c.survey_rating, c.survey_key, t.call_survey_rating AS ticket_rating, \
+         c.disposition FROM calls c JOIN tickets t ON t.call_id = c.call_id \
+         WHERE c.call_id = $1",
+    )
+    .bind(call_id)
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    conn.close().await.unwrap();
+    row
+}
+
+#[tokio::test]
+async fn after_the_agent_hangs_up_the_callers_key_lands_on_the_call_and_the_ticket() {
+    let AgentCall {
+        hotline,
+        agent,
+        mut phone,
+        ringing,
+    } = agent_call().await;
+    let before = phone.rtp.audio().len();
+    assert_eq!(agent.hang_up(&ringing).await, 200);
+    // The caller stays on the line and hears the survey, its keys composed from the config.
+    let intro = heard(&phone, "survey_intro", before, 10).await;
+    heard(&phone, "digit_1", intro, 10).await;
+    heard_in_a_row(
+        &phone.rtp.audio(),
+        intro,
+        &["survey_intro", "label_satisfied", "press_key", "digit_1"],
+    );
+    phone.press_event('3').await;
+    heard(&phone, "survey_thanks", intro, 10).await;
+    phone.expect_bye(10).await;
+    hotline.wait_idle().await;
+    let call_id = only_call_id(&hotline).await;
+    assert_eq!(
+        survey_row(&hotline, &call_id).await,
+        SurveyRow {
+            survey_rating: Some("unsatisfied".into()),
+            survey_key: Some("3".into()),
+            ticket_rating: Some("unsatisfied".into()),
+            disposition: Some("answered".into()),
+        }
+    );
+    let row = hotline.call_row(&call_id).await;
+    assert_eq!(row.ivr_path.last().map(String::as_str), Some("survey:3"));
+}
+
+#[tokio::test]
+async fn a_caller_who_hangs_up_during_the_survey_leaves_no_rating() {
+    let AgentCall {
+        hotline,
+        agent,
+        mut phone,
+        ringing,
+    } = agent_call().await;
+    let before = phone.rtp.audio().len();
+    assert_eq!(agent.hang_up(&ringing).await, 200);
+    heard(&phone, "survey_intro", before, 10).await;
+    assert_eq!(phone.bye().await, 200);
+    hotline.wait_idle().await;
+    let call_id = only_call_id(&hotline).await;
+    assert_eq!(
+        survey_row(&hotline, &call_id).await,
+        SurveyRow {
+            survey_rating: None,
+            survey_key: None,
+            ticket_rating: None,
+            disposition: Some("answered".into()),
+        }
+    );
+}
+
+#[tokio::test]
+async fn waiting_callers_hear_their_place_move_forward() {
+    // No agent: the callers wait in the general queue (it overflows only after 120 s).
+    let hotline = Hotline::start(|flow| {
+        policy(short_greeting(flow), "off").replace(
+            "ring_timeout_secs = 15",
+            "ring_timeout_secs = 15\nannounce_every_secs = 10",
+        )
+    })
+    .await;
+    let mut phones = Vec::new();
+    for _ in 0..3 {
+        let mut phone = hotline.phone().await;
+        assert_eq!(phone.call().await, 200);
+        heard(&phone, "label_leak", 0, 5).await;
+        phones.push(phone);
+    }
+    // One after the other into the queue.
+    for phone in &mut phones {
+        phone.press_event('0').await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let first = heard(&phones[0], "queue_next", 0, 15).await;
+    heard_in_a_row(&phones[0].rtp.audio(), first, &["queue_next"]);
+    let two = heard(&phones[2], "queue_ahead", 0, 15).await;
+    heard(&phones[2], "queue_ahead_unit", two, 5).await;
+    heard_in_a_row(
+        &phones[2].rtp.audio(),
+        two,
+        &["queue_ahead", "number_two_counted", "queue_ahead_unit"],
+    );
+    // The first caller gives up: later (an announcement may still say two, never more) the
+    // third is told one caller is ahead.
+    assert_eq!(phones[0].bye().await, 200);
+    let third = &phones[2];
+    let one = heard(third, "digit_1", two, 30).await;
+    heard(third, "queue_ahead_unit", one, 5).await;
+    let phrase = one - frame_count("queue_ahead") - 3;
+    heard_in_a_row(
+        &third.rtp.audio(),
+        phrase,
+        &["queue_ahead", "digit_1", "queue_ahead_unit"],
+    );
+    for phone in &mut phones[1..] {
+        assert_eq!(phone.bye().await, 200);
+    }
+    hotline.wait_idle().await;
+}
+
+#[tokio::test]
+async fn the_desk_hands_the_caller_to_the_survey_and_hears_the_rating() {
+    let AgentCall {
+        hotline,
+        agent,
+        mut phone,
+        ..
+    } = agent_call().await;
+    let desk = hotline.stack.agent_desk();
+    let mut ratings = desk.survey_results();
+    let call_id = only_call_id(&hotline).await;
+    // Only the agent on the call may hand it over, and only a call in progress.
+    let refused = desk.transfer_to_survey(&call_id, "1002").await;
+    assert_eq!(
+        refused,
+        Err(TransferToSurveyError::NotWithAgent {
+            call: call_id.clone(),
+            agent: "1002".into()
+        })
+    );
+    let unknown = desk.transfer_to_survey("no-such-call", "1001").await;
+    assert!(matches!(
+        unknown,
+        Err(TransferToSurveyError::UnknownCall(_))
+    ));
+    let before = phone.rtp.audio().len();
+    desk.transfer_to_survey(&call_id, "1001").await.unwrap();
+    // The agent's phone is hung up; the caller hears the survey and rates.
+    assert_eq!(agent.expect_end(5).await, "BYE");
+    heard(&phone, "survey_intro", before, 10).await;
+    phone.press_event('1').await;
+    let rated = tokio::time::timeout(Duration::from_secs(10), ratings.recv())
+        .await
+        .expect("a rating within 10 s")
+        .unwrap();
+    assert_eq!(rated.call_id, call_id);
+    assert_eq!(rated.agent_id.as_deref(), Some("1001"));
+    assert_eq!(rated.rating_number(), 1);
+    assert_eq!(rated.key, '1');
+    phone.expect_bye(10).await;
+    hotline.wait_idle().await;
+    assert_eq!(
+        survey_row(&hotline, &call_id)
+            .await
+            .survey_rating
+            .as_deref(),
+        Some("satisfied")
     );
 }

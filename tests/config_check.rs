@@ -587,6 +587,35 @@ fn plaintext_api_off_loopback_needs_tls_or_allow_plaintext() {
 }
 
 #[test]
+fn survey_and_position_settings_are_checked_on_their_lines() {
+    let flow = config::BUILTIN_CALL_FLOW
+        .replace(
+            "[ivr.numbers.default]",
+            "[ivr.survey]\ntimeout_secs = 0\nsatisfied = { digit = \"1\", label = \"label_satisfied\" }\n\
+             unsatisfied = { digit = \"1\", label = \"label_unsatisfied\" }\n\n[ivr.numbers.default]",
+        )
+        .replace("ring_timeout_secs = 15", "ring_timeout_secs = 15\nannounce_every_secs = 5");
+    let errors = problems(&flow, &[]);
+    assert_eq!(
+        at(&errors, "ivr.survey.timeout_secs").0,
+        line_starting(&flow, "timeout_secs = 0")
+    );
+    let (line, _, message) = at(&errors, "ivr.survey.unsatisfied.digit");
+    assert_eq!(line, line_starting(&flow, "unsatisfied = "));
+    let satisfied_line = line_starting(&flow, "satisfied = ");
+    assert!(
+        message.contains(&format!(
+            "also a survey answer at ivr.survey.satisfied.digit (line {satisfied_line})"
+        )),
+        "{message}"
+    );
+    let (line, _, message) = at(&errors, "acd.announce_every_secs");
+    assert_eq!(line, line_starting(&flow, "announce_every_secs"));
+    assert!(message.contains("at least 10"), "{message}");
+    assert_eq!(errors.len(), 3, "{errors}");
+}
+
+#[test]
 fn overlapping_shifts_of_the_heating_line_pass_the_check() {
     // 004: early 07–15, late 14:30–22:30, night 22–07 hand over for half an hour.
     let text = format!(

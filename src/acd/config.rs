@@ -23,6 +23,16 @@ pub struct AcdConfig {
     /// How long an agent's phone rings before the call is offered to the next agent.
     #[serde(default = "ring_timeout")]
     pub ring_timeout_secs: u64,
+    /// Callers waiting in a non-leak queue hear "您前面还有 N 位" when they start waiting and
+    /// then every this many seconds; 0 turns the announcements off.
+    #[serde(default = "announce_every")]
+    pub announce_every_secs: u64,
+    /// Add "预计等待 N 分钟" to each position announcement.
+    #[serde(default)]
+    pub announce_estimated_wait: bool,
+    /// The handle time assumed for the estimated wait until the ACD has seen calls end.
+    #[serde(default = "assumed_handle")]
+    pub assumed_handle_secs: u64,
     #[serde(default)]
     pub leak: LeakRouting,
     pub queues: BTreeMap<String, QueueConfig>,
@@ -33,6 +43,17 @@ pub struct AcdConfig {
 fn ring_timeout() -> u64 {
     15
 }
+
+fn announce_every() -> u64 {
+    30
+}
+
+fn assumed_handle() -> u64 {
+    180
+}
+
+/// Announcements closer together than this would leave the caller no quiet between them.
+pub const MIN_ANNOUNCE_EVERY_SECS: u64 = 10;
 
 /// Where leak calls go when no emergency agent answers in time. Never voicemail.
 #[derive(Debug, Clone, Deserialize)]
@@ -100,6 +121,19 @@ pub fn validate(config: &AcdConfig, leak_queue: &str) -> Vec<ValidationError> {
     let mut p = Problems(Vec::new());
     if config.ring_timeout_secs == 0 {
         p.add("acd.ring_timeout_secs", "must be at least 1 second");
+    }
+    if config.announce_every_secs != 0 && config.announce_every_secs < MIN_ANNOUNCE_EVERY_SECS {
+        p.add(
+            "acd.announce_every_secs",
+            format!(
+                "{} seconds would announce the position without a pause: use 0 (off) or at \
+                 least {MIN_ANNOUNCE_EVERY_SECS}",
+                config.announce_every_secs
+            ),
+        );
+    }
+    if config.assumed_handle_secs == 0 {
+        p.add("acd.assumed_handle_secs", "must be at least 1 second");
     }
     if config.leak.overflow_after_secs == 0 {
         p.add("acd.leak.overflow_after_secs", "must be at least 1 second");

@@ -1,11 +1,13 @@
-//! The call distributor: waiting calls ordered leaks first, then by priority, then by arrival;
-//! free agents chosen longest-idle first; ring-no-answer re-offers; overflow after a wait.
+//! The call distributor: waiting calls ordered leaks first, then by priority, then by how long
+//! they have waited, across every queue (see the fairness rule in the module doc of `acd`);
+//! free agents chosen longest-idle first; ring-no-answer re-offers; overflow after a wait;
+//! queue positions announced to waiting callers, never worse than the last one.
 //! Sans-IO: events in with `now`, actions out, timers as actions.
 //!
 //! Owns who gets which call next; must not do SIP, media or ticket work.
 
 use super::config::AcdConfig;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -98,10 +100,17 @@ pub enum AcdAction<C = String> {
         id: AcdTimerId,
     },
     /// The call waited too long: send it to `uri` (leaks: the on-call dispatcher). It has left
-    /// the queue; the IVR re-queues it if that fails.
+    /// the queue; the IVR re-queues it if that fails, and it gets its place back.
     Overflow {
         call: C,
         uri: String,
+    },
+    /// Tell the (non-leak) caller how many callers are ahead of them and, when configured,
+    /// about how many minutes they will wait. Never more than the last time.
+    Position {
+        call: C,
+        ahead: u32,
+        wait_minutes: Option<u32>,
     },
 }
 
@@ -112,6 +121,26 @@ struct Agent {
     state: AgentState,
     /// When the agent last became available; longest idle is rung first.
     idle_since: Instant,
+    /// When the agent took their current call, for the handle time.
+    busy_since: Option<Instant>,
+}
+
+/// A caller's place in the queues: kept when the call moves to another queue or comes back
+/// after a failed overflow, so a caller never starts over.
+#[derive(Debug, Clone, Copy)]
+struct Standing {
+    /// When the caller first queued.
+    arrived: Instant,
+    /// Tie-breaker for calls arriving at the same instant.
+    seq: u64,
+    /// The last position announced to the caller.
+    announced: Option<Announced>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Announced {
+    ahead: u32,
+    wait_minutes: Option<u32>,
 }
 
 #[derive(Debug, Clone)]
@@ -120,21 +149,20 @@ struct WaitingCall<C> {
     queue: String,
     priority: u8,
     leak: bool,
-    arrived: Instant,
-    /// Tie-breaker for calls arriving at the same instant.
-    seq: u64,
+    standing: Standing,
     offer: Option<(String, AcdTimerId)>,
     overflow_timer: Option<AcdTimerId>,
+    announce_timer: Option<AcdTimerId>,
 }
 
 impl<C> WaitingCall<C> {
-    /// Smaller goes first: leaks, then higher priority, then earlier arrival.
+    /// Smaller goes first: leaks, then higher priority, then the longest wait.
     fn order_key(&self) -> (bool, std::cmp::Reverse<u8>, Instant, u64) {
         (
             !self.leak,
             std::cmp::Reverse(self.priority),
-            self.arrived,
-            self.seq,
+            self.standing.arrived,
+            self.standing.seq,
         )
     }
 }
@@ -143,7 +171,11 @@ impl<C> WaitingCall<C> {
 enum TimerKind {
     Ring,
     Overflow,
+    Announce,
 }
+
+/// Weight of the newest call in the running average of handle times.
+const HANDLE_TIME_WEIGHT: f64 = 0.2;
 
 /// What the ACD needs of a call's name: the driver's own call handle (the call layer's
 /// registry key), so that no translation map stands between the two.
@@ -158,8 +190,12 @@ pub struct Acd<C = String> {
     config: Arc<AcdConfig>,
     agents: BTreeMap<String, Agent>,
     waiting: Vec<WaitingCall<C>>,
+    /// Calls sent to their overflow target, with the place they get back if it fails.
+    overflowed: Vec<(C, Standing)>,
     timers: HashMap<AcdTimerId, (C, TimerKind)>,
     next_id: u64,
+    /// Running average of how long agents spend on a call, for the estimated wait.
+    handle_time: Option<Duration>,
 }
 
 impl<C: CallKey> Acd<C> {
@@ -173,6 +209,7 @@ impl<C: CallKey> Acd<C> {
                     queues: a.queues.clone(),
                     state: AgentState::Offline,
                     idle_since: now,
+                    busy_since: None,
                 };
                 (id.clone(), agent)
             })
@@ -181,8 +218,10 @@ impl<C: CallKey> Acd<C> {
             config,
             agents,
             waiting: Vec::new(),
+            overflowed: Vec::new(),
             timers: HashMap::new(),
             next_id: 0,
+            handle_time: None,
         }
     }
 
@@ -206,6 +245,7 @@ impl<C: CallKey> Acd<C> {
                 queues: Vec::new(),
                 state: AgentState::Offline,
                 idle_since: now,
+                busy_since: None,
             });
             slot.uri = agent.uri.clone();
             slot.queues = agent.queues.clone();
@@ -246,7 +286,7 @@ impl<C: CallKey> Acd<C> {
             AcdEvent::AgentStateChanged { agent, state, now } => {
                 self.agent_state_changed(&agent, state, now, &mut out)
             }
-            AcdEvent::OfferAnswered { call, agent, .. } => {
+            AcdEvent::OfferAnswered { call, agent, now } => {
                 let offered = self
                     .find(&call)
                     .and_then(|c| c.offer.as_ref())
@@ -259,6 +299,7 @@ impl<C: CallKey> Acd<C> {
                     }
                     if let Some(slot) = self.agents.get_mut(&agent) {
                         slot.state = AgentState::Busy;
+                        slot.busy_since = Some(now);
                     }
                     self.remove_call(&call, &mut out);
                 }
@@ -287,9 +328,16 @@ impl<C: CallKey> Acd<C> {
                         self.no_answer(&call, now, &mut out);
                     }
                     TimerKind::Overflow => self.overflow(&call, now, &mut out),
+                    TimerKind::Announce => {
+                        if let Some(waiting) = self.waiting.iter_mut().find(|c| c.call == call) {
+                            waiting.announce_timer = None;
+                        }
+                        self.announce(&call, now, &mut out);
+                    }
                 }
             }
             AcdEvent::CallerAbandoned { call, now } => {
+                self.overflowed.retain(|(c, _)| *c != call);
                 self.remove_call(&call, &mut out);
                 self.dispatch(now, &mut out);
             }
@@ -307,17 +355,17 @@ impl<C: CallKey> Acd<C> {
         now: Instant,
         out: &mut Vec<AcdAction<C>>,
     ) {
+        let standing = self.standing_of(&call, now);
         self.remove_call(&call, out);
-        self.next_id += 1;
         let waiting = WaitingCall {
             call: call.clone(),
             queue,
             priority,
             leak,
-            arrived: now,
-            seq: self.next_id,
+            standing,
             offer: None,
             overflow_timer: None,
+            announce_timer: None,
         };
         let overflow_after = if leak {
             Some(self.config.leak.overflow_after_secs)
@@ -337,7 +385,10 @@ impl<C: CallKey> Acd<C> {
             }
         }
         if self.find(&call).is_some_and(|c| c.offer.is_none()) {
-            out.push(AcdAction::Waiting { call });
+            out.push(AcdAction::Waiting { call: call.clone() });
+        }
+        if !leak && self.config.announce_every_secs > 0 {
+            self.announce(&call, now, out);
         }
     }
 
@@ -360,6 +411,12 @@ impl<C: CallKey> Acd<C> {
         };
         if state == ReportedState::Available && was != AgentState::Available {
             slot.idle_since = now;
+        }
+        if was == AgentState::Busy
+            && state != ReportedState::Busy
+            && let Some(since) = slot.busy_since.take()
+        {
+            self.handle_time_sample(now.saturating_duration_since(since));
         }
         if was == AgentState::Ringing {
             // The agent left while being rung: the call goes back to waiting.
@@ -403,7 +460,10 @@ impl<C: CallKey> Acd<C> {
             return;
         };
         let removed = self.waiting.swap_remove(index);
-        if let Some(id) = removed.overflow_timer {
+        for id in [removed.overflow_timer, removed.announce_timer]
+            .into_iter()
+            .flatten()
+        {
             self.cancel_timer(id, out);
         }
         if let Some((agent, ring)) = removed.offer {
@@ -466,12 +526,123 @@ impl<C: CallKey> Acd<C> {
         let Some(uri) = uri.filter(|u| !u.is_empty()) else {
             return;
         };
+        self.overflowed.push((call.clone(), waiting.standing));
         self.remove_call(call, out);
         out.push(AcdAction::Overflow {
             call: call.clone(),
             uri,
         });
         self.dispatch(now, out);
+    }
+
+    /// The place of a call being queued: the one it holds when it moves from another queue
+    /// or comes back from a failed overflow, else a new one at the back.
+    fn standing_of(&mut self, call: &C, now: Instant) -> Standing {
+        if let Some(standing) = self.find(call).map(|c| c.standing) {
+            return standing;
+        }
+        if let Some(index) = self.overflowed.iter().position(|(c, _)| c == call) {
+            return self.overflowed.swap_remove(index).1;
+        }
+        self.next_id += 1;
+        Standing {
+            arrived: now,
+            seq: self.next_id,
+            announced: None,
+        }
+    }
+
+    /// Agents who may take a call of `queue` (leaks: every agent when `leak.any_agent`).
+    fn eligible_agents(&self, queue: &str, leak: bool) -> BTreeSet<&str> {
+        let any = leak && self.config.leak.any_agent;
+        self.agents
+            .iter()
+            .filter(|(_, a)| any || a.queues.iter().any(|q| q == queue))
+            .map(|(id, _)| id.as_str())
+            .collect()
+    }
+
+    /// How many waiting calls will be served before `call` by the agents who could take it:
+    /// calls ordered ahead of it in the same queue, or in a queue sharing an agent with it.
+    fn calls_ahead(&self, call: &WaitingCall<C>) -> u32 {
+        let mine = self.eligible_agents(&call.queue, call.leak);
+        let key = call.order_key();
+        let ahead = self.waiting.iter().filter(|other| {
+            other.call != call.call
+                && other.order_key() < key
+                && (other.queue == call.queue
+                    || !mine.is_disjoint(&self.eligible_agents(&other.queue, other.leak)))
+        });
+        u32::try_from(ahead.count()).unwrap_or(u32::MAX)
+    }
+
+    /// About how long until an agent takes `call`, in whole minutes (at least 1): the calls
+    /// ahead and this one, at the average handle time, shared by the agents of its queue who
+    /// are logged in.
+    fn estimated_wait_minutes(&self, call: &WaitingCall<C>, ahead: u32) -> u32 {
+        let staffed = self
+            .eligible_agents(&call.queue, call.leak)
+            .iter()
+            .filter(|id| {
+                self.agents
+                    .get(**id)
+                    .is_some_and(|a| a.state != AgentState::Offline)
+            })
+            .count()
+            .max(1);
+        let handle = self
+            .handle_time
+            .unwrap_or(Duration::from_secs(self.config.assumed_handle_secs));
+        let secs = handle.as_secs_f64() * f64::from(ahead.saturating_add(1)) / staffed as f64;
+        // A float of at most a few days' seconds: the cast cannot overflow.
+        ((secs / 60.0).ceil() as u32).max(1)
+    }
+
+    /// Announces the position of `call` (unless an agent is being rung for it, or it would
+    /// be worse than the last one) and sets the timer for the next announcement.
+    fn announce(&mut self, call: &C, now: Instant, out: &mut Vec<AcdAction<C>>) {
+        let every = self.config.announce_every_secs;
+        // Turned off by a reload while the call waited.
+        let Some(waiting) = self.find(call).filter(|_| every > 0) else {
+            return;
+        };
+        if waiting.offer.is_none() {
+            let ahead = self.calls_ahead(waiting);
+            let last = waiting.standing.announced;
+            if last.is_none_or(|last| ahead <= last.ahead) {
+                let wait_minutes = self.config.announce_estimated_wait.then(|| {
+                    let estimate = self.estimated_wait_minutes(waiting, ahead);
+                    match last.and_then(|l| l.wait_minutes) {
+                        Some(before) => estimate.min(before),
+                        None => estimate,
+                    }
+                });
+                out.push(AcdAction::Position {
+                    call: call.clone(),
+                    ahead,
+                    wait_minutes,
+                });
+                if let Some(waiting) = self.waiting.iter_mut().find(|c| c.call == *call) {
+                    waiting.standing.announced = Some(Announced {
+                        ahead,
+                        wait_minutes,
+                    });
+                }
+            }
+        }
+        let id = self.start_timer(call, TimerKind::Announce, now, every, out);
+        if let Some(waiting) = self.waiting.iter_mut().find(|c| c.call == *call) {
+            waiting.announce_timer = Some(id);
+        }
+    }
+
+    fn handle_time_sample(&mut self, sample: Duration) {
+        self.handle_time = Some(match self.handle_time {
+            Some(average) => {
+                average.mul_f64(1.0 - HANDLE_TIME_WEIGHT) + sample.mul_f64(HANDLE_TIME_WEIGHT)
+            }
+            None => sample,
+        });
     }
 
     /// The free agent who has waited longest among those who may take `call`.

@@ -193,7 +193,7 @@ fn answered_offer_leaves_the_queue_and_busies_the_agent() {
         agent: "a2".into(),
         now: h.now,
     });
-    // Both the ring and the overflow timer are cancelled.
+    // The ring, overflow and position-announcement timers are all cancelled.
     let started: Vec<AcdAction> = offered
         .iter()
         .filter_map(|a| match a {
@@ -201,7 +201,7 @@ fn answered_offer_leaves_the_queue_and_busies_the_agent() {
             _ => None,
         })
         .collect();
-    assert_eq!(started.len(), 2);
+    assert_eq!(started.len(), 3);
     for cancel in &started {
         assert!(answered.contains(cancel), "{answered:?}");
     }
@@ -270,7 +270,21 @@ fn overflow_while_ringing_cancels_the_ring() {
 fn queues_without_overflow_keep_waiting() {
     let mut h = Harness::new(config());
     let queued = h.queue("c1", "general", 0, false);
-    assert_eq!(queued, [AcdAction::Waiting { call: "c1".into() }]);
+    assert!(queued.contains(&AcdAction::Waiting { call: "c1".into() }));
+    assert!(
+        !queued
+            .iter()
+            .any(|a| matches!(a, AcdAction::Overflow { .. }))
+    );
+    // The only timer is the next position announcement's.
+    let timers: Vec<Instant> = queued
+        .iter()
+        .filter_map(|a| match a {
+            AcdAction::StartTimer { at, .. } => Some(*at),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(timers, [h.now + Duration::from_secs(30)]);
 }
 
 #[test]
@@ -402,4 +416,258 @@ fn reload_keeps_waiting_calls_and_agent_states() {
         agent: "a2".into(),
         uri: "sip:2002@127.0.0.1".into()
     }));
+}
+
+/// The `Position` announcements among `actions`: (call, ahead, wait).
+fn positions(actions: &[AcdAction]) -> Vec<(&str, u32, Option<u32>)> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            AcdAction::Position {
+                call,
+                ahead,
+                wait_minutes,
+            } => Some((call.as_str(), *ahead, *wait_minutes)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The announcement timer `actions` started (the last timer they started).
+fn announce_timer(actions: &[AcdAction]) -> usize {
+    let timers = actions
+        .iter()
+        .filter(|a| matches!(a, AcdAction::StartTimer { .. }))
+        .count();
+    timers - 1
+}
+
+mod fairness {
+    use super::*;
+
+    #[test]
+    fn an_agent_takes_the_longest_waiting_caller_of_all_the_queues_they_serve() {
+        let mut h = Harness::new(config());
+        // a2 serves general and billing: the billing caller has waited longer.
+        h.queue("billing-first", "billing", 0, false);
+        h.queue("general-later", "general", 0, false);
+        assert_eq!(h.acd.waiting_calls(), ["billing-first", "general-later"]);
+        assert_eq!(offers(&h.available("a2")), [("billing-first", "a2")]);
+        // a3 serves general only: the billing caller is not theirs to take.
+        assert_eq!(offers(&h.available("a3")), [("general-later", "a3")]);
+    }
+
+    #[test]
+    fn leak_first_then_priority_then_wait_across_queues() {
+        let mut h = Harness::new(config());
+        h.queue("old-billing", "billing", 0, false);
+        h.queue("urgent-general", "general", 5, false);
+        h.queue("leak", "emergency", 0, true);
+        h.queue("new-billing", "billing", 0, false);
+        assert_eq!(
+            h.acd.waiting_calls(),
+            ["leak", "urgent-general", "old-billing", "new-billing"]
+        );
+        // a2 does not serve the emergency queue, but leaks ring any free agent.
+        assert_eq!(offers(&h.available("a2")), [("leak", "a2")]);
+    }
+
+    #[test]
+    fn a_caller_moved_to_another_queue_keeps_the_time_already_waited() {
+        let mut h = Harness::new(config());
+        h.queue("c1", "general", 0, false);
+        h.queue("c2", "billing", 0, false);
+        // c1 moves to billing (e.g. a transfer to a queue): still ahead of c2.
+        h.queue("c1", "billing", 0, false);
+        assert_eq!(h.acd.waiting_calls(), ["c1", "c2"]);
+        assert_eq!(offers(&h.available("a2")), [("c1", "a2")]);
+    }
+
+    #[test]
+    fn a_failed_overflow_gives_the_caller_their_place_back() {
+        let mut h = Harness::new(config());
+        let queued = h.queue("c1", "billing", 0, false);
+        h.queue("c2", "billing", 0, false);
+        // c1's overflow timer (the first timer; no agent was rung).
+        let overflow = h.fire(&queued, 0);
+        assert!(overflow.contains(&AcdAction::Overflow {
+            call: "c1".into(),
+            uri: "sip:backoffice@127.0.0.1".into()
+        }));
+        assert_eq!(h.acd.waiting_calls(), ["c2"]);
+        // The back office did not answer: the IVR queues c1 again, ahead of c2.
+        h.queue("c1", "billing", 0, false);
+        assert_eq!(h.acd.waiting_calls(), ["c1", "c2"]);
+        // A caller who hangs up during the overflow is forgotten for good.
+        let c3 = h.queue("c3", "billing", 0, false);
+        h.fire(&c3, 0);
+        h.acd.handle(AcdEvent::CallerAbandoned {
+            call: "c3".into(),
+            now: h.now,
+        });
+        h.queue("c3", "billing", 0, false);
+        assert_eq!(h.acd.waiting_calls(), ["c1", "c2", "c3"]);
+    }
+}
+
+mod positions {
+    use super::*;
+
+    #[test]
+    fn announced_when_queued_then_every_interval() {
+        let mut h = Harness::new(config());
+        let first = h.queue("c1", "general", 0, false);
+        let second = h.queue("c2", "general", 0, false);
+        let third = h.queue("c3", "general", 0, false);
+        assert_eq!(positions(&first), [("c1", 0, None)]);
+        assert_eq!(positions(&second), [("c2", 1, None)]);
+        assert_eq!(positions(&third), [("c3", 2, None)]);
+        h.acd.handle(AcdEvent::CallerAbandoned {
+            call: "c1".into(),
+            now: h.now,
+        });
+        let next = h.fire(&third, announce_timer(&third));
+        assert_eq!(positions(&next), [("c3", 1, None)]);
+        // And again after the interval, with nothing changed.
+        let again = h.fire(&next, 0);
+        assert_eq!(positions(&again), [("c3", 1, None)]);
+    }
+
+    #[test]
+    fn never_worse_than_the_last_announcement() {
+        let mut h = Harness::new(config());
+        h.queue("c1", "general", 0, false);
+        let queued = h.queue("c2", "general", 0, false);
+        assert_eq!(positions(&queued), [("c2", 1, None)]);
+        // A leak call goes ahead of everyone: c2 is now third, which is not announced.
+        h.queue("leak", "emergency", 255, true);
+        let worse = h.fire(&queued, announce_timer(&queued));
+        assert_eq!(positions(&worse), []);
+        // The next timer is set all the same; once the leak is taken, c2 hears 1 again.
+        h.acd.handle(AcdEvent::CallerAbandoned {
+            call: "leak".into(),
+            now: h.now,
+        });
+        let better = h.fire(&worse, 0);
+        assert_eq!(positions(&better), [("c2", 1, None)]);
+    }
+
+    #[test]
+    fn leak_callers_and_callers_being_rung_hear_no_position() {
+        let mut h = Harness::new(config());
+        let leak = h.queue("leak", "emergency", 255, true);
+        assert_eq!(positions(&leak), []);
+        // a3 takes the leak (any free agent does); a2 is free for the next caller.
+        assert_eq!(offers(&h.available("a3")), [("leak", "a3")]);
+        h.available("a2");
+        let rung = h.queue("c1", "general", 0, false);
+        assert_eq!(offers(&rung), [("c1", "a2")]);
+        assert_eq!(positions(&rung), []);
+    }
+
+    #[test]
+    fn only_callers_competing_for_the_same_agents_count() {
+        let mut config = config();
+        config.queues.insert(
+            "meters".into(),
+            toml::from_str("category = \"query\"").unwrap(),
+        );
+        config.agents.insert(
+            "a4".into(),
+            toml::from_str("uri = \"sip:1004@127.0.0.1\"\nqueues = [\"meters\"]").unwrap(),
+        );
+        let mut h = Harness::new(config);
+        h.queue("g1", "general", 0, false);
+        h.queue("b1", "billing", 0, false);
+        let meters = h.queue("m1", "meters", 0, false);
+        // a4 alone serves meters and nothing else: nobody is ahead of m1.
+        assert_eq!(positions(&meters), [("m1", 0, None)]);
+        // billing shares a2 with general: g1 is ahead of b2, and b1 too.
+        let billing = h.queue("b2", "billing", 0, false);
+        assert_eq!(positions(&billing), [("b2", 2, None)]);
+    }
+
+    #[test]
+    fn estimated_wait_shares_the_calls_ahead_among_the_logged_in_agents() {
+        let mut config = config();
+        config.announce_estimated_wait = true;
+        config.assumed_handle_secs = 120;
+        let mut h = Harness::new(config);
+        for agent in ["a1", "a2", "a3"] {
+            h.acd.handle(AcdEvent::AgentStateChanged {
+                agent: agent.into(),
+                state: ReportedState::Busy,
+                now: h.now,
+            });
+        }
+        let mut last = Vec::new();
+        for call in ["c1", "c2", "c3", "c4", "c5", "c6"] {
+            last = h.queue(call, "general", 0, false);
+        }
+        // Six calls at 120 s each, three agents: 240 s.
+        assert_eq!(positions(&last), [("c6", 5, Some(4))]);
+        // Two agents log out: the estimate would grow to 12 minutes, but a caller is never
+        // told a longer wait than before.
+        for agent in ["a1", "a2"] {
+            h.acd.handle(AcdEvent::AgentStateChanged {
+                agent: agent.into(),
+                state: ReportedState::Offline,
+                now: h.now,
+            });
+        }
+        let later = h.fire(&last, announce_timer(&last));
+        assert_eq!(positions(&later), [("c6", 5, Some(4))]);
+    }
+
+    #[test]
+    fn the_estimate_learns_the_handle_time_from_calls_that_ended() {
+        let mut config = config();
+        config.announce_estimated_wait = true;
+        config.assumed_handle_secs = 600;
+        let mut h = Harness::new(config);
+        h.available("a3");
+        h.queue("c1", "general", 0, false);
+        h.acd.handle(AcdEvent::OfferAnswered {
+            call: "c1".into(),
+            agent: "a3".into(),
+            now: h.now,
+        });
+        // A 60 s call.
+        h.tick(59);
+        h.available("a3");
+        h.acd.handle(AcdEvent::AgentStateChanged {
+            agent: "a3".into(),
+            state: ReportedState::Busy,
+            now: h.now,
+        });
+        h.queue("c2", "general", 0, false);
+        let queued = h.queue("c3", "general", 0, false);
+        // Two calls at 60 s with one agent logged in: 2 minutes, not 20.
+        assert_eq!(positions(&queued), [("c3", 1, Some(2))]);
+    }
+
+    #[test]
+    fn announcements_can_be_turned_off_and_are_validated() {
+        let mut config = config();
+        config.announce_every_secs = 0;
+        let mut h = Harness::new(config.clone());
+        let queued = h.queue("c1", "general", 0, false);
+        assert_eq!(positions(&queued), []);
+        assert_eq!(queued, [AcdAction::Waiting { call: "c1".into() }]);
+        // Turned off by a reload: a waiting caller's next announcement does not come.
+        let mut h = Harness::new(super::config());
+        let queued = h.queue("c1", "general", 0, false);
+        h.acd.reconfigure(Arc::new(config.clone()), h.now);
+        assert_eq!(h.fire(&queued, announce_timer(&queued)), []);
+        config.announce_every_secs = 3;
+        config.assumed_handle_secs = 0;
+        let paths: Vec<String> = validate(&config, "emergency")
+            .into_iter()
+            .map(|e| e.path)
+            .collect();
+        assert_eq!(
+            paths,
+            ["acd.announce_every_secs", "acd.assumed_handle_secs"]
+        );
+    }
 }

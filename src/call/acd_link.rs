@@ -56,6 +56,17 @@ pub fn queue_result<C: CallKey>(action: &AcdAction<C>) -> Option<(&C, QueueResul
         AcdAction::Overflow { call, uri } => {
             Some((call, QueueResult::Overflow { uri: uri.clone() }))
         }
+        AcdAction::Position {
+            call,
+            ahead,
+            wait_minutes,
+        } => Some((
+            call,
+            QueueResult::Position {
+                ahead: *ahead,
+                wait_minutes: *wait_minutes,
+            },
+        )),
         AcdAction::CancelOffer { .. }
         | AcdAction::AgentSetOffline { .. }
         | AcdAction::StartTimer { .. }
@@ -113,6 +124,7 @@ mod tests {
                 .unwrap(),
                 has_open_ticket: false,
                 announcements: Vec::new(),
+                special_group: None,
             },
             now,
         });

@@ -21,6 +21,7 @@ mod shutdown;
 use super::lookup::{Lookup, Lookups};
 use super::media_link::MediaLink;
 use super::registry::{Leg, Registry};
+use super::survey::SurveyResults;
 use super::timers::{CallTimer, TimerKey, Timers};
 use super::{AgentDeskError, AgentView, Control, DispatcherCounts};
 use crate::acd::{Acd, AcdEvent};
@@ -53,6 +54,7 @@ pub(super) struct Parts {
     pub control: mpsc::UnboundedReceiver<Control>,
     pub counts: watch::Sender<DispatcherCounts>,
     pub media_sessions: Arc<AtomicUsize>,
+    pub survey_results: SurveyResults,
 }
 
 /// One step for the flow, queued by the handlers of inputs and by earlier steps.
@@ -90,6 +92,7 @@ struct Dispatcher {
     media_events: mpsc::UnboundedSender<(Leg, Option<MediaEvent>)>,
     lookups: Lookups,
     media_sessions: Arc<AtomicUsize>,
+    survey_results: SurveyResults,
     shutdown: Option<Shutdown>,
 }
 
@@ -159,6 +162,7 @@ impl Dispatcher {
             work: VecDeque::new(),
             media_events: media_tx,
             media_sessions: parts.media_sessions,
+            survey_results: parts.survey_results,
             shutdown: None,
         };
         let inputs = Inputs {
@@ -274,6 +278,13 @@ impl Dispatcher {
             }
             Control::ListAgents { reply } => {
                 let _ = reply.send(self.agent_views());
+            }
+            Control::TransferToSurvey {
+                call_id,
+                agent,
+                reply,
+            } => {
+                let _ = reply.send(self.release_to_survey(&call_id, &agent).await);
             }
             Control::Shutdown { grace, done } => self.begin_shutdown(grace, done).await,
         }

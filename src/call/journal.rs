@@ -5,7 +5,7 @@
 //! Owns the conversion only; must not write anything itself (the journal does) nor decide
 //! call flow.
 
-use crate::ivr::{ConsentDecision, ConsentHow, ConsentRecord, TicketUpdate};
+use crate::ivr::{ConsentDecision, ConsentHow, ConsentRecord, SurveyAnswer, TicketUpdate};
 use crate::store::{self, CallEntry, CallerCustomer, Disposition, DraftCustomer};
 use chrono::Utc;
 
@@ -84,6 +84,15 @@ pub(super) fn consent_entry(record: ConsentRecord) -> CallEntry {
             ConsentHow::PolicyOff => store::ConsentVia::PolicyOff,
         },
         at: record.at.with_timezone(&Utc),
+    }
+}
+
+/// The record for the caller's survey answer.
+pub(super) fn survey_entry(answer: SurveyAnswer) -> CallEntry {
+    CallEntry::Survey {
+        rating: answer.rating,
+        key: answer.key,
+        at: answer.at.with_timezone(&Utc),
     }
 }
 

@@ -17,7 +17,8 @@
 //! [`CallHandle`](crate::sip::CallHandle), which the ACD uses as its call key too), `timers`
 //! (deadline-ordered, a set per call), `lookup`, `journal` (call events → the store's
 //! records), [`acd_link`] (IVR ↔ ACD), `media_link`, [`desk`](AgentDesk) (the handle the
-//! API holds) and [`reload`].
+//! API holds), `survey` (the survey ratings published for the desk, and its
+//! `TransferToSurvey`) and [`reload`].
 //!
 //! Public entry points: [`CallStack::start`] (with a [`Reloader`]'s receiver and a store),
 //! [`CallStack::counts`], [`CallStack::set_agent_state`], [`CallStack::agent_desk`],
@@ -34,10 +35,13 @@ mod lookup;
 mod media_link;
 mod registry;
 pub mod reload;
+mod survey;
 mod timers;
 
 pub use desk::{AgentDesk, AgentDeskError, AgentView};
 pub use reload::Reloader;
+use survey::SurveyResults;
+pub use survey::{SurveyRated, TransferToSurveyError};
 
 use crate::acd::ReportedState;
 use crate::config::Config;
@@ -89,6 +93,12 @@ enum Control {
     ListAgents {
         reply: oneshot::Sender<Vec<AgentView>>,
     },
+    /// The desk's `TransferToSurvey` (see [`AgentDesk::transfer_to_survey`]).
+    TransferToSurvey {
+        call_id: String,
+        agent: String,
+        reply: oneshot::Sender<Result<(), TransferToSurveyError>>,
+    },
     Shutdown {
         grace: Duration,
         done: oneshot::Sender<()>,
@@ -124,6 +134,7 @@ pub struct CallStack {
     media_sessions: Arc<AtomicUsize>,
     pool: PortPool,
     journal: CallJournal,
+    survey_results: SurveyResults,
     dispatcher: JoinHandle<()>,
     writer: JoinHandle<()>,
     stop_writer: oneshot::Sender<()>,
@@ -173,6 +184,7 @@ impl CallStack {
         let media_sessions = Arc::new(AtomicUsize::new(0));
         let sip_counts = sip.counts.clone();
         let sip_task_handle = sip.task;
+        let survey_results = SurveyResults::new();
         let parts = dispatcher::Parts {
             config,
             sip_events: sip.events,
@@ -184,6 +196,7 @@ impl CallStack {
             control: control_rx,
             counts: counts_tx,
             media_sessions: media_sessions.clone(),
+            survey_results: survey_results.clone(),
         };
         let dispatcher = tokio::spawn(dispatcher::run(parts));
         Ok(CallStack {
@@ -194,6 +207,7 @@ impl CallStack {
             media_sessions,
             pool,
             journal,
+            survey_results,
             dispatcher,
             writer,
             stop_writer,
@@ -230,7 +244,7 @@ impl CallStack {
 
     /// The agents' desk for the admin API (SetAgentState, ListAgents).
     pub fn agent_desk(&self) -> AgentDesk {
-        AgentDesk::new(self.control.clone())
+        AgentDesk::new(self.control.clone(), self.survey_results.clone())
     }
 
     /// The call journal, e.g. to wait for a call's records (`flush`).

@@ -35,6 +35,9 @@ pub fn validate(
     for name in ENGINE_PROMPTS {
         prompts.check(p, "ivr".into(), name);
     }
+    for name in super::position::announcement_prompts() {
+        prompts.check(p, "ivr".into(), &name);
+    }
     for prompt in config.recording.notice_prompts() {
         prompts.check(p, "ivr.recording.policy".into(), &prompt);
     }
@@ -45,6 +48,9 @@ pub fn validate(
         }
     }
     super::keys::validate_keys(config, locate, p);
+    let prompt_exists = |name: &str| available_prompts.contains(name);
+    super::survey::validate_survey(&config.survey, &prompt_exists, locate, p);
+    super::special::validate_special_groups(&config.special_groups, p);
 
     validate_hours(config, p);
     validate_numbers(config, p);

@@ -6,6 +6,8 @@
 //! does) nor look at the sounds directory (the caller passes the prompt names it found).
 
 pub use super::checks::validate;
+use super::special::SpecialGroupsConfig;
+use super::survey::SurveyConfig;
 use crate::tickets::Category;
 pub(crate) use crate::validation::Problems;
 pub use crate::validation::ValidationError;
@@ -17,7 +19,7 @@ use std::fmt;
 /// One DTMF key: `0`–`9`, `*` or `#`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
 #[serde(try_from = "String")]
-pub struct Digit(char);
+pub struct Digit(pub(super) char);
 
 impl Digit {
     pub fn new(key: char) -> Option<Digit> {
@@ -129,6 +131,12 @@ pub struct IvrConfig {
     pub leak: LeakConfig,
     #[serde(default)]
     pub recording: RecordingConfig,
+    /// The post-call satisfaction survey.
+    #[serde(default)]
+    pub survey: SurveyConfig,
+    /// Household flags that raise a caller's queue priority.
+    #[serde(default)]
+    pub special_groups: SpecialGroupsConfig,
     #[serde(default)]
     pub calendar: Calendar,
     #[serde(default)]

@@ -1,8 +1,11 @@
 //! One call's walk through the IVR: a sans-IO state machine. The driver feeds `Event`s (each
 //! with the current `Instant`) and carries out the returned `Action`s; timers are actions too.
 //!
-//! Owns the caller's path, the leak fast track and the recording consent; must not do I/O, read
-//! a clock or decide which agent answers (that is the ACD's job).
+//! Owns the caller's path, the leak fast track, the recording consent, what a waiting caller
+//! hears and the post-call survey (`survey` below); must not do I/O, read a clock or decide
+//! which agent answers or a caller's queue position (that is the ACD's job).
+
+mod survey;
 
 use super::config::{
     Collect, DEFAULT_TIMEOUT_SECS, Digit, FlowChoice, IvrConfig, Menu, Node, RecordingPolicy,
@@ -10,7 +13,7 @@ use super::config::{
 };
 use super::events::{
     Action, CallInfo, ConsentDecision, ConsentHow, ConsentRecord, Event, LEAK_PRIORITY, PlaybackId,
-    QueueResult, TicketUpdate, TimerId,
+    QueueResult, SurveyAnswer, TicketUpdate, TimerId,
 };
 use crate::tickets::Category;
 use chrono::{DateTime, TimeDelta};
@@ -53,6 +56,8 @@ enum Phase {
         leak: bool,
         playback: PlaybackId,
         transferring: bool,
+        /// A position announcement to play when the current prompt ends.
+        announcement: Option<Vec<String>>,
     },
     /// A transfer node's target is being called.
     Transferring {
@@ -63,6 +68,12 @@ enum Phase {
         playback: Option<PlaybackId>,
     },
     Connected,
+    /// The post-call survey: its prompt, then the wait for a key.
+    Survey {
+        playback: Option<PlaybackId>,
+        timer: Option<TimerId>,
+        failures: u32,
+    },
     Ended,
 }
 
@@ -79,11 +90,15 @@ pub struct CallEngine {
     answered_at: Option<(Instant, DateTime<Tz>)>,
     choice: Option<FlowChoice>,
     has_open_ticket: bool,
+    /// Added to non-leak queue priorities: the caller's household is a special group.
+    priority_boost: u8,
     announcements: Vec<String>,
     announcements_played: bool,
     consent_decided: bool,
     recording: bool,
     leak: bool,
+    /// The agent the caller is (or was last) connected with.
+    agent: Option<String>,
 }
 
 impl CallEngine {
@@ -95,11 +110,13 @@ impl CallEngine {
             answered_at: None,
             choice: None,
             has_open_ticket: false,
+            priority_boost: 0,
             announcements: Vec::new(),
             announcements_played: false,
             consent_decided: false,
             recording: false,
             leak: false,
+            agent: None,
         }
     }
 
@@ -152,10 +169,14 @@ impl CallEngine {
             Event::AgentAnswered { agent, .. } => {
                 if let Phase::Queued { .. } = self.phase {
                     out.push(Action::StopPlayback);
-                    out.push(Action::Bridge { agent });
+                    out.push(Action::Bridge {
+                        agent: agent.clone(),
+                    });
+                    self.agent = Some(agent);
                     self.phase = Phase::Connected;
                 }
             }
+            Event::AgentLeft { now } => self.on_agent_left(now, &mut out),
             Event::TransferAnswered { .. } => match self.phase {
                 Phase::Queued {
                     transferring: true, ..
@@ -225,6 +246,8 @@ impl CallEngine {
         self.answered_at = Some((now, info.local_time));
         self.has_open_ticket = info.has_open_ticket;
         self.announcements = info.announcements;
+        let special = &self.config.special_groups;
+        self.priority_boost = special.boost_for(info.special_group.as_deref());
         let choice = self
             .config
             .select_flow(&info.did, info.local_time.naive_local());
@@ -250,6 +273,12 @@ impl CallEngine {
             }));
         }
         self.choice = choice;
+        if self.priority_boost > 0 {
+            out.push(Action::Ticket(TicketUpdate::PathStep {
+                node: "special_group".into(),
+                input: info.special_group,
+            }));
+        }
         let policy = self.config.recording.policy;
         if policy == RecordingPolicy::Off {
             self.consent(ConsentDecision::NotAsked, ConsentHow::PolicyOff, now, out);
@@ -303,6 +332,11 @@ impl CallEngine {
         mut prompts: Vec<String>,
         out: &mut Vec<Action>,
     ) {
+        let priority = if leak {
+            priority
+        } else {
+            super::special::boosted(priority, self.priority_boost)
+        };
         out.push(Action::Enqueue {
             queue: queue.clone(),
             priority,
@@ -318,6 +352,7 @@ impl CallEngine {
             leak,
             playback,
             transferring: false,
+            announcement: None,
         };
     }
 
@@ -470,6 +505,9 @@ impl CallEngine {
                 playback, timer, ..
             } => (playback.is_some(), *timer),
             Phase::HangingUp { playback } => (playback.is_some(), None),
+            Phase::Survey {
+                playback, timer, ..
+            } => (playback.is_some(), *timer),
             Phase::Ringing | Phase::Transferring { .. } | Phase::Connected | Phase::Ended => {
                 (false, None)
             }
@@ -534,6 +572,7 @@ impl CallEngine {
         match &mut self.phase {
             Phase::Intro { .. } => self.consent_digit(digit, now, out),
             Phase::Menu { .. } => self.menu_digit(digit, now, out),
+            Phase::Survey { .. } => self.survey_digit(digit, now, out),
             Phase::Collect {
                 playback,
                 timer,
@@ -733,6 +772,10 @@ impl CallEngine {
                     None => self.enter_last_resort(out),
                 }
             }
+            Phase::Survey { playback, .. } if *playback == Some(id) => {
+                *playback = None;
+                self.survey_listen(now, out);
+            }
             Phase::Menu { playback, node, .. } | Phase::Collect { playback, node, .. }
                 if *playback == Some(id) =>
             {
@@ -748,10 +791,19 @@ impl CallEngine {
                     *timer = Some(new);
                 }
             }
-            Phase::Queued { leak, playback, .. } if *playback == id => {
-                // Loop the wait prompt (for leaks: the safety advice) until someone answers.
-                let prompt = wait_prompt(*leak).to_owned();
-                let new = self.play(vec![prompt], false, out);
+            Phase::Queued {
+                leak,
+                playback,
+                announcement,
+                ..
+            } if *playback == id => {
+                // Loop the wait prompt (for leaks: the safety advice) until someone answers;
+                // a position announcement goes between two rounds.
+                let prompts = match announcement.take() {
+                    Some(prompts) => prompts,
+                    None => vec![wait_prompt(*leak).to_owned()],
+                };
+                let new = self.play(prompts, false, out);
                 if let Phase::Queued { playback, .. } = &mut self.phase {
                     *playback = new;
                 }
@@ -784,16 +836,35 @@ impl CallEngine {
                 *timer = None;
                 self.finish_entry(now, out);
             }
+            Phase::Survey { timer, .. } if *timer == Some(id) => {
+                *timer = None;
+                self.survey_failed(false, now, out);
+            }
             _ => {}
         }
     }
 
     fn on_queue(&mut self, result: QueueResult, _now: Instant, out: &mut Vec<Action>) {
-        let Phase::Queued { transferring, .. } = &mut self.phase else {
+        let Phase::Queued {
+            transferring,
+            leak,
+            announcement,
+            ..
+        } = &mut self.phase
+        else {
             return;
         };
         match result {
             QueueResult::Offered { .. } | QueueResult::NoAgent => {}
+            // Leak callers hear the safety advice, never a place in a line.
+            QueueResult::Position {
+                ahead,
+                wait_minutes,
+            } => {
+                if !*leak && !*transferring {
+                    *announcement = Some(super::position::announcement(ahead, wait_minutes));
+                }
+            }
             QueueResult::Overflow { uri } => {
                 // The caller keeps hearing the wait (or safety) prompts while `uri` rings.
                 *transferring = true;
@@ -843,6 +914,9 @@ impl CallEngine {
         }
         | Phase::Intro {
             window: Some(id), ..
+        }
+        | Phase::Survey {
+            timer: Some(id), ..
         } = self.phase
         {
             out.push(Action::CancelTimer { id });

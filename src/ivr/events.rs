@@ -5,6 +5,7 @@
 //! Owns the vocabulary between the engine and its driver; must not hold behaviour.
 
 use crate::tickets::Category;
+use crate::tickets::callback::Rating;
 use chrono::DateTime;
 use chrono_tz::Tz;
 use std::time::Instant;
@@ -36,6 +37,8 @@ pub struct CallInfo {
     /// Prompt names of the outage announcements active for this caller, played before the
     /// first menu.
     pub announcements: Vec<String>,
+    /// The special-group flag of the caller's household file (`elderly_alone`, …), if any.
+    pub special_group: Option<String>,
 }
 
 /// What the ACD said about this call, as the driver relays it.
@@ -47,6 +50,11 @@ pub enum QueueResult {
     NoAgent,
     /// Waited long enough: hand the call to `uri`.
     Overflow { uri: String },
+    /// Tell the caller their place: `ahead` callers before them, about `wait_minutes`.
+    Position {
+        ahead: u32,
+        wait_minutes: Option<u32>,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -74,6 +82,12 @@ pub enum Event {
     /// The agent rung by the ACD picked up.
     AgentAnswered {
         agent: String,
+        now: Instant,
+    },
+    /// The agent's leg ended while the caller was with them: the agent hung up first, or the
+    /// agent's desk handed the caller over to the survey (the driver then hung the agent up).
+    /// The caller hears the survey when it applies, else the call ends.
+    AgentLeft {
         now: Instant,
     },
     /// The transfer target picked up (the driver has bridged the call).
@@ -148,6 +162,15 @@ pub enum TicketUpdate {
     },
 }
 
+/// The caller's answer to the post-call survey.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SurveyAnswer {
+    pub rating: Rating,
+    /// The key pressed (`ivr.survey.<rating>.digit` when it was answered).
+    pub key: char,
+    pub at: DateTime<Tz>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     /// Play the prompts (`sounds/zh-CN/<name>.wav`) in order. With `barge_in` the media layer
@@ -192,4 +215,6 @@ pub enum Action {
     HangUp,
     Ticket(TicketUpdate),
     RecordConsent(ConsentRecord),
+    /// The caller rated the service: for the call row, its ticket and the agent's desk.
+    SurveyResult(SurveyAnswer),
 }

@@ -146,10 +146,10 @@ impl Node {
 }
 
 /// Where a key is configured, for messages: its dotted path and what it does.
-struct LiveKey {
-    digit: Digit,
-    path: String,
-    meaning: &'static str,
+pub(super) struct LiveKey {
+    pub(super) digit: Digit,
+    pub(super) path: String,
+    pub(super) meaning: &'static str,
 }
 
 /// Checks that every prompt a flow speaks tells the truth about its keys, and that no two
@@ -262,7 +262,7 @@ fn validate_collect(
 }
 
 /// Reports every pair of `live` keys that share a digit, on the later one.
-fn collide(live: &[&LiveKey], locate: &dyn Fn(&str) -> String, p: &mut Problems) {
+pub(super) fn collide(live: &[&LiveKey], locate: &dyn Fn(&str) -> String, p: &mut Problems) {
     for (i, later) in live.iter().enumerate() {
         if let Some(earlier) = live[..i].iter().find(|k| k.digit == later.digit) {
             p.add(

@@ -9,12 +9,16 @@ pub mod config;
 pub mod engine;
 pub mod events;
 pub mod keys;
+pub mod numbers;
+pub mod position;
+pub mod special;
+pub mod survey;
 
 pub use config::{IvrConfig, ValidationError, validate};
 pub use engine::CallEngine;
 pub use events::{
     Action, CallInfo, ConsentDecision, ConsentHow, ConsentRecord, Event, LEAK_PRIORITY, PlaybackId,
-    QueueResult, TicketUpdate, TimerId,
+    QueueResult, SurveyAnswer, TicketUpdate, TimerId,
 };
 
 #[cfg(test)]

@@ -159,11 +159,17 @@ pub(crate) fn prompts() -> BTreeSet<String> {
         "entry_done",
         "digit_star",
         "digit_hash",
+        "survey_intro",
+        "label_satisfied",
+        "label_basically_satisfied",
+        "label_unsatisfied",
+        "survey_thanks",
     ]
     .into_iter()
     .map(String::from)
     .collect();
     names.extend((0..10).map(|d| format!("digit_{d}")));
+    names.extend(super::position::announcement_prompts());
     names
 }
 
@@ -247,6 +253,7 @@ fn info(at: DateTime<Tz>) -> CallInfo {
         local_time: at,
         has_open_ticket: false,
         announcements: Vec::new(),
+        special_group: None,
     }
 }
 
@@ -1185,16 +1192,30 @@ mod validation {
         available.remove("leak_safety_advice");
         available.remove("digit_3");
         let errors = errors_of(validate(&config, &available, &queues(), &locate));
+        // digit_3 is spoken by counts (queue positions), the survey's third key and a menu
+        // option's key: each use is named.
         assert_eq!(
             paths(&errors),
             [
                 "ivr",
+                "ivr",
+                "ivr.survey.unsatisfied.digit",
                 "ivr.flows.main.nodes.menu.options.1",
                 "ivr.flows.main.nodes.submenu.prompts.1"
             ]
         );
-        assert!(errors[1].message.contains("sounds/zh-CN/digit_3.wav"));
-        assert!(errors[2].message.contains("sounds/zh-CN/main_menu_v2.wav"));
+        assert!(
+            errors[0]
+                .message
+                .contains("sounds/zh-CN/leak_safety_advice.wav")
+        );
+        for error in &errors[1..4] {
+            assert!(
+                error.message.contains("sounds/zh-CN/digit_3.wav"),
+                "{error}"
+            );
+        }
+        assert!(errors[4].message.contains("sounds/zh-CN/main_menu_v2.wav"));
     }
 
     #[test]
@@ -1387,7 +1408,9 @@ fn calendar_dates_may_be_bare_toml_dates() {
     assert!(err.contains("is not a date"), "{err}");
 }
 
+mod queue_position;
 mod spoken_keys;
+mod survey;
 
 /// 004's three shifts overlap at the handovers; the shift that started last serves them.
 #[test]
@@ -1432,4 +1455,43 @@ fn overlapping_shifts_are_allowed_and_the_later_starting_one_wins() {
             "{at}"
         );
     }
+}
+
+#[test]
+fn a_special_group_caller_waits_ahead_but_never_ahead_of_leaks() {
+    let special = |group: &str| CallInfo {
+        special_group: Some(group.into()),
+        ..info(monday_morning())
+    };
+    // The person option queues at priority 0: an elderly caller living alone gets the boost,
+    // and the ticket's path says why.
+    let mut h = Harness::new(config());
+    let intro = h.answer(special("elderly_alone"));
+    assert!(has(
+        &intro,
+        &Action::Ticket(TicketUpdate::PathStep {
+            node: "special_group".into(),
+            input: Some("elderly_alone".into())
+        })
+    ));
+    h.finish(&intro);
+    let queued = h.key('0');
+    assert_eq!(
+        enqueued(&queued),
+        Some(("general".into(), 3, false, Category::Consultation))
+    );
+    // The leak key still goes first, at the leak priority.
+    assert_leak(&h.key('1'));
+
+    // A flag the configuration does not list, and a boost of 0, change nothing.
+    let mut h = Harness::new(config());
+    let intro = h.answer(special("other"));
+    h.finish(&intro);
+    assert_eq!(enqueued(&h.key('0')).map(|q| q.1), Some(0));
+    let mut off = config();
+    off.special_groups.priority_boost = 0;
+    let mut h = Harness::new(off);
+    let intro = h.answer(special("disabled"));
+    h.finish(&intro);
+    assert_eq!(enqueued(&h.key('0')).map(|q| q.1), Some(0));
 }

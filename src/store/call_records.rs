@@ -8,6 +8,7 @@
 use super::spool::JournalRecord;
 use super::transitions::refresh_deadlines_in;
 use super::{NewTicket, Store, StoreError};
+use crate::tickets::callback::Rating;
 use crate::tickets::{Category, Channel, Rules, Status};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -157,6 +158,13 @@ pub enum CallEntry {
         via: ConsentVia,
         at: DateTime<Utc>,
     },
+    /// The caller's answer to the post-call survey, for the call row and its ticket.
+    Survey {
+        rating: Rating,
+        /// The key pressed.
+        key: char,
+        at: DateTime<Utc>,
+    },
     Queue {
         queue: String,
     },
@@ -208,6 +216,11 @@ pub(super) enum CallWrite {
     Consent {
         decision: String,
         via: String,
+        at: DateTime<Utc>,
+    },
+    Survey {
+        rating: String,
+        key: String,
         at: DateTime<Utc>,
     },
     Queue {
@@ -264,6 +277,11 @@ impl From<CallEntry> for CallWrite {
             CallEntry::Consent { decision, via, at } => CallWrite::Consent {
                 decision: decision.code().to_owned(),
                 via: via.code().to_owned(),
+                at,
+            },
+            CallEntry::Survey { rating, key, at } => CallWrite::Survey {
+                rating: rating.code().to_owned(),
+                key: key.to_string(),
                 at,
             },
             CallEntry::Queue { queue } => CallWrite::Queue { queue },
@@ -414,6 +432,9 @@ async fn apply_call_write(
             .execute(&mut **tx)
             .await?
         }
+        CallWrite::Survey { rating, key, at } => {
+            return record_survey(tx, call_id, rating, key, *at).await;
+        }
         CallWrite::Queue { queue } => {
             update("UPDATE calls SET queue = $2 WHERE call_id = $1")
                 .bind(queue)
@@ -446,6 +467,53 @@ async fn apply_call_write(
     if result.rows_affected() == 0 {
         return Err(StoreError::NotFound(format!("call {call_id}")));
     }
+    Ok(())
+}
+
+/// The survey rating on the call row and on the call's ticket (whatever its status: an agent
+/// may have taken it meanwhile), with an audit row on the ticket.
+async fn record_survey(
+    tx: &mut Tx<'_>,
+    call_id: &str,
+    rating: &str,
+    key: &str,
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let call = sqlx::query(
+        "UPDATE calls SET survey_rating = $2, survey_key = $3, survey_at = $4 WHERE call_id = $1",
+    )
+    .bind(call_id)
+    .bind(rating)
+    .bind(key)
+    .bind(at)
+    .execute(&mut **tx)
+    .await?;
+    if call.rows_affected() == 0 {
+        return Err(StoreError::NotFound(format!("call {call_id}")));
+    }
+    let ticket: Option<(i64, Option<String>)> = sqlx::query_as(
+        "UPDATE tickets t SET call_survey_rating = $2, call_survey_at = $3, updated_at = now(), \
+         version = t.version + 1 FROM tickets old \
+         WHERE t.id = old.id AND t.request_id = $1 RETURNING t.id, old.call_survey_rating",
+    )
+    .bind(format!("call:{call_id}"))
+    .bind(rating)
+    .bind(at)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some((ticket_id, old)) = ticket else {
+        return Err(StoreError::NotFound(format!("ticket of call {call_id}")));
+    };
+    sqlx::query(
+        "INSERT INTO ticket_events (ticket_id, actor, action, field, old_value, new_value) \
+         VALUES ($1, $2, 'call_survey', 'call_survey_rating', $3, $4)",
+    )
+    .bind(ticket_id)
+    .bind(IVR_ACTOR)
+    .bind(old)
+    .bind(rating)
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
 

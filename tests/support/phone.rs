@@ -402,6 +402,47 @@ impl AgentPhone {
         }
     }
 
+    /// Hangs up an answered call (BYE from the agent's side); returns the BYE's final status.
+    pub async fn hang_up(&self, ringing: &Ringing) -> u16 {
+        let invite = &ringing.invite;
+        let target = invite
+            .header("Contact")
+            .and_then(|c| Some(c.split_once('<')?.1.split_once('>')?.0))
+            .unwrap_or_else(|| invite.uri().unwrap())
+            .to_owned();
+        let mut bye = Message::request("BYE", &target);
+        bye.push_header(
+            "Via",
+            format!(
+                "SIP/2.0/UDP {};branch=z9hG4bKagentbye{};rport",
+                self.sip.local_addr().unwrap(),
+                NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            ),
+        );
+        bye.push_header(
+            "From",
+            format!("{};tag=agenttag", invite.header("To").unwrap()),
+        );
+        bye.push_header("To", invite.header("From").unwrap());
+        bye.push_header("Call-ID", invite.call_id());
+        let cseq = invite.cseq().map_or(1, |(n, _)| n + 1);
+        bye.push_header("CSeq", format!("{cseq} BYE"));
+        bye.push_header("Max-Forwards", "70");
+        self.sip
+            .send_to(&bye.to_bytes(), ringing.from)
+            .await
+            .unwrap();
+        loop {
+            let (response, _) = recv_on(&self.sip, 10).await;
+            if response.cseq().map(|(_, m)| m == "BYE") == Some(true)
+                && let Some(code) = response.code()
+                && code >= 200
+            {
+                return code;
+            }
+        }
+    }
+
     /// Waits for a BYE or CANCEL and answers it 200; returns the method.
     pub async fn expect_end(&self, secs: u64) -> String {
         loop {

@@ -6,11 +6,6 @@
 //! Every consequence that feeds a core again (an IVR event, an ACD event) is queued as
 //! [`Work`], so a step never re-enters the flow.
 //!
-//! What happens to a call is told to the journal at a handful of points here (arrived,
-//! answered, queued, agent connected, ended, through `call::journal` for the IVR's own
-//! records); those are the points where call events for agent desktops (screen pop) are to
-//! be published too.
-//!
 //! Owns the order of a call's steps; must not make the cores' decisions.
 
 use super::{Dispatcher, Work};
@@ -19,6 +14,7 @@ use crate::call::acd_link;
 use crate::call::journal::{self, Stage};
 use crate::call::lookup::Lookup;
 use crate::call::registry::{Call, Leg, LegPurpose, Playlist};
+use crate::call::survey::SurveyRated;
 use crate::call::timers::{CallTimer, TimerKey};
 use crate::ivr::{self, CallEngine, CallInfo};
 use crate::logging::Masked;
@@ -216,6 +212,9 @@ impl Dispatcher {
             local_time: chrono::Utc::now().with_timezone(&tz),
             has_open_ticket: lookup.has_open_ticket,
             announcements: lookup.announcements.clone(),
+            special_group: (lookup.customer.as_ref())
+                .and_then(|c| c.special_group)
+                .map(|g| g.code().to_owned()),
         };
         let early = std::mem::take(&mut call.early_digits);
         let now = Instant::now();
@@ -398,6 +397,17 @@ impl Dispatcher {
                 self.journal
                     .record(&call.id, journal::consent_entry(record));
             }
+            ivr::Action::SurveyResult(answer) => {
+                tracing::info!(call = %call.id, rating = answer.rating.code(), "survey answered");
+                self.journal.record(&call.id, journal::survey_entry(answer));
+                self.survey_results.publish(SurveyRated {
+                    call_id: call.id.clone(),
+                    agent_id: call.engine.agent().map(str::to_owned),
+                    rating: answer.rating,
+                    key: answer.key,
+                    at: answer.at.with_timezone(&chrono::Utc),
+                });
+            }
         }
     }
 
@@ -429,7 +439,9 @@ impl Dispatcher {
                 }
                 AcdAction::StartTimer { id, at } => self.timers.set(TimerKey::Acd(id), at),
                 AcdAction::CancelTimer { id } => self.timers.cancel(TimerKey::Acd(id)),
-                AcdAction::Waiting { .. } | AcdAction::Overflow { .. } => {}
+                AcdAction::Waiting { .. }
+                | AcdAction::Overflow { .. }
+                | AcdAction::Position { .. } => {}
             }
         }
     }

@@ -9,6 +9,7 @@ use crate::acd::{AcdEvent, ReportedState};
 use crate::call::journal::Stage;
 use crate::call::media_link::MediaLink;
 use crate::call::registry::{Leg, LegPurpose, OutLeg};
+use crate::call::survey::TransferToSurveyError;
 use crate::ivr;
 use crate::media::session::{MediaCommand, SessionOptions};
 use crate::sip::message::host_port_of;
@@ -200,11 +201,51 @@ impl Dispatcher {
         call.legs.retain(|l| *l != handle);
         if !leg.answered {
             self.leg_failed(leg.owner, leg.purpose);
+        } else if matches!(leg.purpose, LegPurpose::Agent(_)) {
+            // The agent hung up (or the desk released the caller): the IVR surveys the
+            // caller, or ends the call (its HangUp action).
+            if !call.hung_up {
+                let now = Instant::now();
+                self.work
+                    .push_back(Work::Ivr(leg.owner, ivr::Event::AgentLeft { now }));
+            }
         } else if !call.hung_up {
-            // The agent (or transfer target) hung up: the caller's call is over too.
+            // The transfer target hung up: the caller's call is over too.
             call.hung_up = true;
             self.sip_command(Command::Hangup { call: leg.owner }).await;
         }
+    }
+
+    /// The desk's `TransferToSurvey`: hangs up the agent's leg of the call `call_id`, whose
+    /// end then starts the caller's survey (see `end_leg`).
+    pub(super) async fn release_to_survey(
+        &mut self,
+        call_id: &str,
+        agent: &str,
+    ) -> Result<(), TransferToSurveyError> {
+        let Some((&owner, call)) = self.registry.calls.iter().find(|(_, c)| c.id == call_id) else {
+            return Err(TransferToSurveyError::UnknownCall(call_id.to_owned()));
+        };
+        let not_with_agent = || TransferToSurveyError::NotWithAgent {
+            call: call_id.to_owned(),
+            agent: agent.to_owned(),
+        };
+        if call.engine.agent() != Some(agent) {
+            return Err(not_with_agent());
+        }
+        if !call.engine.survey_available() {
+            return Err(TransferToSurveyError::NoSurvey(call_id.to_owned()));
+        }
+        let leg = self.registry.legs.iter().find_map(|(&handle, leg)| {
+            (leg.owner == owner
+                && leg.answered
+                && matches!(&leg.purpose, LegPurpose::Agent(a) if a == agent))
+            .then_some(handle)
+        });
+        let leg = leg.ok_or_else(not_with_agent)?;
+        tracing::info!(call = %call.id, agent, "agent hands the caller to the survey");
+        self.sip_command(Command::Hangup { call: leg }).await;
+        Ok(())
     }
 }
 

@@ -2,9 +2,8 @@
 //! highest category among each unit's demands (000 §15.1.3, `tickets::split`).
 
 use super::pb;
-use super::tickets::{
-    TicketsService, caller, category_from, category_to, invalid, text, to_proto, unit_code,
-};
+use super::requests::{text, unit_code};
+use super::tickets::{TicketsService, caller, category_from, category_to, invalid, to_proto};
 use crate::tickets::split::{Demand, SplitError, split_call};
 use tonic::{Request, Response, Status};
 

@@ -6,7 +6,8 @@
 
 use super::auth::Caller;
 use super::pb;
-use super::tickets::{caller, invalid, page_size_of, phone_problem, text_problem, timestamp};
+use super::requests::{page_size_of, phone_problem, text_problem};
+use super::tickets::{caller, invalid, timestamp};
 use crate::store::{
     Customer, CustomerQuery, NewCustomer, SpecialGroup, Store, StoreError, Unit, UnitFields,
     UnitPatch, UnitRemoval, Upserted,

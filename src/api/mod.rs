@@ -9,6 +9,7 @@ mod auth;
 mod demands;
 mod intake;
 mod master;
+mod requests;
 mod tickets;
 mod transitions;
 

@@ -7,17 +7,18 @@
 
 use super::auth::Caller;
 use super::pb;
+use super::requests::{paging, text, ticket_number, unit_code};
 use super::tickets::{
-    TicketsService, caller, check_access, for_caller, from_timestamp, invalid, level_from, paging,
-    store_status, text, ticket_number, timestamp, to_proto, unit_code,
+    TicketsService, caller, check_access, for_caller, from_timestamp, invalid, level_from,
+    store_status, timestamp, to_proto,
 };
 use crate::store::{Applied, CallbackAttempt, PageCursor, TransitionError};
 use crate::tickets::callback::{self, CallbackOutcome, CallbackRequest, Rating};
 use crate::tickets::complaint::{self, LevelOverride};
 use crate::tickets::deadlines::{self, DeadlineKind};
+use crate::tickets::extension::{self, ExtensionDecision, ExtensionRequest};
 use crate::tickets::lifecycle::{
-    self, AcceptRequest, CloseRequest, DispatchRequest, ExtensionDecision, ExtensionRequest,
-    ReplyRequest, ReturnRequest,
+    self, AcceptRequest, CloseRequest, DispatchRequest, ReplyRequest, ReturnRequest,
 };
 use crate::tickets::overdue::{self, DeadlineState, Timeliness};
 use crate::tickets::urge::{self, UrgeKind, UrgeRequest};
@@ -239,7 +240,7 @@ impl TicketsService {
             &r.name,
             "until",
             Box::new(move |f, a, now, rules| {
-                lifecycle::request_extension(f, a, &request, now, rules)
+                extension::request_extension(f, a, &request, now, rules)
             }),
         )
         .await
@@ -262,7 +263,7 @@ impl TicketsService {
             &r.name,
             "until",
             Box::new(move |f, a, now, rules| {
-                lifecycle::decide_extension(f, a, &decision, now, rules)
+                extension::decide_extension(f, a, &decision, now, rules)
             }),
         )
         .await

@@ -17,6 +17,7 @@ mod master;
 mod records;
 mod retention;
 mod spool;
+mod ticket_row;
 mod tickets;
 mod transitions;
 

@@ -9,6 +9,7 @@ pub mod callback;
 pub mod complaint;
 pub mod config;
 pub mod deadlines;
+pub mod extension;
 pub mod lifecycle;
 pub mod model;
 pub mod overdue;

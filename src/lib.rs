@@ -13,7 +13,7 @@
 //!
 //! | layer | modules | may import |
 //! |---|---|---|
-//! | leaves | `logging`, `validation` | nothing of the crate |
+//! | leaves | `logging`, `validation`, `files` | nothing of the crate |
 //! | protocol cores (sans-IO: events in, actions out, no sockets, clocks or SQL) | `tickets`, `sip`, `media`, `ivr`, `acd`, `desk` | leaves; `ivr` and `acd` also `tickets` (categories) — no core imports another otherwise |
 //! | adapters | `store` (PostgreSQL, its own record types), `config` (the file, assembling the cores' sections), `ops` (announcements, retention) | leaves, cores; `ops` also `store` and `config` |
 //! | call layer | `call` | everything above; it only wires: converts between the cores' types and the store's records, carries actions to I/O |
@@ -36,6 +36,7 @@ pub mod call;
 pub mod config;
 pub mod ctl;
 pub mod desk;
+pub mod files;
 pub mod ivr;
 pub mod logging;
 pub mod media;

@@ -75,6 +75,10 @@ where
 /// counters, and are left alone.
 const MAX_UNMASKED_DIGITS: usize = 6;
 
+/// Digit groups joined by separators are one phone number from this many digits: the
+/// shortest Chinese number with its area code, and every mobile number.
+const MIN_GROUPED_DIGITS: usize = 10;
+
 /// Masks a phone number for logs: `13812341234` → `138****1234`, `+8613812341234` →
 /// `+86138****1234`. Numbers of at most 6 digits (extensions, `956100`) stay. Separators are
 /// kept (`138 1234 1234` → `138 **** 1234`). Text that is not just a number (a SIP URI, a
@@ -142,7 +146,11 @@ impl fmt::Display for Masked<'_> {
 /// Masks every phone-number-like digit run in `text`: 7 or more digits, optionally after a
 /// `+`, standing alone. A run touching a letter or `_` is part of an identifier
 /// (`GD20261122-000123`, `z9hG4bK1234567`) and a run after a `.` is a fraction
-/// (`12:00:30.123456789`), and both stay; so do UUIDs.
+/// (`12:00:30.123456789`), and both stay; so do UUIDs. A number written in groups joined by
+/// single spaces or hyphens (`138-1234-5678`, `+86 138 1234 5678`, `0571-8888-1234`) counts
+/// as one number when every group after the first has at least 3 digits and the groups hold
+/// at least 10 digits (a number with its area code), so dates (`2026-11-25`) and lists of
+/// extensions (`1001 1002`) stay.
 pub fn mask_phone_runs(text: &str) -> Cow<'_, str> {
     let bytes = text.as_bytes();
     let uuids = uuid_ranges(bytes);
@@ -155,36 +163,51 @@ pub fn mask_phone_runs(text: &str) -> Cow<'_, str> {
             continue;
         }
         let start = i;
-        while i < bytes.len() && bytes[i].is_ascii_digit() {
-            i += 1;
-        }
-        let end = i;
-        if end - start <= MAX_UNMASKED_DIGITS || uuids.iter().any(|u| u.contains(&start)) {
+        let run_end = digit_run_end(bytes, start);
+        let chain_end = grouped_number_end(bytes, run_end);
+        // A grouped number that is not itself part of something else is masked as a whole;
+        // otherwise its first run is judged alone, as any other run.
+        let chain_digits = bytes[start..chain_end]
+            .iter()
+            .filter(|b| b.is_ascii_digit())
+            .count();
+        let end = if chain_end > run_end
+            && chain_digits >= MIN_GROUPED_DIGITS
+            && stands_alone(bytes, start, chain_end)
+        {
+            chain_end
+        } else {
+            run_end
+        };
+        i = end;
+        let digits = bytes[start..end]
+            .iter()
+            .filter(|b| b.is_ascii_digit())
+            .count();
+        if digits <= MAX_UNMASKED_DIGITS
+            || uuids.iter().any(|u| u.contains(&start))
+            || !stands_alone(bytes, start, end)
+        {
             continue;
         }
         let plus = start > 0 && bytes[start - 1] == b'+';
-        let before = if plus { start - 1 } else { start };
-        let joined_before = before > 0 && {
-            let b = bytes[before - 1];
-            b.is_ascii_alphanumeric() || b == b'_' || b == b'.'
-        };
-        let joined_after = end < bytes.len() && {
-            let b = bytes[end];
-            b.is_ascii_alphanumeric()
-                || b == b'_'
-                || (b == b'.' && bytes.get(end + 1).is_some_and(u8::is_ascii_digit))
-        };
-        if joined_before || joined_after {
-            continue;
-        }
-        let Some((head, tail)) = visible_digits(end - start, plus) else {
+        let Some((head, tail)) = visible_digits(digits, plus) else {
             continue;
         };
         let out = out.get_or_insert_with(|| String::with_capacity(text.len()));
         // Slicing at ASCII digits always falls on char boundaries.
-        out.push_str(&text[copied..start + head]);
-        out.extend(std::iter::repeat_n('*', end - start - head - tail));
-        copied = end - tail;
+        out.push_str(&text[copied..start]);
+        let mut seen = 0;
+        for &b in &bytes[start..end] {
+            if b.is_ascii_digit() {
+                seen += 1;
+                let hidden = seen > head && seen <= digits - tail;
+                out.push(if hidden { '*' } else { char::from(b) });
+            } else {
+                out.push(char::from(b));
+            }
+        }
+        copied = end;
     }
     match out {
         None => Cow::Borrowed(text),
@@ -193,6 +216,51 @@ pub fn mask_phone_runs(text: &str) -> Cow<'_, str> {
             Cow::Owned(out)
         }
     }
+}
+
+/// Where the digit run starting at `start` ends.
+fn digit_run_end(bytes: &[u8], start: usize) -> usize {
+    let mut end = start;
+    while end < bytes.len() && bytes[end].is_ascii_digit() {
+        end += 1;
+    }
+    end
+}
+
+/// Where a number written in groups (`138-1234-5678`) whose first group ends at `end`
+/// ends: each further group follows one space or hyphen and has at least 3 digits.
+fn grouped_number_end(bytes: &[u8], mut end: usize) -> usize {
+    const MIN_GROUP: usize = 3;
+    while end + 1 < bytes.len()
+        && matches!(bytes[end], b' ' | b'-')
+        && bytes[end + 1].is_ascii_digit()
+    {
+        let group_end = digit_run_end(bytes, end + 1);
+        if group_end - (end + 1) < MIN_GROUP {
+            break;
+        }
+        end = group_end;
+    }
+    end
+}
+
+/// Whether the digits at `start..end` (after an optional `+`) stand alone: not touching a
+/// letter or `_` (an identifier), not after a `.` (a fraction, an address) and not before a
+/// `.` and a digit.
+fn stands_alone(bytes: &[u8], start: usize, end: usize) -> bool {
+    let plus = start > 0 && bytes[start - 1] == b'+';
+    let before = if plus { start - 1 } else { start };
+    let joined_before = before > 0 && {
+        let b = bytes[before - 1];
+        b.is_ascii_alphanumeric() || b == b'_' || b == b'.'
+    };
+    let joined_after = end < bytes.len() && {
+        let b = bytes[end];
+        b.is_ascii_alphanumeric()
+            || b == b'_'
+            || (b == b'.' && bytes.get(end + 1).is_some_and(u8::is_ascii_digit))
+    };
+    !joined_before && !joined_after
 }
 
 /// Where `8-4-4-4-12` hex UUIDs are in `bytes`.
@@ -331,7 +399,22 @@ mod tests {
             ("\"caller\":\"13812341234\"", "\"caller\":\"138****1234\""),
             ("来电13812341234。", "来电138****1234。"),
             ("sip:13812341234@pbx", "sip:138****1234@pbx"),
-            ("tel 0571-88881234", "tel 0571-****1234"),
+            ("tel 0571-88881234", "tel 057*-****1234"),
+            // Written with separators: one number, masked as a whole.
+            (
+                "call from 138-1234-5678 ended",
+                "call from 138-****-5678 ended",
+            ),
+            ("caller +86 138 1234 5678.", "caller +86 138 **** 5678."),
+            ("tel 0571-8888-1234", "tel 057*-****-1234"),
+            ("account 6222 0212 3456 7890", "account 622* **** **** 7890"),
+            (
+                "\"digits\":\"138 1234 5678\"",
+                "\"digits\":\"138 **** 5678\"",
+            ),
+            // Dates and short groups stay.
+            ("due 2026-11-25 at 10", "due 2026-11-25 at 10"),
+            ("ext 1001 1002", "ext 1001 1002"),
             ("number 13812341234.", "number 138****1234."),
             // Left alone: ticket numbers, timestamps, UUIDs, identifiers, fractions, short runs.
             ("ticket GD20261122-000123", "ticket GD20261122-000123"),

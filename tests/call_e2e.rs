@@ -5,8 +5,14 @@
 
 #[path = "support/phone.rs"]
 mod phone;
+#[allow(dead_code)] // This binary runs sipp only to kill it.
+#[path = "support/sipp.rs"]
+mod sipp;
 #[allow(dead_code)] // Shared test helpers: this binary uses the database part only.
 mod support;
+#[allow(dead_code)]
+#[path = "support/tools.rs"]
+mod tools;
 
 use hotline::acd::ReportedState;
 use hotline::call::{CallStack, LiveCounts, Reloader, TransferToSurveyError};
@@ -44,9 +50,9 @@ struct Hotline {
 /// Disjoint RTP port ranges for the tests of this binary, which run in parallel.
 static NEXT_PORTS: AtomicU16 = AtomicU16::new(31000);
 
-fn config_text(dir: &Path, ports: u16, call_flow: &str) -> String {
+fn config_text(dir: &Path, ports: u16, daemon: &str, call_flow: &str) -> String {
     format!(
-        "[daemon]\nstate_dir = \"{state}\"\nshutdown_grace_secs = 1\n\n\
+        "[daemon]\nstate_dir = \"{state}\"\nshutdown_grace_secs = 1\n{daemon}\n\
          [sip]\nlisten = \"127.0.0.1:0\"\nt1_ms = 100\nt2_ms = 800\nt4_ms = 1000\n\n\
          [media]\nrtp_port_min = {ports}\nrtp_port_max = {max}\nsounds_dir = \"sounds/zh-CN\"\n\
          recordings_dir = \"{rec}\"\n\n{call_flow}",
@@ -59,14 +65,28 @@ fn config_text(dir: &Path, ports: u16, call_flow: &str) -> String {
 impl Hotline {
     /// The built-in call flow, changed by `edit`.
     async fn start(edit: impl Fn(String) -> String) -> Hotline {
+        Hotline::start_with("", edit).await
+    }
+
+    /// [`Hotline::start`] with extra `[daemon]` lines.
+    async fn start_with(daemon: &str, edit: impl Fn(String) -> String) -> Hotline {
         let (store, db) = support::fresh_database().await;
-        Hotline::start_on(store, db, edit).await
+        Hotline::start_on_with(store, db, daemon, edit).await
     }
 
     /// [`Hotline::start`] on a given database.
     async fn start_on(
         store: Store,
         db: PgConnectOptions,
+        edit: impl Fn(String) -> String,
+    ) -> Hotline {
+        Hotline::start_on_with(store, db, "", edit).await
+    }
+
+    async fn start_on_with(
+        store: Store,
+        db: PgConnectOptions,
+        daemon: &str,
         edit: impl Fn(String) -> String,
     ) -> Hotline {
         // RUST_LOG=hotline=debug shows the daemon's log lines of a failing test.
@@ -77,7 +97,12 @@ impl Hotline {
         let dir = tempfile::tempdir().unwrap();
         let ports = NEXT_PORTS.fetch_add(40, Ordering::SeqCst);
         let config_path = dir.path().join("hotline.toml");
-        let text = config_text(dir.path(), ports, &edit(BUILTIN_CALL_FLOW.to_owned()));
+        let text = config_text(
+            dir.path(),
+            ports,
+            daemon,
+            &edit(BUILTIN_CALL_FLOW.to_owned()),
+        );
         std::fs::write(&config_path, text).unwrap();
         let config = config::load(&config_path).unwrap_or_else(|e| panic!("{e}"));
         let recordings = config.media.recordings_dir.clone();
@@ -1182,7 +1207,7 @@ async fn hotlined_purges_expired_recordings_while_it_runs() {
             .display()
     );
     let ports = NEXT_PORTS.fetch_add(40, Ordering::SeqCst);
-    let mut text = config_text(dir.path(), ports, BUILTIN_CALL_FLOW);
+    let mut text = config_text(dir.path(), ports, "", BUILTIN_CALL_FLOW);
     text = text.replace(
         "sounds_dir = \"sounds/zh-CN\"",
         &format!(
@@ -1261,6 +1286,99 @@ async fn hotlined_purges_expired_recordings_while_it_runs() {
     let status = daemon.wait().await.unwrap();
     reader.await.unwrap();
     assert!(status.success(), "{}", log.lock().unwrap());
+}
+
+#[tokio::test]
+async fn a_caller_killed_mid_call_is_hung_up_after_the_silence_and_leaves_nothing_behind() {
+    // media.inactivity_secs = 2: the flow text follows the [media] keys.
+    let hotline = Hotline::start(|flow| format!("inactivity_secs = 2\n{flow}")).await;
+    // A minute of µ-law silence: sipp streams it until it is killed.
+    let voice = vec![0xFFu8; 8000 * 60];
+    let sipp = sipp::Sipp {
+        vars: &[
+            ("caller", CALLER),
+            ("dtmf", "inband"),
+            ("digits", "1"),
+            ("wait_ms", "60000"),
+            ("hold_ms", "1000"),
+            ("ends", "caller"),
+        ],
+        files: &[("caller.ulaw", &voice)],
+        service: HOTLINE,
+        ..sipp::Sipp::new("uac_media.xml", hotline.stack.sip_addr())
+    };
+    let (mut caller, _dir) = sipp.spawn();
+    for _ in 0..200 {
+        if hotline.stack.counts().media_sessions == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(hotline.stack.counts().media_sessions, 1, "the call is up");
+    // The call runs (RTP flowing) for a while, then the caller's sipp dies: no BYE, no RTP.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(hotline.stack.counts().calls, 1, "RTP keeps the call alive");
+    caller.start_kill().unwrap();
+    caller.wait().await.unwrap();
+    // 2 s of silence, then our BYE (unanswered: Timer F, 64 × T1 = 6.4 s here).
+    hotline.wait_idle().await;
+    let row = hotline.call_row(&only_call_id(&hotline).await).await;
+    assert!(row.answered && row.ended, "{row:?}");
+    assert_eq!(row.disposition.as_deref(), Some("media_timeout"), "{row:?}");
+}
+
+#[tokio::test]
+async fn a_call_past_max_call_secs_is_hung_up() {
+    let hotline = Hotline::start_with("max_call_secs = 2", |flow| flow).await;
+    let mut phone = hotline.phone().await;
+    assert_eq!(phone.call().await, 200);
+    phone.expect_bye(10).await;
+    hotline.wait_idle().await;
+    let row = hotline.call_row(&only_call_id(&hotline).await).await;
+    assert_eq!(row.disposition.as_deref(), Some("max_duration"), "{row:?}");
+}
+
+#[tokio::test]
+async fn a_queue_wait_past_max_queue_wait_secs_is_hung_up() {
+    let hotline = Hotline::start_with("max_queue_wait_secs = 2", |flow| {
+        policy(short_greeting(flow), "off")
+    })
+    .await;
+    let mut phone = hotline.phone().await;
+    assert_eq!(phone.call().await, 200);
+    tokio::time::sleep(Duration::from_millis(
+        frame_count("digit_1") as u64 * 20 + 500,
+    ))
+    .await;
+    // Key 2: a repair, to the general queue, where no agent is.
+    phone.press_inband('2').await;
+    phone.expect_bye(15).await;
+    hotline.wait_idle().await;
+    let row = hotline.call_row(&only_call_id(&hotline).await).await;
+    assert_eq!(row.queue.as_deref(), Some("general"));
+    assert_eq!(row.disposition.as_deref(), Some("queue_timeout"), "{row:?}");
+}
+
+#[tokio::test]
+async fn a_leak_call_waits_past_max_queue_wait_secs() {
+    let hotline = Hotline::start_with("max_queue_wait_secs = 1", |flow| policy(flow, "off")).await;
+    let mut phone = hotline.phone().await;
+    assert_eq!(phone.call().await, 200);
+    tokio::time::sleep(Duration::from_millis(60)).await;
+    // The leak key in the greeting: the emergency queue, where no agent is. Leak calls are
+    // exempt from the limit (they overflow to the on-call number instead).
+    phone.press_event('1').await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(hotline.stack.counts().calls, 1, "the leak call is still up");
+    assert_eq!(phone.bye().await, 200);
+    hotline.wait_idle().await;
+    let row = hotline.call_row(&only_call_id(&hotline).await).await;
+    assert_eq!(row.queue.as_deref(), Some("emergency"));
+    assert_eq!(
+        row.disposition.as_deref(),
+        Some("abandoned_in_queue"),
+        "{row:?}"
+    );
 }
 
 /// Waits (up to `secs`) until the caller has heard the first frames of `prompt` after frame

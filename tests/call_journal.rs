@@ -1,7 +1,8 @@
 //! The call journal against a real PostgreSQL that is stopped and started mid-stream: records
 //! keep coming during the outage, land in the spool, and reach the database exactly once and
-//! in order when it is back; a torn spool replays its intact prefix; a spool replayed twice
-//! writes nothing twice.
+//! in order when it is back; a torn spool replays its intact prefix; damage in the middle of
+//! the spool costs only the damaged record; a spool replayed twice writes nothing twice; a
+//! restart closes the calls the stopped run left open.
 
 #[allow(dead_code)] // This binary uses the cluster helpers only.
 mod support;
@@ -81,6 +82,44 @@ where
         assert!(Instant::now() < deadline, "gave up waiting until {what}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// A database on a private cluster that is stopped again at once: everything a journal
+/// records goes to its spool until the test starts the cluster again on `pg_root`.
+async fn stopped_database(pg_root: &Path) -> (PgConnectOptions, Store) {
+    let cluster = start_cluster(pg_root).await;
+    cluster.create_database("journal").await.unwrap();
+    let db = cluster.connect_options("journal");
+    let store = support::store_on(db.clone()).await;
+    cluster.stop().await.unwrap();
+    (db, store)
+}
+
+/// The daemon runs during an outage and stops: `call`'s arrival, a menu step and its end
+/// (self-served at minute 4) are all spooled.
+async fn spool_one_call(spool_dir: &Path, store: &Store, call: &str) {
+    let (journal, writer) =
+        CallJournal::open_with(spool_dir, store.clone(), rules(), options()).unwrap();
+    let (stop, task) = spawn_writer(writer);
+    journal.record(
+        call,
+        CallEntry::Arrived {
+            caller: "13812341234".into(),
+            called: "95158".into(),
+            at: at(0),
+        },
+    );
+    journal.record(call, step("main", "2"));
+    let last = journal.record(
+        call,
+        CallEntry::Ended {
+            at: at(4),
+            disposition: Disposition::SelfServed,
+        },
+    );
+    journal.durable(last).await;
+    stop.send(()).unwrap();
+    task.await.unwrap();
 }
 
 #[derive(Debug, PartialEq, sqlx::FromRow)]
@@ -290,37 +329,10 @@ async fn a_torn_spool_replays_its_intact_prefix_after_a_restart() {
     let dir = support::reachable_temp_dir();
     let pg_root = dir.path().join("pg");
     let spool_dir = dir.path().join("spool");
-    let cluster = start_cluster(&pg_root).await;
-    cluster.create_database("journal").await.unwrap();
-    let db = cluster.connect_options("journal");
-    let store = support::store_on(db.clone()).await;
-    cluster.stop().await.unwrap();
-
+    let (db, store) = stopped_database(&pg_root).await;
     // The daemon runs during an outage and stops: its records are all spooled.
-    let (journal, writer) =
-        CallJournal::open_with(&spool_dir, store.clone(), rules(), options()).unwrap();
-    let (stop, task) = spawn_writer(writer);
     let c = "call-c@pbx";
-    journal.record(
-        c,
-        CallEntry::Arrived {
-            caller: "13812341234".into(),
-            called: "95158".into(),
-            at: at(0),
-        },
-    );
-    journal.record(c, step("main", "2"));
-    let last = journal.record(
-        c,
-        CallEntry::Ended {
-            at: at(4),
-            disposition: Disposition::SelfServed,
-        },
-    );
-    journal.durable(last).await;
-    stop.send(()).unwrap();
-    task.await.unwrap();
-    drop(journal);
+    spool_one_call(&spool_dir, &store, c).await;
 
     // A crash tore the last record: cut the file in the middle of it.
     let spool = spool_dir.join(SPOOL_FILE);
@@ -342,8 +354,13 @@ async fn a_torn_spool_replays_its_intact_prefix_after_a_restart() {
     .await;
     let row = call_row(&db, c).await.unwrap();
     assert_eq!(row.ivr_path, vec!["main:2".to_owned()]);
-    assert_eq!(row.ended_at, None, "the torn record must not be applied");
-    assert_eq!(row.disposition, None);
+    // The torn end is not applied: the restart closes the call as interrupted instead.
+    assert_ne!(
+        row.ended_at,
+        Some(at(4)),
+        "the torn record must not be applied"
+    );
+    assert_eq!(row.disposition.as_deref(), Some("interrupted"));
 
     // Recording goes on after the restart, with sequence numbers above the spooled ones.
     let more = journal.record(
@@ -356,6 +373,167 @@ async fn a_torn_spool_replays_its_intact_prefix_after_a_restart() {
     journal.durable(more).await;
     assert_eq!(call_row(&db, c).await.unwrap().ended_at, Some(at(6)));
 
+    stop.send(()).unwrap();
+    task.await.unwrap();
+    store.close().await;
+    cluster.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn damage_in_the_middle_of_the_spool_keeps_the_records_after_it() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = support::reachable_temp_dir();
+    let pg_root = dir.path().join("pg");
+    let spool_dir = dir.path().join("spool");
+    let (db, store) = stopped_database(&pg_root).await;
+    let e = "call-e@pbx";
+    spool_one_call(&spool_dir, &store, e).await;
+
+    // The spool holds names, numbers and addresses: only the daemon's user may read it.
+    let spool = spool_dir.join(SPOOL_FILE);
+    let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&spool), 0o600);
+    assert_eq!(mode(&spool_dir), 0o700);
+
+    // One byte of the middle record goes bad on disk.
+    let mut bytes = std::fs::read(&spool).unwrap();
+    let middle = bytes
+        .windows(6)
+        .position(|w| w == b"main:2")
+        .expect("the path step is in the spool");
+    bytes[middle] ^= 0x01;
+    std::fs::write(&spool, &bytes).unwrap();
+
+    let cluster = start_cluster(&pg_root).await;
+    let (journal, writer) =
+        CallJournal::open_with(&spool_dir, store.clone(), rules(), options()).unwrap();
+    let (stop, task) = spawn_writer(writer);
+    wait_until("the spool is replayed", || async {
+        journal.spooled_bytes() == 0
+    })
+    .await;
+    let row = call_row(&db, e).await.unwrap();
+    assert_eq!(
+        row.ivr_path,
+        Vec::<String>::new(),
+        "the damaged record is skipped"
+    );
+    assert_eq!(
+        row.ended_at,
+        Some(at(4)),
+        "the record after the damage is kept"
+    );
+    assert_eq!(row.disposition.as_deref(), Some("self_served"));
+    assert!(journal.skipped_bytes() > 0, "the skipped bytes are counted");
+
+    stop.send(()).unwrap();
+    task.await.unwrap();
+    store.close().await;
+    cluster.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_restart_closes_the_calls_the_stopped_run_left_open_and_prunes_old_guards() {
+    let dir = support::reachable_temp_dir();
+    let pg_root = dir.path().join("pg");
+    let spool_dir = dir.path().join("spool");
+    let cluster = start_cluster(&pg_root).await;
+    cluster.create_database("journal").await.unwrap();
+    let db = cluster.connect_options("journal");
+    let store = support::store_on(db.clone()).await;
+    let arrived = |caller: &str| CallEntry::Arrived {
+        caller: caller.into(),
+        called: "95158".into(),
+        at: Utc::now() - chrono::Duration::minutes(5),
+    };
+
+    // The first run: call f is in progress, call g ended; then the database stops and call h
+    // arrives (spooled); then the daemon is killed: nothing ends f or h.
+    let (journal, writer) =
+        CallJournal::open_with(&spool_dir, store.clone(), rules(), options()).unwrap();
+    let (stop, task) = spawn_writer(writer);
+    let (f, g, h) = ("call-f@pbx", "call-g@pbx", "call-h@pbx");
+    journal.record(f, arrived("13812341234"));
+    journal.record(f, draft("13812341234"));
+    journal.record(g, arrived("13912345678"));
+    journal.record(
+        g,
+        CallEntry::Ended {
+            at: at(9),
+            disposition: Disposition::SelfServed,
+        },
+    );
+    journal.flush().await;
+    cluster.stop().await.unwrap();
+    let last = journal.record(h, arrived("13712345678"));
+    journal.durable(last).await;
+    task.abort();
+    let _ = task.await;
+    drop((stop, journal));
+
+    // Guards of calls long finished: old enough to prune.
+    let cluster = start_cluster(&pg_root).await;
+    let pool = sqlx::PgPool::connect_with(db.clone()).await.unwrap();
+    sqlx::query("UPDATE call_journal_applied SET applied_at = now() - interval '2 days'")
+        .execute(&pool)
+        .await
+        .unwrap();
+
+    // The restart: replays h, then closes f and h; g keeps its disposition.
+    let restarted = Utc::now();
+    let (journal, writer) =
+        CallJournal::open_with(&spool_dir, store.clone(), rules(), options()).unwrap();
+    let (stop, task) = spawn_writer(writer);
+    let i = "call-i@pbx";
+    journal.record(
+        i,
+        CallEntry::Arrived {
+            caller: "13612345678".into(),
+            called: "95158".into(),
+            at: Utc::now(),
+        },
+    );
+    wait_until("the open calls are closed", || async {
+        call_row(&db, h)
+            .await
+            .is_some_and(|row| row.disposition.is_some())
+            && journal.spooled_bytes() == 0
+    })
+    .await;
+    journal.flush().await;
+    for call in [f, h] {
+        let row = call_row(&db, call).await.unwrap();
+        assert_eq!(row.disposition.as_deref(), Some("interrupted"), "{call}");
+        let ended = row.ended_at.unwrap();
+        assert!(
+            ended >= restarted - chrono::Duration::seconds(1) && ended <= Utc::now(),
+            "{call}: ended_at is when the restart noticed, got {ended}"
+        );
+    }
+    let g_row = call_row(&db, g).await.unwrap();
+    assert_eq!(
+        (g_row.ended_at, g_row.disposition.as_deref()),
+        (Some(at(9)), Some("self_served"))
+    );
+    let i_row = call_row(&db, i).await.unwrap();
+    assert_eq!(i_row.ended_at, None, "a call of this run stays open");
+    // f's draft ticket stays a draft.
+    let status: String = sqlx::query_scalar("SELECT status FROM tickets WHERE call_id = $1")
+        .bind(f)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(status, "draft");
+    // Only the guards written since the restart are left.
+    let mut guards: Vec<String> =
+        sqlx::query_scalar("SELECT call_id FROM call_journal_applied ORDER BY call_id")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    guards.sort();
+    assert_eq!(guards, [h, i]);
+
+    pool.close().await;
     stop.send(()).unwrap();
     task.await.unwrap();
     store.close().await;

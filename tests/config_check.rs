@@ -316,7 +316,7 @@ fn check_file_names_the_file_and_reports_unreadable_files() {
         errors.to_string(),
         format!(
             "{}:3:1: grpc.listne: unknown key; did you mean listen? expected one of listen, tls, \
-             tokens",
+             allow_plaintext, tokens",
             path.display()
         )
     );
@@ -519,6 +519,71 @@ fn a_recorded_menu_prompt_is_a_warning_not_an_error() {
     // The shipped flow speaks every key itself: nothing to warn about.
     let shipped = config::load_str_with_env("", "(defaults)", &env_of(&[])).unwrap();
     assert_eq!(shipped.warnings, Vec::new());
+}
+
+#[test]
+fn plaintext_api_off_loopback_needs_tls_or_allow_plaintext() {
+    let text = "[grpc]\nlisten = \"0.0.0.0:50051\"\n";
+    let (line, _, message) = at(&problems(text, &[]), "grpc.listen");
+    assert_eq!(line, 2);
+    assert!(
+        message.contains("[grpc.tls]") && message.contains("allow_plaintext = true"),
+        "{message}"
+    );
+    let allowed = format!("{text}allow_plaintext = true\n");
+    let config = config::load_str_with_env(&allowed, "ok.toml", &env_of(&[])).unwrap();
+    let warning = config.grpc.plaintext_exposure().unwrap().unwrap();
+    assert!(warning.contains("without TLS"), "{warning}");
+    let loopback = config::load_str_with_env(
+        "[grpc]\nlisten = \"[::1]:50051\"\n",
+        "ok.toml",
+        &env_of(&[]),
+    )
+    .unwrap();
+    assert_eq!(loopback.grpc.plaintext_exposure(), Ok(None));
+
+    // The daemon refuses too when --listen moves a loopback configuration off loopback,
+    // before it starts anything.
+    let dir = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sounds"),
+        dir.path().join("sounds"),
+    )
+    .unwrap();
+    let refused = std::process::Command::new(env!("CARGO_BIN_EXE_hotlined"))
+        .args(["--listen", "0.0.0.0:50051"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("grpc.listen: 0.0.0.0:50051 is reachable"),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("var").exists(), "nothing started");
+
+    // Allowed: it starts (here it stops at once, at the unreachable database), warning first.
+    let path = dir.path().join("plain.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "{allowed}[daemon]\nstate_dir = {:?}\n[database]\nurl = \"postgres://hotline@127.0.0.1:1/hotline\"\n",
+            dir.path().join("var").display().to_string()
+        ),
+    )
+    .unwrap();
+    let started = std::process::Command::new(env!("CARGO_BIN_EXE_hotlined"))
+        .arg("--config")
+        .arg(&path)
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&started.stderr);
+    assert!(
+        stderr.contains("WARN") && stderr.contains("without TLS (grpc.allow_plaintext = true)"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -14,6 +14,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     // Leaves: usable by everyone, using no one.
     ("logging", &[]),
     ("validation", &[]),
+    ("files", &[]),
     // Protocol cores: sans-IO, importing nothing above them and no other core except the
     // ticket domain (categories) that the IVR and the ACD speak of.
     ("tickets", &["logging", "validation"]),
@@ -25,12 +26,13 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("desk", &["logging", "validation"]),
     // Adapters: PostgreSQL with its own record types; the configuration file assembling the
     // cores' sections.
-    ("store", &["logging", "validation", "tickets"]),
+    ("store", &["logging", "validation", "files", "tickets"]),
     (
         "config",
         &[
             "logging",
             "validation",
+            "files",
             "tickets",
             "sip",
             "media",
@@ -44,6 +46,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
         &[
             "logging",
             "validation",
+            "files",
             "tickets",
             "media",
             "store",
@@ -56,6 +59,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
         &[
             "logging",
             "validation",
+            "files",
             "tickets",
             "sip",
             "media",
@@ -72,6 +76,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
         &[
             "logging",
             "validation",
+            "files",
             "tickets",
             "sip",
             "media",

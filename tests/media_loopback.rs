@@ -1,16 +1,18 @@
 //! Loopback integration test of `MediaSession` with real UDP sockets: a test peer receives a
 //! prompt (checking SSRC, sequence, timestamp, marker and content), sends audio with in-band
 //! DTMF, RFC 4733 digits on a second SSRC among unknown-PT fillers, RTCP and garbage, and
-//! the session reports the digits, learns the peer's address and records what the peer sent.
+//! the session reports the digits, learns the peer's address and records what the peer sent;
+//! audio from anyone but the peer is dropped, and a new stream from the peer is followed.
 
 use bytes::Bytes;
+use hotline::media::config::Latching;
 use hotline::media::dtmf::{DtmfSource, InbandDetector, synthesize_digit};
 use hotline::media::g711::G711Codec;
 use hotline::media::ports::PortPool;
 use hotline::media::prompts::PromptLibrary;
 use hotline::media::recorder::recording_path;
 use hotline::media::rtp_session::NegotiatedMedia;
-use hotline::media::session::{MediaCommand, MediaEvent, MediaSession, SessionOptions};
+use hotline::media::session::{MediaCommand, MediaEvent, MediaSession, MediaStats, SessionOptions};
 use rtp::header::Header;
 use rtp::packet::Packet;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -153,8 +155,12 @@ async fn prompt_out_digits_in_recording_and_ports_freed() {
         remote_rtp: sdp_target.local_addr().unwrap(),
     };
     let lease = pool.lease().unwrap();
-    let mut session =
-        MediaSession::start(lease, library.clone(), media, SessionOptions::default()).unwrap();
+    let options = SessionOptions {
+        latching: Latching::Nat,
+        ..SessionOptions::default()
+    }
+    .with_sip_host(LOOPBACK);
+    let mut session = MediaSession::start(lease, library.clone(), media, options).unwrap();
     let local = session.local_rtp_addr();
     assert_eq!(pool.live_count(), 1);
 
@@ -339,20 +345,93 @@ async fn prompt_out_digits_in_recording_and_ports_freed() {
         .collect();
     assert_eq!(energy(&right), energy(&prompt_pcm));
 
-    let stats = events
-        .iter()
-        .rev()
-        .find_map(|e| match e {
-            MediaEvent::Stats(s) => Some(*s),
-            _ => None,
-        })
-        .unwrap();
+    let stats = last_stats(&events);
     assert!(stats.rtp.rtcp_packets >= 1);
     assert!(stats.rtp.malformed >= 1);
     assert_eq!(stats.rtp.unknown_payload_type, 18, "PT 97 fillers ignored");
     assert_eq!(stats.rtp.event_packets, 18);
     assert_eq!(stats.digits, 4);
     assert_eq!(stats.prompts_finished, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strangers_are_dropped_and_a_new_stream_from_the_peer_is_followed() {
+    let pool = free_pool(1);
+    let peer = UdpSocket::bind((LOOPBACK, 0)).await.unwrap();
+    let stranger = UdpSocket::bind((LOOPBACK, 0)).await.unwrap();
+    let media = NegotiatedMedia {
+        codec: G711Codec::Pcmu,
+        telephone_event_pt: Some(EVENT_PT),
+        remote_rtp: peer.local_addr().unwrap(),
+    };
+    let session = MediaSession::start(
+        pool.lease().unwrap(),
+        prompts(),
+        media,
+        SessionOptions::default(),
+    )
+    .unwrap();
+    let local = session.local_rtp_addr();
+    let digit = |key| synthesize_digit(key, 5000.0, 100, 100);
+
+    // Someone else who found the port speaks first: nothing of it is heard or latched.
+    let mut injected = PeerStream {
+        ssrc: 0xBAD,
+        seq: 1,
+        ts: 0,
+    };
+    send_audio(&stranger, local, &mut injected, &digit('7')).await;
+    // The peer, then the peer's new stream (a transfer at the PBX): new SSRC, sequence and
+    // timestamps, with packets of the old stream still held back for a gap.
+    let mut first = PeerStream {
+        ssrc: 0xA1,
+        seq: 100,
+        ts: 8000,
+    };
+    send_audio(&peer, local, &mut first, &digit('3')).await;
+    first.seq = first.seq.wrapping_add(1); // a lost packet: the rest waits behind the gap
+    send_audio(&peer, local, &mut first, &[0; 320]).await;
+    let mut second = PeerStream {
+        ssrc: 0xB2,
+        seq: 40000,
+        ts: 3_000_000_000,
+    };
+    send_audio(&peer, local, &mut second, &digit('4')).await;
+    send_audio(&peer, local, &mut second, &[0; 800]).await;
+
+    let events = session.close().await;
+    let digits: String = events
+        .iter()
+        .filter_map(|e| match e {
+            MediaEvent::Digit(d) => Some(d.digit),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(digits, "34", "{events:?}");
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, MediaEvent::RemoteAddressLearned(_))),
+        "{events:?}"
+    );
+    let stats = last_stats(&events);
+    assert_eq!(
+        stats.rtp.wrong_source, 10,
+        "every injected packet dropped and counted"
+    );
+    assert_eq!(stats.rtp.ssrc_changes, 1);
+}
+
+/// The session's final counters (its last `Stats` event).
+fn last_stats(events: &[MediaEvent]) -> MediaStats {
+    events
+        .iter()
+        .rev()
+        .find_map(|e| match e {
+            MediaEvent::Stats(s) => Some(*s),
+            _ => None,
+        })
+        .expect("a Stats event")
 }
 
 fn session_ssrc(packets: &[Packet]) -> u32 {
@@ -460,4 +539,50 @@ async fn dropping_the_handle_frees_the_ports_and_bad_commands_are_answered() {
     }
     assert_eq!(pool.live_count(), 0, "ports back in the pool after drop");
     assert!(pool.lease().is_ok());
+}
+
+#[tokio::test]
+async fn silence_from_the_peer_is_reported_but_not_on_hold_and_rtcp_counts() {
+    let pool = free_pool(3);
+    let peer = UdpSocket::bind((LOOPBACK, 0)).await.unwrap();
+    let media = NegotiatedMedia {
+        codec: G711Codec::Pcmu,
+        telephone_event_pt: None,
+        remote_rtp: peer.local_addr().unwrap(),
+    };
+    let options = SessionOptions {
+        inactivity: Some(Duration::from_millis(400)),
+        ..SessionOptions::default()
+    };
+    let start = |options: SessionOptions| {
+        MediaSession::start(pool.lease().unwrap(), prompts(), media, options).unwrap()
+    };
+    let inactive =
+        |events: &[MediaEvent]| events.iter().any(|e| matches!(e, MediaEvent::Inactive(_)));
+
+    // Nothing from the peer: reported once the limit passes.
+    let mut silent = start(options.clone());
+    let mut events = Vec::new();
+    wait_for(&mut silent, &mut events, |e| {
+        *e == MediaEvent::Inactive(Duration::from_millis(400))
+    })
+    .await;
+
+    // On hold: exempt. RTCP alone (from the peer's host) keeps a session alive.
+    let held = start(options.clone());
+    held.command(MediaCommand::Hold(true)).unwrap();
+    let rtcp_only = start(options);
+    let rtcp_port = SocketAddr::new(LOOPBACK, rtcp_only.local_rtp_addr().port() + 1);
+    for _ in 0..10 {
+        peer.send_to(&[0x81, 201, 0, 1, 0, 0, 0, 1], rtcp_port)
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(!inactive(&held.close().await), "a call on hold is exempt");
+    assert!(
+        !inactive(&rtcp_only.close().await),
+        "RTCP is a sign of life"
+    );
+    drop(silent);
 }

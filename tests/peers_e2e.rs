@@ -178,6 +178,11 @@ async fn sipp_rfc4733_leak_key_files_a_leak_ticket_with_rtp_both_ways() {
     assert_eq!(category(&ticket), pb::Category::Leak, "{ticket:?}");
     assert_eq!(ticket.status, pb::Status::Draft as i32);
     assert_eq!(ticket.priority, 9);
+    // The daemon logs at debug here: that a key came, never which (keyed entries are
+    // account numbers).
+    let log = daemon.log();
+    assert!(log.contains("digit received"), "{log}");
+    assert!(!log.contains("digit=") && !log.contains("digit: "), "{log}");
 }
 
 #[tokio::test]

@@ -926,3 +926,84 @@ fn the_same_seed_gives_the_same_bytes_on_the_wire() {
         "the tags and branches do come from the seed"
     );
 }
+
+#[test]
+fn refused_requests_are_summarised_per_source_not_logged_each() {
+    let mut h = harness_with(|c| c.allowed_sources = vec!["10.0.0.0/8".into()]);
+    for i in 0..4812 {
+        let out = h.feed(&request(
+            "OPTIONS",
+            &format!("r{i}"),
+            &format!("z9hG4bKr{i}"),
+            1,
+            None,
+            "",
+        ));
+        // Answered (403) while the source's rate allows, dropped beyond it.
+        assert!(out.is_empty() || codes(&out) == vec![403]);
+    }
+    // Nothing before the window ends; then one line per source and reason.
+    assert!(h.ep.poll_refusal_summaries(h.now).is_empty());
+    let window_end = h.ep.poll_timeout().expect("a summary is due");
+    let lines: Vec<String> =
+        h.ep.poll_refusal_summaries(window_end)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    let total: u64 = lines
+        .iter()
+        .map(|l| l.split(' ').nth(1).unwrap().parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(total, 4812, "{lines:?}");
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.contains("from 127.0.0.1 in the last 10 s: not in sip.allowed_sources")),
+        "{lines:?}"
+    );
+    assert!(h.ep.poll_refusal_summaries(window_end).is_empty());
+}
+
+#[test]
+fn a_session_interval_below_90_s_gets_422_with_min_se() {
+    let mut h = harness();
+    for (i, header) in [
+        "Session-Expires: 30;refresher=uac",
+        "x: 89",
+        "Session-Expires: soon",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let invite = request(
+            "INVITE",
+            &format!("se{i}"),
+            &format!("z9hG4bKse{i}"),
+            1,
+            None,
+            OFFER,
+        )
+        .replace(
+            "Max-Forwards: 70\r\n",
+            &format!("Max-Forwards: 70\r\n{header}\r\n"),
+        );
+        let out = h.feed(&invite);
+        let expected = if header.ends_with("soon") { 400 } else { 422 };
+        assert_eq!(codes(&out), vec![expected], "{header}");
+        if expected == 422 {
+            assert_eq!(out[0].header("Min-SE"), Some("90"), "{header}");
+        }
+        assert!(h.ep.poll_event().is_none(), "no call for {header}");
+    }
+    // 90 s and more: the call goes on.
+    let invite = request("INVITE", "se-ok", "z9hG4bKseok", 1, None, OFFER).replace(
+        "Max-Forwards: 70\r\n",
+        "Max-Forwards: 70\r\nSession-Expires: 1800;refresher=uac\r\nMin-SE: 90\r\n",
+    );
+    assert_eq!(codes(&h.feed(&invite)), vec![100]);
+    assert!(matches!(
+        h.ep.poll_event(),
+        Some(Event::IncomingCall { .. })
+    ));
+}

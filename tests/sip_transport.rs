@@ -373,3 +373,127 @@ async fn ipv6_loopback_options() {
     let ok = recv_udp(&probe).await;
     assert_eq!(ok.code(), Some(200));
 }
+
+/// A TCP connection to `server` from the loopback address `source`.
+async fn connect_from(source: &str, server: SocketAddr) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket
+        .bind(SocketAddr::new(source.parse().unwrap(), 0))
+        .unwrap();
+    socket.connect(server).await.unwrap()
+}
+
+/// Waits (bounded) until the server closes `stream`; how long that took.
+async fn closed_by_server(stream: &mut TcpStream, within: Duration) -> Duration {
+    let started = std::time::Instant::now();
+    let mut chunk = [0u8; 256];
+    loop {
+        match tokio::time::timeout(within, stream.read(&mut chunk)).await {
+            Err(_) => panic!("the server kept the connection open for {within:?}"),
+            Ok(Ok(0)) | Ok(Err(_)) => return started.elapsed(),
+            Ok(Ok(_)) => {}
+        }
+    }
+}
+
+#[tokio::test]
+async fn tcp_refuses_outsiders_and_extra_connections_at_accept() {
+    let config = SipConfig {
+        allowed_sources: vec!["127.0.0.1/32".into(), "127.0.0.2/32".into()],
+        tcp_max_connections: 3,
+        tcp_max_connections_per_source: 2,
+        ..test_config()
+    };
+    let service = spawn(&config).await.unwrap();
+    let server = service.local_addr;
+    // Not in sip.allowed_sources: closed at once, without sending a byte.
+    let mut outsider = connect_from("127.0.0.9", server).await;
+    closed_by_server(&mut outsider, Duration::from_secs(5)).await;
+    // Two from one source are fine, the third is refused; another source still gets in,
+    // up to the total.
+    let mut first = connect_from("127.0.0.1", server).await;
+    let _second = connect_from("127.0.0.1", server).await;
+    let mut third = connect_from("127.0.0.1", server).await;
+    closed_by_server(&mut third, Duration::from_secs(5)).await;
+    let _other = connect_from("127.0.0.2", server).await;
+    let mut over_total = connect_from("127.0.0.2", server).await;
+    closed_by_server(&mut over_total, Duration::from_secs(5)).await;
+    // The connections taken work.
+    let local = first.local_addr().unwrap();
+    first
+        .write_all(&request(
+            "OPTIONS",
+            ("TCP", local),
+            "cap",
+            "z9hG4bKcap",
+            1,
+            "",
+            "",
+        ))
+        .await
+        .unwrap();
+    let mut buf = Vec::new();
+    assert_eq!(read_tcp(&mut first, &mut buf).await.code(), Some(200));
+    let counts = *service.counts.borrow();
+    assert_eq!(counts.tcp_connections, 3);
+}
+
+#[tokio::test]
+async fn tcp_closes_slow_and_idle_connections() {
+    let config = SipConfig {
+        tcp_message_timeout_secs: 1,
+        tcp_idle_timeout_secs: 2,
+        ..test_config()
+    };
+    let service = spawn(&config).await.unwrap();
+    // Slowloris: half a request, then nothing. Closed after the message timeout.
+    let mut slow = TcpStream::connect(service.local_addr).await.unwrap();
+    slow.write_all(b"OPTIONS sip:4008@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:5;bra")
+        .await
+        .unwrap();
+    let took = closed_by_server(&mut slow, Duration::from_secs(10)).await;
+    assert!(took < Duration::from_secs(2), "closed after {took:?}");
+    // Trickling a byte at a time does not keep a message alive either.
+    let mut trickle = TcpStream::connect(service.local_addr).await.unwrap();
+    let trickled = tokio::spawn(async move {
+        for byte in b"OPTIONS sip:4008@127.0.0.1 SIP/2.0\r\n".iter().cycle() {
+            if trickle.write_all(&[*byte]).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    });
+    tokio::time::timeout(Duration::from_secs(10), trickled)
+        .await
+        .expect("the trickling connection is closed")
+        .unwrap();
+    // Idle: a connection that carries nothing is closed after the idle timeout; one that
+    // completes messages stays until it goes idle too.
+    let mut idle = TcpStream::connect(service.local_addr).await.unwrap();
+    let took = closed_by_server(&mut idle, Duration::from_secs(10)).await;
+    assert!(took >= Duration::from_millis(1500), "closed after {took:?}");
+    wait_for_zero(&service).await;
+}
+
+#[tokio::test]
+async fn the_same_branch_from_another_sender_is_a_new_transaction() {
+    let service = spawn(&test_config()).await.unwrap();
+    let first = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let second = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    for socket in [&first, &second] {
+        let local = socket.local_addr().unwrap();
+        // Same branch, another sent-by (RFC 3261 §17.2.3): not a retransmission.
+        let options = request(
+            "OPTIONS",
+            ("UDP", local),
+            &format!("dup-{}", local.port()),
+            "z9hG4bKshared",
+            1,
+            "",
+            "",
+        );
+        socket.send_to(&options, service.local_addr).await.unwrap();
+        assert_eq!(recv_udp(socket).await.code(), Some(200), "{local}");
+    }
+    wait_for_zero(&service).await;
+}

@@ -888,7 +888,7 @@ async fn tickets_link_calls_and_urges_link_their_ticket() {
 }
 
 #[tokio::test]
-async fn database_outage_is_unavailable_and_health_still_answers() {
+async fn database_outage_is_unavailable_and_health_says_not_serving_until_it_is_back() {
     let dir = support::reachable_temp_dir();
     let cluster = EmbeddedPostgres::start(&dir.path().join("pg"), Durability::Throwaway)
         .await
@@ -921,18 +921,41 @@ async fn database_outage_is_unavailable_and_health_still_answers() {
         .unwrap_err();
     assert_eq!(err.code(), Code::Unavailable, "{err:?}");
 
+    // Health answers, and says the tickets service cannot serve while the database is
+    // down, and that it can again once it is back.
+    use tonic_health::pb::health_check_response::ServingStatus;
     let mut health = tonic_health::pb::health_client::HealthClient::new(server.channel().await);
-    let answer = health
-        .check(tonic_health::pb::HealthCheckRequest {
-            service: "hotline.v1.Tickets".into(),
-        })
+    let mut wait_for_status = async |expected: ServingStatus| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let answer = health
+                .check(tonic_health::pb::HealthCheckRequest {
+                    service: "hotline.v1.Tickets".into(),
+                })
+                .await
+                .unwrap()
+                .into_inner();
+            if answer.status == expected as i32 {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "health stayed {} instead of {expected:?}",
+                answer.status
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    };
+    wait_for_status(ServingStatus::NotServing).await;
+    let cluster = EmbeddedPostgres::start(&dir.path().join("pg"), Durability::Throwaway)
         .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(
-        answer.status,
-        tonic_health::pb::health_check_response::ServingStatus::Serving as i32
-    );
+        .unwrap();
+    wait_for_status(ServingStatus::Serving).await;
+    client
+        .create_ticket(authed(ADMIN, create(repair("13812341234", "恢复后"), "")))
+        .await
+        .unwrap();
+    cluster.stop().await.unwrap();
 }
 
 #[tokio::test]
@@ -1042,6 +1065,25 @@ async fn the_daemon_runs_without_configuration_and_stops_its_database() {
         &std::fs::metadata(&token_file).unwrap().permissions(),
     );
     assert_eq!(mode & 0o777, 0o600);
+    // What the daemon keeps about callers is its user's only. As root the server (the
+    // postgres user) may pass through the state folder to its cluster, nothing more.
+    let mode_of = |path: &str| {
+        std::os::unix::fs::PermissionsExt::mode(
+            &std::fs::metadata(dir.path().join(path))
+                .unwrap()
+                .permissions(),
+        ) & 0o777
+    };
+    // SAFETY: geteuid has no preconditions.
+    let state_mode = if unsafe { libc::geteuid() } == 0 {
+        0o710
+    } else {
+        0o700
+    };
+    assert_eq!(mode_of("var"), state_mode);
+    assert_eq!(mode_of("var/recordings"), 0o700);
+    assert_eq!(mode_of("var/spool"), 0o700);
+    assert_eq!(mode_of("var/spool/journal.spool"), 0o600);
     let token = std::fs::read_to_string(&token_file)
         .unwrap()
         .trim()
@@ -1079,6 +1121,43 @@ async fn the_daemon_runs_without_configuration_and_stops_its_database() {
         .unwrap();
     assert!(support::process_alive(postmaster));
 
+    // The private PostgreSQL is stopped behind the daemon's back (what `pg_ctl stop -m fast`
+    // does): the daemon restarts it and tickets work again.
+    // SAFETY: signalling the test daemon's server process.
+    unsafe { libc::kill(postmaster, libc::SIGINT) };
+    let read_pid = || {
+        std::fs::read_to_string(pg_root.join("data/postmaster.pid"))
+            .ok()?
+            .lines()
+            .next()?
+            .trim()
+            .parse::<i32>()
+            .ok()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let restarted = loop {
+        if let Some(pid) = read_pid().filter(|&pid| pid != postmaster)
+            && support::process_alive(pid)
+            && client
+                .get_ticket(authed(
+                    &token,
+                    pb::GetTicketRequest {
+                        name: created.name.clone(),
+                    },
+                ))
+                .await
+                .is_ok()
+        {
+            break pid;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the private PostgreSQL was not restarted within 60 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    let postmaster = restarted;
+
     let pid = i32::try_from(daemon.id().unwrap()).unwrap();
     // SAFETY: signalling our own child.
     unsafe { libc::kill(pid, libc::SIGTERM) };
@@ -1087,6 +1166,10 @@ async fn the_daemon_runs_without_configuration_and_stops_its_database() {
     assert!(output.status.success(), "{log}");
     assert!(!support::server_alive(&pg_root), "{log}");
     assert!(!support::process_alive(postmaster));
+    assert!(
+        log.contains("the private PostgreSQL exited; restarting it"),
+        "{log}"
+    );
     // The token file path is logged, the token never.
     assert!(log.contains("admin.token"), "{log}");
     assert!(!log.contains(&token), "{log}");

@@ -26,6 +26,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::{Identity, Server, ServerTlsConfig};
+use tonic_health::server::HealthReporter;
 
 /// Code generated from `proto/hotline/v1/*.proto`.
 pub mod pb {
@@ -71,6 +72,49 @@ pub fn load_tls(tls: &TlsConfig) -> Result<ServerTlsConfig, ApiError> {
 const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
 const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How often the health service checks that the ticket store answers.
+const HEALTH_PROBE_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Reports `hotline.v1.Tickets` NOT_SERVING while the database does not answer (within
+/// [`HEALTH_PROBE_INTERVAL`]) and SERVING again once it does; logs each change.
+async fn watch_store_health(store: crate::store::Store, health: HealthReporter) {
+    let mut serving = true;
+    loop {
+        tokio::time::sleep(HEALTH_PROBE_INTERVAL).await;
+        let answers = matches!(
+            tokio::time::timeout(HEALTH_PROBE_INTERVAL, store.ping()).await,
+            Ok(Ok(()))
+        );
+        if answers == serving {
+            continue;
+        }
+        serving = answers;
+        if serving {
+            tracing::info!("the ticket store answers again: hotline.v1.Tickets is SERVING");
+            health
+                .set_serving::<pb::tickets_server::TicketsServer<TicketsService>>()
+                .await;
+        } else {
+            tracing::warn!(
+                "the ticket store does not answer: hotline.v1.Tickets reports NOT_SERVING \
+                 until it does"
+            );
+            health
+                .set_not_serving::<pb::tickets_server::TicketsServer<TicketsService>>()
+                .await;
+        }
+    }
+}
+
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// Serves `hotline.v1.Tickets` and, when given, `hotline.v1.Admin` (token-checked),
 /// `grpc.health.v1.Health` and server reflection (v1 and v1alpha, no token) on `listener`
 /// until `shutdown` completes, then lets running calls finish.
@@ -99,6 +143,11 @@ pub async fn serve_all(
     health
         .set_serving::<pb::tickets_server::TicketsServer<TicketsService>>()
         .await;
+    // Aborted when serving ends (the guard drops).
+    let _health_watch = AbortOnDrop(tokio::spawn(watch_store_health(
+        tickets.store().clone(),
+        health.clone(),
+    )));
     if admin.is_some() {
         health
             .set_serving::<pb::admin_server::AdminServer<AdminService>>()

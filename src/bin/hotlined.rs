@@ -11,7 +11,7 @@ use hotline::call::{CallStack, Reloader};
 use hotline::config::{self, Config, LogFormat};
 use hotline::logging;
 use hotline::ops::{self, Announcer};
-use hotline::store::embedded::{Durability, EmbeddedPostgres};
+use hotline::store::embedded::{self, Durability, EmbeddedPostgres};
 use hotline::store::{Store, StoreOptions};
 use sqlx::postgres::PgConnectOptions;
 use std::io::Write;
@@ -80,9 +80,20 @@ async fn main() -> ExitCode {
     if let Some(listen) = args.sip_listen {
         config.sip.listen = listen;
     }
+    // Checked again here: --listen may have moved the API off loopback.
+    let plaintext_warning = match config.grpc.plaintext_exposure() {
+        Ok(warning) => warning,
+        Err(refusal) => {
+            eprintln!("hotlined: grpc.listen: {refusal}");
+            return ExitCode::from(2);
+        }
+    };
     if let Err(err) = logging::init(config.log.format, &config.log.filter) {
         eprintln!("hotlined: {err}");
         return ExitCode::FAILURE;
+    }
+    if let Some(warning) = plaintext_warning {
+        tracing::warn!("{warning}");
     }
     for warning in &config.warnings {
         tracing::warn!("configuration: {warning}");
@@ -99,9 +110,9 @@ async fn main() -> ExitCode {
 
 async fn run(config: Config, config_path: Option<PathBuf>) -> anyhow::Result<()> {
     let state_dir = &config.daemon.state_dir;
-    std::fs::create_dir_all(state_dir).with_context(|| {
+    hotline::files::create_private_dir(state_dir).with_context(|| {
         format!(
-            "creating daemon.state_dir {}; create it or choose another folder",
+            "creating daemon.state_dir {} (mode 0700); create it or choose another folder",
             state_dir.display()
         )
     })?;
@@ -141,15 +152,16 @@ async fn run(config: Config, config_path: Option<PathBuf>) -> anyhow::Result<()>
         }
         None => {
             let root = state_dir.join("postgres");
+            embedded::let_server_through(state_dir)?;
             tracing::info!(folder = %root.display(), "starting the private PostgreSQL");
             let cluster = EmbeddedPostgres::start(&root, Durability::Durable).await?;
-            let served = match cluster.create_database(EMBEDDED_DATABASE).await {
-                Ok(()) => {
-                    let connect = cluster.connect_options(EMBEDDED_DATABASE);
-                    serve(connect, &store_options, &config, config_path, access, tls).await
-                }
-                Err(err) => Err(err.into()),
-            };
+            if let Err(err) = cluster.create_database(EMBEDDED_DATABASE).await {
+                let _ = cluster.stop().await;
+                return Err(err.into());
+            }
+            let connect = cluster.connect_options(EMBEDDED_DATABASE);
+            let cluster = cluster.supervise();
+            let served = serve(connect, &store_options, &config, config_path, access, tls).await;
             tracing::info!("stopping the private PostgreSQL");
             let stopped = cluster.stop().await;
             served?;

@@ -18,6 +18,7 @@
 mod desktop;
 mod flow;
 mod legs;
+mod liveness;
 mod shutdown;
 
 use super::desk_link::DeskLink;
@@ -319,6 +320,10 @@ impl Dispatcher {
             let work = match key {
                 TimerKey::Call(call, CallTimer::Ivr(id)) => {
                     Work::Ivr(call, ivr::Event::TimerFired { id, now })
+                }
+                TimerKey::Call(call, timer) => {
+                    self.on_liveness_timer(call, timer).await;
+                    continue;
                 }
                 TimerKey::Acd(id) => Work::Acd(AcdEvent::TimerFired { id, now }),
             };

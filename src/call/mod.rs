@@ -158,7 +158,7 @@ impl CallStack {
     ) -> Result<CallStack, StartError> {
         let initial = config.borrow().clone();
         let media = &initial.media;
-        std::fs::create_dir_all(&media.recordings_dir).map_err(|source| {
+        crate::files::create_private_dir(&media.recordings_dir).map_err(|source| {
             StartError::Recordings {
                 dir: media.recordings_dir.clone(),
                 source,

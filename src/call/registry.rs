@@ -11,6 +11,7 @@ use crate::config::Config;
 use crate::ivr::{CallEngine, PlaybackId};
 use crate::media::ports::PortLease;
 use crate::sip::CallHandle;
+use crate::store::Disposition;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
@@ -52,6 +53,8 @@ pub(super) struct Call {
     pub id: String,
     pub caller: String,
     pub dialled: String,
+    /// The host the INVITE came from: its RTP is accepted with `media.latching = "nat"`.
+    pub sip_host: std::net::IpAddr,
     /// The configuration the call started on (a reload does not change a running call).
     pub config: Arc<Config>,
     pub engine: CallEngine,
@@ -66,6 +69,10 @@ pub(super) struct Call {
     pub legs: Vec<CallHandle>,
     pub stage: Stage,
     pub hung_up: bool,
+    /// A gas leak (a priority line, or the IVR said so): exempt from the queue-wait limit.
+    pub leak: bool,
+    /// Why we ended the call ourselves (liveness limits), for its call row.
+    pub ended_by: Option<Disposition>,
 }
 
 #[derive(Default)]

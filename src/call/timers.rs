@@ -15,6 +15,10 @@ use std::time::Instant;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(super) enum CallTimer {
     Ivr(TimerId),
+    /// `daemon.max_call_secs` after the answer.
+    MaxDuration,
+    /// `daemon.max_queue_wait_secs` after the call joined a queue.
+    QueueWait,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -83,6 +83,11 @@ pub struct DaemonConfig {
     pub overdue_check_seconds: u32,
     /// On SIGTERM: how long calls in progress may go on before they are hung up.
     pub shutdown_grace_secs: u64,
+    /// Longest a call may last from its answer; then it is hung up. 0: no limit.
+    pub max_call_secs: u64,
+    /// Longest a caller may wait in a queue (leak calls exempt: they overflow); then the call
+    /// is hung up. 0: no limit.
+    pub max_queue_wait_secs: u64,
 }
 
 impl Default for DaemonConfig {
@@ -92,6 +97,8 @@ impl Default for DaemonConfig {
             time_zone: "Asia/Shanghai".into(),
             overdue_check_seconds: 60,
             shutdown_grace_secs: 30,
+            max_call_secs: 4 * 3600,
+            max_queue_wait_secs: 1800,
         }
     }
 }
@@ -137,6 +144,9 @@ pub struct GrpcConfig {
     #[serde(deserialize_with = "socket_address")]
     pub listen: SocketAddr,
     pub tls: Option<TlsConfig>,
+    /// Serve plaintext on a listen address other than loopback (tokens and tickets then
+    /// cross the network readable); without it such a configuration refuses to start.
+    pub allow_plaintext: bool,
     pub tokens: Vec<TokenConfig>,
 }
 
@@ -145,6 +155,7 @@ impl Default for GrpcConfig {
         GrpcConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 50051)),
             tls: None,
+            allow_plaintext: false,
             tokens: Vec::new(),
         }
     }
@@ -503,6 +514,29 @@ impl DatabaseConfig {
 }
 
 impl GrpcConfig {
+    /// Whether the API would serve plaintext beyond this host. `Err` (refuse to start; the
+    /// message is about `grpc.listen`) for a non-loopback `listen` without `[grpc.tls]`,
+    /// unless `allow_plaintext = true`, which gives the warning to log at every start instead.
+    pub fn plaintext_exposure(&self) -> Result<Option<String>, String> {
+        if self.tls.is_some() || self.listen.ip().is_loopback() {
+            return Ok(None);
+        }
+        let listen = self.listen;
+        if self.allow_plaintext {
+            Ok(Some(format!(
+                "the gRPC API listens on {listen} without TLS (grpc.allow_plaintext = true): \
+                 tokens and tickets cross the network readable; configure [grpc.tls]"
+            )))
+        } else {
+            Err(format!(
+                "{listen} is reachable from other hosts but [grpc.tls] is not \
+                 configured, so tokens and tickets would cross the network readable: configure \
+                 [grpc.tls] (cert, key), listen on 127.0.0.1, or write \
+                 grpc.allow_plaintext = true if a trusted network or a TLS proxy protects it"
+            ))
+        }
+    }
+
     fn resolve_token_env(&mut self, env: EnvLookup<'_>, problems: &mut Problems<'_>) {
         for (i, token) in self.tokens.iter_mut().enumerate() {
             let Some(var) = &token.token_env else {
@@ -538,6 +572,9 @@ impl GrpcConfig {
     }
 
     fn validate(&self, problems: &mut Problems<'_>) {
+        if let Err(refusal) = self.plaintext_exposure() {
+            problems.report("grpc.listen", refusal);
+        }
         if let Some(tls) = &self.tls {
             check_readable_file(
                 problems,

@@ -23,6 +23,24 @@ pub struct MediaConfig {
     pub recordings_dir: PathBuf,
     /// How many packets the reorder buffer may hold back waiting for a missing one.
     pub jitter_depth: usize,
+    /// Whose packets are the caller's media: see [`Latching`].
+    pub latching: Latching,
+    /// Seconds without RTP or RTCP from the caller (not on hold) after which the call is
+    /// hung up; 0: never.
+    pub inactivity_secs: u64,
+}
+
+/// Which sources a call's RTP is accepted from (`media.latching`); anything else is dropped
+/// and counted.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Latching {
+    /// Only the address in the peer's SDP (the PBX sits on our network).
+    #[default]
+    Sdp,
+    /// Any port of the host the SIP request came from, following the peer's stream: the
+    /// PBX is behind NAT and its SDP names a private address.
+    Nat,
 }
 
 impl Default for MediaConfig {
@@ -34,6 +52,8 @@ impl Default for MediaConfig {
             sounds_dir: PathBuf::from("sounds/zh-CN"),
             recordings_dir: PathBuf::from("var/recordings"),
             jitter_depth: 3,
+            latching: Latching::Sdp,
+            inactivity_secs: 60,
         }
     }
 }
@@ -84,11 +104,13 @@ mod tests {
     #[test]
     fn parses_and_rejects_unknown_keys() {
         let config: MediaConfig = toml::from_str(
-            "rtp_port_min = 30000\nrtp_port_max = 30100\nbind_address = \"127.0.0.1\"\njitter_depth = 4",
+            "rtp_port_min = 30000\nrtp_port_max = 30100\nbind_address = \"127.0.0.1\"\njitter_depth = 4\nlatching = \"nat\"",
         )
         .unwrap();
         assert_eq!(config.rtp_port_min, 30000);
         assert_eq!(config.jitter_depth, 4);
+        assert_eq!(config.latching, Latching::Nat);
+        assert!(toml::from_str::<MediaConfig>("latching = \"any\"").is_err());
         assert_eq!(config.validate(), Ok(()));
         let error = toml::from_str::<MediaConfig>("rtp_port = 1").unwrap_err();
         assert!(error.to_string().contains("rtp_port"), "{error}");

@@ -1,13 +1,16 @@
 //! One RTP session's protocol state, sans-IO: building outgoing packets (random initial
 //! SSRC/sequence/timestamp, +1 sequence per packet, +160 timestamp per 20 ms frame, marker
-//! on the first packet of each talkspurt), classifying incoming datagrams, and learning the
-//! peer's real address for symmetric RTP.
+//! on the first packet of each talkspurt), classifying incoming datagrams, and deciding which
+//! sources are the peer.
 //!
-//! Symmetric RTP (NAT): until the first valid packet arrives we send to the address from SDP;
-//! the first packet that parses as RTP version 2 with one of the negotiated payload types
-//! (audio codec or telephone-event) latches the peer to its source address, and we send there
-//! from then on. Once latched, packets from other addresses are dropped (a stray host cannot
-//! take over the stream). [`RtpSession::set_remote`] (re-INVITE) unlatches.
+//! Source filtering ([`SourceFilter`]): anyone who can reach the port range could otherwise
+//! inject audio or take over the stream and hear the agent. By default only packets from the
+//! address in the peer's SDP are accepted, and we send there. Behind NAT
+//! (`media.latching = "nat"`) the SDP address is a private one, so packets from any port of
+//! the host the SIP request came from are accepted, and we send to where the peer's latest
+//! stream comes from (symmetric RTP; a PBX that switches streams on a transfer may switch
+//! ports with a new SSRC). Everything else is dropped and counted (`wrong_source`).
+//! [`RtpSession::set_remote`] (re-INVITE) moves the SDP address.
 //!
 //! Owns the wire format (via the `rtp` crate) and addressing decisions; must not touch
 //! sockets, clocks or payload contents.
@@ -17,7 +20,7 @@ use super::pacer::SAMPLES_PER_FRAME;
 use bytes::Bytes;
 use rtp::header::Header;
 use rtp::packet::Packet;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use webrtc_util::marshal::{Marshal, Unmarshal};
 
 /// What the SIP layer negotiated for this call.
@@ -28,6 +31,16 @@ pub struct NegotiatedMedia {
     pub telephone_event_pt: Option<u8>,
     /// The peer's RTP address from SDP (`c=` + `m=` port).
     pub remote_rtp: SocketAddr,
+}
+
+/// Which sources a session accepts as the peer's media.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceFilter {
+    /// Only the address (IP and port) in the peer's SDP.
+    SdpAddress,
+    /// Any port of this host (the SIP request's source: the peer is behind NAT); we send to
+    /// the source of its latest audio or event packet.
+    Host(IpAddr),
 }
 
 /// Counters for one session.
@@ -41,7 +54,10 @@ pub struct RtpCounters {
     pub unknown_payload_type: u64,
     pub rtcp_packets: u64,
     pub malformed: u64,
+    /// Datagrams (RTP or RTCP) from a source that is not the peer: dropped.
     pub wrong_source: u64,
+    /// Times the peer's audio SSRC changed (a new stream: transfer, restart).
+    pub ssrc_changes: u64,
 }
 
 /// An incoming datagram, classified.
@@ -63,18 +79,29 @@ pub struct RtpSession {
     initial_timestamp: u32,
     /// Whether the previous frame slot carried a prompt frame (for the marker bit).
     in_talkspurt: bool,
+    filter: SourceFilter,
+    /// With [`SourceFilter::Host`]: where the peer's packets come from.
     latched: Option<SocketAddr>,
+    /// SSRC of the peer's current audio stream.
+    audio_ssrc: Option<u32>,
     counters: RtpCounters,
 }
 
 impl RtpSession {
     /// A session with random SSRC, initial sequence number and timestamp (RFC 3550 5.1).
-    pub fn new(media: NegotiatedMedia) -> RtpSession {
-        RtpSession::with_initial_values(media, rand::random(), rand::random(), rand::random())
+    pub fn new(media: NegotiatedMedia, filter: SourceFilter) -> RtpSession {
+        RtpSession::with_initial_values(
+            media,
+            filter,
+            rand::random(),
+            rand::random(),
+            rand::random(),
+        )
     }
 
     pub fn with_initial_values(
         media: NegotiatedMedia,
+        filter: SourceFilter,
         ssrc: u32,
         sequence: u16,
         timestamp: u32,
@@ -85,7 +112,9 @@ impl RtpSession {
             next_sequence: sequence,
             initial_timestamp: timestamp,
             in_talkspurt: false,
+            filter,
             latched: None,
+            audio_ssrc: None,
             counters: RtpCounters::default(),
         }
     }
@@ -102,12 +131,13 @@ impl RtpSession {
         self.counters
     }
 
-    /// Where outgoing packets go: the latched source address, else the SDP address.
+    /// Where outgoing packets go: behind NAT the latched source address, else the SDP
+    /// address.
     pub fn send_address(&self) -> SocketAddr {
         self.latched.unwrap_or(self.media.remote_rtp)
     }
 
-    /// A re-INVITE moved the peer: send there and learn the source address anew.
+    /// A re-INVITE moved the peer: send there (and behind NAT learn the source anew).
     pub fn set_remote(&mut self, remote: SocketAddr) {
         self.media.remote_rtp = remote;
         self.latched = None;
@@ -152,14 +182,26 @@ impl RtpSession {
         packet.marshal().unwrap_or_default()
     }
 
+    /// Whether `source` may be the peer: the SDP address, or any port of the NAT host.
+    pub fn accepts(&self, source: SocketAddr) -> bool {
+        match self.filter {
+            SourceFilter::SdpAddress => source == self.media.remote_rtp,
+            SourceFilter::Host(host) => source.ip() == host,
+        }
+    }
+
     /// Classifies a datagram that arrived on the RTP socket from `source`. Returns the
-    /// classification and, on the first valid packet, the address just latched.
+    /// classification and, behind NAT, the address just latched when it changed.
     pub fn receive(
         &mut self,
         datagram: &[u8],
         source: SocketAddr,
     ) -> (Incoming, Option<SocketAddr>) {
         self.counters.packets_received += 1;
+        if !self.accepts(source) {
+            self.counters.wrong_source += 1;
+            return (Incoming::Ignored, None);
+        }
         if datagram.len() < 12 || datagram[0] >> 6 != 2 {
             self.counters.malformed += 1;
             return (Incoming::Ignored, None);
@@ -185,19 +227,22 @@ impl RtpSession {
             self.counters.unknown_payload_type += 1;
             return (Incoming::Ignored, None);
         }
-        let mut learned = None;
-        match self.latched {
-            Some(latched) if latched != source => {
-                self.counters.wrong_source += 1;
-                return (Incoming::Ignored, None);
-            }
-            Some(_) => {}
-            None => {
+        let learned = match self.filter {
+            // Audio moves the latch (a new stream); an event stream alone only sets it.
+            SourceFilter::Host(_)
+                if self.latched != Some(source) && (is_audio || self.latched.is_none()) =>
+            {
                 self.latched = Some(source);
-                learned = Some(source);
+                Some(source)
             }
-        }
+            _ => None,
+        };
         if is_audio {
+            let ssrc = packet.header.ssrc;
+            if self.audio_ssrc.is_some_and(|current| current != ssrc) {
+                self.counters.ssrc_changes += 1;
+            }
+            self.audio_ssrc = Some(ssrc);
             self.counters.audio_packets += 1;
             (Incoming::Audio(packet), learned)
         } else {
@@ -206,9 +251,19 @@ impl RtpSession {
         }
     }
 
-    /// Counts a datagram from the RTCP socket (content is not used).
-    pub fn note_rtcp(&mut self) {
+    /// Counts a datagram from the RTCP socket (content is not used) when it comes from the
+    /// peer's host; returns whether it did (RTCP from the peer is a sign of life).
+    pub fn note_rtcp(&mut self, source: SocketAddr) -> bool {
+        let host = match self.filter {
+            SourceFilter::SdpAddress => self.media.remote_rtp.ip(),
+            SourceFilter::Host(host) => host,
+        };
+        if source.ip() != host {
+            self.counters.wrong_source += 1;
+            return false;
+        }
         self.counters.rtcp_packets += 1;
+        true
     }
 }
 
@@ -248,7 +303,13 @@ mod tests {
 
     #[test]
     fn outgoing_sequence_timestamp_and_marker() {
-        let mut session = RtpSession::with_initial_values(media(), 0xABCD, 65534, u32::MAX - 200);
+        let mut session = RtpSession::with_initial_values(
+            media(),
+            SourceFilter::SdpAddress,
+            0xABCD,
+            65534,
+            u32::MAX - 200,
+        );
         let silence = Bytes::from_static(&[0xFF; 160]);
         let first = parse(&session.build_frame(0, silence.clone(), false));
         assert!(first.header.marker, "first packet of the stream");
@@ -280,14 +341,53 @@ mod tests {
 
     #[test]
     fn random_initial_values_differ_between_sessions() {
-        let ssrcs: std::collections::HashSet<u32> =
-            (0..8).map(|_| RtpSession::new(media()).ssrc()).collect();
+        let ssrcs: std::collections::HashSet<u32> = (0..8)
+            .map(|_| RtpSession::new(media(), SourceFilter::SdpAddress).ssrc())
+            .collect();
         assert!(ssrcs.len() > 1);
     }
 
     #[test]
-    fn symmetric_rtp_latches_to_the_first_valid_source() {
-        let mut session = RtpSession::new(media());
+    fn only_the_sdp_address_is_accepted_by_default() {
+        let mut session = RtpSession::new(media(), SourceFilter::SdpAddress);
+        let peer = media().remote_rtp;
+        assert!(matches!(
+            session.receive(&rtp(0, 1, 7), peer).0,
+            Incoming::Audio(_)
+        ));
+        // Another host, or another port of the peer's host, cannot inject or take over.
+        for stranger in ["127.0.0.3:40000", "127.0.0.1:40002"] {
+            let stranger: SocketAddr = stranger.parse().unwrap();
+            assert_eq!(
+                session.receive(&rtp(0, 2, 7), stranger),
+                (Incoming::Ignored, None)
+            );
+            assert_eq!(
+                session.receive(&rtp(101, 3, 7), stranger).0,
+                Incoming::Ignored
+            );
+        }
+        assert_eq!(session.counters().wrong_source, 4);
+        assert_eq!(session.send_address(), peer);
+        // RTCP counts from the peer's host only.
+        assert!(session.note_rtcp("127.0.0.1:40001".parse().unwrap()));
+        assert!(!session.note_rtcp("127.0.0.3:40001".parse().unwrap()));
+        assert_eq!(session.counters().wrong_source, 5);
+        // re-INVITE: the new SDP address is the peer now, the old one is not.
+        let moved: SocketAddr = "127.0.0.1:41000".parse().unwrap();
+        session.set_remote(moved);
+        assert_eq!(session.send_address(), moved);
+        assert!(matches!(
+            session.receive(&rtp(0, 4, 7), moved).0,
+            Incoming::Audio(_)
+        ));
+        assert_eq!(session.receive(&rtp(0, 5, 7), peer).0, Incoming::Ignored);
+    }
+
+    #[test]
+    fn behind_nat_any_port_of_the_sip_host_and_the_stream_is_followed() {
+        let sip_host: IpAddr = "127.0.0.2".parse().unwrap();
+        let mut session = RtpSession::new(media(), SourceFilter::Host(sip_host));
         assert_eq!(session.send_address(), media().remote_rtp);
         let nat: SocketAddr = "127.0.0.2:5555".parse().unwrap();
         // Unknown payload type does not latch.
@@ -304,21 +404,26 @@ mod tests {
             Incoming::Ignored
         );
         assert_eq!(session.counters().wrong_source, 1);
-        // Events on a second SSRC from the same source are accepted.
-        assert!(matches!(
-            session.receive(&rtp(101, 50, 99), nat).0,
-            Incoming::Event(_)
-        ));
-        // re-INVITE: back to the SDP address until a packet arrives.
-        let moved: SocketAddr = "127.0.0.1:41000".parse().unwrap();
-        session.set_remote(moved);
-        assert_eq!(session.send_address(), moved);
+        // Events on a second SSRC from another port of the host are accepted, and do not
+        // move where we send.
+        let events: SocketAddr = "127.0.0.2:5558".parse().unwrap();
+        assert_eq!(
+            session.receive(&rtp(101, 50, 99), events),
+            (Incoming::Event(parse(&rtp(101, 50, 99))), None)
+        );
+        // The PBX switches streams (transfer): a new SSRC from a new port; we follow it.
+        let switched: SocketAddr = "127.0.0.2:6000".parse().unwrap();
+        let (incoming, learned) = session.receive(&rtp(0, 30000, 8), switched);
+        assert!(matches!(incoming, Incoming::Audio(_)));
+        assert_eq!(learned, Some(switched));
+        assert_eq!(session.send_address(), switched);
+        assert_eq!(session.counters().ssrc_changes, 1);
     }
 
     #[test]
     fn garbage_and_rtcp_never_panic() {
-        let mut session = RtpSession::new(media());
-        let source: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        let mut session = RtpSession::new(media(), SourceFilter::SdpAddress);
+        let source = media().remote_rtp;
         let mut inputs: Vec<Vec<u8>> = vec![
             vec![],
             vec![0x80],

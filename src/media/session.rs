@@ -27,6 +27,7 @@
 //!
 //! Owns the sockets of one call; must not know about SIP dialogs or IVR menus.
 
+use super::config::Latching;
 use super::config::MediaConfig;
 use super::dtmf::{DtmfDetector, DtmfDigit};
 use super::g711::G711Codec;
@@ -35,11 +36,11 @@ use super::pacer::{Pacer, SAMPLES_PER_FRAME};
 use super::ports::PortLease;
 use super::prompts::{Playback, PromptLibrary};
 use super::recorder::{CallRecorder, Side};
-use super::rtp_session::{Incoming, NegotiatedMedia, RtpCounters, RtpSession};
+use super::rtp_session::{Incoming, NegotiatedMedia, RtpCounters, RtpSession, SourceFilter};
 use bytes::Bytes;
 use rtp::packet::Packet;
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -93,6 +94,9 @@ pub enum MediaEvent {
     CommandFailed(String),
     /// Periodic counters (every `SessionOptions::stats_interval`) and once at close.
     Stats(MediaStats),
+    /// Nothing (RTP or RTCP) came from the peer for this long while not on hold: the far end
+    /// is probably gone. Reported once per silence.
+    Inactive(Duration),
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -112,13 +116,39 @@ pub struct SessionOptions {
     /// Longest wait for a missing packet before it is declared lost.
     pub jitter_max_wait: Duration,
     pub stats_interval: Duration,
+    /// `media.latching`: the SDP address only, or the SIP host behind NAT.
+    pub latching: Latching,
+    /// The host the call's SIP request came from (with [`Latching::Nat`]). Unknown: the SDP
+    /// address's host.
+    pub sip_host: Option<IpAddr>,
+    /// Report [`MediaEvent::Inactive`] after this long without a packet from the peer (not
+    /// counted while on hold); `None`: never.
+    pub inactivity: Option<Duration>,
 }
 
 impl SessionOptions {
     pub fn from_config(config: &MediaConfig) -> SessionOptions {
         SessionOptions {
             jitter_depth: config.jitter_depth,
+            latching: config.latching,
+            inactivity: (config.inactivity_secs > 0)
+                .then(|| Duration::from_secs(config.inactivity_secs)),
             ..SessionOptions::default()
+        }
+    }
+
+    /// The same options for a call whose SIP request came from `host`.
+    pub fn with_sip_host(self, host: IpAddr) -> SessionOptions {
+        SessionOptions {
+            sip_host: Some(host),
+            ..self
+        }
+    }
+
+    fn source_filter(&self, media: &NegotiatedMedia) -> SourceFilter {
+        match self.latching {
+            Latching::Sdp => SourceFilter::SdpAddress,
+            Latching::Nat => SourceFilter::Host(self.sip_host.unwrap_or(media.remote_rtp.ip())),
         }
     }
 }
@@ -129,6 +159,9 @@ impl Default for SessionOptions {
             jitter_depth: 3,
             jitter_max_wait: Duration::from_millis(60),
             stats_interval: Duration::from_secs(5),
+            latching: Latching::Sdp,
+            sip_host: None,
+            inactivity: None,
         }
     }
 }
@@ -177,7 +210,7 @@ impl MediaSession {
             })?;
         let (command_tx, command_rx) = mpsc::unbounded_channel();
         let (event_tx, event_rx) = mpsc::unbounded_channel();
-        let rtp = RtpSession::new(media);
+        let rtp = RtpSession::new(media, options.source_filter(&media));
         let ssrc = rtp.ssrc();
         let driver = Driver {
             pacer: Pacer::new(Instant::now()),
@@ -185,11 +218,13 @@ impl MediaSession {
             playback: Playback::new(media.codec),
             prompts,
             dtmf: DtmfDetector::default(),
-            audio_streams: HashMap::new(),
+            audio_stream: None,
             anchors: HashMap::new(),
             recorder: None,
             bridge: None,
             hold: false,
+            last_heard: Instant::now(),
+            inactive_reported: false,
             stats: MediaStats::default(),
             finished_streams: ReorderStats::default(),
             options,
@@ -246,8 +281,6 @@ impl MediaSession {
 
 /// How far behind "now" the recorder writes, so reordered caller audio still fits.
 const RECORD_MARGIN: Duration = Duration::from_millis(300);
-/// Most concurrent incoming audio SSRCs tracked (a peer switching streams, not a flood).
-const MAX_AUDIO_STREAMS: usize = 4;
 /// An RTP timestamp that places audio further than this ahead of its arrival re-anchors the
 /// stream on the media clock (a timestamp jump).
 const MAX_AHEAD_OF_ARRIVAL: u64 = 2 * 8000;
@@ -262,7 +295,8 @@ struct Driver {
     playback: Playback,
     prompts: Arc<PromptLibrary>,
     dtmf: DtmfDetector,
-    audio_streams: HashMap<u32, ReorderBuffer<Packet>>,
+    /// The peer's current audio stream: its SSRC and reorder buffer.
+    audio_stream: Option<(u32, ReorderBuffer<Packet>)>,
     /// Per SSRC: (RTP timestamp, media-clock sample) of the anchor packet.
     anchors: HashMap<u32, (u32, u64)>,
     recorder: Option<CallRecorder>,
@@ -271,8 +305,12 @@ struct Driver {
         mpsc::UnboundedReceiver<BridgeFrame>,
     )>,
     hold: bool,
+    /// When the peer was last heard from (any RTP or RTCP from its address; on hold: now).
+    last_heard: Instant,
+    /// `Inactive` was reported for the current silence.
+    inactive_reported: bool,
     stats: MediaStats,
-    /// Reorder counters of streams that were dropped from `audio_streams`.
+    /// Reorder counters of the peer's earlier audio streams.
     finished_streams: ReorderStats,
     options: SessionOptions,
     events: mpsc::UnboundedSender<MediaEvent>,
@@ -309,8 +347,10 @@ impl Driver {
                     }
                 }
                 received = self.rtcp_socket.recv_from(&mut rtcp_buf) => {
-                    if received.is_ok() {
-                        self.rtp.note_rtcp();
+                    if let Ok((_, source)) = received
+                        && self.rtp.note_rtcp(source)
+                    {
+                        self.heard(Instant::now());
                     }
                 }
             }
@@ -325,7 +365,7 @@ impl Driver {
 
     fn stats(&self) -> MediaStats {
         let mut reorder = self.finished_streams;
-        for stream in self.audio_streams.values() {
+        if let Some((_, stream)) = &self.audio_stream {
             add_reorder(&mut reorder, stream.stats());
         }
         MediaStats {
@@ -382,6 +422,7 @@ impl Driver {
     }
 
     async fn on_tick(&mut self, now: Instant) {
+        self.check_inactivity(now);
         let due = self.pacer.poll(now);
         if due.skipped > 0 {
             self.rtp.note_skipped(due.skipped);
@@ -452,7 +493,31 @@ impl Driver {
         Some(pcm)
     }
 
+    /// The peer is alive.
+    fn heard(&mut self, now: Instant) {
+        self.last_heard = now;
+        self.inactive_reported = false;
+    }
+
+    /// Reports a silence that reached the inactivity limit (once); a call on hold is exempt.
+    fn check_inactivity(&mut self, now: Instant) {
+        if self.hold {
+            self.heard(now);
+            return;
+        }
+        if let Some(limit) = self.options.inactivity
+            && !self.inactive_reported
+            && now.saturating_duration_since(self.last_heard) >= limit
+        {
+            self.inactive_reported = true;
+            self.emit(MediaEvent::Inactive(limit));
+        }
+    }
+
     fn on_datagram(&mut self, datagram: &[u8], source: SocketAddr, now: Instant) {
+        if self.rtp.accepts(source) {
+            self.heard(now);
+        }
         let (incoming, learned) = self.rtp.receive(datagram, source);
         if let Some(address) = learned {
             self.emit(MediaEvent::RemoteAddressLearned(address));
@@ -460,21 +525,24 @@ impl Driver {
         match incoming {
             Incoming::Audio(packet) => {
                 let ssrc = packet.header.ssrc;
-                if !self.audio_streams.contains_key(&ssrc)
-                    && self.audio_streams.len() >= MAX_AUDIO_STREAMS
+                if self
+                    .audio_stream
+                    .as_ref()
+                    .is_some_and(|(current, _)| *current != ssrc)
                 {
-                    // A peer switching SSRCs again and again: keep only the newest.
+                    // A new stream (the PBX switched streams on a transfer): the old one has
+                    // ended, so what it holds back waits for nothing; release it now. The new
+                    // stream gets its own sequence space and clock anchor.
                     self.release_audio(now, true);
-                    for (_, stream) in self.audio_streams.drain() {
+                    if let Some((_, stream)) = self.audio_stream.take() {
                         add_reorder(&mut self.finished_streams, stream.stats());
                     }
                     self.anchors.clear();
                 }
-                let depth = self.options.jitter_depth;
-                let max_wait = self.options.jitter_max_wait;
-                self.audio_streams
-                    .entry(ssrc)
-                    .or_insert_with(|| ReorderBuffer::new(depth, max_wait))
+                let (depth, max_wait) = (self.options.jitter_depth, self.options.jitter_max_wait);
+                self.audio_stream
+                    .get_or_insert_with(|| (ssrc, ReorderBuffer::new(depth, max_wait)))
+                    .1
                     .push(packet.header.sequence_number, now, packet);
                 self.release_audio(now, false);
             }
@@ -497,7 +565,7 @@ impl Driver {
     /// the buffers (end of call).
     fn release_audio(&mut self, now: Instant, drain: bool) {
         let mut released = Vec::new();
-        for stream in self.audio_streams.values_mut() {
+        if let Some((_, stream)) = &mut self.audio_stream {
             if drain {
                 released.extend(stream.drain());
             } else {

@@ -50,6 +50,14 @@ pub struct SipConfig {
     /// RFC 3261 T4 (network lifetime of a message), in milliseconds.
     pub t4_ms: u64,
     pub user_agent: String,
+    /// TCP connections accepted at once, from all sources together.
+    pub tcp_max_connections: usize,
+    /// TCP connections accepted at once from one source address.
+    pub tcp_max_connections_per_source: usize,
+    /// A TCP connection that carries nothing for this long is closed.
+    pub tcp_idle_timeout_secs: u64,
+    /// A message begun on a TCP connection must be complete within this long (slowloris).
+    pub tcp_message_timeout_secs: u64,
 }
 
 impl Default for SipConfig {
@@ -70,8 +78,21 @@ impl Default for SipConfig {
             t2_ms: 4000,
             t4_ms: 5000,
             user_agent: concat!("hotlined/", env!("CARGO_PKG_VERSION")).into(),
+            tcp_max_connections: 256,
+            tcp_max_connections_per_source: 32,
+            tcp_idle_timeout_secs: 600,
+            tcp_message_timeout_secs: 10,
         }
     }
+}
+
+/// Limits on SIP over TCP (see the `tcp_*` keys).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TcpLimits {
+    pub max_connections: usize,
+    pub max_per_source: usize,
+    pub idle_timeout: Duration,
+    pub message_timeout: Duration,
 }
 
 /// The three base timers, as durations.
@@ -96,7 +117,41 @@ impl SipConfig {
     /// Checks what serde cannot (CIDR syntax, reserve within the limit); the message names
     /// the key to fix.
     pub fn validate(&self) -> Result<(), String> {
-        super::access::AccessControl::new(self).map(|_| ())
+        super::access::AccessControl::new(self)?;
+        for (key, value) in [
+            ("tcp_max_connections", self.tcp_max_connections as u64),
+            (
+                "tcp_max_connections_per_source",
+                self.tcp_max_connections_per_source as u64,
+            ),
+            ("tcp_idle_timeout_secs", self.tcp_idle_timeout_secs),
+            ("tcp_message_timeout_secs", self.tcp_message_timeout_secs),
+        ] {
+            if value == 0 {
+                return Err(format!(
+                    "sip.{key} = 0 would refuse or cut every TCP connection; use at least 1 \
+                     (see deploy/hotline.toml for the defaults)"
+                ));
+            }
+        }
+        if self.tcp_max_connections_per_source > self.tcp_max_connections {
+            return Err(format!(
+                "sip.tcp_max_connections_per_source ({}) is larger than sip.tcp_max_connections \
+                 ({}); lower it",
+                self.tcp_max_connections_per_source, self.tcp_max_connections
+            ));
+        }
+        Ok(())
+    }
+
+    /// The TCP limits, as the transport uses them.
+    pub fn tcp_limits(&self) -> TcpLimits {
+        TcpLimits {
+            max_connections: self.tcp_max_connections,
+            max_per_source: self.tcp_max_connections_per_source,
+            idle_timeout: Duration::from_secs(self.tcp_idle_timeout_secs),
+            message_timeout: Duration::from_secs(self.tcp_message_timeout_secs),
+        }
     }
 
     pub fn timers(&self) -> TimerConfig {

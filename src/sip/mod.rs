@@ -21,6 +21,7 @@ pub mod config;
 pub mod dialog;
 pub mod endpoint;
 pub mod message;
+pub mod refusals;
 pub mod sdp;
 pub mod transaction;
 

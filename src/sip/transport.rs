@@ -4,9 +4,16 @@
 //! application (events out, commands in). It seeds the endpoint's RNG from the OS, so the
 //! core itself draws no entropy.
 //!
+//! TCP is guarded against abuse: a connection from outside `sip.allowed_sources`, or beyond
+//! the total or per-source cap, is closed at accept; a connection idle for
+//! `tcp_idle_timeout_secs` is closed, and so is one whose message does not complete within
+//! `tcp_message_timeout_secs` of its first byte (slowloris); a message larger than
+//! [`MAX_MESSAGE_BYTES`] closes it too. Refused connections are logged as summaries
+//! (with the endpoint's refused requests, see `sip::refusals`), not a line each.
+//!
 //! Owns sockets and tasks; must not make protocol decisions (the endpoint does).
 
-use super::config::SipConfig;
+use super::config::{SipConfig, TcpLimits};
 use super::endpoint::{CallHandle, Command, Counts, Endpoint, Event, OutgoingCall};
 use super::message::{MAX_MESSAGE_BYTES, StreamFrame, frame_stream, is_keepalive};
 use super::transaction::{ConnId, Peer, Transmit};
@@ -76,6 +83,8 @@ enum Inbound {
 
 struct Connection {
     addr: SocketAddr,
+    /// Accepted from a peer (counted against the caps), not opened by us.
+    accepted: bool,
     writer: mpsc::UnboundedSender<Vec<u8>>,
 }
 
@@ -133,6 +142,7 @@ pub async fn spawn(config: &SipConfig) -> Result<SipService, TransportError> {
         tcp,
         connections: HashMap::new(),
         next_conn: 1,
+        limits: config.tcp_limits(),
         inbound: mpsc::unbounded_channel(),
         events: event_tx,
         counts: counts_tx,
@@ -154,6 +164,7 @@ struct Driver {
     tcp: Option<TcpListener>,
     connections: HashMap<ConnId, Connection>,
     next_conn: ConnId,
+    limits: TcpLimits,
     inbound: (
         mpsc::UnboundedSender<Inbound>,
         mpsc::UnboundedReceiver<Inbound>,
@@ -199,7 +210,7 @@ impl Driver {
                     Err(e) => tracing::debug!(error = %e, "UDP receive error"),
                 },
                 accepted = accept_tcp(&self.tcp) => match accepted {
-                    Ok((stream, addr)) => self.add_connection(stream, addr),
+                    Ok((stream, addr)) => self.accept(stream, addr),
                     Err(e) => tracing::warn!(error = %e, "TCP accept failed"),
                 },
                 Some(inbound) = self.inbound.1.recv() => match inbound {
@@ -221,7 +232,13 @@ impl Driver {
                     Some(Request::BeginShutdown) => self.endpoint.begin_shutdown(),
                     None => break,
                 },
-                () = sleep_until(deadline) => self.endpoint.handle_timeout(Instant::now()),
+                () = sleep_until(deadline) => {
+                    let now = Instant::now();
+                    self.endpoint.handle_timeout(now);
+                    for summary in self.endpoint.poll_refusal_summaries(now) {
+                        tracing::info!("{summary}");
+                    }
+                }
             }
         }
         tracing::info!("SIP task stopped");
@@ -279,45 +296,89 @@ impl Driver {
         }
     }
 
-    fn register(&mut self, addr: SocketAddr) -> (ConnId, mpsc::UnboundedReceiver<Vec<u8>>) {
+    fn register(
+        &mut self,
+        addr: SocketAddr,
+        accepted: bool,
+    ) -> (ConnId, mpsc::UnboundedReceiver<Vec<u8>>) {
         let id = self.next_conn;
         self.next_conn += 1;
         let (writer, rx) = mpsc::unbounded_channel();
-        self.connections.insert(id, Connection { addr, writer });
+        self.connections.insert(
+            id,
+            Connection {
+                addr,
+                accepted,
+                writer,
+            },
+        );
         (id, rx)
     }
 
-    fn add_connection(&mut self, stream: TcpStream, addr: SocketAddr) {
-        let (id, rx) = self.register(addr);
+    /// Why a connection from `addr` is refused at accept, if it is.
+    fn refusal(&self, addr: SocketAddr) -> Option<&'static str> {
+        if !self.endpoint.access().is_allowed_source(addr.ip()) {
+            return Some("not in sip.allowed_sources");
+        }
+        let accepted = self.connections.values().filter(|c| c.accepted);
+        let (mut total, mut from_source) = (0, 0);
+        for connection in accepted {
+            total += 1;
+            if connection.addr.ip() == addr.ip() {
+                from_source += 1;
+            }
+        }
+        if total >= self.limits.max_connections {
+            Some("sip.tcp_max_connections reached")
+        } else if from_source >= self.limits.max_per_source {
+            Some("sip.tcp_max_connections_per_source reached")
+        } else {
+            None
+        }
+    }
+
+    /// Takes a connection a peer opened, or closes it at once (dropping the stream) when
+    /// access control or a cap refuses it.
+    fn accept(&mut self, stream: TcpStream, addr: SocketAddr) {
+        if let Some(reason) = self.refusal(addr) {
+            self.endpoint
+                .note_refused_connection(addr.ip(), reason, Instant::now());
+            return;
+        }
+        let (id, rx) = self.register(addr, true);
         tokio::spawn(run_connection(
             id,
             addr,
             Ok(stream),
             rx,
             self.inbound.0.clone(),
+            self.limits,
         ));
     }
 
     /// Opens a connection for a request we send over TCP; messages queue until it is up.
     fn connect(&mut self, addr: SocketAddr) -> ConnId {
-        let (id, rx) = self.register(addr);
+        let (id, rx) = self.register(addr, false);
         let inbound = self.inbound.0.clone();
+        let limits = self.limits;
         tokio::spawn(async move {
             let stream = TcpStream::connect(addr).await;
-            run_connection(id, addr, stream, rx, inbound).await;
+            run_connection(id, addr, stream, rx, inbound, limits).await;
         });
         id
     }
 }
 
 /// Reads framed messages from one TCP connection and writes what the driver queues for it.
-/// Ends (and reports `Closed`) on EOF, error, unframeable input, or when the driver is gone.
+/// Ends (and reports `Closed`) on EOF, error, unframeable input, when idle too long, when a
+/// message takes too long to arrive, or when the driver is gone.
 async fn run_connection(
     id: ConnId,
     addr: SocketAddr,
     stream: std::io::Result<TcpStream>,
     mut outgoing: mpsc::UnboundedReceiver<Vec<u8>>,
     inbound: mpsc::UnboundedSender<Inbound>,
+    limits: TcpLimits,
 ) {
     let mut stream = match stream {
         Ok(s) => s,
@@ -329,11 +390,20 @@ async fn run_connection(
     };
     let mut buf: Vec<u8> = Vec::with_capacity(4096);
     let mut chunk = vec![0u8; 8192];
+    let mut last_activity = Instant::now();
+    // When the first byte of the message now in `buf` arrived.
+    let mut message_started: Option<Instant> = None;
     'conn: loop {
+        let deadline = match message_started {
+            Some(started) => started + limits.message_timeout,
+            None => last_activity + limits.idle_timeout,
+        };
         tokio::select! {
             read = stream.read(&mut chunk) => match read {
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
+                    let now = Instant::now();
+                    last_activity = now;
                     buf.extend_from_slice(&chunk[..n]);
                     if is_keepalive(&buf) {
                         buf.clear();
@@ -342,6 +412,8 @@ async fn run_connection(
                         match frame_stream(&buf, MAX_MESSAGE_BYTES) {
                             StreamFrame::Complete(len) => {
                                 let data: Vec<u8> = buf.drain(..len).collect();
+                                // What is left starts the next message now.
+                                message_started = None;
                                 if inbound.send(Inbound::Message { conn: id, addr, data }).is_err() {
                                     break 'conn;
                                 }
@@ -353,16 +425,31 @@ async fn run_connection(
                             }
                         }
                     }
+                    if buf.is_empty() {
+                        message_started = None;
+                    } else {
+                        message_started.get_or_insert(now);
+                    }
                 }
             },
             data = outgoing.recv() => match data {
                 Some(data) => {
+                    last_activity = Instant::now();
                     if stream.write_all(&data).await.is_err() {
                         break;
                     }
                 }
                 None => break,
             },
+            () = tokio::time::sleep_until(tokio::time::Instant::from_std(deadline)) => {
+                if message_started.is_some() {
+                    tracing::debug!(%addr, bytes = buf.len(),
+                        "closing TCP connection: a message did not complete within sip.tcp_message_timeout_secs");
+                } else {
+                    tracing::debug!(%addr, "closing TCP connection: idle for sip.tcp_idle_timeout_secs");
+                }
+                break;
+            }
         }
     }
     let _ = inbound.send(Inbound::Closed(id));

@@ -27,6 +27,14 @@ pub enum Disposition {
     SelfServed,
     Transferred,
     Failed,
+    /// Open when the daemon stopped (a crash, `kill -9`): closed at the next start.
+    Interrupted,
+    /// Hung up by us: nothing (RTP or RTCP) came from the caller for `media.inactivity_secs`.
+    MediaTimeout,
+    /// Hung up by us: longer than `daemon.max_call_secs`.
+    MaxDuration,
+    /// Hung up by us: waited in a queue longer than `daemon.max_queue_wait_secs`.
+    QueueTimeout,
 }
 
 impl Disposition {
@@ -39,6 +47,10 @@ impl Disposition {
             Disposition::SelfServed => "self_served",
             Disposition::Transferred => "transferred",
             Disposition::Failed => "failed",
+            Disposition::Interrupted => "interrupted",
+            Disposition::MediaTimeout => "media_timeout",
+            Disposition::MaxDuration => "max_duration",
+            Disposition::QueueTimeout => "queue_timeout",
         }
     }
 }
@@ -328,7 +340,8 @@ impl Store {
         apply_call_write(&mut tx, call_id, &record.write, rules).await?;
         sqlx::query(
             "INSERT INTO call_journal_applied (call_id, last_seq) VALUES ($1, $2) \
-             ON CONFLICT (call_id) DO UPDATE SET last_seq = EXCLUDED.last_seq",
+             ON CONFLICT (call_id) DO UPDATE SET last_seq = EXCLUDED.last_seq, \
+             applied_at = now()",
         )
         .bind(call_id)
         .bind(seq)

@@ -5,7 +5,8 @@
 //!
 //! As root, the server runs as the `postgres` system user (PostgreSQL refuses root). The
 //! server dies with the thread that started it (parent-death signal), so a crashed daemon or
-//! test run leaves no server behind. Owns the server process; must not run queries beyond
+//! test run leaves no server behind. The daemon hands the running cluster to a supervisor
+//! ([`EmbeddedPostgres::supervise`]) that restarts the server whenever it exits. Owns the server process; must not run queries beyond
 //! creating databases.
 
 use sqlx::Connection;
@@ -52,6 +53,107 @@ fn failed(what: impl std::fmt::Display, err: impl std::fmt::Display) -> Embedded
 pub struct EmbeddedPostgres {
     root: PathBuf,
     postmaster: Child,
+    /// What restarting the server needs.
+    bindir: PathBuf,
+    user: Option<ServerUser>,
+    durability: Durability,
+}
+
+/// A cluster whose server is restarted whenever it exits; see [`EmbeddedPostgres::supervise`].
+#[derive(Debug)]
+pub struct SupervisedPostgres {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<EmbeddedPostgres>,
+}
+
+impl SupervisedPostgres {
+    /// Ends supervision, then stops the server (fast shutdown).
+    pub async fn stop(self) -> Result<(), EmbeddedError> {
+        let _ = self.stop.send(());
+        let cluster = self
+            .task
+            .await
+            .map_err(|e| failed("the private PostgreSQL's supervisor failed", e))?;
+        cluster.stop().await
+    }
+}
+
+/// How often the supervisor looks whether the server still runs.
+const SUPERVISE_INTERVAL: Duration = Duration::from_millis(500);
+/// The first restart waits this long; each failed one doubles it, up to
+/// [`RESTART_BACKOFF_MAX`].
+const RESTART_BACKOFF_MIN: Duration = Duration::from_secs(1);
+const RESTART_BACKOFF_MAX: Duration = Duration::from_secs(60);
+/// Failed restarts in a row from which each failure is logged as an error.
+const LOUD_AFTER_FAILURES: u32 = 3;
+
+/// The supervisor: watches the server and restarts it until `stopped`; returns the cluster
+/// for the final stop.
+async fn supervise(
+    mut cluster: EmbeddedPostgres,
+    mut stopped: tokio::sync::oneshot::Receiver<()>,
+) -> EmbeddedPostgres {
+    loop {
+        tokio::select! {
+            _ = &mut stopped => return cluster,
+            () = tokio::time::sleep(SUPERVISE_INTERVAL) => {}
+        }
+        let status = match cluster.postmaster.try_wait() {
+            Ok(Some(status)) => status,
+            _ => continue,
+        };
+        tracing::warn!(
+            %status,
+            log = %cluster.root.join("server.log").display(),
+            "the private PostgreSQL exited; restarting it (calls go on and their records are \
+             spooled meanwhile)"
+        );
+        let mut delay = RESTART_BACKOFF_MIN;
+        let mut failures = 0u32;
+        loop {
+            // A stop during the wait or the restart returns at once; a server the restart
+            // already spawned is in `cluster` and gets stopped with it.
+            let restarted = tokio::select! {
+                _ = &mut stopped => return cluster,
+                restarted = async {
+                    tokio::time::sleep(delay).await;
+                    cluster.restart().await
+                } => restarted,
+            };
+            match restarted {
+                Ok(()) => {
+                    tracing::warn!(
+                        attempt = failures + 1,
+                        pid = cluster.pid(),
+                        "the private PostgreSQL is restarted and accepts connections"
+                    );
+                    break;
+                }
+                Err(error) => {
+                    failures += 1;
+                    delay = (delay * 2).min(RESTART_BACKOFF_MAX);
+                    if failures >= LOUD_AFTER_FAILURES {
+                        tracing::error!(
+                            attempts = failures,
+                            retry_in_secs = delay.as_secs(),
+                            %error,
+                            "THE PRIVATE POSTGRESQL KEEPS FAILING TO RESTART: calls are still \
+                             answered and their records spooled, but tickets cannot be read or \
+                             written; check its log ({}), free disk space and the data folder",
+                            cluster.root.join("server.log").display()
+                        );
+                    } else {
+                        tracing::warn!(
+                            attempt = failures,
+                            retry_in_secs = delay.as_secs(),
+                            %error,
+                            "restarting the private PostgreSQL failed; trying again"
+                        );
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// The system user the server runs as when we are root.
@@ -85,53 +187,37 @@ impl EmbeddedPostgres {
         if !data.join("PG_VERSION").exists() {
             init_cluster(&bindir, &root, &data, user, durability).await?;
         }
-        let log_path = root.join("server.log");
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log_path)
-            .map_err(|e| failed(format!("opening {}", log_path.display()), e))?;
-        let log_err = log
-            .try_clone()
-            .map_err(|e| failed(format!("opening {}", log_path.display()), e))?;
-        let mut command = server_command(&bindir.join("postgres"), &root, user);
-        command
-            .arg("-D")
-            .arg(&data)
-            .arg("-k")
-            .arg(&root)
-            .arg("-p")
-            .arg(PORT.to_string())
-            .args([
-                "-c",
-                "listen_addresses=",
-                "-c",
-                "unix_socket_permissions=0700",
-            ]);
-        if durability == Durability::Throwaway {
-            command.args([
-                "-c",
-                "fsync=off",
-                "-c",
-                "synchronous_commit=off",
-                "-c",
-                "full_page_writes=off",
-            ]);
-        }
-        // Own process group: a Ctrl-C in the terminal reaches only the daemon, which then
-        // stops the server after its own graceful shutdown.
-        command
-            .process_group(0)
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(log_err);
-        die_with_parent(&mut command);
-        let postmaster = command
-            .spawn()
-            .map_err(|e| failed(format!("starting {}", bindir.join("postgres").display()), e))?;
-        let mut cluster = EmbeddedPostgres { root, postmaster };
+        let postmaster = spawn_postmaster(&bindir, &root, user, durability)?;
+        let mut cluster = EmbeddedPostgres {
+            root,
+            postmaster,
+            bindir,
+            user,
+            durability,
+        };
         cluster.wait_until_ready().await?;
         Ok(cluster)
+    }
+
+    /// Starts the server again after it exited, and waits until it accepts connections.
+    async fn restart(&mut self) -> Result<(), EmbeddedError> {
+        self.postmaster = spawn_postmaster(&self.bindir, &self.root, self.user, self.durability)?;
+        self.wait_until_ready().await
+    }
+
+    /// Hands the cluster to a supervisor task that restarts the server whenever it exits
+    /// (stopped by hand, killed, crashed), with backoff, logging each restart, and loudly
+    /// when restarts keep failing. Stop it with [`SupervisedPostgres::stop`].
+    ///
+    /// Call it inside the multi-threaded tokio runtime that lives as long as the cluster:
+    /// a restarted server gets its fast-shutdown signal when the runtime's worker thread
+    /// that started it ends.
+    pub fn supervise(self) -> SupervisedPostgres {
+        let (stop, stopped) = tokio::sync::oneshot::channel();
+        SupervisedPostgres {
+            stop,
+            task: tokio::spawn(supervise(self, stopped)),
+        }
     }
 
     async fn wait_until_ready(&mut self) -> Result<(), EmbeddedError> {
@@ -247,6 +333,59 @@ fn signal(child: &Child, signal: libc::c_int) {
     }
 }
 
+/// Spawns the server (`postgres`) on the cluster in `root`, logging to `root/server.log`.
+fn spawn_postmaster(
+    bindir: &Path,
+    root: &Path,
+    user: Option<ServerUser>,
+    durability: Durability,
+) -> Result<Child, EmbeddedError> {
+    let log_path = root.join("server.log");
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .map_err(|e| failed(format!("opening {}", log_path.display()), e))?;
+    let log_err = log
+        .try_clone()
+        .map_err(|e| failed(format!("opening {}", log_path.display()), e))?;
+    let mut command = server_command(&bindir.join("postgres"), root, user);
+    command
+        .arg("-D")
+        .arg(root.join("data"))
+        .arg("-k")
+        .arg(root)
+        .arg("-p")
+        .arg(PORT.to_string())
+        .args([
+            "-c",
+            "listen_addresses=",
+            "-c",
+            "unix_socket_permissions=0700",
+        ]);
+    if durability == Durability::Throwaway {
+        command.args([
+            "-c",
+            "fsync=off",
+            "-c",
+            "synchronous_commit=off",
+            "-c",
+            "full_page_writes=off",
+        ]);
+    }
+    // Own process group: a Ctrl-C in the terminal reaches only the daemon, which then
+    // stops the server after its own graceful shutdown.
+    command
+        .process_group(0)
+        .stdin(Stdio::null())
+        .stdout(log)
+        .stderr(log_err);
+    die_with_parent(&mut command);
+    command
+        .spawn()
+        .map_err(|e| failed(format!("starting {}", bindir.join("postgres").display()), e))
+}
+
 /// The server gets a fast-shutdown signal when the thread that spawned it ends.
 fn die_with_parent(command: &mut Command) {
     // SAFETY: getpid is async-signal-safe.
@@ -333,6 +472,24 @@ fn server_user() -> Result<Option<ServerUser>, EmbeddedError> {
     // SAFETY: checked non-null above; getpwnam returns a valid passwd record.
     let (uid, gid) = unsafe { ((*entry).pw_uid, (*entry).pw_gid) };
     Ok(Some(ServerUser { uid, gid }))
+}
+
+/// Lets the server user pass through the private folder `dir` (0700, the daemon's) to its
+/// own cluster folder inside it. Only as root, where the server runs as `postgres`: `dir`
+/// gets the postgres group and mode 0710 (search, no listing, nothing for anyone else).
+/// Otherwise the server runs as the daemon's user and `dir` stays 0700.
+pub fn let_server_through(dir: &Path) -> Result<(), EmbeddedError> {
+    let Some(user) = server_user()? else {
+        return Ok(());
+    };
+    std::os::unix::fs::chown(dir, None, Some(user.gid)).map_err(|e| {
+        failed(
+            format!("giving the postgres group access to {}", dir.display()),
+            e,
+        )
+    })?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o710))
+        .map_err(|e| failed(format!("restricting {}", dir.display()), e))
 }
 
 /// Creates `root` owned by the server user with mode 0700, and checks that the server user

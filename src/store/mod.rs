@@ -12,6 +12,7 @@ mod announcements;
 mod call_records;
 mod desk;
 pub mod embedded;
+mod frames;
 mod lookups;
 mod master;
 mod records;
@@ -184,6 +185,12 @@ impl Store {
     /// Brings the schema up to date (`migrations/`, embedded in the binary).
     pub async fn migrate(&self) -> Result<(), StoreError> {
         sqlx::migrate!("./migrations").run(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Whether the database answers a trivial query now.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
     }
 

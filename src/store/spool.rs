@@ -8,10 +8,14 @@
 //! Owns the spool file format and the writer (the records and their SQL are in
 //! `call_records`); must not decide call flow or ticket rules.
 //!
-//! Spool format: append-only `journal.spool`, one frame per record: `len: u32 LE`,
-//! `crc32c(payload): u32 LE`, `payload` (JSON). A crash can leave a torn last frame; opening
-//! the spool keeps the intact prefix and cuts the rest off, so a torn record is dropped, never
-//! misread.
+//! Spool format: append-only `journal.spool`, one frame per record (see [`frames`]): a
+//! marker, `len: u32 LE`, `crc32c(payload): u32 LE`, `payload` (JSON). A crash can
+//! leave a torn last frame; opening the spool cuts it off, so a torn record is dropped, never
+//! misread. Damage in the middle (a bad sector, a stray write) costs only the frames it hits:
+//! the reader re-synchronises on the next marker whose frame checks out, counts and logs the
+//! bytes it skipped, and keeps every good record after them. Frames without the marker
+//! (spools written before it existed) are still read. The spool holds names, numbers and
+//! addresses: the file is mode 0600 in a 0700 folder.
 //!
 //! Durability trade-off: no fsync per record, group fsyncs instead. While PostgreSQL is
 //! healthy a record waits in memory only until the writer's next insert (a daemon crash then
@@ -27,32 +31,37 @@
 //! stores the number per call (`call_journal_applied`) in the same transaction, so a record
 //! replayed again (after a crash during replay, or a spool replayed twice) is skipped. The
 //! draft ticket is created with `request_id = "call:<id>"`, which makes that create
-//! idempotent on its own. A category change recomputes the draft's deadlines in the same
+//! idempotent on its own. Once the spool is empty nothing older can be replayed, so guards
+//! older than [`GUARD_RETENTION`] are pruned then.
+//!
+//! Crash recovery: call rows a stopped daemon left open (no `ended_at`) are closed as
+//! `interrupted`, with `ended_at` = when this run started, once the spool the earlier run
+//! left has been replayed (its records may end some of those calls properly). Their draft
+//! tickets stay. A category change recomputes the draft's deadlines in the same
 //! transaction as its sequence number.
 
-use super::call_records::{CallEntry, CallWrite};
+use super::call_records::{CallEntry, CallWrite, Disposition};
+use super::frames::{self, Decoded};
 use super::{Store, StoreError};
 use crate::logging::mask_phone_runs;
 use crate::tickets::Rules;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
 use std::future::Future;
 use std::io::Read;
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::{Notify, watch};
 
 /// File name of the spool inside the spool folder.
 pub const SPOOL_FILE: &str = "journal.spool";
-/// Bytes of a frame header: length and checksum.
-const HEADER: usize = 8;
-/// Larger frames are damage, not records (a record is a few hundred bytes).
-const MAX_PAYLOAD: usize = 1 << 20;
-const CHECKSUM: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISCSI);
+/// Replay guards untouched this long are pruned when the spool is empty.
+pub const GUARD_RETENTION: Duration = Duration::from_secs(24 * 3600);
 
 /// One journal record as spooled.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -65,10 +74,7 @@ pub(super) struct JournalRecord {
 fn encode_frame(record: &JournalRecord, out: &mut Vec<u8>) {
     // Serialising plain strings, numbers and timestamps cannot fail.
     let payload = serde_json::to_vec(record).unwrap_or_default();
-    let len = u32::try_from(payload.len()).unwrap_or(u32::MAX);
-    out.extend_from_slice(&len.to_le_bytes());
-    out.extend_from_slice(&CHECKSUM.checksum(&payload).to_le_bytes());
-    out.extend_from_slice(&payload);
+    frames::encode_frame(&payload, out);
 }
 
 /// A frame read back: the record (`None` when the checksum holds but the payload is not a
@@ -76,31 +82,18 @@ fn encode_frame(record: &JournalRecord, out: &mut Vec<u8>) {
 struct Frame {
     record: Option<JournalRecord>,
     end: u64,
+    /// Damaged bytes skipped right before this frame.
+    skipped_before: usize,
 }
 
-/// Reads the frames of `bytes` (which start at file offset `base`) up to the first torn or
-/// damaged one; returns them and the length of the intact prefix.
-fn decode_frames(bytes: &[u8], base: u64) -> (Vec<Frame>, usize) {
-    let mut frames = Vec::new();
-    let mut at = 0;
-    while bytes.len() - at >= HEADER {
-        let len = u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
-        let crc = u32::from_le_bytes([bytes[at + 4], bytes[at + 5], bytes[at + 6], bytes[at + 7]]);
-        let len = len as usize;
-        if len > MAX_PAYLOAD || bytes.len() - at - HEADER < len {
-            break;
-        }
-        let payload = &bytes[at + HEADER..at + HEADER + len];
-        if CHECKSUM.checksum(payload) != crc {
-            break;
-        }
-        at += HEADER + len;
-        frames.push(Frame {
-            record: serde_json::from_slice(payload).ok(),
-            end: base + at as u64,
-        });
-    }
-    (frames, at)
+/// Reads the records of `bytes` (which start at file offset `base`), past damage; see
+/// [`frames::decode_frames`].
+fn decode_frames(bytes: &[u8], base: u64) -> Decoded<Frame> {
+    frames::decode_frames(bytes, |raw| Frame {
+        record: serde_json::from_slice(raw.payload).ok(),
+        end: base + raw.end as u64,
+        skipped_before: raw.skipped_before,
+    })
 }
 
 /// Why the journal could not open its spool; says what to do.
@@ -127,18 +120,34 @@ impl SpoolFile {
             path: path.clone(),
             source,
         };
-        std::fs::create_dir_all(dir).map_err(fail)?;
+        crate::files::create_private_dir(dir).map_err(fail)?;
         let mut file = OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(false)
+            .mode(0o600)
             .open(&path)
+            .map_err(fail)?;
+        // A file made by an earlier version may be wider: narrow it.
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))
             .map_err(fail)?;
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes).map_err(fail)?;
-        let (frames, intact) = decode_frames(&bytes, 0);
-        let last_seq = frames
+        let decoded = decode_frames(&bytes, 0);
+        let intact = decoded.intact;
+        if decoded.skipped_bytes > 0 {
+            tracing::warn!(
+                spool = %path.display(),
+                bytes = decoded.skipped_bytes,
+                places = decoded.damaged_regions,
+                records_kept = decoded.frames.len(),
+                "the call journal spool is damaged in the middle; the damaged records will be \
+                 skipped and every good record replayed"
+            );
+        }
+        let last_seq = decoded
+            .frames
             .iter()
             .filter_map(|f| f.record.as_ref().map(|r| r.seq))
             .max()
@@ -243,6 +252,8 @@ struct Shared {
     durable: watch::Sender<u64>,
     /// Highest sequence number written to PostgreSQL (or refused by it and logged).
     applied: watch::Sender<u64>,
+    /// Damaged spool bytes skipped at replay since the journal opened.
+    skipped_bytes: AtomicU64,
     options: JournalOptions,
 }
 
@@ -311,6 +322,8 @@ pub struct JournalWriter {
     /// End of the spool prefix already written to the database.
     replayed: u64,
     down: bool,
+    /// When this run started, until the call rows an earlier run left open are closed.
+    close_open_calls: Option<DateTime<Utc>>,
 }
 
 impl CallJournal {
@@ -356,6 +369,7 @@ impl CallJournal {
             wake: Notify::new(),
             durable,
             applied,
+            skipped_bytes: AtomicU64::new(0),
             options,
         });
         let writer = JournalWriter {
@@ -364,6 +378,7 @@ impl CallJournal {
             rules,
             replayed: 0,
             down: false,
+            close_open_calls: Some(Utc::now()),
         };
         Ok((CallJournal { shared }, writer))
     }
@@ -403,6 +418,11 @@ impl CallJournal {
         let mut applied = self.shared.applied.subscribe();
         // The sender lives in `self.shared`, so the channel cannot close while we wait.
         let _ = applied.wait_for(|done| *done >= last).await;
+    }
+
+    /// Damaged spool bytes skipped at replay since the journal opened (each skip is logged).
+    pub fn skipped_bytes(&self) -> u64 {
+        self.shared.skipped_bytes.load(Ordering::Relaxed)
     }
 
     /// Bytes in the spool file (records waiting for the database), for health reporting.
@@ -491,17 +511,27 @@ impl JournalWriter {
         if spool_len > self.replayed {
             return self.replay_spool(spool_len).await;
         }
+        if let Some(started) = self.close_open_calls {
+            return self.close_interrupted_calls(started).await;
+        }
         if spool_len > 0 {
             // Everything spooled is in the database: compact.
-            let mut inner = self.shared.lock();
-            if inner.spool.len == self.replayed {
-                if let Err(err) = inner.spool.clear() {
-                    tracing::error!(spool = %inner.spool.path.display(), error = %err,
-                        "cannot truncate the replayed call journal spool; it will be replayed \
-                         again (harmless) after a restart: check the disk");
-                } else {
-                    self.replayed = 0;
-                }
+            let compacted = {
+                let mut inner = self.shared.lock();
+                inner.spool.len == self.replayed
+                    && match inner.spool.clear() {
+                        Ok(()) => true,
+                        Err(err) => {
+                            tracing::error!(spool = %inner.spool.path.display(), error = %err,
+                                "cannot truncate the replayed call journal spool; it will be \
+                                 replayed again (harmless) after a restart: check the disk");
+                            false
+                        }
+                    }
+            };
+            if compacted {
+                self.replayed = 0;
+                self.prune_guards().await;
             }
             return Step::Progress;
         }
@@ -540,21 +570,12 @@ impl JournalWriter {
                 return Step::Down;
             }
         };
-        let (frames, _) = decode_frames(&bytes, self.replayed);
-        if frames.is_empty() {
-            // Damage after the spool was opened (opening cuts a torn tail): nothing after it
-            // can be framed again, so skip it rather than stop every later record.
-            tracing::error!(
-                spool = %self.shared.lock().spool.path.display(),
-                offset = self.replayed,
-                bytes = bytes.len(),
-                "the call journal spool is damaged here; skipping the rest of it"
-            );
-            self.replayed = to;
-            return Step::Progress;
-        }
-        let count = frames.len();
-        for frame in frames {
+        let decoded = decode_frames(&bytes, self.replayed);
+        let count = decoded.frames.len();
+        for frame in decoded.frames {
+            if frame.skipped_before > 0 {
+                self.skip_damage(frame.skipped_before);
+            }
             match frame.record {
                 Some(record) => {
                     if self.apply(&record).await.is_err() {
@@ -569,6 +590,12 @@ impl JournalWriter {
             }
             self.replayed = frame.end;
         }
+        // Damage after the last good frame of the range (opening cuts a torn tail, so this
+        // is damage that happened while the spool was open).
+        if self.replayed < to {
+            self.skip_damage(usize::try_from(to - self.replayed).unwrap_or(usize::MAX));
+            self.replayed = to;
+        }
         if self.down {
             self.down = false;
             tracing::info!(
@@ -577,6 +604,56 @@ impl JournalWriter {
             );
         }
         Step::Progress
+    }
+
+    /// Closes the call rows an earlier run left open (arrived before `started`).
+    async fn close_interrupted_calls(&mut self, started: DateTime<Utc>) -> Step {
+        match self.store.close_interrupted_calls(started).await {
+            Ok(closed) => {
+                if closed > 0 {
+                    tracing::warn!(
+                        calls = closed,
+                        "closed the call records the previous run left open (it stopped \
+                         without ending them): disposition interrupted; their draft tickets \
+                         stay"
+                    );
+                }
+            }
+            Err(StoreError::Unavailable(_)) => return Step::Down,
+            Err(err) => tracing::error!(
+                error = %err,
+                "cannot close the call records the previous run left open; they stay open"
+            ),
+        }
+        self.close_open_calls = None;
+        Step::Progress
+    }
+
+    /// Drops replay guards nothing can need any more (the spool is empty).
+    async fn prune_guards(&self) {
+        match self.store.prune_journal_guards(GUARD_RETENTION).await {
+            Ok(0) => {}
+            Ok(pruned) => tracing::debug!(pruned, "pruned call journal replay guards"),
+            // Harmless: tried again at the next compaction.
+            Err(err) => tracing::warn!(error = %err, "cannot prune call journal replay guards"),
+        }
+    }
+
+    /// Counts and logs `bytes` of damaged spool skipped just before `self.replayed`.
+    fn skip_damage(&self, bytes: usize) {
+        let total = self
+            .shared
+            .skipped_bytes
+            .fetch_add(bytes as u64, Ordering::Relaxed)
+            + bytes as u64;
+        tracing::error!(
+            spool = %self.shared.lock().spool.path.display(),
+            offset = self.replayed,
+            bytes,
+            total_skipped_bytes = total,
+            "the call journal spool is damaged here: skipped the damaged bytes, going on with \
+             the next good record; the calls written there may miss some details"
+        );
     }
 
     /// Writes one record. `Err` only when the database is unreachable (try again later); a
@@ -595,6 +672,33 @@ impl JournalWriter {
                 Ok(())
             }
         }
+    }
+}
+
+impl Store {
+    /// Closes every call row that arrived before `started` and has not ended: `ended_at` =
+    /// `started`, disposition `interrupted`. Returns how many.
+    pub async fn close_interrupted_calls(&self, started: DateTime<Utc>) -> Result<u64, StoreError> {
+        let result = sqlx::query(
+            "UPDATE calls SET ended_at = $1, disposition = $2 \
+             WHERE ended_at IS NULL AND arrived_at < $1",
+        )
+        .bind(started)
+        .bind(Disposition::Interrupted.code())
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected())
+    }
+
+    /// Deletes call journal replay guards untouched for `age`. Only when no spooled record
+    /// can still be replayed. Returns how many.
+    pub async fn prune_journal_guards(&self, age: Duration) -> Result<u64, StoreError> {
+        let age = chrono::Duration::from_std(age).unwrap_or(chrono::Duration::MAX);
+        let result = sqlx::query("DELETE FROM call_journal_applied WHERE applied_at < $1")
+            .bind(Utc::now() - age)
+            .execute(&self.pool)
+            .await?;
+        Ok(result.rows_affected())
     }
 }
 
@@ -621,7 +725,7 @@ mod tests {
             ends.push(bytes.len());
         }
         for cut in 0..=bytes.len() {
-            let (frames, intact) = decode_frames(&bytes[..cut], 0);
+            let Decoded { frames, intact, .. } = decode_frames(&bytes[..cut], 0);
             let whole = ends.iter().filter(|&&end| end <= cut).count();
             assert_eq!(frames.len(), whole, "cut at {cut}");
             assert_eq!(intact, if whole == 0 { 0 } else { ends[whole - 1] });
@@ -632,15 +736,61 @@ mod tests {
     }
 
     #[test]
-    fn a_flipped_byte_ends_the_intact_prefix() {
+    fn damage_in_the_middle_costs_only_the_frames_it_hits() {
         let mut bytes = Vec::new();
-        encode_frame(&record(1, "a"), &mut bytes);
-        let first = bytes.len();
-        encode_frame(&record(2, "b"), &mut bytes);
-        encode_frame(&record(3, "c"), &mut bytes);
-        bytes[first + HEADER + 3] ^= 0x20;
-        let (frames, intact) = decode_frames(&bytes, 0);
-        assert_eq!(frames.len(), 1);
-        assert_eq!(intact, first);
+        let mut ends = Vec::new();
+        for seq in 1..=4 {
+            encode_frame(&record(seq, &format!("step_{seq}")), &mut bytes);
+            ends.push(bytes.len());
+        }
+        // Every single flipped byte of frame 2 (marker, length, checksum or payload): frames
+        // 1, 3 and 4 are kept and exactly frame 2's bytes are skipped.
+        for at in ends[0]..ends[1] {
+            let mut damaged = bytes.clone();
+            damaged[at] ^= 0x20;
+            let decoded = decode_frames(&damaged, 0);
+            let seqs: Vec<u64> = decoded
+                .frames
+                .iter()
+                .filter_map(|f| f.record.as_ref().map(|r| r.seq))
+                .collect();
+            assert_eq!(seqs, [1, 3, 4], "byte {at} flipped");
+            assert_eq!(
+                decoded.skipped_bytes,
+                ends[1] - ends[0],
+                "byte {at} flipped"
+            );
+            assert_eq!(decoded.damaged_regions, 1);
+            assert_eq!(decoded.frames[1].skipped_before, ends[1] - ends[0]);
+            assert_eq!(decoded.intact, bytes.len());
+        }
+        // Garbage inserted between frames is skipped too.
+        let mut inserted = bytes[..ends[0]].to_vec();
+        inserted.extend_from_slice(b"\0\0\0\0garbage\xFFHJ\xFF\x01");
+        inserted.extend_from_slice(&bytes[ends[0]..]);
+        let decoded = decode_frames(&inserted, 0);
+        assert_eq!(decoded.frames.len(), 4);
+        assert_eq!(decoded.skipped_bytes, 16);
+    }
+
+    #[test]
+    fn frames_without_the_marker_are_still_read() {
+        // A spool written before frames carried the marker, with newer frames after it.
+        let mut bytes = Vec::new();
+        for seq in 1..=2 {
+            let payload = serde_json::to_vec(&record(seq, "old")).unwrap();
+            bytes.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+            bytes.extend_from_slice(&frames::CHECKSUM.checksum(&payload).to_le_bytes());
+            bytes.extend_from_slice(&payload);
+        }
+        encode_frame(&record(3, "new"), &mut bytes);
+        let decoded = decode_frames(&bytes, 0);
+        assert_eq!(decoded.frames.len(), 3);
+        assert_eq!(decoded.skipped_bytes, 0);
+        assert!(decoded.frames.iter().all(|f| f.record.is_some()));
+        // Zero bytes (a filesystem's hole after a crash) are damage, not empty frames.
+        let decoded = decode_frames(&[0; 64], 0);
+        assert!(decoded.frames.is_empty());
+        assert_eq!(decoded.intact, 0);
     }
 }

@@ -41,19 +41,18 @@ impl<'a> Sipp<'a> {
         }
     }
 
-    /// Runs the scenario to its end; panics with sipp's own account unless all calls passed.
-    pub async fn run_ok(&self) {
+    /// The sipp command for this run, in `dir` (the scenario's files written there).
+    fn command(&self, dir: &Path) -> tokio::process::Command {
         let sipp = tools::require("sipp", "sip-tester");
-        let dir = tempfile::tempdir().unwrap();
         for (name, bytes) in self.files {
-            std::fs::write(dir.path().join(name), bytes).unwrap();
+            std::fs::write(dir.join(name), bytes).unwrap();
         }
         let scenario = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("tests/sipp")
             .join(self.scenario);
         let mut command = tokio::process::Command::new(sipp);
         command
-            .current_dir(dir.path())
+            .current_dir(dir)
             .arg("-sf")
             .arg(&scenario)
             .arg(self.target.to_string())
@@ -65,7 +64,29 @@ impl<'a> Sipp<'a> {
         for (name, value) in self.vars {
             command.args(["-set", name, value]);
         }
-        let output = command.kill_on_drop(true).output().await.unwrap();
+        command.kill_on_drop(true);
+        command
+    }
+
+    /// Starts the scenario and returns the running sipp (killed when dropped) with its
+    /// working folder, for tests that kill it mid-call.
+    #[allow(dead_code)] // Only the binaries that kill sipp mid-call use it.
+    pub fn spawn(&self) -> (tokio::process::Child, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let child = self
+            .command(dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        (child, dir)
+    }
+
+    /// Runs the scenario to its end; panics with sipp's own account unless all calls passed.
+    pub async fn run_ok(&self) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut command = self.command(dir.path());
+        let output = command.output().await.unwrap();
         let errors: String = std::fs::read_dir(dir.path())
             .unwrap()
             .flatten()

@@ -121,6 +121,7 @@ impl Dispatcher {
                 id,
                 caller,
                 dialled,
+                sip_host: source.ip(),
                 engine: CallEngine::new(self.ivr.clone()),
                 config,
                 lease: Some(lease),
@@ -132,6 +133,8 @@ impl Dispatcher {
                 legs: Vec::new(),
                 stage: Stage::Ivr,
                 hung_up: false,
+                leak: priority,
+                ended_by: None,
             },
         );
         // Answered once the look-up is in (at most its timeout): the greeting then starts
@@ -146,7 +149,7 @@ impl Dispatcher {
         let Some(lease) = call.lease.take() else {
             return;
         };
-        let options = SessionOptions::from_config(&call.config.media);
+        let options = SessionOptions::from_config(&call.config.media).with_sip_host(call.sip_host);
         let id = call.id.clone();
         match self.start_media(lease, media, Leg::Caller(handle), options) {
             Ok(link) => {
@@ -162,6 +165,7 @@ impl Dispatcher {
                         at: chrono::Utc::now(),
                     },
                 );
+                self.start_duration_limit(handle, Instant::now());
                 self.maybe_start_ivr(handle);
             }
             Err(error) => {
@@ -226,7 +230,9 @@ impl Dispatcher {
         let Some(call) = self.registry.calls.get_mut(&handle) else {
             return;
         };
-        tracing::debug!(call = %call.id, digit = %digit, "digit");
+        // Never the digit itself: keyed entries are account numbers, and every digit alone
+        // would spell them out in the log.
+        tracing::debug!(call = %call.id, "digit received");
         if !call.started {
             call.early_digits.push(digit);
             return;
@@ -270,6 +276,7 @@ impl Dispatcher {
                 let id = self.registry.calls.get(&handle).map(|c| c.id.clone());
                 tracing::warn!(call = ?id, why, "media command failed");
             }
+            MediaEvent::Inactive(silence) => self.on_media_inactive(handle, silence).await,
             MediaEvent::RemoteAddressLearned(_) | MediaEvent::Stats(_) => {}
         }
     }
@@ -352,6 +359,7 @@ impl Dispatcher {
                 // Admission is the SIP layer's (priority_numbers, reserved_for_leaks) and
                 // happened at the INVITE: an answered call is never cut by the limit.
                 tracing::warn!(call = %call.id, caller = %Masked(&call.caller), "gas leak reported: emergency queue");
+                call.leak = true;
             }
             ivr::Action::Enqueue {
                 queue,
@@ -362,13 +370,15 @@ impl Dispatcher {
                 call.stage = Stage::Queued;
                 self.desk.queued(&call.id, &queue, priority, leak);
                 self.journal.record(&call.id, CallEntry::Queue { queue });
+                self.queue_wait_limit(handle, true, Instant::now());
             }
-            ivr::Action::Dequeue => {}
+            ivr::Action::Dequeue => self.queue_wait_limit(handle, false, Instant::now()),
             ivr::Action::Bridge { agent } => {
                 call.stage = Stage::WithAgent;
                 tracing::info!(call = %call.id, agent, "agent answered: connected");
                 self.journal
                     .record(&call.id, CallEntry::Agent { agent_id: agent });
+                self.queue_wait_limit(handle, false, Instant::now());
             }
             ivr::Action::Transfer { uri } => {
                 self.start_leg(handle, LegPurpose::Transfer, &uri).await;
@@ -502,19 +512,22 @@ impl Dispatcher {
         for leg in &call.legs {
             self.sip_command(Command::Hangup { call: *leg }).await;
         }
+        let disposition = match (call.ended_by, call.started, reason) {
+            (Some(ended_by), _, _) => ended_by,
+            (None, true, _) => call.stage.disposition(),
+            // Hung up while it rang.
+            (None, false, EndReason::Cancelled | EndReason::RemoteHangup) => {
+                Stage::Ivr.disposition()
+            }
+            (None, false, _) => Disposition::Failed,
+        };
         tracing::info!(
             call = %call.id,
             caller = %Masked(&call.caller),
             ?reason,
-            disposition = call.stage.disposition().code(),
+            disposition = disposition.code(),
             "call ended"
         );
-        let disposition = match (call.started, reason) {
-            (true, _) => call.stage.disposition(),
-            // Hung up while it rang.
-            (false, EndReason::Cancelled | EndReason::RemoteHangup) => Stage::Ivr.disposition(),
-            (false, _) => Disposition::Failed,
-        };
         self.journal.record(
             &call.id,
             CallEntry::Ended {

@@ -23,13 +23,14 @@ mod uas;
 use super::access::{AccessControl, SourceVerdict};
 use super::config::{SipConfig, TimerConfig};
 use super::message::{self, Framing, ParseError};
+use super::refusals::{RefusalLog, Refused, Summary};
 use super::sdp::NegotiatedMedia;
 use super::transaction::{Peer, TransactionTable, Transmit, TxKey};
 use dialogs::{CallState, Dialogs};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::collections::VecDeque;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
 /// Methods we implement.
@@ -187,6 +188,8 @@ pub struct Endpoint {
     rng: StdRng,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
+    /// Refused requests and connections, summarised per source every few seconds.
+    refusals: RefusalLog,
 }
 
 /// Our Via for a request we send (RFC 3581 rport asked for).
@@ -216,6 +219,7 @@ impl Endpoint {
             rng,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
+            refusals: RefusalLog::default(),
         })
     }
 
@@ -256,7 +260,23 @@ impl Endpoint {
     /// Earliest instant at which [`Endpoint::handle_timeout`] has work: the first entry of
     /// the transaction table's timer set, found without visiting any transaction.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.transactions.next_timeout()
+        let summary = self.refusals.next_summary();
+        match (self.transactions.next_timeout(), summary) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Counts a TCP connection the transport refused (for the summaries).
+    pub fn note_refused_connection(&mut self, source: IpAddr, reason: &'static str, now: Instant) {
+        self.refusals
+            .note(Refused::Connections, source, reason, now);
+    }
+
+    /// The summaries of refused requests and connections whose window has ended, one line
+    /// each for the log ("refused 4812 requests from 127.0.0.2 in the last 10 s: …").
+    pub fn poll_refusal_summaries(&mut self, now: Instant) -> Vec<Summary> {
+        self.refusals.poll(now)
     }
 
     fn send(&mut self, out: Vec<Transmit>) {

@@ -12,6 +12,7 @@ use super::{ALLOW, CallHandle, EndReason, Endpoint, Event, KNOWN_NOT_ALLOWED};
 use crate::sip::access::{Admission, SourceVerdict};
 use crate::sip::dialog::Dialog;
 use crate::sip::message::{self, Message, Via};
+use crate::sip::refusals::Refused;
 use crate::sip::sdp::{self, NegotiatedMedia, SdpError};
 use crate::sip::transaction::{
     Peer, ServerInvite, ServerInviteState, ServerInviteTimeout, ServerKey, ServerNonInvite,
@@ -157,16 +158,21 @@ impl Endpoint {
         if in_dialog {
             return Some(incoming);
         }
-        match self.access.check_request(source.addr().ip(), now) {
+        // Refusals are counted and logged as summaries, not a line each: a flood must not
+        // become a flood of log lines.
+        let ip = source.addr().ip();
+        let reason = match self.access.check_request(ip, now) {
             SourceVerdict::Allowed => return Some(incoming),
-            SourceVerdict::Silent => {
-                tracing::debug!(from = %source.addr(), %method, "request dropped by access control");
+            SourceVerdict::Silent if self.access.is_allowed_source(ip) => {
+                "over sip.rate_limit_per_second, dropped"
             }
+            SourceVerdict::Silent => "not in sip.allowed_sources, dropped",
             SourceVerdict::Forbidden => {
-                tracing::info!(from = %source.addr(), %method, "request from a source not in sip.allowed_sources: 403");
                 self.reply(now, incoming, 403, "Forbidden");
+                "not in sip.allowed_sources, answered 403"
             }
-        }
+        };
+        self.refusals.note(Refused::Requests, ip, reason, now);
         None
     }
 
@@ -272,6 +278,14 @@ impl Endpoint {
                 return self.reply(now, incoming, 503, "Service Unavailable");
             }
             Admission::ShuttingDown => return self.reply(now, incoming, 503, "Shutting Down"),
+        }
+        if let Err((code, reason)) = session_interval(invite) {
+            let tag = self.random_token();
+            let mut r = self.response(invite, code, reason, Some(&tag));
+            if code == 422 {
+                r.push_header("Min-SE", MIN_SESSION_EXPIRES_SECS.to_string());
+            }
+            return self.respond_new_tx(now, incoming, r, None);
         }
         let offer = match offer_in(invite) {
             Ok(offer) => offer,
@@ -583,6 +597,25 @@ impl Endpoint {
             self.end_call(handle, EndReason::NoAck);
         }
     }
+}
+
+/// The smallest session interval we accept (RFC 4028 §4: never below 90 s).
+pub const MIN_SESSION_EXPIRES_SECS: u32 = 90;
+
+/// Checks an INVITE's `Session-Expires` (RFC 4028): an interval below
+/// [`MIN_SESSION_EXPIRES_SECS`] gets 422 (with our `Min-SE`), a malformed one 400.
+fn session_interval(invite: &Message) -> Result<(), (u16, &'static str)> {
+    let Some(value) = invite.header("Session-Expires") else {
+        return Ok(());
+    };
+    let delta = value.split(';').next().unwrap_or("").trim();
+    let secs: u32 = delta
+        .parse()
+        .map_err(|_| (400, "Bad Session-Expires header"))?;
+    if secs < MIN_SESSION_EXPIRES_SECS {
+        return Err((422, "Session Interval Too Small"));
+    }
+    Ok(())
 }
 
 /// The negotiated SDP offer in an INVITE, `None` for a late offer, or the error response to

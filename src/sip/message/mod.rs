@@ -429,6 +429,18 @@ mod tests {
             frame_stream(b"X sip:a SIP/2.0\r\nContent-Length: 99999\r\n\r\n", 1000),
             StreamFrame::Invalid(_)
         ));
+        // Content-Lengths that wrap the frame arithmetic around (usize::MAX and just below,
+        // after leading CRLFs too) are too big, never a short frame or a panic.
+        for length in [u64::MAX, u64::MAX - 3, u64::MAX - 40] {
+            let msg = format!("\r\n\r\nX sip:a SIP/2.0\r\nContent-Length: {length}\r\n\r\nbody");
+            assert!(
+                matches!(
+                    frame_stream(msg.as_bytes(), MAX_MESSAGE_BYTES),
+                    StreamFrame::Invalid(_)
+                ),
+                "{length}"
+            );
+        }
     }
 
     #[test]

@@ -46,6 +46,7 @@ const COMPACT_FORMS: &[(char, &str)] = &[
     ('k', "Supported"),
     ('s', "Subject"),
     ('e', "Content-Encoding"),
+    ('x', "Session-Expires"),
 ];
 
 /// Why a message could not be read at all (start line or header grammar). The message
@@ -192,10 +193,16 @@ pub fn frame_stream(buf: &[u8], max_message: usize) -> StreamFrame {
             }
         }
     }
-    let total = skipped + head_end + 4 + content_length;
-    if total - skipped > max_message {
-        return StreamFrame::Invalid(format!("message larger than {max_message} bytes"));
+    // Checked: a 20-digit Content-Length must not wrap around into a small frame.
+    let too_big = || StreamFrame::Invalid(format!("message larger than {max_message} bytes"));
+    let Some(length) = (head_end + 4).checked_add(content_length) else {
+        return too_big();
+    };
+    if length > max_message {
+        return too_big();
     }
+    // At most `max_message` beyond what is in `buf`: cannot overflow.
+    let total = skipped + length;
     if buf.len() < total {
         StreamFrame::Incomplete
     } else {

@@ -8,11 +8,16 @@ use crate::sip::message::Message;
 /// The magic cookie that marks an RFC 3261 branch (unique per transaction).
 const MAGIC_COOKIE: &str = "z9hG4bK";
 
-/// A server transaction: the top Via branch and the method, with ACK folded into INVITE
-/// (it belongs to the INVITE's transaction) while CANCEL has a transaction of its own.
+/// A server transaction (RFC 3261 §17.2.3): the top Via's branch, its sent-by and the
+/// method, with ACK folded into INVITE (it belongs to the INVITE's transaction) while CANCEL
+/// has a transaction of its own. The sent-by keeps apart two senders that happen to use the
+/// same branch: the second one's request is a new transaction, not a retransmission.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ServerKey {
     pub branch: String,
+    /// The top Via's `host[:port]`, host lowercased (the port as written: 5060 is not
+    /// assumed, so `a` and `a:5060` differ, as the RFC's string comparison has it).
+    pub sent_by: String,
     pub method: String,
 }
 
@@ -22,8 +27,12 @@ impl ServerKey {
             Some("ACK") | None => "INVITE",
             Some(m) => m,
         };
-        let branch = request
-            .top_via()
+        let via = request.top_via();
+        let sent_by = via.map_or_else(String::new, |v| match v.port {
+            Some(port) => format!("{}:{port}", v.host.to_ascii_lowercase()),
+            None => v.host.to_ascii_lowercase(),
+        });
+        let branch = via
             .and_then(|v| v.branch())
             .filter(|b| b.starts_with(MAGIC_COOKIE))
             .map(str::to_string)
@@ -38,6 +47,7 @@ impl ServerKey {
             });
         ServerKey {
             branch,
+            sent_by,
             method: method.to_string(),
         }
     }
@@ -46,6 +56,7 @@ impl ServerKey {
     pub fn invite(&self) -> ServerKey {
         ServerKey {
             branch: self.branch.clone(),
+            sent_by: self.sent_by.clone(),
             method: "INVITE".into(),
         }
     }
@@ -96,6 +107,27 @@ mod tests {
         assert_eq!(invite, ack);
         assert_ne!(invite, cancel);
         assert_eq!(cancel.invite(), invite);
+    }
+
+    #[test]
+    fn the_same_branch_from_another_sent_by_is_another_transaction() {
+        let with_via = |via: &str| {
+            let mut m = request("OPTIONS");
+            m.remove_header("Via");
+            m.push_header("Via", via);
+            ServerKey::for_request(&m)
+        };
+        let first = with_via("SIP/2.0/UDP pbx.example:5060;branch=z9hG4bKsame");
+        let other_port = with_via("SIP/2.0/UDP pbx.example:5062;branch=z9hG4bKsame");
+        let other_host = with_via("SIP/2.0/UDP 127.0.0.2:5060;branch=z9hG4bKsame");
+        assert_eq!(first.branch, other_port.branch);
+        assert_ne!(first, other_port);
+        assert_ne!(first, other_host);
+        // The same sender, its host written in another case: the same transaction.
+        assert_eq!(
+            with_via("SIP/2.0/UDP PBX.Example:5060;branch=z9hG4bKsame"),
+            first
+        );
     }
 
     #[test]

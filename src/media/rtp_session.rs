@@ -21,7 +21,7 @@ use bytes::Bytes;
 use rtp::header::Header;
 use rtp::packet::Packet;
 use std::net::{IpAddr, SocketAddr};
-use webrtc_util::marshal::{Marshal, Unmarshal};
+use webrtc_util::marshal::Marshal;
 
 /// What the SIP layer negotiated for this call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -212,13 +212,9 @@ impl RtpSession {
             self.counters.rtcp_packets += 1;
             return (Incoming::Ignored, None);
         }
-        let mut buf = datagram;
-        let packet = match Packet::unmarshal(&mut buf) {
-            Ok(packet) => packet,
-            Err(_) => {
-                self.counters.malformed += 1;
-                return (Incoming::Ignored, None);
-            }
+        let Some(packet) = parse_rtp(datagram) else {
+            self.counters.malformed += 1;
+            return (Incoming::Ignored, None);
         };
         let pt = packet.header.payload_type;
         let is_audio = pt == self.media.codec.payload_type();
@@ -267,9 +263,52 @@ impl RtpSession {
     }
 }
 
+/// Parses an RTP datagram (RFC 3550 §5.1): the fixed header, then CSRCs, a header
+/// extension and padding skipped by their declared lengths. `None` when any length runs
+/// past the datagram or the version is not 2. Written here rather than taken from
+/// `rtp::Packet::unmarshal`, which panics on an RFC 8285 extension element longer than the
+/// datagram (found by the `rtp` fuzz target); header extensions carry nothing we use.
+fn parse_rtp(datagram: &[u8]) -> Option<Packet> {
+    let fixed = datagram.get(..12)?;
+    if fixed[0] >> 6 != 2 {
+        return None;
+    }
+    let has_padding = fixed[0] & 0x20 != 0;
+    let has_extension = fixed[0] & 0x10 != 0;
+    let csrc_count = usize::from(fixed[0] & 0x0F);
+    let mut payload_start = 12 + 4 * csrc_count;
+    if has_extension {
+        let words = datagram.get(payload_start + 2..payload_start + 4)?;
+        payload_start += 4 + 4 * usize::from(u16::from_be_bytes([words[0], words[1]]));
+    }
+    let mut payload_end = datagram.len();
+    if has_padding {
+        let padding = usize::from(*datagram.last()?);
+        payload_end = payload_end.checked_sub(padding)?;
+    }
+    let payload = datagram.get(payload_start..payload_end)?;
+    let u32_at =
+        |at: usize| u32::from_be_bytes([fixed[at], fixed[at + 1], fixed[at + 2], fixed[at + 3]]);
+    Some(Packet {
+        header: Header {
+            version: 2,
+            padding: false,
+            extension: false,
+            marker: fixed[1] & 0x80 != 0,
+            payload_type: fixed[1] & 0x7F,
+            sequence_number: u16::from_be_bytes([fixed[2], fixed[3]]),
+            timestamp: u32_at(4),
+            ssrc: u32_at(8),
+            ..Header::default()
+        },
+        payload: Bytes::copy_from_slice(payload),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use webrtc_util::marshal::Unmarshal;
 
     fn media() -> NegotiatedMedia {
         NegotiatedMedia {
@@ -458,5 +497,56 @@ mod tests {
         assert_eq!(counters.packets_received, inputs.len() as u64);
         assert!(counters.malformed >= 6);
         assert!(counters.rtcp_packets >= 1);
+    }
+
+    #[test]
+    fn an_extension_element_longer_than_the_datagram_is_skipped_not_a_panic() {
+        // The fuzz find: a two-byte-header extension (profile 0x1000, one word) whose element
+        // claims 36 bytes in a 26-byte datagram; `rtp::Packet::unmarshal` panics on it. The
+        // extension's own length fits, and its contents are opaque to us.
+        let datagram = [
+            0x90, 0xe9, 0x34, 0, 0, 0, 0, 0, 0, 0, 3, 0, 0x10, 0, 0, 1, 0, 0x0a, 0x24, 0, 0x29, 0,
+            0, 6, 0, 0,
+        ];
+        let packet = parse_rtp(&datagram).unwrap();
+        assert_eq!(packet.header.payload_type, 0x69);
+        assert_eq!(&packet.payload[..], &[0x29, 0, 0, 6, 0, 0]);
+        let mut session = RtpSession::new(media(), SourceFilter::SdpAddress);
+        let (incoming, _) = session.receive(&datagram, media().remote_rtp);
+        assert!(matches!(incoming, Incoming::Ignored));
+        assert_eq!(session.counters().unknown_payload_type, 1);
+    }
+
+    #[test]
+    fn csrcs_extensions_and_padding_are_skipped_by_their_lengths() {
+        // V=2, P=1, X=1, CC=2; PT 0 with marker; then 2 CSRCs, a one-word RFC 3550 extension,
+        // 3 payload bytes and 2 bytes of padding (the last says 2).
+        let mut datagram = vec![
+            0xB2, 0x80, 0x01, 0x02, 0, 0, 0x03, 0xE8, 0xAA, 0xBB, 0xCC, 0xDD,
+        ];
+        datagram.extend_from_slice(&[1, 1, 1, 1, 2, 2, 2, 2]);
+        datagram.extend_from_slice(&[0xAB, 0xCD, 0, 1, 9, 9, 9, 9]);
+        datagram.extend_from_slice(&[7, 8, 9, 0, 2]);
+        let packet = parse_rtp(&datagram).unwrap();
+        assert!(packet.header.marker);
+        assert_eq!(packet.header.payload_type, 0);
+        assert_eq!(packet.header.sequence_number, 0x0102);
+        assert_eq!(packet.header.timestamp, 1000);
+        assert_eq!(packet.header.ssrc, 0xAABB_CCDD);
+        assert_eq!(&packet.payload[..], &[7, 8, 9]);
+        // Every length that runs past the end is refused.
+        assert!(parse_rtp(&datagram[..19]).is_none(), "CSRCs cut short");
+        assert!(parse_rtp(&datagram[..26]).is_none(), "extension cut short");
+        let mut too_much_padding = datagram.clone();
+        *too_much_padding.last_mut().unwrap() = 200;
+        assert!(parse_rtp(&too_much_padding).is_none());
+    }
+
+    #[test]
+    fn plain_packets_parse_as_the_rtp_crate_parses_them() {
+        for (pt, seq, ssrc) in [(0, 0, 1), (101, 65535, u32::MAX), (8, 42, 7)] {
+            let datagram = rtp(pt, seq, ssrc);
+            assert_eq!(parse_rtp(&datagram), Some(parse(&datagram)));
+        }
     }
 }

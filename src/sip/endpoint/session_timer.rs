@@ -307,7 +307,8 @@ mod tests {
             "INVITE sip:96777@127.0.0.1 SIP/2.0\r\n\
              Via: SIP/2.0/UDP 127.0.0.5:5060;branch=z9hG4bKst\r\n\
              From: <sip:caller@pbx>;tag=a\r\nTo: <sip:96777@127.0.0.1>\r\n\
-             Call-ID: st1\r\nCSeq: 1 INVITE\r\nMax-Forwards: 70\r\n{extra}Content-Length: 0\r\n\r\n"
+             Call-ID: st1\r\nCSeq: 1 INVITE\r\nMax-Forwards: 70\r\n\
+             Contact: <sip:caller@127.0.0.5>\r\n{extra}Content-Length: 0\r\n\r\n"
         );
         parse(text.as_bytes(), Framing::Datagram).unwrap()
     }

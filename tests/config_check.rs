@@ -460,8 +460,14 @@ fn a_session_interval_below_the_rfc_minimum_names_its_line_and_key() {
     let errors = problems(text, &[]);
     let (line, _, message) = at(&errors, "sip.session_expires_secs");
     assert_eq!(line, 3);
-    assert!(message.contains("below the RFC 4028 minimum of 90 s"), "{message}");
-    assert!(message.contains("or 0 to ask for no session timer"), "{message}");
+    assert!(
+        message.contains("below the RFC 4028 minimum of 90 s"),
+        "{message}"
+    );
+    assert!(
+        message.contains("or 0 to ask for no session timer"),
+        "{message}"
+    );
     assert!(errors.to_string().starts_with("broken.toml:3:"), "{errors}");
 }
 

@@ -100,7 +100,10 @@ async fn failing_restarts_are_logged_loudly_from_the_configured_count_and_it_rec
     assert!(loud_line.contains("attempts=3"), "{loud_line}");
     // The server's own complaint (from its log) comes with it.
     let loud_on = &text[text.find(LOUD).unwrap()..];
-    assert!(loud_on.contains("PG_VERSION"), "the cause is named: {loud_on}");
+    assert!(
+        loud_on.contains("PG_VERSION"),
+        "the cause is named: {loud_on}"
+    );
     // It stays loud while the failures go on.
     let deadline = Instant::now() + Duration::from_secs(60);
     while log.text().matches(LOUD).count() < 2 {

@@ -21,7 +21,10 @@ fn invite(call_id: &str, extra: &str) -> String {
         None,
         OFFER,
     )
-    .replace("Max-Forwards: 70\r\n", &format!("Max-Forwards: 70\r\n{extra}"))
+    .replace(
+        "Max-Forwards: 70\r\n",
+        &format!("Max-Forwards: 70\r\n{extra}"),
+    )
 }
 
 /// A call set up at t = 0 from an INVITE with `extra` headers: answered and ACKed. Returns
@@ -34,7 +37,14 @@ fn established(h: &mut Harness, call_id: &str, extra: &str) -> (CallHandle, Stri
     };
     let ok = h.answer(call);
     let tag = ok.to_tag().unwrap().to_string();
-    let ack = request("ACK", call_id, &format!("z9hG4bKa{call_id}"), 1, Some(&tag), "");
+    let ack = request(
+        "ACK",
+        call_id,
+        &format!("z9hG4bKa{call_id}"),
+        1,
+        Some(&tag),
+        "",
+    );
     assert!(h.feed(&ack).is_empty());
     assert!(matches!(
         h.events().as_slice(),
@@ -94,11 +104,7 @@ fn our_200_names_the_refresher_rfc4028_section_9_chooses() {
     assert_eq!(ok.header("Require"), Some("timer"));
     assert!(ok.header_values("Supported").contains(&"timer"));
     // It supports timers and names no refresher: it refreshes.
-    let (_, _, ok) = established(
-        &mut h,
-        "r2",
-        "Supported: timer\r\nSession-Expires: 600\r\n",
-    );
+    let (_, _, ok) = established(&mut h, "r2", "Supported: timer\r\nSession-Expires: 600\r\n");
     assert_eq!(ok.header("Session-Expires"), Some("600;refresher=uac"));
     // It does not support timers: we refresh, and require nothing of it.
     let (_, _, ok) = established(&mut h, "r3", "Session-Expires: 300;refresher=uac\r\n");
@@ -139,7 +145,10 @@ fn we_refresh_at_half_the_interval_with_update_when_the_peer_allows_it() {
         "Session-Expires: 90;refresher=uac\r\nRequire: timer\r\n",
         "",
     ));
-    assert!(h.events().is_empty(), "a refresh changes nothing for the call");
+    assert!(
+        h.events().is_empty(),
+        "a refresh changes nothing for the call"
+    );
     // The timer restarted at the 2xx: the next refresh 45 s later.
     let again = one_request_at(&mut h, 45_000, 90_000);
     assert_eq!(again.cseq(), Some((2, "UPDATE")));
@@ -172,14 +181,22 @@ fn without_update_in_allow_we_refresh_with_a_reinvite_of_the_same_sdp() {
     };
     assert_eq!(rest(&ok.body), rest(&reinvite.body));
     // Its 2xx is ACKed (CSeq of the re-INVITE), and ACKed again when it comes again.
-    let ok2 = response_to(&reinvite, 200, "Session-Expires: 90;refresher=uac\r\n", OFFER);
+    let ok2 = response_to(
+        &reinvite,
+        200,
+        "Session-Expires: 90;refresher=uac\r\n",
+        OFFER,
+    );
     let out = h.feed(&ok2);
     assert_eq!(out.len(), 1);
     assert_eq!(out[0].method(), Some("ACK"));
     assert_eq!(out[0].cseq(), Some((1, "ACK")));
     assert_eq!(h.feed(&ok2)[0].method(), Some("ACK"));
     assert!(h.events().is_empty(), "the same media: nothing to update");
-    assert_eq!(one_request_at(&mut h, 45_000, 90_000).method(), Some("INVITE"));
+    assert_eq!(
+        one_request_at(&mut h, 45_000, 90_000).method(),
+        Some("INVITE")
+    );
 }
 
 #[test]
@@ -236,7 +253,12 @@ fn a_422_to_our_refresh_retries_at_once_with_the_larger_min_se() {
     assert_eq!(retry.cseq(), Some((2, "UPDATE")));
     assert_eq!(retry.header("Session-Expires"), Some("240;refresher=uac"));
     assert_eq!(retry.header("Min-SE"), Some("240"));
-    h.feed(&response_to(retry, 200, "Session-Expires: 240;refresher=uac\r\n", ""));
+    h.feed(&response_to(
+        retry,
+        200,
+        "Session-Expires: 240;refresher=uac\r\n",
+        "",
+    ));
     // Half of 240 s after the 2xx.
     let next = one_request_at(&mut h, 45_000, 45_000 + 120_000);
     assert_eq!(next.header("Session-Expires"), Some("240;refresher=uac"));
@@ -299,10 +321,16 @@ fn the_peers_refreshes_restart_the_timer_and_leave_media_alone() {
     // No refresher named: the peer stays the refresher.
     assert_eq!(out[0].header("Session-Expires"), Some("90;refresher=uac"));
     assert_eq!(o_line(&out[0].body)[1], o_line(&ok.body)[1]);
-    assert!(h.events().is_empty(), "same media: the call's media is not touched");
+    assert!(
+        h.events().is_empty(),
+        "same media: the call's media is not touched"
+    );
     h.feed(&request("ACK", "p1", "z9hG4bKpa", 3, Some(&tag), ""));
     // Now 60 s after the re-INVITE.
-    assert_eq!(one_request_at(&mut h, 100_000, 160_000).method(), Some("BYE"));
+    assert_eq!(
+        one_request_at(&mut h, 100_000, 160_000).method(),
+        Some("BYE")
+    );
 }
 
 #[test]

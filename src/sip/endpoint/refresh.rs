@@ -194,7 +194,9 @@ impl Endpoint {
             return;
         }
         match (code, outcome) {
-            (200..=299, ClientOutcome::Final(ok)) => self.refresh_answered(now, handle, request, &ok),
+            (200..=299, ClientOutcome::Final(ok)) => {
+                self.refresh_answered(now, handle, request, &ok)
+            }
             (422, ClientOutcome::Final(r)) => {
                 let min_se = r
                     .header("Min-SE")
@@ -206,19 +208,35 @@ impl Endpoint {
                     .and_then(|c| c.session.as_mut())
                     .is_some_and(|t| t.raise_to(min_se));
                 if raised {
-                    tracing::info!(call = handle.0, min_se, "422 to our refresh: again with the larger Min-SE");
+                    tracing::info!(
+                        call = handle.0,
+                        min_se,
+                        "422 to our refresh: again with the larger Min-SE"
+                    );
                     self.send_refresh(now, handle);
                 } else {
-                    tracing::warn!(call = handle.0, min_se, "422 to our refresh without a larger Min-SE");
+                    tracing::warn!(
+                        call = handle.0,
+                        min_se,
+                        "422 to our refresh without a larger Min-SE"
+                    );
                 }
             }
             (408 | 481, _) => {
-                tracing::warn!(call = handle.0, code, "session refresh failed (RFC 4028 §10): hanging up");
+                tracing::warn!(
+                    call = handle.0,
+                    code,
+                    "session refresh failed (RFC 4028 §10): hanging up"
+                );
                 self.send_bye(now, handle);
                 self.end_call(handle, EndReason::RefreshFailed(code));
             }
             // The session goes on until it expires (the deadline set when we sent it).
-            _ => tracing::warn!(call = handle.0, code, "session refresh refused; the session expires unless a refresh succeeds"),
+            _ => tracing::warn!(
+                call = handle.0,
+                code,
+                "session refresh refused; the session expires unless a refresh succeeds"
+            ),
         }
     }
 

@@ -321,10 +321,18 @@ mod tests {
     #[test]
     fn refresher_choice_follows_rfc4028_section_9() {
         // The UAC's refresher parameter is honoured.
-        let t = answer("Supported: timer\r\nSession-Expires: 120;refresher=uas\r\n", 0).unwrap();
+        let t = answer(
+            "Supported: timer\r\nSession-Expires: 120;refresher=uas\r\n",
+            0,
+        )
+        .unwrap();
         assert_eq!((t.interval, t.refresher), (120, Refresher::Us));
         assert_eq!(t.answer_header().header_value(), "120;refresher=uas");
-        let t = answer("Supported: timer\r\nSession-Expires: 300;refresher=uac\r\n", 0).unwrap();
+        let t = answer(
+            "Supported: timer\r\nSession-Expires: 300;refresher=uac\r\n",
+            0,
+        )
+        .unwrap();
         assert_eq!((t.interval, t.refresher), (300, Refresher::Peer));
         assert_eq!(t.answer_header().header_value(), "300;refresher=uac");
         // No parameter: the UAC refreshes when it supports timers...
@@ -351,20 +359,22 @@ mod tests {
             Err((422, "Session Interval Too Small"))
         );
         assert_eq!(
-            Requested::of(&invite("Session-Expires: soon\r\n")).unwrap_err().0,
+            Requested::of(&invite("Session-Expires: soon\r\n"))
+                .unwrap_err()
+                .0,
             400
         );
-        assert_eq!(
-            Requested::of(&invite("Min-SE: x\r\n")).unwrap_err().0,
-            400
-        );
+        assert_eq!(Requested::of(&invite("Min-SE: x\r\n")).unwrap_err().0, 400);
         let compact = Requested::of(&invite("k: timer\r\nx: 90\r\n")).unwrap();
         assert_eq!(compact.expires.map(|e| e.secs), Some(90));
     }
 
     #[test]
     fn a_refresh_without_refresher_keeps_the_current_one() {
-        let first = answer("Supported: timer\r\nSession-Expires: 120;refresher=uas\r\n", 0);
+        let first = answer(
+            "Supported: timer\r\nSession-Expires: 120;refresher=uas\r\n",
+            0,
+        );
         let refresh = Requested::of(&invite("Supported: timer\r\nSession-Expires: 150\r\n"));
         let t = SessionTimer::answer(&refresh.unwrap(), first.as_ref(), 0, true).unwrap();
         assert_eq!((t.interval, t.refresher), (150, Refresher::Us));
@@ -374,7 +384,11 @@ mod tests {
     #[test]
     fn deadlines_are_half_the_interval_or_the_interval_less_the_margin() {
         let now = Instant::now();
-        let mut t = answer("Supported: timer\r\nSession-Expires: 90;refresher=uas\r\n", 0).unwrap();
+        let mut t = answer(
+            "Supported: timer\r\nSession-Expires: 90;refresher=uas\r\n",
+            0,
+        )
+        .unwrap();
         assert_eq!(
             t.next_after_refresh(now),
             (now + Duration::from_secs(45), Due::Refresh)
@@ -386,10 +400,7 @@ mod tests {
             (now + Duration::from_secs(60), Due::Expire)
         );
         t.interval = 1800;
-        assert_eq!(
-            t.next_after_refresh(now).0,
-            now + Duration::from_secs(1768)
-        );
+        assert_eq!(t.next_after_refresh(now).0, now + Duration::from_secs(1768));
     }
 
     #[test]

@@ -5,7 +5,7 @@
 
 #[path = "support/phone.rs"]
 mod phone;
-#[allow(dead_code)] // This binary runs sipp only to kill it.
+#[allow(dead_code)] // This binary does not use every helper.
 #[path = "support/sipp.rs"]
 mod sipp;
 #[allow(dead_code)] // Shared test helpers: this binary uses the database part only.
@@ -125,7 +125,8 @@ impl Hotline {
         Phone::new(self.stack.sip_addr(), CALLER, HOTLINE).await
     }
 
-    /// Waits until no call, leg, session, port, timer, SIP call or transaction is left.
+    /// Waits until no call, leg, session, port, timer, SIP call, SIP session timer or
+    /// transaction is left.
     async fn wait_idle(&self) {
         let mut last = LiveCounts::default();
         // SIP transactions linger for their timers (64 × T1 at most).
@@ -138,6 +139,7 @@ impl Hotline {
                 && last.port_leases == 0
                 && last.timers == 0
                 && sip.calls == 0
+                && sip.session_timers == 0
                 && sip.transactions() == 0
             {
                 return;
@@ -1631,5 +1633,80 @@ async fn the_desk_hands_the_caller_to_the_survey_and_hears_the_rating() {
             .survey_rating
             .as_deref(),
         Some("satisfied")
+    );
+}
+
+/// A sipp caller asking for RFC 4028 session timers (`sipp/session_timer.xml`) with
+/// `Session-Expires: se`; the call stack has RTP inactivity off (sipp sends no RTP), so only
+/// the session timer can end the call.
+async fn session_timer_call(se: &str, allow: &str, mode: &str, expect: &str) -> Hotline {
+    let hotline = Hotline::start(|flow| format!("inactivity_secs = 0\n{flow}")).await;
+    let sipp = sipp::Sipp {
+        vars: &[
+            ("caller", CALLER),
+            ("se", se),
+            ("allow", allow),
+            ("mode", mode),
+            ("expect", expect),
+        ],
+        service: HOTLINE,
+        timeout_secs: 120,
+        ..sipp::Sipp::new("session_timer.xml", hotline.stack.sip_addr())
+    };
+    // sipp's exit status says whether the refresh (or the BYE) came, as it should have.
+    sipp.run_ok().await;
+    hotline.wait_idle().await;
+    hotline
+}
+
+/// The refreshed call ended by sipp's BYE: its row closed as any call, not by the timer.
+async fn refreshed_call_ended_as_usual(hotline: &Hotline) {
+    let row = hotline.call_row(&only_call_id(hotline).await).await;
+    assert!(row.answered && row.ended, "{row:?}");
+    let disposition = row.disposition.unwrap();
+    assert!(!disposition.starts_with("session"), "{disposition}");
+}
+
+#[tokio::test]
+async fn we_refresh_a_sipp_session_with_update_when_it_allows_update() {
+    // refresher=uas: we refresh at 45 s; sipp allows UPDATE, answers it, then hangs up.
+    let hotline = session_timer_call(
+        "90;refresher=uas",
+        "INVITE, ACK, BYE, CANCEL, UPDATE",
+        "refresh",
+        "UPDATE",
+    )
+    .await;
+    refreshed_call_ended_as_usual(&hotline).await;
+}
+
+#[tokio::test]
+async fn we_refresh_a_sipp_session_with_a_reinvite_when_it_does_not_allow_update() {
+    let hotline = session_timer_call(
+        "90;refresher=uas",
+        "INVITE, ACK, BYE, CANCEL",
+        "refresh",
+        "INVITE",
+    )
+    .await;
+    refreshed_call_ended_as_usual(&hotline).await;
+}
+
+#[tokio::test]
+async fn a_sipp_refresher_that_goes_silent_is_hung_up_and_its_row_says_session_expired() {
+    // refresher=uac and no refresh: our BYE at 90 − min(32, 30) = 60 s; sipp answers it.
+    let hotline = session_timer_call(
+        "90;refresher=uac",
+        "INVITE, ACK, BYE, CANCEL, UPDATE",
+        "silent",
+        "none",
+    )
+    .await;
+    let row = hotline.call_row(&only_call_id(&hotline).await).await;
+    assert!(row.answered && row.ended, "{row:?}");
+    assert_eq!(
+        row.disposition.as_deref(),
+        Some("session_expired"),
+        "{row:?}"
     );
 }

@@ -454,6 +454,23 @@ fn call_section_problems_name_their_line_and_key() {
     assert!(errors.find("ivr.leak.queue").is_some(), "{errors}");
 }
 
+#[test]
+fn a_session_interval_below_the_rfc_minimum_names_its_line_and_key() {
+    let text = "[sip]\nlisten = \"127.0.0.1:5060\"\nsession_expires_secs = 60\n";
+    let errors = problems(text, &[]);
+    let (line, _, message) = at(&errors, "sip.session_expires_secs");
+    assert_eq!(line, 3);
+    assert!(
+        message.contains("below the RFC 4028 minimum of 90 s"),
+        "{message}"
+    );
+    assert!(
+        message.contains("or 0 to ask for no session timer"),
+        "{message}"
+    );
+    assert!(errors.to_string().starts_with("broken.toml:3:"), "{errors}");
+}
+
 /// The line (1-based) of the first line of `text` that starts with `start`.
 fn line_starting(text: &str, start: &str) -> usize {
     text.lines().position(|l| l.starts_with(start)).unwrap() + 1

@@ -1,7 +1,8 @@
 //! The dispatcher's timers, deadline-ordered: the next one is found without scanning, and
 //! each call's timers form a set that is dropped whole when the call ends. IVR timers belong
-//! to a call; ACD timers to the ACD. Per-call timers of other kinds (RTP inactivity, SIP
-//! session refresh) join [`CallTimer`].
+//! to a call; ACD timers to the ACD. Per-call limits (duration, queue wait) join
+//! [`CallTimer`]; RTP inactivity is the media session's, SIP session timers (RFC 4028) are
+//! the SIP endpoint's own.
 //!
 //! Owns when things are due; must not decide what a timer means.
 

@@ -58,6 +58,9 @@ pub struct SipConfig {
     pub tcp_idle_timeout_secs: u64,
     /// A message begun on a TCP connection must be complete within this long (slowloris).
     pub tcp_message_timeout_secs: u64,
+    /// RFC 4028 session interval we ask for in our 2xx when an INVITE asks none; 0: ask
+    /// none (an INVITE's own `Session-Expires` is honoured either way). At least 90.
+    pub session_expires_secs: u32,
 }
 
 impl Default for SipConfig {
@@ -82,6 +85,7 @@ impl Default for SipConfig {
             tcp_max_connections_per_source: 32,
             tcp_idle_timeout_secs: 600,
             tcp_message_timeout_secs: 10,
+            session_expires_secs: 1800,
         }
     }
 }
@@ -134,6 +138,14 @@ impl SipConfig {
                 ));
             }
         }
+        let min = crate::sip::endpoint::MIN_SESSION_EXPIRES_SECS;
+        if self.session_expires_secs != 0 && self.session_expires_secs < min {
+            return Err(format!(
+                "sip.session_expires_secs = {} is below the RFC 4028 minimum of {min} s; use \
+                 {min} or more (default 1800), or 0 to ask for no session timer",
+                self.session_expires_secs
+            ));
+        }
         if self.tcp_max_connections_per_source > self.tcp_max_connections {
             return Err(format!(
                 "sip.tcp_max_connections_per_source ({}) is larger than sip.tcp_max_connections \
@@ -180,6 +192,12 @@ mod tests {
         assert!(c.validate().is_ok());
         let bad: SipConfig = toml::from_str("allowed_sources = [\"10.0.0.0/40\"]").unwrap();
         assert!(bad.validate().unwrap_err().contains("sip.allowed_sources"));
+        let short: SipConfig = toml::from_str("session_expires_secs = 60").unwrap();
+        let err = short.validate().unwrap_err();
+        assert!(err.starts_with("sip.session_expires_secs = 60 "), "{err}");
+        let none: SipConfig = toml::from_str("session_expires_secs = 0").unwrap();
+        assert!(none.validate().is_ok());
+        assert_eq!(SipConfig::default().session_expires_secs, 1800);
         let err = toml::from_str::<SipConfig>("lisen = \"x\"").unwrap_err();
         assert!(err.to_string().contains("lisen"), "{err}");
     }

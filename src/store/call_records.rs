@@ -35,6 +35,12 @@ pub enum Disposition {
     MaxDuration,
     /// Hung up by us: waited in a queue longer than `daemon.max_queue_wait_secs`.
     QueueTimeout,
+    /// Hung up by us (RFC 4028): the caller's side was to refresh the SIP session and no
+    /// refresh came in time (or ours got no answer before the session expired).
+    SessionExpired,
+    /// Hung up by us (RFC 4028 §10): our session refresh was answered 408 or 481, or not at
+    /// all.
+    SessionRefreshFailed,
 }
 
 impl Disposition {
@@ -51,6 +57,8 @@ impl Disposition {
             Disposition::MediaTimeout => "media_timeout",
             Disposition::MaxDuration => "max_duration",
             Disposition::QueueTimeout => "queue_timeout",
+            Disposition::SessionExpired => "session_expired",
+            Disposition::SessionRefreshFailed => "session_refresh_failed",
         }
     }
 }

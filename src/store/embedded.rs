@@ -80,17 +80,33 @@ impl SupervisedPostgres {
 
 /// How often the supervisor looks whether the server still runs.
 const SUPERVISE_INTERVAL: Duration = Duration::from_millis(500);
-/// The first restart waits this long; each failed one doubles it, up to
-/// [`RESTART_BACKOFF_MAX`].
-const RESTART_BACKOFF_MIN: Duration = Duration::from_secs(1);
-const RESTART_BACKOFF_MAX: Duration = Duration::from_secs(60);
-/// Failed restarts in a row from which each failure is logged as an error.
-const LOUD_AFTER_FAILURES: u32 = 3;
+
+/// How the supervisor retries: the first restart waits `backoff_min`, each failed one
+/// doubles the wait up to `backoff_max`; from `loud_after_failures` failed restarts in a row
+/// each failure is logged as an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SupervisePolicy {
+    pub backoff_min: Duration,
+    pub backoff_max: Duration,
+    pub loud_after_failures: u32,
+}
+
+impl Default for SupervisePolicy {
+    /// 1 s doubling up to 60 s; loud from the third failure.
+    fn default() -> Self {
+        SupervisePolicy {
+            backoff_min: Duration::from_secs(1),
+            backoff_max: Duration::from_secs(60),
+            loud_after_failures: 3,
+        }
+    }
+}
 
 /// The supervisor: watches the server and restarts it until `stopped`; returns the cluster
 /// for the final stop.
 async fn supervise(
     mut cluster: EmbeddedPostgres,
+    policy: SupervisePolicy,
     mut stopped: tokio::sync::oneshot::Receiver<()>,
 ) -> EmbeddedPostgres {
     loop {
@@ -108,7 +124,7 @@ async fn supervise(
             "the private PostgreSQL exited; restarting it (calls go on and their records are \
              spooled meanwhile)"
         );
-        let mut delay = RESTART_BACKOFF_MIN;
+        let mut delay = policy.backoff_min;
         let mut failures = 0u32;
         loop {
             // A stop during the wait or the restart returns at once; a server the restart
@@ -131,8 +147,8 @@ async fn supervise(
                 }
                 Err(error) => {
                     failures += 1;
-                    delay = (delay * 2).min(RESTART_BACKOFF_MAX);
-                    if failures >= LOUD_AFTER_FAILURES {
+                    delay = (delay * 2).min(policy.backoff_max);
+                    if failures >= policy.loud_after_failures {
                         tracing::error!(
                             attempts = failures,
                             retry_in_secs = delay.as_secs(),
@@ -207,16 +223,24 @@ impl EmbeddedPostgres {
 
     /// Hands the cluster to a supervisor task that restarts the server whenever it exits
     /// (stopped by hand, killed, crashed), with backoff, logging each restart, and loudly
-    /// when restarts keep failing. Stop it with [`SupervisedPostgres::stop`].
+    /// when restarts keep failing ([`SupervisePolicy::default`]). Stop it with
+    /// [`SupervisedPostgres::stop`].
     ///
     /// Call it inside the multi-threaded tokio runtime that lives as long as the cluster:
     /// a restarted server gets its fast-shutdown signal when the runtime's worker thread
     /// that started it ends.
     pub fn supervise(self) -> SupervisedPostgres {
+        self.supervise_with(SupervisePolicy::default())
+    }
+
+    /// [`EmbeddedPostgres::supervise`] with its own backoff and loudness (tests use short
+    /// waits). The supervisor logs to the subscriber current here.
+    pub fn supervise_with(self, policy: SupervisePolicy) -> SupervisedPostgres {
+        use tracing::instrument::WithSubscriber;
         let (stop, stopped) = tokio::sync::oneshot::channel();
         SupervisedPostgres {
             stop,
-            task: tokio::spawn(supervise(self, stopped)),
+            task: tokio::spawn(supervise(self, policy, stopped).with_current_subscriber()),
         }
     }
 

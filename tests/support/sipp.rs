@@ -24,6 +24,8 @@ pub struct Sipp<'a> {
     pub files: &'a [(&'a str, &'a [u8])],
     /// sipp's RTP port (`-mp`); it also binds the port two above.
     pub media_port: u16,
+    /// sipp's whole run may take this long (`-timeout`), then it fails.
+    pub timeout_secs: u32,
 }
 
 impl<'a> Sipp<'a> {
@@ -38,6 +40,7 @@ impl<'a> Sipp<'a> {
             vars: &[],
             files: &[],
             media_port: free_udp_port(3),
+            timeout_secs: 40,
         }
     }
 
@@ -59,7 +62,8 @@ impl<'a> Sipp<'a> {
             .args(["-s", self.service, "-t", self.transport])
             .args(["-i", "127.0.0.1", "-p", &free_udp_port(1).to_string()])
             .args(["-mi", "127.0.0.1", "-mp", &self.media_port.to_string()])
-            .args(["-nostdin", "-timeout", "40", "-timeout_error", "-trace_err"])
+            .args(["-nostdin", "-timeout", &self.timeout_secs.to_string()])
+            .args(["-timeout_error", "-trace_err"])
             .args(["-m", &self.calls.to_string(), "-r", &self.rate.to_string()]);
         for (name, value) in self.vars {
             command.args(["-set", name, value]);

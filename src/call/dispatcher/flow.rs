@@ -514,6 +514,9 @@ impl Dispatcher {
         }
         let disposition = match (call.ended_by, call.started, reason) {
             (Some(ended_by), _, _) => ended_by,
+            // The SIP layer hung up by itself (RFC 4028 session timers).
+            (None, _, EndReason::SessionExpired) => Disposition::SessionExpired,
+            (None, _, EndReason::RefreshFailed(_)) => Disposition::SessionRefreshFailed,
             (None, true, _) => call.stage.disposition(),
             // Hung up while it rang.
             (None, false, EndReason::Cancelled | EndReason::RemoteHangup) => {

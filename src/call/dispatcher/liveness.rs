@@ -2,7 +2,9 @@
 //! end vanished (no RTP or RTCP for `media.inactivity_secs`, the media session reports it),
 //! a call past `daemon.max_call_secs`, or a caller waiting in a queue past
 //! `daemon.max_queue_wait_secs` is hung up with a BYE, and its call row says why. Leak calls
-//! are exempt from the queue-wait limit: the ACD overflows them instead.
+//! are exempt from the queue-wait limit: the ACD overflows them instead. A SIP session nobody
+//! refreshed (RFC 4028) is ended by the SIP endpoint itself (its BYE, then `CallEnded`); the
+//! flow closes its row as `session_expired` or `session_refresh_failed`.
 //!
 //! Owns these limits' timers and verdicts; must not end calls any other way than the flow
 //! does (a BYE, then the SIP layer's end of the call).

@@ -5,6 +5,7 @@
 //! and UAC sides do).
 
 use super::CallHandle;
+use super::session_timer::SessionTimer;
 use crate::sip::dialog::Dialog;
 use crate::sip::message::Message;
 use crate::sip::sdp::NegotiatedMedia;
@@ -39,6 +40,8 @@ pub(super) struct Call {
     pub media: Option<NegotiatedMedia>,
     pub sdp_session: u64,
     pub sdp_version: u64,
+    /// The RFC 4028 session timer agreed with the peer, if any.
+    pub session: Option<SessionTimer>,
 }
 
 #[derive(Debug, Default)]

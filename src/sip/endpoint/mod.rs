@@ -7,16 +7,20 @@
 //! handed to [`Endpoint::new`], so a seeded endpoint says the same bytes on every run.
 //!
 //! This file holds the application-facing surface and the routing between the parts:
-//! - `uas.rs`: requests we receive (the server side: INVITE, re-INVITE, CANCEL, BYE, INFO,
-//!   OPTIONS, ACK) and the commands that answer an incoming call;
+//! - `uas.rs`: requests we receive (the server side: INVITE, re-INVITE, UPDATE, CANCEL, BYE,
+//!   INFO, OPTIONS, ACK) and the commands that answer an incoming call;
 //! - `uac.rs`: requests we send (our INVITE, BYE, CANCEL) and the responses to them;
 //! - `dialogs.rs`: the calls and their dialogs, found by handle or by Call-ID and tag;
+//! - `session_timer.rs` (RFC 4028 rules and the session deadlines) and `refresh.rs` (the
+//!   refreshes on the wire, ours and the peer's, and the end of an unrefreshed session);
 //! - the transaction table with its timers is `sip::transaction::table`.
 //!
 //! Owns SIP call state; must not open sockets, read clocks, draw entropy itself, or touch
 //! audio.
 
 mod dialogs;
+mod refresh;
+mod session_timer;
 mod uac;
 mod uas;
 
@@ -29,12 +33,14 @@ use super::transaction::{Peer, TransactionTable, Transmit, TxKey};
 use dialogs::{CallState, Dialogs};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+pub use session_timer::MIN_SESSION_EXPIRES_SECS;
+use session_timer::SessionDeadlines;
 use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
 /// Methods we implement.
-const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO";
+const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE";
 /// Methods we know but refuse with 405 (we are not a registrar, presence server or
 /// transfer target).
 const KNOWN_NOT_ALLOWED: &[&str] = &[
@@ -44,7 +50,6 @@ const KNOWN_NOT_ALLOWED: &[&str] = &[
     "PUBLISH",
     "MESSAGE",
     "REFER",
-    "UPDATE",
     "PRACK",
 ];
 
@@ -71,6 +76,12 @@ pub enum EndReason {
     Failed(u16),
     /// Our outgoing INVITE got no final response (Timer B).
     Timeout,
+    /// RFC 4028: the peer was the refresher and no refresh came in time, or ours got no
+    /// answer before the session expired; we sent BYE.
+    SessionExpired,
+    /// RFC 4028 §10: our session refresh failed with this code (408, 481; 408 also when it
+    /// got no answer); we sent BYE.
+    RefreshFailed(u16),
 }
 
 /// What the endpoint tells the application. Every call that was announced
@@ -158,6 +169,8 @@ pub struct Counts {
     pub server_transactions: usize,
     pub client_transactions: usize,
     pub calls: usize,
+    /// Calls with a session timer (RFC 4028) pending.
+    pub session_timers: usize,
 }
 
 impl Counts {
@@ -170,6 +183,8 @@ impl Counts {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum ClientPurpose {
     Invite(CallHandle),
+    /// Our session refresh (UPDATE or re-INVITE) of this call.
+    Refresh(CallHandle),
     /// BYE, CANCEL: fire and forget, nothing to report.
     Other,
 }
@@ -185,6 +200,8 @@ pub struct Endpoint {
     access: AccessControl,
     transactions: Transactions,
     dialogs: Dialogs,
+    /// The calls' session timer deadlines (RFC 4028).
+    sessions: SessionDeadlines,
     rng: StdRng,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
@@ -198,6 +215,14 @@ fn via_header(local: SocketAddr, peer: Peer, branch: &str) -> String {
         "SIP/2.0/{} {local};branch={branch};rport",
         peer.transport_name()
     )
+}
+
+/// Our Contact for requests and responses sent over `peer`'s transport.
+fn contact_header(local: SocketAddr, peer: Peer) -> String {
+    match peer {
+        Peer::Udp(_) => format!("<sip:hotline@{local}>"),
+        Peer::Tcp { .. } => format!("<sip:hotline@{local};transport=tcp>"),
+    }
 }
 
 impl Endpoint {
@@ -216,6 +241,7 @@ impl Endpoint {
             local_addr,
             transactions: Transactions::default(),
             dialogs: Dialogs::default(),
+            sessions: SessionDeadlines::default(),
             rng,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
@@ -237,6 +263,7 @@ impl Endpoint {
             server_transactions: self.transactions.server_count(),
             client_transactions: self.transactions.client_count(),
             calls: self.dialogs.len(),
+            session_timers: self.sessions.len(),
         }
     }
 
@@ -258,13 +285,17 @@ impl Endpoint {
     }
 
     /// Earliest instant at which [`Endpoint::handle_timeout`] has work: the first entry of
-    /// the transaction table's timer set, found without visiting any transaction.
+    /// the transaction table's timer set or of the session deadlines, found without visiting
+    /// any transaction or call.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let summary = self.refusals.next_summary();
-        match (self.transactions.next_timeout(), summary) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [
+            self.transactions.next_timeout(),
+            self.sessions.next(),
+            self.refusals.next_summary(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Counts a TCP connection the transport refused (for the summaries).
@@ -302,10 +333,7 @@ impl Endpoint {
     }
 
     fn contact(&self, peer: Peer) -> String {
-        match peer {
-            Peer::Udp(_) => format!("<sip:hotline@{}>", self.local_addr),
-            Peer::Tcp { .. } => format!("<sip:hotline@{};transport=tcp>", self.local_addr),
-        }
+        contact_header(self.local_addr, peer)
     }
 
     /// Feeds one datagram or one framed stream message received from `peer`.
@@ -376,6 +404,7 @@ impl Endpoint {
     }
 
     fn end_call(&mut self, handle: CallHandle, reason: EndReason) {
+        self.sessions.cancel(handle);
         if self.dialogs.remove(handle).is_some() {
             self.events.push_back(Event::CallEnded {
                 call: handle,
@@ -384,7 +413,8 @@ impl Endpoint {
         }
     }
 
-    /// Runs the timers due at `now`: only the transactions the timer set names, each once.
+    /// Runs the timers due at `now`: only the transactions the timer set names, each once,
+    /// then the session deadlines that have come.
     pub fn handle_timeout(&mut self, now: Instant) {
         for key in self.transactions.due(now) {
             match key {
@@ -392,5 +422,6 @@ impl Endpoint {
                 TxKey::Client(key) => self.client_timeout(now, &key),
             }
         }
+        self.session_timeouts(now);
     }
 }

@@ -52,7 +52,7 @@ impl Endpoint {
         self.start_client(now, key.cancel(), cancel, peer, ClientPurpose::Other);
     }
 
-    fn start_client(
+    pub(super) fn start_client(
         &mut self,
         now: Instant,
         key: ClientKey,
@@ -111,6 +111,7 @@ impl Endpoint {
                 media: None,
                 sdp_session,
                 sdp_version: 1,
+                session: None,
             },
         );
         self.start_client(
@@ -133,16 +134,20 @@ impl Endpoint {
         let mut out = Vec::new();
         let reported = self.transactions.update_client(&key, |entry| {
             let outcome = entry.tx.on_response(response, now, &mut out)?;
-            match entry.owner {
-                ClientPurpose::Invite(handle) => {
-                    Some((handle, entry.tx.request().clone(), entry.tx.peer, outcome))
-                }
-                ClientPurpose::Other => None,
-            }
+            (entry.owner != ClientPurpose::Other).then(|| {
+                let request = entry.tx.request().clone();
+                (entry.owner, request, entry.tx.peer, outcome)
+            })
         });
         self.send(out);
-        if let Some(Some((handle, invite, peer, outcome))) = reported {
-            self.on_invite_outcome(now, handle, &invite, peer, outcome);
+        match reported {
+            Some(Some((ClientPurpose::Invite(handle), invite, peer, outcome))) => {
+                self.on_invite_outcome(now, handle, &invite, peer, outcome)
+            }
+            Some(Some((ClientPurpose::Refresh(handle), request, _, outcome))) => {
+                self.on_refresh_outcome(now, handle, &request, outcome)
+            }
+            _ => {}
         }
     }
 
@@ -208,7 +213,7 @@ impl Endpoint {
 
     /// Sends the ACK for a 2xx to our INVITE (a new transaction of its own, §13.2.2.4) and
     /// returns its bytes, for resending when the 2xx comes again.
-    fn send_ack_for_2xx(&mut self, dialog: &mut Dialog, invite_cseq: u32) -> Vec<u8> {
+    pub(super) fn send_ack_for_2xx(&mut self, dialog: &mut Dialog, invite_cseq: u32) -> Vec<u8> {
         let hop = dialog.next_hop();
         let branch = self.new_branch();
         let ack = dialog.request("ACK", self.via(hop, &branch), Some(invite_cseq));
@@ -268,20 +273,26 @@ impl Endpoint {
         }
     }
 
-    /// A client transaction's timer fired: Timer B ends our call, Timer C cancels it.
+    /// A client transaction's timer fired: Timer B ends our call, Timer C cancels it, a
+    /// refresh that got no answer fails.
     pub(super) fn client_timeout(&mut self, now: Instant, key: &ClientKey) {
         let mut out = Vec::new();
         let fired = self.transactions.update_client(key, |entry| {
-            (entry.tx.on_timeout(now, &mut out), entry.owner)
+            let request = matches!(entry.owner, ClientPurpose::Refresh(_))
+                .then(|| entry.tx.request().clone());
+            (entry.tx.on_timeout(now, &mut out), entry.owner, request)
         });
         self.send(out);
         match fired {
-            Some((Some(ClientOutcome::Timeout), ClientPurpose::Invite(handle))) => {
+            Some((Some(ClientOutcome::Timeout), ClientPurpose::Invite(handle), _)) => {
                 self.end_call(handle, EndReason::Timeout);
             }
-            Some((Some(ClientOutcome::RingTimeout), ClientPurpose::Invite(handle))) => {
+            Some((Some(ClientOutcome::RingTimeout), ClientPurpose::Invite(handle), _)) => {
                 tracing::info!("rang past Timer C without an answer: cancelling");
                 self.send_cancel(now, handle);
+            }
+            Some((Some(outcome), ClientPurpose::Refresh(handle), Some(request))) => {
+                self.on_refresh_outcome(now, handle, &request, outcome);
             }
             _ => {}
         }

@@ -1,6 +1,7 @@
 //! The server side (UAS): requests we receive. Absorbs retransmissions through their server
 //! transactions, applies access control and Max-Forwards, and answers INVITE (new call or
-//! re-INVITE), ACK, CANCEL, BYE, INFO (DTMF), OPTIONS and the methods we refuse; carries out
+//! re-INVITE), UPDATE, ACK, CANCEL, BYE, INFO (DTMF), OPTIONS and the methods we refuse (a
+//! re-INVITE or UPDATE also refreshes the session timer: `refresh.rs`); carries out
 //! the application's answer to an incoming call (ring, answer, reject); hangs up a call whose
 //! 2xx was never ACKed (Timer H).
 //!
@@ -8,6 +9,7 @@
 //! touch the transaction table's schedule except through its update calls.
 
 use super::dialogs::{Call, CallState};
+use super::session_timer::SessionTimer;
 use super::{ALLOW, CallHandle, EndReason, Endpoint, Event, KNOWN_NOT_ALLOWED};
 use crate::sip::access::{Admission, SourceVerdict};
 use crate::sip::dialog::Dialog;
@@ -196,7 +198,8 @@ impl Endpoint {
                 self.end_call(call, EndReason::RemoteHangup);
             }
             ("INFO", Some(call)) => self.on_info(now, call, incoming),
-            ("INVITE" | "BYE" | "INFO", None) => {
+            ("UPDATE", Some(call)) => self.on_update(now, call, incoming),
+            ("INVITE" | "BYE" | "INFO" | "UPDATE", None) => {
                 self.reply(now, incoming, 481, "Call/Transaction Does Not Exist")
             }
             ("OPTIONS", _) => {
@@ -216,8 +219,8 @@ impl Endpoint {
         }
     }
 
-    /// A response with our standard headers (Allow, Supported, User-Agent).
-    fn response(
+    /// A response with our standard headers (Allow, Supported, Server).
+    pub(super) fn response(
         &self,
         request: &Message,
         code: u16,
@@ -227,6 +230,9 @@ impl Endpoint {
         let mut r = Message::response_to(request, code, reason, to_tag);
         if code == 405 || (200..300).contains(&code) || code == 501 {
             r.push_header("Allow", ALLOW);
+        }
+        if (200..300).contains(&code) || code == 422 {
+            r.push_header("Supported", "timer");
         }
         r.push_header("Server", self.config.user_agent.clone());
         r
@@ -279,14 +285,13 @@ impl Endpoint {
             }
             Admission::ShuttingDown => return self.reply(now, incoming, 503, "Shutting Down"),
         }
-        if let Err((code, reason)) = session_interval(invite) {
-            let tag = self.random_token();
-            let mut r = self.response(invite, code, reason, Some(&tag));
-            if code == 422 {
-                r.push_header("Min-SE", MIN_SESSION_EXPIRES_SECS.to_string());
+        let session = match self.session_answer(invite, None) {
+            Ok(session) => session,
+            Err((code, reason)) => {
+                let r = self.session_refusal(invite, code, reason);
+                return self.respond_new_tx(now, incoming, r, None);
             }
-            return self.respond_new_tx(now, incoming, r, None);
-        }
+        };
         let offer = match offer_in(invite) {
             Ok(offer) => offer,
             Err((code, reason)) => {
@@ -306,7 +311,7 @@ impl Endpoint {
             .and_then(message::user_of)
             .map(str::to_string);
         let source = incoming.reply_to.addr();
-        let handle = self.accept_invite(now, incoming, offer.clone());
+        let handle = self.accept_invite(now, incoming, offer.clone(), session);
         self.events.push_back(Event::IncomingCall {
             call: handle,
             caller,
@@ -323,6 +328,7 @@ impl Endpoint {
         now: Instant,
         incoming: Incoming,
         offer: Option<NegotiatedMedia>,
+        session: Option<SessionTimer>,
     ) -> CallHandle {
         let handle = self.dialogs.new_handle();
         let local_tag = self.random_token();
@@ -345,55 +351,76 @@ impl Endpoint {
                 media: offer,
                 sdp_session,
                 sdp_version: 1,
+                session,
             },
         );
         handle
     }
 
     fn on_reinvite(&mut self, now: Instant, handle: CallHandle, incoming: Incoming) {
-        let offer = offer_in(&incoming.request);
-        let contact = self.contact(incoming.reply_to);
-        let user_agent = self.config.user_agent.clone();
+        self.answer_in_dialog(now, handle, incoming);
+    }
+
+    /// RFC 3311 UPDATE: an offer without SDP is a session refresh only.
+    fn on_update(&mut self, now: Instant, handle: CallHandle, incoming: Incoming) {
+        self.answer_in_dialog(now, handle, incoming);
+    }
+
+    /// Answers a re-INVITE or UPDATE of `handle`: 200 with our SDP (the answer to its offer;
+    /// for a re-INVITE without one, our session offered again) and the session timer's
+    /// headers, which restart the timer. `MediaUpdated` only when the media changed: a
+    /// refresh offering the same SDP leaves media and IVR alone.
+    fn answer_in_dialog(&mut self, now: Instant, handle: CallHandle, incoming: Incoming) {
+        let request = &incoming.request;
+        let is_invite = request.method() == Some("INVITE");
+        let session = match self.session_answer(request, Some(handle)) {
+            Ok(session) => session,
+            Err((code, reason)) => {
+                let r = self.session_refusal(request, code, reason);
+                return self.respond_new_tx(now, incoming, r, None);
+            }
+        };
+        let offer = match offer_in(request) {
+            Ok(offer) => offer,
+            Err((code, reason)) => {
+                let r = self.response(request, code, &reason, None);
+                return self.respond_new_tx(now, incoming, r, None);
+            }
+        };
+        let mut response = self.response(request, 200, "OK", None);
+        response.push_header("Contact", self.contact(incoming.reply_to));
+        Self::session_headers(&mut response, session.as_ref());
         let local_addr = self.local_addr;
         let Some(call) = self.dialogs.get_mut(handle) else {
             return;
         };
-        let invite = &incoming.request;
-        let (code, reason, media) = match offer {
-            Ok(Some(media)) => (200, "OK".to_string(), Some(media)),
-            // A re-INVITE without SDP asks for our offer; we re-offer our current session.
-            Ok(None) => (200, "OK".to_string(), None),
-            Err((code, reason)) => (code, reason, None),
-        };
-        call.dialog.remote_cseq = invite.cseq().map_or(call.dialog.remote_cseq, |(n, _)| n);
-        if let Some(contact) = invite.contact_uri() {
+        call.dialog.remote_cseq = request.cseq().map_or(call.dialog.remote_cseq, |(n, _)| n);
+        if let Some(contact) = request.contact_uri() {
             call.dialog.remote_target = contact.to_string();
         }
-        let mut response = Message::response_to(invite, code, &reason, None);
-        response.push_header("Server", user_agent);
-        if code == 200 {
+        if is_invite || offer.is_some() {
             call.sdp_version += 1;
-            let local = call.local_rtp.unwrap_or(local_addr);
             let body = sdp::write(
-                local,
+                call.local_rtp.unwrap_or(local_addr),
                 call.sdp_session,
                 call.sdp_version,
-                media.as_ref().or(call.media.as_ref()),
+                offer.as_ref().or(call.media.as_ref()),
             );
-            response.push_header("Contact", contact);
-            response.push_header("Allow", ALLOW);
             response.set_body("application/sdp", body);
-            if let Some(media) = media {
-                call.media = Some(media.clone());
-                self.events.push_back(Event::MediaUpdated {
-                    call: handle,
-                    media,
-                });
-            }
         }
-        // The re-INVITE's own transaction; its 2xx is ACKed in-dialog like the first one.
-        call.invite_key = Some(incoming.key.clone());
+        if let Some(media) = offer.filter(|m| call.media.as_ref() != Some(m)) {
+            call.media = Some(media.clone());
+            self.events.push_back(Event::MediaUpdated {
+                call: handle,
+                media,
+            });
+        }
+        if is_invite {
+            // The re-INVITE's own transaction; its 2xx is ACKed in-dialog like the first.
+            call.invite_key = Some(incoming.key.clone());
+        }
         self.respond_new_tx(now, incoming, response, Some(handle));
+        self.session_refreshed(handle, session, now);
     }
 
     fn on_cancel(&mut self, now: Instant, incoming: Incoming) {
@@ -546,8 +573,11 @@ impl Endpoint {
             call.media.as_ref(),
         );
         ok.set_body("application/sdp", body);
+        Self::session_headers(&mut ok, call.session.as_ref());
         call.state = CallState::Answered;
         self.respond_on_invite_tx(now, &key, &ok);
+        // RFC 4028: the session starts with our 2xx.
+        self.session_refreshed(handle, None, now);
     }
 
     pub(super) fn reject(
@@ -597,25 +627,6 @@ impl Endpoint {
             self.end_call(handle, EndReason::NoAck);
         }
     }
-}
-
-/// The smallest session interval we accept (RFC 4028 §4: never below 90 s).
-pub const MIN_SESSION_EXPIRES_SECS: u32 = 90;
-
-/// Checks an INVITE's `Session-Expires` (RFC 4028): an interval below
-/// [`MIN_SESSION_EXPIRES_SECS`] gets 422 (with our `Min-SE`), a malformed one 400.
-fn session_interval(invite: &Message) -> Result<(), (u16, &'static str)> {
-    let Some(value) = invite.header("Session-Expires") else {
-        return Ok(());
-    };
-    let delta = value.split(';').next().unwrap_or("").trim();
-    let secs: u32 = delta
-        .parse()
-        .map_err(|_| (400, "Bad Session-Expires header"))?;
-    if secs < MIN_SESSION_EXPIRES_SECS {
-        return Err((422, "Session Interval Too Small"));
-    }
-    Ok(())
 }
 
 /// The negotiated SDP offer in an INVITE, `None` for a late offer, or the error response to

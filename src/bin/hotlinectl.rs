@@ -198,8 +198,8 @@ struct Reloaded {
 impl ctl::output::Render for Reloaded {
     fn human(&self) -> String {
         match self.summary.is_empty() {
-            true => "configuration reloaded: nothing changed\n".to_owned(),
-            false => format!("configuration reloaded: {}\n", self.summary),
+            true => "configuration reloaded\n".to_owned(),
+            false => format!("{}\n", self.summary),
         }
     }
 }

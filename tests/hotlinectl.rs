@@ -226,44 +226,19 @@ async fn step(daemon: &Hotlined, token: &str, action: &str, number: &str, extra:
 
 /// Dispatch, a return by the unit, dispatch again, accept, urge, reply, callback.
 async fn lifecycle(daemon: &Hotlined, number: &str) {
-    let dispatched = step(
-        daemon,
-        ADMIN_TOKEN,
-        "dispatch",
-        number,
-        &["--unit", "north"],
-    )
-    .await;
-    assert_eq!(field(&dispatched, "status"), "dispatched");
-    assert_eq!(field(&dispatched, "responsible_unit"), "north");
-    assert!(dispatched["dispatch_due"].is_string(), "{dispatched}");
-    let returned = step(
-        daemon,
-        NORTH_TOKEN,
-        "return",
-        number,
-        &["--reason", "缺少地址"],
-    )
-    .await;
-    assert_eq!(field(&returned, "status"), "returned");
-    let again = step(
-        daemon,
-        ADMIN_TOKEN,
-        "dispatch",
-        number,
-        &["--unit", "north"],
-    )
-    .await;
-    assert_eq!(field(&again, "status"), "dispatched");
-    let accepted = step(
-        daemon,
-        NORTH_TOKEN,
-        "accept",
-        number,
-        &["--contacted-customer"],
-    )
-    .await;
-    assert_eq!(field(&accepted, "status"), "accepted");
+    let to_north: &[&str] = &["--unit", "north"];
+    let steps = [
+        (ADMIN_TOKEN, "dispatch", to_north, "dispatched"),
+        (NORTH_TOKEN, "return", &["--reason", "缺少地址"], "returned"),
+        (ADMIN_TOKEN, "dispatch", to_north, "dispatched"),
+        (NORTH_TOKEN, "accept", &["--contacted-customer"], "accepted"),
+    ];
+    for (token, action, extra, status) in steps {
+        let ticket = step(daemon, token, action, number, extra).await;
+        assert_eq!(field(&ticket, "status"), status, "{action}: {ticket}");
+        assert_eq!(field(&ticket, "responsible_unit"), "north", "{ticket}");
+        assert!(ticket["dispatch_due"].is_string(), "{ticket}");
+    }
 
     let urged = admin(
         daemon,

@@ -215,6 +215,20 @@ async fn a_ticket_goes_through_its_life_with_hotlinectl() {
     )
     .await;
     assert_eq!(field(&closed.json(), "status"), "closed");
+
+    // Paging: one ticket a page, the next page's token; --all follows every page.
+    let all = admin(&daemon, &["--json", "tickets", "list"]).await.json();
+    assert_eq!(all["tickets"].as_array().unwrap().len(), 2, "{all}");
+    let paged = ["--json", "tickets", "list", "--all", "--page-size", "1"];
+    let paged = admin(&daemon, &paged).await.json();
+    assert_eq!(paged["tickets"], all["tickets"]);
+    assert_eq!(field(&paged, "next_page_token"), "");
+    let first = admin(&daemon, &["tickets", "list", "--page-size", "1"])
+        .await
+        .ok();
+    let lines: Vec<&str> = first.lines().collect();
+    assert_eq!(lines.len(), 3, "{first}");
+    assert!(lines[2].starts_with("more: --page-token "), "{first}");
 }
 
 /// `hotlinectl --json tickets ACTION NUMBER EXTRA…` with `token`: the ticket as JSON.

@@ -18,7 +18,7 @@
 //! | adapters | `store` (PostgreSQL, its own record types), `config` (the file, assembling the cores' sections), `ops` (announcements, retention) | leaves, cores; `ops` also `store` and `config` |
 //! | call layer | `call` | everything above; it only wires: converts between the cores' types and the store's records, carries actions to I/O |
 //! | API | `api` | everything above; reaches the call layer only through the handles `call` defines ([`call::AgentDesk`], [`call::Desktops`]) |
-//! | API client | `ctl` (`hotlinectl`'s commands: a client of the gRPC API, like any other) | `api`, for its wire types (`api::pb`) only — never the store or the daemon's internals |
+//! | API client | `ctl` (`hotlinectl`'s work: a client of the gRPC API, like any other; tables or JSON; imports) | `api`, for its wire types (`api::pb`) only — never the store or the daemon's internals |
 //! | binaries | `src/bin/hotlined.rs`, `src/bin/hotlinectl.rs` | everything (`hotlinectl`: `ctl`) |
 //!
 //! Where a new feature goes:

@@ -340,6 +340,17 @@ pub fn check_file(path: impl AsRef<Path>) -> Result<Config, ConfigErrors> {
 /// `hotlined --check-config FILE`: prints `FILE: ok` and returns success, or prints every
 /// problem (one per line, on stderr) and returns exit status 2.
 pub fn run_check(path: impl AsRef<Path>) -> ExitCode {
+    if print_check(path) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    }
+}
+
+/// Checks the file as the daemon loads it and prints the verdict: `FILE: ok` (with the
+/// number of warnings, each on stderr) on stdout, or every problem on stderr as
+/// `FILE:LINE:COL: KEY: what is wrong; what to do`. Returns whether the file is fine.
+pub fn print_check(path: impl AsRef<Path>) -> bool {
     let path = path.as_ref();
     match check_file(path) {
         Ok(config) => {
@@ -350,11 +361,11 @@ pub fn run_check(path: impl AsRef<Path>) -> ExitCode {
                 0 => println!("{}: ok", path.display()),
                 n => println!("{}: ok, with {n} warning(s)", path.display()),
             }
-            ExitCode::SUCCESS
+            true
         }
         Err(errors) => {
             eprintln!("{errors}");
-            ExitCode::from(2)
+            false
         }
     }
 }

@@ -1,10 +1,12 @@
-//! `hotlinectl`'s work: a client of the daemon's gRPC API (endpoint, bearer token, TLS) and
-//! the commands built on it — so far the CSV imports of household files and units.
+//! `hotlinectl`'s work: a client of the daemon's gRPC API (server address, bearer token,
+//! TLS), the output every API command shares (tables or JSON, errors with their gRPC code),
+//! and the CSV imports of household files and units.
 //!
 //! Talks to the daemon only over the public API, like any other client; must not touch the
 //! store or the daemon's internals.
 
 mod import;
+pub mod output;
 mod table;
 
 pub use import::{
@@ -14,6 +16,8 @@ pub use import::{
 pub use table::Encoding;
 
 use crate::api::pb::admin_client::AdminClient;
+use crate::api::pb::agent_desk_client::AgentDeskClient;
+use crate::api::pb::tickets_client::TicketsClient;
 use std::path::{Path, PathBuf};
 use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
@@ -30,9 +34,10 @@ pub struct ClientOptions {
     pub ca_file: Option<PathBuf>,
 }
 
-/// Why a command could not run (as opposed to rows it rejected).
+/// Why a command failed, and with it the exit status (see [`CtlError::exit_code`]).
 #[derive(Debug, thiserror::Error)]
 pub enum CtlError {
+    /// Bad arguments or options.
     #[error("{0}")]
     Usage(String),
     #[error("{what} {path}: {source}")]
@@ -41,8 +46,10 @@ pub enum CtlError {
         path: String,
         source: std::io::Error,
     },
+    /// An input file that cannot be read as what it should be.
     #[error("{0}")]
     Input(String),
+    /// The daemon answered with an error, or could not be reached.
     #[error("{0}")]
     Api(String),
 }
@@ -56,24 +63,59 @@ impl CtlError {
         }
     }
 
-    /// A failed API call, said for the operator: what happened and what to do.
-    pub(crate) fn api(endpoint: &str, status: tonic::Status) -> CtlError {
+    /// 1 for an API error (the daemon refused or could not be reached), 2 for anything that
+    /// kept the command from running (arguments, unreadable files, no token).
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            CtlError::Api(_) => 1,
+            CtlError::Usage(_) | CtlError::File { .. } | CtlError::Input(_) => 2,
+        }
+    }
+
+    /// A failed API call, said for the operator: `CODE: message`, and what to do when the
+    /// code says it (token, role, reachability).
+    pub fn api(endpoint: &str, status: tonic::Status) -> CtlError {
         use tonic::Code;
         let advice = match status.code() {
             Code::Unauthenticated => {
-                "; check the token (--token-file, HOTLINE_TOKEN) against the daemon's grpc.tokens"
+                "; check the token (HOTLINE_TOKEN, --token-file) against the daemon's grpc.tokens"
+                    .to_owned()
             }
-            Code::PermissionDenied => "; use a token with role \"admin\"",
+            Code::PermissionDenied => "; use a token with a role that may do this".to_owned(),
             Code::Unavailable | Code::DeadlineExceeded => {
-                "; is hotlined running and reachable there? check --endpoint"
+                format!("; is hotlined running and reachable at {endpoint}? check --server")
             }
-            _ => "",
+            _ => String::new(),
         };
         CtlError::Api(format!(
-            "hotlined at {endpoint} answered {:?}: {}{advice}",
-            status.code(),
+            "{}: {}{advice}",
+            code_name(status.code()),
             status.message()
         ))
+    }
+}
+
+/// A gRPC status code as the gRPC specification spells it (`NOT_FOUND`).
+pub fn code_name(code: tonic::Code) -> &'static str {
+    use tonic::Code;
+    match code {
+        Code::Ok => "OK",
+        Code::Cancelled => "CANCELLED",
+        Code::Unknown => "UNKNOWN",
+        Code::InvalidArgument => "INVALID_ARGUMENT",
+        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
+        Code::NotFound => "NOT_FOUND",
+        Code::AlreadyExists => "ALREADY_EXISTS",
+        Code::PermissionDenied => "PERMISSION_DENIED",
+        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
+        Code::FailedPrecondition => "FAILED_PRECONDITION",
+        Code::Aborted => "ABORTED",
+        Code::OutOfRange => "OUT_OF_RANGE",
+        Code::Unimplemented => "UNIMPLEMENTED",
+        Code::Internal => "INTERNAL",
+        Code::Unavailable => "UNAVAILABLE",
+        Code::DataLoss => "DATA_LOSS",
+        Code::Unauthenticated => "UNAUTHENTICATED",
     }
 }
 
@@ -120,7 +162,10 @@ impl Interceptor for BearerToken {
     }
 }
 
-pub type Admin = AdminClient<InterceptedService<Channel, BearerToken>>;
+pub type Authed = InterceptedService<Channel, BearerToken>;
+pub type Admin = AdminClient<Authed>;
+pub type Tickets = TicketsClient<Authed>;
+pub type Desk = AgentDeskClient<Authed>;
 
 /// `host:port` → `http://host:port`; URLs stay as they are.
 pub fn endpoint_url(endpoint: &str) -> String {
@@ -131,35 +176,88 @@ pub fn endpoint_url(endpoint: &str) -> String {
     }
 }
 
-/// Connects to the daemon's Admin service.
-pub async fn connect_admin(options: &ClientOptions) -> Result<Admin, CtlError> {
+/// The daemon's address with TLS set up for `https://` (trusting `--ca` when given), not
+/// connected yet.
+pub fn endpoint(options: &ClientOptions) -> Result<Endpoint, CtlError> {
     let url = endpoint_url(&options.endpoint);
     let mut endpoint = Endpoint::from_shared(url.clone()).map_err(|err| {
         CtlError::Usage(format!(
-            "--endpoint {}: {err}; give host:port or http(s)://host:port",
+            "--server {}: {err}; give host:port or http(s)://host:port",
             options.endpoint
         ))
     })?;
     if url.starts_with("https://") {
         let mut tls = ClientTlsConfig::new();
         if let Some(ca) = &options.ca_file {
-            let pem =
-                std::fs::read(ca).map_err(|err| CtlError::file("reading --ca-file", ca, err))?;
+            let pem = std::fs::read(ca).map_err(|err| CtlError::file("reading --ca", ca, err))?;
             tls = tls.ca_certificate(Certificate::from_pem(pem));
         }
         endpoint = endpoint
             .tls_config(tls)
             .map_err(|err| CtlError::Usage(format!("TLS for {url}: {err}")))?;
     }
-    let channel = endpoint.connect().await.map_err(|err| {
-        CtlError::Api(format!(
-            "cannot reach hotlined at {url}: {err}; is it running? check --endpoint"
-        ))
-    })?;
+    Ok(endpoint)
+}
+
+/// The interceptor presenting `options.token`.
+pub fn bearer(options: &ClientOptions) -> Result<BearerToken, CtlError> {
     let token = format!("Bearer {}", options.token).parse().map_err(|_| {
         CtlError::Usage("the token holds characters a header cannot carry; check it".into())
     })?;
-    // Rejected rows come back in one message; a large import may reject many.
-    Ok(AdminClient::with_interceptor(channel, BearerToken(token))
-        .max_decoding_message_size(256 * 1024 * 1024))
+    Ok(BearerToken(token))
+}
+
+/// A connection to the daemon presenting the token, from which each service's client is
+/// made.
+#[derive(Clone)]
+pub struct Api {
+    channel: Channel,
+    bearer: BearerToken,
+    /// The address as given, for messages.
+    pub endpoint: String,
+}
+
+impl Api {
+    /// Connects now: an unreachable daemon is an API error.
+    pub async fn connect(options: &ClientOptions) -> Result<Api, CtlError> {
+        let bearer = bearer(options)?;
+        let channel = endpoint(options)?.connect().await.map_err(|err| {
+            CtlError::Api(format!(
+                "UNAVAILABLE: cannot reach hotlined at {}: {err}; is it running? check --server",
+                endpoint_url(&options.endpoint)
+            ))
+        })?;
+        Ok(Api {
+            channel,
+            bearer,
+            endpoint: options.endpoint.clone(),
+        })
+    }
+
+    pub fn tickets(&self) -> Tickets {
+        TicketsClient::with_interceptor(self.channel.clone(), self.bearer.clone())
+    }
+
+    pub fn admin(&self) -> Admin {
+        // Rejected rows come back in one message; a large import may reject many.
+        AdminClient::with_interceptor(self.channel.clone(), self.bearer.clone())
+            .max_decoding_message_size(256 * 1024 * 1024)
+    }
+
+    pub fn desk(&self) -> Desk {
+        AgentDeskClient::with_interceptor(self.channel.clone(), self.bearer.clone())
+    }
+
+    /// Awaits one unary call: see [`output::call`].
+    pub async fn call<T>(
+        &self,
+        call: impl Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    ) -> Result<T, CtlError> {
+        output::call(&self.endpoint, call).await
+    }
+}
+
+/// Connects to the daemon's Admin service.
+pub async fn connect_admin(options: &ClientOptions) -> Result<Admin, CtlError> {
+    Ok(Api::connect(options).await?.admin())
 }

@@ -6,11 +6,11 @@
 use chrono::{DateTime, Local};
 use clap::Args;
 use hotline::api::pb;
+use hotline::ctl::{self, ClientOptions, CtlError, Desk};
 use pb::agent_desk_client::AgentDeskClient;
 use pb::agent_event::Event;
 use std::fmt::Write as _;
 use std::time::Duration;
-use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Request};
 
 #[derive(Debug, Args)]
@@ -28,36 +28,22 @@ pub struct DeskArgs {
 /// Longest pause between two reconnection attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
-fn endpoint_url(endpoint: &str) -> String {
-    if endpoint.contains("://") {
-        endpoint.to_owned()
-    } else {
-        format!("http://{endpoint}")
-    }
-}
-
 /// Runs until interrupted (or `--max-events`); errors only when it cannot go on at all.
-pub async fn run(endpoint: &str, token: &str, args: DeskArgs) -> Result<(), String> {
-    let url = endpoint_url(endpoint);
-    let channel = Endpoint::from_shared(url.clone())
-        .map_err(|e| format!("--endpoint {endpoint}: {e}"))?
+pub async fn run(options: &ClientOptions, args: DeskArgs) -> Result<(), CtlError> {
+    let channel = ctl::endpoint(options)?
         .http2_keep_alive_interval(Duration::from_secs(10))
         .keep_alive_timeout(Duration::from_secs(10))
         .connect_lazy();
-    let mut client = AgentDeskClient::new(channel);
+    let mut client = AgentDeskClient::with_interceptor(channel, ctl::bearer(options)?);
     let mut position: Option<(u64, u64)> = None;
     let mut shown = 0u64;
     let mut backoff = Duration::from_millis(200);
     loop {
-        match watch(&mut client, token, &args, &mut position, &mut shown).await {
+        match watch(&mut client, &args, &mut position, &mut shown).await {
             Ok(Finished::Done) => return Ok(()),
             Ok(Finished::Closed) => println!("-- the daemon closed the stream"),
             Err(status) if fatal(status.code()) => {
-                return Err(format!(
-                    "{}: {}",
-                    code_name(status.code()),
-                    status.message()
-                ));
+                return Err(CtlError::api(&options.endpoint, status));
             }
             Err(status) => println!("-- connection lost ({})", status.message()),
         }
@@ -86,31 +72,16 @@ fn fatal(code: Code) -> bool {
     )
 }
 
-fn code_name(code: Code) -> &'static str {
-    match code {
-        Code::PermissionDenied => "permission denied",
-        Code::NotFound => "not found",
-        Code::Unauthenticated => "token refused",
-        Code::InvalidArgument => "invalid argument",
-        _ => "error",
-    }
-}
-
 async fn watch(
-    client: &mut AgentDeskClient<Channel>,
-    token: &str,
+    client: &mut Desk,
     args: &DeskArgs,
     position: &mut Option<(u64, u64)>,
     shown: &mut u64,
 ) -> Result<Finished, tonic::Status> {
-    let mut request = Request::new(pb::StreamEventsRequest {
+    let request = Request::new(pb::StreamEventsRequest {
         agent_id: args.agent_id.clone(),
         resume_from: position.map(|(epoch, seq)| pb::ResumeFrom { epoch, seq }),
     });
-    let bearer = format!("Bearer {token}").parse().map_err(|_| {
-        tonic::Status::unauthenticated("the token holds characters a header cannot")
-    })?;
-    request.metadata_mut().insert("authorization", bearer);
     let mut stream = client.stream_events(request).await?.into_inner();
     if position.is_some() {
         println!("-- connected, resuming");

@@ -16,6 +16,7 @@ use crate::tickets::deadlines::{self, Deadline};
 use crate::tickets::overdue::{self, Timeliness};
 use crate::tickets::{Channel, Rules};
 use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -126,6 +127,8 @@ impl OverdueWatcher {
         self.draw_samples(now).await?;
         let mut raised = Vec::new();
         let mut after = None;
+        // Deadlines overdue or nearly due by (kind, timeliness), for the metrics.
+        let mut late: BTreeMap<(&'static str, &'static str), i64> = BTreeMap::new();
         loop {
             let batch = self
                 .store
@@ -142,6 +145,9 @@ impl OverdueWatcher {
                     if state.timeliness == Timeliness::OnTime {
                         continue;
                     }
+                    *late
+                        .entry((state.deadline.kind.code(), state.timeliness.code()))
+                        .or_default() += 1;
                     let first = self
                         .store
                         .record_alert(
@@ -175,6 +181,8 @@ impl OverdueWatcher {
                 }
             }
             if exhausted {
+                let late: Vec<_> = late.into_iter().map(|((k, t), n)| (k, t, n)).collect();
+                crate::ops::metrics::global().set_ticket_deadlines(&late);
                 return Ok(raised);
             }
         }

@@ -201,10 +201,17 @@ async fn serve(
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| {
         format!("cannot listen on {listen} (grpc.listen): is another hotlined running? choose a free address")
     })?;
+    let metrics_listener = match config.metrics.listen {
+        Some(listen) => Some(tokio::net::TcpListener::bind(listen).await.with_context(|| {
+            format!("cannot listen on {listen} (metrics.listen): is another hotlined running? choose a free address")
+        })?),
+        None => None,
+    };
     let reloader = Arc::new(Reloader::new(config_path, config.clone()));
     let calls = CallStack::start(reloader.subscribe(), store.clone())
         .await
         .context("starting call handling")?;
+    let metrics = start_metrics(metrics_listener, &calls, &store, config)?;
     tracing::info!(address = %listener.local_addr()?, tls = tls.is_some(), "gRPC API serving");
     let announcer = Announcer::new(
         store.clone(),
@@ -238,6 +245,9 @@ async fn serve(
     wait_for_shutdown(&reloader).await;
     purge.abort();
     calendar_check.abort();
+    for task in metrics {
+        task.abort();
+    }
     let grace = Duration::from_secs(reloader.current().daemon.shutdown_grace_secs);
     calls.shutdown(grace).await;
     let _ = stop_api.send(());
@@ -251,6 +261,29 @@ async fn serve(
     tracing::info!("overdue watcher stopped");
     store.close().await;
     Ok(served?)
+}
+
+/// With `[metrics] listen`: the live source registered, the ticket counts sampled and
+/// `/metrics` served (tasks to abort at shutdown); without it nothing runs.
+fn start_metrics(
+    listener: Option<tokio::net::TcpListener>,
+    calls: &CallStack,
+    store: &Store,
+    config: &Config,
+) -> anyhow::Result<Vec<tokio::task::JoinHandle<()>>> {
+    let Some(listener) = listener else {
+        return Ok(Vec::new());
+    };
+    let metrics = ops::metrics::global();
+    metrics.set_live_source(Box::new(calls.metrics_source()));
+    tracing::info!(address = %listener.local_addr()?, "metrics serving at /metrics");
+    Ok(vec![
+        tokio::spawn(ops::metrics::run_ticket_sampler(
+            store.clone(),
+            config.metrics.ticket_query_interval(),
+        )),
+        tokio::spawn(ops::metrics_http::serve(listener, metrics)),
+    ])
 }
 
 /// The admin API's `ReloadConfig`: the same reload as SIGHUP.

@@ -51,6 +51,9 @@ impl DeskLink {
 
     /// The IVR queued the call (or a desktop transferred it to a queue).
     pub(super) fn queued(&self, call_id: &str, queue: &str, priority: u8, leak: bool) {
+        if leak {
+            crate::ops::metrics::global().leak_queued(call_id);
+        }
         self.desktops.feed(DeskInput::Queued {
             call: call_id.to_owned(),
             queue: queue.to_owned(),
@@ -72,6 +75,7 @@ impl DeskLink {
             return None;
         }
         self.pending.remove(&ready.handle);
+        crate::ops::metrics::global().offered(&ready.pop.call_id);
         self.desktops.feed(DeskInput::Offered {
             call: ready.pop.call_id.clone(),
             agent: ready.agent.clone(),

@@ -11,8 +11,8 @@
 
 use crate::config::Config;
 use crate::desk::{
-    AgentState, AgentView, CallControl, Desk, DeskAction, DeskConfig, DeskError, DeskInput,
-    LiveCall, Requested, Roster, StreamItem, SubId,
+    AgentState, AgentView, AgentsByState, CallControl, Desk, DeskAction, DeskConfig, DeskError,
+    DeskInput, LaneBoard, LiveCall, Requested, Roster, StreamItem, SubId,
 };
 use crate::store::{ScreenPop, StateChangeRecord, Store};
 use chrono::{DateTime, Utc};
@@ -297,6 +297,12 @@ impl Desktops {
 
     pub fn agents(&self) -> Vec<AgentView> {
         self.desk().agents()
+    }
+
+    /// The lanes (calls waiting, longest wait) and the agents by state, now.
+    pub fn board(&self) -> (Vec<LaneBoard>, AgentsByState) {
+        let desk = self.desk();
+        (desk.lane_boards(Instant::now()), desk.agents_by_state())
     }
 
     /// The call's queue, priority, leak flag and wait so far, for its screen pop.

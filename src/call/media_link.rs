@@ -6,7 +6,7 @@
 //!
 //! Owns the forwarding only; must not interpret events.
 
-use crate::media::session::{MediaCommand, MediaEvent, MediaSession};
+use crate::media::session::{MediaCommand, MediaEvent, MediaSession, MediaStats};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::sync::mpsc;
@@ -29,6 +29,14 @@ impl MediaLink {
         let (commands, mut command_rx) = mpsc::unbounded_channel();
         live.fetch_add(1, Ordering::SeqCst);
         tokio::spawn(async move {
+            // The session's counters as last added to the metrics.
+            let mut counted = MediaStats::default();
+            let mut count = |event: &MediaEvent| {
+                if let MediaEvent::Stats(stats) = event {
+                    crate::ops::metrics::global().add_media(&counted, stats);
+                    counted = *stats;
+                }
+            };
             loop {
                 tokio::select! {
                     command = command_rx.recv() => match command {
@@ -41,6 +49,7 @@ impl MediaLink {
                     },
                     event = session.next_event() => match event {
                         Some(event) => {
+                            count(&event);
                             let _ = events.send((key, Some(event)));
                         }
                         None => break,
@@ -48,6 +57,7 @@ impl MediaLink {
                 }
             }
             for event in session.close().await {
+                count(&event);
                 let _ = events.send((key, Some(event)));
             }
             live.fetch_sub(1, Ordering::SeqCst);

@@ -35,6 +35,7 @@ mod dispatcher;
 mod journal;
 mod lookup;
 mod media_link;
+mod metrics_source;
 mod pops;
 mod registry;
 pub mod reload;
@@ -43,6 +44,7 @@ mod timers;
 
 pub use desk::{AgentDesk, AgentDeskError, AgentView};
 pub use desktops::{DeskOrder, DesktopTasks, Desktops, Subscription};
+pub use metrics_source::CallMetrics;
 pub use reload::Reloader;
 use survey::SurveyResults;
 pub use survey::{SurveyRated, TransferToSurveyError};
@@ -137,6 +139,7 @@ pub struct CallStack {
     control: mpsc::UnboundedSender<Control>,
     counts: watch::Receiver<DispatcherCounts>,
     sip_counts: watch::Receiver<TransportCounts>,
+    sip_stats: watch::Receiver<crate::sip::stats::SipStats>,
     media_sessions: Arc<AtomicUsize>,
     pool: PortPool,
     journal: CallJournal,
@@ -183,6 +186,10 @@ impl CallStack {
         let rules = Arc::new(initial.rules()?);
         let (journal, writer) =
             CallJournal::open(&initial.daemon.spool_dir(), store.clone(), rules)?;
+        // Metrics see each call record as it is made (dispositions, latencies, IVR nodes).
+        journal.observe(Box::new(|call_id, entry| {
+            crate::ops::metrics::global().on_call_entry(call_id, entry);
+        }));
         let (stop_writer, writer_stopped) = oneshot::channel::<()>();
         let writer = tokio::spawn(writer.run(async {
             let _ = writer_stopped.await;
@@ -193,6 +200,7 @@ impl CallStack {
         let (counts_tx, counts) = watch::channel(DispatcherCounts::default());
         let media_sessions = Arc::new(AtomicUsize::new(0));
         let sip_counts = sip.counts.clone();
+        let sip_stats = sip.stats.clone();
         let sip_task_handle = sip.task;
         let survey_results = SurveyResults::new();
         let parts = dispatcher::Parts {
@@ -216,6 +224,7 @@ impl CallStack {
             control,
             counts,
             sip_counts,
+            sip_stats,
             media_sessions,
             pool,
             journal,
@@ -243,6 +252,17 @@ impl CallStack {
             port_leases: self.pool.live_count(),
             timers: own.timers,
             sip: *self.sip_counts.borrow(),
+        }
+    }
+
+    /// What a metrics scrape reads from the call handling (calls in progress, queues, agents,
+    /// the journal backlog, SIP totals); outlives the stack harmlessly.
+    pub fn metrics_source(&self) -> CallMetrics {
+        CallMetrics {
+            counts: self.counts.clone(),
+            sip_stats: self.sip_stats.clone(),
+            desktops: self.desktops.clone(),
+            journal: self.journal.clone(),
         }
     }
 

@@ -25,7 +25,9 @@ mod source;
 pub use crate::logging::LogFormat;
 pub use calendar::WorkingCalendar;
 pub use callflow::{BUILTIN_CALL_FLOW, prompt_names};
-pub use ops::{AnnouncementsConfig, RetentionConfig, TTS_OUT, TTS_TEXT, is_prompt_name};
+pub use ops::{
+    AnnouncementsConfig, MetricsConfig, RetentionConfig, TTS_OUT, TTS_TEXT, is_prompt_name,
+};
 pub use problems::{ConfigError, ConfigErrors, Position, Problems};
 pub use source::ConfigSource;
 
@@ -55,6 +57,8 @@ pub struct Config {
     pub tickets: crate::tickets::RulesConfig,
     pub announcements: AnnouncementsConfig,
     pub retention: RetentionConfig,
+    /// The Prometheus endpoint (`[metrics]`); off unless `listen` is set.
+    pub metrics: MetricsConfig,
     /// SIP signalling; see `crate::sip::SipConfig`.
     pub sip: crate::sip::SipConfig,
     /// RTP ports, prompts and recordings; see `crate::media::config::MediaConfig`.
@@ -397,6 +401,11 @@ impl Config {
         validate_rules(&self.tickets, problems);
         self.announcements.validate(problems);
         self.retention.validate(problems);
+        let taken = [
+            ("grpc.listen", self.grpc.listen),
+            ("sip.listen", self.sip.listen),
+        ];
+        self.metrics.validate(&taken, problems);
         callflow::validate(&self.sip, &self.media, &self.ivr, &self.acd, problems);
         let queues = &self.acd.queues;
         for (key, message) in self.desk.problems(|q| queues.contains_key(q)) {

@@ -7,6 +7,7 @@
 
 use super::{DaemonConfig, Problems};
 use serde::Deserialize;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -82,6 +83,76 @@ impl AnnouncementsConfig {
                     "{:?} is not a prompt name; give the file stem of a WAV in the prompt \
                      folder (lowercase letters, digits and _), e.g. \"outage_generic\"",
                     self.generic_prompt
+                ),
+            );
+        }
+    }
+}
+
+/// `[metrics]`: the Prometheus endpoint. Off unless `listen` is set. Read at start only.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// Address of the HTTP endpoint serving `/metrics`.
+    #[serde(deserialize_with = "metrics_listen")]
+    pub listen: Option<SocketAddr>,
+    /// Seconds between two counts of the tickets by status (also the database up/down check).
+    pub ticket_query_secs: u32,
+}
+
+/// Default of `metrics.ticket_query_secs`.
+const TICKET_QUERY_SECS: u32 = 30;
+
+fn metrics_listen<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<SocketAddr>, D::Error> {
+    let text = String::deserialize(d)?;
+    text.parse().map(Some).map_err(|_| {
+        serde::de::Error::custom(format!(
+            "{text:?} is not a socket address; write IP:PORT such as \"127.0.0.1:9464\", or \
+             leave the key out to serve no metrics"
+        ))
+    })
+}
+
+impl MetricsConfig {
+    /// Seconds between two ticket counts.
+    pub fn ticket_query_interval(&self) -> Duration {
+        Duration::from_secs(if self.ticket_query_secs == 0 {
+            TICKET_QUERY_SECS.into()
+        } else {
+            self.ticket_query_secs.into()
+        })
+    }
+
+    /// `taken`: the addresses other listeners use (key, address).
+    pub(super) fn validate(&self, taken: &[(&str, SocketAddr)], problems: &mut Problems<'_>) {
+        let Some(listen) = self.listen else {
+            return;
+        };
+        if listen.port() == 0 {
+            problems.report(
+                "metrics.listen",
+                "port 0 would be a different port at every start; give the port Prometheus \
+                 scrapes, such as 9464",
+            );
+        }
+        for (key, address) in taken {
+            if address.port() == listen.port()
+                && (address.ip() == listen.ip()
+                    || address.ip().is_unspecified()
+                    || listen.ip().is_unspecified())
+            {
+                problems.report(
+                    "metrics.listen",
+                    format!("{listen} is also {key} ({address}); choose another port"),
+                );
+            }
+        }
+        if !listen.ip().is_loopback() {
+            problems.warn(
+                "metrics.listen",
+                format!(
+                    "{listen} is reachable beyond this host and the metrics are served without \
+                     authentication; firewall the port or listen on 127.0.0.1"
                 ),
             );
         }
@@ -218,5 +289,41 @@ mod tests {
             Some(chrono::TimeDelta::days(180))
         );
         assert_eq!(config.retention.purge_interval().as_secs(), 1800);
+    }
+
+    #[test]
+    fn metrics_are_off_by_default_and_bad_listen_values_name_the_key() {
+        let config = load_str_with_env("", "t.toml", &no_env).unwrap();
+        assert_eq!(config.metrics.listen, None);
+        assert_eq!(config.metrics.ticket_query_interval().as_secs(), 30);
+        let on = load_str_with_env(
+            "[metrics]\nlisten = \"127.0.0.1:9464\"\nticket_query_secs = 5\n",
+            "t.toml",
+            &no_env,
+        )
+        .unwrap();
+        assert_eq!(on.metrics.listen, Some("127.0.0.1:9464".parse().unwrap()));
+        assert_eq!(on.metrics.ticket_query_interval().as_secs(), 5);
+        let text = "[grpc]\nlisten = \"127.0.0.1:9464\"\n[metrics]\nlisten = \"127.0.0.1:9464\"\n";
+        let errors = load_str_with_env(text, "t.toml", &no_env).unwrap_err();
+        let clash = errors
+            .find("metrics.listen")
+            .expect("the clash is reported");
+        assert_eq!(clash.position.unwrap().line, 4);
+        assert!(clash.message.contains("grpc.listen"), "{}", clash.message);
+        let errors = load_str_with_env("[metrics]\nlisten = \"localhost\"\n", "t.toml", &no_env)
+            .unwrap_err();
+        let bad = errors
+            .find("metrics.listen")
+            .expect("the bad value is reported");
+        assert_eq!(bad.position.unwrap().line, 2);
+        assert!(
+            bad.message.contains("not a socket address"),
+            "{}",
+            bad.message
+        );
+        let open =
+            load_str_with_env("[metrics]\nlisten = \"0.0.0.0:9464\"\n", "t.toml", &no_env).unwrap();
+        assert!(open.warnings.iter().any(|w| w.key == "metrics.listen"));
     }
 }

@@ -20,6 +20,36 @@ pub const SAMPLES_PER_FRAME: u32 = 160;
 /// Most frames sent in one wake-up when late.
 pub const MAX_BURST: u64 = 3;
 
+/// Upper bounds (µs) of the [`SendDeviation`] buckets; the last bucket takes the rest.
+pub const SEND_DEVIATION_BOUNDS_US: [u64; 8] =
+    [500, 1_000, 2_000, 5_000, 10_000, 20_000, 40_000, 80_000];
+
+/// How late frames went out after their deadline, as bucket counts (not cumulative) and a
+/// sum: a histogram kept without allocating, summed into metrics by the owner.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SendDeviation {
+    /// Frames per bucket of [`SEND_DEVIATION_BOUNDS_US`], the last one beyond them all.
+    pub buckets: [u64; SEND_DEVIATION_BOUNDS_US.len() + 1],
+    pub sum_us: u64,
+}
+
+impl SendDeviation {
+    /// Counts one frame sent `late` after its deadline.
+    pub fn note(&mut self, late: Duration) {
+        let micros = u64::try_from(late.as_micros()).unwrap_or(u64::MAX);
+        let bucket = SEND_DEVIATION_BOUNDS_US
+            .iter()
+            .position(|bound| micros <= *bound)
+            .unwrap_or(SEND_DEVIATION_BOUNDS_US.len());
+        self.buckets[bucket] += 1;
+        self.sum_us = self.sum_us.saturating_add(micros);
+    }
+
+    pub fn count(&self) -> u64 {
+        self.buckets.iter().sum()
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DueFrames {
     /// Frame indices to send now, oldest first.
@@ -46,6 +76,11 @@ impl Pacer {
     pub fn next_deadline(&self) -> Instant {
         // u32 frames of 20 ms last 2.7 years: saturating is only a guard.
         self.start + FRAME_DURATION * u32::try_from(self.next_frame).unwrap_or(u32::MAX)
+    }
+
+    /// When frame `frame` is (or was) due.
+    pub fn deadline_of(&self, frame: u64) -> Instant {
+        self.start + FRAME_DURATION * u32::try_from(frame).unwrap_or(u32::MAX)
     }
 
     /// Index of the next frame to be sent.
@@ -86,6 +121,20 @@ mod tests {
 
     fn ms(n: u64) -> Duration {
         Duration::from_millis(n)
+    }
+
+    #[test]
+    fn send_deviation_buckets_each_frame_by_its_lateness() {
+        let mut deviation = SendDeviation::default();
+        deviation.note(Duration::from_micros(300));
+        deviation.note(ms(1));
+        deviation.note(ms(15));
+        deviation.note(ms(500));
+        assert_eq!(deviation.buckets, [1, 1, 0, 0, 0, 1, 0, 0, 1]);
+        assert_eq!(deviation.sum_us, 300 + 1_000 + 15_000 + 500_000);
+        assert_eq!(deviation.count(), 4);
+        let pacer = Pacer::new(Instant::now());
+        assert_eq!(pacer.deadline_of(3) - pacer.deadline_of(0), ms(60));
     }
 
     #[test]

@@ -32,7 +32,7 @@ use super::config::MediaConfig;
 use super::dtmf::{DtmfDetector, DtmfDigit};
 use super::g711::G711Codec;
 use super::jitter::{ReorderBuffer, ReorderStats};
-use super::pacer::{Pacer, SAMPLES_PER_FRAME};
+use super::pacer::{Pacer, SAMPLES_PER_FRAME, SendDeviation};
 use super::ports::PortLease;
 use super::prompts::{Playback, PromptLibrary};
 use super::recorder::{CallRecorder, Side};
@@ -107,6 +107,8 @@ pub struct MediaStats {
     pub prompts_finished: u64,
     /// Datagrams that could not be sent (socket errors).
     pub send_errors: u64,
+    /// How late each frame sent went out after its 20 ms deadline.
+    pub send_deviation: SendDeviation,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -461,6 +463,8 @@ impl Driver {
                 },
             };
             let datagram = self.rtp.build_frame(frame, payload, is_prompt);
+            let late = Instant::now().saturating_duration_since(self.pacer.deadline_of(frame));
+            self.stats.send_deviation.note(late);
             if self
                 .rtp_socket
                 .send_to(&datagram, self.rtp.send_address())

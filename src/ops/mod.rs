@@ -7,6 +7,8 @@
 
 pub mod announce;
 pub mod calendar_check;
+pub mod metrics;
+pub mod metrics_http;
 pub mod retention;
 
 pub use announce::{AnnounceError, Announcer, PromptRef};

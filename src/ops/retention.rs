@@ -130,12 +130,15 @@ pub async fn run_purge_loop(store: Store, recordings_dir: PathBuf, retention: Re
         tick.tick().await;
         match purge_expired(&store, &recordings_dir, keep, Utc::now()).await {
             Ok(report) if report == PurgeReport::default() => {}
-            Ok(report) => tracing::info!(
-                deleted = report.deleted,
-                already_missing = report.already_missing,
-                kept = report.kept,
-                "purged expired call recordings"
-            ),
+            Ok(report) => {
+                super::metrics::global().recordings_purged(report.deleted as u64);
+                tracing::info!(
+                    deleted = report.deleted,
+                    already_missing = report.already_missing,
+                    kept = report.kept,
+                    "purged expired call recordings"
+                )
+            }
             Err(err) => tracing::warn!(
                 error = %err,
                 "recording purge failed; trying again at the next interval"

@@ -23,6 +23,7 @@ pub mod endpoint;
 pub mod message;
 pub mod refusals;
 pub mod sdp;
+pub mod stats;
 pub mod transaction;
 
 pub use config::SipConfig;

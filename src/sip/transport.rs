@@ -16,6 +16,7 @@
 use super::config::{SipConfig, TcpLimits};
 use super::endpoint::{CallHandle, Command, Counts, Endpoint, Event, OutgoingCall};
 use super::message::{MAX_MESSAGE_BYTES, StreamFrame, frame_stream, is_keepalive};
+use super::stats::SipStats;
 use super::transaction::{ConnId, Peer, Transmit};
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -69,6 +70,8 @@ pub struct SipService {
     /// The address we listen on (the actual port when `listen` had port 0).
     pub local_addr: SocketAddr,
     pub counts: watch::Receiver<TransportCounts>,
+    /// The endpoint's running totals (requests, responses, refusals), for metrics.
+    pub stats: watch::Receiver<SipStats>,
     pub task: JoinHandle<()>,
 }
 
@@ -136,6 +139,7 @@ pub async fn spawn(config: &SipConfig) -> Result<SipService, TransportError> {
     let (event_tx, events) = mpsc::unbounded_channel();
     let (requests, request_rx) = mpsc::channel(256);
     let (counts_tx, counts) = watch::channel(TransportCounts::default());
+    let (stats_tx, stats) = watch::channel(SipStats::default());
     let driver = Driver {
         endpoint,
         udp,
@@ -146,6 +150,7 @@ pub async fn spawn(config: &SipConfig) -> Result<SipService, TransportError> {
         inbound: mpsc::unbounded_channel(),
         events: event_tx,
         counts: counts_tx,
+        stats: stats_tx,
     };
     let task = tokio::spawn(driver.run(request_rx));
     tracing::info!(%addr, udp = config.udp, tcp = config.tcp, "SIP listening");
@@ -154,6 +159,7 @@ pub async fn spawn(config: &SipConfig) -> Result<SipService, TransportError> {
         requests,
         local_addr: addr,
         counts,
+        stats,
         task,
     })
 }
@@ -171,6 +177,7 @@ struct Driver {
     ),
     events: mpsc::UnboundedSender<Event>,
     counts: watch::Sender<TransportCounts>,
+    stats: watch::Sender<SipStats>,
 }
 
 async fn recv_udp(
@@ -260,6 +267,14 @@ impl Driver {
         self.counts.send_if_modified(|c| {
             let changed = *c != counts;
             *c = counts;
+            changed
+        });
+        let stats = self.endpoint.stats();
+        self.stats.send_if_modified(|s| {
+            let changed = s != stats;
+            if changed {
+                s.clone_from(stats);
+            }
             changed
         });
     }

@@ -33,7 +33,9 @@ pub use master::{
 };
 pub use records::{Customer, NewCustomer, SpecialGroup};
 pub use retention::ExpiredRecording;
-pub use spool::{CallJournal, JournalError, JournalOptions, JournalWriter, SPOOL_FILE};
+pub use spool::{
+    CallJournal, JournalError, JournalObserver, JournalOptions, JournalWriter, SPOOL_FILE,
+};
 pub use tickets::{
     Attachment, IntakeFacts, NewTicket, PageCursor, Ticket, TicketEvent, TicketFilter, TicketPage,
     TicketPatch,
@@ -192,6 +194,15 @@ impl Store {
     pub async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
+    }
+
+    /// Tickets per status code (statuses without tickets left out), for metrics.
+    pub async fn ticket_counts_by_status(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        Ok(
+            sqlx::query_as("SELECT status, count(*) FROM tickets GROUP BY status ORDER BY status")
+                .fetch_all(&self.pool)
+                .await?,
+        )
     }
 
     /// Closes every connection; waits for checked-out ones to come back.

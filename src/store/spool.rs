@@ -54,7 +54,7 @@ use std::io::Read;
 use std::os::unix::fs::{FileExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 use tokio::sync::{Notify, watch};
 
@@ -255,7 +255,13 @@ struct Shared {
     /// Damaged spool bytes skipped at replay since the journal opened.
     skipped_bytes: AtomicU64,
     options: JournalOptions,
+    /// Told of every entry as it is recorded (metrics); set once.
+    observer: OnceLock<JournalObserver>,
 }
+
+/// Sees each entry as [`CallJournal::record`] takes it, with its call id, on the call path:
+/// must be quick and must not block.
+pub type JournalObserver = Box<dyn Fn(&str, &CallEntry) + Send + Sync>;
 
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -371,6 +377,7 @@ impl CallJournal {
             applied,
             skipped_bytes: AtomicU64::new(0),
             options,
+            observer: OnceLock::new(),
         });
         let writer = JournalWriter {
             shared: shared.clone(),
@@ -386,6 +393,9 @@ impl CallJournal {
     /// Records `entry` for `call_id` and returns its sequence number. Never waits on the
     /// database; when too many records wait in memory it writes them to the spool (disk only).
     pub fn record(&self, call_id: &str, entry: CallEntry) -> u64 {
+        if let Some(observe) = self.shared.observer.get() {
+            observe(call_id, &entry);
+        }
         let write = CallWrite::from(entry);
         let mut inner = self.shared.lock();
         let seq = inner.next_seq;
@@ -423,6 +433,17 @@ impl CallJournal {
     /// Damaged spool bytes skipped at replay since the journal opened (each skip is logged).
     pub fn skipped_bytes(&self) -> u64 {
         self.shared.skipped_bytes.load(Ordering::Relaxed)
+    }
+
+    /// Has `observer` told of every entry from now on. Only the first observer set counts;
+    /// returns whether this one was.
+    pub fn observe(&self, observer: JournalObserver) -> bool {
+        self.shared.observer.set(observer).is_ok()
+    }
+
+    /// Records waiting in memory for the writer (not yet in PostgreSQL nor the spool).
+    pub fn queued_records(&self) -> usize {
+        self.shared.lock().queue.len()
     }
 
     /// Bytes in the spool file (records waiting for the database), for health reporting.

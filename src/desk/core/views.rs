@@ -3,6 +3,14 @@
 use super::*;
 
 impl<P> Desk<P> {
+    /// Every lane as the wallboard shows it at `now` (calls waiting, longest wait).
+    pub fn lane_boards(&self, now: Instant) -> Vec<crate::desk::LaneBoard> {
+        self.lanes
+            .iter()
+            .map(|(name, lane)| lane.board(name, now, |t| self.wall(t)))
+            .collect()
+    }
+
     pub fn agents_by_state(&self) -> AgentsByState {
         let mut by = AgentsByState::default();
         for a in self.agents.values() {

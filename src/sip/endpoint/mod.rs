@@ -29,6 +29,7 @@ use super::config::{SipConfig, TimerConfig};
 use super::message::{self, Framing, ParseError};
 use super::refusals::{RefusalLog, Refused, Summary};
 use super::sdp::NegotiatedMedia;
+use super::stats::SipStats;
 use super::transaction::{Peer, TransactionTable, Transmit, TxKey};
 use dialogs::{CallState, Dialogs};
 use rand::rngs::StdRng;
@@ -207,6 +208,8 @@ pub struct Endpoint {
     events: VecDeque<Event>,
     /// Refused requests and connections, summarised per source every few seconds.
     refusals: RefusalLog,
+    /// Running totals for metrics.
+    stats: SipStats,
 }
 
 /// Our Via for a request we send (RFC 3581 rport asked for).
@@ -246,6 +249,7 @@ impl Endpoint {
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             refusals: RefusalLog::default(),
+            stats: SipStats::default(),
         })
     }
 
@@ -267,6 +271,11 @@ impl Endpoint {
         }
     }
 
+    /// Requests received, responses sent and refusals so far (for metrics).
+    pub fn stats(&self) -> &SipStats {
+        &self.stats
+    }
+
     pub fn access(&self) -> &AccessControl {
         &self.access
     }
@@ -277,7 +286,9 @@ impl Endpoint {
     }
 
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
-        self.transmits.pop_front()
+        let transmit = self.transmits.pop_front()?;
+        self.stats.note_transmit(&transmit.data);
+        Some(transmit)
     }
 
     pub fn poll_event(&mut self) -> Option<Event> {
@@ -300,6 +311,7 @@ impl Endpoint {
 
     /// Counts a TCP connection the transport refused (for the summaries).
     pub fn note_refused_connection(&mut self, source: IpAddr, reason: &'static str, now: Instant) {
+        self.stats.note_refusal(reason);
         self.refusals
             .note(Refused::Connections, source, reason, now);
     }
@@ -347,7 +359,10 @@ impl Endpoint {
             Framing::Datagram
         };
         match message::parse(data, framing) {
-            Ok(msg) if msg.is_request() => self.handle_request(now, peer, msg),
+            Ok(msg) if msg.is_request() => {
+                self.stats.note_request(msg.method().unwrap_or(""));
+                self.handle_request(now, peer, msg)
+            }
             Ok(msg) => self.handle_response(now, msg),
             Err(ParseError::Reject { response, reason }) => {
                 tracing::debug!(from = %peer.addr(), %reason, "rejecting malformed request");

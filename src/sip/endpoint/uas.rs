@@ -174,6 +174,7 @@ impl Endpoint {
                 "not in sip.allowed_sources, answered 403"
             }
         };
+        self.stats.note_refusal(reason);
         self.refusals.note(Refused::Requests, ip, reason, now);
         None
     }

@@ -90,7 +90,7 @@ impl AnnouncementsConfig {
 }
 
 /// `[metrics]`: the Prometheus endpoint. Off unless `listen` is set. Read at start only.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, default)]
 pub struct MetricsConfig {
     /// Address of the HTTP endpoint serving `/metrics`.
@@ -100,8 +100,17 @@ pub struct MetricsConfig {
     pub ticket_query_secs: u32,
 }
 
-/// Default of `metrics.ticket_query_secs`.
-const TICKET_QUERY_SECS: u32 = 30;
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            listen: None,
+            ticket_query_secs: 30,
+        }
+    }
+}
+
+/// Longest `metrics.ticket_query_secs` accepted (one hour).
+const MAX_TICKET_QUERY_SECS: u32 = 3600;
 
 fn metrics_listen<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<SocketAddr>, D::Error> {
     let text = String::deserialize(d)?;
@@ -116,15 +125,24 @@ fn metrics_listen<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Socke
 impl MetricsConfig {
     /// Seconds between two ticket counts.
     pub fn ticket_query_interval(&self) -> Duration {
-        Duration::from_secs(if self.ticket_query_secs == 0 {
-            TICKET_QUERY_SECS.into()
-        } else {
-            self.ticket_query_secs.into()
-        })
+        Duration::from_secs(
+            self.ticket_query_secs
+                .clamp(1, MAX_TICKET_QUERY_SECS)
+                .into(),
+        )
     }
 
     /// `taken`: the addresses other listeners use (key, address).
     pub(super) fn validate(&self, taken: &[(&str, SocketAddr)], problems: &mut Problems<'_>) {
+        if !(1..=MAX_TICKET_QUERY_SECS).contains(&self.ticket_query_secs) {
+            problems.report(
+                "metrics.ticket_query_secs",
+                format!(
+                    "{} is out of range; give 1 to {MAX_TICKET_QUERY_SECS} seconds (default 30)",
+                    self.ticket_query_secs
+                ),
+            );
+        }
         let Some(listen) = self.listen else {
             return;
         };
@@ -321,6 +339,12 @@ mod tests {
             bad.message.contains("not a socket address"),
             "{}",
             bad.message
+        );
+        let errors =
+            load_str_with_env("[metrics]\nticket_query_secs = 0\n", "t.toml", &no_env).unwrap_err();
+        assert!(
+            errors.find("metrics.ticket_query_secs").is_some(),
+            "{errors}"
         );
         let open =
             load_str_with_env("[metrics]\nlisten = \"0.0.0.0:9464\"\n", "t.toml", &no_env).unwrap();

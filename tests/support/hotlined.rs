@@ -95,6 +95,12 @@ impl Hotlined {
         }
     }
 
+    /// The daemon's process id (while it runs).
+    #[allow(dead_code)] // Only some of the binaries that include this file look at it.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
     /// Whether the daemon process is still running.
     pub fn running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))

@@ -5,6 +5,7 @@
 //! port is opened; a bad `listen` is a configuration error naming the key. Every wait polls
 //! the scrape (or the process) with a deadline.
 
+#[allow(dead_code)] // The daemon helpers: this binary reads no tickets or tables itself.
 #[path = "support/hotlined.rs"]
 mod hotlined;
 #[path = "support/sipp.rs"]

@@ -350,20 +350,26 @@ async fn without_a_metrics_section_no_port_is_opened() {
     assert!(!daemon.log().contains("metrics serving"));
 }
 
-#[tokio::test]
-async fn a_bad_metrics_listen_is_a_configuration_error_naming_the_key() {
-    let folder = tempfile::tempdir().unwrap();
-    let path = folder.path().join("hotline.toml");
-    std::fs::write(&path, "[metrics]\nlisten = \"localhost:9464\"\n").unwrap();
+/// Runs `hotlined OPTION FILE` to its end: its exit code and all it printed.
+async fn hotlined_with(option: &str, file: &Path) -> (Option<i32>, String) {
     let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_hotlined"))
-        .arg("--check-config")
-        .arg(&path)
+        .arg(option)
+        .arg(file)
         .output()
         .await
         .unwrap();
     let printed = String::from_utf8_lossy(&output.stdout).into_owned()
         + &String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(2), "{printed}");
+    (output.status.code(), printed)
+}
+
+#[tokio::test]
+async fn a_bad_metrics_listen_is_a_configuration_error_naming_the_key() {
+    let folder = tempfile::tempdir().unwrap();
+    let path = folder.path().join("hotline.toml");
+    std::fs::write(&path, "[metrics]\nlisten = \"localhost:9464\"\n").unwrap();
+    let (code, printed) = hotlined_with("--check-config", &path).await;
+    assert_eq!(code, Some(2), "{printed}");
     let expected = format!("{}:2:", path.display());
     assert!(
         printed.contains(&expected) && printed.contains("metrics.listen"),
@@ -371,13 +377,7 @@ async fn a_bad_metrics_listen_is_a_configuration_error_naming_the_key() {
     );
     assert!(printed.contains("not a socket address"), "{printed}");
     // The daemon refuses to start on it, naming the key too.
-    let started = tokio::process::Command::new(env!("CARGO_BIN_EXE_hotlined"))
-        .arg("--config")
-        .arg(&path)
-        .output()
-        .await
-        .unwrap();
-    let printed = String::from_utf8_lossy(&started.stderr);
-    assert_eq!(started.status.code(), Some(2), "{printed}");
+    let (code, printed) = hotlined_with("--config", &path).await;
+    assert_eq!(code, Some(2), "{printed}");
     assert!(printed.contains("metrics.listen"), "{printed}");
 }

@@ -270,7 +270,6 @@ async fn a_leak_call_shows_in_the_scrape_during_and_after_and_the_dashboard_matc
         after.samples
     );
     assert!(after.value("hotline_leak_offer_seconds_sum") < 5.0);
-    assert!(after.value("hotline_ivr_node_entries_total{node=\"flow:main\"}") >= 1.0);
     assert_eq!(after.value("hotline_database_up"), 1.0);
     assert!(after.value("hotline_sip_requests_total{method=\"BYE\"}") >= 1.0);
     // No call ids or phone numbers as labels.

@@ -384,6 +384,7 @@ impl CallEngine {
         now: Instant,
         out: &mut Vec<Action>,
     ) -> Option<String> {
+        out.push(Action::NodeEntered { node: name.clone() });
         match node {
             Node::Play { prompts, .. } => {
                 let playback = self.play(prompts.clone(), false, out);
@@ -525,6 +526,9 @@ impl CallEngine {
     fn enter_leak(&mut self, now: Instant, out: &mut Vec<Action>) {
         self.stop_current(out);
         self.leak = true;
+        out.push(Action::NodeEntered {
+            node: "leak".into(),
+        });
         out.push(Action::PriorityCall);
         let queue = self.config.leak.queue.clone();
         self.enqueue(

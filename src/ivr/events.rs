@@ -217,4 +217,9 @@ pub enum Action {
     RecordConsent(ConsentRecord),
     /// The caller rated the service: for the call row, its ticket and the agent's desk.
     SurveyResult(SurveyAnswer),
+    /// The call entered a node: a configured node id, or the built-in `leak` fast track and
+    /// `survey` (for metrics; changes nothing).
+    NodeEntered {
+        node: String,
+    },
 }

@@ -4,9 +4,10 @@
 //!
 //! Where the numbers come from — the protocol cores never see this module:
 //! - the call journal's entries, as they are recorded ([`Metrics::on_call_entry`]: calls
-//!   ended by disposition, setup latency, IVR nodes, survey ratings, recordings written);
-//! - the call layer: media sessions' periodic counters ([`Metrics::add_media`]), leak calls
-//!   queued and offered ([`Metrics::leak_queued`], [`Metrics::offered`]);
+//!   ended by disposition, setup latency, survey ratings, recordings written);
+//! - the call layer: the IVR's node entries ([`Metrics::node_entered`]), media sessions'
+//!   periodic counters ([`Metrics::add_media`]), leak calls queued and offered
+//!   ([`Metrics::leak_queued`], [`Metrics::offered`]);
 //! - at each scrape, a [`LiveSource`] the daemon registers: calls in progress, the desk's
 //!   lanes and agents, the journal backlog, the SIP endpoint's totals;
 //! - the work beside the calls: recordings purged, the ticket counts (a periodic query,
@@ -270,7 +271,7 @@ impl Metrics {
         );
         r.register(
             "ivr_node_entries",
-            "Steps of calls' IVR paths, by node (configured node ids, flow:NAME, leak, survey)",
+            "IVR nodes entered, by node id (configured node ids, leak, survey)",
             self.ivr_node_entries.clone(),
         );
         r.register(
@@ -401,11 +402,6 @@ impl Metrics {
                     self.call_setup.observe(setup.as_secs_f64());
                 }
             }
-            CallEntry::PathStep { node, .. } => {
-                self.ivr_node_entries
-                    .get_or_create(&label("node", node.as_str()))
-                    .inc();
-            }
             CallEntry::Survey { rating, .. } => {
                 self.survey_ratings
                     .get_or_create(&label("rating", rating.code()))
@@ -424,6 +420,13 @@ impl Metrics {
             }
             _ => {}
         }
+    }
+
+    /// A call entered an IVR node (a configured node id, `leak` or `survey`).
+    pub fn node_entered(&self, node: &str) {
+        self.ivr_node_entries
+            .get_or_create(&label("node", node))
+            .inc();
     }
 
     /// A leak call entered its queue (at the leak key): its offer latency starts now, unless
@@ -621,13 +624,7 @@ mod tests {
                 at: at + chrono::TimeDelta::milliseconds(120),
             },
         );
-        m.on_call_entry(
-            "c1",
-            &CallEntry::PathStep {
-                node: "menu".into(),
-                input: Some("2".into()),
-            },
-        );
+        m.node_entered("menu");
         m.on_call_entry(
             "c1",
             &CallEntry::Survey {

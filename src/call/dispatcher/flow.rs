@@ -400,6 +400,7 @@ impl Dispatcher {
                 self.journal
                     .record(&call.id, journal::ticket_entry(update, customer));
             }
+            ivr::Action::NodeEntered { node } => crate::ops::metrics::global().node_entered(&node),
             ivr::Action::RecordConsent(record) => {
                 self.journal
                     .record(&call.id, journal::consent_entry(record));

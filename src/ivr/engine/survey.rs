@@ -33,6 +33,7 @@ impl CallEngine {
             out.push(Action::HangUp);
             return;
         }
+        out.push(Action::NodeEntered { node: STEP.into() });
         let prompts = self.config.survey.spoken();
         let playback = self.play(prompts, true, out);
         self.phase = Phase::Survey {

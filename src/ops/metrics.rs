@@ -249,118 +249,62 @@ impl Metrics {
 
     fn register(mut self) -> Metrics {
         let r = &mut self.registry;
-        r.register(
-            "calls_in_progress",
-            "Incoming calls up now",
-            self.calls_in_progress.clone(),
-        );
-        r.register(
-            "calls_ended",
-            "Calls ended, by the disposition of their call row",
-            self.calls_ended.clone(),
-        );
-        r.register(
-            "call_setup_seconds",
-            "From the caller's INVITE to the call answered and its media started (the ACK)",
-            self.call_setup.clone(),
-        );
-        r.register(
-            "leak_offer_seconds",
-            "From the leak key to the first offer of the call to an agent (the phone rings)",
-            self.leak_offer.clone(),
-        );
-        r.register(
-            "ivr_node_entries",
-            "IVR nodes entered, by node id (configured node ids, leak, survey)",
-            self.ivr_node_entries.clone(),
-        );
-        r.register(
-            "survey_ratings",
-            "Post-call survey answers, by rating",
-            self.survey_ratings.clone(),
-        );
-        r.register(
-            "recordings_written",
-            "Call recordings started",
-            self.recordings_written.clone(),
-        );
-        r.register(
-            "recordings_purged",
-            "Call recordings deleted by retention",
-            self.recordings_purged.clone(),
-        );
-        r.register(
-            "queue_waiting_calls",
-            "Calls waiting, by queue (leak calls on the leak lane)",
-            self.queue_waiting.clone(),
-        );
-        r.register(
-            "queue_longest_wait_seconds",
-            "The longest current wait, by queue",
-            self.queue_longest_wait.clone(),
-        );
-        r.register("agents", "Agents by desk state", self.agents.clone());
-        r.register(
-            "rtp_packets",
-            "RTP packets received from peers (in) and sent (out)",
-            self.rtp_packets.clone(),
-        );
-        r.register(
-            "rtp_lost_packets",
-            "Caller RTP packets never received (sequence gaps)",
-            self.rtp_lost.clone(),
-        );
-        r.register(
-            "rtp_late_packets",
-            "Caller RTP packets that came after their place was played",
-            self.rtp_late.clone(),
-        );
-        r.register(
-            "rtp_dropped_source_packets",
-            "RTP and RTCP datagrams dropped: not from the call's peer",
-            self.rtp_dropped_source.clone(),
-        );
-        r.register(
-            "rtp_send_deviation_seconds",
-            "How late each RTP frame went out after its 20 ms deadline",
-            self.rtp_send_deviation.clone(),
-        );
-        r.register(
-            "journal_backlog_records",
-            "Call journal records waiting in memory for the database",
-            self.journal_records.clone(),
-        );
-        r.register(
-            "journal_spool_bytes",
-            "Call journal bytes spooled on disk while the database was unreachable",
-            self.journal_spool_bytes.clone(),
-        );
-        r.register(
-            "database_up",
-            "1 when the last periodic ticket query was answered, else 0",
-            self.database_up.clone(),
-        );
-        r.register(
-            "sip_requests",
-            "SIP requests received, by method (known methods, else other)",
-            self.sip_requests.clone(),
-        );
-        r.register(
-            "sip_responses",
-            "SIP responses sent, by method and class",
-            self.sip_responses.clone(),
-        );
-        r.register(
-            "sip_refused",
-            "SIP requests and TCP connections refused, by reason (acl, rate_limit, tcp_limit)",
-            self.sip_refused.clone(),
-        );
-        r.register("tickets", "Tickets by status", self.tickets.clone());
-        r.register(
-            "ticket_deadlines",
-            "Open tickets' deadlines overdue or nearly due, by kind (at the last overdue sweep)",
-            self.ticket_deadlines.clone(),
-        );
+        // Name (after the `hotline_` prefix; counters get `_total`), metric, help.
+        macro_rules! register {
+            ($($name:literal $metric:ident $help:literal;)*) => {
+                $(r.register($name, $help, self.$metric.clone());)*
+            };
+        }
+        register! {
+            "calls_in_progress" calls_in_progress
+                "Incoming calls up now";
+            "calls_ended" calls_ended
+                "Calls ended, by the disposition of their call row";
+            "call_setup_seconds" call_setup
+                "From the caller's INVITE to the call answered and its media started (the ACK)";
+            "leak_offer_seconds" leak_offer
+                "From the leak key to the first offer of the call to an agent (the phone rings)";
+            "ivr_node_entries" ivr_node_entries
+                "IVR nodes entered, by node id (configured node ids, leak, survey)";
+            "survey_ratings" survey_ratings
+                "Post-call survey answers, by rating";
+            "recordings_written" recordings_written
+                "Call recordings started";
+            "recordings_purged" recordings_purged
+                "Call recordings deleted by retention";
+            "queue_waiting_calls" queue_waiting
+                "Calls waiting, by queue (leak calls on the leak lane)";
+            "queue_longest_wait_seconds" queue_longest_wait
+                "The longest current wait, by queue";
+            "agents" agents
+                "Agents by desk state";
+            "rtp_packets" rtp_packets
+                "RTP packets received from peers (in) and sent (out)";
+            "rtp_lost_packets" rtp_lost
+                "Caller RTP packets never received (sequence gaps)";
+            "rtp_late_packets" rtp_late
+                "Caller RTP packets that came after their place was played";
+            "rtp_dropped_source_packets" rtp_dropped_source
+                "RTP and RTCP datagrams dropped: not from the call's peer";
+            "rtp_send_deviation_seconds" rtp_send_deviation
+                "How late each RTP frame went out after its 20 ms deadline";
+            "journal_backlog_records" journal_records
+                "Call journal records waiting in memory for the database";
+            "journal_spool_bytes" journal_spool_bytes
+                "Call journal bytes spooled on disk while the database was unreachable";
+            "database_up" database_up
+                "1 when the last periodic ticket query was answered, else 0";
+            "sip_requests" sip_requests
+                "SIP requests received, by method (known methods, else other)";
+            "sip_responses" sip_responses
+                "SIP responses sent, by method and class";
+            "sip_refused" sip_refused
+                "SIP requests and TCP connections refused, by reason (acl, rate_limit, tcp_limit)";
+            "tickets" tickets
+                "Tickets by status";
+            "ticket_deadlines" ticket_deadlines
+                "Open tickets' deadlines overdue or nearly due, by kind (last overdue sweep)";
+        }
         self.zeros();
         self
     }
@@ -594,240 +538,4 @@ pub async fn run_ticket_sampler(store: Store, every: Duration) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::media::rtp_session::RtpCounters;
-    use crate::tickets::callback::Rating;
-
-    /// The value of the sample `name` (with its labels as printed) in `text`.
-    fn value(text: &str, sample: &str) -> Option<f64> {
-        text.lines()
-            .find_map(|line| line.strip_prefix(sample)?.strip_prefix(' '))
-            .and_then(|v| v.parse().ok())
-    }
-
-    #[test]
-    fn journal_entries_become_dispositions_latencies_nodes_and_ratings() {
-        let m = Metrics::new();
-        let at = Utc::now();
-        m.on_call_entry(
-            "c1",
-            &CallEntry::Arrived {
-                caller: "13812341234".into(),
-                called: "4008".into(),
-                at,
-            },
-        );
-        m.on_call_entry(
-            "c1",
-            &CallEntry::Answered {
-                at: at + chrono::TimeDelta::milliseconds(120),
-            },
-        );
-        m.node_entered("menu");
-        m.on_call_entry(
-            "c1",
-            &CallEntry::Survey {
-                rating: Rating::Satisfied,
-                key: '1',
-                at,
-            },
-        );
-        m.on_call_entry(
-            "c1",
-            &CallEntry::Recording {
-                path: "x.wav".into(),
-            },
-        );
-        m.leak_queued("c1");
-        m.offered("c1");
-        m.offered("c1");
-        m.on_call_entry(
-            "c1",
-            &CallEntry::Ended {
-                at,
-                disposition: Disposition::Answered,
-            },
-        );
-        let text = m.encode();
-        assert_eq!(value(&text, "hotline_call_setup_seconds_count"), Some(1.0));
-        assert_eq!(
-            value(&text, "hotline_call_setup_seconds_bucket{le=\"0.1\"}"),
-            Some(0.0)
-        );
-        assert_eq!(
-            value(&text, "hotline_call_setup_seconds_bucket{le=\"0.25\"}"),
-            Some(1.0)
-        );
-        assert_eq!(value(&text, "hotline_leak_offer_seconds_count"), Some(1.0));
-        assert_eq!(
-            value(&text, "hotline_ivr_node_entries_total{node=\"menu\"}"),
-            Some(1.0)
-        );
-        assert_eq!(
-            value(&text, "hotline_survey_ratings_total{rating=\"satisfied\"}"),
-            Some(1.0)
-        );
-        assert_eq!(value(&text, "hotline_recordings_written_total"), Some(1.0));
-        assert_eq!(
-            value(&text, "hotline_calls_ended_total{disposition=\"answered\"}"),
-            Some(1.0)
-        );
-        assert_eq!(
-            value(&text, "hotline_calls_ended_total{disposition=\"failed\"}"),
-            Some(0.0)
-        );
-        // Nothing of the call stays behind; no caller number anywhere.
-        assert!(lock(&m.pending).arrived.is_empty());
-        assert!(!text.contains("1381234") && !text.contains("c1"), "{text}");
-    }
-
-    #[test]
-    fn media_counters_add_up_as_deltas_of_each_session() {
-        let m = Metrics::new();
-        let mut first = MediaStats {
-            rtp: RtpCounters {
-                packets_sent: 50,
-                packets_received: 40,
-                wrong_source: 2,
-                ..RtpCounters::default()
-            },
-            ..MediaStats::default()
-        };
-        first.reorder.lost = 1;
-        first.send_deviation.note(Duration::from_millis(3));
-        m.add_media(&MediaStats::default(), &first);
-        let mut second = first;
-        second.rtp.packets_sent = 100;
-        second.send_deviation.note(Duration::from_millis(30));
-        m.add_media(&first, &second);
-        let text = m.encode();
-        assert_eq!(
-            value(&text, "hotline_rtp_packets_total{direction=\"out\"}"),
-            Some(100.0)
-        );
-        assert_eq!(
-            value(&text, "hotline_rtp_packets_total{direction=\"in\"}"),
-            Some(40.0)
-        );
-        assert_eq!(value(&text, "hotline_rtp_lost_packets_total"), Some(1.0));
-        assert_eq!(
-            value(&text, "hotline_rtp_dropped_source_packets_total"),
-            Some(2.0)
-        );
-        assert_eq!(
-            value(&text, "hotline_rtp_send_deviation_seconds_count"),
-            Some(2.0)
-        );
-        assert_eq!(
-            value(
-                &text,
-                "hotline_rtp_send_deviation_seconds_bucket{le=\"0.005\"}"
-            ),
-            Some(1.0)
-        );
-        assert_eq!(
-            value(
-                &text,
-                "hotline_rtp_send_deviation_seconds_bucket{le=\"+Inf\"}"
-            ),
-            Some(2.0)
-        );
-        assert_eq!(
-            value(&text, "hotline_rtp_send_deviation_seconds_sum"),
-            Some(0.033)
-        );
-    }
-
-    struct Fixed(Mutex<LiveSample>);
-
-    impl LiveSource for Fixed {
-        fn sample(&self) -> LiveSample {
-            lock(&self.0).clone()
-        }
-    }
-
-    #[test]
-    fn live_totals_become_counters_and_gauges_at_each_scrape() {
-        let m = Metrics::new();
-        let source = Arc::new(Fixed(Mutex::new(LiveSample {
-            calls_in_progress: 2,
-            queues: vec![("general".into(), 3, 41)],
-            agents: vec![("ready", 1)],
-            sip_requests: vec![("INVITE", 5)],
-            sip_responses: vec![("INVITE", "2xx", 4), ("BYE", "2xx", 0)],
-            sip_refused: vec![("acl", 1)],
-            ..LiveSample::default()
-        })));
-        struct Shared(Arc<Fixed>);
-        impl LiveSource for Shared {
-            fn sample(&self) -> LiveSample {
-                self.0.sample()
-            }
-        }
-        m.set_live_source(Box::new(Shared(source.clone())));
-        let text = m.encode();
-        assert_eq!(value(&text, "hotline_calls_in_progress"), Some(2.0));
-        assert_eq!(
-            value(&text, "hotline_queue_waiting_calls{queue=\"general\"}"),
-            Some(3.0)
-        );
-        assert_eq!(
-            value(
-                &text,
-                "hotline_queue_longest_wait_seconds{queue=\"general\"}"
-            ),
-            Some(41.0)
-        );
-        assert_eq!(value(&text, "hotline_agents{state=\"ready\"}"), Some(1.0));
-        assert!(
-            !text.contains("method=\"BYE\""),
-            "zero responses stay out: {text}"
-        );
-        {
-            let mut sample = lock(&source.0);
-            sample.sip_requests = vec![("INVITE", 7)];
-            sample.queues.clear();
-        }
-        let text = m.encode();
-        assert_eq!(
-            value(&text, "hotline_sip_requests_total{method=\"INVITE\"}"),
-            Some(7.0)
-        );
-        assert_eq!(
-            value(
-                &text,
-                "hotline_sip_responses_total{method=\"INVITE\",class=\"2xx\"}"
-            ),
-            Some(4.0)
-        );
-        assert_eq!(
-            value(&text, "hotline_sip_refused_total{reason=\"acl\"}"),
-            Some(1.0)
-        );
-        assert!(
-            !text.contains("queue=\"general\""),
-            "a queue gone is gone: {text}"
-        );
-    }
-
-    #[test]
-    fn ticket_counts_fill_every_status_and_deadline_kind() {
-        let m = Metrics::new();
-        m.set_tickets(&[("draft".into(), 3)]);
-        m.set_ticket_deadlines(&[("dispatch", "overdue", 2)]);
-        m.set_database_up(true);
-        let text = m.encode();
-        assert_eq!(value(&text, "hotline_tickets{status=\"draft\"}"), Some(3.0));
-        assert_eq!(
-            value(&text, "hotline_tickets{status=\"closed\"}"),
-            Some(0.0)
-        );
-        let overdue = "hotline_ticket_deadlines{kind=\"dispatch\",timeliness=\"overdue\"}";
-        assert_eq!(value(&text, overdue), Some(2.0));
-        let nearly = "hotline_ticket_deadlines{kind=\"callback\",timeliness=\"nearly_due\"}";
-        assert_eq!(value(&text, nearly), Some(0.0));
-        assert_eq!(value(&text, "hotline_database_up"), Some(1.0));
-        assert!(text.ends_with("# EOF\n"));
-    }
-}
+mod tests;

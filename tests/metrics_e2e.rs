@@ -205,7 +205,12 @@ fn dashboard_metric_names() -> BTreeSet<String> {
 async fn a_leak_call_shows_in_the_scrape_during_and_after_and_the_dashboard_matches() {
     let metrics_port = free_tcp_port();
     let metrics = SocketAddr::from(([127, 0, 0, 1], metrics_port));
-    let daemon = Hotlined::start(flow_with_metrics(metrics_port, free_tcp_port()), "").await;
+    // A tight rate limit, so a burst of OPTIONS is refused (in-dialog requests are exempt).
+    let daemon = Hotlined::start(
+        flow_with_metrics(metrics_port, free_tcp_port()),
+        "rate_limit_per_second = 1.0\nrate_limit_burst = 5.0",
+    )
+    .await;
     let idle = scrape(metrics).await;
     assert_eq!(idle.value("hotline_calls_in_progress"), 0.0);
     agent_ready(&daemon).await;
@@ -277,6 +282,30 @@ async fn a_leak_call_shows_in_the_scrape_during_and_after_and_the_dashboard_matc
         after.samples.keys().all(|k| !k.contains("13800000077")),
         "{:#?}",
         after.samples
+    );
+
+    // A burst of 20 OPTIONS: counted by method, most refused by the rate limit.
+    let sender = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let local = sender.local_addr().unwrap();
+    for n in 0..20 {
+        let options = format!(
+            "OPTIONS sip:4008@{sip} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bKm{n}\r\n\
+             From: <sip:probe@{local}>;tag=m{n}\r\nTo: <sip:4008@{sip}>\r\n\
+             Call-ID: metrics-{n}@probe\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\n\
+             Content-Length: 0\r\n\r\n",
+            sip = daemon.sip
+        );
+        sender.send_to(options.as_bytes(), daemon.sip).unwrap();
+    }
+    let after = scrape_until(&daemon, metrics, 10, "the OPTIONS burst counted", |s| {
+        s.value("hotline_sip_requests_total{method=\"OPTIONS\"}") == 20.0
+    })
+    .await;
+    let refused = after.value("hotline_sip_refused_total{reason=\"rate_limit\"}");
+    assert!((10.0..=20.0).contains(&refused), "{refused} refused");
+    assert_eq!(
+        after.value("hotline_sip_refused_total{reason=\"acl\"}"),
+        0.0
     );
 
     // Every name the dashboard queries is in a real scrape.

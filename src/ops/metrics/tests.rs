@@ -225,9 +225,10 @@ fn ticket_counts_fill_every_status_and_deadline_kind() {
     let text = m.encode();
     assert_eq!(value(&text, "hotline_tickets{status=\"draft\"}"), Some(3.0));
     assert_eq!(
-        value(&text, "hotline_tickets{status=\"closed\"}"),
+        value(&text, "hotline_tickets{status=\"replied\"}"),
         Some(0.0)
     );
+    assert_eq!(value(&text, "hotline_tickets{status=\"closed\"}"), None);
     let overdue = "hotline_ticket_deadlines{kind=\"dispatch\",timeliness=\"overdue\"}";
     assert_eq!(value(&text, overdue), Some(2.0));
     let nearly = "hotline_ticket_deadlines{kind=\"callback\",timeliness=\"nearly_due\"}";

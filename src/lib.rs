@@ -15,7 +15,7 @@
 //! |---|---|---|
 //! | leaves | `logging`, `validation`, `files` | nothing of the crate |
 //! | protocol cores (sans-IO: events in, actions out, no sockets, clocks or SQL) | `tickets`, `sip`, `media`, `ivr`, `acd`, `desk` | leaves; `ivr` and `acd` also `tickets` (categories) — no core imports another otherwise |
-//! | adapters | `store` (PostgreSQL, its own record types), `config` (the file, assembling the cores' sections), `ops` (announcements, retention) | leaves, cores; `ops` also `store` and `config` |
+//! | adapters | `store` (PostgreSQL, its own record types), `config` (the file, assembling the cores' sections), `ops` (announcements, retention, metrics) | leaves, cores; `ops` also `store` and `config` |
 //! | call layer | `call` | everything above; it only wires: converts between the cores' types and the store's records, carries actions to I/O |
 //! | API | `api` | everything above; reaches the call layer only through the handles `call` defines ([`call::AgentDesk`], [`call::Desktops`]) |
 //! | API client | `ctl` (`hotlinectl`'s work: a client of the gRPC API, like any other; tables or JSON; imports) | `api`, for its wire types (`api::pb`) only — never the store or the daemon's internals |

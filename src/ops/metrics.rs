@@ -17,6 +17,11 @@
 //! Labels come from fixed sets or the configuration (dispositions, ratings, methods, queue
 //! and node names): never call ids, phone numbers or agent ids.
 //!
+//! One registry per process ([`global`]): the places that record are spread over the call
+//! layer, the store's journal and the work beside the calls, each set up in many ways (the
+//! tests build call stacks directly), so they reach it rather than being handed it. Only the
+//! daemon serves it; recording without serving costs a few atomic adds.
+//!
 //! Owns the metric names and their meaning; must not decide anything about calls.
 
 use crate::media::pacer::{SEND_DEVIATION_BOUNDS_US, SendDeviation};

@@ -66,6 +66,7 @@ fn warn_restart_only_changes(old: &Config, new: &Config) {
         ("media", old.media != new.media),
         ("grpc.listen", old.grpc.listen != new.grpc.listen),
         ("database.url", old.database.url != new.database.url),
+        ("metrics", old.metrics != new.metrics),
     ];
     for (section, differs) in changed {
         if differs {

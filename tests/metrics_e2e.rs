@@ -68,17 +68,23 @@ impl Scrape {
     }
 }
 
-/// One HTTP/1.1 request to the endpoint: (status line, headers and body as text).
+/// One HTTP/1.1 request to the endpoint: (status line, headers and body as text). What the
+/// server sent before it closed counts, also when it reset the connection (a refused
+/// request it did not read to the end).
 async fn http(addr: SocketAddr, request: &str) -> (String, String) {
     let mut stream = tokio::net::TcpStream::connect(addr)
         .await
         .unwrap_or_else(|e| panic!("metrics endpoint {addr}: {e}"));
-    stream.write_all(request.as_bytes()).await.unwrap();
+    let _ = stream.write_all(request.as_bytes()).await;
     let mut response = Vec::new();
-    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut response))
-        .await
-        .expect("the endpoint answers within 10 s")
-        .unwrap();
+    let read = tokio::time::timeout(Duration::from_secs(10), async {
+        let mut chunk = [0u8; 4096];
+        while let Ok(n @ 1..) = stream.read(&mut chunk).await {
+            response.extend_from_slice(&chunk[..n]);
+        }
+    });
+    read.await
+        .expect("the endpoint answers and closes within 10 s");
     let text = String::from_utf8(response).unwrap();
     let status = text.lines().next().unwrap_or_default().to_owned();
     (status, text)
@@ -330,6 +336,20 @@ async fn a_leak_call_shows_in_the_scrape_during_and_after_and_the_dashboard_matc
         "POST /metrics HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
     let (status, _) = http(metrics, post).await;
     assert_eq!(status, "HTTP/1.1 405 Method Not Allowed");
+    // A head past the size limit is refused; one that never ends is cut off.
+    let huge = format!(
+        "GET /metrics HTTP/1.1\r\nX-Pad: {}\r\n\r\n",
+        "a".repeat(20_000)
+    );
+    let (status, _) = http(metrics, &huge).await;
+    assert!(!status.contains("200"), "{status}");
+    let started = Instant::now();
+    let (status, _) = http(metrics, "GET /metrics HTTP/1.1\r\nHost: h\r\n").await;
+    assert!(!status.contains("200"), "{status}");
+    assert!(
+        started.elapsed() >= Duration::from_secs(4),
+        "cut off at the header timeout"
+    );
 }
 
 /// The TCP ports the process `pid` listens on (its sockets in LISTEN state).

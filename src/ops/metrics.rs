@@ -158,6 +158,7 @@ pub struct Metrics {
     pending: Mutex<Pending>,
     live: Mutex<Option<Box<dyn LiveSource>>>,
     seen: Mutex<Seen>,
+    scrape: Mutex<()>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -248,6 +249,7 @@ impl Metrics {
             pending: Mutex::default(),
             live: Mutex::new(None),
             seen: Mutex::default(),
+            scrape: Mutex::new(()),
         };
         m.register()
     }
@@ -511,8 +513,10 @@ impl Metrics {
         }
     }
 
-    /// The exposition text of every metric, the live ones read now.
+    /// The exposition text of every metric, the live ones read now. Scrapes take turns, so
+    /// one never sees another's half-refreshed queue gauges.
     pub fn encode(&self) -> String {
+        let _turn = lock(&self.scrape);
         self.refresh();
         let mut text = String::new();
         // Writing into a String cannot fail.

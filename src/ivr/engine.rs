@@ -526,9 +526,6 @@ impl CallEngine {
     fn enter_leak(&mut self, now: Instant, out: &mut Vec<Action>) {
         self.stop_current(out);
         self.leak = true;
-        out.push(Action::NodeEntered {
-            node: "leak".into(),
-        });
         out.push(Action::PriorityCall);
         let queue = self.config.leak.queue.clone();
         self.enqueue(
@@ -544,6 +541,9 @@ impl CallEngine {
             top_priority: true,
         }));
         path_step("leak".into(), Some(self.config.leak.digit.to_string()), out);
+        out.push(Action::NodeEntered {
+            node: "leak".into(),
+        });
         if !self.consent_decided {
             if self.config.recording.record_leak_calls {
                 self.consent(ConsentDecision::Given, ConsentHow::LeakDefault, now, out);

@@ -277,7 +277,7 @@ pub fn event_to_proto(agent: &str, event: &AgentEvent<ScreenPop>) -> pb::AgentEv
         EventKind::TicketChanged { call, name, status } => {
             Event::TicketChanged(pb::TicketChanged {
                 call_id: call.clone(),
-                name: name.clone(),
+                name: format!("{}{name}", super::tickets::NAME_PREFIX),
                 status: status.clone(),
             })
         }

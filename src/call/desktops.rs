@@ -17,7 +17,7 @@ use crate::desk::{
 use crate::store::{ScreenPop, StateChangeRecord, Store};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinHandle;
@@ -62,6 +62,35 @@ pub struct Desktops {
 impl std::fmt::Debug for Desktops {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Desktops").finish_non_exhaustive()
+    }
+}
+
+/// The narrow hook through which ticket writes tell the desktops that a call's ticket
+/// changed: the Tickets API calls it after each successful commit, the wrap-up writer after
+/// it stored the notes on the draft. The agent with the call (or still wrapping it up) gets
+/// `TicketChanged{name, status}`. Holds the desk weakly: a hook outliving the call handling
+/// does nothing.
+#[derive(Clone)]
+pub struct TicketChanges {
+    inner: Weak<Inner>,
+}
+
+impl std::fmt::Debug for TicketChanges {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TicketChanges").finish_non_exhaustive()
+    }
+}
+
+impl TicketChanges {
+    /// Ticket `number` of call `call_id` now has status `status` (its code).
+    pub fn changed(&self, call_id: &str, number: &str, status: &str) {
+        if let Some(inner) = self.inner.upgrade() {
+            Desktops { inner }.feed(DeskInput::TicketChanged {
+                call: call_id.to_owned(),
+                name: number.to_owned(),
+                status: status.to_owned(),
+            });
+        }
     }
 }
 
@@ -131,7 +160,7 @@ impl Desktops {
             }),
         };
         let timers = tokio::spawn(desktops.clone().run_timers());
-        let writer = tokio::spawn(write_loop(store, writes_rx));
+        let writer = tokio::spawn(write_loop(store, writes_rx, desktops.ticket_changes()));
         let tasks = DesktopTasks {
             timers,
             writer,
@@ -299,6 +328,13 @@ impl Desktops {
         self.desk().agents()
     }
 
+    /// The hook for ticket writes (see [`TicketChanges`]).
+    pub fn ticket_changes(&self) -> TicketChanges {
+        TicketChanges {
+            inner: Arc::downgrade(&self.inner),
+        }
+    }
+
     /// The call's queue, priority, leak flag and wait so far, for its screen pop.
     pub fn live_call(&self, call: &str) -> Option<(LiveCall, std::time::Duration)> {
         self.desk().live_call(call, Instant::now())
@@ -388,7 +424,11 @@ impl Drop for Subscription {
     }
 }
 
-async fn write_loop(store: Store, mut writes: mpsc::UnboundedReceiver<StoreWrite>) {
+async fn write_loop(
+    store: Store,
+    mut writes: mpsc::UnboundedReceiver<StoreWrite>,
+    tickets: TicketChanges,
+) {
     while let Some(write) = writes.recv().await {
         match write {
             StoreWrite::Timeline(record) => {
@@ -402,11 +442,13 @@ async fn write_loop(store: Store, mut writes: mpsc::UnboundedReceiver<StoreWrite
                 agent,
                 code,
                 notes,
-            } => {
-                if let Err(error) = store.record_disposition(&call, &agent, &code, &notes).await {
-                    tracing::warn!(%error, %call, %agent, "wrap-up disposition not stored");
+            } => match store.record_disposition(&call, &agent, &code, &notes).await {
+                Ok(Some(draft)) => tickets.changed(&call, &draft.number, &draft.status),
+                Ok(None) => {}
+                Err(error) => {
+                    tracing::warn!(%error, %call, %agent, "wrap-up disposition not stored")
                 }
-            }
+            },
         }
     }
 }

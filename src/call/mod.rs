@@ -42,7 +42,7 @@ mod survey;
 mod timers;
 
 pub use desk::{AgentDesk, AgentDeskError, AgentView};
-pub use desktops::{DeskOrder, DesktopTasks, Desktops, Subscription};
+pub use desktops::{DeskOrder, DesktopTasks, Desktops, Subscription, TicketChanges};
 pub use reload::Reloader;
 use survey::SurveyResults;
 pub use survey::{SurveyRated, TransferToSurveyError};

@@ -757,6 +757,29 @@ fn survey_results_and_ticket_changes_reach_the_agent_who_had_the_call() {
     assert_eq!(names(&b.events(sub)), ["ticket:submitted", "survey:3"]);
     b.feed(DeskInput::CallGone { call: "c1".into() });
     assert!(b.desk.live_calls().is_empty());
+    // The caller is gone, the agent still wraps the call up: ticket edits reach them.
+    b.feed(DeskInput::TicketChanged {
+        call: "c1".into(),
+        name: "GD-1".into(),
+        status: "dispatched".into(),
+    });
+    assert_eq!(names(&b.events(sub)), ["ticket:dispatched"]);
+    // Wrap-up over (the notes are written after it): the agent who had the call still hears.
+    b.advance(60.0);
+    assert_eq!(names(&b.events(sub)), ["state:ready"]);
+    b.feed(DeskInput::TicketChanged {
+        call: "c1".into(),
+        name: "GD-1".into(),
+        status: "draft".into(),
+    });
+    assert_eq!(names(&b.events(sub)), ["ticket:draft"]);
+    // Another agent's or a forgotten call's ticket reaches no one.
+    b.feed(DeskInput::TicketChanged {
+        call: "c9".into(),
+        name: "GD-9".into(),
+        status: "draft".into(),
+    });
+    assert!(b.events(sub).is_empty());
 }
 
 #[test]

@@ -124,6 +124,13 @@ pub struct StateChangeRecord {
     pub at: DateTime<Utc>,
 }
 
+/// A ticket a write changed: its number and status code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TicketRef {
+    pub number: String,
+    pub status: String,
+}
+
 type CallRow = (
     String,
     String,
@@ -415,14 +422,15 @@ impl Store {
     }
 
     /// CompleteWrapUp: the disposition and notes on the call row, and on its draft ticket's
-    /// description for whoever handles the ticket.
+    /// description for whoever handles the ticket. Answers the draft it changed (none when
+    /// the call has no draft left).
     pub async fn record_disposition(
         &self,
         call_id: &str,
         agent_id: &str,
         code: &str,
         notes: &str,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Option<TicketRef>, StoreError> {
         let mut tx = self.pool.begin().await?;
         let updated = sqlx::query(
             "UPDATE calls SET disposition_code = $2, agent_notes = $3, wrapped_up_by = $4 \
@@ -442,16 +450,16 @@ impl Store {
         } else {
             format!("disposition ({agent_id}): {code}; notes: {notes}")
         };
-        sqlx::query(
+        let draft: Option<(String, String)> = sqlx::query_as(
             "UPDATE tickets SET description = description || E'\\n' || $2, \
              updated_at = now(), version = version + 1 \
-             WHERE call_id = $1 AND status = 'draft'",
+             WHERE call_id = $1 AND status = 'draft' RETURNING number, status",
         )
         .bind(call_id)
         .bind(line)
-        .execute(&mut *tx)
+        .fetch_optional(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(())
+        Ok(draft.map(|(number, status)| TicketRef { number, status }))
     }
 }

@@ -25,7 +25,7 @@ mod transitions;
 pub use announcements::{Announcement, NewAnnouncement};
 pub use call_records::{CallEntry, ConsentDecision, ConsentVia, Disposition, DraftCustomer};
 pub use desk::{
-    IvrStep, LeakReport, PastCall, PopHousehold, PopTicket, ScreenPop, StateChangeRecord,
+    IvrStep, LeakReport, PastCall, PopHousehold, PopTicket, ScreenPop, StateChangeRecord, TicketRef,
 };
 pub use lookups::{CallerCustomer, CallerFacts, OpenTicket};
 pub use master::{

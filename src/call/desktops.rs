@@ -14,7 +14,9 @@ use crate::desk::{
     AgentState, AgentView, CallControl, Desk, DeskAction, DeskConfig, DeskError, DeskInput,
     LiveCall, Requested, Roster, StreamItem, SubId,
 };
-use crate::store::{ScreenPop, StateChangeRecord, Store};
+use crate::store::{
+    CallEntry, CallJournal, ScreenPop, StateChangeRecord, Store, agent_journal_key,
+};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
@@ -51,6 +53,9 @@ struct Inner {
     rearm: Notify,
     orders: mpsc::UnboundedSender<DeskOrder>,
     writes: mpsc::UnboundedSender<StoreWrite>,
+    /// Where the state timeline goes when set: the call journal, which keeps it through a
+    /// database outage. Without it, straight to the store.
+    timeline: Option<CallJournal>,
 }
 
 /// A cheap, clonable handle on the desktops.
@@ -138,12 +143,26 @@ fn state_code(state: &AgentState) -> (String, Option<String>) {
 
 impl Desktops {
     /// Starts the desk with every agent logged out, for a new epoch (this start's Unix
-    /// milliseconds). Returns the orders the dispatcher must carry out.
+    /// milliseconds), its state timeline written straight to the store. Returns the orders
+    /// the dispatcher must carry out.
     pub fn start(
         config: DeskConfig,
         tz: chrono_tz::Tz,
         roster: &Roster,
         store: Store,
+    ) -> (Desktops, mpsc::UnboundedReceiver<DeskOrder>, DesktopTasks) {
+        Desktops::start_journaled(config, tz, roster, store, None)
+    }
+
+    /// [`Desktops::start`], the state timeline going through `journal` when given (as the
+    /// daemon runs it): a change made while PostgreSQL is down reaches the timeline once it
+    /// is back.
+    pub fn start_journaled(
+        config: DeskConfig,
+        tz: chrono_tz::Tz,
+        roster: &Roster,
+        store: Store,
+        journal: Option<CallJournal>,
     ) -> (Desktops, mpsc::UnboundedReceiver<DeskOrder>, DesktopTasks) {
         let wall = unix_ms(SystemTime::now());
         let epoch = wall as u64;
@@ -157,6 +176,7 @@ impl Desktops {
                 rearm: Notify::new(),
                 orders,
                 writes,
+                timeline: journal,
             }),
         };
         let timers = tokio::spawn(desktops.clone().run_timers());
@@ -174,11 +194,17 @@ impl Desktops {
     pub fn start_with(
         mut config: watch::Receiver<Arc<Config>>,
         store: Store,
+        journal: CallJournal,
     ) -> Result<(Desktops, mpsc::UnboundedReceiver<DeskOrder>, DesktopTasks), String> {
         let current = config.borrow_and_update().clone();
         let tz = current.daemon.tz()?;
-        let (desktops, orders, mut tasks) =
-            Desktops::start(current.desk.clone(), tz, &roster(&current.acd), store);
+        let (desktops, orders, mut tasks) = Desktops::start_journaled(
+            current.desk.clone(),
+            tz,
+            &roster(&current.acd),
+            store,
+            Some(journal),
+        );
         let following = desktops.clone();
         tasks.reload = Some(tokio::spawn(async move {
             while config.changed().await.is_ok() {
@@ -256,7 +282,15 @@ impl Desktops {
                         reason_code,
                         at: DateTime::from_timestamp_millis(at_ms).unwrap_or_else(Utc::now),
                     };
-                    let _ = self.inner.writes.send(StoreWrite::Timeline(record));
+                    match &self.inner.timeline {
+                        Some(journal) => {
+                            let key = agent_journal_key(&record.agent_id);
+                            journal.record(&key, CallEntry::AgentState(record));
+                        }
+                        None => {
+                            let _ = self.inner.writes.send(StoreWrite::Timeline(record));
+                        }
+                    }
                 }
                 DeskAction::Disposition {
                     call,
@@ -294,6 +328,13 @@ impl Desktops {
         }
     }
 
+    /// The hook for ticket writes (see [`TicketChanges`]).
+    pub fn ticket_changes(&self) -> TicketChanges {
+        TicketChanges {
+            inner: Arc::downgrade(&self.inner),
+        }
+    }
+
     /// A call event from the call layer.
     pub fn feed(&self, input: DeskInput<ScreenPop>) {
         self.with_desk(|desk, now| desk.handle(input, now));
@@ -326,13 +367,6 @@ impl Desktops {
 
     pub fn agents(&self) -> Vec<AgentView> {
         self.desk().agents()
-    }
-
-    /// The hook for ticket writes (see [`TicketChanges`]).
-    pub fn ticket_changes(&self) -> TicketChanges {
-        TicketChanges {
-            inner: Arc::downgrade(&self.inner),
-        }
     }
 
     /// The call's queue, priority, leak flag and wait so far, for its screen pop.

@@ -188,7 +188,8 @@ impl CallStack {
             let _ = writer_stopped.await;
         }));
         let (desktops, desk_orders, desk_tasks) =
-            Desktops::start_with(config.clone(), store.clone()).map_err(StartError::TimeZone)?;
+            Desktops::start_with(config.clone(), store.clone(), journal.clone())
+                .map_err(StartError::TimeZone)?;
         let (control, control_rx) = mpsc::unbounded_channel();
         let (counts_tx, counts) = watch::channel(DispatcherCounts::default());
         let media_sessions = Arc::new(AtomicUsize::new(0));

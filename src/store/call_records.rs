@@ -5,6 +5,7 @@
 //! Owns the records and their SQL; must not know the IVR's or the call layer's types (the
 //! call layer converts to these).
 
+use super::desk::{StateChangeRecord, insert_state_change};
 use super::spool::JournalRecord;
 use super::transitions::refresh_deadlines_in;
 use super::{NewTicket, Store, StoreError};
@@ -187,6 +188,14 @@ pub enum CallEntry {
         at: DateTime<Utc>,
         disposition: Disposition,
     },
+    /// Not a call's: an agent's state change for `agent_state_changes`, journalled under
+    /// [`agent_journal_key`] so that it survives a database outage like the call records.
+    AgentState(StateChangeRecord),
+}
+
+/// The journal key of an agent's state changes (in place of a call id).
+pub fn agent_journal_key(agent_id: &str) -> String {
+    format!("agent:{agent_id}")
 }
 
 /// The database write a [`CallEntry`] stands for, in the spool's stable on-disk form (UTC
@@ -244,6 +253,7 @@ pub(super) enum CallWrite {
         at: DateTime<Utc>,
         disposition: Option<String>,
     },
+    AgentState(StateChangeRecord),
 }
 
 impl From<CallEntry> for CallWrite {
@@ -299,6 +309,7 @@ impl From<CallEntry> for CallWrite {
                 at,
                 disposition: Some(disposition.code().to_owned()),
             },
+            CallEntry::AgentState(change) => CallWrite::AgentState(change),
         }
     }
 }
@@ -412,6 +423,7 @@ async fn apply_call_write(
             return insert_call_row(tx, call_id, caller, called, *at).await;
         }
         CallWrite::DraftTicket { .. } => return Ok(()),
+        CallWrite::AgentState(change) => return insert_state_change(&mut **tx, change).await,
         CallWrite::Category {
             category,
             top_priority,

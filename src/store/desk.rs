@@ -111,8 +111,9 @@ impl ScreenPop {
     }
 }
 
-/// An agent's state change for the timeline.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// An agent's state change for the timeline (also a call journal record: see
+/// [`CallEntry::AgentState`](super::CallEntry::AgentState)).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct StateChangeRecord {
     pub agent_id: String,
     pub epoch: i64,
@@ -161,6 +162,30 @@ fn ivr_steps(path: &[String], variables: &serde_json::Value) -> Vec<IvrStep> {
             }
         })
         .collect()
+}
+
+/// Appends `change` to the timeline unless it is there already (agent, epoch, version).
+pub(super) async fn insert_state_change<'e>(
+    db: impl sqlx::PgExecutor<'e>,
+    change: &StateChangeRecord,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO agent_state_changes \
+         (agent_id, epoch, version, from_state, from_reason, to_state, reason_code, at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+         ON CONFLICT (agent_id, epoch, version) DO NOTHING",
+    )
+    .bind(&change.agent_id)
+    .bind(change.epoch)
+    .bind(change.version)
+    .bind(&change.from_state)
+    .bind(&change.from_reason)
+    .bind(&change.to_state)
+    .bind(&change.reason_code)
+    .bind(change.at)
+    .execute(db)
+    .await?;
+    Ok(())
 }
 
 impl Store {
@@ -361,23 +386,7 @@ impl Store {
     /// Appends an agent's state change to the timeline (idempotent per agent, epoch and
     /// version).
     pub async fn record_state_change(&self, change: &StateChangeRecord) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO agent_state_changes \
-             (agent_id, epoch, version, from_state, from_reason, to_state, reason_code, at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-             ON CONFLICT (agent_id, epoch, version) DO NOTHING",
-        )
-        .bind(&change.agent_id)
-        .bind(change.epoch)
-        .bind(change.version)
-        .bind(&change.from_state)
-        .bind(&change.from_reason)
-        .bind(&change.to_state)
-        .bind(&change.reason_code)
-        .bind(change.at)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        insert_state_change(&self.pool, change).await
     }
 
     /// The agent's timeline, oldest first.

@@ -23,7 +23,9 @@ mod tickets;
 mod transitions;
 
 pub use announcements::{Announcement, NewAnnouncement};
-pub use call_records::{CallEntry, ConsentDecision, ConsentVia, Disposition, DraftCustomer};
+pub use call_records::{
+    CallEntry, ConsentDecision, ConsentVia, Disposition, DraftCustomer, agent_journal_key,
+};
 pub use desk::{
     IvrStep, LeakReport, PastCall, PopHousehold, PopTicket, ScreenPop, StateChangeRecord, TicketRef,
 };

@@ -419,6 +419,41 @@ async fn changes_of_the_calls_ticket_reach_the_agents_desktop() {
 }
 
 #[tokio::test]
+async fn the_callers_survey_rating_reaches_the_desktop_and_changes_the_ticket() {
+    let agent = AgentPhone::bind().await;
+    let uri = agent.uri("1001");
+    let mut desk = Desk::start(&[("1001", &uri, "general")], "ring_timeout_secs = 15", "").await;
+    desk.set("1001", pb::DeskState::Ready, "").await;
+    let mut events = desk.events("1001").await;
+    let (mut phone, ringing, offered) = desk.answered_call(&agent, &mut events).await;
+    let name = format!("tickets/{}", offered.screen_pop.expect("pop").draft_ticket);
+    // The agent hangs up first: the caller hears the survey (keys may cut into it).
+    assert_eq!(agent.hang_up(&ringing).await, 200);
+    events.state(pb::DeskState::WrapUp).await;
+    phone.press_event('3').await;
+    // The rating comes from the IVR at once; the ticket change once the journal wrote it.
+    let (mut rating, mut changed) = (None, None);
+    while rating.is_none() || changed.is_none() {
+        events
+            .until(|e| match &e.event {
+                Some(Event::SurveyResult(s)) => {
+                    rating = Some((s.call_id.clone(), s.rating));
+                    Some(())
+                }
+                Some(Event::TicketChanged(t)) => {
+                    changed = Some((t.call_id.clone(), t.name.clone(), t.status.clone()));
+                    Some(())
+                }
+                _ => None,
+            })
+            .await;
+    }
+    assert_eq!(rating, Some((offered.call_id.clone(), 3)));
+    assert_eq!(changed, Some((offered.call_id, name, "draft".into())));
+    phone.expect_bye(10).await;
+}
+
+#[tokio::test]
 async fn the_wallboard_counts_the_calls_placed() {
     let agent = AgentPhone::bind().await;
     let uri = agent.uri("1001");

@@ -183,13 +183,18 @@ impl CallStack {
         let rules = Arc::new(initial.rules()?);
         let (journal, writer) =
             CallJournal::open(&initial.daemon.spool_dir(), store.clone(), rules)?;
+        let (desktops, desk_orders, desk_tasks) =
+            Desktops::start_with(config.clone(), store.clone(), journal.clone())
+                .map_err(StartError::TimeZone)?;
+        // The call's own writes to its ticket (the survey rating, …) reach the agent's desktop.
+        let tickets = desktops.ticket_changes();
+        let writer = writer.on_ticket_written(Arc::new(move |call, ticket| {
+            tickets.changed(call, &ticket.number, &ticket.status)
+        }));
         let (stop_writer, writer_stopped) = oneshot::channel::<()>();
         let writer = tokio::spawn(writer.run(async {
             let _ = writer_stopped.await;
         }));
-        let (desktops, desk_orders, desk_tasks) =
-            Desktops::start_with(config.clone(), store.clone(), journal.clone())
-                .map_err(StartError::TimeZone)?;
         let (control, control_rx) = mpsc::unbounded_channel();
         let (counts_tx, counts) = watch::channel(DispatcherCounts::default());
         let media_sessions = Arc::new(AtomicUsize::new(0));

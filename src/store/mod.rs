@@ -35,7 +35,9 @@ pub use master::{
 };
 pub use records::{Customer, NewCustomer, SpecialGroup};
 pub use retention::ExpiredRecording;
-pub use spool::{CallJournal, JournalError, JournalOptions, JournalWriter, SPOOL_FILE};
+pub use spool::{
+    CallJournal, JournalError, JournalOptions, JournalWriter, SPOOL_FILE, TicketWritten,
+};
 pub use tickets::{
     Attachment, IntakeFacts, NewTicket, PageCursor, Ticket, TicketEvent, TicketFilter, TicketPage,
     TicketPatch,

@@ -419,16 +419,34 @@ async fn changes_of_the_calls_ticket_reach_the_agents_desktop() {
 }
 
 #[tokio::test]
-async fn the_callers_survey_rating_reaches_the_desktop_and_changes_the_ticket() {
+async fn hang_up_from_the_desktop_surveys_the_caller_and_the_rating_changes_the_ticket() {
     let agent = AgentPhone::bind().await;
     let uri = agent.uri("1001");
     let mut desk = Desk::start(&[("1001", &uri, "general")], "ring_timeout_secs = 15", "").await;
     desk.set("1001", pb::DeskState::Ready, "").await;
     let mut events = desk.events("1001").await;
-    let (mut phone, ringing, offered) = desk.answered_call(&agent, &mut events).await;
+    let (mut phone, _, offered) = desk.answered_call(&agent, &mut events).await;
     let name = format!("tickets/{}", offered.screen_pop.expect("pop").draft_ticket);
-    // The agent hangs up first: the caller hears the survey (keys may cut into it).
-    assert_eq!(agent.hang_up(&ringing).await, 200);
+    // The agent hangs up first, from the desktop: their phone is released, the caller hears
+    // the survey (keys may cut into it).
+    desk.client
+        .hang_up(authed(
+            ADMIN,
+            pb::HangUpRequest {
+                agent_id: "1001".into(),
+                call_id: offered.call_id.clone(),
+            },
+        ))
+        .await
+        .unwrap();
+    assert_eq!(agent.expect_end(5).await, "BYE");
+    let ended = events
+        .until(|e| match &e.event {
+            Some(Event::Ended(ended)) => Some(ended.who_hung_up()),
+            _ => None,
+        })
+        .await;
+    assert_eq!(ended, pb::HungUpBy::Agent);
     events.state(pb::DeskState::WrapUp).await;
     phone.press_event('3').await;
     // The rating comes from the IVR at once; the ticket change once the journal wrote it.

@@ -147,6 +147,9 @@ pub enum DeskError {
         "agent {agent:?} does not hold call {call:?}; only the agent talking on a call may control it"
     )]
     NotHolding { agent: String, call: String },
+    /// A transfer to a queue or agent that is not configured (`field`: which).
+    #[error("{field} {name:?} is not in [acd.{field}s]; transfer to a configured one")]
+    UnknownTarget { field: &'static str, name: String },
 }
 
 /// An item of a subscriber's stream.
@@ -271,6 +274,8 @@ pub struct Desk<P> {
     next_heartbeat: Instant,
     actions: Vec<DeskAction>,
     woken: BTreeSet<SubId>,
+    /// The queues of `[acd]`, for transfers.
+    queues: BTreeSet<String>,
 }
 
 mod requests;
@@ -303,6 +308,7 @@ impl<P> Desk<P> {
             next_sub: 0,
             actions: Vec::new(),
             woken: BTreeSet::new(),
+            queues: BTreeSet::new(),
         };
         desk.day = desk.local_day(now);
         desk.reconfigure(desk.config.clone(), roster, now);
@@ -356,6 +362,7 @@ impl<P> Desk<P> {
         for queue in roster.queues.iter().map(String::as_str).chain([LEAK_LANE]) {
             self.lanes.entry(queue.to_owned()).or_default();
         }
+        self.queues = roster.queues.iter().cloned().collect();
         self.config = config;
         self.agents_dirty = true;
     }

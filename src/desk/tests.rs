@@ -946,3 +946,53 @@ fn config_problems_name_their_keys() {
     );
     assert!(DeskConfig::default().problems(|_| true).is_empty());
 }
+
+#[test]
+fn a_transfer_names_a_configured_queue_or_agent_or_nothing_happens() {
+    let mut b = bench();
+    b.ready("a1");
+    b.queue("c1", "repair");
+    b.offer("c1", "a1");
+    b.answer("c1", "a1");
+    b.desk.take_actions();
+    let transfer = |to| CallControl::Transfer {
+        to,
+        notes: "gas smell".into(),
+    };
+    let nowhere = b.desk.control(
+        "a1",
+        "c1",
+        transfer(TransferTarget::Queue("nowhere".into())),
+    );
+    assert_eq!(
+        nowhere,
+        Err(DeskError::UnknownTarget {
+            field: "queue",
+            name: "nowhere".into()
+        })
+    );
+    let nobody = b
+        .desk
+        .control("a1", "c1", transfer(TransferTarget::Agent("a9".into())));
+    assert_eq!(
+        nobody,
+        Err(DeskError::UnknownTarget {
+            field: "agent",
+            name: "a9".into()
+        })
+    );
+    assert!(b.desk.take_actions().is_empty(), "refused: nothing to do");
+    let billing = TransferTarget::Queue("billing".into());
+    assert_eq!(
+        b.desk.control("a1", "c1", transfer(billing.clone())),
+        Ok(())
+    );
+    assert_eq!(
+        b.desk.take_actions(),
+        [DeskAction::Control {
+            call: "c1".into(),
+            agent: "a1".into(),
+            control: transfer(billing),
+        }]
+    );
+}

@@ -280,12 +280,8 @@ async fn a_transfer_to_another_queue_carries_the_notes_to_the_next_agent() {
 
 #[tokio::test]
 async fn a_blind_transfer_to_a_uri_rings_the_target_and_the_row_says_transferred() {
-    let agent = AgentPhone::bind().await;
+    let (mut desk, agent, mut events) = Desk::one_agent().await;
     let target = AgentPhone::bind().await;
-    let uri = agent.uri("1001");
-    let mut desk = Desk::start(&[("1001", &uri, "general")], "ring_timeout_secs = 15", "").await;
-    desk.set("1001", pb::DeskState::Ready, "").await;
-    let mut events = desk.events("1001").await;
     let (mut phone, _, offered) = desk.answered_call(&agent, &mut events).await;
     let to = pb::transfer_call_request::To::Uri(target.uri("2200"));
     transfer(&mut desk, &offered.call_id, to, "").await;
@@ -347,11 +343,7 @@ async fn ticket_changed(events: &mut Events) -> (String, String, String) {
 
 #[tokio::test]
 async fn changes_of_the_calls_ticket_reach_the_agents_desktop() {
-    let agent = AgentPhone::bind().await;
-    let uri = agent.uri("1001");
-    let mut desk = Desk::start(&[("1001", &uri, "general")], "ring_timeout_secs = 15", "").await;
-    desk.set("1001", pb::DeskState::Ready, "").await;
-    let mut events = desk.events("1001").await;
+    let (mut desk, agent, mut events) = Desk::one_agent().await;
     let (mut phone, _, offered) = desk.answered_call(&agent, &mut events).await;
     let draft = offered.screen_pop.expect("pop").draft_ticket;
     assert!(!draft.is_empty(), "the call's draft is named");
@@ -420,11 +412,7 @@ async fn changes_of_the_calls_ticket_reach_the_agents_desktop() {
 
 #[tokio::test]
 async fn hang_up_from_the_desktop_surveys_the_caller_and_the_rating_changes_the_ticket() {
-    let agent = AgentPhone::bind().await;
-    let uri = agent.uri("1001");
-    let mut desk = Desk::start(&[("1001", &uri, "general")], "ring_timeout_secs = 15", "").await;
-    desk.set("1001", pb::DeskState::Ready, "").await;
-    let mut events = desk.events("1001").await;
+    let (mut desk, agent, mut events) = Desk::one_agent().await;
     let (mut phone, _, offered) = desk.answered_call(&agent, &mut events).await;
     let name = format!("tickets/{}", offered.screen_pop.expect("pop").draft_ticket);
     // The agent hangs up first, from the desktop: their phone is released, the caller hears

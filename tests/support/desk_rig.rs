@@ -221,6 +221,17 @@ impl Desk {
             .into_inner()
     }
 
+    /// Agent 1001 (an `AgentPhone`, the general queue) READY with its desktop subscribed.
+    pub async fn one_agent() -> (Desk, AgentPhone, Events) {
+        let agent = AgentPhone::bind().await;
+        let uri = agent.uri("1001");
+        let mut desk =
+            Desk::start(&[("1001", &uri, "general")], "ring_timeout_secs = 15", "").await;
+        desk.set("1001", pb::DeskState::Ready, "").await;
+        let events = desk.events("1001").await;
+        (desk, agent, events)
+    }
+
     /// `agent`'s event stream (admin token), resuming from `(epoch, seq)` when given.
     pub async fn stream(
         &mut self,

@@ -2,12 +2,15 @@
 //! keep coming during the outage, land in the spool, and reach the database exactly once and
 //! in order when it is back; a torn spool replays its intact prefix; damage in the middle of
 //! the spool costs only the damaged record; a spool replayed twice writes nothing twice; a
-//! restart closes the calls the stopped run left open.
+//! restart closes the calls the stopped run left open; an agent's state change made during
+//! the outage reaches the agents' timeline once the database is back.
 
 #[allow(dead_code)] // This binary uses the cluster helpers only.
 mod support;
 
 use chrono::{DateTime, TimeZone, Utc};
+use hotline::call::Desktops;
+use hotline::desk::{DeskConfig, Requested, Roster};
 use hotline::store::embedded::{Durability, EmbeddedPostgres};
 use hotline::store::{
     CallEntry, CallJournal, ConsentDecision, ConsentVia, Disposition, JournalOptions,
@@ -584,6 +587,78 @@ async fn records_beyond_the_memory_limit_spill_to_disk_and_keep_their_order() {
     .await;
     let expected: Vec<String> = (0..60).map(|i| format!("n{i}:1")).collect();
     assert_eq!(call_row(&db, d).await.unwrap().ivr_path, expected);
+    stop.send(()).unwrap();
+    task.await.unwrap();
+    store.close().await;
+    cluster.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_agent_state_change_during_an_outage_reaches_the_timeline_once_the_database_is_back() {
+    let dir = support::reachable_temp_dir();
+    let pg_root = dir.path().join("pg");
+    let cluster = start_cluster(&pg_root).await;
+    cluster.create_database("journal").await.unwrap();
+    let store = support::store_on(cluster.connect_options("journal")).await;
+    let (journal, writer) =
+        CallJournal::open_with(&dir.path().join("spool"), store.clone(), rules(), options())
+            .unwrap();
+    let (stop, task) = spawn_writer(writer);
+    let roster = Roster {
+        agents: [("1001".to_owned(), vec!["general".to_owned()])].into(),
+        queues: vec!["general".into()],
+    };
+    let (desktops, _orders, desk_tasks) = Desktops::start_journaled(
+        DeskConfig::default(),
+        chrono_tz::Asia::Shanghai,
+        &roster,
+        store.clone(),
+        Some(journal.clone()),
+    );
+    let timeline = || async {
+        store
+            .state_changes("1001")
+            .await
+            .map(|changes| {
+                changes
+                    .into_iter()
+                    .map(|c| (c.from_state, c.to_state, c.reason_code, c.version))
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default()
+    };
+    desktops.set_state("1001", Requested::Ready, None).unwrap();
+    wait_until("the login is in the timeline", || async {
+        timeline().await.len() == 1
+    })
+    .await;
+
+    cluster.stop().await.unwrap();
+    // The agent takes a break while PostgreSQL is down: the change waits in the spool.
+    let view = desktops
+        .set_state("1001", Requested::NotReady("break".into()), None)
+        .unwrap();
+    assert_eq!(view.version, 2);
+    wait_until("the change is spooled", || async {
+        journal.spooled_bytes() > 0
+    })
+    .await;
+
+    let cluster = start_cluster(&pg_root).await;
+    wait_until("the spool is replayed", || async {
+        journal.spooled_bytes() == 0
+    })
+    .await;
+    journal.flush().await;
+    assert_eq!(
+        timeline().await,
+        [
+            ("logged_out".into(), "ready".into(), None, 1),
+            ("ready".into(), "not_ready".into(), Some("break".into()), 2),
+        ]
+    );
+
+    desk_tasks.abort();
     stop.send(()).unwrap();
     task.await.unwrap();
     store.close().await;

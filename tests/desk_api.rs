@@ -265,8 +265,21 @@ async fn tokens_act_only_for_their_own_agent_and_bad_input_gets_its_code() {
         to: Some(pb::transfer_call_request::To::Queue("billing".into())),
         notes: String::new(),
     };
-    let err = c.transfer_call(authed(AGENT, transfer)).await.unwrap_err();
+    let err = c
+        .transfer_call(authed(AGENT, transfer.clone()))
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Code::FailedPrecondition);
+    // A URI the call layer cannot reach (no IP address: hotlined does no DNS).
+    let to_a_name = pb::TransferCallRequest {
+        to: Some(pb::transfer_call_request::To::Uri(
+            "sip:desk@example.com".into(),
+        )),
+        ..transfer
+    };
+    let err = c.transfer_call(authed(AGENT, to_a_name)).await.unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    assert!(err.message().starts_with("uri: "), "{}", err.message());
     let err = c
         .extend_wrap_up(authed(
             AGENT,

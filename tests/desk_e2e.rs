@@ -1,10 +1,12 @@
 //! Agent desktops end to end: the call stack started in-process on loopback with a fresh
 //! PostgreSQL database, called by the test telephone of `support/phone.rs`, agents' phones
 //! answering as `AgentPhone`s, and desktops on `hotline.v1.AgentDesk` over a real tonic
-//! client: the pop before the answer, ring-out to the next agent, pending NOT_READY after
-//! wrap-up, wrap-up expiry, transfer to a queue with notes, wallboard counters, and resync
-//! after a restart.
+//! client (`support/desk_rig.rs`): the pop before the answer, ring-out to the next agent,
+//! pending NOT_READY after wrap-up, wrap-up expiry, transfer to a queue with notes and to a
+//! URI, the call's ticket changes, wallboard counters, and resync after a restart.
 
+#[path = "support/desk_rig.rs"]
+mod desk_rig;
 #[path = "support/phone.rs"]
 #[allow(dead_code)] // The phones' audio helpers are for other binaries.
 mod phone;
@@ -12,223 +14,15 @@ mod phone;
 mod support;
 
 use chrono::{TimeDelta, Utc};
-use hotline::api::{self, AccessList, AgentDeskService, pb};
-use hotline::call::{CallStack, Reloader};
-use hotline::config::{self, BUILTIN_CALL_FLOW};
-use hotline::media::prompts::PromptLibrary;
+use desk_rig::{CALLER, Desk, Events, HOTLINE, after_greeting, next_event, unix_ms};
+use hotline::api::pb;
 use hotline::store::{CallEntry, NewCustomer, Store};
 use hotline::tickets::{Category, Status};
-use pb::agent_desk_client::AgentDeskClient;
 use pb::agent_event::Event;
-use phone::{AgentPhone, Phone};
-use sqlx::postgres::PgConnectOptions;
-use std::path::Path;
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU16, Ordering};
+use phone::AgentPhone;
 use std::time::Duration;
 use support::{ADMIN, authed};
-use tonic::transport::Channel as GrpcChannel;
-use tonic::{Code, Streaming};
-
-const CALLER: &str = "13812345678";
-const HOTLINE: &str = "96777";
-
-/// Disjoint RTP port ranges for the tests of this binary, which run in parallel.
-static NEXT_PORTS: AtomicU16 = AtomicU16::new(33000);
-
-fn prompts() -> &'static PromptLibrary {
-    static PROMPTS: OnceLock<PromptLibrary> = OnceLock::new();
-    PROMPTS.get_or_init(|| PromptLibrary::load(Path::new("sounds/zh-CN")).unwrap())
-}
-
-/// How long the greeting (shortened to one digit prompt) takes, plus a margin.
-fn after_greeting() -> Duration {
-    Duration::from_millis(prompts().get("digit_1").unwrap().frame_count() as u64 * 20 + 500)
-}
-
-/// The call stack and the AgentDesk API in front of it.
-struct Desk {
-    stack: CallStack,
-    store: Store,
-    db: PgConnectOptions,
-    client: AgentDeskClient<GrpcChannel>,
-    _stop: tokio::sync::oneshot::Sender<()>,
-    _dir: tempfile::TempDir,
-}
-
-/// The built-in flow with a one-digit greeting, no recording notice, the given agents
-/// (`id` → (uri, queues)), and `extra` TOML (`[desk]` settings) appended.
-fn config_text(dir: &Path, agents: &[(&str, &str, &str)], acd: &str, extra: &str) -> String {
-    let ports = NEXT_PORTS.fetch_add(40, Ordering::SeqCst);
-    let agents: String = agents
-        .iter()
-        .map(|(id, uri, queue)| {
-            format!("[acd.agents.{id}]\nuri = \"{uri}\"\nqueues = [\"{queue}\"]\n\n")
-        })
-        .collect();
-    let flow = BUILTIN_CALL_FLOW
-        .replace("greeting = [\"welcome\"]", "greeting = [\"digit_1\"]")
-        .replace("[ivr.leak]\n", "[ivr.leak]\nspeak_after_greeting = false\n")
-        .replace(
-            "policy = \"announce\"",
-            "policy = \"off\"\nresponse_window_secs = 1",
-        )
-        .replace(
-            "[acd]\nring_timeout_secs = 15\n",
-            &format!("[acd]\n{acd}\n"),
-        )
-        .replace("[acd.agents]", &agents);
-    format!(
-        "[daemon]\nstate_dir = \"{state}\"\nshutdown_grace_secs = 1\n\n\
-         [sip]\nlisten = \"127.0.0.1:0\"\nt1_ms = 100\nt2_ms = 800\nt4_ms = 1000\n\n\
-         [media]\nrtp_port_min = {ports}\nrtp_port_max = {max}\nsounds_dir = \"sounds/zh-CN\"\n\
-         recordings_dir = \"{rec}\"\n\n{flow}\n{extra}\n",
-        state = dir.join("var").display(),
-        max = ports + 39,
-        rec = dir.join("recordings").display(),
-    )
-}
-
-impl Desk {
-    async fn start(agents: &[(&str, &str, &str)], acd: &str, extra: &str) -> Desk {
-        let (store, db) = support::fresh_database().await;
-        Desk::start_on(store, db, agents, acd, extra).await
-    }
-
-    async fn start_on(
-        store: Store,
-        db: PgConnectOptions,
-        agents: &[(&str, &str, &str)],
-        acd: &str,
-        extra: &str,
-    ) -> Desk {
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-            .with_test_writer()
-            .try_init();
-        let dir = tempfile::tempdir().unwrap();
-        let config_path = dir.path().join("hotline.toml");
-        std::fs::write(&config_path, config_text(dir.path(), agents, acd, extra)).unwrap();
-        let config = config::load(&config_path).unwrap_or_else(|e| panic!("{e}"));
-        let reloader = Reloader::new(Some(config_path), config);
-        let stack = CallStack::start(reloader.subscribe(), store.clone())
-            .await
-            .unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let rules = hotline::tickets::Rules::new(Default::default()).unwrap();
-        tokio::spawn(api::serve_all(
-            api::TicketsService::new(store.clone(), rules),
-            AccessList::from_config(&support::tokens()).unwrap(),
-            None,
-            Some(AgentDeskService::new(stack.desktops())),
-            listener,
-            None,
-            async {
-                let _ = stopped.await;
-            },
-        ));
-        let channel = GrpcChannel::from_shared(format!("http://{addr}"))
-            .unwrap()
-            .connect()
-            .await
-            .unwrap();
-        Desk {
-            stack,
-            store,
-            db,
-            client: AgentDeskClient::new(channel),
-            _stop: stop,
-            _dir: dir,
-        }
-    }
-
-    async fn phone(&self) -> Phone {
-        Phone::new(self.stack.sip_addr(), CALLER, HOTLINE).await
-    }
-
-    async fn set(&mut self, agent: &str, state: pb::DeskState, reason: &str) -> pb::AgentStatus {
-        self.client
-            .set_state(authed(
-                ADMIN,
-                pb::SetStateRequest {
-                    agent_id: agent.into(),
-                    state: state.into(),
-                    reason_code: reason.into(),
-                    expected_version: None,
-                },
-            ))
-            .await
-            .unwrap()
-            .into_inner()
-    }
-
-    async fn events(&mut self, agent: &str) -> Events {
-        let request = pb::StreamEventsRequest {
-            agent_id: agent.into(),
-            resume_from: None,
-        };
-        let mut stream = self
-            .client
-            .stream_events(authed(ADMIN, request))
-            .await
-            .unwrap()
-            .into_inner();
-        let first = next_event(&mut stream).await;
-        assert!(matches!(first.event, Some(Event::Snapshot(_))));
-        Events { stream }
-    }
-}
-
-struct Events {
-    stream: Streaming<pb::AgentEvent>,
-}
-
-async fn next_event(stream: &mut Streaming<pb::AgentEvent>) -> pb::AgentEvent {
-    loop {
-        let event = tokio::time::timeout(Duration::from_secs(10), stream.message())
-            .await
-            .expect("an event within 10 s")
-            .unwrap()
-            .expect("the stream goes on");
-        if !matches!(event.event, Some(Event::Heartbeat(_))) {
-            return event;
-        }
-    }
-}
-
-impl Events {
-    /// Skips to the first event `pick` accepts.
-    async fn until<T>(&mut self, mut pick: impl FnMut(&pb::AgentEvent) -> Option<T>) -> T {
-        loop {
-            let event = next_event(&mut self.stream).await;
-            if let Some(found) = pick(&event) {
-                return found;
-            }
-        }
-    }
-
-    async fn state(&mut self, want: pb::DeskState) -> pb::StateChanged {
-        self.until(|e| match &e.event {
-            Some(Event::StateChanged(s)) if s.to == want as i32 => Some(s.clone()),
-            _ => None,
-        })
-        .await
-    }
-
-    async fn offered(&mut self) -> (pb::AgentEvent, pb::Offered) {
-        self.until(|e| match &e.event {
-            Some(Event::Offered(o)) => Some((e.clone(), o.clone())),
-            _ => None,
-        })
-        .await
-    }
-}
-
-fn unix_ms(at: &prost_types::Timestamp) -> i64 {
-    at.seconds * 1000 + i64::from(at.nanos) / 1_000_000
-}
+use tonic::Code;
 
 /// The caller's household, 3 earlier calls and 2 open tickets (plus a closed one).
 async fn seed_caller(store: &Store) {
@@ -437,6 +231,22 @@ async fn not_ready_asked_during_a_call_applies_after_wrap_up_and_wrap_up_expires
     }
 }
 
+/// Agent 1001's desktop transfers `call` (blind) with `notes`.
+async fn transfer(desk: &mut Desk, call: &str, to: pb::transfer_call_request::To, notes: &str) {
+    desk.client
+        .transfer_call(authed(
+            ADMIN,
+            pb::TransferCallRequest {
+                agent_id: "1001".into(),
+                call_id: call.into(),
+                to: Some(to),
+                notes: notes.into(),
+            },
+        ))
+        .await
+        .unwrap();
+}
+
 #[tokio::test]
 async fn a_transfer_to_another_queue_carries_the_notes_to_the_next_agent() {
     let first = AgentPhone::bind().await;
@@ -452,26 +262,9 @@ async fn a_transfer_to_another_queue_carries_the_notes_to_the_next_agent() {
     desk.set("1002", pb::DeskState::Ready, "").await;
     let mut events1 = desk.events("1001").await;
     let mut events2 = desk.events("1002").await;
-    let mut phone = desk.phone().await;
-    assert_eq!(phone.call().await, 200);
-    tokio::time::sleep(after_greeting()).await;
-    phone.press_inband('2').await;
-    let ringing = first.ringing(10).await;
-    let (_, offered) = events1.offered().await;
-    first.answer(&ringing).await;
-    events1.state(pb::DeskState::OnCall).await;
-    desk.client
-        .transfer_call(authed(
-            ADMIN,
-            pb::TransferCallRequest {
-                agent_id: "1001".into(),
-                call_id: offered.call_id.clone(),
-                to: Some(pb::transfer_call_request::To::Queue("emergency".into())),
-                notes: "smells gas in the kitchen".into(),
-            },
-        ))
-        .await
-        .unwrap();
+    let (mut phone, _, offered) = desk.answered_call(&first, &mut events1).await;
+    let to = pb::transfer_call_request::To::Queue("emergency".into());
+    transfer(&mut desk, &offered.call_id, to, "smells gas in the kitchen").await;
     assert_eq!(first.expect_end(5).await, "BYE");
     let ringing = second.ringing(10).await;
     let (_, handed) = events2.offered().await;
@@ -483,6 +276,187 @@ async fn a_transfer_to_another_queue_carries_the_notes_to_the_next_agent() {
     events2.state(pb::DeskState::OnCall).await;
     events1.state(pb::DeskState::WrapUp).await;
     assert_eq!(phone.bye().await, 200);
+}
+
+#[tokio::test]
+async fn a_blind_transfer_to_a_uri_rings_the_target_and_the_row_says_transferred() {
+    let (mut desk, agent, mut events) = Desk::one_agent().await;
+    let target = AgentPhone::bind().await;
+    let (mut phone, _, offered) = desk.answered_call(&agent, &mut events).await;
+    let to = pb::transfer_call_request::To::Uri(target.uri("2200"));
+    transfer(&mut desk, &offered.call_id, to, "").await;
+    // The agent's phone is released; the target rings with the caller's number.
+    assert_eq!(agent.expect_end(5).await, "BYE");
+    let transferred = target.ringing(10).await;
+    assert_eq!(transferred.invite.uri(), Some(target.uri("2200").as_str()));
+    assert!(
+        transferred
+            .invite
+            .header("From")
+            .is_some_and(|f| f.contains(CALLER)),
+        "{:?}",
+        transferred.invite.header("From")
+    );
+    // The agent's call ended by the transfer (it was answered: no OfferWithdrawn), then
+    // wrap-up.
+    let ended = events
+        .until(|e| match &e.event {
+            Some(Event::OfferWithdrawn(w)) => panic!("withdrawn after the answer: {w:?}"),
+            Some(Event::Ended(ended)) => Some(ended.clone()),
+            _ => None,
+        })
+        .await;
+    assert_eq!(ended.call_id, offered.call_id);
+    assert_eq!(ended.who_hung_up(), pb::HungUpBy::Transfer);
+    events.state(pb::DeskState::WrapUp).await;
+    // The target talks with the caller; the caller hangs up, the target hears BYE.
+    target.answer(&transferred).await;
+    assert_eq!(phone.bye().await, 200);
+    assert_eq!(target.expect_end(5).await, "BYE");
+    desk.wait_idle().await;
+    desk.stack.journal().flush().await;
+    let row: (Option<String>, Option<String>, bool) = sqlx::query_as(
+        "SELECT disposition, agent_id, ended_at IS NOT NULL FROM calls WHERE call_id = $1",
+    )
+    .bind(&offered.call_id)
+    .fetch_one(&mut desk.connect().await)
+    .await
+    .unwrap();
+    assert_eq!(
+        row,
+        (Some("transferred".into()), Some("1001".into()), true),
+        "the call row records the transfer"
+    );
+}
+
+/// The next `TicketChanged` of the stream: (call, ticket name, status).
+async fn ticket_changed(events: &mut Events) -> (String, String, String) {
+    events
+        .until(|e| match &e.event {
+            Some(Event::TicketChanged(t)) => {
+                Some((t.call_id.clone(), t.name.clone(), t.status.clone()))
+            }
+            _ => None,
+        })
+        .await
+}
+
+#[tokio::test]
+async fn changes_of_the_calls_ticket_reach_the_agents_desktop() {
+    let (mut desk, agent, mut events) = Desk::one_agent().await;
+    let (mut phone, _, offered) = desk.answered_call(&agent, &mut events).await;
+    let draft = offered.screen_pop.expect("pop").draft_ticket;
+    assert!(!draft.is_empty(), "the call's draft is named");
+    let name = format!("tickets/{draft}");
+    let call = offered.call_id.clone();
+    // The agent fills the draft in while talking.
+    desk.tickets
+        .update_ticket(authed(
+            ADMIN,
+            pb::UpdateTicketRequest {
+                ticket: Some(pb::Ticket {
+                    name: name.clone(),
+                    description: "smells gas at the meter".into(),
+                    ..Default::default()
+                }),
+                update_mask: Some(prost_types::FieldMask {
+                    paths: vec!["description".into()],
+                }),
+            },
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        ticket_changed(&mut events).await,
+        (call.clone(), name.clone(), "draft".into())
+    );
+    assert_eq!(phone.bye().await, 200);
+    assert_eq!(agent.expect_end(5).await, "BYE");
+    events.state(pb::DeskState::WrapUp).await;
+    // The wrap-up's notes go onto the draft: the desktop hears of it after READY.
+    desk.client
+        .complete_wrap_up(authed(
+            ADMIN,
+            pb::CompleteWrapUpRequest {
+                agent_id: "1001".into(),
+                disposition_code: "resolved".into(),
+                notes: "advised to ventilate".into(),
+            },
+        ))
+        .await
+        .unwrap();
+    events.state(pb::DeskState::Ready).await;
+    assert_eq!(
+        ticket_changed(&mut events).await,
+        (call.clone(), name.clone(), "draft".into())
+    );
+    // A transition of the ticket after the call: the agent who had it hears the new status.
+    let closed = desk
+        .tickets
+        .close_ticket(authed(
+            ADMIN,
+            pb::CloseTicketRequest {
+                name: name.clone(),
+                reason: "explained on the phone".into(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(closed.status(), pb::Status::Closed);
+    assert_eq!(
+        ticket_changed(&mut events).await,
+        (call, name, "closed".into())
+    );
+}
+
+#[tokio::test]
+async fn hang_up_from_the_desktop_surveys_the_caller_and_the_rating_changes_the_ticket() {
+    let (mut desk, agent, mut events) = Desk::one_agent().await;
+    let (mut phone, _, offered) = desk.answered_call(&agent, &mut events).await;
+    let name = format!("tickets/{}", offered.screen_pop.expect("pop").draft_ticket);
+    // The agent hangs up first, from the desktop: their phone is released, the caller hears
+    // the survey (keys may cut into it).
+    desk.client
+        .hang_up(authed(
+            ADMIN,
+            pb::HangUpRequest {
+                agent_id: "1001".into(),
+                call_id: offered.call_id.clone(),
+            },
+        ))
+        .await
+        .unwrap();
+    assert_eq!(agent.expect_end(5).await, "BYE");
+    let ended = events
+        .until(|e| match &e.event {
+            Some(Event::Ended(ended)) => Some(ended.who_hung_up()),
+            _ => None,
+        })
+        .await;
+    assert_eq!(ended, pb::HungUpBy::Agent);
+    events.state(pb::DeskState::WrapUp).await;
+    phone.press_event('3').await;
+    // The rating comes from the IVR at once; the ticket change once the journal wrote it.
+    let (mut rating, mut changed) = (None, None);
+    while rating.is_none() || changed.is_none() {
+        events
+            .until(|e| match &e.event {
+                Some(Event::SurveyResult(s)) => {
+                    rating = Some((s.call_id.clone(), s.rating));
+                    Some(())
+                }
+                Some(Event::TicketChanged(t)) => {
+                    changed = Some((t.call_id.clone(), t.name.clone(), t.status.clone()));
+                    Some(())
+                }
+                _ => None,
+            })
+            .await;
+    }
+    assert_eq!(rating, Some((offered.call_id.clone(), 3)));
+    assert_eq!(changed, Some((offered.call_id, name, "draft".into())));
+    phone.expect_bye(10).await;
 }
 
 #[tokio::test]
@@ -551,16 +525,7 @@ async fn a_desktop_resuming_after_a_restart_is_told_to_resync() {
     let ready = desk.set("1001", pb::DeskState::Ready, "").await;
     assert_eq!(ready.version, 1);
     let position = {
-        let request = pb::StreamEventsRequest {
-            agent_id: "1001".into(),
-            resume_from: None,
-        };
-        let mut stream = desk
-            .client
-            .stream_events(authed(ADMIN, request))
-            .await
-            .unwrap()
-            .into_inner();
+        let mut stream = desk.stream("1001", None).await;
         let snapshot = next_event(&mut stream).await;
         (snapshot.epoch, snapshot.seq)
     };
@@ -569,19 +534,7 @@ async fn a_desktop_resuming_after_a_restart_is_told_to_resync() {
     } = desk;
     stack.shutdown(Duration::from_millis(100)).await;
     let mut desk = Desk::start_on(store, db, &agents, "ring_timeout_secs = 15", "").await;
-    let request = pb::StreamEventsRequest {
-        agent_id: "1001".into(),
-        resume_from: Some(pb::ResumeFrom {
-            epoch: position.0,
-            seq: position.1,
-        }),
-    };
-    let mut stream = desk
-        .client
-        .stream_events(authed(ADMIN, request))
-        .await
-        .unwrap()
-        .into_inner();
+    let mut stream = desk.stream("1001", Some(position)).await;
     let resync = next_event(&mut stream).await;
     let Some(Event::ResyncRequired(r)) = resync.event else {
         panic!("{resync:?}");

@@ -102,6 +102,8 @@ const CALL_HANDLES_FOR_API: &[&str] = &[
     "Desktops",
     "Subscription",
     "SurveyRated",
+    // The Tickets API tells the agents' desktops of committed changes to a call's ticket.
+    "TicketChanges",
     "TransferToSurveyError",
 ];
 

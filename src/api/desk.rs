@@ -81,10 +81,21 @@ fn desk_status(err: DeskError) -> Status {
         DeskError::Stale { .. } => Status::aborted(message),
         DeskError::UnknownReason(_) | DeskError::SystemReason(_) => invalid("reason_code", message),
         DeskError::UnknownDisposition(_) => invalid("disposition_code", message),
+        DeskError::UnknownTarget { field, .. } => invalid(field, message),
         DeskError::NotInWrapUp(_) | DeskError::NotHolding { .. } => {
             Status::failed_precondition(message)
         }
     }
+}
+
+/// `sip:` / `sips:` with an IP literal host: the only targets the call layer can reach.
+fn is_ip_sip_uri(uri: &str) -> bool {
+    (uri.starts_with("sip:") || uri.starts_with("sips:"))
+        && crate::sip::message::host_port_of(uri).is_some_and(|(host, _)| {
+            host.trim_matches(['[', ']'])
+                .parse::<std::net::IpAddr>()
+                .is_ok()
+        })
 }
 
 fn ms_timestamp(ms: i64) -> Option<prost_types::Timestamp> {
@@ -277,7 +288,7 @@ pub fn event_to_proto(agent: &str, event: &AgentEvent<ScreenPop>) -> pb::AgentEv
         EventKind::TicketChanged { call, name, status } => {
             Event::TicketChanged(pb::TicketChanged {
                 call_id: call.clone(),
-                name: name.clone(),
+                name: format!("{}{name}", super::tickets::NAME_PREFIX),
                 status: status.clone(),
             })
         }
@@ -492,13 +503,14 @@ impl pb::agent_desk_server::AgentDesk for AgentDeskService {
         let to = match r.to {
             Some(To::Queue(q)) if !q.trim().is_empty() => TransferTarget::Queue(q.trim().into()),
             Some(To::Agent(a)) if !a.trim().is_empty() => TransferTarget::Agent(a.trim().into()),
-            Some(To::Uri(u)) if u.starts_with("sip:") || u.starts_with("sips:") => {
-                TransferTarget::Uri(u)
-            }
+            Some(To::Uri(u)) if is_ip_sip_uri(&u) => TransferTarget::Uri(u),
             Some(To::Uri(u)) => {
                 return Err(invalid(
                     "uri",
-                    format!("{u:?} is not a SIP URI: write sip:user@host"),
+                    format!(
+                        "{u:?} is not a SIP URI with an IP address: write sip:user@IP[:port] \
+                         (hotlined does no DNS)"
+                    ),
                 ));
             }
             _ => return Err(invalid("to", "give a queue, an agent or a uri")),

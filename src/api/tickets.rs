@@ -10,6 +10,7 @@ use super::pb;
 use super::requests::{
     customer_id, new_ticket, paging, phone_number, priority, text, ticket_number, unit_code,
 };
+use crate::call::TicketChanges;
 use crate::store::{PageCursor, Store, StoreError, Ticket, TicketFilter, TicketPatch};
 use crate::tickets::callback::Rating;
 use crate::tickets::complaint;
@@ -53,6 +54,8 @@ pub struct TicketsService {
     pub(super) rules: Arc<Rules>,
     pub(super) clock: Clock,
     pub(super) alerts: broadcast::Sender<TicketAlert>,
+    /// Told after every committed change of a ticket filed for a call (the agent's desktop).
+    pub(super) changes: Option<TicketChanges>,
 }
 
 impl TicketsService {
@@ -63,6 +66,20 @@ impl TicketsService {
             rules: Arc::new(rules),
             clock: Arc::new(Utc::now),
             alerts: broadcast::channel(ALERT_BACKLOG).0,
+            changes: None,
+        }
+    }
+
+    /// The same service telling the agents' desktops about changes of their calls' tickets.
+    pub fn with_ticket_changes(mut self, changes: TicketChanges) -> TicketsService {
+        self.changes = Some(changes);
+        self
+    }
+
+    /// After a commit: the desktop of the agent with the ticket's call hears of it.
+    pub(super) fn committed(&self, ticket: &Ticket) {
+        if let (Some(changes), Some(call)) = (&self.changes, &ticket.call_id) {
+            changes.changed(call, &ticket.number, ticket.status.code());
         }
     }
 
@@ -637,6 +654,7 @@ impl pb::tickets_server::Tickets for TicketsService {
                 ticket = self.level_complaints(number, self.now()).await?;
             }
         }
+        self.committed(&ticket);
         Ok(Response::new(to_proto(ticket)))
     }
 

@@ -110,6 +110,7 @@ impl TicketsService {
             }
         }
         .map_err(|err| self.transition_status(err, field))?;
+        self.committed(&applied.ticket);
         if let Some(event) = applied.events.last() {
             tracing::info!(
                 ticket = %applied.ticket.number,

@@ -222,6 +222,8 @@ async fn serve(
         AdminService::new(announcer, reload_hook(reloader.clone())).with_agents(calls.agent_desk());
     let (stop_api, api_stopped) = tokio::sync::oneshot::channel::<()>();
     let desk = api::AgentDeskService::new(calls.desktops());
+    // Committed changes of a call's ticket reach the agent's desktop.
+    let tickets = tickets.with_ticket_changes(calls.desktops().ticket_changes());
     let api = tokio::spawn(api::serve_all(
         tickets,
         access,

@@ -14,10 +14,12 @@ use crate::desk::{
     AgentState, AgentView, AgentsByState, CallControl, Desk, DeskAction, DeskConfig, DeskError,
     DeskInput, LaneBoard, LiveCall, Requested, Roster, StreamItem, SubId,
 };
-use crate::store::{ScreenPop, StateChangeRecord, Store};
+use crate::store::{
+    CallEntry, CallJournal, ScreenPop, StateChangeRecord, Store, agent_journal_key,
+};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinHandle;
@@ -51,6 +53,9 @@ struct Inner {
     rearm: Notify,
     orders: mpsc::UnboundedSender<DeskOrder>,
     writes: mpsc::UnboundedSender<StoreWrite>,
+    /// Where the state timeline goes when set: the call journal, which keeps it through a
+    /// database outage. Without it, straight to the store.
+    timeline: Option<CallJournal>,
 }
 
 /// A cheap, clonable handle on the desktops.
@@ -62,6 +67,35 @@ pub struct Desktops {
 impl std::fmt::Debug for Desktops {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Desktops").finish_non_exhaustive()
+    }
+}
+
+/// The narrow hook through which ticket writes tell the desktops that a call's ticket
+/// changed: the Tickets API calls it after each successful commit, the wrap-up writer after
+/// it stored the notes on the draft. The agent with the call (or still wrapping it up) gets
+/// `TicketChanged{name, status}`. Holds the desk weakly: a hook outliving the call handling
+/// does nothing.
+#[derive(Clone)]
+pub struct TicketChanges {
+    inner: Weak<Inner>,
+}
+
+impl std::fmt::Debug for TicketChanges {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TicketChanges").finish_non_exhaustive()
+    }
+}
+
+impl TicketChanges {
+    /// Ticket `number` of call `call_id` now has status `status` (its code).
+    pub fn changed(&self, call_id: &str, number: &str, status: &str) {
+        if let Some(inner) = self.inner.upgrade() {
+            Desktops { inner }.feed(DeskInput::TicketChanged {
+                call: call_id.to_owned(),
+                name: number.to_owned(),
+                status: status.to_owned(),
+            });
+        }
     }
 }
 
@@ -109,12 +143,26 @@ fn state_code(state: &AgentState) -> (String, Option<String>) {
 
 impl Desktops {
     /// Starts the desk with every agent logged out, for a new epoch (this start's Unix
-    /// milliseconds). Returns the orders the dispatcher must carry out.
+    /// milliseconds), its state timeline written straight to the store. Returns the orders
+    /// the dispatcher must carry out.
     pub fn start(
         config: DeskConfig,
         tz: chrono_tz::Tz,
         roster: &Roster,
         store: Store,
+    ) -> (Desktops, mpsc::UnboundedReceiver<DeskOrder>, DesktopTasks) {
+        Desktops::start_journaled(config, tz, roster, store, None)
+    }
+
+    /// [`Desktops::start`], the state timeline going through `journal` when given (as the
+    /// daemon runs it): a change made while PostgreSQL is down reaches the timeline once it
+    /// is back.
+    pub fn start_journaled(
+        config: DeskConfig,
+        tz: chrono_tz::Tz,
+        roster: &Roster,
+        store: Store,
+        journal: Option<CallJournal>,
     ) -> (Desktops, mpsc::UnboundedReceiver<DeskOrder>, DesktopTasks) {
         let wall = unix_ms(SystemTime::now());
         let epoch = wall as u64;
@@ -128,10 +176,11 @@ impl Desktops {
                 rearm: Notify::new(),
                 orders,
                 writes,
+                timeline: journal,
             }),
         };
         let timers = tokio::spawn(desktops.clone().run_timers());
-        let writer = tokio::spawn(write_loop(store, writes_rx));
+        let writer = tokio::spawn(write_loop(store, writes_rx, desktops.ticket_changes()));
         let tasks = DesktopTasks {
             timers,
             writer,
@@ -145,11 +194,17 @@ impl Desktops {
     pub fn start_with(
         mut config: watch::Receiver<Arc<Config>>,
         store: Store,
+        journal: CallJournal,
     ) -> Result<(Desktops, mpsc::UnboundedReceiver<DeskOrder>, DesktopTasks), String> {
         let current = config.borrow_and_update().clone();
         let tz = current.daemon.tz()?;
-        let (desktops, orders, mut tasks) =
-            Desktops::start(current.desk.clone(), tz, &roster(&current.acd), store);
+        let (desktops, orders, mut tasks) = Desktops::start_journaled(
+            current.desk.clone(),
+            tz,
+            &roster(&current.acd),
+            store,
+            Some(journal),
+        );
         let following = desktops.clone();
         tasks.reload = Some(tokio::spawn(async move {
             while config.changed().await.is_ok() {
@@ -227,7 +282,15 @@ impl Desktops {
                         reason_code,
                         at: DateTime::from_timestamp_millis(at_ms).unwrap_or_else(Utc::now),
                     };
-                    let _ = self.inner.writes.send(StoreWrite::Timeline(record));
+                    match &self.inner.timeline {
+                        Some(journal) => {
+                            let key = agent_journal_key(&record.agent_id);
+                            journal.record(&key, CallEntry::AgentState(record));
+                        }
+                        None => {
+                            let _ = self.inner.writes.send(StoreWrite::Timeline(record));
+                        }
+                    }
                 }
                 DeskAction::Disposition {
                     call,
@@ -262,6 +325,13 @@ impl Desktops {
                 }
             }
             self.with_desk(|_, _| ());
+        }
+    }
+
+    /// The hook for ticket writes (see [`TicketChanges`]).
+    pub fn ticket_changes(&self) -> TicketChanges {
+        TicketChanges {
+            inner: Arc::downgrade(&self.inner),
         }
     }
 
@@ -394,7 +464,11 @@ impl Drop for Subscription {
     }
 }
 
-async fn write_loop(store: Store, mut writes: mpsc::UnboundedReceiver<StoreWrite>) {
+async fn write_loop(
+    store: Store,
+    mut writes: mpsc::UnboundedReceiver<StoreWrite>,
+    tickets: TicketChanges,
+) {
     while let Some(write) = writes.recv().await {
         match write {
             StoreWrite::Timeline(record) => {
@@ -408,11 +482,13 @@ async fn write_loop(store: Store, mut writes: mpsc::UnboundedReceiver<StoreWrite
                 agent,
                 code,
                 notes,
-            } => {
-                if let Err(error) = store.record_disposition(&call, &agent, &code, &notes).await {
-                    tracing::warn!(%error, %call, %agent, "wrap-up disposition not stored");
+            } => match store.record_disposition(&call, &agent, &code, &notes).await {
+                Ok(Some(draft)) => tickets.changed(&call, &draft.number, &draft.status),
+                Ok(None) => {}
+                Err(error) => {
+                    tracing::warn!(%error, %call, %agent, "wrap-up disposition not stored")
                 }
-            }
+            },
         }
     }
 }

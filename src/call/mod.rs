@@ -43,7 +43,7 @@ mod survey;
 mod timers;
 
 pub use desk::{AgentDesk, AgentDeskError, AgentView};
-pub use desktops::{DeskOrder, DesktopTasks, Desktops, Subscription};
+pub use desktops::{DeskOrder, DesktopTasks, Desktops, Subscription, TicketChanges};
 pub use metrics_source::CallMetrics;
 pub use reload::Reloader;
 use survey::SurveyResults;
@@ -190,12 +190,18 @@ impl CallStack {
         journal.observe(Box::new(|call_id, entry| {
             crate::ops::metrics::global().on_call_entry(call_id, entry);
         }));
+        let (desktops, desk_orders, desk_tasks) =
+            Desktops::start_with(config.clone(), store.clone(), journal.clone())
+                .map_err(StartError::TimeZone)?;
+        // The call's own writes to its ticket (the survey rating, …) reach the agent's desktop.
+        let tickets = desktops.ticket_changes();
+        let writer = writer.on_ticket_written(Arc::new(move |call, ticket| {
+            tickets.changed(call, &ticket.number, &ticket.status)
+        }));
         let (stop_writer, writer_stopped) = oneshot::channel::<()>();
         let writer = tokio::spawn(writer.run(async {
             let _ = writer_stopped.await;
         }));
-        let (desktops, desk_orders, desk_tasks) =
-            Desktops::start_with(config.clone(), store.clone()).map_err(StartError::TimeZone)?;
         let (control, control_rx) = mpsc::unbounded_channel();
         let (counts_tx, counts) = watch::channel(DispatcherCounts::default());
         let media_sessions = Arc::new(AtomicUsize::new(0));

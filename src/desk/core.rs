@@ -64,6 +64,8 @@ pub enum DeskInput<P> {
         call: String,
         rating: u8,
     },
+    /// The call's ticket changed (a commit of the Tickets API, the wrap-up's notes): `name`
+    /// is the ticket number, `status` its status code.
     TicketChanged {
         call: String,
         name: String,
@@ -145,6 +147,9 @@ pub enum DeskError {
         "agent {agent:?} does not hold call {call:?}; only the agent talking on a call may control it"
     )]
     NotHolding { agent: String, call: String },
+    /// A transfer to a queue or agent that is not configured (`field`: which).
+    #[error("{field} {name:?} is not in [acd.{field}s]; transfer to a configured one")]
+    UnknownTarget { field: &'static str, name: String },
 }
 
 /// An item of a subscriber's stream.
@@ -224,6 +229,9 @@ struct Agent<P> {
     history: History<P>,
     desktops: BTreeSet<SubId>,
     unwatched_since: Option<Instant>,
+    /// The call the agent handled last (wrap-up over): its ticket's changes still reach them
+    /// until they handle another.
+    last_call: Option<String>,
 }
 
 struct Call {
@@ -266,6 +274,8 @@ pub struct Desk<P> {
     next_heartbeat: Instant,
     actions: Vec<DeskAction>,
     woken: BTreeSet<SubId>,
+    /// The queues of `[acd]`, for transfers.
+    queues: BTreeSet<String>,
 }
 
 mod requests;
@@ -298,6 +308,7 @@ impl<P> Desk<P> {
             next_sub: 0,
             actions: Vec::new(),
             woken: BTreeSet::new(),
+            queues: BTreeSet::new(),
         };
         desk.day = desk.local_day(now);
         desk.reconfigure(desk.config.clone(), roster, now);
@@ -343,6 +354,7 @@ impl<P> Desk<P> {
                 history: History::new(config.history_len),
                 desktops: BTreeSet::new(),
                 unwatched_since: None,
+                last_call: None,
             });
             agent.queues = queues.clone();
             agent.history.set_limit(config.history_len);
@@ -350,6 +362,7 @@ impl<P> Desk<P> {
         for queue in roster.queues.iter().map(String::as_str).chain([LEAK_LANE]) {
             self.lanes.entry(queue.to_owned()).or_default();
         }
+        self.queues = roster.queues.iter().cloned().collect();
         self.config = config;
         self.agents_dirty = true;
     }
@@ -669,7 +682,9 @@ impl<P> Desk<P> {
         let Some(a) = self.agents.get_mut(agent) else {
             return;
         };
-        a.current = None;
+        if let Some(current) = a.current.take() {
+            a.last_call = Some(current.offer.call.clone());
+        }
         let next = a.pending.take().map_or(AgentState::Ready, |p| p.as_state());
         self.change_state(agent, next, now);
     }
@@ -707,11 +722,21 @@ impl<P> Desk<P> {
         }
     }
 
+    /// Publishes to the agent the call is (or was last) with; once the caller's call is gone,
+    /// to the agent still wrapping it up or who wrapped it up last (a ticket edited during or
+    /// right after wrap-up, the wrap-up's own notes).
     fn publish_to_call_agent(&mut self, call: &str, kind: EventKind<P>, now: Instant) {
-        let agent = self
-            .calls
-            .get(call)
-            .and_then(|c| c.agent.clone().or_else(|| c.last_agent.clone()));
+        let agent = match self.calls.get(call) {
+            Some(c) => c.agent.clone().or_else(|| c.last_agent.clone()),
+            None => self
+                .agents
+                .iter()
+                .find(|(_, a)| {
+                    a.current.as_ref().is_some_and(|c| c.offer.call == call)
+                        || a.last_call.as_deref() == Some(call)
+                })
+                .map(|(id, _)| id.clone()),
+        };
         if let Some(agent) = agent {
             self.publish(&agent, kind, now);
         }

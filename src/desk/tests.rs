@@ -757,6 +757,29 @@ fn survey_results_and_ticket_changes_reach_the_agent_who_had_the_call() {
     assert_eq!(names(&b.events(sub)), ["ticket:submitted", "survey:3"]);
     b.feed(DeskInput::CallGone { call: "c1".into() });
     assert!(b.desk.live_calls().is_empty());
+    // The caller is gone, the agent still wraps the call up: ticket edits reach them.
+    b.feed(DeskInput::TicketChanged {
+        call: "c1".into(),
+        name: "GD-1".into(),
+        status: "dispatched".into(),
+    });
+    assert_eq!(names(&b.events(sub)), ["ticket:dispatched"]);
+    // Wrap-up over (the notes are written after it): the agent who had the call still hears.
+    b.advance(60.0);
+    assert_eq!(names(&b.events(sub)), ["state:ready"]);
+    b.feed(DeskInput::TicketChanged {
+        call: "c1".into(),
+        name: "GD-1".into(),
+        status: "draft".into(),
+    });
+    assert_eq!(names(&b.events(sub)), ["ticket:draft"]);
+    // Another agent's or a forgotten call's ticket reaches no one.
+    b.feed(DeskInput::TicketChanged {
+        call: "c9".into(),
+        name: "GD-9".into(),
+        status: "draft".into(),
+    });
+    assert!(b.events(sub).is_empty());
 }
 
 #[test]
@@ -922,4 +945,54 @@ fn config_problems_name_their_keys() {
         ]
     );
     assert!(DeskConfig::default().problems(|_| true).is_empty());
+}
+
+#[test]
+fn a_transfer_names_a_configured_queue_or_agent_or_nothing_happens() {
+    let mut b = bench();
+    b.ready("a1");
+    b.queue("c1", "repair");
+    b.offer("c1", "a1");
+    b.answer("c1", "a1");
+    b.desk.take_actions();
+    let transfer = |to| CallControl::Transfer {
+        to,
+        notes: "gas smell".into(),
+    };
+    let nowhere = b.desk.control(
+        "a1",
+        "c1",
+        transfer(TransferTarget::Queue("nowhere".into())),
+    );
+    assert_eq!(
+        nowhere,
+        Err(DeskError::UnknownTarget {
+            field: "queue",
+            name: "nowhere".into()
+        })
+    );
+    let nobody = b
+        .desk
+        .control("a1", "c1", transfer(TransferTarget::Agent("a9".into())));
+    assert_eq!(
+        nobody,
+        Err(DeskError::UnknownTarget {
+            field: "agent",
+            name: "a9".into()
+        })
+    );
+    assert!(b.desk.take_actions().is_empty(), "refused: nothing to do");
+    let billing = TransferTarget::Queue("billing".into());
+    assert_eq!(
+        b.desk.control("a1", "c1", transfer(billing.clone())),
+        Ok(())
+    );
+    assert_eq!(
+        b.desk.take_actions(),
+        [DeskAction::Control {
+            call: "c1".into(),
+            agent: "a1".into(),
+            control: transfer(billing),
+        }]
+    );
 }

@@ -5,6 +5,7 @@
 //! Owns the records and their SQL; must not know the IVR's or the call layer's types (the
 //! call layer converts to these).
 
+use super::desk::{StateChangeRecord, TicketRef, insert_state_change};
 use super::spool::JournalRecord;
 use super::transitions::refresh_deadlines_in;
 use super::{NewTicket, Store, StoreError};
@@ -187,6 +188,14 @@ pub enum CallEntry {
         at: DateTime<Utc>,
         disposition: Disposition,
     },
+    /// Not a call's: an agent's state change for `agent_state_changes`, journalled under
+    /// [`agent_journal_key`] so that it survives a database outage like the call records.
+    AgentState(StateChangeRecord),
+}
+
+/// The journal key of an agent's state changes (in place of a call id).
+pub fn agent_journal_key(agent_id: &str) -> String {
+    format!("agent:{agent_id}")
 }
 
 /// The database write a [`CallEntry`] stands for, in the spool's stable on-disk form (UTC
@@ -244,6 +253,7 @@ pub(super) enum CallWrite {
         at: DateTime<Utc>,
         disposition: Option<String>,
     },
+    AgentState(StateChangeRecord),
 }
 
 impl From<CallEntry> for CallWrite {
@@ -299,23 +309,26 @@ impl From<CallEntry> for CallWrite {
                 at,
                 disposition: Some(disposition.code().to_owned()),
             },
+            CallEntry::AgentState(change) => CallWrite::AgentState(change),
         }
     }
 }
 
 impl Store {
     /// Applies one journal record unless its call already has it (sequence guard). Returns
-    /// whether it wrote anything.
+    /// the call's ticket when the record changed it (created the draft, its category, an
+    /// entry on it, the survey rating), for the agent's desktop.
     pub(super) async fn apply_journal_record(
         &self,
         record: &JournalRecord,
         rules: &Rules,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Option<TicketRef>, StoreError> {
         let call_id = record.call_id.as_str();
         let seq = i64::try_from(record.seq).map_err(|_| StoreError::Invalid {
             field: "seq",
             reason: "out of range".into(),
         })?;
+        let mut created = None;
         if let CallWrite::DraftTicket {
             caller,
             called,
@@ -333,7 +346,11 @@ impl Store {
                 *started_at,
                 customer.as_ref(),
             );
-            self.create_ticket(&draft.due_by_rules(rules)).await?;
+            let (ticket, _) = self.create_ticket(&draft.due_by_rules(rules)).await?;
+            created = Some(TicketRef {
+                number: ticket.number,
+                status: ticket.status.code().to_owned(),
+            });
         }
         let mut tx = self.pool.begin().await?;
         let last: Option<i64> = sqlx::query_scalar(
@@ -343,9 +360,9 @@ impl Store {
         .fetch_optional(&mut *tx)
         .await?;
         if last.is_some_and(|last| last >= seq) {
-            return Ok(false);
+            return Ok(None);
         }
-        apply_call_write(&mut tx, call_id, &record.write, rules).await?;
+        let changed = apply_call_write(&mut tx, call_id, &record.write, rules).await?;
         sqlx::query(
             "INSERT INTO call_journal_applied (call_id, last_seq) VALUES ($1, $2) \
              ON CONFLICT (call_id) DO UPDATE SET last_seq = EXCLUDED.last_seq, \
@@ -356,7 +373,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(true)
+        Ok(changed.or(created))
     }
 }
 
@@ -399,19 +416,25 @@ fn draft_ticket(
 
 type Tx<'a> = sqlx::Transaction<'a, sqlx::Postgres>;
 
-/// The call-row and ticket SQL of one journal write (the draft create is done by the caller).
+/// The call-row and ticket SQL of one journal write (the draft create is done by the caller);
+/// answers the ticket when the write changed it.
 async fn apply_call_write(
     tx: &mut Tx<'_>,
     call_id: &str,
     write: &CallWrite,
     rules: &Rules,
-) -> Result<(), StoreError> {
+) -> Result<Option<TicketRef>, StoreError> {
     let update = |sql: &'static str| sqlx::query(sql).bind(call_id);
     let result = match write {
         CallWrite::Arrived { caller, called, at } => {
-            return insert_call_row(tx, call_id, caller, called, *at).await;
+            return insert_call_row(tx, call_id, caller, called, *at)
+                .await
+                .map(|()| None);
         }
-        CallWrite::DraftTicket { .. } => return Ok(()),
+        CallWrite::DraftTicket { .. } => return Ok(None),
+        CallWrite::AgentState(change) => {
+            return insert_state_change(&mut **tx, change).await.map(|()| None);
+        }
         CallWrite::Category {
             category,
             top_priority,
@@ -428,7 +451,13 @@ async fn apply_call_write(
                 .execute(&mut **tx)
                 .await?
         }
-        CallWrite::Variable { name, value } => add_variable(tx, call_id, name, value).await?,
+        CallWrite::Variable { name, value } => {
+            let (calls, draft) = add_variable(tx, call_id, name, value).await?;
+            if calls.rows_affected() == 0 {
+                return Err(StoreError::NotFound(format!("call {call_id}")));
+            }
+            return Ok(draft);
+        }
         CallWrite::Consent { decision, via, at } => {
             update(
                 "UPDATE calls SET recording_consent = $2, recording_consent_via = $3, \
@@ -475,7 +504,7 @@ async fn apply_call_write(
     if result.rows_affected() == 0 {
         return Err(StoreError::NotFound(format!("call {call_id}")));
     }
-    Ok(())
+    Ok(None)
 }
 
 /// The survey rating on the call row and on the call's ticket (whatever its status: an agent
@@ -486,7 +515,7 @@ async fn record_survey(
     rating: &str,
     key: &str,
     at: DateTime<Utc>,
-) -> Result<(), StoreError> {
+) -> Result<Option<TicketRef>, StoreError> {
     let call = sqlx::query(
         "UPDATE calls SET survey_rating = $2, survey_key = $3, survey_at = $4 WHERE call_id = $1",
     )
@@ -499,17 +528,18 @@ async fn record_survey(
     if call.rows_affected() == 0 {
         return Err(StoreError::NotFound(format!("call {call_id}")));
     }
-    let ticket: Option<(i64, Option<String>)> = sqlx::query_as(
+    let ticket: Option<(i64, Option<String>, String, String)> = sqlx::query_as(
         "UPDATE tickets t SET call_survey_rating = $2, call_survey_at = $3, updated_at = now(), \
          version = t.version + 1 FROM tickets old \
-         WHERE t.id = old.id AND t.request_id = $1 RETURNING t.id, old.call_survey_rating",
+         WHERE t.id = old.id AND t.request_id = $1 \
+         RETURNING t.id, old.call_survey_rating, t.number, t.status",
     )
     .bind(format!("call:{call_id}"))
     .bind(rating)
     .bind(at)
     .fetch_optional(&mut **tx)
     .await?;
-    let Some((ticket_id, old)) = ticket else {
+    let Some((ticket_id, old, number, status)) = ticket else {
         return Err(StoreError::NotFound(format!("ticket of call {call_id}")));
     };
     sqlx::query(
@@ -522,7 +552,7 @@ async fn record_survey(
     .bind(rating)
     .execute(&mut **tx)
     .await?;
-    Ok(())
+    Ok(Some(TicketRef { number, status }))
 }
 
 /// The call row, created by the first record of the call (a replay leaves it as it is).
@@ -546,23 +576,25 @@ async fn insert_call_row(
     Ok(())
 }
 
-/// An entry the caller keyed in, on the call row and, for the agent, on the draft.
+/// An entry the caller keyed in, on the call row and, for the agent, on the draft: the call
+/// row's update and the draft it changed.
 async fn add_variable(
     tx: &mut Tx<'_>,
     call_id: &str,
     name: &str,
     value: &str,
-) -> Result<sqlx::postgres::PgQueryResult, StoreError> {
-    sqlx::query(
+) -> Result<(sqlx::postgres::PgQueryResult, Option<TicketRef>), StoreError> {
+    let draft: Option<(String, String)> = sqlx::query_as(
         "UPDATE tickets SET description = description || E'\\n' || $2, \
          updated_at = now(), version = version + 1 \
-         WHERE request_id = $1 AND status = 'draft'",
+         WHERE request_id = $1 AND status = 'draft' RETURNING number, status",
     )
     .bind(format!("call:{call_id}"))
     .bind(format!("{name}: {value}"))
-    .execute(&mut **tx)
+    .fetch_optional(&mut **tx)
     .await?;
-    Ok(sqlx::query(
+    let draft = draft.map(|(number, status)| TicketRef { number, status });
+    let calls = sqlx::query(
         "UPDATE calls SET ivr_variables = ivr_variables || jsonb_build_object($2::text, $3::text) \
          WHERE call_id = $1",
     )
@@ -570,7 +602,8 @@ async fn add_variable(
     .bind(name)
     .bind(value)
     .execute(&mut **tx)
-    .await?)
+    .await?;
+    Ok((calls, draft))
 }
 
 /// The IVR's category for the call's draft ticket, with one audit row per changed field and
@@ -582,7 +615,7 @@ async fn set_draft_category(
     category: &str,
     top_priority: bool,
     rules: &Rules,
-) -> Result<(), StoreError> {
+) -> Result<Option<TicketRef>, StoreError> {
     let category: Category = category.parse().map_err(|err| StoreError::Invalid {
         field: "category",
         reason: format!("{err}"),
@@ -600,7 +633,7 @@ async fn set_draft_category(
         )));
     };
     if status != Status::Draft.code() {
-        return Ok(());
+        return Ok(None);
     }
     let priority = if top_priority {
         old_priority.max(TOP_PRIORITY)
@@ -612,7 +645,7 @@ async fn set_draft_category(
         ("priority", old_priority.to_string(), priority.to_string()),
     ];
     if changes.iter().all(|(_, old, new)| old == new) {
-        return Ok(());
+        return Ok(None);
     }
     sqlx::query(
         "UPDATE tickets SET category = $2, priority = $3, updated_at = now(), \
@@ -639,7 +672,7 @@ async fn set_draft_category(
     if old_category != category.code() {
         refresh_deadlines_in(tx, &number, rules).await?;
     }
-    Ok(())
+    Ok(Some(TicketRef { number, status }))
 }
 
 #[cfg(test)]

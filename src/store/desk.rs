@@ -111,8 +111,9 @@ impl ScreenPop {
     }
 }
 
-/// An agent's state change for the timeline.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// An agent's state change for the timeline (also a call journal record: see
+/// [`CallEntry::AgentState`](super::CallEntry::AgentState)).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct StateChangeRecord {
     pub agent_id: String,
     pub epoch: i64,
@@ -122,6 +123,13 @@ pub struct StateChangeRecord {
     pub to_state: String,
     pub reason_code: Option<String>,
     pub at: DateTime<Utc>,
+}
+
+/// A ticket a write changed: its number and status code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TicketRef {
+    pub number: String,
+    pub status: String,
 }
 
 type CallRow = (
@@ -154,6 +162,30 @@ fn ivr_steps(path: &[String], variables: &serde_json::Value) -> Vec<IvrStep> {
             }
         })
         .collect()
+}
+
+/// Appends `change` to the timeline unless it is there already (agent, epoch, version).
+pub(super) async fn insert_state_change<'e>(
+    db: impl sqlx::PgExecutor<'e>,
+    change: &StateChangeRecord,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO agent_state_changes \
+         (agent_id, epoch, version, from_state, from_reason, to_state, reason_code, at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+         ON CONFLICT (agent_id, epoch, version) DO NOTHING",
+    )
+    .bind(&change.agent_id)
+    .bind(change.epoch)
+    .bind(change.version)
+    .bind(&change.from_state)
+    .bind(&change.from_reason)
+    .bind(&change.to_state)
+    .bind(&change.reason_code)
+    .bind(change.at)
+    .execute(db)
+    .await?;
+    Ok(())
 }
 
 impl Store {
@@ -354,23 +386,7 @@ impl Store {
     /// Appends an agent's state change to the timeline (idempotent per agent, epoch and
     /// version).
     pub async fn record_state_change(&self, change: &StateChangeRecord) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO agent_state_changes \
-             (agent_id, epoch, version, from_state, from_reason, to_state, reason_code, at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-             ON CONFLICT (agent_id, epoch, version) DO NOTHING",
-        )
-        .bind(&change.agent_id)
-        .bind(change.epoch)
-        .bind(change.version)
-        .bind(&change.from_state)
-        .bind(&change.from_reason)
-        .bind(&change.to_state)
-        .bind(&change.reason_code)
-        .bind(change.at)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        insert_state_change(&self.pool, change).await
     }
 
     /// The agent's timeline, oldest first.
@@ -415,14 +431,15 @@ impl Store {
     }
 
     /// CompleteWrapUp: the disposition and notes on the call row, and on its draft ticket's
-    /// description for whoever handles the ticket.
+    /// description for whoever handles the ticket. Answers the draft it changed (none when
+    /// the call has no draft left).
     pub async fn record_disposition(
         &self,
         call_id: &str,
         agent_id: &str,
         code: &str,
         notes: &str,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Option<TicketRef>, StoreError> {
         let mut tx = self.pool.begin().await?;
         let updated = sqlx::query(
             "UPDATE calls SET disposition_code = $2, agent_notes = $3, wrapped_up_by = $4 \
@@ -442,16 +459,16 @@ impl Store {
         } else {
             format!("disposition ({agent_id}): {code}; notes: {notes}")
         };
-        sqlx::query(
+        let draft: Option<(String, String)> = sqlx::query_as(
             "UPDATE tickets SET description = description || E'\\n' || $2, \
              updated_at = now(), version = version + 1 \
-             WHERE call_id = $1 AND status = 'draft'",
+             WHERE call_id = $1 AND status = 'draft' RETURNING number, status",
         )
         .bind(call_id)
         .bind(line)
-        .execute(&mut *tx)
+        .fetch_optional(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(())
+        Ok(draft.map(|(number, status)| TicketRef { number, status }))
     }
 }

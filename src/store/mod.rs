@@ -23,9 +23,11 @@ mod tickets;
 mod transitions;
 
 pub use announcements::{Announcement, NewAnnouncement};
-pub use call_records::{CallEntry, ConsentDecision, ConsentVia, Disposition, DraftCustomer};
+pub use call_records::{
+    CallEntry, ConsentDecision, ConsentVia, Disposition, DraftCustomer, agent_journal_key,
+};
 pub use desk::{
-    IvrStep, LeakReport, PastCall, PopHousehold, PopTicket, ScreenPop, StateChangeRecord,
+    IvrStep, LeakReport, PastCall, PopHousehold, PopTicket, ScreenPop, StateChangeRecord, TicketRef,
 };
 pub use lookups::{CallerCustomer, CallerFacts, OpenTicket};
 pub use master::{
@@ -35,6 +37,7 @@ pub use records::{Customer, NewCustomer, SpecialGroup};
 pub use retention::ExpiredRecording;
 pub use spool::{
     CallJournal, JournalError, JournalObserver, JournalOptions, JournalWriter, SPOOL_FILE,
+    TicketWritten,
 };
 pub use tickets::{
     Attachment, IntakeFacts, NewTicket, PageCursor, Ticket, TicketEvent, TicketFilter, TicketPage,

@@ -41,6 +41,7 @@
 //! transaction as its sequence number.
 
 use super::call_records::{CallEntry, CallWrite, Disposition};
+use super::desk::TicketRef;
 use super::frames::{self, Decoded};
 use super::{Store, StoreError};
 use crate::logging::mask_phone_runs;
@@ -318,6 +319,10 @@ pub struct CallJournal {
     shared: Arc<Shared>,
 }
 
+/// Told, with the call id, after a journal record changed the call's ticket (created the
+/// draft, its category, an entry on it, the survey rating): the agents' desktops hear of it.
+pub type TicketWritten = Arc<dyn Fn(&str, &TicketRef) + Send + Sync>;
+
 /// The task that writes journal records to PostgreSQL or the spool; run it with
 /// `tokio::spawn(writer.run(shutdown))`.
 pub struct JournalWriter {
@@ -330,6 +335,7 @@ pub struct JournalWriter {
     down: bool,
     /// When this run started, until the call rows an earlier run left open are closed.
     close_open_calls: Option<DateTime<Utc>>,
+    ticket_written: Option<TicketWritten>,
 }
 
 impl CallJournal {
@@ -386,6 +392,7 @@ impl CallJournal {
             replayed: 0,
             down: false,
             close_open_calls: Some(Utc::now()),
+            ticket_written: None,
         };
         Ok((CallJournal { shared }, writer))
     }
@@ -463,6 +470,12 @@ enum Step {
 }
 
 impl JournalWriter {
+    /// Calls `hook` after each record that changed a call's ticket.
+    pub fn on_ticket_written(mut self, hook: TicketWritten) -> JournalWriter {
+        self.ticket_written = Some(hook);
+        self
+    }
+
     /// Writes records until `shutdown` completes, then moves whatever still waits in memory
     /// to the spool, so the next start replays it.
     pub async fn run(mut self, shutdown: impl Future<Output = ()>) {
@@ -681,7 +694,12 @@ impl JournalWriter {
     /// record the database refuses is logged and skipped, so that it cannot block the rest.
     async fn apply(&mut self, record: &JournalRecord) -> Result<(), ()> {
         match self.store.apply_journal_record(record, &self.rules).await {
-            Ok(_) => Ok(()),
+            Ok(ticket) => {
+                if let (Some(ticket), Some(written)) = (ticket, &self.ticket_written) {
+                    written(&record.call_id, &ticket);
+                }
+                Ok(())
+            }
             Err(StoreError::Unavailable(_)) => Err(()),
             Err(err) => {
                 tracing::error!(

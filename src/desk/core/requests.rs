@@ -140,6 +140,23 @@ impl<P> Desk<P> {
                 call: call.to_owned(),
             });
         }
+        if let CallControl::Transfer { to, .. } = &control {
+            let unknown = match to {
+                TransferTarget::Queue(queue) if !self.queues.contains(queue) => {
+                    Some(("queue", queue))
+                }
+                TransferTarget::Agent(target) if !self.agents.contains_key(target) => {
+                    Some(("agent", target))
+                }
+                _ => None,
+            };
+            if let Some((field, name)) = unknown {
+                return Err(DeskError::UnknownTarget {
+                    field,
+                    name: name.clone(),
+                });
+            }
+        }
         if let CallControl::Transfer { notes, .. } = &control
             && !notes.is_empty()
             && let Some(c) = self.calls.get_mut(call)

@@ -221,12 +221,14 @@ async fn an_outage_loses_nothing_and_writes_everything_once_in_order() {
         a,
         CallEntry::Queue {
             queue: "leak".into(),
+            at: at(1),
         },
     );
     journal.record(
         a,
         CallEntry::Agent {
             agent_id: "1001".into(),
+            at: at(1),
         },
     );
     journal.record(

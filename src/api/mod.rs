@@ -1,5 +1,5 @@
-//! The gRPC API (tonic): `hotline.v1.Tickets` and friends, bearer-token access control,
-//! health and reflection.
+//! The gRPC API (tonic): `hotline.v1.Tickets` and friends (`Admin`, `AgentDesk`, `Reports`),
+//! bearer-token access control, health and reflection.
 //!
 //! Owns the wire mapping and access checks; rules come from `tickets`, SQL from `store`.
 
@@ -10,6 +10,7 @@ mod demands;
 mod desk;
 mod intake;
 mod master;
+mod reports;
 mod requests;
 mod tickets;
 mod transitions;
@@ -18,6 +19,7 @@ pub use admin::{AdminService, ReloadHook, reload_hook};
 pub use alerts::{OverdueWatcher, TicketAlert};
 pub use auth::{AccessList, Caller};
 pub use desk::{AgentDeskService, event_to_proto, pop_to_proto};
+pub use reports::ReportsService;
 pub use tickets::{Clock, TicketsService};
 
 use crate::config::TlsConfig;
@@ -139,6 +141,38 @@ pub async fn serve_all(
     tls: Option<ServerTlsConfig>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ApiError> {
+    let services = Services {
+        tickets,
+        admin,
+        desk,
+        reports: None,
+    };
+    serve_services(services, access, listener, tls, shutdown).await
+}
+
+/// The services one server offers: `Tickets` always, the others when given.
+pub struct Services {
+    pub tickets: TicketsService,
+    pub admin: Option<AdminService>,
+    pub desk: Option<AgentDeskService>,
+    pub reports: Option<ReportsService>,
+}
+
+/// Serves `services` (token-checked), health and reflection on `listener` until `shutdown`
+/// completes, then lets running calls finish.
+pub async fn serve_services(
+    services: Services,
+    access: AccessList,
+    listener: TcpListener,
+    tls: Option<ServerTlsConfig>,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ApiError> {
+    let Services {
+        tickets,
+        admin,
+        desk,
+        reports,
+    } = services;
     let (health, health_service) = tonic_health::server::health_reporter();
     health
         .set_serving::<pb::tickets_server::TicketsServer<TicketsService>>()
@@ -172,6 +206,17 @@ pub async fn serve_all(
             desk_access.check(request)
         })
     });
+    if reports.is_some() {
+        health
+            .set_serving::<pb::reports_server::ReportsServer<ReportsService>>()
+            .await;
+    }
+    let reports_access = access.clone();
+    let reports = reports.map(|reports| {
+        pb::reports_server::ReportsServer::with_interceptor(reports, move |request| {
+            reports_access.check(request)
+        })
+    });
     let admin_access = access.clone();
     let admin = admin.map(|admin| {
         pb::admin_server::AdminServer::with_interceptor(admin, move |request| {
@@ -194,6 +239,7 @@ pub async fn serve_all(
         .add_service(tickets)
         .add_optional_service(admin)
         .add_optional_service(desk)
+        .add_optional_service(reports)
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
         .await?;
     Ok(())

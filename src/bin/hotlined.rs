@@ -215,11 +215,16 @@ async fn serve(
         AdminService::new(announcer, reload_hook(reloader.clone())).with_agents(calls.agent_desk());
     let (stop_api, api_stopped) = tokio::sync::oneshot::channel::<()>();
     let desk = api::AgentDeskService::new(calls.desktops());
-    let api = tokio::spawn(api::serve_all(
+    let reports = api::ReportsService::new(store.clone(), reloader.subscribe());
+    let services = api::Services {
         tickets,
+        admin: Some(admin),
+        desk: Some(desk),
+        reports: Some(reports),
+    };
+    let api = tokio::spawn(api::serve_services(
+        services,
         access,
-        Some(admin),
-        Some(desk),
         listener,
         tls,
         async {

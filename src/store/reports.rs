@@ -445,7 +445,7 @@ impl Store {
             use sqlx::Row;
             let (p, values): CallRow = (
                 row.try_get(0)?,
-                (1..19)
+                (1..18)
                     .map(|i| row.try_get::<i64, _>(i))
                     .collect::<Result<_, _>>()?,
             );

@@ -10,8 +10,7 @@ use crate::config::Config;
 use crate::desk::kpi::{self, AgentTime, TimelineChange};
 use crate::desk::wallboard::{Counters, percent};
 use crate::store::{
-    self, DeadlineTally, Grouping, MAX_REPORT_DAYS, PeriodTally, ReportData, ReportQuery, Store,
-    StoreError,
+    self, Grouping, MAX_REPORT_DAYS, PeriodTally, ReportData, ReportQuery, Store, StoreError,
 };
 use chrono::{DateTime, NaiveDate, Utc};
 use std::collections::BTreeMap;
@@ -271,11 +270,7 @@ fn ticket_figures(tally: &PeriodTally) -> pb::TicketFigures {
     let deadlines = DEADLINE_KINDS
         .iter()
         .map(|kind| {
-            let d = t
-                .deadlines
-                .get(*kind)
-                .copied()
-                .unwrap_or(DeadlineTally::default());
+            let d = t.deadlines.get(*kind).copied().unwrap_or_default();
             pb::DeadlineFigures {
                 kind: (*kind).to_owned(),
                 met: d.met,

@@ -8,6 +8,9 @@ use hotline::ctl::{Api, CtlError};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
+/// The deadline kinds, in the order the report gives them.
+const DEADLINE_KINDS: [&str; 4] = ["dispatch", "contact", "finish", "callback"];
+
 #[derive(Debug, Args)]
 pub struct ReportArgs {
     /// First local date, YYYY-MM-DD (in the daemon's time zone).
@@ -230,7 +233,10 @@ impl PeriodView {
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
         .collect();
-        for (kind, d) in &self.deadlines {
+        for kind in DEADLINE_KINDS {
+            let Some(d) = self.deadlines.get(kind) else {
+                continue;
+            };
             cols.push((format!("{kind}_met"), n(d.met)));
             cols.push((format!("{kind}_missed"), n(d.missed)));
             cols.push((format!("{kind}_on_time_rate"), f(d.on_time_rate)));

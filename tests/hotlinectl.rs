@@ -594,6 +594,18 @@ async fn report_as_tables_and_as_csv() {
         "",
     ];
     assert_eq!(csv, expected.join("\n"), "{csv}");
+    let mut json_args = vec!["--json"];
+    json_args.extend(range);
+    let json = admin(&daemon, &json_args).await.json();
+    assert_eq!(json["time_zone"], "Asia/Shanghai");
+    assert_eq!(json["total"]["arrived"], 3, "{json}");
+    assert_eq!(json["total"]["service_level2"], 50.0, "{json}");
+    assert!(json["periods"][1]["service_level"].is_null(), "{json}");
+    assert_eq!(
+        json["periods"][0]["deadlines"]["dispatch"]["on_time_rate"],
+        100.0
+    );
+    assert_eq!(json["periods"][0]["tickets_by_category"]["repair"], 1);
     // --csv and --json exclude each other: a usage error.
     csv_args.insert(0, "--json");
     let both = admin(&daemon, &csv_args).await;

@@ -228,25 +228,37 @@ pub struct ReportData {
 }
 
 /// Calls per period ($1 bounds, $2 queue, $3 number, $4 service level ms, $5 short abandon
-/// ms). The wait is from entering the queue to the agent's answer or the hang-up.
+/// ms). The wait is from entering the queue to the agent's answer or the hang-up. A call's
+/// handle ends at its agent's first change after the answer into a state that is neither
+/// on_call nor wrap_up: found in one pass over the answers and those changes per agent
+/// (newest first, the earliest change seen so far), changes up to a day past the range.
 const CALLS_SQL: &str = "\
-WITH c AS ( \
-  SELECT width_bucket(c.arrived_at, $1::timestamptz[]) AS p, c.disposition, c.survey_rating, \
-    c.leak_at IS NOT NULL AS leak, \
-    c.queued_at IS NOT NULL AS queued, \
-    c.queued_at IS NOT NULL AND c.connected_at IS NOT NULL AS answered, \
-    c.queued_at IS NOT NULL AND c.connected_at IS NULL AND c.ended_at IS NOT NULL \
-      AND c.disposition = 'abandoned_in_queue' AS abandoned, \
-    (EXTRACT(EPOCH FROM c.connected_at - c.queued_at) * 1000)::bigint AS answer_wait, \
-    (EXTRACT(EPOCH FROM c.ended_at - c.queued_at) * 1000)::bigint AS abandon_wait, \
-    (EXTRACT(EPOCH FROM h.done - c.connected_at) * 1000)::bigint AS handle \
-  FROM calls c \
-  LEFT JOIN LATERAL ( \
-    SELECT min(s.at) AS done FROM agent_state_changes s \
-    WHERE c.connected_at IS NOT NULL AND s.agent_id = c.agent_id AND s.at > c.connected_at \
-      AND s.to_state NOT IN ('on_call', 'wrap_up')) h ON TRUE \
-  WHERE c.arrived_at >= $1[1] AND c.arrived_at < $1[array_length($1, 1)] \
-    AND ($2::text IS NULL OR c.queue = $2) AND ($3::text IS NULL OR c.called_number = $3)) \
+WITH f AS ( \
+  SELECT * FROM calls \
+  WHERE arrived_at >= $1[1] AND arrived_at < $1[array_length($1, 1)] \
+    AND ($2::text IS NULL OR queue = $2) AND ($3::text IS NULL OR called_number = $3)), \
+ev AS ( \
+  SELECT agent_id, connected_at AS at, 0 AS kind, id FROM f \
+  WHERE connected_at IS NOT NULL AND agent_id IS NOT NULL \
+  UNION ALL \
+  SELECT agent_id, at, 1, id FROM agent_state_changes \
+  WHERE at > $1[1] AND at < $1[array_length($1, 1)] + interval '1 day' \
+    AND to_state NOT IN ('on_call', 'wrap_up')), \
+h AS ( \
+  SELECT id, kind, min(at) FILTER (WHERE kind = 1) OVER (PARTITION BY agent_id \
+    ORDER BY at DESC, kind ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS done \
+  FROM ev), \
+c AS ( \
+  SELECT width_bucket(f.arrived_at, $1::timestamptz[]) AS p, f.disposition, f.survey_rating, \
+    f.leak_at IS NOT NULL AS leak, \
+    f.queued_at IS NOT NULL AS queued, \
+    f.queued_at IS NOT NULL AND f.connected_at IS NOT NULL AS answered, \
+    f.queued_at IS NOT NULL AND f.connected_at IS NULL AND f.ended_at IS NOT NULL \
+      AND f.disposition = 'abandoned_in_queue' AS abandoned, \
+    (EXTRACT(EPOCH FROM f.connected_at - f.queued_at) * 1000)::bigint AS answer_wait, \
+    (EXTRACT(EPOCH FROM f.ended_at - f.queued_at) * 1000)::bigint AS abandon_wait, \
+    (EXTRACT(EPOCH FROM h.done - f.connected_at) * 1000)::bigint AS handle \
+  FROM f LEFT JOIN h ON h.kind = 0 AND h.id = f.id) \
 SELECT p, count(*), \
   count(*) FILTER (WHERE disposition = 'abandoned_in_ivr'), \
   count(*) FILTER (WHERE queued), \
@@ -287,42 +299,48 @@ macro_rules! ticket_filter {
 /// Counts by (period, dimension, key) of tickets created in the range ($1 bounds).
 const TICKET_COUNTS_SQL: &str = concat!(
     "SELECT width_bucket(t.created_at, $1::timestamptz[]) AS p, d.dimension, d.key, count(*) \
-         FROM tickets t \
-         LEFT JOIN tickets parent ON parent.id = t.parent_ticket_id \
-         CROSS JOIN LATERAL (VALUES ('category', t.category), ('channel', t.channel), \
-           ('complaint', CASE WHEN t.category = 'complaint' \
-              THEN COALESCE(t.complaint_level, 'unset') END), \
-           ('urge', CASE WHEN t.category = 'urge' \
-              THEN COALESCE(parent.responsible_unit, '') END)) d(dimension, key) \
-         WHERE t.created_at >= $1[1] AND t.created_at < $1[array_length($1, 1)] \
-           AND d.key IS NOT NULL AND ",
+     FROM tickets t \
+     CROSS JOIN LATERAL (VALUES ('category', t.category), ('channel', t.channel), \
+       ('complaint', CASE WHEN t.category = 'complaint' \
+          THEN COALESCE(t.complaint_level, 'unset') END), \
+       ('urge', CASE WHEN t.category = 'urge' THEN COALESCE((SELECT parent.responsible_unit \
+          FROM tickets parent WHERE parent.id = t.parent_ticket_id), '') END)) d(dimension, key) \
+     WHERE t.created_at >= $1[1] AND t.created_at < $1[array_length($1, 1)] \
+       AND d.key IS NOT NULL AND ",
     ticket_filter!(),
-    " \
-         GROUP BY 1, 2, 3"
+    " GROUP BY 1, 2, 3"
 );
 
 /// Deadlines that fell due in the range ($1 bounds, $4 now), met or missed, by (period, kind,
 /// unit). A deadline without its done instant is missed once due while the ticket is open;
 /// a closed ticket's undone deadline no longer binds and is not counted.
 const DEADLINES_SQL: &str = concat!(
-    "SELECT width_bucket(d.due, $1::timestamptz[]), d.kind, \
-           COALESCE(t.responsible_unit, ''), \
-           count(*) FILTER (WHERE d.done <= d.due), \
-           count(*) FILTER (WHERE d.done > d.due OR d.done IS NULL) \
-         FROM tickets t \
-         CROSS JOIN LATERAL (VALUES \
-           ('dispatch', t.dispatch_due, t.dispatched_at), \
-           ('contact', t.contact_due, t.contacted_at), \
-           ('finish', COALESCE(t.extended_finish, t.finish_due), t.replied_at), \
-           ('callback', t.callback_due, (SELECT min(a.at) FROM callback_attempts a \
-              WHERE a.ticket_id = t.id AND a.outcome IN ('reached', 'declined')))) \
-           d(kind, due, done) \
-         WHERE d.due >= $1[1] AND d.due < $1[array_length($1, 1)] \
-           AND (d.done IS NOT NULL OR (d.due < $4 AND t.status <> 'closed')) \
-           AND ",
+    "WITH t AS ( \
+       SELECT 'dispatch' AS kind, status, responsible_unit, call_id, \
+         dispatch_due AS due, dispatched_at AS done FROM tickets \
+       WHERE dispatch_due >= $1[1] AND dispatch_due < $1[array_length($1, 1)] \
+       UNION ALL \
+       SELECT 'contact', status, responsible_unit, call_id, contact_due, contacted_at \
+       FROM tickets \
+       WHERE contact_due >= $1[1] AND contact_due < $1[array_length($1, 1)] \
+       UNION ALL \
+       SELECT 'finish', status, responsible_unit, call_id, \
+         COALESCE(extended_finish, finish_due), replied_at FROM tickets \
+       WHERE COALESCE(extended_finish, finish_due) >= $1[1] \
+         AND COALESCE(extended_finish, finish_due) < $1[array_length($1, 1)] \
+       UNION ALL \
+       SELECT 'callback', status, responsible_unit, call_id, callback_due, \
+         (SELECT min(a.at) FROM callback_attempts a \
+          WHERE a.ticket_id = tickets.id AND a.outcome IN ('reached', 'declined')) \
+       FROM tickets \
+       WHERE callback_due >= $1[1] AND callback_due < $1[array_length($1, 1)]) \
+     SELECT width_bucket(t.due, $1::timestamptz[]), t.kind, COALESCE(t.responsible_unit, ''), \
+       count(*) FILTER (WHERE t.done <= t.due), \
+       count(*) FILTER (WHERE t.done > t.due OR t.done IS NULL) \
+     FROM t \
+     WHERE (t.done IS NOT NULL OR (t.due < $4 AND t.status <> 'closed')) AND ",
     ticket_filter!(),
-    " \
-         GROUP BY 1, 2, 3"
+    " GROUP BY 1, 2, 3"
 );
 
 /// Callbacks per period ($1 bounds): needed and completed by the ticket's reply, ratings by

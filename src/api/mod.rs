@@ -158,6 +158,28 @@ pub struct Services {
     pub reports: Option<ReportsService>,
 }
 
+/// Health says SERVING for each service given.
+async fn mark_serving(health: &HealthReporter, services: &Services) {
+    health
+        .set_serving::<pb::tickets_server::TicketsServer<TicketsService>>()
+        .await;
+    if services.admin.is_some() {
+        health
+            .set_serving::<pb::admin_server::AdminServer<AdminService>>()
+            .await;
+    }
+    if services.desk.is_some() {
+        health
+            .set_serving::<pb::agent_desk_server::AgentDeskServer<AgentDeskService>>()
+            .await;
+    }
+    if services.reports.is_some() {
+        health
+            .set_serving::<pb::reports_server::ReportsServer<ReportsService>>()
+            .await;
+    }
+}
+
 /// Serves `services` (token-checked), health and reflection on `listener` until `shutdown`
 /// completes, then lets running calls finish.
 pub async fn serve_services(
@@ -167,26 +189,19 @@ pub async fn serve_services(
     tls: Option<ServerTlsConfig>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ApiError> {
+    let (health, health_service) = tonic_health::server::health_reporter();
+    mark_serving(&health, &services).await;
     let Services {
         tickets,
         admin,
         desk,
         reports,
     } = services;
-    let (health, health_service) = tonic_health::server::health_reporter();
-    health
-        .set_serving::<pb::tickets_server::TicketsServer<TicketsService>>()
-        .await;
     // Aborted when serving ends (the guard drops).
     let _health_watch = AbortOnDrop(tokio::spawn(watch_store_health(
         tickets.store().clone(),
         health.clone(),
     )));
-    if admin.is_some() {
-        health
-            .set_serving::<pb::admin_server::AdminServer<AdminService>>()
-            .await;
-    }
     // Health is described too, so that grpcurl-style clients can call it by name.
     let reflection = || {
         tonic_reflection::server::Builder::configure()
@@ -195,22 +210,12 @@ pub async fn serve_services(
     };
     let reflection_v1 = reflection().build_v1()?;
     let reflection_v1alpha = reflection().build_v1alpha()?;
-    if desk.is_some() {
-        health
-            .set_serving::<pb::agent_desk_server::AgentDeskServer<AgentDeskService>>()
-            .await;
-    }
     let desk_access = access.clone();
     let desk = desk.map(|desk| {
         pb::agent_desk_server::AgentDeskServer::with_interceptor(desk, move |request| {
             desk_access.check(request)
         })
     });
-    if reports.is_some() {
-        health
-            .set_serving::<pb::reports_server::ReportsServer<ReportsService>>()
-            .await;
-    }
     let reports_access = access.clone();
     let reports = reports.map(|reports| {
         pb::reports_server::ReportsServer::with_interceptor(reports, move |request| {

@@ -483,6 +483,41 @@ async fn the_number_filter_keeps_its_calls_and_their_tickets() {
     assert_eq!(none.total.unwrap().calls.unwrap().arrived, 0);
 }
 
+/// Wednesday: waited exactly `service_level_secs` (15 s) counts as within; hung up after
+/// exactly `short_abandon_secs` (5 s) is an abandon (within the service level), not a short
+/// one. Agent 1002, ready since Tuesday, talks 12:00:15–12:02:15.
+#[tokio::test]
+async fn thresholds_count_inclusively_for_the_service_level_and_not_as_short_abandons() {
+    let daemon = daemon("Asia/Shanghai").await;
+    seed(&daemon).await;
+    let report = admin_report(
+        &daemon,
+        days("2025-11-05", "2025-11-05", pb::ReportGrouping::Day),
+    )
+    .await;
+    let calls = pb::CallFigures {
+        arrived: 3,
+        offered: 2,
+        answered: 1,
+        answered_within: 1,
+        abandoned_in_ivr: 1,
+        abandoned_in_queue: 1,
+        abandoned_within: 1,
+        short_abandoned: 0,
+        handled: 1,
+        service_level: Some(100.0),
+        service_level2: Some(100.0),
+        connection_rate: Some(50.0),
+        average_speed_of_answer: Some(15.0),
+        average_handle_time: Some(120.0),
+        occupancy: Some(100.0 * 120.0 / 86400.0),
+        ..Default::default()
+    };
+    let wednesday = period("2025-11-05", "2025-11-05", calls, no_leaks(), no_tickets());
+    assert_eq!(report.periods, vec![wednesday.clone()]);
+    assert_eq!(report.total, Some(wednesday));
+}
+
 #[tokio::test]
 async fn in_urumqi_the_day_boundary_moves_two_hours() {
     let daemon = daemon("Asia/Urumqi").await;

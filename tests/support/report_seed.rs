@@ -254,7 +254,8 @@ fn calls_until_monday() -> Vec<Call<'static>> {
     ]
 }
 
-/// Monday 23:59:59, Tuesday from 00:00:01, and Wednesday 01:00 (Tuesday 23:00 in Urumqi).
+/// Monday 23:59:59, Tuesday from 00:00:01, and Wednesday: 01:00 (Tuesday 23:00 in Urumqi),
+/// and two calls at the thresholds at noon.
 fn calls_from_monday_midnight() -> Vec<Call<'static>> {
     vec![
         ivr("c9", "11-03 23:59:59", "11-04 00:00:30"),
@@ -284,6 +285,17 @@ fn calls_from_monday_midnight() -> Vec<Call<'static>> {
             ..abandoned("c12", "leak", "11-04 09:00:02", "11-04 09:00:20")
         },
         ivr("c13", "11-05 01:00:00", "11-05 01:00:30"),
+        // Wednesday: answered after exactly 15 s, abandoned after exactly 5 s.
+        Call {
+            arrived: "11-05 11:59:50",
+            ..answered(
+                "w1",
+                "general",
+                "1002",
+                ["11-05 12:00:00", "11-05 12:00:15", "11-05 12:01:30"],
+            )
+        },
+        abandoned("w2", "general", "11-05 13:00:00", "11-05 13:00:05"),
     ]
 }
 
@@ -338,6 +350,8 @@ async fn seed_agents(db: &PgPool) {
             ("11-04 08:00:35", "on_call"),
             ("11-04 08:10:00", "wrap_up"),
             ("11-04 08:10:25", "ready"),
+            ("11-05 12:00:15", "on_call"),
+            ("11-05 12:02:15", "ready"),
         ],
     )
     .await;

@@ -136,13 +136,17 @@ struct CallRow {
     recording_file: Option<String>,
     recording_consent: Option<String>,
     recording_consent_via: Option<String>,
+    queued_at: Option<DateTime<Utc>>,
+    connected_at: Option<DateTime<Utc>>,
+    leak_at: Option<DateTime<Utc>>,
 }
 
 async fn call_row(connect: &PgConnectOptions, call_id: &str) -> Option<CallRow> {
     let pool = sqlx::PgPool::connect_with(connect.clone()).await.ok()?;
     let row = sqlx::query_as(
         "SELECT ivr_path, answered_at, ended_at, disposition, queue, agent_id, recording_file, \
-         recording_consent, recording_consent_via FROM calls WHERE call_id = $1",
+         recording_consent, recording_consent_via, queued_at, connected_at, leak_at \
+         FROM calls WHERE call_id = $1",
     )
     .bind(call_id)
     .fetch_optional(&pool)
@@ -220,16 +224,19 @@ async fn an_outage_loses_nothing_and_writes_everything_once_in_order() {
             at: at(1),
         },
     );
+    journal.record(a, CallEntry::Leak { at: at(1) });
     journal.record(
         a,
         CallEntry::Queue {
             queue: "leak".into(),
+            at: at(1),
         },
     );
     journal.record(
         a,
         CallEntry::Agent {
             agent_id: "1001".into(),
+            at: at(2),
         },
     );
     journal.record(
@@ -293,6 +300,9 @@ async fn an_outage_loses_nothing_and_writes_everything_once_in_order() {
             recording_file: Some("call-a_pbx.wav".into()),
             recording_consent: Some("granted".into()),
             recording_consent_via: Some("leak_default".into()),
+            queued_at: Some(at(1)),
+            connected_at: Some(at(2)),
+            leak_at: Some(at(1)),
         }
     );
     // One ticket, turned into a top-priority leak draft: create + category + priority events.

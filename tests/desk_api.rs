@@ -585,9 +585,11 @@ pub async fn seed_caller(store: &Store, pg: &PgPool) -> i64 {
                 },
                 CallEntry::Queue {
                     queue: "repair".into(),
+                    at,
                 },
                 CallEntry::Agent {
                     agent_id: "1002".into(),
+                    at,
                 },
             ],
         ));

@@ -1,9 +1,9 @@
 //! `hotlinectl`, the real built binary, against the real `hotlined` binary on a throwaway
 //! PostgreSQL: every command once — a ticket through its whole life (create, list as table
 //! and JSON, get, update, dispatch, return, accept, urge, reply, callback; another closed),
-//! agents, announcements, live calls with a caller waiting, reload — plus check-config on a
-//! good and a bad file, and the exit statuses: 1 with the gRPC code for an API error, 2 for
-//! a usage error.
+//! agents, announcements, live calls with a caller waiting, the service report as tables and
+//! CSV, reload — plus check-config on a good and a bad file, and the exit statuses: 1 with the
+//! gRPC code for an API error, 2 for a usage error.
 
 #[path = "support/hotlined.rs"]
 #[allow(dead_code)] // Shared test helpers: this binary uses the daemon and its log only.
@@ -489,4 +489,136 @@ async fn check_config_says_ok_or_names_file_line_and_key() {
         .output()
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&daemon.stderr), broken.err);
+}
+
+/// Monday 2025-11-03 and Tuesday 2025-11-04, Shanghai time (the daemon's zone): a call
+/// answered after 10 s (handled in 320 s), a short abandon (2 s), and one at 00:00:01 on
+/// Tuesday abandoned after 20 s; agent 1001 logged in 08:00–12:00 on Monday; one ticket
+/// dispatched in time.
+async fn seed_report(daemon: &Hotlined) {
+    let db = sqlx::PgPool::connect_with(daemon.db.clone()).await.unwrap();
+    let calls = [
+        "('r1', '2025-11-03 09:00:00', '2025-11-03 09:00:10', '2025-11-03 09:00:20', \
+         '2025-11-03 09:05:00', '1001', 'answered')",
+        "('r2', '2025-11-03 10:00:00', '2025-11-03 10:00:05', NULL, '2025-11-03 10:00:07', \
+         NULL, 'abandoned_in_queue')",
+        "('r3', '2025-11-04 00:00:01', '2025-11-04 00:00:04', NULL, '2025-11-04 00:00:24', \
+         NULL, 'abandoned_in_queue')",
+    ];
+    for values in calls {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO calls (call_id, arrived_at, queued_at, connected_at, ended_at, \
+             agent_id, disposition, caller_number, called_number, queue) \
+             SELECT id, a::timestamp AT TIME ZONE 'Asia/Shanghai', \
+             q::timestamp AT TIME ZONE 'Asia/Shanghai', \
+             c::timestamp AT TIME ZONE 'Asia/Shanghai', \
+             e::timestamp AT TIME ZONE 'Asia/Shanghai', agent, d, '13812340000', '95158', \
+             'general' FROM (VALUES {values}) v(id, a, q, c, e, agent, d)"
+        )))
+        .execute(&db)
+        .await
+        .unwrap();
+    }
+    sqlx::query(
+        "INSERT INTO agent_state_changes (agent_id, epoch, version, from_state, to_state, at) \
+         SELECT '1001', 1, v, f, t, at::timestamp AT TIME ZONE 'Asia/Shanghai' FROM (VALUES \
+         (1, 'logged_out', 'ready', '2025-11-03 08:00:00'), \
+         (2, 'ready', 'on_call', '2025-11-03 09:00:20'), \
+         (3, 'on_call', 'wrap_up', '2025-11-03 09:05:00'), \
+         (4, 'wrap_up', 'ready', '2025-11-03 09:05:40'), \
+         (5, 'ready', 'logged_out', '2025-11-03 12:00:00')) s(v, f, t, at)",
+    )
+    .execute(&db)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO tickets (number, category, channel, status, created_at, call_id, \
+         dispatch_due, dispatched_at, created_by) VALUES ('GD20251103-000001', 'repair', \
+         'hotline', 'dispatched', '2025-11-03 09:01:00+08', 'r1', '2025-11-03 09:31:00+08', \
+         '2025-11-03 09:10:00+08', 'seed')",
+    )
+    .execute(&db)
+    .await
+    .unwrap();
+    db.close().await;
+}
+
+#[tokio::test]
+async fn report_as_tables_and_as_csv() {
+    let daemon = daemon().await;
+    seed_report(&daemon).await;
+    let range = ["report", "--from", "2025-11-03", "--to", "2025-11-04"];
+    let table = admin(&daemon, &range).await.ok();
+    let expected = [
+        "time zone Asia/Shanghai, service level 15 s, short abandon < 5 s",
+        "",
+        "PERIOD      ARRIVED  OFFERED  ANSWERED  IN_SL  ABAND_IVR  ABAND_Q  SHORT  SL%    SL2%   CONN%  ASA_S  AHT_S  OCC%",
+        "2025-11-03  2        1        1         1      0          0        1      100.0  100.0  100.0  10.0   320.0  2.2",
+        "2025-11-04  1        1        0         0      0          1        0      -      0.0    0.0    -      -      -",
+        "total       3        2        1         1      0          1        1      100.0  50.0   50.0   10.0   320.0  2.2",
+        "",
+        "PERIOD      LEAKS  LEAK_ANS  P50_S  P90_S  MAX_S  TICKETS  DISPATCH%  CONTACT%  FINISH%  CALLBACK%  CB_DONE%  ATT_SAT%  RES_SAT%  SURVEY_1/2/3",
+        "2025-11-03  0      0         -      -      -      1        100.0      -         -        -          -         -         -         0/0/0",
+        "2025-11-04  0      0         -      -      -      0        -          -         -        -          -         -         -         0/0/0",
+        "total       0      0         -      -      -      1        100.0      -         -        -          -         -         -         0/0/0",
+        "",
+        "TOTAL BY  KEY      COUNT",
+        "category  repair   1",
+        "channel   hotline  1",
+        "",
+    ];
+    assert_eq!(table, expected.join("\n"), "{table}");
+    let mut csv_args = range.to_vec();
+    csv_args.push("--csv");
+    let csv = admin(&daemon, &csv_args).await.ok();
+    let header = "period,first_day,last_day,arrived,offered,answered,answered_within,\
+        abandoned_in_ivr,abandoned_in_queue,abandoned_within,short_abandoned,handled,\
+        service_level,service_level2,connection_rate,asa_secs,aht_secs,occupancy,leak_calls,\
+        leak_answered,leak_abandoned,leak_answer_p50_secs,leak_answer_p90_secs,\
+        leak_answer_max_secs,tickets_by_category,tickets_by_channel,dispatch_met,\
+        dispatch_missed,dispatch_on_time_rate,contact_met,contact_missed,contact_on_time_rate,\
+        finish_met,finish_missed,finish_on_time_rate,callback_met,callback_missed,\
+        callback_on_time_rate,overdue_by_unit,urges_by_unit,complaints_by_level,\
+        callbacks_needed,callbacks_completed,callback_completion_rate,callbacks_rated,\
+        attitude_satisfied,attitude_basically_satisfied,attitude_unsatisfied,\
+        attitude_satisfaction_rate,result_satisfied,result_basically_satisfied,\
+        result_unsatisfied,result_satisfaction_rate,survey_1,survey_2,survey_3";
+    let expected = [
+        header,
+        "2025-11-03,2025-11-03,2025-11-03,2,1,1,1,0,0,0,1,1,100.0,100.0,100.0,10.0,320.0,2.2,\
+         0,0,0,,,,repair=1,hotline=1,1,0,100.0,0,0,,0,0,,0,0,,,,,0,0,,0,0,0,0,,0,0,0,,0,0,0",
+        "2025-11-04,2025-11-04,2025-11-04,1,1,0,0,0,1,0,0,0,,0.0,0.0,,,,0,0,0,,,,,,0,0,,0,0,,\
+         0,0,,0,0,,,,,0,0,,0,0,0,0,,0,0,0,,0,0,0",
+        "total,2025-11-03,2025-11-04,3,2,1,1,0,1,0,1,1,100.0,50.0,50.0,10.0,320.0,2.2,0,0,0,,,,\
+         repair=1,hotline=1,1,0,100.0,0,0,,0,0,,0,0,,,,,0,0,,0,0,0,0,,0,0,0,,0,0,0",
+        "",
+    ];
+    assert_eq!(csv, expected.join("\n"), "{csv}");
+    let mut json_args = vec!["--json"];
+    json_args.extend(range);
+    let json = admin(&daemon, &json_args).await.json();
+    assert_eq!(json["time_zone"], "Asia/Shanghai");
+    assert_eq!(json["total"]["arrived"], 3, "{json}");
+    assert_eq!(json["total"]["service_level2"], 50.0, "{json}");
+    assert!(json["periods"][1]["service_level"].is_null(), "{json}");
+    assert_eq!(
+        json["periods"][0]["deadlines"]["dispatch"]["on_time_rate"],
+        100.0
+    );
+    assert_eq!(json["periods"][0]["tickets_by_category"]["repair"], 1);
+    // --csv and --json exclude each other: a usage error.
+    csv_args.insert(0, "--json");
+    let both = admin(&daemon, &csv_args).await;
+    assert_eq!(both.code, 2, "{}", both.err);
+    let bad = admin(
+        &daemon,
+        &["report", "--from", "2025-11-04", "--to", "2025-11-03"],
+    )
+    .await;
+    assert_eq!(bad.code, 1);
+    assert!(
+        bad.err.starts_with("hotlinectl: INVALID_ARGUMENT: from: "),
+        "{}",
+        bad.err
+    );
 }

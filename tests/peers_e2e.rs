@@ -183,6 +183,41 @@ async fn sipp_rfc4733_leak_key_files_a_leak_ticket_with_rtp_both_ways() {
     let log = daemon.log();
     assert!(log.contains("digit received"), "{log}");
     assert!(!log.contains("digit=") && !log.contains("digit: "), "{log}");
+    // The service report's instants: the leak digit, then the leak queue, within the call.
+    let (arrived, leak, queued) = leak_instants(&daemon).await;
+    assert!(
+        arrived <= leak && leak <= queued,
+        "{arrived} {leak} {queued}"
+    );
+}
+
+type LeakInstants = (
+    chrono::DateTime<chrono::Utc>,
+    chrono::DateTime<chrono::Utc>,
+    chrono::DateTime<chrono::Utc>,
+);
+
+/// The one call's arrival, leak digit and queue entry, once the journal wrote them (10 s).
+async fn leak_instants(daemon: &Hotlined) -> LeakInstants {
+    let mut db = sqlx::PgConnection::connect_with(&daemon.db).await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let row: Option<LeakInstants> = sqlx::query_as(
+            "SELECT arrived_at, leak_at, queued_at FROM calls \
+             WHERE leak_at IS NOT NULL AND queued_at IS NOT NULL",
+        )
+        .fetch_optional(&mut db)
+        .await
+        .unwrap();
+        if let Some(row) = row {
+            return row;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no leak_at and queued_at on the call row after 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 #[tokio::test]

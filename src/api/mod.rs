@@ -1,5 +1,5 @@
-//! The gRPC API (tonic): `hotline.v1.Tickets` and friends, bearer-token access control,
-//! health and reflection.
+//! The gRPC API (tonic): `hotline.v1.Tickets` and friends (`Admin`, `AgentDesk`, `Reports`),
+//! bearer-token access control, health and reflection.
 //!
 //! Owns the wire mapping and access checks; rules come from `tickets`, SQL from `store`.
 
@@ -10,6 +10,7 @@ mod demands;
 mod desk;
 mod intake;
 mod master;
+mod reports;
 mod requests;
 mod tickets;
 mod transitions;
@@ -18,6 +19,7 @@ pub use admin::{AdminService, ReloadHook, reload_hook};
 pub use alerts::{OverdueWatcher, TicketAlert};
 pub use auth::{AccessList, Caller};
 pub use desk::{AgentDeskService, event_to_proto, pop_to_proto};
+pub use reports::ReportsService;
 pub use tickets::{Clock, TicketsService};
 
 use crate::config::TlsConfig;
@@ -139,20 +141,67 @@ pub async fn serve_all(
     tls: Option<ServerTlsConfig>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ApiError> {
-    let (health, health_service) = tonic_health::server::health_reporter();
+    let services = Services {
+        tickets,
+        admin,
+        desk,
+        reports: None,
+    };
+    serve_services(services, access, listener, tls, shutdown).await
+}
+
+/// The services one server offers: `Tickets` always, the others when given.
+pub struct Services {
+    pub tickets: TicketsService,
+    pub admin: Option<AdminService>,
+    pub desk: Option<AgentDeskService>,
+    pub reports: Option<ReportsService>,
+}
+
+/// Health says SERVING for each service given.
+async fn mark_serving(health: &HealthReporter, services: &Services) {
     health
         .set_serving::<pb::tickets_server::TicketsServer<TicketsService>>()
         .await;
+    if services.admin.is_some() {
+        health
+            .set_serving::<pb::admin_server::AdminServer<AdminService>>()
+            .await;
+    }
+    if services.desk.is_some() {
+        health
+            .set_serving::<pb::agent_desk_server::AgentDeskServer<AgentDeskService>>()
+            .await;
+    }
+    if services.reports.is_some() {
+        health
+            .set_serving::<pb::reports_server::ReportsServer<ReportsService>>()
+            .await;
+    }
+}
+
+/// Serves `services` (token-checked), health and reflection on `listener` until `shutdown`
+/// completes, then lets running calls finish.
+pub async fn serve_services(
+    services: Services,
+    access: AccessList,
+    listener: TcpListener,
+    tls: Option<ServerTlsConfig>,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ApiError> {
+    let (health, health_service) = tonic_health::server::health_reporter();
+    mark_serving(&health, &services).await;
+    let Services {
+        tickets,
+        admin,
+        desk,
+        reports,
+    } = services;
     // Aborted when serving ends (the guard drops).
     let _health_watch = AbortOnDrop(tokio::spawn(watch_store_health(
         tickets.store().clone(),
         health.clone(),
     )));
-    if admin.is_some() {
-        health
-            .set_serving::<pb::admin_server::AdminServer<AdminService>>()
-            .await;
-    }
     // Health is described too, so that grpcurl-style clients can call it by name.
     let reflection = || {
         tonic_reflection::server::Builder::configure()
@@ -161,15 +210,16 @@ pub async fn serve_all(
     };
     let reflection_v1 = reflection().build_v1()?;
     let reflection_v1alpha = reflection().build_v1alpha()?;
-    if desk.is_some() {
-        health
-            .set_serving::<pb::agent_desk_server::AgentDeskServer<AgentDeskService>>()
-            .await;
-    }
     let desk_access = access.clone();
     let desk = desk.map(|desk| {
         pb::agent_desk_server::AgentDeskServer::with_interceptor(desk, move |request| {
             desk_access.check(request)
+        })
+    });
+    let reports_access = access.clone();
+    let reports = reports.map(|reports| {
+        pb::reports_server::ReportsServer::with_interceptor(reports, move |request| {
+            reports_access.check(request)
         })
     });
     let admin_access = access.clone();
@@ -194,6 +244,7 @@ pub async fn serve_all(
         .add_service(tickets)
         .add_optional_service(admin)
         .add_optional_service(desk)
+        .add_optional_service(reports)
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
         .await?;
     Ok(())

@@ -5,9 +5,10 @@
 //! token is `HOTLINE_TOKEN` itself, or read from `--token-file` (or `HOTLINE_TOKEN_FILE`),
 //! else from var/admin.token, where hotlined writes its generated admin token.
 //!
-//! Commands: `tickets`, `agents`, `announce`, `calls live`, `reload` call the daemon;
-//! `check-config FILE` checks a configuration file here, as `hotlined --check-config`
-//! does; `import` loads master data from CSV; `desk AGENT` follows an agent's desktop.
+//! Commands: `tickets`, `agents`, `announce`, `calls live`, `report`, `reload` call the
+//! daemon; `check-config FILE` checks a configuration file here, as `hotlined
+//! --check-config` does; `import` loads master data from CSV; `desk AGENT` follows an
+//! agent's desktop.
 //! Answers print as tables, or with `--json` as one JSON document for scripts.
 //!
 //! Exit status:
@@ -25,6 +26,8 @@ mod announce;
 mod calls;
 #[path = "hotlinectl/desk.rs"]
 mod desk;
+#[path = "hotlinectl/report.rs"]
+mod report;
 #[path = "hotlinectl/tickets.rs"]
 mod tickets;
 
@@ -110,6 +113,8 @@ enum ApiCommand {
     /// Calls in progress.
     #[command(subcommand)]
     Calls(calls::CallsCommand),
+    /// The service report: calls, the leak lane and tickets per day, week or month.
+    Report(report::ReportArgs),
     /// Makes the daemon read its configuration file again.
     Reload,
 }
@@ -172,6 +177,7 @@ async fn run(cli: Cli) -> Result<ExitCode, CtlError> {
                 ApiCommand::Agents(command) => agents::run(&api, json, command).await?,
                 ApiCommand::Announce(command) => announce::run(&api, json, command).await?,
                 ApiCommand::Calls(command) => calls::run(&api, json, command).await?,
+                ApiCommand::Report(args) => report::run(&api, json, args).await?,
                 ApiCommand::Reload => reload(&api, json).await?,
             }
             Ok(ExitCode::SUCCESS)

@@ -224,11 +224,16 @@ async fn serve(
     let desk = api::AgentDeskService::new(calls.desktops());
     // Committed changes of a call's ticket reach the agent's desktop.
     let tickets = tickets.with_ticket_changes(calls.desktops().ticket_changes());
-    let api = tokio::spawn(api::serve_all(
+    let reports = api::ReportsService::new(store.clone(), reloader.subscribe());
+    let services = api::Services {
         tickets,
+        admin: Some(admin),
+        desk: Some(desk),
+        reports: Some(reports),
+    };
+    let api = tokio::spawn(api::serve_services(
+        services,
         access,
-        Some(admin),
-        Some(desk),
         listener,
         tls,
         async {

@@ -17,6 +17,7 @@ pub use table::Encoding;
 
 use crate::api::pb::admin_client::AdminClient;
 use crate::api::pb::agent_desk_client::AgentDeskClient;
+use crate::api::pb::reports_client::ReportsClient;
 use crate::api::pb::tickets_client::TicketsClient;
 use std::path::{Path, PathBuf};
 use tonic::service::Interceptor;
@@ -166,6 +167,7 @@ pub type Authed = InterceptedService<Channel, BearerToken>;
 pub type Admin = AdminClient<Authed>;
 pub type Tickets = TicketsClient<Authed>;
 pub type Desk = AgentDeskClient<Authed>;
+pub type Reports = ReportsClient<Authed>;
 
 /// `host:port` → `http://host:port`; URLs stay as they are.
 pub fn endpoint_url(endpoint: &str) -> String {
@@ -246,6 +248,10 @@ impl Api {
 
     pub fn desk(&self) -> Desk {
         AgentDeskClient::with_interceptor(self.channel.clone(), self.bearer.clone())
+    }
+
+    pub fn reports(&self) -> Reports {
+        ReportsClient::with_interceptor(self.channel.clone(), self.bearer.clone())
     }
 
     /// Awaits one unary call: see [`output::call`].

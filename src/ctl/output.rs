@@ -159,6 +159,7 @@ proto_enums!(
     pb::CallbackOutcome => "CALLBACK_OUTCOME_",
     pb::AgentState => "AGENT_STATE_",
     pb::LivePhase => "LIVE_PHASE_",
+    pb::ReportGrouping => "REPORT_GROUPING_",
 );
 
 /// The name of enum value `value` (`repair`), empty for UNSPECIFIED, `unknown(N)` for a value

@@ -34,6 +34,7 @@
 pub mod config;
 mod core;
 pub mod events;
+pub mod kpi;
 mod stream;
 pub mod wallboard;
 

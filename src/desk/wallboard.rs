@@ -54,13 +54,19 @@ impl Counters {
         (self.answered > 0).then(|| self.answered_wait_ms as f64 / 1000.0 / self.answered as f64)
     }
 
+    /// Connection rate, percent: answered / offered (GB/T 33358 asks >= 95 % over 24 h).
+    pub fn connection_rate(&self) -> Option<f64> {
+        percent(self.answered, self.offered)
+    }
+
     /// AHT, seconds: total talk and wrap-up of handled calls / handled.
     pub fn average_handle_time(&self) -> Option<f64> {
         (self.handled > 0).then(|| self.handle_ms as f64 / 1000.0 / self.handled as f64)
     }
 }
 
-fn percent(part: u64, whole: u64) -> Option<f64> {
+/// `part` / `whole` in percent; absent when `whole` is 0.
+pub fn percent(part: u64, whole: u64) -> Option<f64> {
     (whole > 0).then(|| 100.0 * part as f64 / whole as f64)
 }
 

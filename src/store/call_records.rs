@@ -174,11 +174,19 @@ pub enum CallEntry {
         key: char,
         at: DateTime<Utc>,
     },
+    /// The call entered `queue` at `at` (the first entry is the wait's start).
     Queue {
         queue: String,
+        at: DateTime<Utc>,
     },
+    /// An agent answered at `at` (the first answer is the call's connect time).
     Agent {
         agent_id: String,
+        at: DateTime<Utc>,
+    },
+    /// The caller pressed the leak digit at `at`.
+    Leak {
+        at: DateTime<Utc>,
     },
     /// The recording file (as the recorder returned it).
     Recording {
@@ -242,9 +250,17 @@ pub(super) enum CallWrite {
     },
     Queue {
         queue: String,
+        /// Absent in records spooled before the service report (issue 12).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        at: Option<DateTime<Utc>>,
     },
     Agent {
         agent_id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        at: Option<DateTime<Utc>>,
+    },
+    Leak {
+        at: DateTime<Utc>,
     },
     Recording {
         path: String,
@@ -302,8 +318,15 @@ impl From<CallEntry> for CallWrite {
                 key: key.to_string(),
                 at,
             },
-            CallEntry::Queue { queue } => CallWrite::Queue { queue },
-            CallEntry::Agent { agent_id } => CallWrite::Agent { agent_id },
+            CallEntry::Queue { queue, at } => CallWrite::Queue {
+                queue,
+                at: Some(at),
+            },
+            CallEntry::Agent { agent_id, at } => CallWrite::Agent {
+                agent_id,
+                at: Some(at),
+            },
+            CallEntry::Leak { at } => CallWrite::Leak { at },
             CallEntry::Recording { path } => CallWrite::Recording { path },
             CallEntry::Ended { at, disposition } => CallWrite::Ended {
                 at,
@@ -472,15 +495,29 @@ async fn apply_call_write(
         CallWrite::Survey { rating, key, at } => {
             return record_survey(tx, call_id, rating, key, *at).await;
         }
-        CallWrite::Queue { queue } => {
-            update("UPDATE calls SET queue = $2 WHERE call_id = $1")
-                .bind(queue)
-                .execute(&mut **tx)
-                .await?
+        CallWrite::Queue { queue, at } => {
+            update(
+                "UPDATE calls SET queue = $2, queued_at = COALESCE(queued_at, $3) \
+             WHERE call_id = $1",
+            )
+            .bind(queue)
+            .bind(at)
+            .execute(&mut **tx)
+            .await?
         }
-        CallWrite::Agent { agent_id } => {
-            update("UPDATE calls SET agent_id = $2 WHERE call_id = $1")
-                .bind(agent_id)
+        CallWrite::Agent { agent_id, at } => {
+            update(
+                "UPDATE calls SET agent_id = $2, connected_at = COALESCE(connected_at, $3) \
+             WHERE call_id = $1",
+            )
+            .bind(agent_id)
+            .bind(at)
+            .execute(&mut **tx)
+            .await?
+        }
+        CallWrite::Leak { at } => {
+            update("UPDATE calls SET leak_at = COALESCE(leak_at, $2) WHERE call_id = $1")
+                .bind(at)
                 .execute(&mut **tx)
                 .await?
         }
@@ -699,5 +736,24 @@ mod tests {
         assert_eq!(serde_json::from_str::<CallWrite>(&json).unwrap(), consent);
         assert!(json.contains("\"decision\":\"granted\""), "{json}");
         assert!(json.contains("\"via\":\"dtmf\""), "{json}");
+    }
+
+    #[test]
+    fn queue_and_agent_records_spooled_before_their_times_still_read() {
+        let old: CallWrite = serde_json::from_str(r#"{"op":"queue","queue":"general"}"#).unwrap();
+        assert_eq!(
+            old,
+            CallWrite::Queue {
+                queue: "general".into(),
+                at: None
+            }
+        );
+        let at = chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 12, 1, 8, 0, 0).unwrap();
+        let agent = CallWrite::from(CallEntry::Agent {
+            agent_id: "1001".into(),
+            at,
+        });
+        let json = serde_json::to_string(&agent).unwrap();
+        assert_eq!(serde_json::from_str::<CallWrite>(&json).unwrap(), agent);
     }
 }

@@ -2,8 +2,8 @@
 //! is configured, and the queries for customers, calls, tickets and their audit events —
 //! including the one transaction in which a rule's transition is stored (`Store::apply`) —,
 //! the call journal that survives database outages, caller look-ups, announcements, the
-//! master data (units, household files and their bulk import, audited) and the recording
-//! retention bookkeeping.
+//! master data (units, household files and their bulk import, audited), the recording
+//! retention bookkeeping and the service report's tallies.
 //!
 //! Owns SQL; must not decide service rules (those live in `tickets`): it runs the rule
 //! functions it is handed and stores what they decided.
@@ -16,6 +16,7 @@ mod frames;
 mod lookups;
 mod master;
 mod records;
+mod reports;
 mod retention;
 mod spool;
 mod ticket_row;
@@ -34,6 +35,10 @@ pub use master::{
     CustomerImport, CustomerPage, CustomerQuery, Unit, UnitFields, UnitPatch, UnitRemoval, Upserted,
 };
 pub use records::{Customer, NewCustomer, SpecialGroup};
+pub use reports::{
+    CallTally, DeadlineTally, Grouping, MAX_REPORT_DAYS, Period, PeriodTally, ReportData,
+    ReportQuery, StateRow, TicketTally, periods,
+};
 pub use retention::ExpiredRecording;
 pub use spool::{
     CallJournal, JournalError, JournalObserver, JournalOptions, JournalWriter, SPOOL_FILE,

@@ -36,13 +36,22 @@ impl Hotlined {
     /// Starts the daemon with the built-in call flow passed through `flow`, and `sip` as
     /// extra `[sip]` lines. Returns once it serves calls and the API.
     pub async fn start(flow: impl Fn(String) -> String, sip: &str) -> Hotlined {
+        Hotlined::start_with_daemon("", flow, sip).await
+    }
+
+    /// [`Hotlined::start`] with `daemon` as extra `[daemon]` lines (e.g. `time_zone`).
+    pub async fn start_with_daemon(
+        daemon: &str,
+        flow: impl Fn(String) -> String,
+        sip: &str,
+    ) -> Hotlined {
         let folder = tempfile::tempdir().unwrap();
         let (_store, db) = crate::support::fresh_database().await;
         let sip_port = free_port_for_udp_and_tcp();
         let grpc_port = free_port_for_udp_and_tcp();
         let rtp = NEXT_RTP_PORTS.fetch_add(RTP_PORTS_PER_DAEMON, Ordering::SeqCst);
         let config = format!(
-            "[daemon]\nstate_dir = \"{state}\"\nshutdown_grace_secs = 1\n\n\
+            "[daemon]\nstate_dir = \"{state}\"\nshutdown_grace_secs = 1\n{daemon}\n\n\
              [log]\nfilter = \"hotline=debug,info\"\n\n\
              [database]\nurl = \"{url}\"\nmax_connections = 5\n\n\
              [grpc]\nlisten = \"127.0.0.1:{grpc_port}\"\n\n\

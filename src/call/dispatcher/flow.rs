@@ -360,6 +360,8 @@ impl Dispatcher {
                 // happened at the INVITE: an answered call is never cut by the limit.
                 tracing::warn!(call = %call.id, caller = %Masked(&call.caller), "gas leak reported: emergency queue");
                 call.leak = true;
+                let at = chrono::Utc::now();
+                self.journal.record(&call.id, CallEntry::Leak { at });
             }
             ivr::Action::Enqueue {
                 queue,
@@ -369,15 +371,23 @@ impl Dispatcher {
             } => {
                 call.stage = Stage::Queued;
                 self.desk.queued(&call.id, &queue, priority, leak);
-                self.journal.record(&call.id, CallEntry::Queue { queue });
+                let at = chrono::Utc::now();
+                self.journal
+                    .record(&call.id, CallEntry::Queue { queue, at });
                 self.queue_wait_limit(handle, true, Instant::now());
             }
             ivr::Action::Dequeue => self.queue_wait_limit(handle, false, Instant::now()),
             ivr::Action::Bridge { agent } => {
                 call.stage = Stage::WithAgent;
                 tracing::info!(call = %call.id, agent, "agent answered: connected");
-                self.journal
-                    .record(&call.id, CallEntry::Agent { agent_id: agent });
+                let at = chrono::Utc::now();
+                self.journal.record(
+                    &call.id,
+                    CallEntry::Agent {
+                        agent_id: agent,
+                        at,
+                    },
+                );
                 self.queue_wait_limit(handle, false, Instant::now());
             }
             ivr::Action::Transfer { uri } => {

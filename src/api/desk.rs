@@ -82,9 +82,9 @@ fn desk_status(err: DeskError) -> Status {
         DeskError::UnknownReason(_) | DeskError::SystemReason(_) => invalid("reason_code", message),
         DeskError::UnknownDisposition(_) => invalid("disposition_code", message),
         DeskError::UnknownTarget { field, .. } => invalid(field, message),
-        DeskError::NotInWrapUp(_) | DeskError::NotHolding { .. } => {
-            Status::failed_precondition(message)
-        }
+        DeskError::NotInWrapUp(_)
+        | DeskError::NotHolding { .. }
+        | DeskError::TargetNotReady { .. } => Status::failed_precondition(message),
     }
 }
 

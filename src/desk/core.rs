@@ -150,6 +150,12 @@ pub enum DeskError {
     /// A transfer to a queue or agent that is not configured (`field`: which).
     #[error("{field} {name:?} is not in [acd.{field}s]; transfer to a configured one")]
     UnknownTarget { field: &'static str, name: String },
+    /// A blind transfer to an agent who is not READY: refused, the caller stays.
+    #[error(
+        "agent {agent:?} is {state}, not ready: a blind transfer goes only to a READY agent; \
+         the caller stays with you: transfer to a queue, or try again once they are READY"
+    )]
+    TargetNotReady { agent: String, state: String },
 }
 
 /// An item of a subscriber's stream.

@@ -996,3 +996,5 @@ fn a_transfer_names_a_configured_queue_or_agent_or_nothing_happens() {
         }]
     );
 }
+
+mod agent_transfer;

@@ -123,7 +123,9 @@ impl<P> Desk<P> {
         self.after_call(agent, now);
     }
 
-    /// `TransferCall`, `HangUp`, `TransferToSurvey`: only for the agent talking on `call`.
+    /// `TransferCall`, `HangUp`, `TransferToSurvey`: only for the agent talking on `call`; a
+    /// transfer only to a configured queue or a configured agent who is READY (see
+    /// `check_target`). Nothing happens to the call when refused.
     pub fn control(
         &mut self,
         agent: &str,
@@ -141,21 +143,7 @@ impl<P> Desk<P> {
             });
         }
         if let CallControl::Transfer { to, .. } = &control {
-            let unknown = match to {
-                TransferTarget::Queue(queue) if !self.queues.contains(queue) => {
-                    Some(("queue", queue))
-                }
-                TransferTarget::Agent(target) if !self.agents.contains_key(target) => {
-                    Some(("agent", target))
-                }
-                _ => None,
-            };
-            if let Some((field, name)) = unknown {
-                return Err(DeskError::UnknownTarget {
-                    field,
-                    name: name.clone(),
-                });
-            }
+            self.check_target(to)?;
         }
         if let CallControl::Transfer { notes, .. } = &control
             && !notes.is_empty()
@@ -172,5 +160,38 @@ impl<P> Desk<P> {
             control,
         });
         Ok(())
+    }
+
+    /// A transfer goes to a configured queue, or to a configured agent who is READY now. A
+    /// blind transfer to an agent who is busy, not ready or logged out is refused rather than
+    /// left waiting for them: the transferring agent keeps the caller and may choose a queue.
+    fn check_target(&self, to: &TransferTarget) -> Result<(), DeskError> {
+        let unknown = |field, name: &String| DeskError::UnknownTarget {
+            field,
+            name: name.clone(),
+        };
+        match to {
+            TransferTarget::Queue(queue) if !self.queues.contains(queue) => {
+                Err(unknown("queue", queue))
+            }
+            TransferTarget::Agent(target) => {
+                let a = self
+                    .agents
+                    .get(target)
+                    .ok_or_else(|| unknown("agent", target))?;
+                if a.state == AgentState::Ready {
+                    return Ok(());
+                }
+                let state = match a.state.reason_code() {
+                    Some(code) => format!("{}({code})", a.state.name()),
+                    None => a.state.name().to_owned(),
+                };
+                Err(DeskError::TargetNotReady {
+                    agent: target.clone(),
+                    state,
+                })
+            }
+            _ => Ok(()),
+        }
     }
 }

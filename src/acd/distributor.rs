@@ -45,6 +45,17 @@ pub enum AcdEvent<C = String> {
         leak: bool,
         now: Instant,
     },
+    /// A desktop's blind transfer to `agent`: the call is offered to that agent alone, at
+    /// once, if they are free; otherwise, or if the offer is not taken (ring-out, busy phone,
+    /// the agent leaves), it waits in `queue` with its priority like any call.
+    CallDirected {
+        call: C,
+        agent: String,
+        queue: String,
+        priority: u8,
+        leak: bool,
+        now: Instant,
+    },
     AgentStateChanged {
         agent: String,
         state: ReportedState,
@@ -151,6 +162,9 @@ struct WaitingCall<C> {
     leak: bool,
     standing: Standing,
     offer: Option<(String, AcdTimerId)>,
+    /// The one agent the call is for (a desktop's transfer), while that agent is rung;
+    /// cleared when the offer ends untaken, and the call waits for its queue.
+    directed: Option<String>,
     overflow_timer: Option<AcdTimerId>,
     announce_timer: Option<AcdTimerId>,
 }
@@ -282,7 +296,22 @@ impl<C: CallKey> Acd<C> {
                 priority,
                 leak,
                 now,
-            } => self.queue_call(call, queue, priority, leak, now, &mut out),
+            } => {
+                let waiting = self.waiting_call(call, queue, priority, leak, now, &mut out);
+                self.queue_call(waiting, now, &mut out)
+            }
+            AcdEvent::CallDirected {
+                call,
+                agent,
+                queue,
+                priority,
+                leak,
+                now,
+            } => {
+                let mut waiting = self.waiting_call(call, queue, priority, leak, now, &mut out);
+                waiting.directed = Some(agent);
+                self.queue_call(waiting, now, &mut out)
+            }
             AcdEvent::AgentStateChanged { agent, state, now } => {
                 self.agent_state_changed(&agent, state, now, &mut out)
             }
@@ -345,8 +374,9 @@ impl<C: CallKey> Acd<C> {
         out
     }
 
-    /// The IVR asked to queue the call (a call already waiting moves).
-    fn queue_call(
+    /// The call as it starts waiting, with its place (a call already waiting moves: it is
+    /// taken out of the line, keeping its place).
+    fn waiting_call(
         &mut self,
         call: C,
         queue: String,
@@ -354,19 +384,25 @@ impl<C: CallKey> Acd<C> {
         leak: bool,
         now: Instant,
         out: &mut Vec<AcdAction<C>>,
-    ) {
+    ) -> WaitingCall<C> {
         let standing = self.standing_of(&call, now);
         self.remove_call(&call, out);
-        let waiting = WaitingCall {
-            call: call.clone(),
+        WaitingCall {
+            call,
             queue,
             priority,
             leak,
             standing,
             offer: None,
+            directed: None,
             overflow_timer: None,
             announce_timer: None,
-        };
+        }
+    }
+
+    /// The IVR (or a desktop's transfer) asked to queue the call.
+    fn queue_call(&mut self, waiting: WaitingCall<C>, now: Instant, out: &mut Vec<AcdAction<C>>) {
+        let (call, leak) = (waiting.call.clone(), waiting.leak);
         let overflow_after = if leak {
             Some(self.config.leak.overflow_after_secs)
         } else {
@@ -488,6 +524,8 @@ impl<C: CallKey> Acd<C> {
         let Some((agent, ring)) = waiting.offer.take() else {
             return;
         };
+        // A transferred call not taken by its agent waits for its queue now.
+        waiting.directed = None;
         self.cancel_timer(ring, out);
         if let Some(slot) = self.agents.get_mut(&agent) {
             slot.state = AgentState::Offline;
@@ -506,6 +544,7 @@ impl<C: CallKey> Acd<C> {
             && let Some((agent, ring)) = waiting.offer.take()
         {
             let call = waiting.call.clone();
+            waiting.directed = None;
             self.cancel_timer(ring, out);
             out.push(AcdAction::CancelOffer { call, agent });
         }
@@ -645,8 +684,18 @@ impl<C: CallKey> Acd<C> {
         });
     }
 
-    /// The free agent who has waited longest among those who may take `call`.
+    fn is_free(&self, agent: &str) -> bool {
+        self.agents
+            .get(agent)
+            .is_some_and(|a| a.state == AgentState::Available)
+    }
+
+    /// The free agent who has waited longest among those who may take `call` (a transferred
+    /// call: its agent, if free).
     fn pick_agent(&self, call: &WaitingCall<C>) -> Option<String> {
+        if let Some(agent) = &call.directed {
+            return self.is_free(agent).then(|| agent.clone());
+        }
         let free = || {
             self.agents
                 .iter()
@@ -664,12 +713,19 @@ impl<C: CallKey> Acd<C> {
         longest_idle(&mut free())
     }
 
-    /// Offers waiting calls, best first, to free agents until one side runs out.
+    /// Offers waiting calls, best first, to free agents until one side runs out. Calls
+    /// transferred to an agent go before the line: that agent is theirs alone.
     fn dispatch(&mut self, now: Instant, out: &mut Vec<AcdAction<C>>) {
-        self.waiting.sort_by_key(|c| c.order_key());
+        self.waiting
+            .sort_by_key(|c| (c.directed.is_none(), c.order_key()));
         for index in 0..self.waiting.len() {
             if self.waiting[index].offer.is_some() {
                 continue;
+            }
+            // Directed only while its agent may be rung: else it waits in its queue.
+            let waiting = &self.waiting[index];
+            if waiting.directed.as_ref().is_some_and(|a| !self.is_free(a)) {
+                self.waiting[index].directed = None;
             }
             let Some(agent) = self.pick_agent(&self.waiting[index]) else {
                 continue;

@@ -671,3 +671,82 @@ mod positions {
         );
     }
 }
+
+impl Harness {
+    /// A desktop transferred `call` (of `queue`) to `agent`.
+    fn directed(&mut self, call: &str, agent: &str, queue: &str) -> Vec<AcdAction> {
+        self.tick(1);
+        self.acd.handle(AcdEvent::CallDirected {
+            call: call.into(),
+            agent: agent.into(),
+            queue: queue.into(),
+            priority: 3,
+            leak: false,
+            now: self.now,
+        })
+    }
+}
+
+#[test]
+fn a_call_transferred_to_an_agent_rings_that_agent_alone_even_outside_their_queues() {
+    let mut h = Harness::new(config());
+    // a3 is idle longest and serves general; the transfer names a1 all the same, and a2
+    // (billing is not a1's queue) is not rung either.
+    h.available("a3");
+    h.available("a1");
+    assert_eq!(offers(&h.directed("t1", "a1", "billing")), [("t1", "a1")]);
+    assert_eq!(h.acd.agent_state("a1"), Some(AgentState::Ringing));
+    // a1 is being rung: another call goes to a3, never to a1.
+    assert_eq!(offers(&h.queue("c1", "general", 9, false)), [("c1", "a3")]);
+    let answered = h.acd.handle(AcdEvent::OfferAnswered {
+        call: "t1".into(),
+        agent: "a1".into(),
+        now: h.now,
+    });
+    assert!(offers(&answered).is_empty());
+    assert_eq!(h.acd.agent_state("a1"), Some(AgentState::Busy));
+    assert!(!h.acd.waiting_calls().contains(&&"t1".to_owned()));
+}
+
+#[test]
+fn a_transferred_call_its_agent_does_not_take_waits_in_its_queue_with_its_priority() {
+    let mut h = Harness::new(config());
+    h.available("a1");
+    let rung = h.directed("t1", "a1", "general");
+    assert_eq!(offers(&rung), [("t1", "a1")]);
+    h.queue("c1", "general", 0, false);
+    // Ring-out: a1 is set offline (the desk decides what next), the call waits for general,
+    // ahead of c1 by its priority, and goes to the next free agent of general.
+    let rang_out = h.fire(&rung, 0);
+    assert!(rang_out.contains(&AcdAction::AgentSetOffline { agent: "a1".into() }));
+    assert!(rang_out.contains(&AcdAction::CancelOffer {
+        call: "t1".into(),
+        agent: "a1".into()
+    }));
+    assert_eq!(h.acd.waiting_calls(), ["t1", "c1"]);
+    assert_eq!(offers(&h.available("a3")), [("t1", "a3")]);
+    // a1 back: c1 is theirs, t1 is no longer held for them.
+    assert_eq!(offers(&h.available("a1")), [("c1", "a1")]);
+}
+
+#[test]
+fn a_call_transferred_to_an_agent_who_is_not_free_waits_in_its_queue() {
+    let mut h = Harness::new(config());
+    // a2 is offline (the desk refuses such transfers; this is the race after its check).
+    let actions = h.directed("t1", "a2", "general");
+    assert!(offers(&actions).is_empty());
+    assert!(actions.contains(&AcdAction::Waiting { call: "t1".into() }));
+    // Any agent of general takes it, a2 included.
+    assert_eq!(offers(&h.available("a3")), [("t1", "a3")]);
+    // A busy phone (the offer rejected) also sends the call to its queue.
+    let mut h = Harness::new(config());
+    h.available("a1");
+    h.directed("t2", "a1", "general");
+    let rejected = h.acd.handle(AcdEvent::OfferRejected {
+        call: "t2".into(),
+        agent: "a1".into(),
+        now: h.now,
+    });
+    assert!(offers(&rejected).is_empty());
+    assert_eq!(offers(&h.available("a2")), [("t2", "a2")]);
+}

@@ -167,8 +167,8 @@ impl CallEngine {
             Event::PromptFinished { id, now } => self.on_prompt_finished(id, now, &mut out),
             Event::TimerFired { id, now } => self.on_timer(id, now, &mut out),
             Event::Queue { result, now } => self.on_queue(result, now, &mut out),
-            Event::AgentAnswered { agent, .. } => {
-                if let Phase::Queued { .. } = self.phase {
+            Event::AgentAnswered { agent, .. } => match self.phase {
+                Phase::Queued { .. } => {
                     out.push(Action::StopPlayback);
                     out.push(Action::Bridge {
                         agent: agent.clone(),
@@ -176,7 +176,15 @@ impl CallEngine {
                     self.agent = Some(agent);
                     self.phase = Phase::Connected;
                 }
-            }
+                // A desktop's transfer: the next agent took the caller over.
+                Phase::Connected if self.agent.as_ref().is_some_and(|a| *a != agent) => {
+                    out.push(Action::Bridge {
+                        agent: agent.clone(),
+                    });
+                    self.agent = Some(agent);
+                }
+                _ => {}
+            },
             Event::AgentLeft { now } => self.on_agent_left(now, &mut out),
             Event::TransferAnswered { .. } => match self.phase {
                 Phase::Queued {

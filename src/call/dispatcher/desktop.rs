@@ -111,38 +111,52 @@ impl Dispatcher {
 
     async fn transfer(&mut self, handle: CallHandle, call_id: &str, to: TransferTarget) {
         match to {
-            TransferTarget::Queue(queue) => {
-                let (priority, leak) = self
-                    .desk
-                    .desktops()
-                    .live_call(call_id)
-                    .map_or((0, false), |(live, _)| (live.priority, live.leak));
-                self.desk.queued(call_id, &queue, priority, leak);
-                self.work.push_back(Work::Acd(AcdEvent::CallQueued {
-                    call: handle,
-                    queue,
-                    priority,
-                    leak,
-                    now: Instant::now(),
-                }));
-            }
+            TransferTarget::Queue(queue) => self.requeue(handle, call_id, Some(queue), None),
+            // Offered to the agent through the ACD and the desk, as any offer (the pop and
+            // the notes first); untaken, it waits in its own queue.
+            TransferTarget::Agent(agent) => self.requeue(handle, call_id, None, Some(agent)),
             TransferTarget::Uri(uri) => {
                 self.start_leg(handle, LegPurpose::Transfer, &uri).await;
             }
-            TransferTarget::Agent(agent) => {
-                let uri = self
-                    .config
-                    .borrow()
-                    .acd
-                    .agents
-                    .get(&agent)
-                    .map(|a| a.uri.clone());
-                match uri {
-                    Some(uri) => self.start_leg(handle, LegPurpose::Transfer, &uri).await,
-                    None => tracing::warn!(agent, "transfer to an agent not in [acd.agents]"),
-                }
-            }
         }
+    }
+
+    /// The transferred call waits again with its priority: in `queue`, or in its own queue
+    /// directed to `agent` first.
+    fn requeue(
+        &mut self,
+        handle: CallHandle,
+        call_id: &str,
+        queue: Option<String>,
+        agent: Option<String>,
+    ) {
+        let live = self
+            .desk
+            .desktops()
+            .live_call(call_id)
+            .map(|(live, _)| live);
+        let (priority, leak) = live.as_ref().map_or((0, false), |l| (l.priority, l.leak));
+        // The desk knows every call an agent holds, so its queue is known.
+        let queue = queue.or_else(|| live.map(|l| l.queue)).unwrap_or_default();
+        self.desk.queued(call_id, &queue, priority, leak);
+        let now = Instant::now();
+        self.work.push_back(Work::Acd(match agent {
+            None => AcdEvent::CallQueued {
+                call: handle,
+                queue,
+                priority,
+                leak,
+                now,
+            },
+            Some(agent) => AcdEvent::CallDirected {
+                call: handle,
+                agent,
+                queue,
+                priority,
+                leak,
+                now,
+            },
+        }));
     }
 
     /// The caller's call `call_id` and its answered leg to `agent`.

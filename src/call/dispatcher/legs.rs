@@ -189,11 +189,12 @@ impl Dispatcher {
             return;
         };
         tracing::info!(leg = handle.0, ?reason, purpose = ?leg.purpose, "outgoing call ended");
-        if let (true, LegPurpose::Agent(_)) = (leg.answered, &leg.purpose)
+        if let (true, LegPurpose::Agent(_), false) = (leg.answered, &leg.purpose, leg.handed_on)
             && let Some(call) = self.registry.calls.get(&leg.owner)
         {
             // The desk decides what the agent does next (wrap-up, a pending request); the
-            // ACD follows its orders.
+            // ACD follows its orders. A leg a desktop transferred away was already reported
+            // ended: said again, it could end the next agent's talk.
             let who = match reason {
                 EndReason::RemoteHangup => HungUpBy::Agent,
                 _ => HungUpBy::System,

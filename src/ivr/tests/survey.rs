@@ -77,6 +77,30 @@ fn agent_hangs_up_first_and_the_caller_rates_the_service() {
 }
 
 #[test]
+fn after_a_desktop_transfer_the_next_agent_is_bridged_and_holds_the_call() {
+    let mut h = connected(config());
+    assert_eq!(h.call.agent(), Some("1001"));
+    // 1001 transferred the caller (to a queue or to 1002) and 1002 answers.
+    let answered = |h: &mut Harness| {
+        h.event(|now| Event::AgentAnswered {
+            agent: "1002".into(),
+            now,
+        })
+    };
+    assert_eq!(
+        answered(&mut h),
+        [Action::Bridge {
+            agent: "1002".into()
+        }]
+    );
+    assert_eq!(h.call.agent(), Some("1002"));
+    assert!(answered(&mut h).is_empty(), "bridged once");
+    // 1002 hangs up first: the caller is surveyed.
+    let survey = agent_leaves(&mut h);
+    assert_eq!(prompts_of(&survey), survey_spoken());
+}
+
+#[test]
 fn the_survey_speaks_and_takes_the_configured_keys() {
     let mut config = config();
     config.survey.satisfied.digit = Digit::new('7').unwrap();

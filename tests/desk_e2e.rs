@@ -2,8 +2,9 @@
 //! PostgreSQL database, called by the test telephone of `support/phone.rs`, agents' phones
 //! answering as `AgentPhone`s, and desktops on `hotline.v1.AgentDesk` over a real tonic
 //! client (`support/desk_rig.rs`): the pop before the answer, ring-out to the next agent,
-//! pending NOT_READY after wrap-up, wrap-up expiry, transfer to a queue with notes and to a
-//! URI, the call's ticket changes, wallboard counters, and resync after a restart.
+//! pending NOT_READY after wrap-up, wrap-up expiry, transfer to a queue with notes, to
+//! another agent (through the desk, refused when they are not READY) and to a URI, the
+//! call's ticket changes, wallboard counters, and resync after a restart.
 
 #[path = "support/desk_rig.rs"]
 mod desk_rig;
@@ -231,8 +232,13 @@ async fn not_ready_asked_during_a_call_applies_after_wrap_up_and_wrap_up_expires
     }
 }
 
-/// Agent 1001's desktop transfers `call` (blind) with `notes`.
-async fn transfer(desk: &mut Desk, call: &str, to: pb::transfer_call_request::To, notes: &str) {
+/// Agent 1001's desktop asks to transfer `call` (blind) with `notes`.
+async fn try_transfer(
+    desk: &mut Desk,
+    call: &str,
+    to: pb::transfer_call_request::To,
+    notes: &str,
+) -> Result<(), tonic::Status> {
     desk.client
         .transfer_call(authed(
             ADMIN,
@@ -244,7 +250,12 @@ async fn transfer(desk: &mut Desk, call: &str, to: pb::transfer_call_request::To
             },
         ))
         .await
-        .unwrap();
+        .map(|_| ())
+}
+
+/// Agent 1001's desktop transfers `call` (blind) with `notes`.
+async fn transfer(desk: &mut Desk, call: &str, to: pb::transfer_call_request::To, notes: &str) {
+    try_transfer(desk, call, to, notes).await.unwrap();
 }
 
 #[tokio::test]
@@ -276,6 +287,220 @@ async fn a_transfer_to_another_queue_carries_the_notes_to_the_next_agent() {
     events2.state(pb::DeskState::OnCall).await;
     events1.state(pb::DeskState::WrapUp).await;
     assert_eq!(phone.bye().await, 200);
+}
+
+/// Agents 1001 (general) and 1002 (`queue2`) READY with their desktops subscribed, `acd`
+/// and `extra` as for [`Desk::start`].
+async fn two_agents(
+    queue2: &str,
+    acd: &str,
+    extra: &str,
+) -> (Desk, [AgentPhone; 2], Events, Events) {
+    let first = AgentPhone::bind().await;
+    let second = AgentPhone::bind().await;
+    let (uri1, uri2) = (first.uri("1001"), second.uri("1002"));
+    let agents = [("1001", uri1.as_str(), "general"), ("1002", &uri2, queue2)];
+    let mut desk = Desk::start(&agents, acd, extra).await;
+    desk.set("1001", pb::DeskState::Ready, "").await;
+    desk.set("1002", pb::DeskState::Ready, "").await;
+    let events1 = desk.events("1001").await;
+    let events2 = desk.events("1002").await;
+    (desk, [first, second], events1, events2)
+}
+
+/// `agent`'s state changes in `agent_state_changes`, in order: (from, to).
+async fn timeline(desk: &Desk, agent: &str) -> Vec<(String, String)> {
+    desk.stack.journal().flush().await;
+    sqlx::query_as(
+        "SELECT from_state, to_state FROM agent_state_changes WHERE agent_id = $1 \
+         ORDER BY epoch, version",
+    )
+    .bind(agent)
+    .fetch_all(&mut desk.connect().await)
+    .await
+    .unwrap()
+}
+
+fn pairs(timeline: &[(String, String)]) -> Vec<(&str, &str)> {
+    timeline
+        .iter()
+        .map(|(from, to)| (from.as_str(), to.as_str()))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_blind_transfer_to_a_ready_agent_offers_the_call_through_their_desk() {
+    // 1002 serves another queue: a transfer names the agent, whatever their queues.
+    let (mut desk, [first, second], mut events1, mut events2) =
+        two_agents("emergency", "ring_timeout_secs = 15", "").await;
+    let (mut phone, _, offered) = desk.answered_call(&first, &mut events1).await;
+    let to = pb::transfer_call_request::To::Agent("1002".into());
+    transfer(
+        &mut desk,
+        &offered.call_id,
+        to,
+        "disputes the meter reading",
+    )
+    .await;
+    assert_eq!(first.expect_end(5).await, "BYE");
+    let ringing = second.ringing(10).await;
+    let invite_at = Utc::now().timestamp_millis();
+    // 1002 goes RINGING and gets the pop with 1001's notes, before their phone answers.
+    let rung = next_event(&mut events2.stream).await;
+    assert!(
+        matches!(&rung.event, Some(Event::StateChanged(s)) if s.to() == pb::DeskState::Ringing),
+        "{rung:?}"
+    );
+    let (event, handed) = events2.offered().await;
+    assert!(
+        unix_ms(event.at.as_ref().unwrap()) <= invite_at,
+        "Offered at {:?}, INVITE received at {invite_at}",
+        event.at
+    );
+    assert_eq!(handed.call_id, offered.call_id);
+    let pop = handed.screen_pop.expect("pop");
+    assert_eq!(
+        (pop.caller_number.as_str(), pop.queue.as_str()),
+        (CALLER, "general")
+    );
+    assert_eq!(handed.handover.len(), 1, "{:?}", handed.handover);
+    assert_eq!(handed.handover[0].from_agent, "1001");
+    assert_eq!(handed.handover[0].notes, "disputes the meter reading");
+    second.answer(&ringing).await;
+    events2.state(pb::DeskState::OnCall).await;
+    events2
+        .until(|e| matches!(e.event, Some(Event::Connected(_))).then_some(()))
+        .await;
+    // 1001's call ended by the transfer (answered: no OfferWithdrawn), then wrap-up.
+    let ended = events1
+        .until(|e| match &e.event {
+            Some(Event::OfferWithdrawn(w)) => panic!("withdrawn after the answer: {w:?}"),
+            Some(Event::Ended(ended)) => Some(ended.clone()),
+            _ => None,
+        })
+        .await;
+    assert_eq!(ended.who_hung_up(), pb::HungUpBy::Transfer);
+    events1.state(pb::DeskState::WrapUp).await;
+    // The caller talks with 1002 until hanging up; 1002 wraps up.
+    assert_eq!(phone.bye().await, 200);
+    assert_eq!(second.expect_end(5).await, "BYE");
+    events2.state(pb::DeskState::WrapUp).await;
+    desk.wait_idle().await;
+    assert_eq!(
+        pairs(&timeline(&desk, "1002").await),
+        [
+            ("logged_out", "ready"),
+            ("ready", "ringing"),
+            ("ringing", "on_call"),
+            ("on_call", "wrap_up")
+        ]
+    );
+    let row: (Option<String>, Option<String>, bool) = sqlx::query_as(
+        "SELECT disposition, agent_id, ended_at IS NOT NULL FROM calls WHERE call_id = $1",
+    )
+    .bind(&offered.call_id)
+    .fetch_one(&mut desk.connect().await)
+    .await
+    .unwrap();
+    assert_eq!(
+        row,
+        (Some("answered".into()), Some("1002".into()), true),
+        "the call row ends with the agent it was transferred to"
+    );
+}
+
+#[tokio::test]
+async fn a_blind_transfer_to_an_agent_who_is_not_ready_is_refused_and_the_caller_stays() {
+    let (mut desk, [first, _second], mut events1, _) =
+        two_agents("general", "ring_timeout_secs = 15", "").await;
+    desk.set("1002", pb::DeskState::NotReady, "break").await;
+    let (mut phone, _, offered) = desk.answered_call(&first, &mut events1).await;
+    let to = |agent: &str| pb::transfer_call_request::To::Agent(agent.into());
+    let refused = try_transfer(&mut desk, &offered.call_id, to("1002"), "notes")
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::FailedPrecondition, "{refused:?}");
+    assert!(
+        refused.message().contains("not_ready(break)"),
+        "{}",
+        refused.message()
+    );
+    let unknown = try_transfer(&mut desk, &offered.call_id, to("9999"), "")
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.code(), Code::InvalidArgument, "{unknown:?}");
+    assert!(
+        unknown.message().starts_with("agent"),
+        "{}",
+        unknown.message()
+    );
+    // The caller is still with 1001: their hang-up reaches 1001's phone and desktop.
+    assert_eq!(phone.bye().await, 200);
+    assert_eq!(first.expect_end(5).await, "BYE");
+    let ended = events1
+        .until(|e| match &e.event {
+            Some(Event::Ended(ended)) => Some(ended.clone()),
+            _ => None,
+        })
+        .await;
+    assert_eq!(ended.who_hung_up(), pb::HungUpBy::Caller);
+    desk.wait_idle().await;
+    assert_eq!(
+        pairs(&timeline(&desk, "1002").await),
+        [("logged_out", "ready"), ("ready", "not_ready")],
+        "1002 was never offered the call"
+    );
+}
+
+#[tokio::test]
+async fn a_transfer_the_agent_lets_ring_out_goes_to_the_calls_queue() {
+    // No wrap-up: 1001 is READY again right after the transfer.
+    let (mut desk, [first, second], mut events1, mut events2) = two_agents(
+        "emergency",
+        "ring_timeout_secs = 2",
+        "[desk]\nwrap_up_secs = 0\n",
+    )
+    .await;
+    let (mut phone, _, offered) = desk.answered_call(&first, &mut events1).await;
+    let to = pb::transfer_call_request::To::Agent("1002".into());
+    transfer(&mut desk, &offered.call_id, to, "gas bill twice").await;
+    assert_eq!(first.expect_end(5).await, "BYE");
+    let _ignored = second.ringing(10).await;
+    events2.offered().await;
+    let withdrawn = events2
+        .until(|e| match &e.event {
+            Some(Event::OfferWithdrawn(w)) => Some(w.reason()),
+            _ => None,
+        })
+        .await;
+    assert_eq!(withdrawn, pb::WithdrawReason::RingTimeout);
+    let not_ready = events2.state(pb::DeskState::NotReady).await;
+    assert_eq!(not_ready.reason_code, "ring_no_answer");
+    assert_eq!(
+        second.expect_end(5).await,
+        "CANCEL",
+        "1002's phone stops ringing"
+    );
+    // The caller waits in the call's queue with its priority: general's agent 1001 gets it,
+    // with the pop and the notes.
+    let again = first.ringing(10).await;
+    let (_, offered_again) = events1.offered().await;
+    assert_eq!(offered_again.call_id, offered.call_id);
+    let (pop, pop_before) = (
+        offered_again.screen_pop.expect("pop"),
+        offered.screen_pop.expect("pop"),
+    );
+    assert_eq!(
+        (pop.queue.as_str(), pop.priority),
+        ("general", pop_before.priority)
+    );
+    assert_eq!(offered_again.handover[0].notes, "gas bill twice");
+    first.answer(&again).await;
+    events1.state(pb::DeskState::OnCall).await;
+    assert_eq!(phone.bye().await, 200);
+    assert_eq!(first.expect_end(5).await, "BYE");
+    // No `wait_idle`: the test phone never answers the cancelled INVITE with 487, so that
+    // client transaction waits for Timer C (181 s), as the SIP layer means it to.
 }
 
 #[tokio::test]

@@ -126,6 +126,19 @@ async fn the_pop_reaches_the_desktop_before_the_agent_answers() {
     events.state(pb::DeskState::WrapUp).await;
 }
 
+/// The offer rang out: `OfferWithdrawn(ring_timeout)`, then NOT_READY(ring_no_answer).
+async fn rang_out(events: &mut Events) {
+    let withdrawn = events
+        .until(|e| match &e.event {
+            Some(Event::OfferWithdrawn(w)) => Some(w.reason()),
+            _ => None,
+        })
+        .await;
+    assert_eq!(withdrawn, pb::WithdrawReason::RingTimeout);
+    let not_ready = events.state(pb::DeskState::NotReady).await;
+    assert_eq!(not_ready.reason_code, "ring_no_answer");
+}
+
 #[tokio::test]
 async fn an_offer_that_rings_out_goes_to_the_next_agent() {
     let first = AgentPhone::bind().await;
@@ -148,15 +161,7 @@ async fn an_offer_that_rings_out_goes_to_the_next_agent() {
     phone.press_inband('2').await;
     let _ignored = first.ringing(10).await;
     events1.offered().await;
-    let withdrawn = events1
-        .until(|e| match &e.event {
-            Some(Event::OfferWithdrawn(w)) => Some(w.reason()),
-            _ => None,
-        })
-        .await;
-    assert_eq!(withdrawn, pb::WithdrawReason::RingTimeout);
-    let not_ready = events1.state(pb::DeskState::NotReady).await;
-    assert_eq!(not_ready.reason_code, "ring_no_answer");
+    rang_out(&mut events1).await;
     let ringing = second.ringing(10).await;
     let (_, offered) = events2.offered().await;
     assert_eq!(offered.screen_pop.unwrap().caller_number, CALLER);
@@ -258,37 +263,6 @@ async fn transfer(desk: &mut Desk, call: &str, to: pb::transfer_call_request::To
     try_transfer(desk, call, to, notes).await.unwrap();
 }
 
-#[tokio::test]
-async fn a_transfer_to_another_queue_carries_the_notes_to_the_next_agent() {
-    let first = AgentPhone::bind().await;
-    let second = AgentPhone::bind().await;
-    let (uri1, uri2) = (first.uri("1001"), second.uri("1002"));
-    let mut desk = Desk::start(
-        &[("1001", &uri1, "general"), ("1002", &uri2, "emergency")],
-        "ring_timeout_secs = 15",
-        "",
-    )
-    .await;
-    desk.set("1001", pb::DeskState::Ready, "").await;
-    desk.set("1002", pb::DeskState::Ready, "").await;
-    let mut events1 = desk.events("1001").await;
-    let mut events2 = desk.events("1002").await;
-    let (mut phone, _, offered) = desk.answered_call(&first, &mut events1).await;
-    let to = pb::transfer_call_request::To::Queue("emergency".into());
-    transfer(&mut desk, &offered.call_id, to, "smells gas in the kitchen").await;
-    assert_eq!(first.expect_end(5).await, "BYE");
-    let ringing = second.ringing(10).await;
-    let (_, handed) = events2.offered().await;
-    assert_eq!(handed.call_id, offered.call_id);
-    assert_eq!(handed.handover.len(), 1);
-    assert_eq!(handed.handover[0].notes, "smells gas in the kitchen");
-    assert_eq!(handed.handover[0].from_agent, "1001");
-    second.answer(&ringing).await;
-    events2.state(pb::DeskState::OnCall).await;
-    events1.state(pb::DeskState::WrapUp).await;
-    assert_eq!(phone.bye().await, 200);
-}
-
 /// Agents 1001 (general) and 1002 (`queue2`) READY with their desktops subscribed, `acd`
 /// and `extra` as for [`Desk::start`].
 async fn two_agents(
@@ -321,11 +295,43 @@ async fn timeline(desk: &Desk, agent: &str) -> Vec<(String, String)> {
     .unwrap()
 }
 
+/// The call row's disposition, agent and whether it ended, once the journal wrote it.
+async fn call_row(desk: &Desk, call: &str) -> (Option<String>, Option<String>, bool) {
+    desk.stack.journal().flush().await;
+    sqlx::query_as(
+        "SELECT disposition, agent_id, ended_at IS NOT NULL FROM calls WHERE call_id = $1",
+    )
+    .bind(call)
+    .fetch_one(&mut desk.connect().await)
+    .await
+    .unwrap()
+}
+
 fn pairs(timeline: &[(String, String)]) -> Vec<(&str, &str)> {
     timeline
         .iter()
         .map(|(from, to)| (from.as_str(), to.as_str()))
         .collect()
+}
+
+#[tokio::test]
+async fn a_transfer_to_another_queue_carries_the_notes_to_the_next_agent() {
+    let (mut desk, [first, second], mut events1, mut events2) =
+        two_agents("emergency", "ring_timeout_secs = 15", "").await;
+    let (mut phone, _, offered) = desk.answered_call(&first, &mut events1).await;
+    let to = pb::transfer_call_request::To::Queue("emergency".into());
+    transfer(&mut desk, &offered.call_id, to, "smells gas in the kitchen").await;
+    assert_eq!(first.expect_end(5).await, "BYE");
+    let ringing = second.ringing(10).await;
+    let (_, handed) = events2.offered().await;
+    assert_eq!(handed.call_id, offered.call_id);
+    assert_eq!(handed.handover.len(), 1);
+    assert_eq!(handed.handover[0].notes, "smells gas in the kitchen");
+    assert_eq!(handed.handover[0].from_agent, "1001");
+    second.answer(&ringing).await;
+    events2.state(pb::DeskState::OnCall).await;
+    events1.state(pb::DeskState::WrapUp).await;
+    assert_eq!(phone.bye().await, 200);
 }
 
 #[tokio::test]
@@ -395,18 +401,18 @@ async fn a_blind_transfer_to_a_ready_agent_offers_the_call_through_their_desk() 
             ("on_call", "wrap_up")
         ]
     );
-    let row: (Option<String>, Option<String>, bool) = sqlx::query_as(
-        "SELECT disposition, agent_id, ended_at IS NOT NULL FROM calls WHERE call_id = $1",
-    )
-    .bind(&offered.call_id)
-    .fetch_one(&mut desk.connect().await)
-    .await
-    .unwrap();
     assert_eq!(
-        row,
+        call_row(&desk, &offered.call_id).await,
         (Some("answered".into()), Some("1002".into()), true),
         "the call row ends with the agent it was transferred to"
     );
+}
+
+/// 1001's transfer of `call` to `agent`, refused: its code and message.
+async fn refusal(desk: &mut Desk, call: &str, agent: &str) -> (Code, String) {
+    let to = pb::transfer_call_request::To::Agent(agent.into());
+    let status = try_transfer(desk, call, to, "notes").await.unwrap_err();
+    (status.code(), status.message().to_owned())
 }
 
 #[tokio::test]
@@ -415,25 +421,12 @@ async fn a_blind_transfer_to_an_agent_who_is_not_ready_is_refused_and_the_caller
         two_agents("general", "ring_timeout_secs = 15", "").await;
     desk.set("1002", pb::DeskState::NotReady, "break").await;
     let (mut phone, _, offered) = desk.answered_call(&first, &mut events1).await;
-    let to = |agent: &str| pb::transfer_call_request::To::Agent(agent.into());
-    let refused = try_transfer(&mut desk, &offered.call_id, to("1002"), "notes")
-        .await
-        .unwrap_err();
-    assert_eq!(refused.code(), Code::FailedPrecondition, "{refused:?}");
-    assert!(
-        refused.message().contains("not_ready(break)"),
-        "{}",
-        refused.message()
-    );
-    let unknown = try_transfer(&mut desk, &offered.call_id, to("9999"), "")
-        .await
-        .unwrap_err();
-    assert_eq!(unknown.code(), Code::InvalidArgument, "{unknown:?}");
-    assert!(
-        unknown.message().starts_with("agent"),
-        "{}",
-        unknown.message()
-    );
+    let (code, message) = refusal(&mut desk, &offered.call_id, "1002").await;
+    assert_eq!(code, Code::FailedPrecondition, "{message}");
+    assert!(message.contains("not_ready(break)"), "{message}");
+    let (code, message) = refusal(&mut desk, &offered.call_id, "9999").await;
+    assert_eq!(code, Code::InvalidArgument, "{message}");
+    assert!(message.starts_with("agent"), "{message}");
     // The caller is still with 1001: their hang-up reaches 1001's phone and desktop.
     assert_eq!(phone.bye().await, 200);
     assert_eq!(first.expect_end(5).await, "BYE");
@@ -467,15 +460,7 @@ async fn a_transfer_the_agent_lets_ring_out_goes_to_the_calls_queue() {
     assert_eq!(first.expect_end(5).await, "BYE");
     let _ignored = second.ringing(10).await;
     events2.offered().await;
-    let withdrawn = events2
-        .until(|e| match &e.event {
-            Some(Event::OfferWithdrawn(w)) => Some(w.reason()),
-            _ => None,
-        })
-        .await;
-    assert_eq!(withdrawn, pb::WithdrawReason::RingTimeout);
-    let not_ready = events2.state(pb::DeskState::NotReady).await;
-    assert_eq!(not_ready.reason_code, "ring_no_answer");
+    rang_out(&mut events2).await;
     assert_eq!(
         second.expect_end(5).await,
         "CANCEL",
@@ -539,16 +524,8 @@ async fn a_blind_transfer_to_a_uri_rings_the_target_and_the_row_says_transferred
     assert_eq!(phone.bye().await, 200);
     assert_eq!(target.expect_end(5).await, "BYE");
     desk.wait_idle().await;
-    desk.stack.journal().flush().await;
-    let row: (Option<String>, Option<String>, bool) = sqlx::query_as(
-        "SELECT disposition, agent_id, ended_at IS NOT NULL FROM calls WHERE call_id = $1",
-    )
-    .bind(&offered.call_id)
-    .fetch_one(&mut desk.connect().await)
-    .await
-    .unwrap();
     assert_eq!(
-        row,
+        call_row(&desk, &offered.call_id).await,
         (Some("transferred".into()), Some("1001".into()), true),
         "the call row records the transfer"
     );

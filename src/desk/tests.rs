@@ -102,6 +102,21 @@ impl Bench {
         self.end(call);
     }
 
+    /// The call layer carries out a transfer to a queue or an agent: the agent's leg ends,
+    /// the call waits again in `queue` (the ACD rings a transfer's target first).
+    fn requeued(&mut self, call: &str, queue: &str, priority: u8) {
+        self.feed(DeskInput::Ended {
+            call: call.into(),
+            who: HungUpBy::Transfer,
+        });
+        self.feed(DeskInput::Queued {
+            call: call.into(),
+            queue: queue.into(),
+            priority,
+            leak: false,
+        });
+    }
+
     fn state(&self, agent: &str) -> AgentState {
         self.desk.view(agent).expect("agent").state
     }
@@ -709,17 +724,7 @@ fn control_needs_the_call_the_agent_holds_and_a_queue_transfer_carries_the_notes
         agent: "a1".into(),
         control: transfer
     }));
-    // The call layer carries it out: the agent's leg ends, the call queues again.
-    b.feed(DeskInput::Ended {
-        call: "c1".into(),
-        who: HungUpBy::Transfer,
-    });
-    b.feed(DeskInput::Queued {
-        call: "c1".into(),
-        queue: "billing".into(),
-        priority: 0,
-        leak: false,
-    });
+    b.requeued("c1", "billing", 0);
     let sub = b.desk.subscribe_agent("a2", None, b.now).expect("sub");
     b.events(sub);
     b.offer("c1", "a2");

@@ -34,21 +34,6 @@ fn talking() -> (Bench, SubId, SubId) {
     (b, sub1, sub2)
 }
 
-/// What the call layer does with the desk's transfer order: the first agent's leg ends,
-/// the call waits again in its queue with its priority (the ACD rings the target first).
-fn carry_out(b: &mut Bench) {
-    b.feed(DeskInput::Ended {
-        call: "c1".into(),
-        who: HungUpBy::Transfer,
-    });
-    b.feed(DeskInput::Queued {
-        call: "c1".into(),
-        queue: "repair".into(),
-        priority: 4,
-        leak: false,
-    });
-}
-
 #[test]
 fn a_transfer_to_an_agent_who_is_not_ready_is_refused_and_the_caller_stays() {
     let (mut b, sub1, _) = talking();
@@ -106,7 +91,7 @@ fn the_target_agent_rings_with_the_pop_and_the_notes_then_talks_and_wraps_up() {
         agent: "a1".into(),
         control: to_agent("a2"),
     }));
-    carry_out(&mut b);
+    b.requeued("c1", "repair", 4);
     assert_eq!(
         names(&b.events(sub1)),
         ["ended:Transfer", "state:wrap_up", "wrap_up"]
@@ -180,7 +165,7 @@ fn a_transfer_the_target_lets_ring_out_is_withdrawn_and_the_call_waits_in_its_qu
     b.desk
         .control("a1", "c1", to_agent("a2"))
         .expect("transfer");
-    carry_out(&mut b);
+    b.requeued("c1", "repair", 4);
     b.offer("c1", "a2");
     b.advance(15.0);
     b.feed(DeskInput::RangOut { agent: "a2".into() });

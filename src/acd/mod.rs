@@ -11,6 +11,10 @@
 //! call of that line among all the queues they serve — a billing caller who has waited 5
 //! minutes goes before a general caller who has waited 1 minute, for an agent serving both.
 //!
+//! **Directed calls.** A call a desktop transferred to one agent ([`AcdEvent::CallDirected`])
+//! is offered to that agent alone, ahead of the line, whatever queues they serve, while they
+//! are free; not taken (or the agent not free), it joins the line in its queue like any call.
+//!
 //! **Positions.** A caller waiting in a non-leak queue is told how many calls are ahead: the
 //! calls before it in the line above that compete for the same agents (same queue, or a queue
 //! sharing an agent with it; leak calls count for everyone their `any_agent` reaches). Told

@@ -690,8 +690,7 @@ impl Harness {
 #[test]
 fn a_call_transferred_to_an_agent_rings_that_agent_alone_even_outside_their_queues() {
     let mut h = Harness::new(config());
-    // a3 is idle longest and serves general; the transfer names a1 all the same, and a2
-    // (billing is not a1's queue) is not rung either.
+    // a3 is idle longest, and billing is not a1's queue: the transfer names a1 all the same.
     h.available("a3");
     h.available("a1");
     assert_eq!(offers(&h.directed("t1", "a1", "billing")), [("t1", "a1")]);

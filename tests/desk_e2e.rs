@@ -6,6 +6,9 @@
 //! another agent (through the desk, refused when they are not READY) and to a URI, the
 //! call's ticket changes, wallboard counters, and resync after a restart.
 
+#[path = "support/audio.rs"]
+#[allow(dead_code)] // The WAV writers and tone makers are for other binaries.
+mod audio;
 #[path = "support/desk_rig.rs"]
 mod desk_rig;
 #[path = "support/phone.rs"]
@@ -17,10 +20,12 @@ mod support;
 use chrono::{TimeDelta, Utc};
 use desk_rig::{CALLER, Desk, Events, HOTLINE, after_greeting, next_event, unix_ms};
 use hotline::api::pb;
+use hotline::media::g711::G711Codec;
 use hotline::store::{CallEntry, NewCustomer, Store};
 use hotline::tickets::{Category, Status};
 use pb::agent_event::Event;
-use phone::AgentPhone;
+use phone::{AgentPhone, Phone};
+use std::path::Path;
 use std::time::Duration;
 use support::{ADMIN, authed};
 use tonic::Code;
@@ -314,15 +319,49 @@ fn pairs(timeline: &[(String, String)]) -> Vec<(&str, &str)> {
         .collect()
 }
 
+/// Waits (10 s at most) until the caller has heard the whole of `prompt` in the audio that
+/// reached their phone from its `from`th packet on; returns where and how well.
+async fn caller_hears(phone: &Phone, prompt: &str, from: usize) -> audio::Heard {
+    let wanted = audio::read_wav(Path::new(&format!("sounds/zh-CN/{prompt}.wav")));
+    let whole_seconds = Duration::from_secs((wanted.len() / audio::RATE) as u64);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut pcm = Vec::new();
+        for packet in phone.rtp.received.lock().unwrap().iter().skip(from) {
+            if let Some(codec) = G711Codec::from_payload_type(packet.payload_type) {
+                codec.decode_into(&packet.payload, &mut pcm);
+            }
+        }
+        // The detector needs at least the prompt's length to compare with.
+        let heard = (pcm.len() >= wanted.len()).then(|| audio::find_prompt(&pcm, &wanted));
+        if let Some(heard) = heard
+            && heard.score > 0.95
+            && heard.matched >= whole_seconds
+        {
+            return heard;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the caller did not hear {prompt} within 10 s: {heard:?}"
+        );
+        // More packets arrive every 20 ms.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 #[tokio::test]
 async fn a_transfer_to_another_queue_carries_the_notes_to_the_next_agent() {
     let (mut desk, [first, second], mut events1, mut events2) =
         two_agents("emergency", "ring_timeout_secs = 15", "").await;
     let (mut phone, _, offered) = desk.answered_call(&first, &mut events1).await;
+    let before_transfer = phone.rtp.received.lock().unwrap().len();
     let to = pb::transfer_call_request::To::Queue("emergency".into());
     transfer(&mut desk, &offered.call_id, to, "smells gas in the kitchen").await;
     assert_eq!(first.expect_end(5).await, "BYE");
     let ringing = second.ringing(10).await;
+    // While 1002's phone rings the caller hears the queue's wait prompt, not silence.
+    let heard = caller_hears(&phone, "queue_wait", before_transfer).await;
+    assert!(heard.offset < Duration::from_secs(2), "{heard:?}");
     let (_, handed) = events2.offered().await;
     assert_eq!(handed.call_id, offered.call_id);
     assert_eq!(handed.handover.len(), 1);

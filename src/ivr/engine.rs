@@ -100,6 +100,8 @@ pub struct CallEngine {
     leak: bool,
     /// The agent the caller is (or was last) connected with.
     agent: Option<String>,
+    /// The category the call was last queued with, for a desktop's transfer back to a queue.
+    queued_category: Option<Category>,
 }
 
 impl CallEngine {
@@ -118,6 +120,7 @@ impl CallEngine {
             recording: false,
             leak: false,
             agent: None,
+            queued_category: None,
         }
     }
 
@@ -167,8 +170,9 @@ impl CallEngine {
             Event::PromptFinished { id, now } => self.on_prompt_finished(id, now, &mut out),
             Event::TimerFired { id, now } => self.on_timer(id, now, &mut out),
             Event::Queue { result, now } => self.on_queue(result, now, &mut out),
-            Event::AgentAnswered { agent, .. } => match self.phase {
-                Phase::Queued { .. } => {
+            Event::AgentAnswered { agent, .. } => {
+                // The first agent, or after a desktop's transfer (`Requeued`) the next one.
+                if let Phase::Queued { .. } = self.phase {
                     out.push(Action::StopPlayback);
                     out.push(Action::Bridge {
                         agent: agent.clone(),
@@ -176,15 +180,13 @@ impl CallEngine {
                     self.agent = Some(agent);
                     self.phase = Phase::Connected;
                 }
-                // A desktop's transfer: the next agent took the caller over.
-                Phase::Connected if self.agent.as_ref().is_some_and(|a| *a != agent) => {
-                    out.push(Action::Bridge {
-                        agent: agent.clone(),
-                    });
-                    self.agent = Some(agent);
-                }
-                _ => {}
-            },
+            }
+            Event::Requeued {
+                queue,
+                priority,
+                leak,
+                ..
+            } => self.on_requeued(queue, priority, leak, &mut out),
             Event::AgentLeft { now } => self.on_agent_left(now, &mut out),
             Event::TransferAnswered { .. } => match self.phase {
                 Phase::Queued {
@@ -338,7 +340,7 @@ impl CallEngine {
         priority: u8,
         category: Category,
         leak: bool,
-        mut prompts: Vec<String>,
+        prompts: Vec<String>,
         out: &mut Vec<Action>,
     ) {
         let priority = if leak {
@@ -352,6 +354,21 @@ impl CallEngine {
             leak,
             category,
         });
+        self.queued_category = Some(category);
+        self.wait(queue, priority, category, leak, prompts, out);
+    }
+
+    /// The caller waits in `queue` (the ACD already has the call): `prompts`, then the wait
+    /// prompt (for leaks the safety advice) in a loop; see `on_prompt_finished`.
+    fn wait(
+        &mut self,
+        queue: String,
+        priority: u8,
+        category: Category,
+        leak: bool,
+        mut prompts: Vec<String>,
+        out: &mut Vec<Action>,
+    ) {
         prompts.push(wait_prompt(leak).to_owned());
         let playback = self.play(prompts, false, out);
         self.phase = Phase::Queued {
@@ -363,6 +380,20 @@ impl CallEngine {
             transferring: false,
             announcement: None,
         };
+    }
+
+    /// A desktop's transfer put the connected caller back in the ACD: they wait as if they
+    /// had just been queued. No `Enqueue`: the driver already told the ACD (`CallQueued` or
+    /// `CallDirected`) with the queue, priority and leak flag given here.
+    fn on_requeued(&mut self, queue: String, priority: u8, leak: bool, out: &mut Vec<Action>) {
+        if !matches!(self.phase, Phase::Connected) {
+            return;
+        }
+        // A call reaches an agent only through `enqueue`, so the category is known; were it
+        // not, the last resort's category is what such a call would have had.
+        let category = self.queued_category.unwrap_or(Category::Consultation);
+        let leak = leak || self.leak;
+        self.wait(queue, priority, category, leak, Vec::new(), out);
     }
 
     fn enter_node(&mut self, mut name: String, now: Instant, out: &mut Vec<Action>) {

@@ -90,6 +90,17 @@ pub enum Event {
     AgentLeft {
         now: Instant,
     },
+    /// An agent's desktop transferred the caller to a queue or to another agent: the driver
+    /// hung the agent's leg up and put the call back in the ACD (in `queue`, with `priority`
+    /// and `leak` as the ACD has them). The caller waits again, hearing the wait prompt (a leak
+    /// caller the safety advice) and position announcements, until the next `AgentAnswered`.
+    /// Only a connected caller is requeued; the engine asks no `Enqueue` for it.
+    Requeued {
+        queue: String,
+        priority: u8,
+        leak: bool,
+        now: Instant,
+    },
     /// The transfer target picked up (the driver has bridged the call).
     TransferAnswered {
         now: Instant,

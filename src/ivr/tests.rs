@@ -1409,6 +1409,7 @@ fn calendar_dates_may_be_bare_toml_dates() {
 }
 
 mod queue_position;
+mod requeue;
 mod spoken_keys;
 mod survey;
 

@@ -11,6 +11,7 @@ use crate::call::desktops::DeskOrder;
 use crate::call::pops::PopReady;
 use crate::call::registry::LegPurpose;
 use crate::desk::{AgentState, CallControl, DeskError, HungUpBy, Requested, TransferTarget};
+use crate::ivr;
 use crate::sip::{CallHandle, Command};
 use std::time::{Duration, Instant};
 
@@ -122,7 +123,7 @@ impl Dispatcher {
     }
 
     /// The transferred call waits again with its priority: in `queue`, or in its own queue
-    /// directed to `agent` first.
+    /// directed to `agent` first. Its IVR plays the wait prompts meanwhile.
     fn requeue(
         &mut self,
         handle: CallHandle,
@@ -140,6 +141,15 @@ impl Dispatcher {
         let queue = queue.or_else(|| live.map(|l| l.queue)).unwrap_or_default();
         self.desk.queued(call_id, &queue, priority, leak);
         let now = Instant::now();
+        // The caller's IVR first: waiting again (the wait prompts) before the ACD's verdicts
+        // (a position, an offer) come back to it.
+        let requeued = ivr::Event::Requeued {
+            queue: queue.clone(),
+            priority,
+            leak,
+            now,
+        };
+        self.work.push_back(Work::Ivr(handle, requeued));
         self.work.push_back(Work::Acd(match agent {
             None => AcdEvent::CallQueued {
                 call: handle,

@@ -7,7 +7,7 @@ use crate::ivr::config::Digit;
 use crate::tickets::callback::Rating;
 
 /// What the default survey says: the intro, then "label, 请按 key" for each answer.
-fn survey_spoken() -> Vec<String> {
+pub(super) fn survey_spoken() -> Vec<String> {
     names(&[
         "survey_intro",
         "label_satisfied",
@@ -30,7 +30,7 @@ fn rating(actions: &[Action]) -> Option<(Rating, char)> {
 }
 
 /// A caller connected with agent 1001 from the main menu's "0".
-fn connected(config: IvrConfig) -> Harness {
+pub(super) fn connected(config: IvrConfig) -> Harness {
     let mut h = Harness::new(config);
     h.reach_main_menu();
     h.key('0');
@@ -41,7 +41,7 @@ fn connected(config: IvrConfig) -> Harness {
     h
 }
 
-fn agent_leaves(h: &mut Harness) -> Vec<Action> {
+pub(super) fn agent_leaves(h: &mut Harness) -> Vec<Action> {
     h.event(|now| Event::AgentLeft { now })
 }
 
@@ -74,30 +74,6 @@ fn agent_hangs_up_first_and_the_caller_rates_the_service() {
     let end = h.finish(&rated);
     assert_eq!(end.last(), Some(&Action::HangUp));
     assert!(h.call.is_ended());
-}
-
-#[test]
-fn after_a_desktop_transfer_the_next_agent_is_bridged_and_holds_the_call() {
-    let mut h = connected(config());
-    assert_eq!(h.call.agent(), Some("1001"));
-    // 1001 transferred the caller (to a queue or to 1002) and 1002 answers.
-    let answered = |h: &mut Harness| {
-        h.event(|now| Event::AgentAnswered {
-            agent: "1002".into(),
-            now,
-        })
-    };
-    assert_eq!(
-        answered(&mut h),
-        [Action::Bridge {
-            agent: "1002".into()
-        }]
-    );
-    assert_eq!(h.call.agent(), Some("1002"));
-    assert!(answered(&mut h).is_empty(), "bridged once");
-    // 1002 hangs up first: the caller is surveyed.
-    let survey = agent_leaves(&mut h);
-    assert_eq!(prompts_of(&survey), survey_spoken());
 }
 
 #[test]

@@ -379,6 +379,7 @@ async fn a_blind_transfer_to_a_ready_agent_offers_the_call_through_their_desk() 
     let (mut desk, [first, second], mut events1, mut events2) =
         two_agents("emergency", "ring_timeout_secs = 15", "").await;
     let (mut phone, _, offered) = desk.answered_call(&first, &mut events1).await;
+    let before_transfer = phone.rtp.received.lock().unwrap().len();
     let to = pb::transfer_call_request::To::Agent("1002".into());
     transfer(
         &mut desk,
@@ -411,6 +412,8 @@ async fn a_blind_transfer_to_a_ready_agent_offers_the_call_through_their_desk() 
     assert_eq!(handed.handover.len(), 1, "{:?}", handed.handover);
     assert_eq!(handed.handover[0].from_agent, "1001");
     assert_eq!(handed.handover[0].notes, "disputes the meter reading");
+    // The caller waits for 1002 with the wait prompt of the call's queue.
+    caller_hears(&phone, "queue_wait", before_transfer).await;
     second.answer(&ringing).await;
     events2.state(pb::DeskState::OnCall).await;
     events2

@@ -117,10 +117,19 @@ const MIN_MEAN_SQUARE: f64 = 32768.0 * 32768.0 * 3.2e-5;
 const BLOCKS_TO_ACCEPT: u32 = 2;
 const BLOCKS_TO_RELEASE: u32 = 2;
 
-/// Goertzel power of `frequency` in `block`, normalised so that a full-block sine of
-/// amplitude A yields about A²/2 (the sine's mean-square).
-fn goertzel_power(block: &[f64], frequency: f64) -> f64 {
-    let coefficient = 2.0 * (2.0 * std::f64::consts::PI * frequency / SAMPLE_RATE).cos();
+/// The Goertzel coefficient `2 cos(2π f / fs)` of each frequency, computed once.
+fn goertzel_coefficients(frequencies: &[f64; 4]) -> [f64; 4] {
+    frequencies.map(|frequency| 2.0 * (2.0 * std::f64::consts::PI * frequency / SAMPLE_RATE).cos())
+}
+
+static ROW_COEFFICIENTS: std::sync::LazyLock<[f64; 4]> =
+    std::sync::LazyLock::new(|| goertzel_coefficients(&ROW_HZ));
+static COLUMN_COEFFICIENTS: std::sync::LazyLock<[f64; 4]> =
+    std::sync::LazyLock::new(|| goertzel_coefficients(&COLUMN_HZ));
+
+/// Goertzel power at the frequency of `coefficient` in `block`, normalised so that a
+/// full-block sine of amplitude A yields about A²/2 (the sine's mean-square).
+fn goertzel_power(block: &[f64], coefficient: f64) -> f64 {
     let (mut s1, mut s2) = (0.0, 0.0);
     for &x in block {
         let s0 = x + coefficient * s1 - s2;
@@ -138,8 +147,8 @@ fn classify_block(block: &[f64]) -> Option<char> {
     if mean_square < MIN_MEAN_SQUARE {
         return None;
     }
-    let strongest = |freqs: &[f64; 4]| {
-        let powers: Vec<f64> = freqs.iter().map(|&f| goertzel_power(block, f)).collect();
+    let strongest = |coefficients: &[f64; 4]| {
+        let powers = coefficients.map(|c| goertzel_power(block, c));
         let (best, &best_power) = powers
             .iter()
             .enumerate()
@@ -152,8 +161,8 @@ fn classify_block(block: &[f64]) -> Option<char> {
             .fold(0.0, f64::max);
         (best_power > runner_up * GROUP_DOMINANCE).then_some((best, best_power))
     };
-    let (row, row_power) = strongest(&ROW_HZ)?;
-    let (column, column_power) = strongest(&COLUMN_HZ)?;
+    let (row, row_power) = strongest(&ROW_COEFFICIENTS)?;
+    let (column, column_power) = strongest(&COLUMN_COEFFICIENTS)?;
     let twist = row_power / column_power.max(f64::MIN_POSITIVE);
     if !(1.0 / MAX_TWIST..=MAX_TWIST).contains(&twist) {
         return None;
@@ -166,6 +175,7 @@ fn classify_block(block: &[f64]) -> Option<char> {
 
 #[derive(Debug, Default)]
 pub struct InbandDetector {
+    /// Samples of the block being filled; keeps its capacity from block to block.
     pending: Vec<f64>,
     candidate: Option<char>,
     candidate_blocks: u32,
@@ -179,12 +189,15 @@ impl InbandDetector {
     pub fn on_audio(&mut self, pcm: &[i16], start: Duration) -> Vec<DtmfDigit> {
         let mut digits = Vec::new();
         let mut consumed = 0usize;
-        for &sample in pcm {
-            self.pending.push(f64::from(sample));
-            consumed += 1;
+        for chunk in pcm.chunks(BLOCK_SAMPLES) {
+            let take = (BLOCK_SAMPLES - self.pending.len()).min(chunk.len());
+            self.pending
+                .extend(chunk[..take].iter().map(|&sample| f64::from(sample)));
+            consumed += take;
             if self.pending.len() == BLOCK_SAMPLES {
-                let block = std::mem::take(&mut self.pending);
-                if let Some(digit) = self.on_block(&block) {
+                let found = classify_block(&self.pending);
+                self.pending.clear();
+                if let Some(digit) = self.on_block(found) {
                     let at = start + Duration::from_micros(consumed as u64 * 125);
                     digits.push(DtmfDigit {
                         digit,
@@ -193,12 +206,17 @@ impl InbandDetector {
                     });
                 }
             }
+            // What did not fit this block starts the next one.
+            let rest = &chunk[take..];
+            self.pending
+                .extend(rest.iter().map(|&sample| f64::from(sample)));
+            consumed += rest.len();
         }
         digits
     }
 
-    fn on_block(&mut self, block: &[f64]) -> Option<char> {
-        let found = classify_block(block);
+    /// Takes the classification of one block; returns a digit once it is accepted.
+    fn on_block(&mut self, found: Option<char>) -> Option<char> {
         if self.reported.is_some() {
             if found == self.reported {
                 self.release_blocks = 0;
@@ -259,13 +277,13 @@ impl DtmfDetector {
         self.rfc4733.on_packet(ssrc, timestamp, payload, at)
     }
 
+    /// Feeds decoded PCM to in-band detection, unless RFC 4733 was seen: then its digits
+    /// would be suppressed anyway, so the tones are not analysed at all.
     pub fn on_audio(&mut self, pcm: &[i16], start: Duration) -> Vec<DtmfDigit> {
-        let digits = self.inband.on_audio(pcm, start);
         if self.rfc4733_seen {
-            Vec::new()
-        } else {
-            digits
+            return Vec::new();
         }
+        self.inband.on_audio(pcm, start)
     }
 
     pub fn inband_suppressed(&self) -> bool {

@@ -203,7 +203,7 @@ fn run_calls(
             }
             for slot in call.core.begin_tick(now) {
                 if let Some(datagram) = call.core.frame_datagram(slot) {
-                    totals.sent_digest = fnv(totals.sent_digest, &datagram);
+                    totals.sent_digest = fnv(totals.sent_digest, datagram);
                     totals.frames_sent += 1;
                     call.core.note_sent(slot, now, true);
                 }

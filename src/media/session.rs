@@ -312,15 +312,12 @@ impl Driver {
 
     async fn on_tick(&mut self, now: Instant) {
         for frame in self.core.begin_tick(now) {
+            let to = self.core.send_address();
             let Some(datagram) = self.core.frame_datagram(frame) else {
                 continue;
             };
             let at = Instant::now();
-            let sent = self
-                .rtp_socket
-                .send_to(&datagram, self.core.send_address())
-                .await
-                .is_ok();
+            let sent = self.rtp_socket.send_to(datagram, to).await.is_ok();
             self.core.note_sent(frame, at, sent);
         }
         self.core.end_tick(now);

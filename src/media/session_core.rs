@@ -19,7 +19,6 @@ use super::rtp_session::{Incoming, RtpSession};
 use super::session::{
     BridgeFrame, MAX_BRIDGE_BACKLOG, MediaCommand, MediaEvent, MediaStats, SessionOptions,
 };
-use bytes::Bytes;
 use rtp::packet::Packet;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -64,6 +63,7 @@ pub struct SessionCore {
     finished_streams: ReorderStats,
     options: SessionOptions,
     events: mpsc::UnboundedSender<MediaEvent>,
+    buffers: Buffers,
 }
 
 impl SessionCore {
@@ -75,9 +75,10 @@ impl SessionCore {
         start: Instant,
         events: mpsc::UnboundedSender<MediaEvent>,
     ) -> SessionCore {
+        let codec = rtp.media().codec;
         SessionCore {
             pacer: Pacer::new(start),
-            playback: Playback::new(rtp.media().codec),
+            playback: Playback::new(codec),
             rtp,
             prompts,
             dtmf: DtmfDetector::default(),
@@ -92,6 +93,7 @@ impl SessionCore {
             finished_streams: ReorderStats::default(),
             options,
             events,
+            buffers: Buffers::new(codec),
         }
     }
 
@@ -188,41 +190,44 @@ impl SessionCore {
     }
 
     /// The datagram for frame slot `frame`: a prompt frame, the other leg's audio or comfort
-    /// silence. `None` on hold (nothing is sent).
-    pub fn frame_datagram(&mut self, frame: u64) -> Option<Bytes> {
+    /// silence, built into a buffer the session keeps. `None` on hold (nothing is sent).
+    pub fn frame_datagram(&mut self, frame: u64) -> Option<&[u8]> {
         if self.hold {
             self.rtp.note_silent_slot();
             return None;
         }
-        let codec = self.rtp.media().codec;
-        let (payload, is_prompt) = match self.playback.next_frame() {
+        let at = frame * u64::from(SAMPLES_PER_FRAME);
+        match self.playback.next_frame() {
             Some((played, finished)) => {
                 if let Some(recorder) = &mut self.recorder {
-                    recorder.put(
-                        Side::Other,
-                        frame * u64::from(SAMPLES_PER_FRAME),
-                        &played.pcm,
-                    );
+                    recorder.put(Side::Other, at, played.pcm());
                 }
                 if let Some(name) = finished {
                     self.stats.prompts_finished += 1;
                     self.emit(MediaEvent::PromptFinished(name));
                 }
-                (played.payload, true)
+                let datagram = &mut self.buffers.datagram;
+                self.rtp.build_frame(frame, &played.payload, true, datagram);
             }
             None => match self.next_bridged_frame() {
                 Some(pcm) => {
                     if let Some(recorder) = &mut self.recorder {
-                        recorder.put(Side::Other, frame * u64::from(SAMPLES_PER_FRAME), &pcm);
+                        recorder.put(Side::Other, at, &pcm);
                     }
-                    let mut payload = Vec::with_capacity(pcm.len());
-                    codec.encode_into(&pcm, &mut payload);
-                    (Bytes::from(payload), true)
+                    let encoded = &mut self.buffers.encoded;
+                    encoded.clear();
+                    self.rtp.media().codec.encode_into(&pcm, encoded);
+                    let datagram = &mut self.buffers.datagram;
+                    self.rtp.build_frame(frame, encoded, true, datagram);
                 }
-                None => (silence_frame(codec), false),
+                None => {
+                    let datagram = &mut self.buffers.datagram;
+                    self.rtp
+                        .build_frame(frame, &self.buffers.silence, false, datagram);
+                }
             },
-        };
-        Some(self.rtp.build_frame(frame, payload, is_prompt))
+        }
+        Some(&self.buffers.datagram)
     }
 
     /// The datagram of `frame` left at `at` (`sent`: without a socket error).
@@ -339,7 +344,7 @@ impl SessionCore {
     /// Moves released audio packets to DTMF detection and the recorder. `drain` empties
     /// the buffers (end of call).
     fn release_audio(&mut self, now: Instant, drain: bool) {
-        let mut released = Vec::new();
+        let mut released = std::mem::take(&mut self.buffers.released);
         if let Some((_, stream)) = &mut self.audio_stream {
             if drain {
                 released.extend(stream.drain());
@@ -348,15 +353,19 @@ impl SessionCore {
             }
         }
         let arrival = self.pacer.media_sample_at(now);
-        for packet in released {
+        for packet in released.drain(..) {
             self.on_audio_packet(&packet, arrival);
         }
+        self.buffers.released = released;
     }
 
     fn on_audio_packet(&mut self, packet: &Packet, arrival: u64) {
-        let codec = self.rtp.media().codec;
-        let mut pcm = Vec::with_capacity(packet.payload.len());
-        codec.decode_into(&packet.payload, &mut pcm);
+        let mut pcm = std::mem::take(&mut self.buffers.pcm);
+        pcm.clear();
+        self.rtp
+            .media()
+            .codec
+            .decode_into(&packet.payload, &mut pcm);
         let ssrc = packet.header.ssrc;
         let timestamp = packet.header.timestamp;
         let (anchor_ts, anchor_sample) = *self.anchors.entry(ssrc).or_insert((timestamp, arrival));
@@ -383,6 +392,7 @@ impl SessionCore {
         for digit in self.dtmf.on_audio(&pcm, self.media_time(position)) {
             self.report_digit(digit);
         }
+        self.buffers.pcm = pcm;
     }
 
     fn report_digit(&mut self, digit: DtmfDigit) {
@@ -408,8 +418,30 @@ impl SessionCore {
     }
 }
 
-fn silence_frame(codec: G711Codec) -> Bytes {
-    Bytes::from(vec![codec.silence_byte(); SAMPLES_PER_FRAME as usize])
+/// Buffers reused from frame to frame, so the per-frame path allocates nothing.
+struct Buffers {
+    /// The outgoing datagram being built.
+    datagram: Vec<u8>,
+    /// The other leg's audio, encoded.
+    encoded: Vec<u8>,
+    /// One frame of comfort silence in the session's codec.
+    silence: [u8; SAMPLES_PER_FRAME as usize],
+    /// A received packet, decoded.
+    pcm: Vec<i16>,
+    /// Packets released by the reorder buffer.
+    released: Vec<Packet>,
+}
+
+impl Buffers {
+    fn new(codec: G711Codec) -> Buffers {
+        Buffers {
+            datagram: Vec::new(),
+            encoded: Vec::new(),
+            silence: [codec.silence_byte(); SAMPLES_PER_FRAME as usize],
+            pcm: Vec::new(),
+            released: Vec::new(),
+        }
+    }
 }
 
 fn add_reorder(total: &mut ReorderStats, stream: ReorderStats) {

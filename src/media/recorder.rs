@@ -178,13 +178,20 @@ impl CallRecorder {
     /// Writes the next `frames` stereo samples (at most [`FLUSH_EVERY`]) from the pending
     /// audio, silence where there is none, in one buffered write.
     fn write_block(&mut self, frames: usize) -> Result<(), RecorderError> {
+        // One slice per channel (a no-op unless the ring wrapped), so the common part is a
+        // plain zip.
+        let left = pending(&mut self.left, frames);
+        let right = pending(&mut self.right, frames);
         // frames <= FLUSH_EVERY (8000), so the sample count fits a u32.
         let mut out = self.writer.get_i16_writer((frames * 2) as u32);
-        let mut left = self.left.iter().copied();
-        let mut right = self.right.iter().copied();
-        for _ in 0..frames {
-            out.write_sample(left.next().unwrap_or(0));
-            out.write_sample(right.next().unwrap_or(0));
+        let both = left.len().min(right.len());
+        for (&l, &r) in left[..both].iter().zip(&right[..both]) {
+            out.write_sample(l);
+            out.write_sample(r);
+        }
+        for i in both..frames {
+            out.write_sample(left.get(i).copied().unwrap_or(0));
+            out.write_sample(right.get(i).copied().unwrap_or(0));
         }
         let written = out.flush();
         self.left.drain(..frames.min(self.left.len()));
@@ -213,6 +220,13 @@ impl CallRecorder {
             reason: error.to_string(),
         }
     }
+}
+
+/// The first `frames` pending samples of a channel (fewer if it holds fewer), as one slice.
+fn pending(channel: &mut VecDeque<i16>, frames: usize) -> &[i16] {
+    let all = channel.make_contiguous();
+    let n = frames.min(all.len());
+    &all[..n]
 }
 
 /// Replaces `channel[offset..offset + pcm.len()]` (which must exist) with `pcm`, slice by

@@ -117,28 +117,34 @@ const MIN_MEAN_SQUARE: f64 = 32768.0 * 32768.0 * 3.2e-5;
 const BLOCKS_TO_ACCEPT: u32 = 2;
 const BLOCKS_TO_RELEASE: u32 = 2;
 
-/// The Goertzel coefficient `2 cos(2π f / fs)` of each frequency, computed once.
-fn goertzel_coefficients(frequencies: &[f64; 4]) -> [f64; 4] {
+/// The Goertzel coefficients `2 cos(2π f / fs)` of the four row then the four column
+/// frequencies, computed once.
+static COEFFICIENTS: std::sync::LazyLock<[f64; 8]> = std::sync::LazyLock::new(|| {
+    let mut frequencies = [0.0; 8];
+    frequencies[..4].copy_from_slice(&ROW_HZ);
+    frequencies[4..].copy_from_slice(&COLUMN_HZ);
     frequencies.map(|frequency| 2.0 * (2.0 * std::f64::consts::PI * frequency / SAMPLE_RATE).cos())
-}
+});
 
-static ROW_COEFFICIENTS: std::sync::LazyLock<[f64; 4]> =
-    std::sync::LazyLock::new(|| goertzel_coefficients(&ROW_HZ));
-static COLUMN_COEFFICIENTS: std::sync::LazyLock<[f64; 4]> =
-    std::sync::LazyLock::new(|| goertzel_coefficients(&COLUMN_HZ));
-
-/// Goertzel power at the frequency of `coefficient` in `block`, normalised so that a
-/// full-block sine of amplitude A yields about A²/2 (the sine's mean-square).
-fn goertzel_power(block: &[f64], coefficient: f64) -> f64 {
-    let (mut s1, mut s2) = (0.0, 0.0);
+/// Goertzel power at each of the eight frequencies in `block`, normalised so that a
+/// full-block sine of amplitude A yields about A²/2 (the sine's mean-square). The eight
+/// filters run side by side over one pass of the samples; each one's arithmetic is the
+/// textbook recurrence.
+fn goertzel_powers(block: &[f64]) -> [f64; 8] {
+    let coefficients = &*COEFFICIENTS;
+    let (mut s1, mut s2) = ([0.0f64; 8], [0.0f64; 8]);
     for &x in block {
-        let s0 = x + coefficient * s1 - s2;
-        s2 = s1;
-        s1 = s0;
+        for k in 0..8 {
+            let s0 = x + coefficients[k] * s1[k] - s2[k];
+            s2[k] = s1[k];
+            s1[k] = s0;
+        }
     }
-    let power = s1 * s1 + s2 * s2 - coefficient * s1 * s2;
     let n = block.len() as f64;
-    2.0 * power / (n * n)
+    std::array::from_fn(|k| {
+        let power = s1[k] * s1[k] + s2[k] * s2[k] - coefficients[k] * s1[k] * s2[k];
+        2.0 * power / (n * n)
+    })
 }
 
 /// Which digit, if any, one block holds.
@@ -147,8 +153,8 @@ fn classify_block(block: &[f64]) -> Option<char> {
     if mean_square < MIN_MEAN_SQUARE {
         return None;
     }
-    let strongest = |coefficients: &[f64; 4]| {
-        let powers = coefficients.map(|c| goertzel_power(block, c));
+    let powers = goertzel_powers(block);
+    let strongest = |powers: &[f64]| {
         let (best, &best_power) = powers
             .iter()
             .enumerate()
@@ -161,8 +167,8 @@ fn classify_block(block: &[f64]) -> Option<char> {
             .fold(0.0, f64::max);
         (best_power > runner_up * GROUP_DOMINANCE).then_some((best, best_power))
     };
-    let (row, row_power) = strongest(&ROW_COEFFICIENTS)?;
-    let (column, column_power) = strongest(&COLUMN_COEFFICIENTS)?;
+    let (row, row_power) = strongest(&powers[..4])?;
+    let (column, column_power) = strongest(&powers[4..])?;
     let twist = row_power / column_power.max(f64::MIN_POSITIVE);
     if !(1.0 / MAX_TWIST..=MAX_TWIST).contains(&twist) {
         return None;

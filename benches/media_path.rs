@@ -11,7 +11,7 @@
 //!
 //! ```text
 //! cargo bench --no-run --bench media_path
-//! valgrind --tool=callgrind --collect-atstart=no --toggle-collect='*media_path*run_calls*' \
+//! valgrind --tool=callgrind --collect-atstart=no --toggle-collect='*run_calls*' \
 //!     target/release/deps/media_path-<hash>
 //! ```
 //!

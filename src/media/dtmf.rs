@@ -117,19 +117,34 @@ const MIN_MEAN_SQUARE: f64 = 32768.0 * 32768.0 * 3.2e-5;
 const BLOCKS_TO_ACCEPT: u32 = 2;
 const BLOCKS_TO_RELEASE: u32 = 2;
 
-/// Goertzel power of `frequency` in `block`, normalised so that a full-block sine of
-/// amplitude A yields about A²/2 (the sine's mean-square).
-fn goertzel_power(block: &[f64], frequency: f64) -> f64 {
-    let coefficient = 2.0 * (2.0 * std::f64::consts::PI * frequency / SAMPLE_RATE).cos();
-    let (mut s1, mut s2) = (0.0, 0.0);
+/// The Goertzel coefficients `2 cos(2π f / fs)` of the four row then the four column
+/// frequencies, computed once.
+static COEFFICIENTS: std::sync::LazyLock<[f64; 8]> = std::sync::LazyLock::new(|| {
+    let mut frequencies = [0.0; 8];
+    frequencies[..4].copy_from_slice(&ROW_HZ);
+    frequencies[4..].copy_from_slice(&COLUMN_HZ);
+    frequencies.map(|frequency| 2.0 * (2.0 * std::f64::consts::PI * frequency / SAMPLE_RATE).cos())
+});
+
+/// Goertzel power at each of the eight frequencies in `block`, normalised so that a
+/// full-block sine of amplitude A yields about A²/2 (the sine's mean-square). The eight
+/// filters run side by side over one pass of the samples; each one's arithmetic is the
+/// textbook recurrence.
+fn goertzel_powers(block: &[f64]) -> [f64; 8] {
+    let coefficients = &*COEFFICIENTS;
+    let (mut s1, mut s2) = ([0.0f64; 8], [0.0f64; 8]);
     for &x in block {
-        let s0 = x + coefficient * s1 - s2;
-        s2 = s1;
-        s1 = s0;
+        for k in 0..8 {
+            let s0 = x + coefficients[k] * s1[k] - s2[k];
+            s2[k] = s1[k];
+            s1[k] = s0;
+        }
     }
-    let power = s1 * s1 + s2 * s2 - coefficient * s1 * s2;
     let n = block.len() as f64;
-    2.0 * power / (n * n)
+    std::array::from_fn(|k| {
+        let power = s1[k] * s1[k] + s2[k] * s2[k] - coefficients[k] * s1[k] * s2[k];
+        2.0 * power / (n * n)
+    })
 }
 
 /// Which digit, if any, one block holds.
@@ -138,8 +153,8 @@ fn classify_block(block: &[f64]) -> Option<char> {
     if mean_square < MIN_MEAN_SQUARE {
         return None;
     }
-    let strongest = |freqs: &[f64; 4]| {
-        let powers: Vec<f64> = freqs.iter().map(|&f| goertzel_power(block, f)).collect();
+    let powers = goertzel_powers(block);
+    let strongest = |powers: &[f64]| {
         let (best, &best_power) = powers
             .iter()
             .enumerate()
@@ -152,8 +167,8 @@ fn classify_block(block: &[f64]) -> Option<char> {
             .fold(0.0, f64::max);
         (best_power > runner_up * GROUP_DOMINANCE).then_some((best, best_power))
     };
-    let (row, row_power) = strongest(&ROW_HZ)?;
-    let (column, column_power) = strongest(&COLUMN_HZ)?;
+    let (row, row_power) = strongest(&powers[..4])?;
+    let (column, column_power) = strongest(&powers[4..])?;
     let twist = row_power / column_power.max(f64::MIN_POSITIVE);
     if !(1.0 / MAX_TWIST..=MAX_TWIST).contains(&twist) {
         return None;
@@ -166,6 +181,7 @@ fn classify_block(block: &[f64]) -> Option<char> {
 
 #[derive(Debug, Default)]
 pub struct InbandDetector {
+    /// Samples of the block being filled; keeps its capacity from block to block.
     pending: Vec<f64>,
     candidate: Option<char>,
     candidate_blocks: u32,
@@ -179,12 +195,15 @@ impl InbandDetector {
     pub fn on_audio(&mut self, pcm: &[i16], start: Duration) -> Vec<DtmfDigit> {
         let mut digits = Vec::new();
         let mut consumed = 0usize;
-        for &sample in pcm {
-            self.pending.push(f64::from(sample));
-            consumed += 1;
+        for chunk in pcm.chunks(BLOCK_SAMPLES) {
+            let take = (BLOCK_SAMPLES - self.pending.len()).min(chunk.len());
+            self.pending
+                .extend(chunk[..take].iter().map(|&sample| f64::from(sample)));
+            consumed += take;
             if self.pending.len() == BLOCK_SAMPLES {
-                let block = std::mem::take(&mut self.pending);
-                if let Some(digit) = self.on_block(&block) {
+                let found = classify_block(&self.pending);
+                self.pending.clear();
+                if let Some(digit) = self.on_block(found) {
                     let at = start + Duration::from_micros(consumed as u64 * 125);
                     digits.push(DtmfDigit {
                         digit,
@@ -193,12 +212,17 @@ impl InbandDetector {
                     });
                 }
             }
+            // What did not fit this block starts the next one.
+            let rest = &chunk[take..];
+            self.pending
+                .extend(rest.iter().map(|&sample| f64::from(sample)));
+            consumed += rest.len();
         }
         digits
     }
 
-    fn on_block(&mut self, block: &[f64]) -> Option<char> {
-        let found = classify_block(block);
+    /// Takes the classification of one block; returns a digit once it is accepted.
+    fn on_block(&mut self, found: Option<char>) -> Option<char> {
         if self.reported.is_some() {
             if found == self.reported {
                 self.release_blocks = 0;
@@ -259,13 +283,13 @@ impl DtmfDetector {
         self.rfc4733.on_packet(ssrc, timestamp, payload, at)
     }
 
+    /// Feeds decoded PCM to in-band detection, unless RFC 4733 was seen: then its digits
+    /// would be suppressed anyway, so the tones are not analysed at all.
     pub fn on_audio(&mut self, pcm: &[i16], start: Duration) -> Vec<DtmfDigit> {
-        let digits = self.inband.on_audio(pcm, start);
         if self.rfc4733_seen {
-            Vec::new()
-        } else {
-            digits
+            return Vec::new();
         }
+        self.inband.on_audio(pcm, start)
     }
 
     pub fn inband_suppressed(&self) -> bool {

@@ -42,10 +42,12 @@ impl G711Codec {
         }
     }
 
+    /// Decodes one byte by table lookup (the tables are the decoders below, evaluated at
+    /// compile time).
     pub fn decode(self, byte: u8) -> i16 {
         match self {
-            G711Codec::Pcmu => ulaw_to_linear(byte),
-            G711Codec::Pcma => alaw_to_linear(byte),
+            G711Codec::Pcmu => ULAW_DECODE[usize::from(byte)],
+            G711Codec::Pcma => ALAW_DECODE[usize::from(byte)],
         }
     }
 
@@ -81,11 +83,29 @@ pub fn linear_to_ulaw(sample: i16) -> u8 {
     !(sign | (exponent << 4) as u8 | mantissa as u8)
 }
 
-pub fn ulaw_to_linear(byte: u8) -> i16 {
+/// Every byte's µ-law and A-law decoding, computed at compile time.
+static ULAW_DECODE: [i16; 256] = decode_table(false);
+static ALAW_DECODE: [i16; 256] = decode_table(true);
+
+const fn decode_table(alaw: bool) -> [i16; 256] {
+    let mut table = [0i16; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        table[byte] = if alaw {
+            alaw_to_linear(byte as u8)
+        } else {
+            ulaw_to_linear(byte as u8)
+        };
+        byte += 1;
+    }
+    table
+}
+
+pub const fn ulaw_to_linear(byte: u8) -> i16 {
     let byte = !byte;
     let sign = byte & 0x80;
-    let exponent = i32::from((byte >> 4) & 0x07);
-    let mantissa = i32::from(byte & 0x0F);
+    let exponent = ((byte >> 4) & 0x07) as i32;
+    let mantissa = (byte & 0x0F) as i32;
     let magnitude = (((mantissa << 3) + ULAW_BIAS) << exponent) - ULAW_BIAS;
     if sign != 0 {
         -magnitude as i16
@@ -113,10 +133,10 @@ pub fn linear_to_alaw(sample: i16) -> u8 {
     (sign | encoded) ^ 0x55
 }
 
-pub fn alaw_to_linear(byte: u8) -> i16 {
+pub const fn alaw_to_linear(byte: u8) -> i16 {
     let byte = byte ^ 0x55;
-    let exponent = i32::from((byte >> 4) & 0x07);
-    let mantissa = i32::from(byte & 0x0F);
+    let exponent = ((byte >> 4) & 0x07) as i32;
+    let mantissa = (byte & 0x0F) as i32;
     let magnitude = if exponent == 0 {
         (mantissa << 4) + 8
     } else {

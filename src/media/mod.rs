@@ -13,7 +13,8 @@
 //! the dialog ends — the ports return to the pool either way.
 //!
 //! Sans-IO cores (no sockets, no clocks): `g711`, `pacer`, `jitter`, `rtp_session`, `dtmf`,
-//! the `prompts::Playback` queue. `session` is the thin tokio layer; `ports`, `prompts`
+//! the `prompts::Playback` queue, and `session_core`, which combines them into one call's
+//! per-frame work. `session` is the thin tokio layer around `session_core`; `ports`, `prompts`
 //! loading and `recorder` do the file and socket work.
 
 pub mod config;
@@ -26,3 +27,4 @@ pub mod prompts;
 pub mod recorder;
 pub mod rtp_session;
 pub mod session;
+pub mod session_core;

@@ -230,10 +230,19 @@ fn read_prompt_wav(path: &Path) -> Result<Vec<i16>, PromptError> {
 }
 
 /// What to send in one 20 ms slot.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct PlaybackFrame {
     pub payload: Bytes,
-    pub pcm: Vec<i16>,
+    /// The prompt and frame index the linear samples are read from (shared, not copied).
+    prompt: Arc<Prompt>,
+    index: usize,
+}
+
+impl PlaybackFrame {
+    /// The frame's linear samples (what the recorder writes for it).
+    pub fn pcm(&self) -> &[i16] {
+        self.prompt.pcm_frame(self.index).unwrap_or(&[])
+    }
 }
 
 /// One call's prompt queue.
@@ -285,7 +294,8 @@ impl Playback {
     pub fn next_frame(&mut self) -> Option<(PlaybackFrame, Option<String>)> {
         let prompt = self.queue.front()?.clone();
         let payload = prompt.frame(self.codec, self.position)?.clone();
-        let pcm = prompt.pcm_frame(self.position)?.to_vec();
+        prompt.pcm_frame(self.position)?;
+        let index = self.position;
         self.position += 1;
         let finished = if self.position >= prompt.frame_count() {
             self.queue.pop_front();
@@ -294,7 +304,12 @@ impl Playback {
         } else {
             None
         };
-        Some((PlaybackFrame { payload, pcm }, finished))
+        let frame = PlaybackFrame {
+            payload,
+            prompt,
+            index,
+        };
+        Some((frame, finished))
     }
 }
 

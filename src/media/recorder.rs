@@ -152,23 +152,19 @@ impl CallRecorder {
         if channel.len() < offset + pcm.len() {
             channel.resize(offset + pcm.len(), 0);
         }
-        for (slot, &sample) in channel.iter_mut().skip(offset).zip(pcm) {
-            *slot = sample;
-        }
+        overwrite(channel, offset, pcm);
     }
 
-    /// Writes everything before media-clock sample `until`; missing audio is silence.
+    /// Writes everything before media-clock sample `until`; missing audio is silence. Writes
+    /// in blocks (at most up to the next one-second header update, so the header is still
+    /// rewritten after every second of audio).
     pub fn advance_to(&mut self, until: u64) -> Result<(), RecorderError> {
         let target = until.saturating_sub(self.origin);
         while self.written < target {
-            let left = self.left.pop_front().unwrap_or(0);
-            let right = self.right.pop_front().unwrap_or(0);
-            self.writer
-                .write_sample(left)
-                .and_then(|()| self.writer.write_sample(right))
-                .map_err(|error| self.write_error(error))?;
-            self.written += 1;
-            self.since_flush += 1;
+            let block = (target - self.written).min(FLUSH_EVERY - self.since_flush);
+            self.write_block(block as usize)?;
+            self.written += block;
+            self.since_flush += block;
             if self.since_flush >= FLUSH_EVERY {
                 self.since_flush = 0;
                 self.writer
@@ -177,6 +173,30 @@ impl CallRecorder {
             }
         }
         Ok(())
+    }
+
+    /// Writes the next `frames` stereo samples (at most [`FLUSH_EVERY`]) from the pending
+    /// audio, silence where there is none, in one buffered write.
+    fn write_block(&mut self, frames: usize) -> Result<(), RecorderError> {
+        // One slice per channel (a no-op unless the ring wrapped), so the common part is a
+        // plain zip.
+        let left = pending(&mut self.left, frames);
+        let right = pending(&mut self.right, frames);
+        // frames <= FLUSH_EVERY (8000), so the sample count fits a u32.
+        let mut out = self.writer.get_i16_writer((frames * 2) as u32);
+        let both = left.len().min(right.len());
+        for (&l, &r) in left[..both].iter().zip(&right[..both]) {
+            out.write_sample(l);
+            out.write_sample(r);
+        }
+        for i in both..frames {
+            out.write_sample(left.get(i).copied().unwrap_or(0));
+            out.write_sample(right.get(i).copied().unwrap_or(0));
+        }
+        let written = out.flush();
+        self.left.drain(..frames.min(self.left.len()));
+        self.right.drain(..frames.min(self.right.len()));
+        written.map_err(|error| self.write_error(error))
     }
 
     /// Writes all pending audio up to `until` (or further, if audio is queued beyond it),
@@ -199,6 +219,28 @@ impl CallRecorder {
             path: self.path.clone(),
             reason: error.to_string(),
         }
+    }
+}
+
+/// The first `frames` pending samples of a channel (fewer if it holds fewer), as one slice.
+fn pending(channel: &mut VecDeque<i16>, frames: usize) -> &[i16] {
+    let all = channel.make_contiguous();
+    let n = frames.min(all.len());
+    &all[..n]
+}
+
+/// Replaces `channel[offset..offset + pcm.len()]` (which must exist) with `pcm`, slice by
+/// slice rather than sample by sample.
+fn overwrite(channel: &mut VecDeque<i16>, offset: usize, pcm: &[i16]) {
+    let (front, back) = channel.as_mut_slices();
+    let in_front = front.len().saturating_sub(offset).min(pcm.len());
+    if in_front > 0 {
+        front[offset..offset + in_front].copy_from_slice(&pcm[..in_front]);
+    }
+    let rest = &pcm[in_front..];
+    if !rest.is_empty() {
+        let at = offset + in_front - front.len();
+        back[at..at + rest.len()].copy_from_slice(rest);
     }
 }
 

@@ -21,7 +21,7 @@ use bytes::Bytes;
 use rtp::header::Header;
 use rtp::packet::Packet;
 use std::net::{IpAddr, SocketAddr};
-use webrtc_util::marshal::Marshal;
+use webrtc_util::marshal::{Marshal, MarshalSize};
 
 /// What the SIP layer negotiated for this call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -154,32 +154,36 @@ impl RtpSession {
         self.in_talkspurt = false;
     }
 
-    /// Builds the packet for frame slot `frame` (pacer index) carrying 160 encoded bytes.
+    /// Builds the packet for frame slot `frame` (pacer index) carrying 160 encoded bytes
+    /// into `out` (cleared first; a buffer the caller keeps, so no packet is allocated).
     /// `is_prompt` says whether it carries prompt audio (vs comfort silence): the marker bit
     /// is set on the first prompt frame after silence and on the very first packet.
-    pub fn build_frame(&mut self, frame: u64, payload: Bytes, is_prompt: bool) -> Bytes {
+    pub fn build_frame(&mut self, frame: u64, payload: &[u8], is_prompt: bool, out: &mut Vec<u8>) {
         let marker = (is_prompt && !self.in_talkspurt) || self.counters.packets_sent == 0;
         self.in_talkspurt = is_prompt;
         let timestamp = self
             .initial_timestamp
             .wrapping_add((frame as u32).wrapping_mul(SAMPLES_PER_FRAME));
-        let packet = Packet {
-            header: Header {
-                version: 2,
-                marker,
-                payload_type: self.media.codec.payload_type(),
-                sequence_number: self.next_sequence,
-                timestamp,
-                ssrc: self.ssrc,
-                ..Header::default()
-            },
-            payload,
+        let header = Header {
+            version: 2,
+            marker,
+            payload_type: self.media.codec.payload_type(),
+            sequence_number: self.next_sequence,
+            timestamp,
+            ssrc: self.ssrc,
+            ..Header::default()
         };
         self.next_sequence = self.next_sequence.wrapping_add(1);
         self.counters.packets_sent += 1;
+        out.clear();
+        out.resize(header.marshal_size(), 0);
         // Marshalling a 12-byte header without extensions into a buffer of its own size
         // cannot fail; an empty datagram would be the visible symptom if it ever did.
-        packet.marshal().unwrap_or_default()
+        if header.marshal_to(out).is_err() {
+            out.clear();
+            return;
+        }
+        out.extend_from_slice(payload);
     }
 
     /// Whether `source` may be the peer: the SDP address, or any port of the NAT host.
@@ -349,26 +353,32 @@ mod tests {
             65534,
             u32::MAX - 200,
         );
-        let silence = Bytes::from_static(&[0xFF; 160]);
-        let first = parse(&session.build_frame(0, silence.clone(), false));
+        let build = |session: &mut RtpSession, frame: u64, is_prompt: bool| {
+            let mut out = vec![0xAA; 3];
+            session.build_frame(frame, &[0xFF; 160], is_prompt, &mut out);
+            assert_eq!(out.len(), 12 + 160, "the buffer is cleared, then filled");
+            parse(&out)
+        };
+        let first = build(&mut session, 0, false);
+        assert_eq!(first.payload, Bytes::from_static(&[0xFF; 160]));
         assert!(first.header.marker, "first packet of the stream");
         assert_eq!(first.header.sequence_number, 65534);
         assert_eq!(first.header.timestamp, u32::MAX - 200);
         assert_eq!(first.header.ssrc, 0xABCD);
         assert_eq!(first.header.payload_type, 0);
-        let second = parse(&session.build_frame(1, silence.clone(), false));
+        let second = build(&mut session, 1, false);
         assert!(!second.header.marker);
         assert_eq!(second.header.sequence_number, 65535);
         // Timestamp wraps too.
         assert_eq!(second.header.timestamp, (u32::MAX - 200).wrapping_add(160));
-        let prompt_start = parse(&session.build_frame(2, silence.clone(), true));
+        let prompt_start = build(&mut session, 2, true);
         assert!(prompt_start.header.marker, "talkspurt start");
         assert_eq!(prompt_start.header.sequence_number, 0);
-        let prompt_next = parse(&session.build_frame(3, silence.clone(), true));
+        let prompt_next = build(&mut session, 3, true);
         assert!(!prompt_next.header.marker);
         // After a skip the timestamp jumps with the frame index, the sequence does not.
         session.note_skipped(5);
-        let after_skip = parse(&session.build_frame(9, silence, true));
+        let after_skip = build(&mut session, 9, true);
         assert_eq!(after_skip.header.sequence_number, 2);
         assert_eq!(
             after_skip.header.timestamp,

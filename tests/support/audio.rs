@@ -180,8 +180,11 @@ fn best_match(
     offsets: std::ops::Range<usize>,
 ) -> (usize, f64) {
     let needle_energy = mean_square(needle) * needle.len() as f64;
-    let last = haystack.len().saturating_sub(needle.len());
     let mut best = (offsets.start, 0.0);
+    // A recording shorter than the piece holds no match (and no window to index).
+    let Some(last) = haystack.len().checked_sub(needle.len()) else {
+        return best;
+    };
     for offset in offsets.take_while(|&o| o <= last) {
         let window_energy = (energy[offset + needle.len()] - energy[offset]) as f64;
         if window_energy == 0.0 {

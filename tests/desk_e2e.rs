@@ -3,8 +3,10 @@
 //! answering as `AgentPhone`s, and desktops on `hotline.v1.AgentDesk` over a real tonic
 //! client (`support/desk_rig.rs`): the pop before the answer, ring-out to the next agent,
 //! pending NOT_READY after wrap-up, wrap-up expiry, transfer to a queue with notes, to
-//! another agent (through the desk, refused when they are not READY) and to a URI, the
-//! call's ticket changes, wallboard counters, and resync after a restart.
+//! another agent (through the desk, refused when they are not READY) and to a URI (the wait
+//! prompt while it rings, back to the queue when it refuses), a transferred call waiting as
+//! any call (the queue-wait limit, an abandon counted on the target's lane), the call's
+//! ticket changes, wallboard counters, and resync after a restart.
 
 #[path = "support/audio.rs"]
 #[allow(dead_code)] // The WAV writers and tone makers are for other binaries.
@@ -21,10 +23,11 @@ use chrono::{TimeDelta, Utc};
 use desk_rig::{CALLER, Desk, Events, HOTLINE, after_greeting, next_event, unix_ms};
 use hotline::api::pb;
 use hotline::media::g711::G711Codec;
+use hotline::sip::message::Message;
 use hotline::store::{CallEntry, NewCustomer, Store};
 use hotline::tickets::{Category, Status};
 use pb::agent_event::Event;
-use phone::{AgentPhone, Phone};
+use phone::{AgentPhone, Phone, Ringing};
 use std::path::Path;
 use std::time::Duration;
 use support::{ADMIN, authed};
@@ -487,6 +490,25 @@ async fn a_blind_transfer_to_an_agent_who_is_not_ready_is_refused_and_the_caller
     );
 }
 
+/// The call of `offered`, back in general with its priority, rings `agent` again: their
+/// phone's INVITE and their desktop's new `Offered`.
+async fn offered_again_in_general(
+    agent: &AgentPhone,
+    events: &mut Events,
+    offered: &pb::Offered,
+) -> (Ringing, pb::Offered) {
+    let again = agent.ringing(10).await;
+    let (_, offered_again) = events.offered().await;
+    assert_eq!(offered_again.call_id, offered.call_id);
+    let pop = offered_again.screen_pop.as_ref().expect("pop");
+    let pop_before = offered.screen_pop.as_ref().expect("pop");
+    assert_eq!(
+        (pop.queue.as_str(), pop.priority),
+        ("general", pop_before.priority)
+    );
+    (again, offered_again)
+}
+
 #[tokio::test]
 async fn a_transfer_the_agent_lets_ring_out_goes_to_the_calls_queue() {
     // No wrap-up: 1001 is READY again right after the transfer.
@@ -510,17 +532,7 @@ async fn a_transfer_the_agent_lets_ring_out_goes_to_the_calls_queue() {
     );
     // The caller waits in the call's queue with its priority: general's agent 1001 gets it,
     // with the pop and the notes.
-    let again = first.ringing(10).await;
-    let (_, offered_again) = events1.offered().await;
-    assert_eq!(offered_again.call_id, offered.call_id);
-    let (pop, pop_before) = (
-        offered_again.screen_pop.expect("pop"),
-        offered.screen_pop.expect("pop"),
-    );
-    assert_eq!(
-        (pop.queue.as_str(), pop.priority),
-        ("general", pop_before.priority)
-    );
+    let (again, offered_again) = offered_again_in_general(&first, &mut events1, &offered).await;
     assert_eq!(offered_again.handover[0].notes, "gas bill twice");
     first.answer(&again).await;
     events1.state(pb::DeskState::OnCall).await;
@@ -535,11 +547,14 @@ async fn a_blind_transfer_to_a_uri_rings_the_target_and_the_row_says_transferred
     let (mut desk, agent, mut events) = Desk::one_agent().await;
     let target = AgentPhone::bind().await;
     let (mut phone, _, offered) = desk.answered_call(&agent, &mut events).await;
+    let before_transfer = phone.rtp.received.lock().unwrap().len();
     let to = pb::transfer_call_request::To::Uri(target.uri("2200"));
     transfer(&mut desk, &offered.call_id, to, "").await;
     // The agent's phone is released; the target rings with the caller's number.
     assert_eq!(agent.expect_end(5).await, "BYE");
     let transferred = target.ringing(10).await;
+    // While it rings the caller hears the wait prompt, as for the IVR's own overflow.
+    caller_hears(&phone, "queue_wait", before_transfer).await;
     assert_eq!(transferred.invite.uri(), Some(target.uri("2200").as_str()));
     assert!(
         transferred
@@ -571,6 +586,147 @@ async fn a_blind_transfer_to_a_uri_rings_the_target_and_the_row_says_transferred
         (Some("transferred".into()), Some("1001".into()), true),
         "the call row records the transfer"
     );
+}
+
+/// `target` refuses the call ringing it: 486 Busy Here.
+async fn busy(target: &AgentPhone, ringing: &Ringing) {
+    let busy = Message::response_to(&ringing.invite, 486, "Busy Here", Some("agenttag"));
+    target
+        .sip
+        .send_to(&busy.to_bytes(), ringing.from)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_uri_that_refuses_a_transfer_sends_the_call_back_to_its_queue_with_its_priority() {
+    let (mut desk, [first, second], mut events1, mut events2) =
+        two_agents("general", "ring_timeout_secs = 15", "").await;
+    let target = AgentPhone::bind().await;
+    // 1001 answers (idle longest); the call is not in the ACD while the URI rings, so 1002
+    // is offered nothing until the target refuses.
+    let (mut phone, _, offered) = desk.answered_call(&first, &mut events1).await;
+    let to = pb::transfer_call_request::To::Uri(target.uri("2200"));
+    transfer(&mut desk, &offered.call_id, to, "").await;
+    assert_eq!(first.expect_end(5).await, "BYE");
+    let transferred = target.ringing(10).await;
+    busy(&target, &transferred).await;
+    // Back in general with its priority: 1002 is offered it.
+    let (again, _) = offered_again_in_general(&second, &mut events2, &offered).await;
+    second.answer(&again).await;
+    events2.state(pb::DeskState::OnCall).await;
+    assert_eq!(phone.bye().await, 200);
+    assert_eq!(second.expect_end(5).await, "BYE");
+    // No `wait_idle`: the refused INVITE's client transaction stays for Timer D (RFC 3261
+    // 17.1.1.2), as the SIP layer means it to. The row, once the call is closed:
+    let row = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let row = call_row(&desk, &offered.call_id).await;
+            if row.2 {
+                return row;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .expect("the call row closed");
+    assert_eq!(row, (Some("answered".into()), Some("1002".into()), true));
+}
+
+/// The wallboard's stream (admin token).
+async fn wallboard(desk: &mut Desk) -> tonic::Streaming<pb::WallboardUpdate> {
+    desk.client
+        .stream_wallboard(authed(ADMIN, pb::StreamWallboardRequest {}))
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+/// The row of a call 1001 answered and transferred to emergency, where it was lost: ended
+/// with `disposition`, naming 1001, in queue emergency.
+async fn lost_in_emergency(desk: &Desk, call: &str, disposition: &str) {
+    assert_eq!(
+        call_row(desk, call).await,
+        (Some(disposition.into()), Some("1001".into()), true)
+    );
+    let queue: Option<String> = sqlx::query_scalar("SELECT queue FROM calls WHERE call_id = $1")
+        .bind(call)
+        .fetch_one(&mut desk.connect().await)
+        .await
+        .unwrap();
+    assert_eq!(queue.as_deref(), Some("emergency"));
+}
+
+#[tokio::test]
+async fn a_call_transferred_to_a_queue_with_nobody_ready_ends_at_max_queue_wait_secs() {
+    let (mut desk, [first, _second], mut events1, _) = two_agents(
+        "emergency",
+        "ring_timeout_secs = 15",
+        "daemon.max_queue_wait_secs = 2",
+    )
+    .await;
+    desk.set("1002", pb::DeskState::NotReady, "break").await;
+    let (phone, _, offered) = desk.answered_call(&first, &mut events1).await;
+    let to = pb::transfer_call_request::To::Queue("emergency".into());
+    transfer(&mut desk, &offered.call_id, to, "").await;
+    assert_eq!(first.expect_end(5).await, "BYE");
+    // Hung up as any caller waiting past the limit (see call_e2e's
+    // a_queue_wait_past_max_queue_wait_secs_is_hung_up).
+    phone.expect_bye(15).await;
+    desk.wait_idle().await;
+    lost_in_emergency(&desk, &offered.call_id, "queue_timeout").await;
+}
+
+#[tokio::test]
+async fn a_caller_hanging_up_while_waiting_after_a_transfer_is_an_abandon_on_the_target_lane() {
+    let (mut desk, [first, _second], mut events1, _) =
+        two_agents("emergency", "ring_timeout_secs = 15", "").await;
+    desk.set("1002", pb::DeskState::NotReady, "break").await;
+    let mut board = wallboard(&mut desk).await;
+    let (mut phone, _, offered) = desk.answered_call(&first, &mut events1).await;
+    let before_transfer = phone.rtp.received.lock().unwrap().len();
+    let to = pb::transfer_call_request::To::Queue("emergency".into());
+    transfer(&mut desk, &offered.call_id, to, "").await;
+    assert_eq!(first.expect_end(5).await, "BYE");
+    caller_hears(&phone, "queue_wait", before_transfer).await;
+    assert_eq!(phone.bye().await, 200);
+    // The wallboard: answered once on general, then offered and abandoned on emergency.
+    let lanes = tokio::time::timeout(Duration::from_secs(10), async {
+        // An update may carry only the lanes that changed: keep each lane's latest.
+        let mut latest = std::collections::HashMap::new();
+        loop {
+            let update = board.message().await.unwrap().unwrap();
+            for lane in update.lanes {
+                latest.insert(lane.lane.clone(), lane);
+            }
+            if let (Some(general), Some(emergency)) =
+                (latest.get("general"), latest.get("emergency"))
+                && emergency.abandoned == 1
+            {
+                return (general.clone(), emergency.clone());
+            }
+        }
+    })
+    .await
+    .expect("the wallboard counted the abandon on the emergency lane");
+    let (general, emergency) = lanes;
+    assert_eq!(
+        (general.offered, general.answered, general.abandoned),
+        (1, 1, 0)
+    );
+    assert_eq!((emergency.offered, emergency.answered), (1, 0));
+    assert_eq!(emergency.waiting, 0);
+    desk.wait_idle().await;
+    // The desk lists no live call; the row says where and how the call ended, and who
+    // answered it first.
+    let live = desk
+        .client
+        .list_live_calls(authed(ADMIN, pb::ListLiveCallsRequest {}))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(live.calls.is_empty(), "{:?}", live.calls);
+    lost_in_emergency(&desk, &offered.call_id, "abandoned_in_queue").await;
 }
 
 /// The next `TicketChanged` of the stream: (call, ticket name, status).
@@ -714,12 +870,7 @@ async fn the_wallboard_counts_the_calls_placed() {
     )
     .await;
     desk.set("1001", pb::DeskState::Ready, "").await;
-    let mut board = desk
-        .client
-        .stream_wallboard(authed(ADMIN, pb::StreamWallboardRequest {}))
-        .await
-        .unwrap()
-        .into_inner();
+    let mut board = wallboard(&mut desk).await;
     // 2 answered at once, then (the agent not ready) 1 hang-up within 1 s and 1 after 2 s.
     for _ in 0..2 {
         let mut phone = desk.phone().await;

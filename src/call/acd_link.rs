@@ -24,9 +24,25 @@ pub fn apply_ivr_actions<C: CallKey>(
                 queue,
                 priority,
                 leak,
+                agent: None,
                 ..
             } => AcdEvent::CallQueued {
                 call: call.clone(),
+                queue: queue.clone(),
+                priority: *priority,
+                leak: *leak,
+                now,
+            },
+            // A desktop's transfer to an agent.
+            Action::Enqueue {
+                queue,
+                priority,
+                leak,
+                agent: Some(agent),
+                ..
+            } => AcdEvent::CallDirected {
+                call: call.clone(),
+                agent: agent.clone(),
                 queue: queue.clone(),
                 priority: *priority,
                 leak: *leak,
@@ -151,5 +167,45 @@ mod tests {
             now,
         });
         assert_eq!(bridged[1], Action::Bridge { agent: "a1".into() });
+    }
+
+    #[test]
+    fn an_enqueue_naming_an_agent_is_offered_to_that_agent_alone() {
+        // A desktop's transfer to a2: a1 has been idle longer and serves general too, yet
+        // the call goes to a2, as the ACD's `CallDirected` does.
+        let now = Instant::now();
+        let mut acd: Acd<String> = Acd::new(Arc::new(crate::acd::tests::config()), now);
+        for agent in ["a1", "a2"] {
+            acd.handle(AcdEvent::AgentStateChanged {
+                agent: agent.into(),
+                state: ReportedState::Available,
+                now,
+            });
+        }
+        let enqueue = |agent: Option<&str>| Action::Enqueue {
+            queue: "general".into(),
+            priority: 3,
+            leak: false,
+            category: crate::tickets::Category::Consultation,
+            agent: agent.map(str::to_owned),
+        };
+        let offered_to = |actions: Vec<AcdAction<String>>| {
+            actions.into_iter().find_map(|a| match a {
+                AcdAction::OfferToAgent { agent, uri, .. } => Some((agent, uri)),
+                _ => None,
+            })
+        };
+        let call = String::from("c-transferred");
+        let directed = apply_ivr_actions(&mut acd, &call, &[enqueue(Some("a2"))], now);
+        assert_eq!(
+            offered_to(directed),
+            Some(("a2".into(), "sip:1002@127.0.0.1".into()))
+        );
+        let other = String::from("c-queued");
+        let queued = apply_ivr_actions(&mut acd, &other, &[enqueue(None)], now);
+        assert_eq!(
+            offered_to(queued).map(|(agent, _)| agent),
+            Some("a1".into())
+        );
     }
 }

@@ -13,8 +13,8 @@ use super::config::{
     TimeSlot,
 };
 use super::events::{
-    Action, CallInfo, ConsentDecision, ConsentHow, ConsentRecord, Event, LEAK_PRIORITY, PlaybackId,
-    QueueResult, SurveyAnswer, TicketUpdate, TimerId,
+    Action, CallInfo, ConsentDecision, ConsentHow, ConsentRecord, Event, HandOver, LEAK_PRIORITY,
+    PlaybackId, QueueResult, SurveyAnswer, TicketUpdate, TimerId,
 };
 use crate::tickets::Category;
 use chrono::{DateTime, TimeDelta};
@@ -185,8 +185,9 @@ impl CallEngine {
                 queue,
                 priority,
                 leak,
+                to,
                 ..
-            } => self.on_requeued(queue, priority, leak, &mut out),
+            } => self.on_requeued(queue, priority, leak, to, &mut out),
             Event::AgentLeft { now } => self.on_agent_left(now, &mut out),
             Event::TransferAnswered { .. } => match self.phase {
                 Phase::Queued {
@@ -353,6 +354,7 @@ impl CallEngine {
             priority,
             leak,
             category,
+            agent: None,
         });
         self.queued_category = Some(category);
         self.wait(queue, priority, category, leak, prompts, out);
@@ -382,10 +384,17 @@ impl CallEngine {
         };
     }
 
-    /// A desktop's transfer put the connected caller back in the ACD: they wait as if they
-    /// had just been queued. No `Enqueue`: the driver already told the ACD (`CallQueued` or
-    /// `CallDirected`) with the queue, priority and leak flag given here.
-    fn on_requeued(&mut self, queue: String, priority: u8, leak: bool, out: &mut Vec<Action>) {
+    /// A desktop's transfer: the connected caller waits again exactly as a caller who just
+    /// queued (`Enqueue`, so the driver arms the queue-wait limit and the desk counts the wait
+    /// on the target's lane), or, for a URI, as a caller whose overflow target rings.
+    fn on_requeued(
+        &mut self,
+        queue: String,
+        priority: u8,
+        leak: bool,
+        to: HandOver,
+        out: &mut Vec<Action>,
+    ) {
         if !matches!(self.phase, Phase::Connected) {
             return;
         }
@@ -393,6 +402,25 @@ impl CallEngine {
         // not, the last resort's category is what such a call would have had.
         let category = self.queued_category.unwrap_or(Category::Consultation);
         let leak = leak || self.leak;
+        let agent = match to {
+            HandOver::Uri(uri) => {
+                self.wait(queue, priority, category, leak, Vec::new(), out);
+                if let Phase::Queued { transferring, .. } = &mut self.phase {
+                    *transferring = true;
+                }
+                out.push(Action::Transfer { uri });
+                return;
+            }
+            HandOver::Queue => None,
+            HandOver::Agent(agent) => Some(agent),
+        };
+        out.push(Action::Enqueue {
+            queue: queue.clone(),
+            priority,
+            leak,
+            category,
+            agent,
+        });
         self.wait(queue, priority, category, leak, Vec::new(), out);
     }
 
@@ -746,6 +774,7 @@ impl CallEngine {
                     priority: *priority,
                     leak: *leak,
                     category: *category,
+                    agent: None,
                 });
             }
             Phase::Transferring { on_failure } => match on_failure.take() {

@@ -90,15 +90,20 @@ pub enum Event {
     AgentLeft {
         now: Instant,
     },
-    /// An agent's desktop transferred the caller to a queue or to another agent: the driver
-    /// hung the agent's leg up and put the call back in the ACD (in `queue`, with `priority`
-    /// and `leak` as the ACD has them). The caller waits again, hearing the wait prompt (a leak
-    /// caller the safety advice) and position announcements, until the next `AgentAnswered`.
-    /// Only a connected caller is requeued; the engine asks no `Enqueue` for it.
+    /// An agent's desktop transferred the caller (`to`): the driver hung the agent's leg up.
+    /// `queue`, `priority` and `leak` are the call's as the desk has them (`queue` the target
+    /// queue for a transfer to a queue, else the call's own). The caller waits again as any
+    /// waiting caller, hearing the wait prompt (a leak caller the safety advice): to a queue or
+    /// an agent, the engine asks an `Enqueue` (the agent's named), so the ACD, the desk and the
+    /// queue-wait limit treat it as a call that just queued, until the next `AgentAnswered`;
+    /// to a URI, a `Transfer` (the IVR's overflow path: the prompts go on while it rings,
+    /// `TransferAnswered` connects, `TransferFailed` puts the call back in `queue` with its
+    /// priority). Only a connected caller is requeued.
     Requeued {
         queue: String,
         priority: u8,
         leak: bool,
+        to: HandOver,
         now: Instant,
     },
     /// The transfer target picked up (the driver has bridged the call).
@@ -112,6 +117,17 @@ pub enum Event {
     CallerHungUp {
         now: Instant,
     },
+}
+
+/// Where a desktop's transfer sends a connected caller (see `Event::Requeued`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HandOver {
+    /// To wait in the event's `queue`.
+    Queue,
+    /// Offered to this agent alone first; untaken, it waits in the event's `queue`.
+    Agent(String),
+    /// Called; the caller hears the wait prompts meanwhile.
+    Uri(String),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -204,12 +220,14 @@ pub enum Action {
     },
     /// This call is a leak: the SIP layer exempts it from the concurrent-call limit.
     PriorityCall,
-    /// Put the call in an ACD queue (again: a call already queued moves).
+    /// Put the call in an ACD queue (again: a call already queued moves). `agent`: a desktop's
+    /// transfer to that agent, offered to them alone first (the ACD's `CallDirected`).
     Enqueue {
         queue: String,
         priority: u8,
         leak: bool,
         category: Category,
+        agent: Option<String>,
     },
     /// The caller left the queue (hung up): tell the ACD.
     Dequeue,

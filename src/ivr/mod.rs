@@ -17,8 +17,8 @@ pub mod survey;
 pub use config::{IvrConfig, ValidationError, validate};
 pub use engine::CallEngine;
 pub use events::{
-    Action, CallInfo, ConsentDecision, ConsentHow, ConsentRecord, Event, LEAK_PRIORITY, PlaybackId,
-    QueueResult, SurveyAnswer, TicketUpdate, TimerId,
+    Action, CallInfo, ConsentDecision, ConsentHow, ConsentRecord, Event, HandOver, LEAK_PRIORITY,
+    PlaybackId, QueueResult, SurveyAnswer, TicketUpdate, TimerId,
 };
 
 #[cfg(test)]

@@ -334,6 +334,7 @@ fn enqueued(actions: &[Action]) -> Option<(String, u8, bool, Category)> {
             priority,
             leak,
             category,
+            ..
         } => Some((queue.clone(), *priority, *leak, *category)),
         _ => None,
     })

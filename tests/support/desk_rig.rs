@@ -51,7 +51,8 @@ pub struct Desk {
 
 /// The built-in flow with a one-digit greeting, no recording notice, the given agents
 /// (`id` → (uri, queues)), RTP ports `rtp` (first, last) and `extra` TOML (`[desk]`
-/// settings) appended.
+/// settings) appended; lines of `extra` that start `daemon.` (`daemon.max_queue_wait_secs =
+/// 2`) go to the `[daemon]` table instead.
 fn config_text(
     dir: &Path,
     agents: &[(&str, &str, &str)],
@@ -59,6 +60,13 @@ fn config_text(
     extra: &str,
     rtp: (u16, u16),
 ) -> String {
+    let (daemon, extra): (Vec<&str>, Vec<&str>) =
+        extra.lines().partition(|l| l.starts_with("daemon."));
+    let daemon: String = daemon
+        .iter()
+        .map(|l| format!("{}\n", l.strip_prefix("daemon.").unwrap_or(l)))
+        .collect();
+    let extra = extra.join("\n");
     let agents: String = agents
         .iter()
         .map(|(id, uri, queue)| {
@@ -78,7 +86,7 @@ fn config_text(
         )
         .replace("[acd.agents]", &agents);
     format!(
-        "[daemon]\nstate_dir = \"{state}\"\nshutdown_grace_secs = 1\n\n\
+        "[daemon]\nstate_dir = \"{state}\"\nshutdown_grace_secs = 1\n{daemon}\n\
          [sip]\nlisten = \"127.0.0.1:0\"\nt1_ms = 100\nt2_ms = 800\nt4_ms = 1000\n\n\
          [media]\nrtp_port_min = {min}\nrtp_port_max = {max}\nsounds_dir = \"sounds/zh-CN\"\n\
          recordings_dir = \"{rec}\"\n\n{flow}\n{extra}\n",

@@ -105,68 +105,38 @@ impl Dispatcher {
                     l.handed_on = true;
                 }
                 self.sip_command(Command::Hangup { call: leg }).await;
-                self.transfer(handle, call_id, to).await;
+                self.transfer(handle, call_id, to);
             }
         }
     }
 
-    async fn transfer(&mut self, handle: CallHandle, call_id: &str, to: TransferTarget) {
-        match to {
-            TransferTarget::Queue(queue) => self.requeue(handle, call_id, Some(queue), None),
-            // Offered to the agent through the ACD and the desk, as any offer (the pop and
-            // the notes first); untaken, it waits in its own queue.
-            TransferTarget::Agent(agent) => self.requeue(handle, call_id, None, Some(agent)),
-            TransferTarget::Uri(uri) => {
-                self.start_leg(handle, LegPurpose::Transfer, &uri).await;
-            }
-        }
-    }
-
-    /// The transferred call waits again with its priority: in `queue`, or in its own queue
-    /// directed to `agent` first. Its IVR plays the wait prompts meanwhile.
-    fn requeue(
-        &mut self,
-        handle: CallHandle,
-        call_id: &str,
-        queue: Option<String>,
-        agent: Option<String>,
-    ) {
+    /// The transferred caller's IVR takes over, with the call's priority and leak flag as the
+    /// desk has them: it queues the call again (in the target queue, or in its own directed
+    /// to the agent) as any caller who queues, or calls the URI with the wait prompts playing
+    /// (see `ivr::Event::Requeued`).
+    fn transfer(&mut self, handle: CallHandle, call_id: &str, to: TransferTarget) {
         let live = self
             .desk
             .desktops()
             .live_call(call_id)
             .map(|(live, _)| live);
         let (priority, leak) = live.as_ref().map_or((0, false), |l| (l.priority, l.leak));
+        let (queue, to) = match to {
+            TransferTarget::Queue(queue) => (Some(queue), ivr::HandOver::Queue),
+            TransferTarget::Agent(agent) => (None, ivr::HandOver::Agent(agent)),
+            TransferTarget::Uri(uri) => (None, ivr::HandOver::Uri(uri)),
+        };
         // The desk knows every call an agent holds, so its queue is known.
         let queue = queue.or_else(|| live.map(|l| l.queue)).unwrap_or_default();
-        self.desk.queued(call_id, &queue, priority, leak);
         let now = Instant::now();
-        // The caller's IVR first: waiting again (the wait prompts) before the ACD's verdicts
-        // (a position, an offer) come back to it.
         let requeued = ivr::Event::Requeued {
-            queue: queue.clone(),
+            queue,
             priority,
             leak,
+            to,
             now,
         };
         self.work.push_back(Work::Ivr(handle, requeued));
-        self.work.push_back(Work::Acd(match agent {
-            None => AcdEvent::CallQueued {
-                call: handle,
-                queue,
-                priority,
-                leak,
-                now,
-            },
-            Some(agent) => AcdEvent::CallDirected {
-                call: handle,
-                agent,
-                queue,
-                priority,
-                leak,
-                now,
-            },
-        }));
     }
 
     /// The caller's call `call_id` and its answered leg to `agent`.

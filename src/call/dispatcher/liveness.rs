@@ -27,7 +27,8 @@ impl Dispatcher {
         }
     }
 
-    /// The caller joined a queue (or left it: `queued = false`).
+    /// The caller joined a queue (or left it: `queued = false`): the IVR's `Enqueue`, for a
+    /// queue node as for a desktop's transfer, which starts the limit again.
     pub(super) fn queue_wait_limit(&mut self, handle: CallHandle, queued: bool, now: Instant) {
         let key = TimerKey::Call(handle, CallTimer::QueueWait);
         let Some(call) = self.registry.calls.get(&handle) else {

@@ -131,3 +131,51 @@ fn live_calls_list_waiting_ringing_and_talking_calls() {
         ]
     );
 }
+
+#[test]
+fn a_caller_hanging_up_while_waiting_after_a_transfer_is_an_abandon_on_the_target_lane() {
+    let mut b = bench();
+    b.ready("a1");
+    let wb = b.desk.subscribe_wallboard(b.now);
+    b.queue("c1", "repair");
+    b.offer("c1", "a1");
+    b.advance(2.0);
+    b.answer("c1", "a1");
+    b.advance(30.0);
+    // What the call layer feeds for a desktop's transfer to billing: a1's side ended, then
+    // the call queued again (the IVR's `Enqueue`).
+    b.feed(DeskInput::Ended {
+        call: "c1".into(),
+        who: HungUpBy::Transfer,
+    });
+    b.queue("c1", "billing");
+    b.advance(3.0);
+    // The caller hangs up while waiting: what the call layer feeds when the call is gone.
+    b.feed(DeskInput::Ended {
+        call: "c1".into(),
+        who: HungUpBy::Caller,
+    });
+    b.feed(DeskInput::CallGone { call: "c1".into() });
+    b.advance(1.0);
+    let boards = b.boards(wb);
+    let lane = |name: &str| {
+        boards
+            .iter()
+            .rev()
+            .flat_map(|u| &u.lanes)
+            .find(|l| l.lane == name)
+            .cloned()
+            .expect("lane")
+    };
+    let (repair, billing) = (lane("repair"), lane("billing"));
+    let count = |l: &LaneBoard| {
+        let c = &l.counters;
+        (c.offered, c.answered, c.abandoned, l.waiting)
+    };
+    assert_eq!(count(&repair), (1, 1, 0, 0), "answered once on repair");
+    assert_eq!(count(&billing), (1, 0, 1, 0), "abandoned on billing");
+    assert!(
+        b.desk.live_calls().is_empty(),
+        "the call is not listed live"
+    );
+}

@@ -50,8 +50,13 @@ struct Sizes {
     offers: usize,
 }
 
+/// `DESK_BENCH_OFFERS` overrides the number of calls (e.g. a shorter run while investigating).
+fn offers_override() -> Option<usize> {
+    std::env::var("DESK_BENCH_OFFERS").ok()?.parse().ok()
+}
+
 fn main() -> BenchResult<()> {
-    let sizes = if measuring() {
+    let mut sizes = if measuring() {
         Sizes {
             households: 200_000,
             tickets: 1_000_000,
@@ -66,6 +71,9 @@ fn main() -> BenchResult<()> {
             offers: 10,
         }
     };
+    if let Some(offers) = offers_override() {
+        sizes.offers = offers.max(1);
+    }
     tokio::runtime::Runtime::new()?.block_on(run(&sizes))
 }
 
@@ -115,14 +123,19 @@ async fn seed(options: PgConnectOptions, sizes: &Sizes) -> BenchResult<()> {
     .bind(sizes.households)
     .execute(&mut conn)
     .await?;
-    // A fifth of the calls from the heavy callers (numbers 1..=500), the rest spread.
+    // A fifth of the calls from the heavy callers (numbers 1..=500), the rest spread. They
+    // are history, so they have ended: a call row without `ended_at` is a call in progress,
+    // and the journal closes those (as interrupted) when the call stack starts — 2,000,000
+    // of them took it 28 s, during which every pop timed out waiting for the journal.
     sqlx::query(
-        "INSERT INTO calls (call_id, caller_number, called_number, arrived_at, ivr_path, \
-                            queue, agent_id, disposition) \
+        "INSERT INTO calls (call_id, caller_number, called_number, arrived_at, ended_at, \
+                            ivr_path, queue, agent_id, disposition) \
          SELECT 'seed-' || i, \
                 '139' || lpad((CASE WHEN i % 5 = 0 THEN i % $2 ELSE i % $3 END + 1)::text, 8, '0'), \
-                '96777', now() - (i % 500000) * interval '1 minute', ARRAY['menu:2', 'repair'], \
-                'general', 'a' || (i % 50), 'answered' \
+                '96777', now() - (i % 500000) * interval '1 minute', \
+                LEAST(now(), now() - (i % 500000) * interval '1 minute' \
+                             + (30 + i % 600) * interval '1 second'), \
+                ARRAY['menu:2', 'repair'], 'general', 'a' || (i % 50), 'answered' \
          FROM generate_series(1, $1) i",
     )
     .bind(sizes.calls)
@@ -263,9 +276,12 @@ async fn offers(store: Store, dir: &Path, sizes: &Sizes) -> BenchResult<()> {
     let greeting = Duration::from_millis(1500);
     let mut invite_to_offered = Vec::new();
     let mut key_to_offered = Vec::new();
+    // Per call: (call number, heavy caller, key press -> Offered in ms).
+    let mut per_call = Vec::new();
     for n in 0..sizes.offers {
         // Heavy callers and ordinary ones in turn.
-        let caller = if n % 2 == 0 {
+        let heavy = n % 2 == 0;
+        let caller = if heavy {
             phone_number(n as i64 % HEAVY_CALLERS + 1)
         } else {
             phone_number(HEAVY_CALLERS + 1 + n as i64 * 37 % (sizes.households - HEAVY_CALLERS))
@@ -295,6 +311,7 @@ async fn offers(store: Store, dir: &Path, sizes: &Sizes) -> BenchResult<()> {
         };
         invite_to_offered.push(signed_ms(offered_at, invited_at));
         key_to_offered.push(signed_ms(offered_at, pressed));
+        per_call.push((n, heavy, signed_ms(offered_at, pressed)));
         phone.bye().await;
         // The agent is ready again before the next call.
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -315,6 +332,17 @@ async fn offers(store: Store, dir: &Path, sizes: &Sizes) -> BenchResult<()> {
             values.len()
         );
     }
+    // The tail, call by call: which calls were slow, and whose.
+    per_call.sort_by(|a, b| b.2.total_cmp(&a.2));
+    let slowest: Vec<String> = per_call
+        .iter()
+        .take(5)
+        .map(|(n, heavy, ms)| {
+            let kind = if *heavy { "heavy" } else { "ordinary" };
+            format!("call {n} ({kind}) {ms:.1} ms")
+        })
+        .collect();
+    println!("slowest key press -> Offered: {}", slowest.join(", "));
     for (query, plan) in store.screen_pop_plans(&phone_number(1)).await? {
         println!("plan of the pop's {query} query for the heaviest caller:\n{plan}\n");
     }

@@ -75,12 +75,22 @@ impl Pops {
                 uri,
             } = request;
             let now = chrono::Utc::now();
+            let started = std::time::Instant::now();
+            // How long the journal took to write the call's records, once it has.
+            let mut flushed: Option<Duration> = None;
             // The call's own records (its IVR path up to the key just pressed) first.
             let found = tokio::time::timeout(POP_TIMEOUT, async {
                 journal.flush().await;
+                flushed = Some(started.elapsed());
                 store.screen_pop(&call_id, &caller, &dialled, now).await
             })
             .await;
+            tracing::debug!(
+                caller = %Masked(&caller),
+                flush_ms = flushed.map(|d| d.as_secs_f64() * 1000.0),
+                total_ms = started.elapsed().as_secs_f64() * 1000.0,
+                "screen pop looked up"
+            );
             let mut pop = match found {
                 Ok(Ok(pop)) => pop,
                 Ok(Err(error)) => {
@@ -88,7 +98,12 @@ impl Pops {
                     ScreenPop::default()
                 }
                 Err(_) => {
-                    tracing::warn!(caller = %Masked(&caller), "screen pop look-up timed out: ringing with the call alone");
+                    let waiting_for = if flushed.is_some() {
+                        "its queries"
+                    } else {
+                        "the call journal"
+                    };
+                    tracing::warn!(caller = %Masked(&caller), waiting_for, "screen pop look-up timed out: ringing with the call alone");
                     ScreenPop::default()
                 }
             };

@@ -642,11 +642,13 @@ impl JournalWriter {
 
     /// Closes the call rows an earlier run left open (arrived before `started`).
     async fn close_interrupted_calls(&mut self, started: DateTime<Utc>) -> Step {
+        let began = std::time::Instant::now();
         match self.store.close_interrupted_calls(started).await {
             Ok(closed) => {
                 if closed > 0 {
                     tracing::warn!(
                         calls = closed,
+                        took_ms = began.elapsed().as_millis() as u64,
                         "closed the call records the previous run left open (it stopped \
                          without ending them): disposition interrupted; their draft tickets \
                          stay"

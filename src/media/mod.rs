@@ -14,8 +14,9 @@
 //!
 //! Sans-IO cores (no sockets, no clocks): `g711`, `pacer`, `jitter`, `rtp_session`, `dtmf`,
 //! the `prompts::Playback` queue, and `session_core`, which combines them into one call's
-//! per-frame work. `session` is the thin tokio layer around `session_core`; `ports`, `prompts`
-//! loading and `recorder` do the file and socket work.
+//! per-frame work. `session` is the owner's handle and `workers` the threads that drive
+//! `session_core`s (one per core); `ports`, `prompts` loading and `recorder` do the file and
+//! socket work.
 
 pub mod config;
 pub mod dtmf;
@@ -28,3 +29,4 @@ pub mod recorder;
 pub mod rtp_session;
 pub mod session;
 pub mod session_core;
+mod workers;

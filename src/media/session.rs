@@ -1,7 +1,8 @@
-//! The tokio driver of one call's media: a spawned task bound to a leased port pair that
-//! paces outgoing RTP on the 20 ms monotonic schedule (prompt frames, or comfort silence when
-//! no prompt plays), receives RTP (and RTCP on the odd port), reorders audio, detects DTMF,
-//! records, and talks to its owner only through channels.
+//! One call's media as its owner sees it: a session on a leased port pair, driven by a media
+//! worker thread (`super::workers`), that paces outgoing RTP on the 20 ms monotonic schedule
+//! (prompt frames, or comfort silence when no prompt plays), receives RTP (and RTCP on the
+//! odd port), reorders audio, detects DTMF, records, and talks to its owner only through
+//! channels.
 //!
 //! Comfort silence: while nothing plays we keep sending G.711 digital-silence frames every
 //! 20 ms rather than going quiet: PBXs and NATs then see a live stream (no media-timeout
@@ -21,14 +22,14 @@
 //! Disk writes of the recorder run inline (buffered, one header update a second); RTCP is
 //! received and counted but not sent.
 //!
-//! The task ends on `Close`, when the owner drops the [`MediaSession`], or when the runtime
-//! stops; on every path the recording is finalised where possible and the port lease is
-//! dropped, which returns the ports to the pool.
+//! The session ends on `Close` or when the owner drops the [`MediaSession`]; on both paths the
+//! recording is finalised where possible and the port lease is dropped, which returns the
+//! ports to the pool, before the event channel closes.
 //!
-//! The per-frame work itself is the sans-IO [`super::session_core::SessionCore`]; this task
+//! The per-frame work itself is the sans-IO [`super::session_core::SessionCore`]; the worker
 //! only feeds it the clock, the commands and the datagrams, and sends what it builds.
 //!
-//! Owns the sockets of one call; must not know about SIP dialogs or IVR menus.
+//! Owns the handle of one call's media; must not know about SIP dialogs or IVR menus.
 
 use super::config::Latching;
 use super::config::MediaConfig;
@@ -39,13 +40,12 @@ use super::ports::PortLease;
 use super::prompts::PromptLibrary;
 use super::rtp_session::{NegotiatedMedia, RtpCounters, RtpSession, SourceFilter};
 use super::session_core::SessionCore;
+use super::workers::{self, NewSession};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
 
 /// 20 ms of 8 kHz linear PCM handed from one bridged session to the other.
 pub type BridgeFrame = Vec<i16>;
@@ -186,11 +186,10 @@ pub struct MediaSession {
     events: mpsc::UnboundedReceiver<MediaEvent>,
     local_rtp: SocketAddr,
     ssrc: u32,
-    task: Option<JoinHandle<()>>,
 }
 
 impl MediaSession {
-    /// Starts the task on the leased ports. Must run inside a tokio runtime.
+    /// Hands the session on the leased ports to a media worker (see `super::workers`).
     pub fn start(
         lease: PortLease,
         prompts: Arc<PromptLibrary>,
@@ -198,34 +197,30 @@ impl MediaSession {
         options: SessionOptions,
     ) -> Result<MediaSession, SessionStartError> {
         let local_rtp = lease.rtp_addr();
-        let to_tokio = |socket: std::net::UdpSocket| {
-            socket.set_nonblocking(true)?;
-            UdpSocket::from_std(socket)
+        let fail = |source| SessionStartError {
+            local: local_rtp,
+            source,
         };
-        let (rtp_socket, rtcp_socket) = lease
-            .try_clone_sockets()
-            .and_then(|(rtp, rtcp)| Ok((to_tokio(rtp)?, to_tokio(rtcp)?)))
-            .map_err(|source| SessionStartError {
-                local: local_rtp,
-                source,
-            })?;
+        let (rtp_socket, rtcp_socket) = lease.try_clone_sockets().map_err(fail)?;
+        let workers = workers::global().map_err(fail)?;
         let (command_tx, command_rx) = mpsc::unbounded_channel();
         let (event_tx, event_rx) = mpsc::unbounded_channel();
         let rtp = RtpSession::new(media, options.source_filter(&media));
         let ssrc = rtp.ssrc();
-        let driver = Driver {
-            core: SessionCore::new(rtp, prompts, options, Instant::now(), event_tx),
-            rtp_socket,
-            rtcp_socket,
-            _lease: lease,
-        };
-        let task = tokio::spawn(driver.run(command_rx));
+        workers
+            .add(NewSession {
+                core: SessionCore::new(rtp, prompts, options, Instant::now(), event_tx),
+                rtp: rtp_socket,
+                rtcp: rtcp_socket,
+                commands: command_rx,
+                lease,
+            })
+            .map_err(fail)?;
         Ok(MediaSession {
             commands: command_tx,
             events: event_rx,
             local_rtp,
             ssrc,
-            task: Some(task),
         })
     }
 
@@ -244,82 +239,21 @@ impl MediaSession {
         self.commands.send(command).map_err(|_| SessionEnded)
     }
 
-    /// The next event; `None` once the task has ended and all events were read.
+    /// The next event; `None` once the session has ended and all events were read.
     /// Cancel-safe (usable in `tokio::select!`).
     pub async fn next_event(&mut self) -> Option<MediaEvent> {
         self.events.recv().await
     }
 
-    /// Closes the session and waits for the task to finish (recording finalised, ports
-    /// freed). Returns the events not yet read, the final `Stats` among them.
+    /// Closes the session and waits until it has ended (recording finalised, ports freed).
+    /// Returns the events not yet read, the final `Stats` among them.
     pub async fn close(mut self) -> Vec<MediaEvent> {
         let _ = self.commands.send(MediaCommand::Close);
-        if let Some(task) = self.task.take() {
-            let _ = task.await;
-        }
         let mut rest = Vec::new();
-        while let Ok(event) = self.events.try_recv() {
+        // The worker closes the event channel only after the recording and the ports.
+        while let Some(event) = self.events.recv().await {
             rest.push(event);
         }
         rest
-    }
-}
-
-/// The tokio side of one session: its sockets and port lease around the sans-IO core.
-struct Driver {
-    core: SessionCore,
-    rtp_socket: UdpSocket,
-    rtcp_socket: UdpSocket,
-    /// Held for the lifetime of the task: dropping it returns the ports.
-    _lease: PortLease,
-}
-
-impl Driver {
-    async fn run(mut self, mut commands: mpsc::UnboundedReceiver<MediaCommand>) {
-        let mut rtp_buf = vec![0u8; 2048];
-        let mut rtcp_buf = vec![0u8; 2048];
-        let mut next_stats = Instant::now() + self.core.stats_interval();
-        loop {
-            let deadline = tokio::time::Instant::from_std(self.core.next_deadline());
-            tokio::select! {
-                biased;
-                command = commands.recv() => match command {
-                    None | Some(MediaCommand::Close) => break,
-                    Some(command) => self.core.on_command(command, Instant::now()),
-                },
-                () = tokio::time::sleep_until(deadline) => {
-                    let now = Instant::now();
-                    self.on_tick(now).await;
-                    if now >= next_stats {
-                        next_stats = now + self.core.stats_interval();
-                        self.core.report_stats();
-                    }
-                }
-                received = self.rtp_socket.recv_from(&mut rtp_buf) => {
-                    if let Ok((len, source)) = received {
-                        self.core.on_datagram(&rtp_buf[..len], source, Instant::now());
-                    }
-                }
-                received = self.rtcp_socket.recv_from(&mut rtcp_buf) => {
-                    if let Ok((_, source)) = received {
-                        self.core.on_rtcp(source, Instant::now());
-                    }
-                }
-            }
-        }
-        self.core.shut_down(Instant::now());
-    }
-
-    async fn on_tick(&mut self, now: Instant) {
-        for frame in self.core.begin_tick(now) {
-            let to = self.core.send_address();
-            let Some(datagram) = self.core.frame_datagram(frame) else {
-                continue;
-            };
-            let at = Instant::now();
-            let sent = self.rtp_socket.send_to(datagram, to).await.is_ok();
-            self.core.note_sent(frame, at, sent);
-        }
-        self.core.end_tick(now);
     }
 }

@@ -1,0 +1,307 @@
+//! The media workers: a fixed set of threads, one per core, each driving its share of the
+//! calls' media sessions from one event loop — one `epoll` (through `mio`) for the sessions'
+//! sockets and one deadline heap for their 20 ms frames.
+//!
+//! Why threads of our own rather than a tokio task per session: a task per session costs a
+//! timer re-armed every 20 ms, a task wake-up per packet and per frame, and a `select!` over
+//! four futures per wake; at thousands of calls that overhead was larger than the media work
+//! itself, and the media shared its runtime with the database and the dispatcher, so a
+//! burst of either delayed prompts. Here a worker wakes once for every frame deadline that
+//! is due (sessions whose deadlines coincide share a wake-up), reads every socket that is
+//! ready, and sleeps in one `epoll_wait`. Received packets are handled as they arrive, so a
+//! caller's key is recognised without waiting for the next frame.
+//!
+//! Commands from the owner are taken at the session's next frame (at most 20 ms later): every
+//! command acts on what is sent from the next frame on (playback, recording origin, hold,
+//! bridging), so taking them then changes nothing the peer can hear. A new session wakes
+//! its worker at once, so its first frame is on time.
+//!
+//! Owns the threads, the sockets' readiness and the frame schedule of every session; must
+//! not know what the media means (that is `session_core`).
+
+use super::ports::PortLease;
+use super::session::MediaCommand;
+use super::session_core::SessionCore;
+use mio::net::UdpSocket;
+use mio::{Events, Interest, Poll, Token, Waker};
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::io::ErrorKind;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Instant;
+use tokio::sync::mpsc::{self, error::TryRecvError};
+
+/// The token of a worker's waker (new sessions); session sockets use `2 * slot` (RTP) and
+/// `2 * slot + 1` (RTCP).
+const WAKER: Token = Token(usize::MAX);
+
+/// One session as handed to a worker.
+pub(super) struct NewSession {
+    pub core: SessionCore,
+    pub rtp: std::net::UdpSocket,
+    pub rtcp: std::net::UdpSocket,
+    pub commands: mpsc::UnboundedReceiver<MediaCommand>,
+    pub lease: PortLease,
+}
+
+/// The process's media workers.
+pub(super) struct MediaWorkers {
+    workers: Vec<WorkerHandle>,
+}
+
+struct WorkerHandle {
+    inbox: Arc<Mutex<Vec<NewSession>>>,
+    waker: Waker,
+    /// Sessions the worker drives (for placing new ones on the least busy worker).
+    load: Arc<AtomicUsize>,
+}
+
+/// The workers, started on first use: one per core the process may use.
+pub(super) fn global() -> std::io::Result<&'static MediaWorkers> {
+    static WORKERS: OnceLock<MediaWorkers> = OnceLock::new();
+    static START: Mutex<()> = Mutex::new(());
+    if let Some(workers) = WORKERS.get() {
+        return Ok(workers);
+    }
+    // Only one caller starts threads; the others wait and take its workers.
+    let _starting = START.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(workers) = WORKERS.get() {
+        return Ok(workers);
+    }
+    let count = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let workers = MediaWorkers::start(count)?;
+    Ok(WORKERS.get_or_init(|| workers))
+}
+
+impl MediaWorkers {
+    fn start(count: usize) -> std::io::Result<MediaWorkers> {
+        let workers = (0..count)
+            .map(|index| {
+                let poll = Poll::new()?;
+                let waker = Waker::new(poll.registry(), WAKER)?;
+                let inbox = Arc::new(Mutex::new(Vec::new()));
+                let load = Arc::new(AtomicUsize::new(0));
+                let worker = Worker {
+                    poll,
+                    inbox: inbox.clone(),
+                    load: load.clone(),
+                    slots: Vec::new(),
+                    free: Vec::new(),
+                    due: BinaryHeap::new(),
+                    buffer: vec![0u8; 2048],
+                };
+                std::thread::Builder::new()
+                    .name(format!("media-{index}"))
+                    .spawn(move || worker.run())?;
+                Ok(WorkerHandle { inbox, waker, load })
+            })
+            .collect::<std::io::Result<Vec<_>>>()?;
+        Ok(MediaWorkers { workers })
+    }
+
+    /// Hands a session to the least busy worker.
+    pub(super) fn add(&self, session: NewSession) -> std::io::Result<()> {
+        let Some(worker) = self
+            .workers
+            .iter()
+            .min_by_key(|w| w.load.load(Ordering::Relaxed))
+        else {
+            return Err(std::io::Error::other("no media worker is running"));
+        };
+        worker.load.fetch_add(1, Ordering::Relaxed);
+        worker
+            .inbox
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(session);
+        worker.waker.wake()
+    }
+}
+
+/// A session a worker drives.
+struct Slot {
+    core: SessionCore,
+    rtp: UdpSocket,
+    rtcp: UdpSocket,
+    commands: mpsc::UnboundedReceiver<MediaCommand>,
+    next_stats: Instant,
+    /// Told apart from a later session in the same slot (stale heap entries).
+    generation: u64,
+    lease: PortLease,
+}
+
+struct Worker {
+    poll: Poll,
+    inbox: Arc<Mutex<Vec<NewSession>>>,
+    load: Arc<AtomicUsize>,
+    slots: Vec<Option<Slot>>,
+    free: Vec<usize>,
+    /// Next frame deadline per session: (when, slot, generation).
+    due: BinaryHeap<Reverse<(Instant, usize, u64)>>,
+    buffer: Vec<u8>,
+}
+
+impl Worker {
+    fn run(mut self) {
+        let mut events = Events::with_capacity(1024);
+        let mut generation = 0u64;
+        loop {
+            let timeout = self
+                .due
+                .peek()
+                .map(|Reverse((at, _, _))| at.saturating_duration_since(Instant::now()));
+            if let Err(error) = self.poll.poll(&mut events, timeout)
+                && error.kind() != ErrorKind::Interrupted
+            {
+                tracing::error!(%error, "a media worker cannot wait for its sockets; retrying");
+            }
+            for event in &events {
+                match event.token() {
+                    WAKER => {
+                        let new = std::mem::take(
+                            &mut *self.inbox.lock().unwrap_or_else(|p| p.into_inner()),
+                        );
+                        for session in new {
+                            generation += 1;
+                            self.admit(session, generation);
+                        }
+                    }
+                    Token(token) => self.receive(token / 2, token % 2 == 1),
+                }
+            }
+            self.run_due_frames();
+        }
+    }
+
+    fn admit(&mut self, session: NewSession, generation: u64) {
+        let index = self.free.pop().unwrap_or(self.slots.len());
+        let registered = (|| {
+            session.rtp.set_nonblocking(true)?;
+            session.rtcp.set_nonblocking(true)?;
+            let mut rtp = UdpSocket::from_std(session.rtp);
+            let mut rtcp = UdpSocket::from_std(session.rtcp);
+            let registry = self.poll.registry();
+            registry.register(&mut rtp, Token(2 * index), Interest::READABLE)?;
+            registry.register(&mut rtcp, Token(2 * index + 1), Interest::READABLE)?;
+            Ok::<_, std::io::Error>((rtp, rtcp))
+        })();
+        let (rtp, rtcp) = match registered {
+            Ok(sockets) => sockets,
+            Err(error) => {
+                // The owner sees its events end at once: the session never ran.
+                tracing::error!(%error, port = session.lease.rtp_port(),
+                    "cannot watch a call's RTP sockets; its media does not run");
+                self.free.push(index);
+                self.load.fetch_sub(1, Ordering::Relaxed);
+                return;
+            }
+        };
+        let next_stats = Instant::now() + session.core.stats_interval();
+        self.due
+            .push(Reverse((session.core.next_deadline(), index, generation)));
+        let slot = Slot {
+            core: session.core,
+            rtp,
+            rtcp,
+            commands: session.commands,
+            next_stats,
+            generation,
+            lease: session.lease,
+        };
+        if index == self.slots.len() {
+            self.slots.push(Some(slot));
+        } else {
+            self.slots[index] = Some(slot);
+        }
+    }
+
+    /// Reads everything waiting on one of a session's sockets (edge-triggered: to the end).
+    fn receive(&mut self, index: usize, rtcp: bool) {
+        let Some(Some(slot)) = self.slots.get_mut(index) else {
+            return;
+        };
+        let socket = if rtcp { &slot.rtcp } else { &slot.rtp };
+        loop {
+            match socket.recv_from(&mut self.buffer) {
+                Ok((len, source)) => {
+                    let now = Instant::now();
+                    if rtcp {
+                        slot.core.on_rtcp(source, now);
+                    } else {
+                        slot.core.on_datagram(&self.buffer[..len], source, now);
+                    }
+                }
+                Err(error) if error.kind() == ErrorKind::WouldBlock => break,
+                // An ICMP error from an earlier send, or a signal: read on.
+                Err(error) if error.kind() != ErrorKind::Interrupted => {
+                    tracing::debug!(%error, "RTP receive error");
+                }
+                Err(_) => {}
+            }
+        }
+    }
+
+    /// Sends the frames of every session whose deadline has come, and takes its commands.
+    fn run_due_frames(&mut self) {
+        let now = Instant::now();
+        while let Some(Reverse((at, index, generation))) = self.due.peek().copied() {
+            if at > now {
+                break;
+            }
+            self.due.pop();
+            let live =
+                matches!(self.slots.get(index), Some(Some(slot)) if slot.generation == generation);
+            if live && let Some(next) = self.frame(index, now) {
+                self.due.push(Reverse((next, index, generation)));
+            }
+        }
+    }
+
+    /// One session's turn: commands, due frames, stats. Returns its next deadline, or `None`
+    /// when it ended (and was removed).
+    fn frame(&mut self, index: usize, now: Instant) -> Option<Instant> {
+        let slot = self.slots.get_mut(index)?.as_mut()?;
+        loop {
+            match slot.commands.try_recv() {
+                Ok(MediaCommand::Close) | Err(TryRecvError::Disconnected) => {
+                    self.remove(index, now);
+                    return None;
+                }
+                Ok(command) => slot.core.on_command(command, now),
+                Err(TryRecvError::Empty) => break,
+            }
+        }
+        for frame in slot.core.begin_tick(now) {
+            let to = slot.core.send_address();
+            let Some(datagram) = slot.core.frame_datagram(frame) else {
+                continue;
+            };
+            let at = Instant::now();
+            let sent = slot.rtp.send_to(datagram, to).is_ok();
+            slot.core.note_sent(frame, at, sent);
+        }
+        slot.core.end_tick(now);
+        if now >= slot.next_stats {
+            slot.next_stats = now + slot.core.stats_interval();
+            slot.core.report_stats();
+        }
+        Some(slot.core.next_deadline())
+    }
+
+    /// Ends a session: recording finalised, ports returned, and only then its event channel
+    /// closed (which tells the owner the session is over).
+    fn remove(&mut self, index: usize, now: Instant) {
+        let Some(mut slot) = self.slots.get_mut(index).and_then(Option::take) else {
+            return;
+        };
+        slot.core.shut_down(now);
+        let registry = self.poll.registry();
+        let _ = registry.deregister(&mut slot.rtp);
+        let _ = registry.deregister(&mut slot.rtcp);
+        drop((slot.rtp, slot.rtcp, slot.lease));
+        drop(slot.core);
+        self.free.push(index);
+        self.load.fetch_sub(1, Ordering::Relaxed);
+    }
+}

@@ -1,15 +1,16 @@
 //! The media workers: a fixed set of threads, one per core, each driving its share of the
-//! calls' media sessions from one event loop — one `epoll` (through `mio`) for the sessions'
-//! sockets and one deadline heap for their 20 ms frames.
+//! calls' media sessions from one loop — a deadline heap for their 20 ms frames and one
+//! `epoll` (through `mio`) over their sockets.
 //!
 //! Why threads of our own rather than a tokio task per session: a task per session costs a
 //! timer re-armed every 20 ms, a task wake-up per packet and per frame, and a `select!` over
 //! four futures per wake; at thousands of calls that overhead was larger than the media work
 //! itself, and the media shared its runtime with the database and the dispatcher, so a
-//! burst of either delayed prompts. Here a worker wakes once for every frame deadline that
-//! is due (sessions whose deadlines coincide share a wake-up), reads every socket that is
-//! ready, and sleeps in one `epoll_wait`. Received packets are handled as they arrive, so a
-//! caller's key is recognised without waiting for the next frame.
+//! burst of either delayed prompts. A worker instead sleeps until its next frame is due, at
+//! least [`TICK`] (1 ms), then reads every socket that became readable meanwhile and sends
+//! every frame that is due: one wake-up serves many sessions, so it wakes at most 1,000
+//! times a second instead of once per packet. Frames leave at most about a tick late, and a
+//! caller's key is recognised within a tick of its packet's arrival.
 //!
 //! Commands from the owner are taken at the session's next frame (at most 20 ms later): every
 //! command acts on what is sent from the next frame on (playback, recording origin, hold,
@@ -29,12 +30,18 @@ use std::collections::BinaryHeap;
 use std::io::ErrorKind;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio::sync::mpsc::{self, error::TryRecvError};
 
-/// The token of a worker's waker (new sessions); session sockets use `2 * slot` (RTP) and
-/// `2 * slot + 1` (RTCP).
-const WAKER: Token = Token(usize::MAX);
+/// The token of a worker's waker (new sessions), on its own `Poll`; session sockets use
+/// `2 * slot` (RTP) and `2 * slot + 1` (RTCP) on the sockets' `Poll`.
+const WAKER: Token = Token(0);
+/// The shortest sleep between two wake-ups: frames go out at most this late (plus the
+/// kernel's timer slack), and a worker wakes at most 1,000 times a second however many
+/// sessions it drives, instead of once per packet.
+const TICK: Duration = Duration::from_millis(1);
+/// Readiness events taken from the kernel per call.
+const READY_BATCH: usize = 1024;
 
 /// One session as handed to a worker.
 pub(super) struct NewSession {
@@ -78,12 +85,13 @@ impl MediaWorkers {
     fn start(count: usize) -> std::io::Result<MediaWorkers> {
         let workers = (0..count)
             .map(|index| {
-                let poll = Poll::new()?;
-                let waker = Waker::new(poll.registry(), WAKER)?;
+                let wake = Poll::new()?;
+                let waker = Waker::new(wake.registry(), WAKER)?;
                 let inbox = Arc::new(Mutex::new(Vec::new()));
                 let load = Arc::new(AtomicUsize::new(0));
                 let worker = Worker {
-                    poll,
+                    wake,
+                    sockets: Poll::new()?,
                     inbox: inbox.clone(),
                     load: load.clone(),
                     slots: Vec::new(),
@@ -132,7 +140,10 @@ struct Slot {
 }
 
 struct Worker {
-    poll: Poll,
+    /// Where the worker sleeps: its waker only.
+    wake: Poll,
+    /// Readiness of its sessions' sockets, collected without blocking at each wake-up.
+    sockets: Poll,
     inbox: Arc<Mutex<Vec<NewSession>>>,
     load: Arc<AtomicUsize>,
     slots: Vec<Option<Slot>>,
@@ -144,33 +155,54 @@ struct Worker {
 
 impl Worker {
     fn run(mut self) {
-        let mut events = Events::with_capacity(1024);
+        let mut woken = Events::with_capacity(4);
+        let mut ready = Events::with_capacity(READY_BATCH);
         let mut generation = 0u64;
+        let mut last_wake = Instant::now();
         loop {
-            let timeout = self
-                .due
-                .peek()
-                .map(|Reverse((at, _, _))| at.saturating_duration_since(Instant::now()));
-            if let Err(error) = self.poll.poll(&mut events, timeout)
+            // Sleep until the next frame is due, but at least one tick: packets that arrive
+            // meanwhile wait in their sockets and are read together at the wake-up.
+            let timeout = self.due.peek().map(|Reverse((at, _, _))| {
+                (*at)
+                    .max(last_wake + TICK)
+                    .saturating_duration_since(Instant::now())
+            });
+            if let Err(error) = self.wake.poll(&mut woken, timeout)
                 && error.kind() != ErrorKind::Interrupted
             {
-                tracing::error!(%error, "a media worker cannot wait for its sockets; retrying");
+                tracing::error!(%error, "a media worker cannot wait; retrying");
             }
-            for event in &events {
-                match event.token() {
-                    WAKER => {
-                        let new = std::mem::take(
-                            &mut *self.inbox.lock().unwrap_or_else(|p| p.into_inner()),
-                        );
-                        for session in new {
-                            generation += 1;
-                            self.admit(session, generation);
-                        }
-                    }
-                    Token(token) => self.receive(token / 2, token % 2 == 1),
+            last_wake = Instant::now();
+            if !woken.is_empty() {
+                let new =
+                    std::mem::take(&mut *self.inbox.lock().unwrap_or_else(|p| p.into_inner()));
+                for session in new {
+                    generation += 1;
+                    self.admit(session, generation);
                 }
             }
+            self.read_ready_sockets(&mut ready);
             self.run_due_frames();
+        }
+    }
+
+    /// Reads every socket that became readable since the last wake-up.
+    fn read_ready_sockets(&mut self, ready: &mut Events) {
+        loop {
+            if let Err(error) = self.sockets.poll(ready, Some(Duration::ZERO))
+                && error.kind() != ErrorKind::Interrupted
+            {
+                tracing::error!(%error, "a media worker cannot poll its sockets; retrying");
+                return;
+            }
+            for event in ready.iter() {
+                let Token(token) = event.token();
+                self.receive(token / 2, token % 2 == 1);
+            }
+            // A full batch: more sockets may be ready.
+            if ready.iter().count() < READY_BATCH {
+                return;
+            }
         }
     }
 
@@ -181,7 +213,7 @@ impl Worker {
             session.rtcp.set_nonblocking(true)?;
             let mut rtp = UdpSocket::from_std(session.rtp);
             let mut rtcp = UdpSocket::from_std(session.rtcp);
-            let registry = self.poll.registry();
+            let registry = self.sockets.registry();
             registry.register(&mut rtp, Token(2 * index), Interest::READABLE)?;
             registry.register(&mut rtcp, Token(2 * index + 1), Interest::READABLE)?;
             Ok::<_, std::io::Error>((rtp, rtcp))
@@ -296,7 +328,7 @@ impl Worker {
             return;
         };
         slot.core.shut_down(now);
-        let registry = self.poll.registry();
+        let registry = self.sockets.registry();
         let _ = registry.deregister(&mut slot.rtp);
         let _ = registry.deregister(&mut slot.rtcp);
         drop((slot.rtp, slot.rtcp, slot.lease));

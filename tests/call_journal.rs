@@ -674,3 +674,47 @@ async fn an_agent_state_change_during_an_outage_reaches_the_timeline_once_the_da
     store.close().await;
     cluster.stop().await.unwrap();
 }
+
+/// Records are written in batches (one transaction each); a record the database refuses
+/// (here a NUL byte, which PostgreSQL text cannot hold) must cost only itself: the records
+/// before and after it in the same batch are written, in order.
+#[tokio::test]
+async fn a_refused_record_in_a_batch_costs_only_itself() {
+    let dir = support::reachable_temp_dir();
+    let cluster = start_cluster(&dir.path().join("pg")).await;
+    cluster.create_database("journal").await.unwrap();
+    let db = cluster.connect_options("journal");
+    let store: Store = support::store_on(db.clone()).await;
+    let (journal, writer) =
+        CallJournal::open_with(&dir.path().join("spool"), store.clone(), rules(), options())
+            .unwrap();
+
+    // Recorded before the writer runs, so they wait together and form one batch after the
+    // draft.
+    let call = "call-nul@pbx";
+    journal.record(
+        call,
+        CallEntry::Arrived {
+            caller: "13812341234".into(),
+            called: "95158".into(),
+            at: at(0),
+        },
+    );
+    journal.record(call, draft("13812341234"));
+    journal.record(call, step("main", "1"));
+    journal.record(call, step("bad\0node", "2"));
+    journal.record(call, step("repair_menu", "3"));
+    let (stop, task) = spawn_writer(writer);
+    journal.flush().await;
+
+    assert_eq!(
+        call_row(&db, call).await.unwrap().ivr_path,
+        vec!["main:1".to_owned(), "repair_menu:3".to_owned()]
+    );
+    assert_eq!(ticket_state(&db, call).await.0, 1, "one draft");
+
+    stop.send(()).unwrap();
+    task.await.unwrap();
+    store.close().await;
+    cluster.stop().await.unwrap();
+}

@@ -347,10 +347,6 @@ impl Store {
         rules: &Rules,
     ) -> Result<Option<TicketRef>, StoreError> {
         let call_id = record.call_id.as_str();
-        let seq = i64::try_from(record.seq).map_err(|_| StoreError::Invalid {
-            field: "seq",
-            reason: "out of range".into(),
-        })?;
         let mut created = None;
         if let CallWrite::DraftTicket {
             caller,
@@ -376,28 +372,70 @@ impl Store {
             });
         }
         let mut tx = self.pool.begin().await?;
-        let last: Option<i64> = sqlx::query_scalar(
-            "SELECT last_seq FROM call_journal_applied WHERE call_id = $1 FOR UPDATE",
-        )
-        .bind(call_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if last.is_some_and(|last| last >= seq) {
-            return Ok(None);
-        }
-        let changed = apply_call_write(&mut tx, call_id, &record.write, rules).await?;
-        sqlx::query(
-            "INSERT INTO call_journal_applied (call_id, last_seq) VALUES ($1, $2) \
-             ON CONFLICT (call_id) DO UPDATE SET last_seq = EXCLUDED.last_seq, \
-             applied_at = now()",
-        )
-        .bind(call_id)
-        .bind(seq)
-        .execute(&mut *tx)
-        .await?;
+        let changed = apply_guarded(&mut tx, record, rules).await?;
         tx.commit().await?;
         Ok(changed.or(created))
     }
+
+    /// Applies consecutive journal records in one transaction (one commit for all: the
+    /// journal keeps up with thousands of calls). None of them may create a draft ticket
+    /// (that create commits on its own, before the records that need it). Answers, in order,
+    /// each record's call id and ticket when the record changed it. On any error nothing is
+    /// written.
+    pub(super) async fn apply_journal_batch(
+        &self,
+        records: &[JournalRecord],
+        rules: &Rules,
+    ) -> Result<Vec<(String, TicketRef)>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let mut changed = Vec::new();
+        for record in records {
+            if matches!(record.write, CallWrite::DraftTicket { .. }) {
+                return Err(StoreError::Other(
+                    "a draft ticket record cannot be applied in a batch".into(),
+                ));
+            }
+            if let Some(ticket) = apply_guarded(&mut tx, record, rules).await? {
+                changed.push((record.call_id.clone(), ticket));
+            }
+        }
+        tx.commit().await?;
+        Ok(changed)
+    }
+}
+
+/// One record's call-row and ticket SQL in `tx`, unless its call already has it (sequence
+/// guard, updated in the same transaction).
+async fn apply_guarded(
+    tx: &mut Tx<'_>,
+    record: &JournalRecord,
+    rules: &Rules,
+) -> Result<Option<TicketRef>, StoreError> {
+    let call_id = record.call_id.as_str();
+    let seq = i64::try_from(record.seq).map_err(|_| StoreError::Invalid {
+        field: "seq",
+        reason: "out of range".into(),
+    })?;
+    let last: Option<i64> = sqlx::query_scalar(
+        "SELECT last_seq FROM call_journal_applied WHERE call_id = $1 FOR UPDATE",
+    )
+    .bind(call_id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    if last.is_some_and(|last| last >= seq) {
+        return Ok(None);
+    }
+    let changed = apply_call_write(tx, call_id, &record.write, rules).await?;
+    sqlx::query(
+        "INSERT INTO call_journal_applied (call_id, last_seq) VALUES ($1, $2) \
+         ON CONFLICT (call_id) DO UPDATE SET last_seq = EXCLUDED.last_seq, \
+         applied_at = now()",
+    )
+    .bind(call_id)
+    .bind(seq)
+    .execute(&mut **tx)
+    .await?;
+    Ok(changed)
 }
 
 /// The draft ticket every call gets (deadlines not yet set); `request_id = "call:<id>"` makes

@@ -313,6 +313,27 @@ fn raise(mark: &watch::Sender<u64>, seq: u64) {
     });
 }
 
+/// Most records written in one transaction.
+const MAX_BATCH: usize = 256;
+
+/// The records to write next, from the front of `queue`: a draft ticket alone (its create
+/// commits on its own, and later records of its call need it), otherwise the records up to
+/// the next draft, at most [`MAX_BATCH`]. One commit per batch instead of one per record is
+/// what lets the journal keep up with thousands of calls.
+fn next_batch(queue: &VecDeque<JournalRecord>) -> Vec<JournalRecord> {
+    let is_draft = |record: &JournalRecord| matches!(record.write, CallWrite::DraftTicket { .. });
+    match queue.front() {
+        None => Vec::new(),
+        Some(front) if is_draft(front) => vec![front.clone()],
+        Some(_) => queue
+            .iter()
+            .take(MAX_BATCH)
+            .take_while(|record| !is_draft(record))
+            .cloned()
+            .collect(),
+    }
+}
+
 /// The call path's handle on the journal. Cheap to clone; never waits on the database.
 #[derive(Clone)]
 pub struct CallJournal {
@@ -538,9 +559,9 @@ impl JournalWriter {
     }
 
     async fn step(&mut self) -> Step {
-        let (spool_len, front) = {
+        let (spool_len, batch) = {
             let inner = self.shared.lock();
-            (inner.spool.len, inner.queue.front().cloned())
+            (inner.spool.len, next_batch(&inner.queue))
         };
         if spool_len > self.replayed {
             return self.replay_spool(spool_len).await;
@@ -569,24 +590,50 @@ impl JournalWriter {
             }
             return Step::Progress;
         }
-        let Some(record) = front else {
+        let Some(last) = batch.last().map(|record| record.seq) else {
             return Step::Idle;
         };
-        match self.apply(&record).await {
+        match self.apply_batch(&batch).await {
             Ok(()) => {
                 let mut inner = self.shared.lock();
-                // The record may have been spilled meanwhile; its spooled copy is skipped at
-                // replay (sequence guard).
-                if inner.queue.front().is_some_and(|r| r.seq == record.seq) {
+                // The records may have been spilled meanwhile; their spooled copies are
+                // skipped at replay (sequence guard).
+                while inner.queue.front().is_some_and(|r| r.seq <= last) {
                     inner.queue.pop_front();
                 }
                 drop(inner);
-                self.shared.mark_applied(record.seq);
+                self.shared.mark_applied(last);
                 Step::Progress
             }
             Err(()) => {
                 self.shared.spill_all();
                 Step::Down
+            }
+        }
+    }
+
+    /// Writes records taken by [`next_batch`]: a draft alone, the others in one transaction.
+    /// A batch the database refuses is written again record by record, so that only the
+    /// refused record is skipped (and logged).
+    async fn apply_batch(&mut self, batch: &[JournalRecord]) -> Result<(), ()> {
+        if let [record] = batch {
+            return self.apply(record).await;
+        }
+        match self.store.apply_journal_batch(batch, &self.rules).await {
+            Ok(changed) => {
+                if let Some(written) = &self.ticket_written {
+                    for (call_id, ticket) in &changed {
+                        written(call_id, ticket);
+                    }
+                }
+                Ok(())
+            }
+            Err(StoreError::Unavailable(_)) => Err(()),
+            Err(_) => {
+                for record in batch {
+                    self.apply(record).await?;
+                }
+                Ok(())
             }
         }
     }

@@ -78,7 +78,8 @@ if [ -z "${HOTLINED:-}" ]; then
   HOTLINED="${CARGO_TARGET_DIR:-$ROOT/target}/release/hotlined"
 fi
 # The probe opens a packet socket: root only (and inside our namespace, it sees only our lo).
-if [ "$(id -u)" = 0 ] && [ -z "${RTP_PROBE:-}" ]; then
+# Bursts do not use it.
+if [ "$BURST" != 1 ] && [ "$(id -u)" = 0 ] && [ -z "${RTP_PROBE:-}" ]; then
   (cd "$ROOT" && cargo build --release --quiet --example rtp_probe)
   RTP_PROBE="${CARGO_TARGET_DIR:-$ROOT/target}/release/examples/rtp_probe"
 fi

@@ -8,27 +8,61 @@
 # repair, and hangs up. Every call files a draft ticket; a repair draft says the key came
 # while the menu played (if the daemon falls behind, its prompts run late and the key lands
 # in the recording notice instead). The daemon runs the built-in call flow, which records every
-# call (announce policy). One line per N: calls completed/failed, the most concurrent calls
-# sipp saw, the daemon's CPU use (and its PostgreSQL's) over the run, UDP datagrams sent
-# per call-second (about 100 when RTP flows both ways at 50 packets/s; sipp alone sends 50),
-# datagrams dropped on the daemon's RTP sockets, caller look-ups that hit their 400 ms
-# timeout (a sign of a saturated daemon or database) and sipp's own CPU (sipp shares the
-# machine, so its figures are bounded by it too). Loopback only, bounded by sipp's -m,
+# call (announce policy). While sipp runs, rtp_probe (deploy/bench/rtp_probe.rs, a packet
+# socket on lo) times the daemon's outgoing RTP against its 20 ms schedule. Then the same
+# load runs against sipp as a UAS that only answers and streams PCMU (uas_stream.xml): the
+# baseline for "answer and stream RTP" on this machine. Loopback only, bounded by sipp's -m,
 # -l and -timeout. With root and `unshare`, the run gets a private network namespace, so
-# the UDP counters are its own and fixed ports are free.
+# the UDP counters are its own and fixed ports are free (the probe needs root).
 #
-# usage: deploy/bench/sipp-load.sh [N ...]
+# usage: deploy/bench/sipp-load.sh [N ...]              concurrent calls (default 50 100 200)
+#        BURST=1 deploy/bench/sipp-load.sh [RATE ...]   call setup bursts (default 100)
+#
+# Per N, a detail line as the level ends, and at the end one table, a row per N:
+#   failed       calls sipp counted as failed
+#   misrouted    completed calls without a repair draft (the key 2 did not reach the menu)
+#   CPU %        the daemon's CPU over the level (user + system) in % of one core, and the
+#                same per 1,000 concurrent calls
+#   UAS /1k      the sipp UAS baseline's CPU per 1,000 calls under the same caller load;
+#                ratio = daemon / baseline
+#   RTP dev      how late each outgoing RTP packet left against its stream's 20 ms schedule
+#                (p50 / p99 / max ms; the stream's earliest packet is 0)
+#   prompt       the latest prompt start after the previous prompt's audio ended (ms) and how
+#                many of the measured starts were over 20 ms (see rtp_probe.rs)
+#   setup        INVITE -> 200 OK per call, p50 / p99 ms (sipp's response time 1: from the
+#                call's start, when sipp sends the INVITE, to the 200; whole ms)
+#   RSS/call     (the daemon's peak VmRSS during the level - its VmRSS before) / N, KiB;
+#                the detail line has the idle RSS before and after (growth check)
+#   PG CPU %     the private PostgreSQL's CPU (server and its connections), % of one core
+# Burst mode: short calls (2 s, no key) at RATE new calls/s for 10 s (RATE * 10 calls), one
+# row per RATE: calls, failed, setups/s achieved (200 OKs over the time between the first
+# and the last), setup p50 / p99 ms, the daemon's and PostgreSQL's CPU %.
+#
 # env:   CALL_SECONDS (default 20)  length of each call
 #        (at least 16: the key is pressed 15 s in, during the main menu)
 #        HOTLINED     a built daemon (default: cargo build --release, target dir honoured)
-#        KEEP=1       keep the work folder (logs, sipp CSVs) and print its path
+#        RTP_PROBE    a built rtp_probe (default: cargo build --release --example rtp_probe)
+#        BASELINE=0   skip the sipp UAS baseline
+#        BURST=1      burst mode (above)
+#        KEEP=1       keep the work folder (logs, sipp CSVs, probe output) and print its path
+#        TMPDIR       where the work folder goes (default /tmp; the postgres user must reach it)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-CALL_SECONDS=${CALL_SECONDS:-20}
-[ "$CALL_SECONDS" -ge 16 ] || { echo "sipp-load: CALL_SECONDS must be at least 16" >&2; exit 2; }
+BURST=${BURST:-0}
 LEVELS=("$@")
-[ ${#LEVELS[@]} -gt 0 ] || LEVELS=(50 100 200)
+if [ "$BURST" = 1 ]; then
+  # Short calls: a second to answer and play, a second more, then BYE.
+  CALL_SECONDS=2
+  [ ${#LEVELS[@]} -gt 0 ] || LEVELS=(100)
+else
+  CALL_SECONDS=${CALL_SECONDS:-20}
+  [ "$CALL_SECONDS" -ge 16 ] || { echo "sipp-load: CALL_SECONDS must be at least 16" >&2; exit 2; }
+  [ ${#LEVELS[@]} -gt 0 ] || LEVELS=(50 100 200)
+fi
+for n in "${LEVELS[@]}"; do
+  [[ "$n" =~ ^[1-9][0-9]*$ ]] || { echo "sipp-load: levels and rates are positive numbers, not \"$n\"" >&2; exit 2; }
+done
 
 command -v sipp >/dev/null || { echo "sipp-load: sipp is missing: apt-get install sip-tester" >&2; exit 2; }
 
@@ -43,11 +77,20 @@ if [ -z "${HOTLINED:-}" ]; then
   (cd "$ROOT" && cargo build --release --quiet --bin hotlined)
   HOTLINED="${CARGO_TARGET_DIR:-$ROOT/target}/release/hotlined"
 fi
+# The probe opens a packet socket: root only (and inside our namespace, it sees only our lo).
+# Bursts do not use it.
+if [ "$BURST" != 1 ] && [ "$(id -u)" = 0 ] && [ -z "${RTP_PROBE:-}" ]; then
+  (cd "$ROOT" && cargo build --release --quiet --example rtp_probe)
+  RTP_PROBE="${CARGO_TARGET_DIR:-$ROOT/target}/release/examples/rtp_probe"
+fi
 
-WORK=$(mktemp -d /tmp/hotline-load.XXXXXX)
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/hotline-load.XXXXXX")
 chmod 755 "$WORK"   # the private PostgreSQL runs as the postgres user and must reach it
 DAEMON_PID=""
+# Helpers started per level (sipp, the probe, the baseline UAS), stopped on any exit.
+HELPER_PIDS=()
 cleanup() {
+  for pid in "${HELPER_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   [ -n "$DAEMON_PID" ] && kill -TERM "$DAEMON_PID" 2>/dev/null && wait "$DAEMON_PID" 2>/dev/null
   if [ "${KEEP:-0}" = 1 ]; then echo "work folder: $WORK"; else rm -rf "$WORK"; fi
 }
@@ -57,7 +100,12 @@ trap cleanup EXIT
 # Ports: fixed in a private namespace; otherwise derived from our PID (a figure, not a test).
 if [ -n "${SIPP_LOAD_NETNS:-}" ]; then BASE=20000; else BASE=$((21000 + ($$ % 200) * 50)); fi
 SIP_PORT=$BASE; GRPC_PORT=$((BASE + 1)); SIPP_PORT=$((BASE + 2)); SIPP_MEDIA=$((BASE + 4))
+# sipp binds its media port and the one 2 above (video).
+UAS_PORT=$((BASE + 10)); UAS_MEDIA=$((BASE + 12))
 MAX_N=0; for n in "${LEVELS[@]}"; do [ "$n" -gt "$MAX_N" ] && MAX_N=$n; done
+RATE_LIMIT=1000
+# A burst at RATE calls/s of 2 s calls has about 2 * RATE open (more while setups lag).
+if [ "$BURST" = 1 ]; then RATE_LIMIT=$((MAX_N * 2 > 1000 ? MAX_N * 2 : 1000)); MAX_N=$((3 * MAX_N)); fi
 RTP_MIN=30000; RTP_MAX=$((RTP_MIN + 4 * MAX_N + 99))
 TOKEN=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
 
@@ -81,8 +129,8 @@ token = "$TOKEN"
 listen = "127.0.0.1:$SIP_PORT"
 max_calls = $((MAX_N + 20))
 reserved_for_leaks = 10
-rate_limit_per_second = 1000.0
-rate_limit_burst = 1000.0
+rate_limit_per_second = $RATE_LIMIT.0
+rate_limit_burst = $RATE_LIMIT.0
 
 [media]
 rtp_port_min = $RTP_MIN
@@ -128,56 +176,162 @@ rtp_drops() {
     if (port >= lo && port <= hi) print $10, $NF }' /proc/net/udp
 }
 
-echo "hotlined $("$HOTLINED" --version 2>/dev/null | head -1), calls of ${CALL_SECONDS} s, RTP 20 ms PCMU both ways, $(nproc) CPUs"
-for N in "${LEVELS[@]}"; do
-  RUN="$WORK/n$N"; mkdir -p "$RUN"; cp "$WORK/caller.ulaw" "$RUN/"
-  TOTAL=$((2 * N))
-  d0=$(ticks "$DAEMON_PID"); p0=$(postgres_ticks); u0=$(udp_out); k0=$(rows tickets); r0=$(rows "tickets WHERE category = 'repair'")
-  l0=$(grep -c "caller look-up timed out" "$WORK/hotlined.log" || true); t0=$(date +%s%N)
-  (cd "$RUN" && exec sipp -sf "$ROOT/tests/sipp/uac_media.xml" "127.0.0.1:$SIP_PORT" -s 4008 \
+rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
+# CPU ticks over a wall time in ns, as % of one core.
+cpu_pct() { awk -v t="$1" -v ns="$2" -v hz="$TICKS" 'BEGIN { printf "%.1f", (ns > 0 ? 100 * t / hz / (ns / 1e9) : 0) }'; }
+# Per call, from sipp's -trace_rtt files (Date_ms;response_time_ms;rtd_no): p50 and p99 of
+# response time 1 (INVITE -> 200, ms), and setups/s between the first and the last 200.
+setup_figures() {
+  awk -F';' 'FNR > 1 && $2 ~ /^[0-9.]+$/ { print $1, $2 }' "$@" | sort -g -k2 | awk '
+    function rank(f,   r, i) { r = NR * f; i = int(r); if (i < r) i++; return i < 1 ? 1 : i }
+    { ms[NR] = $2; if (NR == 1 || $1 < first) first = $1; if ($1 > last) last = $1 }
+    END { if (NR == 0) { print "? ? ?"; exit }
+          printf "%d %d %.0f\n", ms[rank(0.50)], ms[rank(0.99)], (last > first ? (NR - 1) * 1000 / (last - first) : 0) }'
+}
+# One field of the probe's line (key=value pairs), or "-" without it.
+probe_field() { awk -v key="$2" '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); if (kv[1] == key) v = kv[2] } } END { print v == "" ? "-" : v }' "$1" 2>/dev/null || echo -; }
+# Runs uac_media.xml callers in the background (sets SIPP_PID): folder, target SIP port,
+# calls, concurrent, rate, rate period (ms), dtmf, wait_ms, hold_ms.
+start_callers() {
+  (cd "$1" && exec sipp -sf "$ROOT/tests/sipp/uac_media.xml" "127.0.0.1:$2" -s 4008 \
      -i 127.0.0.1 -p "$SIPP_PORT" -mi 127.0.0.1 -mp "$SIPP_MEDIA" \
-     -set caller 13800000000 -set dtmf rfc4733 -set digits 2 \
-     -set wait_ms 15000 -set hold_ms $(( (CALL_SECONDS - 15) * 1000 )) -set ends caller \
-     -m "$TOTAL" -l "$N" -r "$N" -rp $((CALL_SECONDS * 1000)) \
+     -set caller 13800000000 -set dtmf "$7" -set digits 2 \
+     -set wait_ms "$8" -set hold_ms "$9" -set ends caller \
+     -m "$3" -l "$4" -r "$5" -rp "$6" \
      -nostdin -timeout $((3 * CALL_SECONDS + 60)) -timeout_error -recv_timeout 40000 \
-     -trace_stat -fd 1 -trace_err > sipp.out 2>&1) &
+     -trace_stat -fd 1 -trace_err -trace_rtt -rtt_freq 1 > sipp.out 2>&1) &
   SIPP_PID=$!
-  # Sampled while sipp runs: drops on the daemon's RTP sockets, sipp's own CPU ticks.
-  ( while sleep 1; do rtp_drops >> "$RUN/drops.txt"; ticks "$SIPP_PID" >> "$RUN/sipp_ticks.txt"; done ) &
-  SAMPLER=$!
-  set +e
-  wait "$SIPP_PID"
-  rc=$?
-  set -e
-  kill "$SAMPLER" 2>/dev/null; wait "$SAMPLER" 2>/dev/null || true
-  t1=$(date +%s%N); d1=$(ticks "$DAEMON_PID"); p1=$(postgres_ticks); u1=$(udp_out)
-  # The journal writes the last drafts after the calls end (later under load): wait until
-  # the count holds still.
+  HELPER_PIDS+=("$SIPP_PID")
+}
+# The cumulative figures of a sipp run (last row of its -trace_stat CSV, columns by name):
+# successful calls, failed calls, the most concurrent calls.
+sipp_counts() {
+  awk -F';' '
+    NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
+    { cur = $col["CurrentCall"] + 0; if (cur > max) max = cur; last = $0 }
+    END { split(last, f, ";"); print f[col["SuccessfulCall(C)"]] + 0, f[col["FailedCall(C)"]] + 0, max + 0 }' "$1"/uac_media_*_.csv
+}
+# The journal writes the last drafts after the calls end (later under load): waits until the
+# draft count holds still, then prints it.
+settled_drafts() {
+  local k1 k
   k1=$(rows tickets)
   for _ in $(seq 30); do
     sleep 1; k=$(rows tickets); [ "$k" = "$k1" ] && break; k1=$k
   done
+  echo "$k1"
+}
+
+echo "hotlined $("$HOTLINED" --version 2>/dev/null | head -1), calls of ${CALL_SECONDS} s, RTP 20 ms PCMU both ways, $(nproc) CPUs"
+TABLE=()
+for N in "${LEVELS[@]}"; do
+  RUN="$WORK/n$N"; mkdir -p "$RUN"; cp "$WORK/caller.ulaw" "$RUN/"
+  if [ "$BURST" = 1 ]; then
+    # N new calls a second for 10 s; each answers, waits 1 s, sends BYE after 1 s more.
+    TOTAL=$((10 * N))
+    d0=$(ticks "$DAEMON_PID"); p0=$(postgres_ticks); t0=$(date +%s%N)
+    start_callers "$RUN" "$SIP_PORT" "$TOTAL" $((3 * N)) "$N" 1000 inband 1000 1000
+    set +e; wait "$SIPP_PID"; rc=$?; set -e
+    t1=$(date +%s%N); d1=$(ticks "$DAEMON_PID"); p1=$(postgres_ticks)
+    read -r ok failed max_calls <<<"$(sipp_counts "$RUN")"
+    read -r setup_p50 setup_p99 setups_per_s <<<"$(setup_figures "$RUN"/uac_media_*_rtt.csv)"
+    dcpu=$(cpu_pct $((d1 - d0)) $((t1 - t0))); pcpu=$(cpu_pct $((p1 - p0)) $((t1 - t0)))
+    echo "rate $N/s: calls ok=$ok failed=$failed (sipp exit $rc), max concurrent=$max_calls, setups/s $setups_per_s, INVITE->200 p50 $setup_p50 ms p99 $setup_p99 ms, wall $(( (t1 - t0) / 1000000000 )) s, hotlined CPU $dcpu%, PostgreSQL CPU $pcpu%"
+    TABLE+=("| $N | $TOTAL | $failed | $setups_per_s | $setup_p50 | $setup_p99 | $dcpu | $pcpu |")
+    continue
+  fi
+
+  TOTAL=$((2 * N))
+  rss0=$(rss_kib "$DAEMON_PID")
+  d0=$(ticks "$DAEMON_PID"); p0=$(postgres_ticks); u0=$(udp_out); k0=$(rows tickets); r0=$(rows "tickets WHERE category = 'repair'")
+  l0=$(grep -c "caller look-up timed out" "$WORK/hotlined.log" || true)
+  PROBE_PID=""
+  if [ -n "${RTP_PROBE:-}" ]; then
+    "$RTP_PROBE" "$RTP_MIN" "$RTP_MAX" > "$RUN/probe.out" 2> "$RUN/probe.err" &
+    PROBE_PID=$!; HELPER_PIDS+=("$PROBE_PID")
+    sleep 0.2
+    kill -0 "$PROBE_PID" 2>/dev/null || { echo "sipp-load: rtp_probe failed:" >&2; cat "$RUN/probe.err" >&2; exit 1; }
+  fi
+  t0=$(date +%s%N)
+  start_callers "$RUN" "$SIP_PORT" "$TOTAL" "$N" "$N" $((CALL_SECONDS * 1000)) rfc4733 15000 $(( (CALL_SECONDS - 15) * 1000 ))
+  # Sampled while sipp runs: drops on the daemon's RTP sockets, sipp's own CPU ticks, the
+  # daemon's RSS.
+  ( while sleep 1; do rtp_drops >> "$RUN/drops.txt"; ticks "$SIPP_PID" >> "$RUN/sipp_ticks.txt"
+                      rss_kib "$DAEMON_PID" >> "$RUN/rss.txt"; done ) &
+  SAMPLER=$!
+  set +e; wait "$SIPP_PID"; rc=$?; set -e
+  kill "$SAMPLER" 2>/dev/null; wait "$SAMPLER" 2>/dev/null || true
+  t1=$(date +%s%N); d1=$(ticks "$DAEMON_PID"); p1=$(postgres_ticks); u1=$(udp_out)
+  probe_cpu="-"
+  if [ -n "$PROBE_PID" ]; then
+    probe_cpu=$(cpu_pct "$(ticks "$PROBE_PID")" $((t1 - t0)))
+    kill -TERM "$PROBE_PID"; wait "$PROBE_PID" || echo "sipp-load: rtp_probe: $(cat "$RUN/probe.err")" >&2
+  fi
+  k1=$(settled_drafts)
   r1=$(rows "tickets WHERE category = 'repair'")
-  CSV=$(ls "$RUN"/uac_media_*_.csv)
-  # Columns by name: the last row holds the cumulative figures.
-  read -r ok failed max_calls setup <<<"$(awk -F';' '
-    NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
-    { cur = $col["CurrentCall"] + 0; if (cur > max) max = cur; last = $0 }
-    END { split(last, f, ";");
-          print f[col["SuccessfulCall(C)"]], f[col["FailedCall(C)"]], max, f[col["ResponseTime1(C)"]] }' "$CSV")"
+  rss1=$(rss_kib "$DAEMON_PID")
+  rss_peak=$(sort -n "$RUN/rss.txt" | tail -1)
+  read -r ok failed max_calls <<<"$(sipp_counts "$RUN")"
+  read -r setup_p50 setup_p99 _ <<<"$(setup_figures "$RUN"/uac_media_*_rtt.csv)"
   drops=$(awk '{ if ($2 > m[$1]) m[$1] = $2 } END { s = 0; for (i in m) s += m[i]; print s }' "$RUN/drops.txt")
-  sipp_cpu=$(sort -n "$RUN/sipp_ticks.txt" | tail -1)
+  sipp_cpu=$(cpu_pct "$(sort -n "$RUN/sipp_ticks.txt" | tail -1)" $((t1 - t0)))
   slow_lookups=$(( $(grep -c "caller look-up timed out" "$WORK/hotlined.log" || true) - l0 ))
+  dcpu=$(cpu_pct $((d1 - d0)) $((t1 - t0))); pcpu=$(cpu_pct $((p1 - p0)) $((t1 - t0)))
+
+  # The baseline: the same callers against sipp as a UAS that answers and streams PCMU.
+  uas_per_1k="-"; ratio="-"; uas_cpu="-"; uas_ok="-"; uas_failed="-"
+  if [ "${BASELINE:-1}" != 0 ]; then
+    mkdir -p "$RUN/uas" "$RUN/uac"
+    cp "$RUN/caller.ulaw" "$RUN/uac/caller.ulaw"; cp "$RUN/caller.ulaw" "$RUN/uas/uas.ulaw"
+    (cd "$RUN/uas" && exec sipp -sf "$ROOT/deploy/bench/uas_stream.xml" -i 127.0.0.1 -p "$UAS_PORT" \
+       -mi 127.0.0.1 -mp "$UAS_MEDIA" -nostdin -timeout $((3 * CALL_SECONDS + 90)) \
+       -trace_err > sipp.out 2>&1) &
+    UAS_PID=$!; HELPER_PIDS+=("$UAS_PID")
+    sleep 0.5
+    b0=$(ticks "$UAS_PID"); tb0=$(date +%s%N)
+    start_callers "$RUN/uac" "$UAS_PORT" "$TOTAL" "$N" "$N" $((CALL_SECONDS * 1000)) rfc4733 15000 $(( (CALL_SECONDS - 15) * 1000 ))
+    set +e; wait "$SIPP_PID"; set -e
+    b1=$(ticks "$UAS_PID"); tb1=$(date +%s%N)
+    # No -m for the UAS: it must still run here, so its ticks can be read (its -timeout bounds it).
+    kill -TERM "$UAS_PID" 2>/dev/null || true; wait "$UAS_PID" 2>/dev/null || true
+    read -r uas_ok uas_failed _ <<<"$(sipp_counts "$RUN/uac")"
+    uas_cpu=$(cpu_pct $((b1 - b0)) $((tb1 - tb0)))
+    uas_per_1k=$(awk -v c="$uas_cpu" -v n="$N" 'BEGIN { printf "%.1f", c * 1000 / n }')
+    ratio=$(awk -v d="$dcpu" -v u="$uas_cpu" 'BEGIN { if (u > 0) printf "%.2f", d / u; else print "-" }')
+  fi
+
+  dev="$(probe_field "$RUN/probe.out" dev_p50_ms) / $(probe_field "$RUN/probe.out" dev_p99_ms) / $(probe_field "$RUN/probe.out" dev_max_ms)"
+  prompt="$(probe_field "$RUN/probe.out" prompt_worst_ms) ($(probe_field "$RUN/probe.out" prompt_late) of $(probe_field "$RUN/probe.out" prompt_starts) > 20)"
   # wall is in ms here.
-  awk -v n="$N" -v ok="$ok" -v failed="$failed" -v max="$max_calls" -v setup="$setup" -v rc="$rc" \
-      -v wall=$(( (t1 - t0) / 1000000 )) -v dcpu=$((d1 - d0)) -v pcpu=$((p1 - p0)) -v hz="$TICKS" \
+  awk -v n="$N" -v ok="$ok" -v failed="$failed" -v max="$max_calls" -v rc="$rc" \
+      -v wall=$(( (t1 - t0) / 1000000 )) -v dcpu="$dcpu" -v pcpu="$pcpu" \
       -v udp=$((u1 - u0)) -v secs="$CALL_SECONDS" -v drops="$drops" -v k0="$k0" -v k1="$k1" -v r0="$r0" -v r1="$r1" \
-      -v scpu="$sipp_cpu" -v slow="$slow_lookups" '
+      -v scpu="$sipp_cpu" -v slow="$slow_lookups" -v rss0="$rss0" -v rss1="$rss1" -v peak="$rss_peak" \
+      -v probe="$(cat "$RUN/probe.out" 2>/dev/null)" -v probe_cpu="$probe_cpu" -v uas_cpu="$uas_cpu" \
+      -v uas_ok="$uas_ok" -v uas_failed="$uas_failed" '
   function delta(a, b) { return (a ~ /^[0-9]+$/ && b ~ /^[0-9]+$/) ? b - a : "?" }
   BEGIN {
-    printf "N=%d: calls ok=%d failed=%d (sipp exit %d), drafts filed %s (repair %s), max concurrent=%d, setup %s, wall %.0f s, " \
-           "hotlined CPU %.1f%% of one core, PostgreSQL CPU %.1f%%, UDP sent per call-second %.1f, " \
-           "drops on daemon RTP sockets %d, caller look-ups over 400 ms %d, sipp CPU %.1f%%\n",
-      n, ok, failed, rc, delta(k0, k1), delta(r0, r1), max, setup, wall / 1000, 100000 * dcpu / hz / wall, 100000 * pcpu / hz / wall,
-      (ok + failed > 0 ? udp / ((ok + failed) * secs) : 0), drops, slow, 100000 * scpu / hz / wall }'
+    printf "N=%d: calls ok=%d failed=%d (sipp exit %d), drafts filed %s (repair %s), max concurrent=%d, wall %.0f s, " \
+           "hotlined CPU %s%% of one core, PostgreSQL CPU %s%%, UDP sent per call-second %.1f, " \
+           "drops on daemon RTP sockets %d, caller look-ups over 400 ms %d, sipp CPU %s%%, " \
+           "hotlined RSS %d KiB idle, %d KiB peak, %d KiB idle after; " \
+           "rtp_probe: %s, its CPU %s%%; baseline sipp UAS: calls ok=%s failed=%s, CPU %s%%\n",
+      n, ok, failed, rc, delta(k0, k1), delta(r0, r1), max, wall / 1000, dcpu, pcpu,
+      (ok + failed > 0 ? udp / ((ok + failed) * secs) : 0), drops, slow, scpu,
+      rss0, peak, rss1, probe == "" ? "-" : probe, probe_cpu, uas_ok, uas_failed, uas_cpu }'
+  misrouted=$(awk -v ok="$ok" -v r0="$r0" -v r1="$r1" 'BEGIN { print (r0 ~ /^[0-9]+$/ && r1 ~ /^[0-9]+$/) ? ok - (r1 - r0) : "?" }')
+  TABLE+=("$(awk -v n="$N" -v failed="$failed" -v mis="$misrouted" -v dcpu="$dcpu" -v uas="$uas_per_1k" -v ratio="$ratio" \
+      -v dev="$dev" -v prompt="$prompt" -v s50="$setup_p50" -v s99="$setup_p99" -v rss0="$rss0" -v peak="$rss_peak" -v pcpu="$pcpu" '
+    BEGIN { printf "| %d | %d | %s | %s | %.1f | %s | %s | %s | %s | %s / %s | %.1f | %s |", n, failed, mis, dcpu, dcpu * 1000 / n,
+              uas, ratio, dev, prompt, s50, s99, (peak - rss0) / n, pcpu }')")
 done
+
+echo
+if [ "$BURST" = 1 ]; then
+  echo "| rate/s | calls | failed | setups/s | INVITE->200 p50 ms | p99 ms | hotlined CPU % | PostgreSQL CPU % |"
+  echo "|---|---|---|---|---|---|---|---|"
+else
+  echo "| N | failed | misrouted | hotlined CPU % | CPU % per 1k calls | sipp UAS CPU % per 1k | ratio | RTP dev p50 / p99 / max ms | worst prompt start ms (late) | setup p50 / p99 ms | RSS per call KiB | PostgreSQL CPU % |"
+  echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
+fi
+printf '%s\n' "${TABLE[@]}"

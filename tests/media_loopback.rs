@@ -422,6 +422,78 @@ async fn strangers_are_dropped_and_a_new_stream_from_the_peer_is_followed() {
     assert_eq!(stats.rtp.ssrc_changes, 1);
 }
 
+#[tokio::test]
+async fn closing_while_recording_ends_the_events_only_after_the_file_is_final() {
+    let pool = free_pool(1);
+    let library = prompts();
+    let recordings = tempfile::tempdir().unwrap();
+    let peer = UdpSocket::bind((LOOPBACK, 0)).await.unwrap();
+    let media = NegotiatedMedia {
+        codec: G711Codec::Pcmu,
+        telephone_event_pt: None,
+        remote_rtp: peer.local_addr().unwrap(),
+    };
+    let mut session = MediaSession::start(
+        pool.lease().unwrap(),
+        library.clone(),
+        media,
+        SessionOptions::default(),
+    )
+    .unwrap();
+    let mut events = Vec::new();
+
+    // A folder that does not exist: reported, and the session is not left "recording".
+    let missing = recordings.path().join("missing").join("call.wav");
+    session
+        .command(MediaCommand::StartRecording(missing))
+        .unwrap();
+    wait_for(&mut session, &mut events, |e| {
+        matches!(e, MediaEvent::CommandFailed(_))
+    })
+    .await;
+    let MediaEvent::CommandFailed(why) = events.last().unwrap() else {
+        unreachable!()
+    };
+    assert!(why.contains("cannot create recording"), "{why}");
+
+    let path = recording_path(recordings.path(), "call-2");
+    session
+        .command(MediaCommand::StartRecording(path.clone()))
+        .unwrap();
+    session
+        .command(MediaCommand::Play(vec!["digit_1".into()]))
+        .unwrap();
+    wait_for(&mut session, &mut events, |e| {
+        *e == MediaEvent::PromptFinished("digit_1".into())
+    })
+    .await;
+    assert!(events.contains(&MediaEvent::RecordingStarted(path.clone())));
+
+    // No StopRecording: closing finalises the recording before the events end.
+    let rest = session.close().await;
+    assert!(
+        rest.contains(&MediaEvent::RecordingFinished(path.clone())),
+        "{rest:?}"
+    );
+    assert_eq!(pool.live_count(), 0, "ports back in the pool after close");
+    let reader = hound::WavReader::open(&path).unwrap();
+    let samples = u64::from(reader.len());
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().len(),
+        44 + 2 * samples,
+        "the header covers the whole file"
+    );
+    let prompt = library.get("digit_1").unwrap();
+    let right: Vec<i16> = reader
+        .into_samples::<i16>()
+        .skip(1)
+        .step_by(2)
+        .map(|s| s.unwrap())
+        .collect();
+    assert!(right.len() >= prompt.frame_count() * 160);
+    assert!(right.iter().any(|&s| s != 0), "the prompt is recorded");
+}
+
 /// The session's final counters (its last `Stats` event).
 fn last_stats(events: &[MediaEvent]) -> MediaStats {
     events

@@ -15,8 +15,8 @@
 //! Sans-IO cores (no sockets, no clocks): `g711`, `pacer`, `jitter`, `rtp_session`, `dtmf`,
 //! the `prompts::Playback` queue, and `session_core`, which combines them into one call's
 //! per-frame work. `session` is the owner's handle and `workers` the threads that drive
-//! `session_core`s (one per core); `ports`, `prompts` loading and `recorder` do the file and
-//! socket work.
+//! `session_core`s (one per core); `ports`, `prompts` loading and `recording_writer` (the
+//! recorder's own thread) do the file and socket work.
 
 pub mod config;
 pub mod dtmf;
@@ -26,6 +26,7 @@ pub mod pacer;
 pub mod ports;
 pub mod prompts;
 pub mod recorder;
+mod recording_writer;
 pub mod rtp_session;
 pub mod session;
 pub mod session_core;

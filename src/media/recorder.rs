@@ -3,22 +3,38 @@
 //! common media clock (8 kHz sample index), so gaps become silence instead of shortening
 //! the file and the two sides stay aligned.
 //!
-//! Files are created with mode 0600 (recordings are personal data). Crash safety: the WAV
-//! header is rewritten every second of audio (hound `flush`), so a killed daemon leaves a
-//! file that plays up to the last second; [`repair_unfinished`] fixes the sizes of such files
-//! at start-up, recovering everything that reached the disk.
+//! What runs where: [`CallRecorder`] is the media side and runs on the call's media worker;
+//! it only works in memory — it places each side's audio at its media-clock sample (late
+//! audio dropped, bogus far-ahead audio refused) and, as the session advances the recorded
+//! point, hands every finished second of interleaved samples to the recording writer thread
+//! (`super::recording_writer`), never waiting for it. All file work — creating the file
+//! (mode 0600: recordings are personal data; a `-2`, `-3`, … name if taken), writing the
+//! blocks, the header update after every block, finalising, and reporting
+//! `RecordingStarted`, `RecordingFinished` and errors on the session's event channel — runs
+//! on that thread, because any of it can block on the disk and a media worker that waits
+//! stalls every call it drives.
 //!
-//! Owns the WAV files; must not decide whether a call may be recorded (consent is the IVR's).
+//! Crash safety: the WAV header is rewritten after every block (one second of audio), so a
+//! killed daemon leaves a file that plays up to about the last second; [`repair_unfinished`]
+//! fixes the sizes of such files at start-up, recovering everything that reached the disk.
+//!
+//! Owns the recordings (the placement of audio here, the files through `recording_writer`);
+//! must not decide whether a call may be recorded (consent is the IVR's).
 
+use super::recording_writer::{self, Job};
+use super::session::MediaEvent;
 use std::collections::VecDeque;
-use std::fs::{File, OpenOptions};
-use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::fs::OpenOptions;
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, mpsc};
+use tokio::sync::mpsc::UnboundedSender;
 
 pub const SAMPLE_RATE: u32 = 8000;
-/// Header refresh interval, in samples per channel (one second).
-const FLUSH_EVERY: u64 = SAMPLE_RATE as u64;
+/// Samples per channel handed to the writer at a time (one second): large blocks, and the
+/// header is updated after each, which bounds what a crash loses.
+const BLOCK: u64 = SAMPLE_RATE as u64;
 /// Audio placed further ahead than this (10 s) is refused: a bogus RTP timestamp must not
 /// make the buffer grow without bound.
 const MAX_AHEAD: u64 = 10 * SAMPLE_RATE as u64;
@@ -34,6 +50,8 @@ pub enum RecorderError {
     },
     #[error("cannot write recording {path}: {reason}; check free disk space")]
     Write { path: PathBuf, reason: String },
+    #[error("cannot record {path}: the recording writer thread is not running ({reason})")]
+    Writer { path: PathBuf, reason: String },
     #[error("cannot read the recordings folder {dir}: {source}")]
     Folder {
         dir: PathBuf,
@@ -68,83 +86,113 @@ pub fn recording_path(dir: &Path, call_id: &str) -> PathBuf {
     dir.join(format!("{stem}.wav"))
 }
 
+/// One call's recording, media side (see the module doc). Dropping it finalises the file
+/// with what was handed over; [`CallRecorder::finish`] hands over the rest first.
 pub struct CallRecorder {
+    /// The recording's id at the writer.
+    id: u64,
+    jobs: &'static mpsc::Sender<Job>,
+    /// The path asked for (the writer may add a `-2` suffix).
     path: PathBuf,
-    writer: hound::WavWriter<BufWriter<File>>,
     /// Media-clock sample where the file starts.
     origin: u64,
-    /// Samples per channel written so far.
-    written: u64,
-    /// Pending samples; index 0 is sample `origin + written`.
+    /// Samples per channel handed to the writer.
+    handed_over: u64,
+    /// Samples per channel that are final: audio for earlier samples is late (dropped).
+    /// Between `handed_over` and here they wait for a whole block.
+    committed: u64,
+    /// Pending samples; index 0 is sample `origin + handed_over`.
     left: VecDeque<i16>,
     right: VecDeque<i16>,
-    since_flush: u64,
     late_samples: u64,
+    /// Set by the writer when the file could not be created or written.
+    failed: Arc<AtomicBool>,
+    /// Blocks the writer has written, for reuse.
+    spent: mpsc::Receiver<Vec<i16>>,
 }
 
 impl std::fmt::Debug for CallRecorder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CallRecorder")
             .field("path", &self.path)
-            .field("written", &self.written)
+            .field("handed_over", &self.handed_over)
             .finish_non_exhaustive()
     }
 }
 
 impl CallRecorder {
-    /// Creates the file at `path` (mode 0600; never overwrites: an existing name gets a
-    /// `-2`, `-3`, … suffix). `origin` is the media-clock sample at which recording starts.
-    pub fn create(path: &Path, origin: u64) -> Result<CallRecorder, RecorderError> {
-        let (path, file) = create_unique(path)?;
-        let spec = hound::WavSpec {
-            channels: 2,
-            sample_rate: SAMPLE_RATE,
-            bits_per_sample: 16,
-            sample_format: hound::SampleFormat::Int,
+    /// Starts recording into `path` from media-clock sample `origin`. The writer thread
+    /// creates the file and reports `RecordingStarted` (with the actual name) or
+    /// `CommandFailed` on `events`; only a writer thread that cannot run fails here.
+    pub fn start(
+        path: &Path,
+        origin: u64,
+        events: UnboundedSender<MediaEvent>,
+    ) -> Result<CallRecorder, RecorderError> {
+        static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+        let writer_error = |reason: String| RecorderError::Writer {
+            path: path.to_path_buf(),
+            reason,
         };
-        let writer = hound::WavWriter::new(BufWriter::new(file), spec).map_err(|error| {
-            RecorderError::Write {
-                path: path.clone(),
-                reason: error.to_string(),
-            }
-        })?;
+        let jobs = recording_writer::jobs().map_err(|error| writer_error(error.to_string()))?;
+        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        let failed = Arc::new(AtomicBool::new(false));
+        let (spent_sender, spent) = mpsc::channel();
+        jobs.send(Job::Start {
+            id,
+            path: path.to_path_buf(),
+            events,
+            failed: failed.clone(),
+            spent: spent_sender,
+        })
+        .map_err(|_| writer_error("it stopped".into()))?;
         Ok(CallRecorder {
-            path,
-            writer,
+            id,
+            jobs,
+            path: path.to_path_buf(),
             origin,
-            written: 0,
+            handed_over: 0,
+            committed: 0,
             left: VecDeque::new(),
             right: VecDeque::new(),
-            since_flush: 0,
             late_samples: 0,
+            failed,
+            spent,
         })
     }
 
+    /// The path asked for (the actual file is reported in `RecordingStarted`).
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    /// Samples that arrived after their place had been written (dropped).
+    /// Samples that arrived after their place had been made final (dropped).
     pub fn late_samples(&self) -> u64 {
         self.late_samples
+    }
+
+    /// The writer could not create or write the file (and reported it): recording has
+    /// stopped, the rest is dropped.
+    pub fn failed(&self) -> bool {
+        self.failed.load(Ordering::Relaxed)
     }
 
     /// Places `pcm` for `side` at media-clock sample `at`. Overlapping audio replaces what
     /// was there.
     pub fn put(&mut self, side: Side, at: u64, pcm: &[i16]) {
-        let written_until = self.origin + self.written;
-        let skip = written_until.saturating_sub(at).min(pcm.len() as u64) as usize;
+        let committed_until = self.origin + self.committed;
+        let skip = committed_until.saturating_sub(at).min(pcm.len() as u64) as usize;
         self.late_samples += skip as u64;
         let pcm = &pcm[skip..];
         if pcm.is_empty() {
             return;
         }
-        let offset = (at + skip as u64) - written_until;
-        if offset > MAX_AHEAD {
+        let at = at + skip as u64;
+        if at - committed_until > MAX_AHEAD {
             self.late_samples += pcm.len() as u64;
             return;
         }
-        let offset = offset as usize;
+        let offset = (at - (self.origin + self.handed_over)) as usize;
         let channel = match side {
             Side::Caller => &mut self.left,
             Side::Other => &mut self.right,
@@ -155,70 +203,67 @@ impl CallRecorder {
         overwrite(channel, offset, pcm);
     }
 
-    /// Writes everything before media-clock sample `until`; missing audio is silence. Writes
-    /// in blocks (at most up to the next one-second header update, so the header is still
-    /// rewritten after every second of audio).
+    /// Makes everything before media-clock sample `until` final (missing audio is silence)
+    /// and hands every whole second of it to the writer. Fails only if the writer thread
+    /// is gone.
     pub fn advance_to(&mut self, until: u64) -> Result<(), RecorderError> {
-        let target = until.saturating_sub(self.origin);
-        while self.written < target {
-            let block = (target - self.written).min(FLUSH_EVERY - self.since_flush);
-            self.write_block(block as usize)?;
-            self.written += block;
-            self.since_flush += block;
-            if self.since_flush >= FLUSH_EVERY {
-                self.since_flush = 0;
-                self.writer
-                    .flush()
-                    .map_err(|error| self.write_error(error))?;
-            }
+        self.committed = self.committed.max(until.saturating_sub(self.origin));
+        while self.committed - self.handed_over >= BLOCK {
+            self.hand_over(BLOCK as usize)?;
         }
         Ok(())
     }
 
-    /// Writes the next `frames` stereo samples (at most [`FLUSH_EVERY`]) from the pending
-    /// audio, silence where there is none, in one buffered write.
-    fn write_block(&mut self, frames: usize) -> Result<(), RecorderError> {
-        // One slice per channel (a no-op unless the ring wrapped), so the common part is a
-        // plain zip.
+    /// Hands over all pending audio up to `until` (or further, if audio is queued beyond
+    /// it); the writer then finalises the file and reports `RecordingFinished`.
+    pub fn finish(mut self, until: u64) -> Result<(), RecorderError> {
+        let queued = self.left.len().max(self.right.len()) as u64;
+        let pending_end = self.origin + self.handed_over + queued;
+        self.advance_to(until.max(pending_end))?;
+        let rest = self.committed - self.handed_over;
+        if rest > 0 {
+            self.hand_over(rest as usize)?;
+        }
+        // Dropping `self` asks the writer to finalise.
+        Ok(())
+    }
+
+    /// Hands the next `frames` (at most [`BLOCK`]) stereo samples of the pending audio to the
+    /// writer, silence where there is none, interleaved in one buffer.
+    fn hand_over(&mut self, frames: usize) -> Result<(), RecorderError> {
+        let mut block = self.spent.try_recv().unwrap_or_default();
+        block.clear();
+        block.reserve(frames * 2);
         let left = pending(&mut self.left, frames);
         let right = pending(&mut self.right, frames);
-        // frames <= FLUSH_EVERY (8000), so the sample count fits a u32.
-        let mut out = self.writer.get_i16_writer((frames * 2) as u32);
+        // Where both sides have audio, then where one has, then silence: each sample is
+        // stored once.
         let both = left.len().min(right.len());
-        for (&l, &r) in left[..both].iter().zip(&right[..both]) {
-            out.write_sample(l);
-            out.write_sample(r);
-        }
-        for i in both..frames {
-            out.write_sample(left.get(i).copied().unwrap_or(0));
-            out.write_sample(right.get(i).copied().unwrap_or(0));
-        }
-        let written = out.flush();
+        let pairs = left[..both].iter().zip(&right[..both]);
+        block.extend(pairs.flat_map(|(&l, &r)| [l, r]));
+        block.extend(left[both..].iter().flat_map(|&l| [l, 0]));
+        block.extend(right[both..].iter().flat_map(|&r| [0, r]));
+        block.resize(frames * 2, 0);
         self.left.drain(..frames.min(self.left.len()));
         self.right.drain(..frames.min(self.right.len()));
-        written.map_err(|error| self.write_error(error))
-    }
-
-    /// Writes all pending audio up to `until` (or further, if audio is queued beyond it),
-    /// finalises the header and returns the file path.
-    pub fn finish(mut self, until: u64) -> Result<PathBuf, RecorderError> {
-        let pending_end = self.origin + self.written + self.left.len().max(self.right.len()) as u64;
-        self.advance_to(until.max(pending_end))?;
-        let path = self.path.clone();
-        self.writer
-            .finalize()
-            .map_err(|error| RecorderError::Write {
-                path: path.clone(),
-                reason: error.to_string(),
-            })?;
-        Ok(path)
-    }
-
-    fn write_error(&self, error: hound::Error) -> RecorderError {
-        RecorderError::Write {
+        self.handed_over += frames as u64;
+        let job = Job::Block {
+            id: self.id,
+            samples: block,
+        };
+        self.jobs.send(job).map_err(|_| RecorderError::Writer {
             path: self.path.clone(),
-            reason: error.to_string(),
-        }
+            reason: "it stopped".into(),
+        })
+    }
+}
+
+impl Drop for CallRecorder {
+    fn drop(&mut self) {
+        // Always finalise, so the writer lets go of the file and of the session's event
+        // sender (whose closing tells the owner the session is over). Nobody is left to
+        // tell if the writer is gone.
+        let _ = self.jobs.send(Job::Finish { id: self.id });
     }
 }
 
@@ -242,42 +287,6 @@ fn overwrite(channel: &mut VecDeque<i16>, offset: usize, pcm: &[i16]) {
         let at = offset + in_front - front.len();
         back[at..at + rest.len()].copy_from_slice(rest);
     }
-}
-
-fn create_unique(path: &Path) -> Result<(PathBuf, File), RecorderError> {
-    let stem = path
-        .file_stem()
-        .and_then(|s| s.to_str())
-        .unwrap_or("call")
-        .to_owned();
-    let mut candidate = path.to_path_buf();
-    for attempt in 2..=100 {
-        match OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&candidate)
-        {
-            Ok(file) => return Ok((candidate, file)),
-            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
-                candidate = path.with_file_name(format!("{stem}-{attempt}.wav"));
-            }
-            Err(source) => {
-                return Err(RecorderError::Create {
-                    path: candidate,
-                    source,
-                });
-            }
-        }
-    }
-    Err(RecorderError::Create {
-        path: path.to_path_buf(),
-        source: std::io::Error::new(
-            std::io::ErrorKind::AlreadyExists,
-            "99 recordings with this name exist",
-        ),
-    })
 }
 
 /// What [`repair_unfinished`] did.
@@ -374,7 +383,9 @@ fn repair_file(path: &Path) -> Result<bool, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::media::recording_writer::WavFile;
     use std::os::unix::fs::PermissionsExt;
+    use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
 
     fn read_stereo(path: &Path) -> (Vec<i16>, Vec<i16>) {
         let reader = hound::WavReader::open(path).unwrap();
@@ -386,11 +397,31 @@ mod tests {
         (left, right)
     }
 
+    /// The writer's next report on this recording's events.
+    fn next_event(events: &mut UnboundedReceiver<MediaEvent>) -> MediaEvent {
+        events
+            .blocking_recv()
+            .expect("the writer reports before it lets go of the events")
+    }
+
+    /// Waits for the writer to start and finish a recording; returns the file.
+    fn started_and_finished(events: &mut UnboundedReceiver<MediaEvent>) -> PathBuf {
+        let MediaEvent::RecordingStarted(started) = next_event(events) else {
+            panic!("expected RecordingStarted");
+        };
+        assert_eq!(
+            next_event(events),
+            MediaEvent::RecordingFinished(started.clone())
+        );
+        started
+    }
+
     #[test]
     fn sides_are_aligned_on_the_media_clock_with_gaps_as_silence() {
         let dir = tempfile::tempdir().unwrap();
         let path = recording_path(dir.path(), "abc@10.0.0.1");
-        let mut recorder = CallRecorder::create(&path, 1000).unwrap();
+        let (events_tx, mut events) = unbounded_channel();
+        let mut recorder = CallRecorder::start(&path, 1000, events_tx).unwrap();
         // Prompt frames at 1000 and 1160; caller audio arrives later for 1080 and, after a
         // 480-sample gap, at 1640 (out of order).
         recorder.put(Side::Other, 1000, &[5; 160]);
@@ -398,10 +429,11 @@ mod tests {
         recorder.put(Side::Caller, 1640, &[8; 160]);
         recorder.put(Side::Caller, 1080, &[7; 80]);
         recorder.advance_to(1500).unwrap();
-        // Too late now: before the written point.
+        // Too late now: before the recorded point (even though not handed over yet).
         recorder.put(Side::Caller, 1400, &[9; 50]);
         assert_eq!(recorder.late_samples(), 50);
-        let written = recorder.finish(1900).unwrap();
+        recorder.finish(1900).unwrap();
+        let written = started_and_finished(&mut events);
         assert_eq!(written.file_name().unwrap(), "abc_10.0.0.1.wav");
         let (left, right) = read_stereo(&written);
         assert_eq!(left.len(), 900);
@@ -418,16 +450,77 @@ mod tests {
     }
 
     #[test]
+    fn the_writer_thread_finalises_what_was_put_frame_by_frame() {
+        let dir = tempfile::tempdir().unwrap();
+        let (events_tx, mut events) = unbounded_channel();
+        // Like a session: a frame of each side every 20 ms, the recorded point 300 ms
+        // behind, over several one-second blocks and a partial last one.
+        let origin = 480;
+        let mut recorder =
+            CallRecorder::start(&dir.path().join("long.wav"), origin, events_tx).unwrap();
+        let caller = |n: u64| (n % 7919) as i16;
+        let other = |n: u64| -((n % 3001) as i16);
+        let frames = 3 * 50 + 17;
+        for frame in 0..frames {
+            let at = origin + frame * 160;
+            let pcm: Vec<i16> = (at..at + 160).map(caller).collect();
+            recorder.put(Side::Caller, at, &pcm);
+            let pcm: Vec<i16> = (at..at + 160).map(other).collect();
+            recorder.put(Side::Other, at, &pcm);
+            recorder
+                .advance_to((at + 160).saturating_sub(2400))
+                .unwrap();
+        }
+        assert_eq!(recorder.late_samples(), 0);
+        recorder.finish(origin + frames * 160).unwrap();
+        let (left, right) = read_stereo(&started_and_finished(&mut events));
+        let expected = origin..origin + frames * 160;
+        assert_eq!(left, expected.clone().map(caller).collect::<Vec<_>>());
+        assert_eq!(right, expected.map(other).collect::<Vec<_>>());
+        assert_eq!(
+            events.blocking_recv(),
+            None,
+            "the writer let go of the events"
+        );
+    }
+
+    #[test]
+    fn a_file_that_cannot_be_created_is_reported_and_recording_stops() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("no such folder").join("call.wav");
+        let (events_tx, mut events) = unbounded_channel();
+        let mut recorder = CallRecorder::start(&missing, 0, events_tx).unwrap();
+        recorder.put(Side::Caller, 0, &[1; 160]);
+        let MediaEvent::CommandFailed(why) = next_event(&mut events) else {
+            panic!("expected CommandFailed");
+        };
+        assert!(why.contains("cannot create recording"), "{why}");
+        assert!(recorder.failed(), "the media side learns to stop");
+        recorder.finish(8000).unwrap();
+        assert_eq!(events.blocking_recv(), None, "no RecordingFinished");
+        assert!(!missing.exists());
+    }
+
+    #[test]
     fn files_are_private_and_never_overwritten() {
         let dir = tempfile::tempdir().unwrap();
         let path = recording_path(dir.path(), "call-1");
-        let first = CallRecorder::create(&path, 0).unwrap().finish(8).unwrap();
-        let second = CallRecorder::create(&path, 0).unwrap().finish(8).unwrap();
-        assert_eq!(first, path);
-        assert_eq!(second.file_name().unwrap(), "call-1-2.wav");
-        for file in [first, second] {
+        let (events_tx, mut events) = unbounded_channel();
+        let first = CallRecorder::start(&path, 0, events_tx.clone()).unwrap();
+        let second = CallRecorder::start(&path, 0, events_tx).unwrap();
+        first.finish(8).unwrap();
+        second.finish(8).unwrap();
+        let mut started = Vec::new();
+        while let Some(event) = events.blocking_recv() {
+            if let MediaEvent::RecordingStarted(file) = event {
+                started.push(file);
+            }
+        }
+        assert_eq!(started, [path.clone(), dir.path().join("call-1-2.wav")]);
+        for file in started {
             let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
             assert_eq!(mode, 0o600, "{}", file.display());
+            assert_eq!(read_stereo(&file).0.len(), 8);
         }
     }
 
@@ -445,10 +538,12 @@ mod tests {
     #[test]
     fn bogus_far_future_audio_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let mut recorder = CallRecorder::create(&dir.path().join("x.wav"), 0).unwrap();
+        let (events_tx, mut events) = unbounded_channel();
+        let mut recorder = CallRecorder::start(&dir.path().join("x.wav"), 0, events_tx).unwrap();
         recorder.put(Side::Caller, u64::from(u32::MAX), &[1; 160]);
         assert_eq!(recorder.late_samples(), 160);
-        let (left, _) = read_stereo(&recorder.finish(160).unwrap());
+        recorder.finish(160).unwrap();
+        let (left, _) = read_stereo(&started_and_finished(&mut events));
         assert_eq!(left.len(), 160);
     }
 
@@ -456,17 +551,21 @@ mod tests {
     fn header_is_valid_while_recording_and_a_crash_is_repaired() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("crashed.wav");
-        let mut recorder = CallRecorder::create(&path, 0).unwrap();
+        // The writer thread's steps, one block at a time: append, then update the header.
+        let mut file = WavFile::create(&path).unwrap();
+        let mut bytes = Vec::new();
         let ramp: Vec<i16> = (0..20_000).map(|n| (n % 3000) as i16).collect();
-        recorder.put(Side::Caller, 0, &ramp);
-        recorder.advance_to(12_000).unwrap();
-        // Mid-call, after the periodic flush, the file already reads as a valid WAV of >= 1 s.
+        let stereo = |from: usize, to: usize| -> Vec<i16> {
+            ramp[from..to].iter().flat_map(|&s| [s, 0]).collect()
+        };
+        file.append(&stereo(0, 8000), &mut bytes).unwrap();
+        file.update_header().unwrap();
+        // Mid-call, after the first block, the file already reads as a valid WAV of 1 s.
         let (left, _) = read_stereo(&path);
-        assert!(left.len() >= 8000);
-        assert_eq!(left[..8000], ramp[..8000]);
-        // Crash: no finalize, no drop (the process died); buffered data may be lost.
-        recorder.advance_to(20_000).unwrap();
-        std::mem::forget(recorder);
+        assert_eq!(left[..], ramp[..8000]);
+        // Crash: the next block reached the disk, but not its header update.
+        file.append(&stereo(8000, 20_000), &mut bytes).unwrap();
+        std::mem::forget(file);
         // And a second file that died before its first header update: sizes are zero.
         let zeroed = dir.path().join("zeroed.wav");
         std::fs::copy(&path, &zeroed).unwrap();
@@ -479,6 +578,7 @@ mod tests {
         std::fs::write(dir.path().join("junk.wav"), "not a wav").unwrap();
 
         let report = repair_unfinished(dir.path()).unwrap();
+        assert!(report.repaired.contains(&path));
         assert!(report.repaired.contains(&zeroed));
         assert_eq!(report.skipped.len(), 1, "{:?}", report.skipped);
         for file in [&path, &zeroed] {
@@ -489,8 +589,7 @@ mod tests {
                 on_disk,
                 "all that reached the disk is playable"
             );
-            assert!(left.len() >= 8000);
-            assert_eq!(left[..], ramp[..left.len()]);
+            assert_eq!(left[..], ramp[..]);
             assert!(right.iter().all(|&s| s == 0));
         }
         // Repairing again changes nothing.

@@ -19,12 +19,14 @@
 //! the right channel). Each session stays on its own clock and codec; at most
 //! [`MAX_BRIDGE_BACKLOG`] frames wait, older ones are dropped so the delay stays short.
 //!
-//! Disk writes of the recorder run inline (buffered, one header update a second); RTCP is
-//! received and counted but not sent.
+//! The recorder's disk work (creating, writing, the header update every second, finalising)
+//! runs on its own thread, never on the media worker, which only hands over one block per
+//! second of audio (see `super::recorder`); RTCP is received and counted but not sent.
 //!
 //! The session ends on `Close` or when the owner drops the [`MediaSession`]; on both paths the
 //! recording is finalised where possible and the port lease is dropped, which returns the
-//! ports to the pool, before the event channel closes.
+//! ports to the pool, before the event channel closes (the recorder's thread holds a sender of
+//! that channel until it has finalised the file).
 //!
 //! The per-frame work itself is the sans-IO [`super::session_core::SessionCore`]; the worker
 //! only feeds it the clock, the commands and the datagrams, and sends what it builds.
@@ -250,7 +252,8 @@ impl MediaSession {
     pub async fn close(mut self) -> Vec<MediaEvent> {
         let _ = self.commands.send(MediaCommand::Close);
         let mut rest = Vec::new();
-        // The worker closes the event channel only after the recording and the ports.
+        // The event channel closes only after the worker has freed the ports and the
+        // recorder's thread has finalised the file: both hold a sender until then.
         while let Some(event) = self.events.recv().await {
             rest.push(event);
         }

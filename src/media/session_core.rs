@@ -1,7 +1,9 @@
 //! One call's media work, sans-IO: everything the media task does per 20 ms frame and per
 //! received datagram — pacing, prompt playback or comfort silence, bridging, RTP framing,
 //! reordering, DTMF detection, recording — without sockets or clocks. Callers pass the
-//! `Instant`s in, hand received datagrams over and send the datagrams it builds.
+//! `Instant`s in, hand received datagrams over and send the datagrams it builds. Recording
+//! here is the in-memory part; the recorder's own thread does the file work (see
+//! [`super::recorder`]).
 //!
 //! [`super::session`] drives it from a tokio task bound to the call's ports; the
 //! `media_path` benchmark drives it with a simulated clock. The behaviour (comfort silence,
@@ -149,7 +151,9 @@ impl SessionCore {
                 self.playback.stop();
             }
             MediaCommand::StartRecording(path) => {
-                if let Some(recorder) = &self.recorder {
+                if let Some(recorder) = &self.recorder
+                    && !recorder.failed()
+                {
                     let message = format!(
                         "already recording into {}: send StopRecording first",
                         recorder.path().display()
@@ -161,11 +165,10 @@ impl SessionCore {
                 // after this command is recorded from its first sample.
                 let next_frame_sample = self.pacer.next_frame() * u64::from(SAMPLES_PER_FRAME);
                 let origin = self.pacer.media_sample_at(now).min(next_frame_sample);
-                match CallRecorder::create(&path, origin) {
-                    Ok(recorder) => {
-                        self.emit(MediaEvent::RecordingStarted(recorder.path().to_path_buf()));
-                        self.recorder = Some(recorder);
-                    }
+                // The recorder's thread creates the file and reports RecordingStarted (or
+                // CommandFailed); audio is placed from `origin` on meanwhile.
+                match CallRecorder::start(&path, origin, self.events.clone()) {
+                    Ok(recorder) => self.recorder = Some(recorder),
                     Err(error) => self.emit(MediaEvent::CommandFailed(error.to_string())),
                 }
             }
@@ -239,11 +242,16 @@ impl SessionCore {
         }
     }
 
-    /// After the frames of [`SessionCore::begin_tick`]: releases reordered audio and writes
-    /// the recording up to `RECORD_MARGIN` before `now`.
+    /// After the frames of [`SessionCore::begin_tick`]: releases reordered audio and
+    /// advances the recording to `RECORD_MARGIN` before `now` (whole seconds go to the
+    /// recorder's thread). A recording whose file failed stops (its thread reported why).
     pub fn end_tick(&mut self, now: Instant) {
         self.release_audio(now, false);
         if let Some(recorder) = &mut self.recorder {
+            if recorder.failed() {
+                self.recorder = None;
+                return;
+            }
             let until = self
                 .pacer
                 .media_sample_at(now.checked_sub(RECORD_MARGIN).unwrap_or(now));
@@ -400,12 +408,13 @@ impl SessionCore {
         self.emit(MediaEvent::Digit(digit));
     }
 
+    /// Hands the rest of the recording over; its thread finalises the file and reports
+    /// `RecordingFinished` (holding a clone of the event sender until then).
     fn finish_recording(&mut self, now: Instant) {
-        if let Some(recorder) = self.recorder.take() {
-            match recorder.finish(self.pacer.media_sample_at(now)) {
-                Ok(path) => self.emit(MediaEvent::RecordingFinished(path)),
-                Err(error) => self.emit(MediaEvent::CommandFailed(error.to_string())),
-            }
+        if let Some(recorder) = self.recorder.take()
+            && let Err(error) = recorder.finish(self.pacer.media_sample_at(now))
+        {
+            self.emit(MediaEvent::CommandFailed(error.to_string()));
         }
     }
 

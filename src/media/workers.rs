@@ -321,8 +321,10 @@ impl Worker {
         Some(slot.core.next_deadline())
     }
 
-    /// Ends a session: recording finalised, ports returned, and only then its event channel
-    /// closed (which tells the owner the session is over).
+    /// Ends a session: recording handed over for finalising, ports returned, and only then
+    /// its event sender dropped; the channel closes (which tells the owner the session is
+    /// over) once the recorder's thread, which holds the other sender, has finalised the
+    /// file.
     fn remove(&mut self, index: usize, now: Instant) {
         let Some(mut slot) = self.slots.get_mut(index).and_then(Option::take) else {
             return;

@@ -1,7 +1,8 @@
 //! rtp_probe — how regularly hotlined sends its RTP, seen from the wire (a load-bench tool,
 //! not part of the daemon; built as `cargo build --release --example rtp_probe`).
 //!
-//! usage: rtp_probe MIN_PORT MAX_PORT   (root; loopback `lo`; stop it with SIGTERM or SIGINT)
+//! usage: rtp_probe MIN_PORT MAX_PORT SOUNDS_DIR
+//!        (root; loopback `lo`; stop it with SIGTERM or SIGINT)
 //!
 //! It watches the G.711 RTP (payload types 0 and 8) leaving the UDP source ports MIN..=MAX
 //! (the daemon's `media.rtp_port_min..=rtp_port_max`; odd ports, RTCP, are skipped) and, when
@@ -13,17 +14,16 @@
 //!   left earliest relative to the 20 ms schedule has the smallest offset; every packet's
 //!   deviation is its offset minus that minimum. p50 / p99 / max over all packets of all flows.
 //!   The schedule is the daemon's own RTP clock, so skipped frames show as late packets.
-//! - Prompt start delay: the daemon sends comfort silence (PCMU all 0xFF, PCMA all 0xD5)
-//!   when no prompt plays and sets the marker bit on the first prompt packet after it (and
-//!   after frames its pacer skipped). For such a packet after earlier audio of the same flow,
-//!   the delay is the RTP time from the end of the last non-silent packet to its start. Only
-//!   gaps under 1,000 ms count: the built-in call flow plays its prompts back to back and
-//!   pauses on purpose only for much longer (the menu waits seconds for a key). A daemon that
-//!   keeps up leaves no silent frame between prompts, hence no marker: `prompt_starts=0` is
-//!   the healthy result (the stream's first packet, a prompt from the start, is not counted).
-//!   Digital silence at the end of a prompt file is indistinguishable from comfort silence
-//!   on the wire, so it counts as delay too: the figure is an upper bound (the welcome and
-//!   recording notice end in about 0.4 s of it). `prompt_late` counts starts over 20 ms.
+//! - Prompt start delay: the probe knows the prompts (the daemon's `SOUNDS_DIR`, encoded to
+//!   PCMU exactly as the daemon pre-encodes them, padded to whole frames) and indexes every
+//!   frame whose payload no other prompt frame has. A packet carrying such a frame tells which
+//!   prompt plays and where it started on the wire (its RTP timestamp minus 160 per frame
+//!   into the prompt). When a flow's prompt changes (or the same prompt starts again), the
+//!   delay is the new prompt's start minus the end of the one before (its start plus its
+//!   length): 0 when the daemon plays them back to back, as the built-in flow does (welcome,
+//!   recording notice, main menu). Gaps of 1,000 ms or more are deliberate pauses (a menu
+//!   waiting for a key) and a negative gap is a prompt cut short (barge-in): neither counts.
+//!   `prompt_late` counts starts over 20 ms; PCMA flows are not matched.
 //!
 //! Why it is cheap enough not to skew the daemon's figure: a classic BPF filter in the kernel
 //! passes only the daemon's outgoing UDP (each loopback packet once: the receiving side,
@@ -33,6 +33,7 @@
 //! sorting happens after the stop. `dropped` counts packets the socket buffer lost (a
 //! non-zero value means the figures miss packets).
 
+use hotline::media::g711::G711Codec;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -45,6 +46,8 @@ const SNAP: usize = 512;
 const ETH_HEADER: usize = 14;
 /// RTP timestamp units (8 kHz samples) per 20 ms frame.
 const FRAME_SAMPLES: i64 = 160;
+/// Bytes of one 20 ms G.711 frame.
+const FRAME_BYTES: usize = 160;
 /// Gaps of this many samples (1,000 ms) or more are deliberate pauses, not prompt start delays.
 const DELIBERATE_PAUSE_SAMPLES: i64 = 8000;
 const LATE_PROMPT_MS: f64 = 20.0;
@@ -55,20 +58,28 @@ extern "C" fn request_stop(_signal: libc::c_int) {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let ports = match args.as_slice() {
-        [_, min, max] => match (min.parse::<u16>(), max.parse::<u16>()) {
-            (Ok(min), Ok(max)) if min <= max => Some((min, max)),
+    let parsed = match args.as_slice() {
+        [_, min, max, sounds] => match (min.parse::<u16>(), max.parse::<u16>()) {
+            (Ok(min), Ok(max)) if min <= max => Some((min, max, sounds)),
             _ => None,
         },
         _ => None,
     };
-    let Some((min_port, max_port)) = ports else {
+    let Some((min_port, max_port, sounds)) = parsed else {
         eprintln!(
-            "usage: rtp_probe MIN_PORT MAX_PORT  (the daemon's RTP port range, MIN <= MAX, 0-65535)"
+            "usage: rtp_probe MIN_PORT MAX_PORT SOUNDS_DIR  (the daemon's RTP port range, \
+             MIN <= MAX, 0-65535, and its media.sounds_dir)"
         );
         std::process::exit(2);
     };
-    match run(min_port, max_port) {
+    let prompts = match PromptFrames::load(std::path::Path::new(sounds)) {
+        Ok(prompts) => prompts,
+        Err(error) => {
+            eprintln!("rtp_probe: cannot read the prompts in {sounds}: {error}");
+            std::process::exit(2);
+        }
+    };
+    match run(min_port, max_port, &prompts) {
         Ok(line) => println!("{line}"),
         Err(error) => {
             eprintln!("rtp_probe: {error}");
@@ -77,7 +88,7 @@ fn main() {
     }
 }
 
-fn run(min_port: u16, max_port: u16) -> std::io::Result<String> {
+fn run(min_port: u16, max_port: u16, prompts: &PromptFrames) -> std::io::Result<String> {
     install_stop_handlers()?;
     let socket = PacketSocket::open(min_port, max_port)?;
     let mut flows: HashMap<(u16, u32), Flow> = HashMap::new();
@@ -93,7 +104,7 @@ fn run(min_port: u16, max_port: u16) -> std::io::Result<String> {
                 flows
                     .entry((rtp.source_port, rtp.ssrc))
                     .or_insert_with(|| Flow::new(rtp.timestamp, time_ns))
-                    .add(&rtp, time_ns);
+                    .add(&rtp, time_ns, prompts);
             }
         }
         // A batch that was not full means we are ahead of the traffic: wait, so the next
@@ -362,18 +373,18 @@ impl Batch {
 }
 
 /// The fields of one captured G.711 RTP packet that the figures need.
-struct RtpPacket {
+struct RtpPacket<'a> {
     source_port: u16,
     ssrc: u32,
     timestamp: u32,
-    marker: bool,
-    /// Comfort silence: every payload byte is the codec's silence byte.
-    silent: bool,
+    /// PCMU (payload type 0): only its frames are matched against the prompts.
+    pcmu: bool,
+    payload: &'a [u8],
 }
 
-impl RtpPacket {
+impl RtpPacket<'_> {
     /// Ethernet + IPv4 + UDP + RTP; `None` for anything but a whole G.711 packet.
-    fn parse(frame: &[u8]) -> Option<RtpPacket> {
+    fn parse(frame: &[u8]) -> Option<RtpPacket<'_>> {
         let ip = frame.get(ETH_HEADER..)?;
         let ip_header = usize::from(ip.first()? & 0x0f) * 4;
         if ip.first()? >> 4 != 4 || ip_header < 20 {
@@ -389,12 +400,10 @@ impl RtpPacket {
         }
         let second = *rtp.get(1)?;
         let payload_type = second & 0x7f;
-        let silence_byte = match payload_type {
-            0 => 0xFF,
-            8 => 0xD5,
+        if payload_type != 0 && payload_type != 8 {
             // RFC 4733 events (dynamic types) and anything else: not the audio schedule.
-            _ => return None,
-        };
+            return None;
+        }
         let word = |at: usize| -> Option<u32> {
             Some(u32::from_be_bytes(rtp.get(at..at + 4)?.try_into().ok()?))
         };
@@ -416,13 +425,75 @@ impl RtpPacket {
             source_port,
             ssrc: word(8)?,
             timestamp: word(4)?,
-            marker: second & 0x80 != 0,
-            silent: payload.iter().all(|&byte| byte == silence_byte),
+            pcmu: payload_type == 0,
+            payload,
         })
     }
 }
 
-/// One outgoing stream: its schedule offsets and where its last audio ended.
+/// The prompts' PCMU frames that identify them: payload → (prompt, frame index), and each
+/// prompt's length in frames.
+struct PromptFrames {
+    by_payload: HashMap<[u8; FRAME_BYTES], (usize, i64)>,
+    lengths: Vec<i64>,
+}
+
+impl PromptFrames {
+    /// Every `*.wav` in `dir` (8 kHz mono 16-bit, as the daemon requires), encoded as the
+    /// daemon does; frames that occur more than once (silence, shared audio) are left out.
+    fn load(dir: &std::path::Path) -> Result<PromptFrames, String> {
+        let mut by_payload = HashMap::new();
+        let mut ambiguous = std::collections::HashSet::new();
+        let mut lengths = Vec::new();
+        let entries = std::fs::read_dir(dir).map_err(|error| error.to_string())?;
+        for entry in entries {
+            let path = entry.map_err(|error| error.to_string())?.path();
+            if path.extension().and_then(|e| e.to_str()) != Some("wav") {
+                continue;
+            }
+            let reader = hound::WavReader::open(&path)
+                .map_err(|error| format!("{}: {error}", path.display()))?;
+            let pcm = reader
+                .into_samples::<i16>()
+                .collect::<Result<Vec<i16>, _>>()
+                .map_err(|error| format!("{}: {error}", path.display()))?;
+            let prompt = lengths.len();
+            let mut frames = 0;
+            for (index, chunk) in pcm.chunks(FRAME_BYTES).enumerate() {
+                let mut padded = [0i16; FRAME_BYTES];
+                padded[..chunk.len()].copy_from_slice(chunk);
+                let mut encoded = Vec::with_capacity(FRAME_BYTES);
+                G711Codec::Pcmu.encode_into(&padded, &mut encoded);
+                let Ok(key) = <[u8; FRAME_BYTES]>::try_from(encoded.as_slice()) else {
+                    continue;
+                };
+                if by_payload.insert(key, (prompt, index as i64)).is_some() {
+                    ambiguous.insert(key);
+                }
+                frames += 1;
+            }
+            lengths.push(frames);
+        }
+        for key in ambiguous {
+            by_payload.remove(&key);
+        }
+        if by_payload.is_empty() {
+            return Err("no prompt frames found (is it the daemon's sounds folder?)".into());
+        }
+        Ok(PromptFrames {
+            by_payload,
+            lengths,
+        })
+    }
+
+    /// The prompt and frame index a PCMU payload is, if it identifies one.
+    fn find(&self, payload: &[u8]) -> Option<(usize, i64)> {
+        let key = <&[u8; FRAME_BYTES]>::try_from(payload).ok()?;
+        self.by_payload.get(key).copied()
+    }
+}
+
+/// One outgoing stream: its schedule offsets and the prompt it plays.
 struct Flow {
     first_time_ns: i64,
     last_timestamp: u32,
@@ -430,8 +501,8 @@ struct Flow {
     elapsed_samples: i64,
     /// Per packet: receive time minus schedule time, µs, relative to the first packet.
     offsets_us: Vec<i32>,
-    /// `elapsed_samples` of the last non-silent packet.
-    last_audio: Option<i64>,
+    /// The prompt last seen playing and where it started (`elapsed_samples`).
+    playing: Option<(usize, i64)>,
     /// Prompt start delays in samples (gaps under [`DELIBERATE_PAUSE_SAMPLES`]).
     prompt_delays: Vec<i64>,
 }
@@ -443,29 +514,34 @@ impl Flow {
             last_timestamp: first_timestamp,
             elapsed_samples: 0,
             offsets_us: Vec::new(),
-            last_audio: None,
+            playing: None,
             prompt_delays: Vec::new(),
         }
     }
 
-    fn add(&mut self, rtp: &RtpPacket, time_ns: i64) {
+    fn add(&mut self, rtp: &RtpPacket, time_ns: i64, prompts: &PromptFrames) {
         self.elapsed_samples += i64::from(rtp.timestamp.wrapping_sub(self.last_timestamp) as i32);
         self.last_timestamp = rtp.timestamp;
         let offset_ns = time_ns - self.first_time_ns - self.elapsed_samples * 125_000;
         self.offsets_us
             .push((offset_ns / 1000).clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32);
-        if rtp.silent {
+        let Some((prompt, frame)) = rtp.pcmu.then(|| prompts.find(rtp.payload)).flatten() else {
             return;
-        }
-        if rtp.marker
-            && let Some(last_audio) = self.last_audio
-        {
-            let gap = self.elapsed_samples - (last_audio + FRAME_SAMPLES);
-            if (0..DELIBERATE_PAUSE_SAMPLES).contains(&gap) {
-                self.prompt_delays.push(gap);
+        };
+        let start = self.elapsed_samples - frame * FRAME_SAMPLES;
+        match self.playing {
+            // The same playback, a frame further on.
+            Some((current, current_start)) if current == prompt && current_start == start => {}
+            Some((previous, previous_start)) => {
+                let previous_end = previous_start + prompts.lengths[previous] * FRAME_SAMPLES;
+                let gap = start - previous_end;
+                if (0..DELIBERATE_PAUSE_SAMPLES).contains(&gap) {
+                    self.prompt_delays.push(gap);
+                }
+                self.playing = Some((prompt, start));
             }
+            None => self.playing = Some((prompt, start)),
         }
-        self.last_audio = Some(self.elapsed_samples);
     }
 }
 

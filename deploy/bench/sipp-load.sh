@@ -27,8 +27,9 @@
 #                ratio = daemon / baseline
 #   RTP dev      how late each outgoing RTP packet left against its stream's 20 ms schedule
 #                (p50 / p99 / max ms; the stream's earliest packet is 0)
-#   prompt       the latest prompt start after the previous prompt's audio ended (ms) and how
-#                many of the measured starts were over 20 ms (see rtp_probe.rs)
+#   prompt       the latest prompt start after the end of the prompt before it (ms), and how
+#                many of the measured starts were over 20 ms: rtp_probe recognises the prompts'
+#                frames on the wire (see rtp_probe.rs); back to back is 0
 #   setup        INVITE -> 200 OK per call, p50 / p99 ms (sipp's response time 1: from the
 #                call's start, when sipp sends the INVITE, to the 200; whole ms)
 #   RSS/call     (the daemon's peak VmRSS during the level - its VmRSS before) / N, KiB;
@@ -247,7 +248,7 @@ for N in "${LEVELS[@]}"; do
   l0=$(grep -c "caller look-up timed out" "$WORK/hotlined.log" || true)
   PROBE_PID=""
   if [ -n "${RTP_PROBE:-}" ]; then
-    "$RTP_PROBE" "$RTP_MIN" "$RTP_MAX" > "$RUN/probe.out" 2> "$RUN/probe.err" &
+    "$RTP_PROBE" "$RTP_MIN" "$RTP_MAX" "$ROOT/sounds/zh-CN" > "$RUN/probe.out" 2> "$RUN/probe.err" &
     PROBE_PID=$!; HELPER_PIDS+=("$PROBE_PID")
     sleep 0.2
     kill -0 "$PROBE_PID" 2>/dev/null || { echo "sipp-load: rtp_probe failed:" >&2; cat "$RUN/probe.err" >&2; exit 1; }

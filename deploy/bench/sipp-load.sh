@@ -44,6 +44,7 @@
 #        HOTLINED     a built daemon (default: cargo build --release, target dir honoured)
 #        RTP_PROBE    a built rtp_probe (default: cargo build --release --example rtp_probe)
 #        BASELINE=0   skip the sipp UAS baseline
+#        MEDIA_PRIORITY  the daemon's media.realtime_priority (default 10; 0: normal scheduling)
 #        BURST=1      burst mode (above)
 #        KEEP=1       keep the work folder (logs, sipp CSVs, probe output) and print its path
 #        TMPDIR       where the work folder goes (default /tmp; the postgres user must reach it)
@@ -138,6 +139,7 @@ rtp_port_min = $RTP_MIN
 rtp_port_max = $RTP_MAX
 sounds_dir = "$ROOT/sounds/zh-CN"
 recordings_dir = "$WORK/recordings"
+realtime_priority = ${MEDIA_PRIORITY:-10}
 TOML
 
 "$HOTLINED" --config "$WORK/hotline.toml" > "$WORK/hotlined.log" 2>&1 &

@@ -180,6 +180,9 @@ impl CallStack {
         }
         let prompts = Arc::new(PromptLibrary::load(&media.sounds_dir)?);
         let pool = PortPool::from_config(media)?;
+        if let Err(error) = crate::media::workers::start(media.realtime_priority) {
+            tracing::error!(%error, "cannot start the media worker threads; calls will fail to start their media");
+        }
         let sip = transport::spawn(&initial.sip).await?;
         let sip_addr = sip.local_addr;
         tracing::info!(address = %sip_addr, "SIP listening: taking calls");

@@ -28,6 +28,11 @@ pub struct MediaConfig {
     /// Seconds without RTP or RTCP from the caller (not on hold) after which the call is
     /// hung up; 0: never.
     pub inactivity_secs: u64,
+    /// Real-time priority (SCHED_RR, 1-99) of the media worker threads, so a busy database,
+    /// log or other process on the machine cannot make prompts and RTP late; 0: normal
+    /// scheduling. Needs CAP_SYS_NICE or an RTPRIO limit (systemd `LimitRTPRIO=`); without
+    /// them the threads run at normal priority and say so in the log.
+    pub realtime_priority: u8,
 }
 
 /// Which sources a call's RTP is accepted from (`media.latching`); anything else is dropped
@@ -54,6 +59,7 @@ impl Default for MediaConfig {
             jitter_depth: 3,
             latching: Latching::Sdp,
             inactivity_secs: 60,
+            realtime_priority: 10,
         }
     }
 }
@@ -74,6 +80,10 @@ pub enum MediaConfigError {
     PrivilegedPort(u16),
     #[error("media.jitter_depth = {0} is out of range: use 1 to 50 packets (3 is a good default)")]
     JitterDepth(usize),
+    #[error(
+        "media.realtime_priority = {0} is out of range: use 1 to 99 for real-time media threads (10 is a good default), or 0 for normal scheduling"
+    )]
+    RealtimePriority(u8),
 }
 
 impl MediaConfig {
@@ -92,6 +102,9 @@ impl MediaConfig {
         }
         if !(1..=50).contains(&self.jitter_depth) {
             return Err(MediaConfigError::JitterDepth(self.jitter_depth));
+        }
+        if self.realtime_priority > 99 {
+            return Err(MediaConfigError::RealtimePriority(self.realtime_priority));
         }
         Ok(())
     }

@@ -30,4 +30,4 @@ mod recording_writer;
 pub mod rtp_session;
 pub mod session;
 pub mod session_core;
-mod workers;
+pub mod workers;

@@ -77,7 +77,12 @@ pub(super) fn jobs() -> std::io::Result<&'static mpsc::Sender<Job>> {
     let (sender, receiver) = mpsc::channel();
     std::thread::Builder::new()
         .name("recorder".into())
-        .spawn(move || run(receiver))?;
+        .spawn(move || {
+            // Started from a media worker, it would inherit its real-time priority: disk
+            // work must not take the CPU from the media (nor from the signalling).
+            super::workers::set_normal_scheduling();
+            run(receiver)
+        })?;
     Ok(JOBS.get_or_init(|| sender))
 }
 

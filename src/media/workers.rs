@@ -64,25 +64,61 @@ struct WorkerHandle {
     load: Arc<AtomicUsize>,
 }
 
-/// The workers, started on first use: one per core the process may use.
+static WORKERS: OnceLock<MediaWorkers> = OnceLock::new();
+
+/// Starts the workers, one per core the process may use, their threads at real-time
+/// `priority` (SCHED_RR; 0: normal scheduling; see `media.realtime_priority`). The daemon
+/// calls it at start; sessions started before that (tests) start the workers at normal
+/// priority. Workers already running are kept as they are.
+pub fn start(priority: u8) -> std::io::Result<()> {
+    start_once(priority).map(|_| ())
+}
+
+/// The workers; started at normal priority if nobody started them yet.
 pub(super) fn global() -> std::io::Result<&'static MediaWorkers> {
-    static WORKERS: OnceLock<MediaWorkers> = OnceLock::new();
-    static START: Mutex<()> = Mutex::new(());
-    if let Some(workers) = WORKERS.get() {
-        return Ok(workers);
+    match WORKERS.get() {
+        Some(workers) => Ok(workers),
+        None => start_once(0),
     }
+}
+
+fn start_once(priority: u8) -> std::io::Result<&'static MediaWorkers> {
+    static START: Mutex<()> = Mutex::new(());
     // Only one caller starts threads; the others wait and take its workers.
     let _starting = START.lock().unwrap_or_else(|p| p.into_inner());
     if let Some(workers) = WORKERS.get() {
         return Ok(workers);
     }
     let count = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let workers = MediaWorkers::start(count)?;
+    let workers = MediaWorkers::start(count, priority)?;
     Ok(WORKERS.get_or_init(|| workers))
 }
 
+/// Puts the calling thread on SCHED_RR at `priority`.
+fn set_realtime(priority: u8) -> std::io::Result<()> {
+    set_scheduling(libc::SCHED_RR, priority)
+}
+
+/// Puts the calling thread back on normal scheduling (threads inherit their creator's).
+pub(super) fn set_normal_scheduling() {
+    // Lowering one's own priority is always allowed.
+    let _ = set_scheduling(libc::SCHED_OTHER, 0);
+}
+
+fn set_scheduling(policy: libc::c_int, priority: u8) -> std::io::Result<()> {
+    let param = libc::sched_param {
+        sched_priority: libc::c_int::from(priority),
+    };
+    // SAFETY: pthread_self() is the calling thread; param is a valid sched_param.
+    let result = unsafe { libc::pthread_setschedparam(libc::pthread_self(), policy, &param) };
+    match result {
+        0 => Ok(()),
+        error => Err(std::io::Error::from_raw_os_error(error)),
+    }
+}
+
 impl MediaWorkers {
-    fn start(count: usize) -> std::io::Result<MediaWorkers> {
+    fn start(count: usize, priority: u8) -> std::io::Result<MediaWorkers> {
         let workers = (0..count)
             .map(|index| {
                 let wake = Poll::new()?;
@@ -101,7 +137,29 @@ impl MediaWorkers {
                 };
                 std::thread::Builder::new()
                     .name(format!("media-{index}"))
-                    .spawn(move || worker.run())?;
+                    .spawn(move || {
+                        if priority > 0 {
+                            match set_realtime(priority) {
+                                Ok(()) if index == 0 => tracing::info!(
+                                    workers = count,
+                                    priority,
+                                    "media worker threads run at real-time priority (SCHED_RR)"
+                                ),
+                                Ok(()) => {}
+                                Err(error) if index == 0 => tracing::warn!(
+                                    %error,
+                                    priority,
+                                    "media worker threads run at normal priority: real-time \
+                                     scheduling was refused (grant CAP_SYS_NICE or set \
+                                     LimitRTPRIO= in the service unit, or set \
+                                     media.realtime_priority = 0 to silence this); prompts \
+                                     may run late when the machine is busy"
+                                ),
+                                Err(_) => {}
+                            }
+                        }
+                        worker.run()
+                    })?;
                 Ok(WorkerHandle { inbox, waker, load })
             })
             .collect::<std::io::Result<Vec<_>>>()?;

@@ -45,6 +45,9 @@
 #        RTP_PROBE    a built rtp_probe (default: cargo build --release --example rtp_probe)
 #        BASELINE=0   skip the sipp UAS baseline
 #        MEDIA_PRIORITY  the daemon's media.realtime_priority (default 10; 0: normal scheduling)
+#        SOAK_MINUTES soak mode: the first N for this many minutes, a sample a minute (RSS,
+#                     file descriptors and hotline_live_objects: calls, media sessions, RTP
+#                     port pairs, timers, SIP transactions, dialogs) and one after the calls
 #        BURST=1      burst mode (above)
 #        KEEP=1       keep the work folder (logs, sipp CSVs, probe output) and print its path
 #        TMPDIR       where the work folder goes (default /tmp; the postgres user must reach it)
@@ -103,7 +106,7 @@ trap cleanup EXIT
 if [ -n "${SIPP_LOAD_NETNS:-}" ]; then BASE=20000; else BASE=$((21000 + ($$ % 200) * 50)); fi
 SIP_PORT=$BASE; GRPC_PORT=$((BASE + 1)); SIPP_PORT=$((BASE + 2)); SIPP_MEDIA=$((BASE + 4))
 # sipp binds its media port and the one 2 above (video).
-UAS_PORT=$((BASE + 10)); UAS_MEDIA=$((BASE + 12))
+UAS_PORT=$((BASE + 10)); UAS_MEDIA=$((BASE + 12)); METRICS_PORT=$((BASE + 20))
 MAX_N=0; for n in "${LEVELS[@]}"; do [ "$n" -gt "$MAX_N" ] && MAX_N=$n; done
 RATE_LIMIT=1000
 # A burst at RATE calls/s of 2 s calls has about 2 * RATE open (more while setups lag).
@@ -121,6 +124,9 @@ filter = "info"
 
 [grpc]
 listen = "127.0.0.1:$GRPC_PORT"
+
+[metrics]
+listen = "127.0.0.1:$METRICS_PORT"
 
 [[grpc.tokens]]
 name = "bench"
@@ -224,6 +230,37 @@ settled_drafts() {
   done
   echo "$k1"
 }
+
+# One soak sample: seconds since start, the daemon's RSS (KiB) and open file descriptors,
+# and what it holds now (hotline_live_objects, by kind, from its metrics endpoint).
+soak_sample() {
+  local objects
+  objects=$(curl -s "http://127.0.0.1:$METRICS_PORT/metrics" | awk '
+    /^hotline_live_objects\{kind="/ { split($1, a, "\""); printf " %s=%s", a[2], $2 }')
+  echo "t=$(( ($(date +%s) - $1) ))s rss_kib=$(rss_kib "$DAEMON_PID") fds=$(ls "/proc/$DAEMON_PID/fd" | wc -l)$objects"
+}
+
+if [ -n "${SOAK_MINUTES:-}" ]; then
+  # Soak: N concurrent calls for SOAK_MINUTES, a sample a minute, then one after the calls
+  # have ended and the SIP transactions have expired (Timer J/K: 32 s): every count but RSS
+  # must be back at its idle value, and none may grow while the load holds still.
+  N=${LEVELS[0]}
+  RUN="$WORK/soak"; mkdir -p "$RUN"; cp "$WORK/caller.ulaw" "$RUN/"
+  TOTAL=$(( N * SOAK_MINUTES * 60 / CALL_SECONDS ))
+  start=$(date +%s)
+  echo "soak: $N concurrent calls of $CALL_SECONDS s for $SOAK_MINUTES min ($TOTAL calls)"
+  soak_sample "$start" | tee "$RUN/samples.txt"
+  start_callers "$RUN" "$SIP_PORT" "$TOTAL" "$N" "$N" $((CALL_SECONDS * 1000)) rfc4733 15000 $(( (CALL_SECONDS - 15) * 1000 ))
+  ( while sleep 60; do soak_sample "$start"; done ) | tee -a "$RUN/samples.txt" &
+  SAMPLER=$!
+  set +e; wait "$SIPP_PID"; rc=$?; set -e
+  kill "$SAMPLER" 2>/dev/null; wait "$SAMPLER" 2>/dev/null || true
+  sleep 40
+  echo "after the calls:"; soak_sample "$start" | tee -a "$RUN/samples.txt"
+  read -r ok failed max_calls <<<"$(sipp_counts "$RUN")"
+  echo "soak: calls ok=$ok failed=$failed (sipp exit $rc), max concurrent=$max_calls, drafts $(settled_drafts)"
+  exit 0
+fi
 
 echo "hotlined $("$HOTLINED" --version 2>/dev/null | head -1), calls of ${CALL_SECONDS} s, RTP 20 ms PCMU both ways, $(nproc) CPUs"
 TABLE=()

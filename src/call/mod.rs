@@ -80,6 +80,29 @@ pub struct LiveCounts {
     pub sip: TransportCounts,
 }
 
+/// Where [`LiveCounts`] are read from (for [`CallStack::counts`] and the metrics).
+#[derive(Clone)]
+struct LiveSources {
+    dispatcher: watch::Receiver<DispatcherCounts>,
+    sip: watch::Receiver<TransportCounts>,
+    media_sessions: Arc<AtomicUsize>,
+    pool: PortPool,
+}
+
+impl LiveSources {
+    fn counts(&self) -> LiveCounts {
+        let own = *self.dispatcher.borrow();
+        LiveCounts {
+            calls: own.calls,
+            outgoing_legs: own.outgoing_legs,
+            media_sessions: self.media_sessions.load(Ordering::SeqCst),
+            port_leases: self.pool.live_count(),
+            timers: own.timers,
+            sip: *self.sip.borrow(),
+        }
+    }
+}
+
 /// What the dispatcher publishes after each step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 struct DispatcherCounts {
@@ -253,14 +276,15 @@ impl CallStack {
     }
 
     pub fn counts(&self) -> LiveCounts {
-        let own = *self.counts.borrow();
-        LiveCounts {
-            calls: own.calls,
-            outgoing_legs: own.outgoing_legs,
-            media_sessions: self.media_sessions.load(Ordering::SeqCst),
-            port_leases: self.pool.live_count(),
-            timers: own.timers,
-            sip: *self.sip_counts.borrow(),
+        self.live().counts()
+    }
+
+    fn live(&self) -> LiveSources {
+        LiveSources {
+            dispatcher: self.counts.clone(),
+            sip: self.sip_counts.clone(),
+            media_sessions: self.media_sessions.clone(),
+            pool: self.pool.clone(),
         }
     }
 
@@ -268,7 +292,7 @@ impl CallStack {
     /// the journal backlog, SIP totals); outlives the stack harmlessly.
     pub fn metrics_source(&self) -> CallMetrics {
         CallMetrics {
-            counts: self.counts.clone(),
+            live: self.live(),
             sip_stats: self.sip_stats.clone(),
             desktops: self.desktops.clone(),
             journal: self.journal.clone(),

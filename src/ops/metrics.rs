@@ -66,6 +66,9 @@ pub struct LiveSample {
     pub sip_requests: Vec<(&'static str, u64)>,
     pub sip_responses: Vec<(&'static str, &'static str, u64)>,
     pub sip_refused: Vec<(&'static str, u64)>,
+    /// What the daemon holds now, by kind (calls, media sessions, RTP port pairs, timers, SIP
+    /// transactions, …): each stays flat under a flat load, so growth is a leak.
+    pub live_objects: Vec<(&'static str, u64)>,
 }
 
 /// Where [`LiveSample`]s come from (the call layer implements it).
@@ -142,6 +145,7 @@ pub struct Metrics {
     queue_waiting: Family<Label, Gauge>,
     queue_longest_wait: Family<Label, Gauge>,
     agents: Family<Label, Gauge>,
+    live_objects: Family<Label, Gauge>,
     rtp_packets: Family<Label, Counter>,
     rtp_lost: Counter,
     rtp_late: Counter,
@@ -233,6 +237,7 @@ impl Metrics {
             queue_waiting: Family::default(),
             queue_longest_wait: Family::default(),
             agents: Family::default(),
+            live_objects: Family::default(),
             rtp_packets: Family::default(),
             rtp_lost: Counter::default(),
             rtp_late: Counter::default(),
@@ -285,6 +290,8 @@ impl Metrics {
                 "The longest current wait, by queue";
             "agents" agents
                 "Agents by desk state";
+            "live_objects" live_objects
+                "What the daemon holds now, by kind (calls, outgoing legs, media sessions, RTP port pairs, timers, SIP transactions and dialogs, TCP connections): flat under a flat load";
             "rtp_packets" rtp_packets
                 "RTP packets received from peers (in) and sent (out)";
             "rtp_lost_packets" rtp_lost
@@ -479,6 +486,11 @@ impl Metrics {
             self.agents
                 .get_or_create(&label("state", *state))
                 .set((*count).into());
+        }
+        for (kind, count) in &sample.live_objects {
+            self.live_objects
+                .get_or_create(&label("kind", *kind))
+                .set(i64::try_from(*count).unwrap_or(i64::MAX));
         }
         self.journal_records
             .set(i64::try_from(sample.journal_records).unwrap_or(i64::MAX));

@@ -689,8 +689,7 @@ async fn a_refused_record_in_a_batch_costs_only_itself() {
         CallJournal::open_with(&dir.path().join("spool"), store.clone(), rules(), options())
             .unwrap();
 
-    // Recorded before the writer runs, so they wait together and form one batch after the
-    // draft.
+    // Recorded before the writer runs, so they wait together and form one batch.
     let call = "call-nul@pbx";
     journal.record(
         call,

@@ -264,6 +264,10 @@ async fn a_leak_call_shows_in_the_scrape_during_and_after_and_the_dashboard_matc
     assert!(during.value("hotline_sip_responses_total{method=\"INVITE\",class=\"2xx\"}") >= 1.0);
     assert_eq!(during.value("hotline_call_setup_seconds_count"), 1.0);
     assert!(during.value("hotline_rtp_send_deviation_seconds_count") > 0.0);
+    assert_eq!(during.value("hotline_live_objects{kind=\"calls\"}"), 1.0);
+    assert!(during.value("hotline_live_objects{kind=\"media_sessions\"}") >= 1.0);
+    assert!(during.value("hotline_live_objects{kind=\"rtp_port_pairs\"}") >= 1.0);
+    assert!(during.value("hotline_live_objects{kind=\"sip_dialogs\"}") >= 1.0);
 
     let after = scrape_until(&daemon, metrics, 15, "the call ended and counted", |s| {
         s.value("hotline_calls_in_progress") == 0.0
@@ -271,6 +275,10 @@ async fn a_leak_call_shows_in_the_scrape_during_and_after_and_the_dashboard_matc
             && s.value("hotline_ivr_node_entries_total{node=\"leak\"}") == 1.0
             && s.value("hotline_leak_offer_seconds_count") == 1.0
             && s.value("hotline_tickets{status=\"draft\"}") == 1.0
+            // Nothing held for the call any more.
+            && s.value("hotline_live_objects{kind=\"calls\"}") == 0.0
+            && s.value("hotline_live_objects{kind=\"media_sessions\"}") == 0.0
+            && s.value("hotline_live_objects{kind=\"rtp_port_pairs\"}") == 0.0
     })
     .await;
     // Hung up while waiting for the agent.

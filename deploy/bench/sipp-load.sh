@@ -220,15 +220,18 @@ sipp_counts() {
     { cur = $col["CurrentCall"] + 0; if (cur > max) max = cur; last = $0 }
     END { split(last, f, ";"); print f[col["SuccessfulCall(C)"]] + 0, f[col["FailedCall(C)"]] + 0, max + 0 }' "$1"/uac_media_*_.csv
 }
-# The journal writes the last drafts after the calls end (later under load): waits until the
-# draft count holds still, then prints it.
+# The journal writes the last records after the calls end (later under load): waits until
+# its backlog (hotline_journal_backlog_records) is empty, at most 120 s, then prints the
+# seconds it took and the number of drafts.
 settled_drafts() {
-  local k1 k
-  k1=$(rows tickets)
-  for _ in $(seq 30); do
-    sleep 1; k=$(rows tickets); [ "$k" = "$k1" ] && break; k1=$k
+  local waited=0 backlog
+  while [ "$waited" -lt 120 ]; do
+    backlog=$(curl -s "http://127.0.0.1:$METRICS_PORT/metrics" \
+      | awk '$1 == "hotline_journal_backlog_records" { print $2 }')
+    [ "$backlog" = 0 ] && break
+    sleep 1; waited=$((waited + 1))
   done
-  echo "$k1"
+  echo "$waited $(rows tickets)"
 }
 
 # One soak sample: seconds since start, the daemon's RSS (KiB) and open file descriptors,
@@ -258,7 +261,8 @@ if [ -n "${SOAK_MINUTES:-}" ]; then
   sleep 40
   echo "after the calls:"; soak_sample "$start" | tee -a "$RUN/samples.txt"
   read -r ok failed max_calls <<<"$(sipp_counts "$RUN")"
-  echo "soak: calls ok=$ok failed=$failed (sipp exit $rc), max concurrent=$max_calls, drafts $(settled_drafts)"
+  read -r journal_wait drafts <<<"$(settled_drafts)"
+  echo "soak: calls ok=$ok failed=$failed (sipp exit $rc), max concurrent=$max_calls, drafts $drafts"
   exit 0
 fi
 
@@ -307,7 +311,7 @@ for N in "${LEVELS[@]}"; do
     probe_cpu=$(cpu_pct "$(ticks "$PROBE_PID")" $((t1 - t0)))
     kill -TERM "$PROBE_PID"; wait "$PROBE_PID" || echo "sipp-load: rtp_probe: $(cat "$RUN/probe.err")" >&2
   fi
-  k1=$(settled_drafts)
+  read -r journal_wait k1 <<<"$(settled_drafts)"
   r1=$(rows "tickets WHERE category = 'repair'")
   rss1=$(rss_kib "$DAEMON_PID")
   rss_peak=$(sort -n "$RUN/rss.txt" | tail -1)
@@ -348,15 +352,15 @@ for N in "${LEVELS[@]}"; do
       -v udp=$((u1 - u0)) -v secs="$CALL_SECONDS" -v drops="$drops" -v k0="$k0" -v k1="$k1" -v r0="$r0" -v r1="$r1" \
       -v scpu="$sipp_cpu" -v slow="$slow_lookups" -v rss0="$rss0" -v rss1="$rss1" -v peak="$rss_peak" \
       -v probe="$(cat "$RUN/probe.out" 2>/dev/null)" -v probe_cpu="$probe_cpu" -v uas_cpu="$uas_cpu" \
-      -v uas_ok="$uas_ok" -v uas_failed="$uas_failed" '
+      -v uas_ok="$uas_ok" -v uas_failed="$uas_failed" -v jw="$journal_wait" '
   function delta(a, b) { return (a ~ /^[0-9]+$/ && b ~ /^[0-9]+$/) ? b - a : "?" }
   BEGIN {
-    printf "N=%d: calls ok=%d failed=%d (sipp exit %d), drafts filed %s (repair %s), max concurrent=%d, wall %.0f s, " \
+    printf "N=%d: calls ok=%d failed=%d (sipp exit %d), drafts filed %s (repair %s; journal written %s s after the last call), max concurrent=%d, wall %.0f s, " \
            "hotlined CPU %s%% of one core, PostgreSQL CPU %s%%, UDP sent per call-second %.1f, " \
            "drops on daemon RTP sockets %d, caller look-ups over 400 ms %d, sipp CPU %s%%, " \
            "hotlined RSS %d KiB idle, %d KiB peak, %d KiB idle after; " \
            "rtp_probe: %s, its CPU %s%%; baseline sipp UAS: calls ok=%s failed=%s, CPU %s%%\n",
-      n, ok, failed, rc, delta(k0, k1), delta(r0, r1), max, wall / 1000, dcpu, pcpu,
+      n, ok, failed, rc, delta(k0, k1), delta(r0, r1), jw, max, wall / 1000, dcpu, pcpu,
       (ok + failed > 0 ? udp / ((ok + failed) * secs) : 0), drops, slow, scpu,
       rss0, peak, rss1, probe == "" ? "-" : probe, probe_cpu, uas_ok, uas_failed, uas_cpu }'
   misrouted=$(awk -v ok="$ok" -v r0="$r0" -v r1="$r1" 'BEGIN { print (r0 ~ /^[0-9]+$/ && r1 ~ /^[0-9]+$/) ? ok - (r1 - r0) : "?" }')

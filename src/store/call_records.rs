@@ -7,6 +7,7 @@
 
 use super::desk::{StateChangeRecord, TicketRef, insert_state_change};
 use super::spool::JournalRecord;
+use super::tickets::insert_ticket;
 use super::transitions::refresh_deadlines_in;
 use super::{NewTicket, Store, StoreError};
 use crate::tickets::callback::Rating;
@@ -338,50 +339,11 @@ impl From<CallEntry> for CallWrite {
 }
 
 impl Store {
-    /// Applies one journal record unless its call already has it (sequence guard). Returns
-    /// the call's ticket when the record changed it (created the draft, its category, an
-    /// entry on it, the survey rating), for the agent's desktop.
-    pub(super) async fn apply_journal_record(
-        &self,
-        record: &JournalRecord,
-        rules: &Rules,
-    ) -> Result<Option<TicketRef>, StoreError> {
-        let call_id = record.call_id.as_str();
-        let mut created = None;
-        if let CallWrite::DraftTicket {
-            caller,
-            called,
-            flow,
-            started_at,
-            customer,
-        } = &record.write
-        {
-            // Idempotent by request_id on its own; runs in its own transaction.
-            let draft = draft_ticket(
-                call_id,
-                caller,
-                called,
-                flow,
-                *started_at,
-                customer.as_ref(),
-            );
-            let (ticket, _) = self.create_ticket(&draft.due_by_rules(rules)).await?;
-            created = Some(TicketRef {
-                number: ticket.number,
-                status: ticket.status.code().to_owned(),
-            });
-        }
-        let mut tx = self.pool.begin().await?;
-        let changed = apply_guarded(&mut tx, record, rules).await?;
-        tx.commit().await?;
-        Ok(changed.or(created))
-    }
-
     /// Applies consecutive journal records in one transaction (one commit for all: the
-    /// journal keeps up with thousands of calls). None of them may create a draft ticket
-    /// (that create commits on its own, before the records that need it). Answers, in order,
-    /// each record's call id and ticket when the record changed it. On any error nothing is
-    /// written.
+    /// journal keeps up with thousands of calls), each unless its call already has it
+    /// (sequence guard). Answers, in order, each record's call id and ticket when the record
+    /// changed it (created the draft, its category, an entry on it, the survey rating), for
+    /// the agents' desktops. On any error nothing is written.
     pub(super) async fn apply_journal_batch(
         &self,
         records: &[JournalRecord],
@@ -390,12 +352,7 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         let mut changed = Vec::new();
         for record in records {
-            if matches!(record.write, CallWrite::DraftTicket { .. }) {
-                return Err(StoreError::Other(
-                    "a draft ticket record cannot be applied in a batch".into(),
-                ));
-            }
-            if let Some(ticket) = apply_guarded(&mut tx, record, rules).await? {
+            if let Some(ticket) = apply_guarded(&mut tx, self.time_zone, record, rules).await? {
                 changed.push((record.call_id.clone(), ticket));
             }
         }
@@ -408,6 +365,7 @@ impl Store {
 /// guard, updated in the same transaction).
 async fn apply_guarded(
     tx: &mut Tx<'_>,
+    time_zone: chrono_tz::Tz,
     record: &JournalRecord,
     rules: &Rules,
 ) -> Result<Option<TicketRef>, StoreError> {
@@ -425,7 +383,7 @@ async fn apply_guarded(
     if last.is_some_and(|last| last >= seq) {
         return Ok(None);
     }
-    let changed = apply_call_write(tx, call_id, &record.write, rules).await?;
+    let changed = apply_call_write(tx, time_zone, call_id, &record.write, rules).await?;
     sqlx::query(
         "INSERT INTO call_journal_applied (call_id, last_seq) VALUES ($1, $2) \
          ON CONFLICT (call_id) DO UPDATE SET last_seq = EXCLUDED.last_seq, \
@@ -477,10 +435,39 @@ fn draft_ticket(
 
 type Tx<'a> = sqlx::Transaction<'a, sqlx::Postgres>;
 
+/// Creates the call's draft ticket in `tx`, or answers the one its `request_id` already
+/// made (a record replayed after a crash). Only the journal uses `call:<id>` request ids, so
+/// nothing else can create the same draft meanwhile.
+async fn create_draft(
+    tx: &mut Tx<'_>,
+    time_zone: chrono_tz::Tz,
+    draft: &NewTicket,
+) -> Result<TicketRef, StoreError> {
+    let existing: Option<(String, String)> =
+        sqlx::query_as("SELECT number, status FROM tickets WHERE request_id = $1")
+            .bind(&draft.request_id)
+            .fetch_optional(&mut **tx)
+            .await?;
+    let (number, status) = match existing {
+        Some(found) => found,
+        None => {
+            let id = insert_ticket(tx, time_zone, draft, None)
+                .await?
+                .ok_or_else(|| StoreError::Conflict("the call's draft ticket exists".into()))?;
+            sqlx::query_as("SELECT number, status FROM tickets WHERE id = $1")
+                .bind(id)
+                .fetch_one(&mut **tx)
+                .await?
+        }
+    };
+    Ok(TicketRef { number, status })
+}
+
 /// The call-row and ticket SQL of one journal write (the draft create is done by the caller);
 /// answers the ticket when the write changed it.
 async fn apply_call_write(
     tx: &mut Tx<'_>,
+    time_zone: chrono_tz::Tz,
     call_id: &str,
     write: &CallWrite,
     rules: &Rules,
@@ -492,7 +479,25 @@ async fn apply_call_write(
                 .await
                 .map(|()| None);
         }
-        CallWrite::DraftTicket { .. } => return Ok(None),
+        CallWrite::DraftTicket {
+            caller,
+            called,
+            flow,
+            started_at,
+            customer,
+        } => {
+            let draft = draft_ticket(
+                call_id,
+                caller,
+                called,
+                flow,
+                *started_at,
+                customer.as_ref(),
+            );
+            return create_draft(tx, time_zone, &draft.due_by_rules(rules))
+                .await
+                .map(Some);
+        }
         CallWrite::AgentState(change) => {
             return insert_state_change(&mut **tx, change).await.map(|()| None);
         }

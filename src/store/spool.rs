@@ -316,22 +316,10 @@ fn raise(mark: &watch::Sender<u64>, seq: u64) {
 /// Most records written in one transaction.
 const MAX_BATCH: usize = 256;
 
-/// The records to write next, from the front of `queue`: a draft ticket alone (its create
-/// commits on its own, and later records of its call need it), otherwise the records up to
-/// the next draft, at most [`MAX_BATCH`]. One commit per batch instead of one per record is
-/// what lets the journal keep up with thousands of calls.
+/// The records to write next: the oldest, at most [`MAX_BATCH`]. One commit per batch
+/// instead of one per record is what lets the journal keep up with thousands of calls.
 fn next_batch(queue: &VecDeque<JournalRecord>) -> Vec<JournalRecord> {
-    let is_draft = |record: &JournalRecord| matches!(record.write, CallWrite::DraftTicket { .. });
-    match queue.front() {
-        None => Vec::new(),
-        Some(front) if is_draft(front) => vec![front.clone()],
-        Some(_) => queue
-            .iter()
-            .take(MAX_BATCH)
-            .take_while(|record| !is_draft(record))
-            .cloned()
-            .collect(),
-    }
+    queue.iter().take(MAX_BATCH).cloned().collect()
 }
 
 /// The call path's handle on the journal. Cheap to clone; never waits on the database.
@@ -612,9 +600,9 @@ impl JournalWriter {
         }
     }
 
-    /// Writes records taken by [`next_batch`]: a draft alone, the others in one transaction.
-    /// A batch the database refuses is written again record by record, so that only the
-    /// refused record is skipped (and logged).
+    /// Writes records taken by [`next_batch`] in one transaction. A batch the database
+    /// refuses is written again record by record, so that only the refused record is skipped
+    /// (and logged).
     async fn apply_batch(&mut self, batch: &[JournalRecord]) -> Result<(), ()> {
         if let [record] = batch {
             return self.apply(record).await;
@@ -742,10 +730,16 @@ impl JournalWriter {
     /// Writes one record. `Err` only when the database is unreachable (try again later); a
     /// record the database refuses is logged and skipped, so that it cannot block the rest.
     async fn apply(&mut self, record: &JournalRecord) -> Result<(), ()> {
-        match self.store.apply_journal_record(record, &self.rules).await {
-            Ok(ticket) => {
-                if let (Some(ticket), Some(written)) = (ticket, &self.ticket_written) {
-                    written(&record.call_id, &ticket);
+        match self
+            .store
+            .apply_journal_batch(std::slice::from_ref(record), &self.rules)
+            .await
+        {
+            Ok(changed) => {
+                if let Some(written) = &self.ticket_written {
+                    for (call_id, ticket) in &changed {
+                        written(call_id, ticket);
+                    }
                 }
                 Ok(())
             }

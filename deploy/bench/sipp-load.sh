@@ -221,14 +221,16 @@ sipp_counts() {
     END { split(last, f, ";"); print f[col["SuccessfulCall(C)"]] + 0, f[col["FailedCall(C)"]] + 0, max + 0 }' "$1"/uac_media_*_.csv
 }
 # The journal writes the last records after the calls end (later under load): waits until
-# its backlog (hotline_journal_backlog_records) is empty, at most 120 s, then prints the
-# seconds it took and the number of drafts.
+# nothing waits for the database (hotline_journal_backlog_records and, after a database
+# hiccup, hotline_journal_spool_bytes both 0), at most 120 s, then prints the seconds it
+# took and the number of drafts.
 settled_drafts() {
-  local waited=0 backlog
+  local waited=0 pending
   while [ "$waited" -lt 120 ]; do
-    backlog=$(curl -s "http://127.0.0.1:$METRICS_PORT/metrics" \
-      | awk '$1 == "hotline_journal_backlog_records" { print $2 }')
-    [ "$backlog" = 0 ] && break
+    pending=$(curl -s "http://127.0.0.1:$METRICS_PORT/metrics" | awk '
+      $1 == "hotline_journal_backlog_records" || $1 == "hotline_journal_spool_bytes" { n += $2; seen++ }
+      END { print seen == 2 ? n : "?" }')
+    [ "$pending" = 0 ] && break
     sleep 1; waited=$((waited + 1))
   done
   echo "$waited $(rows tickets)"

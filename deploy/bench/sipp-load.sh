@@ -207,7 +207,7 @@ start_callers() {
      -set caller 13800000000 -set dtmf "$7" -set digits 2 \
      -set wait_ms "$8" -set hold_ms "$9" -set ends caller \
      -m "$3" -l "$4" -r "$5" -rp "$6" \
-     -nostdin -timeout $((3 * CALL_SECONDS + 60)) -timeout_error -recv_timeout 40000 \
+     -nostdin -timeout "${SIPP_TIMEOUT:-$((3 * CALL_SECONDS + 60))}" -timeout_error -recv_timeout 40000 \
      -trace_stat -fd 1 -trace_err -trace_rtt -rtt_freq 1 > sipp.out 2>&1) &
   SIPP_PID=$!
   HELPER_PIDS+=("$SIPP_PID")
@@ -252,6 +252,8 @@ if [ -n "${SOAK_MINUTES:-}" ]; then
   N=${LEVELS[0]}
   RUN="$WORK/soak"; mkdir -p "$RUN"; cp "$WORK/caller.ulaw" "$RUN/"
   TOTAL=$(( N * SOAK_MINUTES * 60 / CALL_SECONDS ))
+  # sipp's overall bound: the soak, and the margin of a normal level.
+  SIPP_TIMEOUT=$(( SOAK_MINUTES * 60 + 3 * CALL_SECONDS + 60 ))
   start=$(date +%s)
   echo "soak: $N concurrent calls of $CALL_SECONDS s for $SOAK_MINUTES min ($TOTAL calls)"
   soak_sample "$start" | tee "$RUN/samples.txt"

@@ -41,10 +41,12 @@ pub struct PortPool {
 }
 
 /// A leased RTP/RTCP pair with its bound sockets; the pair goes back to the pool on drop.
+/// The sockets can be taken out for the media session ([`PortLease::take_sockets`]); the pair
+/// stays leased until the lease is dropped, so drop the sockets first.
 #[derive(Debug)]
 pub struct PortLease {
-    rtp: UdpSocket,
-    rtcp: UdpSocket,
+    /// (RTP, RTCP) until taken.
+    sockets: Option<(UdpSocket, UdpSocket)>,
     rtp_port: u16,
     pool: PortPool,
 }
@@ -101,8 +103,7 @@ impl PortPool {
             state.leased.insert(candidate);
             state.cursor = (index + 1) % pairs;
             return Ok(PortLease {
-                rtp,
-                rtcp,
+                sockets: Some((rtp, rtcp)),
                 rtp_port: candidate,
                 pool: self.clone(),
             });
@@ -131,9 +132,10 @@ impl PortLease {
         SocketAddr::new(self.pool.bind, self.rtp_port)
     }
 
-    /// Clones of both sockets for an async driver; the lease still owns the port numbers.
-    pub fn try_clone_sockets(&self) -> std::io::Result<(UdpSocket, UdpSocket)> {
-        Ok((self.rtp.try_clone()?, self.rtcp.try_clone()?))
+    /// Both sockets (RTP, RTCP), once: the lease still holds the port numbers. Taking them
+    /// instead of cloning keeps a call at two descriptors.
+    pub fn take_sockets(&mut self) -> Option<(UdpSocket, UdpSocket)> {
+        self.sockets.take()
     }
 }
 
@@ -170,10 +172,11 @@ mod tests {
     fn leases_even_pairs_and_returns_them_on_drop() {
         let (min, max) = free_range(3);
         let pool = PortPool::new(LOOPBACK, min, max).unwrap();
-        let a = pool.lease().unwrap();
+        let mut a = pool.lease().unwrap();
         let b = pool.lease().unwrap();
         assert_eq!(a.rtp_port() % 2, 0);
-        let (rtp, rtcp) = a.try_clone_sockets().unwrap();
+        let (rtp, rtcp) = a.take_sockets().unwrap();
+        assert!(a.take_sockets().is_none(), "taken once");
         assert_eq!(rtp.local_addr().unwrap(), a.rtp_addr());
         assert_eq!(rtcp.local_addr().unwrap().port(), a.rtp_port() + 1);
         drop((rtp, rtcp));

@@ -193,7 +193,7 @@ pub struct MediaSession {
 impl MediaSession {
     /// Hands the session on the leased ports to a media worker (see `super::workers`).
     pub fn start(
-        lease: PortLease,
+        mut lease: PortLease,
         prompts: Arc<PromptLibrary>,
         media: NegotiatedMedia,
         options: SessionOptions,
@@ -203,7 +203,11 @@ impl MediaSession {
             local: local_rtp,
             source,
         };
-        let (rtp_socket, rtcp_socket) = lease.try_clone_sockets().map_err(fail)?;
+        let (rtp_socket, rtcp_socket) = lease.take_sockets().ok_or_else(|| {
+            fail(std::io::Error::other(
+                "the port lease's sockets were already taken by another session",
+            ))
+        })?;
         let workers = workers::global().map_err(fail)?;
         let (command_tx, command_rx) = mpsc::unbounded_channel();
         let (event_tx, event_rx) = mpsc::unbounded_channel();

@@ -42,6 +42,8 @@ const WAKER: Token = Token(0);
 const TICK: Duration = Duration::from_millis(1);
 /// Readiness events taken from the kernel per call.
 const READY_BATCH: usize = 1024;
+/// Shortest time between two returns of free memory to the system (see `release_free_memory`).
+const TRIM_SPACING: Duration = Duration::from_secs(10);
 
 /// One session as handed to a worker.
 pub(super) struct NewSession {
@@ -134,6 +136,8 @@ impl MediaWorkers {
                     free: Vec::new(),
                     due: BinaryHeap::new(),
                     buffer: vec![0u8; 2048],
+                    trim_pending: false,
+                    last_trim: Instant::now(),
                 };
                 std::thread::Builder::new()
                     .name(format!("media-{index}"))
@@ -209,6 +213,9 @@ struct Worker {
     /// Next frame deadline per session: (when, slot, generation).
     due: BinaryHeap<Reverse<(Instant, usize, u64)>>,
     buffer: Vec<u8>,
+    /// The worker's last session ended since memory was last returned to the system.
+    trim_pending: bool,
+    last_trim: Instant,
 }
 
 impl Worker {
@@ -241,6 +248,12 @@ impl Worker {
             }
             self.read_ready_sockets(&mut ready);
             self.run_due_frames();
+            if self.trim_pending && self.due.is_empty() && self.last_trim.elapsed() >= TRIM_SPACING
+            {
+                release_free_memory();
+                self.trim_pending = false;
+                self.last_trim = Instant::now();
+            }
         }
     }
 
@@ -394,6 +407,20 @@ impl Worker {
         drop((slot.rtp, slot.rtcp, slot.lease));
         drop(slot.core);
         self.free.push(index);
-        self.load.fetch_sub(1, Ordering::Relaxed);
+        if self.load.fetch_sub(1, Ordering::Relaxed) == 1 {
+            self.trim_pending = true;
+        }
+    }
+}
+
+/// Hands the allocator's free memory back to the system. glibc keeps what a busy hour
+/// freed (per-thread arenas), so without this the daemon's RSS stays at its peak after
+/// the calls end, which hides a real leak behind the allocator's. Called when a worker has
+/// had no call for a moment, at most every [`TRIM_SPACING`]: nothing waits on it then.
+fn release_free_memory() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: malloc_trim only walks the allocator's own free lists.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }

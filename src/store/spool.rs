@@ -641,23 +641,31 @@ impl JournalWriter {
         };
         let decoded = decode_frames(&bytes, self.replayed);
         let count = decoded.frames.len();
+        // Written in batches like the records in memory: one commit per record could not
+        // keep up with the calls still recording, and the spool would only grow.
+        let mut batch = Vec::new();
+        let mut batch_end = self.replayed;
         for frame in decoded.frames {
             if frame.skipped_before > 0 {
+                if self.replay_batch(&mut batch, batch_end).await.is_err() {
+                    return Step::Down;
+                }
                 self.skip_damage(frame.skipped_before);
             }
             match frame.record {
-                Some(record) => {
-                    if self.apply(&record).await.is_err() {
-                        return Step::Down;
-                    }
-                    self.shared.mark_applied(record.seq);
-                }
+                Some(record) => batch.push(record),
                 None => tracing::error!(
-                    offset = self.replayed,
+                    offset = batch_end,
                     "skipping a call journal record this version cannot read"
                 ),
             }
-            self.replayed = frame.end;
+            batch_end = frame.end;
+            if batch.len() >= MAX_BATCH && self.replay_batch(&mut batch, batch_end).await.is_err() {
+                return Step::Down;
+            }
+        }
+        if self.replay_batch(&mut batch, batch_end).await.is_err() {
+            return Step::Down;
         }
         // Damage after the last good frame of the range (opening cuts a torn tail, so this
         // is damage that happened while the spool was open).
@@ -673,6 +681,20 @@ impl JournalWriter {
             );
         }
         Step::Progress
+    }
+
+    /// Writes spooled records (taken from the spool up to `end`) and moves the replay mark
+    /// to `end`; `Err` when the database is unreachable (nothing is marked).
+    async fn replay_batch(&mut self, batch: &mut Vec<JournalRecord>, end: u64) -> Result<(), ()> {
+        if !batch.is_empty() {
+            self.apply_batch(batch).await?;
+            if let Some(last) = batch.iter().map(|record| record.seq).max() {
+                self.shared.mark_applied(last);
+            }
+            batch.clear();
+        }
+        self.replayed = end;
+        Ok(())
     }
 
     /// Closes the call rows an earlier run left open (arrived before `started`).

@@ -45,50 +45,79 @@ impl Hotlined {
         flow: impl Fn(String) -> String,
         sip: &str,
     ) -> Hotlined {
-        let folder = tempfile::tempdir().unwrap();
-        let (_store, db) = crate::support::fresh_database().await;
-        let sip_port = free_port_for_udp_and_tcp();
-        let grpc_port = free_port_for_udp_and_tcp();
-        let rtp = NEXT_RTP_PORTS.fetch_add(RTP_PORTS_PER_DAEMON, Ordering::SeqCst);
-        let config = format!(
-            "[daemon]\nstate_dir = \"{state}\"\nshutdown_grace_secs = 1\n{daemon}\n\n\
-             [log]\nfilter = \"hotline=debug,info\"\n\n\
-             [database]\nurl = \"{url}\"\nmax_connections = 5\n\n\
-             [grpc]\nlisten = \"127.0.0.1:{grpc_port}\"\n\n\
-             [[grpc.tokens]]\nname = \"peers test\"\nrole = \"admin\"\ntoken = \"{ADMIN_TOKEN}\"\n\n\
-             [sip]\nlisten = \"127.0.0.1:{sip_port}\"\n{sip}\n\n\
-             [media]\nrtp_port_min = {rtp}\nrtp_port_max = {rtp_max}\n\
-             sounds_dir = \"{sounds}\"\nrecordings_dir = \"{recordings}\"\n\n{flow}",
-            state = folder.path().join("var").display(),
-            url = database_url(&db),
-            rtp_max = rtp + RTP_PORTS_PER_DAEMON - 1,
-            sounds = Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("sounds/zh-CN")
-                .display(),
-            recordings = folder.path().join("recordings").display(),
-            flow = flow(hotline::config::BUILTIN_CALL_FLOW.to_owned()),
-        );
-        let config_path = folder.path().join("hotline.toml");
-        std::fs::write(&config_path, config).unwrap();
-        let log = std::fs::File::create(folder.path().join("hotlined.log")).unwrap();
-        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_hotlined"))
-            .arg("--config")
-            .arg(&config_path)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        let mut daemon = Hotlined {
-            child,
-            sip: SocketAddr::from(([127, 0, 0, 1], sip_port)),
-            grpc: SocketAddr::from(([127, 0, 0, 1], grpc_port)),
-            db,
-            folder,
-        };
-        daemon.wait_until_serving().await;
-        daemon
+        let mut folder = tempfile::tempdir().unwrap();
+        let (_store, mut db) = crate::support::fresh_database().await;
+        // A free port found by binding and letting go can be taken by a parallel test before
+        // the daemon binds it: then start again on other ports.
+        for attempt in 1.. {
+            let sip_port = free_port_for_udp_and_tcp();
+            let grpc_port = free_port_for_udp_and_tcp();
+            let rtp = NEXT_RTP_PORTS.fetch_add(RTP_PORTS_PER_DAEMON, Ordering::SeqCst);
+            let config = format!(
+                "[daemon]\nstate_dir = \"{state}\"\nshutdown_grace_secs = 1\n{daemon}\n\n\
+                 [log]\nfilter = \"hotline=debug,info\"\n\n\
+                 [database]\nurl = \"{url}\"\nmax_connections = 5\n\n\
+                 [grpc]\nlisten = \"127.0.0.1:{grpc_port}\"\n\n\
+                 [[grpc.tokens]]\nname = \"peers test\"\nrole = \"admin\"\ntoken = \"{ADMIN_TOKEN}\"\n\n\
+                 [sip]\nlisten = \"127.0.0.1:{sip_port}\"\n{sip}\n\n\
+                 [media]\nrtp_port_min = {rtp}\nrtp_port_max = {rtp_max}\n\
+                 sounds_dir = \"{sounds}\"\nrecordings_dir = \"{recordings}\"\n\n{flow}",
+                state = folder.path().join("var").display(),
+                url = database_url(&db),
+                rtp_max = rtp + RTP_PORTS_PER_DAEMON - 1,
+                sounds = Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("sounds/zh-CN")
+                    .display(),
+                recordings = folder.path().join("recordings").display(),
+                flow = flow(hotline::config::BUILTIN_CALL_FLOW.to_owned()),
+            );
+            let config_path = folder.path().join("hotline.toml");
+            std::fs::write(&config_path, config).unwrap();
+            let log = std::fs::File::create(folder.path().join("hotlined.log")).unwrap();
+            let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_hotlined"))
+                .arg("--config")
+                .arg(&config_path)
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().unwrap())
+                .stderr(log)
+                .kill_on_drop(true)
+                .spawn()
+                .unwrap();
+            let mut daemon = Hotlined {
+                child,
+                sip: SocketAddr::from(([127, 0, 0, 1], sip_port)),
+                grpc: SocketAddr::from(([127, 0, 0, 1], grpc_port)),
+                db,
+                folder,
+            };
+            if attempt < 3
+                && !daemon.serving().await
+                && daemon.log().contains("Address already in use")
+            {
+                let Hotlined {
+                    db: same_db,
+                    folder: same_folder,
+                    ..
+                } = daemon;
+                (db, folder) = (same_db, same_folder);
+                continue;
+            }
+            daemon.wait_until_serving().await;
+            return daemon;
+        }
+        unreachable!("the loop returns")
+    }
+
+    /// Waits until the daemon serves (`true`), or has exited or not served in 30 s.
+    async fn serving(&mut self) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !self.log().contains("gRPC API serving") {
+            if !self.running() || Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        true
     }
 
     async fn wait_until_serving(&mut self) {

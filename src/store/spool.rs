@@ -609,11 +609,7 @@ impl JournalWriter {
         }
         match self.store.apply_journal_batch(batch, &self.rules).await {
             Ok(changed) => {
-                if let Some(written) = &self.ticket_written {
-                    for (call_id, ticket) in &changed {
-                        written(call_id, ticket);
-                    }
-                }
+                self.tell_ticket_written(&changed);
                 Ok(())
             }
             Err(StoreError::Unavailable(_)) => Err(()),
@@ -749,6 +745,15 @@ impl JournalWriter {
         );
     }
 
+    /// Tells the desktops of the tickets a written batch changed, in order.
+    fn tell_ticket_written(&self, changed: &[(String, TicketRef)]) {
+        if let Some(written) = &self.ticket_written {
+            for (call_id, ticket) in changed {
+                written(call_id, ticket);
+            }
+        }
+    }
+
     /// Writes one record. `Err` only when the database is unreachable (try again later); a
     /// record the database refuses is logged and skipped, so that it cannot block the rest.
     async fn apply(&mut self, record: &JournalRecord) -> Result<(), ()> {
@@ -758,11 +763,7 @@ impl JournalWriter {
             .await
         {
             Ok(changed) => {
-                if let Some(written) = &self.ticket_written {
-                    for (call_id, ticket) in &changed {
-                        written(call_id, ticket);
-                    }
-                }
+                self.tell_ticket_written(&changed);
                 Ok(())
             }
             Err(StoreError::Unavailable(_)) => Err(()),
